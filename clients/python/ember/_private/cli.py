@@ -1,0 +1,174 @@
+"""The `ember` command: start, stop and inspect clusters.
+
+    ember start --head [--port 6380] [--num-cpus N] [--num-gpus N] [--resources JSON]
+    ember start --address HOST:PORT          # add a node to a running cluster
+    ember stop                                # stop every node started here
+    ember status [--address HOST:PORT]        # nodes and their resources
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import sys
+import time
+from typing import Any
+
+import click
+import grpc
+from ember.v1 import gcs_pb2, gcs_pb2_grpc
+
+from ember._private import auth, node_launcher, session
+from ember._private.config import DEFAULT_GCS_PORT, Config
+
+
+def _resources(value: str | None) -> dict[str, float]:
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"--resources must be JSON, e.g. '{{\"accel\": 2}}': {e}") from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, (int, float)) and v >= 0 for v in parsed.values()):
+        raise click.BadParameter("--resources must map names to non-negative numbers")
+    return {str(k): float(v) for k, v in parsed.items()}
+
+
+@click.group()
+def main() -> None:
+    """Ember: a distributed task and actor runtime."""
+
+
+@main.command()
+@click.option("--head", is_flag=True, help="Start the head node (GCS, object store, raylet).")
+@click.option("--address", default=None, help="Join the cluster whose GCS is at HOST:PORT.")
+@click.option("--port", type=int, default=DEFAULT_GCS_PORT, show_default=True, help="GCS port (head only).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the services bind to.")
+@click.option("--num-cpus", type=float, default=None, help="CPUs to offer (default: all cores).")
+@click.option("--num-gpus", type=float, default=0, help="GPUs to offer.")
+@click.option("--memory", type=float, default=0, help="Bytes of memory to offer as a resource.")
+@click.option("--resources", default=None, help='Custom resources as JSON, e.g. \'{"accel": 2}\'.')
+@click.option("--labels", default=None, help="Node labels as JSON.")
+@click.option("--object-store-memory", type=int, default=None, help="Object store capacity in bytes.")
+@click.option("--token", default=None, envvar=auth.TOKEN_ENV, help="Cluster token (joining nodes; default: this machine's latest session).")
+@click.option("--block", is_flag=True, help="Stay in the foreground until interrupted, then stop.")
+def start(head: bool, address: str | None, port: int, host: str, num_cpus: float | None, num_gpus: float,
+          memory: float, resources: str | None, labels: str | None, object_store_memory: int | None,
+          token: str | None, block: bool) -> None:
+    """Start a node: the head with --head, or a node joining --address."""
+    if head == bool(address):
+        raise click.UsageError("give exactly one of --head or --address")
+    config = Config.load()
+    if address:
+        if token is None:
+            latest = session.latest(config.session_root)
+            if latest is None or not (latest / "token").exists():
+                raise click.UsageError(f"no token: pass --token or set {auth.TOKEN_ENV}")
+            token = auth.read_token(latest / "token")
+        _check_gcs(address, token)
+    session_dir, token = session.create(config.session_root, token)
+    try:
+        node = node_launcher.start_node(
+            session_dir, token, head=head, gcs_address=address, gcs_port=port, host=host, num_cpus=num_cpus,
+            num_gpus=num_gpus, memory=memory, resources=_resources(resources),
+            labels={k: str(v) for k, v in json.loads(labels or "{}").items()},
+            object_store_bytes=object_store_memory, detached=True, config=config,
+        )
+    except (RuntimeError, TimeoutError) as e:
+        raise click.ClickException(str(e)) from None
+    session.write_json(session_dir / "cluster.json", {"gcs_address": node.gcs_address, "session_dir": str(session_dir)})
+    if head:
+        session.mark_latest(session_dir)
+        click.echo(f"Ember head started (node {node.node_id.hex()[:8]}); GCS at {node.gcs_address}")
+        click.echo(f"  session:   {session_dir}")
+        click.echo(f"  connect:   ember.init(address=\"auto\")   # on this machine")
+        click.echo(f"             ember.init(address=\"{node.gcs_address}\")  # with {auth.TOKEN_ENV} set")
+        click.echo(f"  add nodes: {auth.TOKEN_ENV}=$(cat {session_dir / 'token'}) ember start --address={node.gcs_address}")
+        click.echo("  stop:      ember stop")
+    else:
+        click.echo(f"Ember node {node.node_id.hex()[:8]} joined the cluster at {address}")
+    if block:
+        try:
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        except KeyboardInterrupt:
+            pass
+        node.stop()
+
+
+def _check_gcs(address: str, token: str) -> None:
+    channel = auth.channel(address, token)
+    try:
+        gcs_pb2_grpc.GcsStub(channel).GetClusterInfo(gcs_pb2.GetClusterInfoRequest(), timeout=10)
+    except grpc.RpcError as e:
+        raise click.ClickException(f"cannot reach the GCS at {address}: {e.code().name}: {e.details()}") from None
+    finally:
+        channel.close()
+
+
+@main.command()
+@click.option("--timeout", type=float, default=10, show_default=True, help="Seconds to wait before SIGKILL.")
+def stop(timeout: float) -> None:
+    """Stop every Ember node started on this machine with `ember start`."""
+    root = pathlib.Path(Config.load().session_root)
+    stopped = 0
+    for session_dir in sorted(root.glob("session_*")):
+        if session_dir.is_dir() and not session_dir.is_symlink():
+            stopped += node_launcher.stop_session(session_dir, timeout)
+            for leftover in ("token", "cluster.json"):
+                (session_dir / leftover).unlink(missing_ok=True)
+    (root / session.LATEST).unlink(missing_ok=True)
+    click.echo(f"Stopped {stopped} node(s).")
+
+
+@main.command()
+@click.option("--address", default=None, help="GCS address (default: this machine's latest cluster).")
+def status(address: str | None) -> None:
+    """Show the cluster's nodes and their resources."""
+    from ember._private import runtime
+
+    config = Config.load()
+    try:
+        gcs_address, token, _ = runtime._resolve(address or "auto", os.environ.get(auth.TOKEN_ENV), config)
+    except ConnectionError as e:
+        raise click.ClickException(str(e)) from None
+    channel = auth.channel(gcs_address, token)
+    try:
+        stub = gcs_pb2_grpc.GcsStub(channel)
+        info = stub.GetClusterInfo(gcs_pb2.GetClusterInfoRequest(), timeout=10)
+        nodes = stub.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=10).nodes
+    except grpc.RpcError as e:
+        raise click.ClickException(f"cannot reach the GCS at {gcs_address}: {e.code().name}: {e.details()}") from None
+    finally:
+        channel.close()
+    click.echo(f"cluster {info.session_name} (GCS {gcs_address}, storage: {info.storage})")
+    click.echo(f"leader: {gcs_address}")
+    alive = [n for n in nodes if n.alive]
+    click.echo(f"nodes: {len(alive)} alive, {len(nodes) - len(alive)} dead")
+    totals: dict[str, list[float]] = {}
+    for n in nodes:
+        state = "ALIVE" if n.alive else f"DEAD ({n.death_reason})"
+        click.echo(f"  {n.node_id.hex()[:8]} {n.node_address}:{n.raylet_port} {'head ' if n.is_head else ''}{state}")
+        if n.alive:
+            for name, total in sorted(n.total.amounts.items()):
+                used = total - n.available.amounts.get(name, 0.0)
+                click.echo(f"      {name}: {_fmt(name, used)}/{_fmt(name, total)} used")
+                t = totals.setdefault(name, [0.0, 0.0])
+                t[0] += used
+                t[1] += total
+        for shape in n.infeasible:
+            click.echo(f"      infeasible: {json.dumps(dict(shape.amounts))} (no node can run it)")
+    click.echo("resources (cluster):")
+    for name, (used, total) in sorted(totals.items()):
+        click.echo(f"  {name}: {_fmt(name, used)}/{_fmt(name, total)} used")
+
+
+def _fmt(name: str, value: float) -> str:
+    if name == "memory":
+        return f"{value / 2**30:.2f}GiB"
+    return f"{value:g}"
+
+
+if __name__ == "__main__":
+    main()

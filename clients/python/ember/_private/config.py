@@ -1,0 +1,62 @@
+"""Settings: flags > EMBER_* environment > config file > defaults.
+
+One place for every tunable. Services and the SDK read `Config.load()`; CLI
+flags override individual fields on top of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+from typing import Any
+
+DEFAULT_GCS_PORT = 6380
+DEFAULT_SESSION_ROOT = "/tmp/ember-sessions"
+
+
+@dataclasses.dataclass
+class Config:
+    # Encoded objects smaller than this travel inside messages and live in the
+    # owner's memory; larger ones go to the node's shared-memory store.
+    inline_threshold: int = 100 * 1024
+    # Object store capacity as a fraction of RAM when not given in bytes.
+    object_store_fraction: float = 0.3
+    object_store_bytes: int = 0
+    # GCS marks a node dead after this long without a resource report.
+    health_timeout_s: float = 10.0
+    report_interval_s: float = 0.5
+    # Queued tasks pushed to one worker ahead of time (pipelining).
+    max_tasks_in_flight_per_worker: int = 10
+    # Workers the raylet may start beyond num_cpus (for tasks blocked in get).
+    max_extra_workers: int = 64
+    session_root: str = DEFAULT_SESSION_ROOT
+    log_json: bool = False
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> "Config":
+        values: dict[str, Any] = {}
+        path = path or os.environ.get("EMBER_CONFIG_FILE")
+        if path:
+            values.update(json.loads(pathlib.Path(path).read_text()))
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for name, field in fields.items():
+            raw = os.environ.get(f"EMBER_{name.upper()}")
+            if raw is not None:
+                values[name] = _parse(raw, field.type)
+        unknown = set(values) - set(fields)
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        return cls(**values)
+
+
+def _parse(raw: str, type_name: Any) -> Any:
+    t = str(type_name)
+    if t == "bool":
+        return raw.lower() in ("1", "true", "yes", "on")
+    if t == "int":
+        return int(raw)
+    if t == "float":
+        return float(raw)
+    return raw

@@ -1,0 +1,353 @@
+"""The one connection of a driver or worker process to its node's raylet.
+
+Everything on the per-task path rides one long-lived bidirectional stream:
+a sender thread drains a queue into batches (submissions, puts, reference
+changes, subscriptions, results), a reader thread applies what comes back
+(ready values, tasks to run). Reference counting is done by the sender
+thread alone, so ObjectRef.__del__ only enqueues.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import queue
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterator
+
+import grpc
+from ember.v1 import common_pb2, gcs_pb2, gcs_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
+
+from ember import exceptions
+from ember._private import auth, ids, serialization
+from ember._private.config import Config
+
+log = logging.getLogger(__name__)
+
+_SUBMIT, _PUT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _CANCEL, _BLOCKED, _CLOSE = range(9)
+_MAX_ITEMS_PER_BATCH = 4096
+
+
+class ConnectionLost(exceptions.EmberError):
+    """The stream to the raylet broke (the raylet or node died)."""
+
+
+class CoreClient:
+    def __init__(
+        self,
+        raylet_address: str,
+        token: str | None,
+        register: raylet_pb2.RegisterClient,
+        config: Config,
+        on_execute: Callable[[list[raylet_pb2.ExecuteTask]], None] | None = None,
+        on_cancel: Callable[[list[bytes]], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.inline_threshold = config.inline_threshold
+        self.on_execute = on_execute
+        self.on_cancel = on_cancel
+        self.on_block: Callable[[bool], None] | None = None
+        self._token = token
+        self._out: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._cond = threading.Condition()
+        self._values: dict[bytes, common_pb2.ObjectValue] = {}
+        self._live: set[bytes] = set()  # ids this process refers to (guarded by _cond)
+        self._subscribed: set[bytes] = set()
+        self._dead: str | None = None
+        self._registered = threading.Event()
+        self.info = raylet_pb2.ClientRegistered()
+        self._exported: set[bytes] = set()
+        self._channel = auth.channel(raylet_address, token)
+        stub = raylet_pb2_grpc.RayletStub(self._channel)
+        self._call = stub.Connect(self._requests(register), wait_for_ready=True)
+        self._reader = threading.Thread(target=self._read_loop, name="ember-reader", daemon=True)
+        self._reader.start()
+        if not self._registered.wait(30) or self._dead:
+            self.close()
+            raise ConnectionLost(f"could not connect to the raylet at {raylet_address}: {self._dead or 'timed out'}")
+        self.node_id = self.info.node_id
+        self._store_channel = auth.channel(self.info.object_store_socket, token)
+        self.store = objectstore_pb2_grpc.ObjectStoreStub(self._store_channel)
+        self._gcs_channel = auth.channel(self.info.gcs_address, token)
+        self.gcs = gcs_pb2_grpc.GcsStub(self._gcs_channel)
+
+    # ---- the stream ----------------------------------------------------
+
+    def _requests(self, register: raylet_pb2.RegisterClient) -> Iterator[raylet_pb2.ClientBatch]:
+        yield raylet_pb2.ClientBatch(register=register)
+        counts: dict[bytes, int] = {}
+        held_remote: set[bytes] = set()  # ids the raylet counts us as holding
+        cond, live, values = self._cond, self._live, self._values
+        get, get_nowait, Empty = self._out.get, self._out.get_nowait, queue.Empty
+        while True:
+            item = get()
+            batch = raylet_pb2.ClientBatch()
+            delta: dict[bytes, int] = {}
+            n = 0
+            closing = False
+            while True:
+                kind, payload = item
+                if kind == _REF_ADD:
+                    c = counts.get(payload, 0)
+                    counts[payload] = c + 1
+                    if c == 0:
+                        if payload not in held_remote:
+                            held_remote.add(payload)
+                            delta[payload] = delta.get(payload, 0) + 1
+                        with cond:
+                            live.add(payload)
+                elif kind == _REF_DEL:
+                    c = counts.get(payload, 0) - 1
+                    if c > 0:
+                        counts[payload] = c
+                    else:
+                        counts.pop(payload, None)
+                        if payload in held_remote:
+                            held_remote.discard(payload)
+                            delta[payload] = delta.get(payload, 0) - 1
+                        with cond:
+                            live.discard(payload)
+                            values.pop(payload, None)
+                            self._subscribed.discard(payload)
+                elif kind == _SUBMIT:
+                    batch.submit.append(payload)
+                    returns = [ids.object_id_for(payload.task_id, i + 1) for i in range(payload.num_returns)]
+                    held_remote.update(returns)
+                    with cond:
+                        live.update(returns)
+                elif kind == _PUT:
+                    batch.puts.append(payload)
+                    held_remote.add(payload.object_id)
+                    with cond:
+                        live.add(payload.object_id)
+                elif kind == _RESULT:
+                    batch.results.append(payload)
+                elif kind == _SUBSCRIBE:
+                    batch.subscribe.extend(payload)
+                elif kind == _CANCEL:
+                    batch.cancel.append(payload)
+                elif kind == _BLOCKED:
+                    blocked, returned = payload
+                    batch.blocked.blocked = blocked
+                    batch.blocked.returned_task_ids.extend(returned)
+                elif kind == _CLOSE:
+                    closing = True
+                    break
+                n += 1
+                if n >= _MAX_ITEMS_PER_BATCH:
+                    break
+                try:
+                    item = get_nowait()
+                except Empty:
+                    break
+            for object_id, d in delta.items():
+                if d > 0:
+                    batch.add_refs.append(object_id)
+                elif d < 0:
+                    batch.remove_refs.append(object_id)
+            if batch.ByteSize():
+                yield batch
+            if closing:
+                return
+
+    def _read_loop(self) -> None:
+        try:
+            for batch in self._call:
+                if batch.HasField("registered"):
+                    self.info.CopyFrom(batch.registered)
+                    self._registered.set()
+                if batch.ready:
+                    with self._cond:
+                        for value in batch.ready:
+                            oid = value.object_id
+                            self._subscribed.discard(oid)
+                            if oid in self._live:
+                                self._values[oid] = value
+                        self._cond.notify_all()
+                if batch.execute and self.on_execute is not None:
+                    self.on_execute(list(batch.execute))
+                if batch.cancel and self.on_cancel is not None:
+                    self.on_cancel(list(batch.cancel))
+                for warning in batch.warnings:
+                    print(f"ember: warning: {warning}", file=sys.stderr)
+            self._dead = "the raylet closed the connection"
+        except grpc.RpcError as e:
+            code = e.code() if hasattr(e, "code") else None
+            self._dead = f"{code}: {e.details() if hasattr(e, 'details') else e}"
+        except Exception as e:  # a bug in a callback: fail loudly, not silently
+            log.exception("reader failed")
+            self._dead = f"reader failed: {e!r}"
+        finally:
+            self._registered.set()
+            with self._cond:
+                self._cond.notify_all()
+            if self.on_execute is not None:
+                self.on_execute([])  # wakes a worker so it notices
+
+    @property
+    def alive(self) -> bool:
+        return self._dead is None
+
+    def _check_alive(self) -> None:
+        if self._dead is not None:
+            raise ConnectionLost(f"lost the connection to the raylet ({self._dead})")
+
+    def close(self) -> None:
+        self._out.put((_CLOSE, None))
+        try:
+            self._reader.join(timeout=5)
+        finally:
+            self._call.cancel()
+            for ch in ("_channel", "_store_channel", "_gcs_channel"):
+                channel = getattr(self, ch, None)
+                if channel is not None:
+                    channel.close()
+
+    # ---- references ----------------------------------------------------
+
+    def ref_created(self, object_id: bytes) -> None:
+        self._out.put((_REF_ADD, object_id))
+
+    def ref_deleted(self, object_id: bytes) -> None:
+        self._out.put((_REF_DEL, object_id))
+
+    # ---- submission ----------------------------------------------------
+
+    def submit(self, spec: raylet_pb2.TaskSpec) -> None:
+        self._check_alive()
+        self._out.put((_SUBMIT, spec))
+
+    def send_result(self, result: raylet_pb2.TaskResult) -> None:
+        self._out.put((_RESULT, result))
+
+    def send_blocked(self, blocked: bool, returned: list[bytes]) -> None:
+        self._out.put((_BLOCKED, (blocked, returned)))
+
+    def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        self._out.put((_CANCEL, raylet_pb2.CancelTask(task_id=task_id, force=force, recursive=recursive)))
+
+    def export_function(self, function_id: bytes, pickled: bytes) -> None:
+        if function_id in self._exported:
+            return
+        self.gcs.KvPut(gcs_pb2.KvPutRequest(namespace="fn", key=function_id, value=pickled, overwrite=False), timeout=60)
+        self._exported.add(function_id)
+
+    def fetch_function(self, function_id: bytes) -> bytes:
+        reply = self.gcs.KvGet(gcs_pb2.KvGetRequest(namespace="fn", key=function_id), timeout=60)
+        if not reply.found:
+            raise exceptions.EmberError(f"function {function_id.hex()} is not in the function table")
+        return reply.value
+
+    # ---- objects -------------------------------------------------------
+
+    def encode(self, object_id: bytes, so: serialization.SerializedObject, is_error: bool = False) -> common_pb2.ObjectValue:
+        """An ObjectValue for `so`: inline if small, else written to the store."""
+        value = common_pb2.ObjectValue(object_id=object_id, is_error=is_error, nested_ids=so.nested_ids)
+        if so.total_size < self.inline_threshold:
+            value.data = so.to_bytes()
+        else:
+            self._store_write(object_id, so)
+            value.stored_size = so.total_size
+        return value
+
+    def _store_write(self, object_id: bytes, so: serialization.SerializedObject) -> None:
+        size = so.total_size
+        try:
+            reply = self.store.Create(objectstore_pb2.CreateRequest(object_id=object_id, size=size), timeout=60)
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise exceptions.ObjectStoreFullError(e.details()) from None
+            raise
+        try:
+            fd = os.open(reply.path, os.O_RDWR)
+            try:
+                mm = mmap.mmap(fd, size, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
+            finally:
+                os.close(fd)
+            with memoryview(mm) as view:
+                so.write_into(view)
+            mm.close()
+        except BaseException:
+            self.store.Abort(objectstore_pb2.AbortRequest(object_id=object_id), timeout=10)
+            raise
+        self.store.Seal(objectstore_pb2.SealRequest(object_id=object_id), timeout=60)
+
+    def put_value(self, value: common_pb2.ObjectValue) -> None:
+        """Hand a created object to the raylet (the owner)."""
+        self._check_alive()
+        if value.WhichOneof("location") == "data":
+            with self._cond:
+                self._values[value.object_id] = value
+        self._out.put((_PUT, value))
+
+    def decode(self, value: common_pb2.ObjectValue) -> Any:
+        """The Python value of a ready object (raises it if it is an error)."""
+        if value.WhichOneof("location") == "stored_size":
+            data: Any = self._map_stored(value.object_id)
+        else:
+            data = value.data
+        result, is_error = serialization.deserialize(data)
+        if is_error:
+            if isinstance(result, exceptions.TaskError):
+                raise result.as_instanceof_cause()
+            raise result
+        return result
+
+    def _map_stored(self, object_id: bytes) -> memoryview:
+        path = os.path.join(self.info.object_store_dir, object_id.hex())
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise exceptions.ObjectLostError(
+                f"object {object_id.hex()} is no longer in the node's object store") from None
+        try:
+            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+        return memoryview(mm)
+
+    def wait_values(self, object_ids: list[bytes], num: int, timeout: float | None) -> set[bytes]:
+        """Block until `num` of the objects are ready or the timeout passes;
+        returns the ids that are ready."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values = self._values
+        with self._cond:
+            ready = {i for i in object_ids if i in values}
+            if len(ready) >= num:
+                return ready
+            subscribe = [i for i in object_ids if i not in values and i not in self._subscribed]
+            if subscribe:
+                self._subscribed.update(subscribe)
+                self._out.put((_SUBSCRIBE, subscribe))
+        blocked = False
+        try:
+            with self._cond:
+                while True:
+                    ready = {i for i in object_ids if i in values}
+                    if len(ready) >= num:
+                        return ready
+                    if self._dead is not None:
+                        raise ConnectionLost(f"lost the connection to the raylet ({self._dead})")
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return ready
+                    if not blocked and self.on_block is not None:
+                        blocked = True
+                        self._cond.release()
+                        try:
+                            self.on_block(True)
+                        finally:
+                            self._cond.acquire()
+                        continue
+                    # Wake up now and then: a cancelled task is interrupted here.
+                    self._cond.wait(0.1 if remaining is None else min(remaining, 0.1))
+        finally:
+            if blocked and self.on_block is not None:
+                self.on_block(False)
+
+    def get_value(self, object_id: bytes) -> common_pb2.ObjectValue:
+        with self._cond:
+            return self._values[object_id]

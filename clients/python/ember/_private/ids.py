@@ -1,0 +1,53 @@
+"""Binary identifiers and their checks.
+
+Sizes are part of the wire format (proto/ember/v1/common.proto): services
+reject any other size with INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+UNIQUE_ID_SIZE = 16  # node, worker, task, actor, client
+OBJECT_ID_SIZE = 20  # task id + big-endian uint32 index
+JOB_ID_SIZE = 4
+
+_INDEX = struct.Struct(">I")
+
+
+def new_unique_id() -> bytes:
+    return os.urandom(UNIQUE_ID_SIZE)
+
+
+def object_id_for(task_id: bytes, index: int) -> bytes:
+    """The id of return value `index` (1-based) of a task; index 0 is a put."""
+    return task_id + _INDEX.pack(index)
+
+
+def new_put_id() -> bytes:
+    return object_id_for(new_unique_id(), 0)
+
+
+def task_id_of(object_id: bytes) -> bytes:
+    return object_id[:UNIQUE_ID_SIZE]
+
+
+def is_put_id(object_id: bytes) -> bool:
+    return object_id[UNIQUE_ID_SIZE:] == b"\0\0\0\0"
+
+
+def check(value: bytes, size: int, what: str) -> bytes:
+    """Raise ValueError with a clear message unless `value` has `size` bytes."""
+    if not isinstance(value, (bytes, bytearray)) or len(value) != size:
+        got = len(value) if isinstance(value, (bytes, bytearray)) else type(value).__name__
+        raise ValueError(f"{what} must be {size} bytes, got {got}")
+    return bytes(value)
+
+
+def job_id_from_int(n: int) -> bytes:
+    return _INDEX.pack(n)
+
+
+def job_id_to_int(job_id: bytes) -> int:
+    return _INDEX.unpack(job_id)[0]

@@ -1,0 +1,216 @@
+"""Starting and stopping the processes of one node: the GCS (head only),
+the object store and the raylet. Used by `ember.init()` (a private local
+cluster), `ember start`, and `ember.cluster_utils.Cluster`.
+
+Services on one node talk over unix sockets in the session directory, whose
+paths are known before anything starts, so all three start at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import psutil
+
+from ember._private import auth, ids, session
+from ember._private.config import Config
+
+
+@dataclasses.dataclass
+class NodeProcesses:
+    node_id: bytes
+    session_dir: pathlib.Path
+    gcs_address: str            # host:port other nodes and drivers use
+    raylet_socket: str
+    store_dir: str
+    pids: dict[str, int]
+    popens: list[subprocess.Popen[bytes]] = dataclasses.field(default_factory=list)
+
+    @property
+    def record(self) -> pathlib.Path:
+        return self.session_dir / "nodes" / f"{self.node_id.hex()}.json"
+
+    def stop(self, timeout: float = 5.0) -> None:
+        stop_pids(self.pids, self.session_dir, timeout)
+        for p in self.popens:
+            try:
+                p.wait(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                pass
+        shutil.rmtree(self.store_dir, ignore_errors=True)
+        self.record.unlink(missing_ok=True)
+
+
+def stop_pids(pids: dict[str, int], session_dir: pathlib.Path, timeout: float = 5.0) -> None:
+    """SIGTERM in dependency order (raylet, store, gcs), then SIGKILL stragglers.
+    Only processes of this session are touched: a recorded pid may have been
+    reused by an unrelated process since."""
+    order = sorted(pids.items(), key=lambda kv: {"raylet": 0, "objectstore": 1, "gcs": 2}.get(kv[0].split("-")[0], 3))
+    procs = []
+    for _, pid in order:
+        try:
+            proc = psutil.Process(pid)
+            if str(session_dir) not in " ".join(proc.cmdline()):
+                continue
+            children = proc.children(recursive=True)
+            proc.send_signal(signal.SIGTERM)
+            procs.append(proc)
+            procs.extend(children)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        try:
+            proc.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    psutil.wait_procs(alive, timeout=2)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _spawn(args: list[str], log: pathlib.Path, env: dict[str, str], detached: bool) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", *args],
+            env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=detached, close_fds=True,
+        )
+
+
+def start_node(
+    session_dir: pathlib.Path,
+    token: str,
+    *,
+    head: bool,
+    gcs_address: str | None = None,
+    gcs_port: int = 0,
+    host: str = "127.0.0.1",
+    num_cpus: float | None = None,
+    num_gpus: float = 0,
+    memory: float = 0,
+    resources: dict[str, float] | None = None,
+    labels: dict[str, str] | None = None,
+    object_store_bytes: int | None = None,
+    detached: bool = False,
+    config: Config | None = None,
+    timeout: float = 30.0,
+) -> NodeProcesses:
+    """Start a node's services and wait until they serve."""
+    config = config or Config.load()
+    node_id = ids.new_unique_id()
+    short = node_id.hex()[:8]
+    logs = session_dir / "logs"
+    env = {**os.environ, auth.TOKEN_ENV: token}
+    common = ["--session-dir", str(session_dir), "--host", host]
+    if not detached:
+        common += ["--parent-pid", str(os.getpid())]
+    ready: dict[str, pathlib.Path] = {}
+    popens: list[subprocess.Popen[bytes]] = []
+
+    def ready_file(name: str) -> str:
+        ready[name] = session_dir / f"{name}.ready"
+        ready[name].unlink(missing_ok=True)
+        return str(ready[name])
+
+    if head:
+        gcs_port = gcs_port or free_port(host)
+        gcs_socket = session_dir / "gcs.sock"
+        popens.append(_spawn(
+            ["ember_gcs.main", *common, "--port", str(gcs_port), "--socket", str(gcs_socket),
+             "--ready-file", ready_file("gcs"), "--log-file", str(logs / "gcs.log")],
+            logs / "gcs.out", env, detached))
+        gcs_address = f"{host}:{gcs_port}"
+        local_gcs = f"unix:{gcs_socket}"
+    else:
+        if not gcs_address:
+            raise ValueError("a non-head node needs the GCS address")
+        local_gcs = gcs_address
+
+    store_dir = f"/dev/shm/ember-{session_dir.name[-6:]}-{short}"
+    store_socket = session_dir / f"store-{short}.sock"
+    store_args = ["ember_objectstore.main", *common, "--socket", str(store_socket), "--directory", store_dir,
+                  "--ready-file", ready_file(f"objectstore-{short}"), "--log-file", str(logs / f"objectstore-{short}.log")]
+    if object_store_bytes:
+        store_args += ["--capacity", str(int(object_store_bytes))]
+    popens.append(_spawn(store_args, logs / f"objectstore-{short}.out", env, detached))
+
+    raylet_socket = session_dir / f"raylet-{short}.sock"
+    cpus = num_cpus if num_cpus is not None else (os.cpu_count() or 1)
+    raylet_args = [
+        "ember_raylet.main", *common, "--socket", str(raylet_socket), "--node-id", node_id.hex(),
+        "--gcs-address", local_gcs, "--store-address", f"unix:{store_socket}", "--store-dir", store_dir,
+        "--num-cpus", str(cpus), "--num-gpus", str(num_gpus), "--memory", str(memory),
+        "--resources", json.dumps(resources or {}), "--labels", json.dumps(labels or {}),
+        "--ready-file", ready_file(f"raylet-{short}"), "--log-file", str(logs / f"raylet-{short}.log"),
+    ]
+    if head:
+        raylet_args.append("--head")
+    popens.append(_spawn(raylet_args, logs / f"raylet-{short}.out", env, detached))
+
+    names = ["gcs"] if head else []
+    names += [f"objectstore-{short}", f"raylet-{short}"]
+    pids = dict(zip(names, (p.pid for p in popens)))
+    node = NodeProcesses(node_id, session_dir, gcs_address, str(raylet_socket), store_dir, pids, popens)
+    session.write_json(node.record, {"node_id": node_id.hex(), "pids": pids, "store_dir": store_dir,
+                                     "gcs_address": gcs_address, "head": head})
+    try:
+        _wait_ready(ready, popens, names, session_dir, timeout)
+        store_port = json.loads(ready[f"objectstore-{short}"].read_text())["port"]
+        session.write_json(node.record, {"node_id": node_id.hex(), "pids": pids, "store_dir": store_dir,
+                                         "gcs_address": gcs_address, "head": head, "store_port": store_port})
+    except BaseException:
+        node.stop(timeout=2)
+        raise
+    return node
+
+
+def _wait_ready(ready: dict[str, pathlib.Path], popens: list[subprocess.Popen[bytes]], names: list[str],
+                session_dir: pathlib.Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = dict(ready)
+    while pending:
+        for name, path in list(pending.items()):
+            if path.exists():
+                del pending[name]
+        for name, proc in zip(names, popens):
+            if proc.poll() is not None:
+                log_tail = _tail(session_dir / "logs" / f"{name}.log") or _tail(session_dir / "logs" / f"{name}.out")
+                raise RuntimeError(f"{name} exited with code {proc.returncode} while starting:\n{log_tail}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"services did not become ready in {timeout:g}s: {sorted(pending)}")
+        time.sleep(0.005)
+
+
+def _tail(path: pathlib.Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def stop_session(session_dir: pathlib.Path, timeout: float = 5.0) -> int:
+    """Stop every node recorded in a session; returns how many."""
+    stopped = 0
+    for record in sorted((session_dir / "nodes").glob("*.json")):
+        data: dict[str, Any] = session.read_json(record)
+        stop_pids(data.get("pids", {}), session_dir, timeout)
+        if data.get("store_dir"):
+            shutil.rmtree(data["store_dir"], ignore_errors=True)
+        record.unlink(missing_ok=True)
+        stopped += 1
+    return stopped

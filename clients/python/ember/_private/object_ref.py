@@ -1,0 +1,78 @@
+"""ObjectRef: a reference to a value that exists, or will, somewhere in the
+cluster. Creating and dropping refs is counted by the process's core client
+and reported to the owner in batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ember._private import serialization
+
+
+class ObjectRef:
+    __slots__ = ("_id", "_client", "__weakref__")
+
+    def __init__(self, object_id: bytes, client: Any = None) -> None:
+        self._id = object_id
+        self._client = client
+        if client is not None:
+            client.ref_created(object_id)
+
+    def binary(self) -> bytes:
+        return self._id
+
+    def hex(self) -> str:
+        return self._id.hex()
+
+    def task_id(self) -> bytes:
+        return self._id[:16]
+
+    def __repr__(self) -> str:
+        return f"ObjectRef({self._id.hex()})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ObjectRef) and other._id == self._id
+
+    def __hash__(self) -> int:
+        return hash(self._id)
+
+    def __del__(self) -> None:
+        client = self._client
+        if client is not None:
+            try:
+                client.ref_deleted(self._id)
+            except Exception:  # interpreter shutdown
+                pass
+
+    def __reduce__(self) -> Any:
+        serialization.note_nested_ref(self._id)
+        return _rebuild_ref, (self._id,)
+
+    def future(self) -> Any:
+        """A concurrent.futures.Future resolved with the value."""
+        import concurrent.futures
+        import threading
+
+        from ember._private import runtime
+
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def resolve() -> None:
+            try:
+                fut.set_result(runtime.get(self))
+            except BaseException as e:
+                fut.set_exception(e)
+
+        threading.Thread(target=resolve, daemon=True).start()
+        return fut
+
+    def __await__(self) -> Any:
+        import asyncio
+
+        return asyncio.wrap_future(self.future()).__await__()
+
+
+def _rebuild_ref(object_id: bytes) -> ObjectRef:
+    from ember._private import runtime
+
+    return ObjectRef(object_id, runtime.current_client_or_none())

@@ -1,0 +1,137 @@
+"""@ember.remote on a function: RemoteFunction, its options and `.remote()`."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from typing import Any, Callable
+
+from ember.v1 import raylet_pb2
+
+from ember._private import ids, runtime, serialization, task_args
+from ember._private.object_ref import ObjectRef
+
+# Options a task accepts, with Ray's defaults.
+TASK_DEFAULTS: dict[str, Any] = {
+    "num_cpus": 1,
+    "num_gpus": 0,
+    "memory": 0,
+    "resources": None,
+    "num_returns": 1,
+    "max_retries": 3,
+    "retry_exceptions": False,
+    "name": None,
+    "scheduling_strategy": None,
+}
+
+
+def validate_options(options: dict[str, Any], allowed: dict[str, Any], what: str) -> None:
+    for key, value in options.items():
+        if key not in allowed:
+            raise ValueError(f"unknown option {key!r} for {what}; known: {', '.join(sorted(allowed))}")
+        if key in ("num_cpus", "num_gpus", "memory") and value is not None:
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{key} must be a non-negative number, got {value!r}")
+        if key == "resources" and value is not None:
+            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, (int, float)) and v >= 0 for k, v in value.items()):
+                raise ValueError(f"resources must map names to non-negative numbers, got {value!r}")
+            if {"CPU", "GPU", "memory"} & set(value):
+                raise ValueError("use num_cpus / num_gpus / memory instead of resources={'CPU'|'GPU'|'memory': ...}")
+        if key == "num_returns" and (not isinstance(value, int) or value < 0):
+            raise ValueError(f"num_returns must be a non-negative int, got {value!r}")
+        if key == "max_retries" and (not isinstance(value, int) or value < -1):
+            raise ValueError(f"max_retries must be an int >= -1, got {value!r}")
+
+
+def resource_request(opts: dict[str, Any]) -> dict[str, float]:
+    shape = {"CPU": float(opts["num_cpus"] or 0), "GPU": float(opts["num_gpus"] or 0), "memory": float(opts["memory"] or 0)}
+    shape.update({k: float(v) for k, v in (opts.get("resources") or {}).items()})
+    return {k: v for k, v in shape.items() if v > 0}
+
+
+class RemoteFunction:
+    def __init__(self, function: Callable[..., Any], options: dict[str, Any]) -> None:
+        validate_options(options, TASK_DEFAULTS, "a remote function")
+        self._function = function
+        self._options = {**TASK_DEFAULTS, **options}
+        self._pickled: tuple[bytes, bytes] | None = None  # (function id, pickled)
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"remote function {self._function.__name__} cannot be called directly; "
+            f"use {self._function.__name__}.remote(...)"
+        )
+
+    def options(self, **options: Any) -> "_BoundOptions":
+        validate_options(options, TASK_DEFAULTS, "a remote function")
+        return _BoundOptions(self, {**self._options, **options})
+
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        return self._remote(args, kwargs, self._options)
+
+    def _export(self, client: Any) -> bytes:
+        if self._pickled is None:
+            pickled = serialization.dumps_function(self._function)
+            self._pickled = (hashlib.sha256(pickled).digest(), pickled)
+        function_id, pickled = self._pickled
+        client.export_function(function_id, pickled)
+        return function_id
+
+    def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any]) -> Any:
+        client = runtime.client()
+        function_id = self._export(client)
+        encoded, deps, nested, keep = task_args.pack(client, args, kwargs)
+        task_id = ids.new_unique_id()
+        ctx = runtime.task_context
+        spec = raylet_pb2.TaskSpec(
+            task_id=task_id,
+            job_id=ctx.job_id or runtime._state.job_id,
+            function_id=function_id,
+            function_name=opts["name"] or getattr(self._function, "__qualname__", "task"),
+            args=encoded,
+            dependencies=deps,
+            nested_refs=nested,
+            num_returns=opts["num_returns"],
+            max_retries=opts["max_retries"],
+            retry_exceptions=bool(opts["retry_exceptions"]),
+            parent_task_id=ctx.task_id or b"",
+        )
+        spec.resources.amounts.update(resource_request(opts))
+        client.submit(spec)
+        del keep  # the submission now pins them
+        n = opts["num_returns"]
+        refs = [ObjectRef(ids.object_id_for(task_id, i + 1), client) for i in range(n)]
+        if n == 1:
+            return refs[0]
+        return refs if n else None
+
+
+class _BoundOptions:
+    def __init__(self, fn: RemoteFunction, options: dict[str, Any]) -> None:
+        self._fn = fn
+        self._options = options
+
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fn._remote(args, kwargs, self._options)
+
+
+def remote(*args: Any, **options: Any) -> Any:
+    """@ember.remote, bare or with options, on a function."""
+    if len(args) == 1 and not options and callable(args[0]):
+        return _make(args[0], {})
+    if args:
+        raise TypeError("@ember.remote takes either a function or keyword options only")
+
+    def decorator(target: Any) -> Any:
+        return _make(target, options)
+
+    return decorator
+
+
+def _make(target: Any, options: dict[str, Any]) -> Any:
+    if isinstance(target, type):
+        raise NotImplementedError("remote classes (actors) are not supported yet")
+    if not callable(target):
+        raise TypeError(f"@ember.remote needs a function, got {type(target).__name__}")
+    return RemoteFunction(target, options)

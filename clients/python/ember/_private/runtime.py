@@ -1,0 +1,326 @@
+"""The process-wide runtime behind the public API: the connection to the
+cluster (a CoreClient), the private local cluster `init()` may start, and
+the calls `get`, `put`, `wait`, `cancel`, `nodes`, ..."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import pathlib
+import sys
+import threading
+from typing import Any, Sequence
+
+import grpc
+from ember.v1 import gcs_pb2, gcs_pb2_grpc, raylet_pb2
+
+from ember import exceptions
+from ember._private import auth, ids, node_launcher, serialization, session
+from ember._private.config import Config
+from ember._private.core_client import CoreClient
+from ember._private.object_ref import ObjectRef
+
+log = logging.getLogger(__name__)
+
+
+class _State:
+    def __init__(self) -> None:
+        self.client: CoreClient | None = None
+        self.local_node: node_launcher.NodeProcesses | None = None
+        self.session_dir: pathlib.Path | None = None
+        self.job_id: bytes = b""
+        self.namespace: str = ""
+        self.is_worker = False
+        self.lock = threading.RLock()
+
+
+_state = _State()
+
+
+class TaskContext(threading.local):
+    """What the running task is (workers); empty in a driver."""
+
+    def __init__(self) -> None:
+        self.task_id: bytes | None = None
+        self.job_id: bytes | None = None
+        self.actor_id: bytes | None = None
+
+
+task_context = TaskContext()
+
+
+def current_client_or_none() -> CoreClient | None:
+    return _state.client
+
+
+def client() -> CoreClient:
+    c = _state.client
+    if c is None:
+        init()
+        c = _state.client
+    assert c is not None
+    return c
+
+
+def is_initialized() -> bool:
+    return _state.client is not None
+
+
+def init(
+    address: str | None = None,
+    *,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    resources: dict[str, float] | None = None,
+    namespace: str | None = None,
+    object_store_memory: int | None = None,
+    ignore_reinit_error: bool = False,
+    _token: str | None = None,
+    **_unsupported: Any,
+) -> dict[str, Any]:
+    """Connect this process to a cluster, starting a private one if needed.
+
+    address: None starts a private local cluster (stopped at shutdown or
+    exit) unless EMBER_ADDRESS is set; "auto" joins the cluster started by
+    `ember start` on this machine; "host:port" joins the GCS at that address.
+    """
+    with _state.lock:
+        if _state.client is not None:
+            if ignore_reinit_error:
+                return _context_info()
+            raise RuntimeError("ember.init() was already called; call ember.shutdown() first "
+                               "or pass ignore_reinit_error=True")
+        config = Config.load()
+        address = address or os.environ.get("EMBER_ADDRESS") or None
+        token = _token or os.environ.get(auth.TOKEN_ENV)
+        if address is None:
+            session_dir, token = session.create(config.session_root, token)
+            node = node_launcher.start_node(
+                session_dir, token, head=True, num_cpus=num_cpus, num_gpus=num_gpus or 0,
+                resources=resources, object_store_bytes=object_store_memory, config=config,
+            )
+            _state.local_node = node
+            _state.session_dir = session_dir
+            gcs_address, raylet_address = node.gcs_address, f"unix:{node.raylet_socket}"
+        else:
+            if num_cpus is not None or num_gpus is not None or resources:
+                raise ValueError("num_cpus/num_gpus/resources can only be given when starting a new "
+                                 "local cluster (address=None); set them with `ember start`")
+            gcs_address, token, session_dir = _resolve(address, token, config)
+            _state.session_dir = session_dir
+            raylet_address = _pick_raylet(gcs_address, token)
+        try:
+            _connect(gcs_address, raylet_address, token, namespace or "", config)
+        except BaseException:
+            if _state.local_node is not None:
+                _state.local_node.stop()
+                _state.local_node = None
+            raise
+        return _context_info()
+
+
+def _resolve(address: str, token: str | None, config: Config) -> tuple[str, str, pathlib.Path | None]:
+    session_dir = session.latest(config.session_root)
+    if address == "auto":
+        if session_dir is None or not (session_dir / "cluster.json").exists():
+            raise ConnectionError("no running cluster found (start one with `ember start --head`)")
+        gcs_address = session.read_json(session_dir / "cluster.json")["gcs_address"]
+    else:
+        gcs_address = address.removeprefix("ember://")
+    if token is None:
+        if session_dir is not None and (session_dir / "token").exists():
+            token = auth.read_token(session_dir / "token")
+        else:
+            raise ConnectionError(f"no cluster token: set {auth.TOKEN_ENV}")
+    return gcs_address, token, session_dir
+
+
+def _pick_raylet(gcs_address: str, token: str) -> str:
+    """The raylet of this machine: one whose unix socket exists here."""
+    channel = auth.channel(gcs_address, token)
+    try:
+        reply = gcs_pb2_grpc.GcsStub(channel).GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=10)
+    except grpc.RpcError as e:
+        raise ConnectionError(f"cannot reach the GCS at {gcs_address}: {e.code().name} {e.details()}") from None
+    finally:
+        channel.close()
+    alive = [n for n in reply.nodes if n.alive]
+    for node in alive:
+        if node.raylet_socket and os.path.exists(node.raylet_socket):
+            return f"unix:{node.raylet_socket}"
+    if alive:
+        raise ConnectionError("no node of the cluster runs on this machine; start one with "
+                              f"`ember start --address={gcs_address}` first")
+    raise ConnectionError(f"the cluster at {gcs_address} has no live nodes")
+
+
+def _connect(gcs_address: str, raylet_address: str, token: str, namespace: str, config: Config) -> None:
+    channel = auth.channel(gcs_address, token)
+    try:
+        job = gcs_pb2_grpc.GcsStub(channel).AddJob(
+            gcs_pb2.AddJobRequest(driver_pid=os.getpid(), namespace=namespace,
+                                  entrypoint=" ".join(sys.argv)[:1024]), timeout=30, wait_for_ready=True).job
+        # Workers add the driver's import path, so what the driver pickles by
+        # reference (functions and classes of its own modules) imports there.
+        path = json.dumps([os.getcwd(), *sys.path]).encode()
+        gcs_pb2_grpc.GcsStub(channel).KvPut(
+            gcs_pb2.KvPutRequest(namespace="job", key=job.job_id + b"/sys_path", value=path, overwrite=True), timeout=30)
+    finally:
+        channel.close()
+    register = raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.DRIVER, job_id=job.job_id, pid=os.getpid())
+    _state.client = CoreClient(raylet_address, token, register, config)
+    _state.job_id = job.job_id
+    _state.namespace = namespace
+
+
+def connect_worker(client_: CoreClient) -> None:
+    _state.client = client_
+    _state.is_worker = True
+
+
+def _context_info() -> dict[str, Any]:
+    c = _state.client
+    return {
+        "session_dir": str(_state.session_dir) if _state.session_dir else None,
+        "node_id": c.node_id.hex() if c else None,
+        "job_id": _state.job_id.hex(),
+        "gcs_address": c.info.gcs_address if c else None,
+    }
+
+
+def shutdown() -> None:
+    """Disconnect; stop the private local cluster if init() started one."""
+    with _state.lock:
+        c, _state.client = _state.client, None
+        if c is not None:
+            try:
+                if _state.job_id:
+                    c.gcs.FinishJob(gcs_pb2.FinishJobRequest(job_id=_state.job_id), timeout=2)
+            except grpc.RpcError:
+                pass
+            c.close()
+        node, _state.local_node = _state.local_node, None
+        if node is not None:
+            node.stop()
+            if _state.session_dir is not None:
+                _clean_session_dir(_state.session_dir)
+        _state.job_id = b""
+        _state.session_dir = None
+
+
+def _clean_session_dir(path: pathlib.Path) -> None:
+    # Keep the logs; remove what would mislead (token, sockets, ready files).
+    for name in ("token",):
+        (path / name).unlink(missing_ok=True)
+    for pattern in ("*.sock", "*.ready"):
+        for p in path.glob(pattern):
+            p.unlink(missing_ok=True)
+
+
+atexit.register(shutdown)
+
+
+# ---- objects -------------------------------------------------------------
+
+
+def put(value: Any) -> ObjectRef:
+    if isinstance(value, ObjectRef):
+        raise TypeError("put() takes a value, not an ObjectRef (pass the ref itself instead)")
+    c = client()
+    object_id = ids.new_put_id()
+    so = serialization.serialize(value)
+    c.put_value(c.encode(object_id, so))
+    return ObjectRef(object_id, c)
+
+
+def get(refs: Any, *, timeout: float | None = None) -> Any:
+    c = client()
+    if isinstance(refs, ObjectRef):
+        return _get_list(c, [refs], timeout)[0]
+    if isinstance(refs, (list, tuple)):
+        for r in refs:
+            if not isinstance(r, ObjectRef):
+                raise TypeError(f"get() takes ObjectRefs or a list of them, got a {type(r).__name__} in the list")
+        return _get_list(c, list(refs), timeout)
+    raise TypeError(f"get() takes an ObjectRef or a list of them, got {type(refs).__name__}")
+
+
+def _get_list(c: CoreClient, refs: list[ObjectRef], timeout: float | None) -> list[Any]:
+    object_ids = [r.binary() for r in refs]
+    unique = list(dict.fromkeys(object_ids))
+    ready = c.wait_values(unique, len(unique), timeout)
+    if len(ready) < len(unique):
+        missing = len(unique) - len(ready)
+        raise exceptions.GetTimeoutError(f"get timed out after {timeout}s: {missing} of {len(unique)} objects not ready")
+    return [c.decode(c.get_value(oid)) for oid in object_ids]
+
+
+def wait(refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | None = None,
+         fetch_local: bool = True) -> tuple[list[ObjectRef], list[ObjectRef]]:
+    if isinstance(refs, ObjectRef) or not isinstance(refs, (list, tuple)):
+        raise TypeError("wait() takes a list of ObjectRefs")
+    for r in refs:
+        if not isinstance(r, ObjectRef):
+            raise TypeError(f"wait() takes a list of ObjectRefs, got a {type(r).__name__} in the list")
+    if len(set(refs)) != len(refs):
+        raise ValueError("wait() got duplicate ObjectRefs")
+    if not 0 <= num_returns <= len(refs):
+        raise ValueError(f"num_returns must be between 0 and {len(refs)}, got {num_returns}")
+    if timeout is not None and timeout < 0:
+        raise ValueError("timeout must be >= 0 or None")
+    c = client()
+    ready_ids = c.wait_values([r.binary() for r in refs], num_returns, timeout)
+    ready: list[ObjectRef] = []
+    not_ready: list[ObjectRef] = []
+    for r in refs:
+        (ready if r.binary() in ready_ids and len(ready) < num_returns else not_ready).append(r)
+    return ready, not_ready
+
+
+def cancel(ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
+    if not isinstance(ref, ObjectRef):
+        raise TypeError(f"cancel() takes an ObjectRef, got {type(ref).__name__}")
+    client().cancel(ref.task_id(), force, recursive)
+
+
+# ---- cluster views ---------------------------------------------------------
+
+
+def _nodes_proto() -> list[gcs_pb2.NodeInfo]:
+    return list(client().gcs.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=30).nodes)
+
+
+def nodes() -> list[dict[str, Any]]:
+    out = []
+    for n in _nodes_proto():
+        out.append({
+            "NodeID": n.node_id.hex(),
+            "Alive": n.alive,
+            "NodeManagerAddress": n.node_address,
+            "NodeManagerPort": n.raylet_port,
+            "ObjectStoreSocketName": n.object_store_socket,
+            "RayletSocketName": n.raylet_socket,
+            "Resources": dict(n.total.amounts) if n.alive else {},
+            "Labels": dict(n.labels),
+            "IsHead": n.is_head,
+            "DeathReason": n.death_reason,
+        })
+    return out
+
+
+def _sum(resource_sets: list[Any]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for rs in resource_sets:
+        for k, v in rs.amounts.items():
+            total[k] = total.get(k, 0.0) + v
+    return {k: v for k, v in total.items() if v > 0}
+
+
+def cluster_resources() -> dict[str, float]:
+    return _sum([n.total for n in _nodes_proto() if n.alive])
+
+
+def available_resources() -> dict[str, float]:
+    return _sum([n.available for n in _nodes_proto() if n.alive])

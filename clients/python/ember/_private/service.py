@@ -1,0 +1,211 @@
+"""What every Ember service process shares: flags, logging, the gRPC server
+with the token interceptor and the standard health service, a TCP port plus
+a unix socket for clients on the node, a ready file, and a clean stop on
+SIGTERM/SIGINT or when the process that started it dies.
+
+A service implements `Service`; its main() calls `run_service`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import logging
+import os
+import pathlib
+import signal
+import sys
+from typing import Any, Awaitable, Callable, Protocol, TypeVar
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from ember._private import auth
+from ember._private.config import Config
+
+log = logging.getLogger(__name__)
+
+
+class InvalidArgument(ValueError):
+    """Bad input from a caller: answered with INVALID_ARGUMENT."""
+
+
+class NotFound(LookupError):
+    """A named thing does not exist: answered with NOT_FOUND."""
+
+
+class FailedPrecondition(RuntimeError):
+    """The request is valid but the state does not allow it."""
+
+
+class ResourceExhausted(RuntimeError):
+    """No room for the request: answered with RESOURCE_EXHAUSTED."""
+
+
+_STATUS = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    ValueError: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    FileExistsError: grpc.StatusCode.ALREADY_EXISTS,
+}
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def map_errors(handler: F) -> F:
+    """Turn the exceptions above into gRPC status codes with their message;
+    anything else is an INTERNAL error, logged with its traceback."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await handler(self, request, context)
+        except tuple(_STATUS) as e:  # type: ignore[misc]
+            code = next(c for t, c in _STATUS.items() if isinstance(e, t))
+            await context.abort(code, str(e))
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as e:
+            log.exception("%s failed", handler.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Service(Protocol):
+    name: str
+
+    def register(self, server: grpc.aio.Server) -> None:
+        """Add the servicers (before the server starts)."""
+
+    async def start(self, port: int) -> None:
+        """Begin background work once the server is serving on `port`."""
+
+    async def stop(self) -> None:
+        """Release everything: children, files, shared memory."""
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    parser.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one)")
+    parser.add_argument("--socket", default=None, help="also listen on this unix socket path")
+    parser.add_argument("--session-dir", required=True, help="session directory (logs, token, sockets)")
+    parser.add_argument("--ready-file", default=None, help="write {port, pid} here once serving")
+    parser.add_argument("--log-file", default=None, help="log file (default: <session-dir>/logs/<service>.log)")
+    parser.add_argument("--parent-pid", type=int, default=0, help="stop when this process dies")
+    parser.add_argument("--config-file", default=None, help="JSON config file (flags > EMBER_* env > file)")
+
+
+def load_token(session_dir: pathlib.Path) -> str:
+    token = os.environ.get(auth.TOKEN_ENV)
+    if token:
+        return token
+    path = session_dir / "token"
+    if path.exists():
+        return auth.read_token(path)
+    raise SystemExit(f"no cluster token: set {auth.TOKEN_ENV} or create {path}")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": record.created,
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def setup_logging(name: str, log_file: str | None, session_dir: pathlib.Path, json_lines: bool) -> None:
+    path = pathlib.Path(log_file) if log_file else session_dir / "logs" / f"{name}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(
+        _JsonFormatter()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+async def _serve(service: Service, args: argparse.Namespace, token: str) -> None:
+    server = grpc.aio.server(
+        interceptors=[auth.TokenInterceptor(token)], options=auth.CHANNEL_OPTIONS
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    service.register(server)
+    port = server.add_insecure_port(f"{args.host}:{args.port}")
+    if port == 0:
+        raise SystemExit(f"{service.name}: cannot bind {args.host}:{args.port}")
+    socket_path = pathlib.Path(args.socket) if args.socket else None
+    if socket_path:
+        socket_path.unlink(missing_ok=True)
+        server.add_insecure_port(f"unix:{socket_path}")
+    await server.start()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watcher = asyncio.create_task(_watch_parent(args.parent_pid, stop)) if args.parent_pid else None
+
+    try:
+        await service.start(port)
+    except Exception:
+        log.exception("%s failed to start", service.name)
+        stop.set()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    if args.ready_file:
+        tmp = pathlib.Path(args.ready_file + ".tmp")
+        tmp.write_text(json.dumps({"port": port, "pid": os.getpid(), "host": args.host}))
+        tmp.rename(args.ready_file)
+    log.info("%s serving on %s:%d (pid %d)", service.name, args.host, port, os.getpid())
+
+    await stop.wait()
+    log.info("%s stopping", service.name)
+    await health_servicer.enter_graceful_shutdown()
+    if watcher:
+        watcher.cancel()
+    try:
+        await service.stop()
+    finally:
+        await server.stop(grace=0.5)
+        if socket_path:
+            socket_path.unlink(missing_ok=True)
+        if args.ready_file:
+            pathlib.Path(args.ready_file).unlink(missing_ok=True)
+    log.info("%s stopped", service.name)
+
+
+async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+    # Reparenting means the starter died (even by SIGKILL): stop with it.
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(0.25)
+    log.warning("parent %d is gone; stopping", parent_pid)
+    stop.set()
+
+
+def run_service(make: Callable[[argparse.Namespace, Config], Service], parser: argparse.ArgumentParser, argv: list[str] | None = None) -> None:
+    """Parse flags, set up logging and run the service until told to stop."""
+    args = parser.parse_args(argv)
+    session_dir = pathlib.Path(args.session_dir)
+    config = Config.load(args.config_file)
+    service = make(args, config)
+    setup_logging(service.name, args.log_file, session_dir, config.log_json)
+    token = load_token(session_dir)
+    try:
+        asyncio.run(_serve(service, args, token))
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)

@@ -1,0 +1,52 @@
+"""Session directories: where a cluster's token, logs, sockets and process
+records live. `/tmp/ember-sessions/session_latest` points at the newest one started
+by `ember start`, which is what `init(address="auto")` joins."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+from typing import Any
+
+from ember._private import auth, ids
+
+LATEST = "session_latest"
+
+
+def create(root: str, token: str | None = None) -> tuple[pathlib.Path, str]:
+    """A new session directory with its token (0600). Returns (dir, token)."""
+    root_path = pathlib.Path(root)
+    root_path.mkdir(parents=True, exist_ok=True)
+    name = f"session_{time.strftime('%Y%m%d-%H%M%S')}_{os.getpid()}_{ids.new_unique_id().hex()[:6]}"
+    path = root_path / name
+    (path / "logs").mkdir(parents=True, mode=0o700)
+    (path / "nodes").mkdir(mode=0o700)
+    os.chmod(path, 0o700)
+    token = token or auth.new_token()
+    auth.write_token(path / "token", token)
+    return path, token
+
+
+def mark_latest(session_dir: pathlib.Path) -> None:
+    link = session_dir.parent / LATEST
+    tmp = session_dir.parent / f".{LATEST}.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(session_dir.name)
+    tmp.rename(link)
+
+
+def latest(root: str) -> pathlib.Path | None:
+    link = pathlib.Path(root) / LATEST
+    return link.resolve() if link.exists() else None
+
+
+def write_json(path: pathlib.Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.rename(path)
+
+
+def read_json(path: pathlib.Path) -> dict[str, Any]:
+    return json.loads(path.read_text())

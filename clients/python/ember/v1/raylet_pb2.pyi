@@ -1,0 +1,175 @@
+from ember.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TaskSpec(_message.Message):
+    __slots__ = ("task_id", "job_id", "function_id", "function_name", "args", "dependencies", "nested_refs", "num_returns", "resources", "max_retries", "retry_exceptions", "parent_task_id", "traceparent")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    DEPENDENCIES_FIELD_NUMBER: _ClassVar[int]
+    NESTED_REFS_FIELD_NUMBER: _ClassVar[int]
+    NUM_RETURNS_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
+    RETRY_EXCEPTIONS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
+    task_id: bytes
+    job_id: bytes
+    function_id: bytes
+    function_name: str
+    args: bytes
+    dependencies: _containers.RepeatedScalarFieldContainer[bytes]
+    nested_refs: _containers.RepeatedScalarFieldContainer[bytes]
+    num_returns: int
+    resources: _common_pb2.ResourceSet
+    max_retries: int
+    retry_exceptions: bool
+    parent_task_id: bytes
+    traceparent: str
+    def __init__(self, task_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., function_id: _Optional[bytes] = ..., function_name: _Optional[str] = ..., args: _Optional[bytes] = ..., dependencies: _Optional[_Iterable[bytes]] = ..., nested_refs: _Optional[_Iterable[bytes]] = ..., num_returns: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., parent_task_id: _Optional[bytes] = ..., traceparent: _Optional[str] = ...) -> None: ...
+
+class RegisterClient(_message.Message):
+    __slots__ = ("kind", "worker_id", "job_id", "pid")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[RegisterClient.Kind]
+        DRIVER: _ClassVar[RegisterClient.Kind]
+        WORKER: _ClassVar[RegisterClient.Kind]
+    KIND_UNSPECIFIED: RegisterClient.Kind
+    DRIVER: RegisterClient.Kind
+    WORKER: RegisterClient.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    kind: RegisterClient.Kind
+    worker_id: bytes
+    job_id: bytes
+    pid: int
+    def __init__(self, kind: _Optional[_Union[RegisterClient.Kind, str]] = ..., worker_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., pid: _Optional[int] = ...) -> None: ...
+
+class ClientRegistered(_message.Message):
+    __slots__ = ("node_id", "client_id", "object_store_dir", "object_store_socket", "gcs_address", "session_dir")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_STORE_DIR_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_STORE_SOCKET_FIELD_NUMBER: _ClassVar[int]
+    GCS_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_DIR_FIELD_NUMBER: _ClassVar[int]
+    node_id: bytes
+    client_id: bytes
+    object_store_dir: str
+    object_store_socket: str
+    gcs_address: str
+    session_dir: str
+    def __init__(self, node_id: _Optional[bytes] = ..., client_id: _Optional[bytes] = ..., object_store_dir: _Optional[str] = ..., object_store_socket: _Optional[str] = ..., gcs_address: _Optional[str] = ..., session_dir: _Optional[str] = ...) -> None: ...
+
+class TaskResult(_message.Message):
+    __slots__ = ("task_id", "returns", "application_error")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    RETURNS_FIELD_NUMBER: _ClassVar[int]
+    APPLICATION_ERROR_FIELD_NUMBER: _ClassVar[int]
+    task_id: bytes
+    returns: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
+    application_error: bool
+    def __init__(self, task_id: _Optional[bytes] = ..., returns: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., application_error: _Optional[bool] = ...) -> None: ...
+
+class CancelTask(_message.Message):
+    __slots__ = ("task_id", "force", "recursive")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    RECURSIVE_FIELD_NUMBER: _ClassVar[int]
+    task_id: bytes
+    force: bool
+    recursive: bool
+    def __init__(self, task_id: _Optional[bytes] = ..., force: _Optional[bool] = ..., recursive: _Optional[bool] = ...) -> None: ...
+
+class WorkerBlocked(_message.Message):
+    __slots__ = ("blocked", "returned_task_ids")
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    RETURNED_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    blocked: bool
+    returned_task_ids: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, blocked: _Optional[bool] = ..., returned_task_ids: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ClientBatch(_message.Message):
+    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked")
+    REGISTER_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBE_FIELD_NUMBER: _ClassVar[int]
+    ADD_REFS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_REFS_FIELD_NUMBER: _ClassVar[int]
+    PUTS_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    register: RegisterClient
+    submit: _containers.RepeatedCompositeFieldContainer[TaskSpec]
+    results: _containers.RepeatedCompositeFieldContainer[TaskResult]
+    subscribe: _containers.RepeatedScalarFieldContainer[bytes]
+    add_refs: _containers.RepeatedScalarFieldContainer[bytes]
+    remove_refs: _containers.RepeatedScalarFieldContainer[bytes]
+    puts: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
+    cancel: _containers.RepeatedCompositeFieldContainer[CancelTask]
+    blocked: WorkerBlocked
+    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ...) -> None: ...
+
+class ExecuteTask(_message.Message):
+    __slots__ = ("spec", "args")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    spec: TaskSpec
+    args: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
+    def __init__(self, spec: _Optional[_Union[TaskSpec, _Mapping]] = ..., args: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ...) -> None: ...
+
+class RayletBatch(_message.Message):
+    __slots__ = ("registered", "execute", "ready", "cancel", "warnings")
+    REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    EXECUTE_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    registered: ClientRegistered
+    execute: _containers.RepeatedCompositeFieldContainer[ExecuteTask]
+    ready: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
+    cancel: _containers.RepeatedScalarFieldContainer[bytes]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, registered: _Optional[_Union[ClientRegistered, _Mapping]] = ..., execute: _Optional[_Iterable[_Union[ExecuteTask, _Mapping]]] = ..., ready: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[bytes]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetNodeStatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetNodeStatsReply(_message.Message):
+    __slots__ = ("node_id", "total", "available", "num_workers", "num_idle_workers", "num_queued_tasks", "num_running_tasks", "num_objects", "inline_bytes", "infeasible")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    NUM_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    NUM_IDLE_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    NUM_QUEUED_TASKS_FIELD_NUMBER: _ClassVar[int]
+    NUM_RUNNING_TASKS_FIELD_NUMBER: _ClassVar[int]
+    NUM_OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    INLINE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
+    node_id: bytes
+    total: _common_pb2.ResourceSet
+    available: _common_pb2.ResourceSet
+    num_workers: int
+    num_idle_workers: int
+    num_queued_tasks: int
+    num_running_tasks: int
+    num_objects: int
+    inline_bytes: int
+    infeasible: _containers.RepeatedCompositeFieldContainer[_common_pb2.ResourceSet]
+    def __init__(self, node_id: _Optional[bytes] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., available: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., num_workers: _Optional[int] = ..., num_idle_workers: _Optional[int] = ..., num_queued_tasks: _Optional[int] = ..., num_running_tasks: _Optional[int] = ..., num_objects: _Optional[int] = ..., inline_bytes: _Optional[int] = ..., infeasible: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,52 @@
+"""Jobs: one per driver, numbered by the GCS."""
+
+from __future__ import annotations
+
+import time
+
+from ember.v1 import gcs_pb2
+
+from ember._private import ids
+from ember._private.service import NotFound
+from ember_gcs.storage import Storage
+
+TABLE = "jobs"
+
+
+class JobTable:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._jobs: dict[bytes, gcs_pb2.JobInfo] = {}
+        self._next = 1
+
+    async def load(self) -> None:
+        for key, raw in (await self._storage.load(TABLE)).items():
+            self._jobs[key] = gcs_pb2.JobInfo.FromString(raw)
+            self._next = max(self._next, ids.job_id_to_int(key) + 1)
+
+    async def add(self, request: gcs_pb2.AddJobRequest) -> gcs_pb2.JobInfo:
+        job = gcs_pb2.JobInfo(
+            job_id=ids.job_id_from_int(self._next),
+            driver_pid=request.driver_pid,
+            driver_address=request.driver_address,
+            namespace=request.namespace,
+            entrypoint=request.entrypoint,
+            start_time=time.time(),
+        )
+        self._next += 1
+        await self._storage.put(TABLE, job.job_id, job.SerializeToString())
+        self._jobs[job.job_id] = job
+        return job
+
+    async def finish(self, job_id: bytes) -> None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id.hex()} does not exist")
+        if job.is_dead:
+            return
+        job.is_dead = True
+        job.end_time = time.time()
+        await self._storage.put(TABLE, job.job_id, job.SerializeToString())
+
+    def all(self) -> list[gcs_pb2.JobInfo]:
+        return list(self._jobs.values())

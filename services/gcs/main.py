@@ -1,0 +1,33 @@
+"""ember-gcs: run one GCS process."""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+
+from ember._private.config import DEFAULT_GCS_PORT, Config
+from ember._private.service import add_common_args, run_service
+from ember_gcs.service import GcsService
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ember-gcs", description="Ember GCS: cluster metadata service")
+    add_common_args(parser)
+    parser.set_defaults(port=DEFAULT_GCS_PORT)
+    parser.add_argument("--storage", default="memory", help="storage backend (memory)")
+    parser.add_argument("--health-timeout", type=float, default=None, help="seconds of silence before a node is declared dead")
+    return parser
+
+
+def _make(args: argparse.Namespace, config: Config) -> GcsService:
+    if args.health_timeout is not None:
+        config.health_timeout_s = args.health_timeout
+    return GcsService(args.storage, pathlib.Path(args.session_dir).name, config)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_service(_make, _parser(), argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Nodes: registration, resource reports, and health (death by silence)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ember.v1 import common_pb2, gcs_pb2
+
+from ember._private.service import NotFound
+from ember_gcs.storage import Storage
+
+log = logging.getLogger(__name__)
+TABLE = "nodes"
+
+
+class NodeTable:
+    def __init__(self, storage: Storage, health_timeout_s: float) -> None:
+        self._storage = storage
+        self.health_timeout_s = health_timeout_s
+        self._nodes: dict[bytes, gcs_pb2.NodeInfo] = {}
+        self._last_report: dict[bytes, float] = {}
+        self._infeasible: dict[bytes, list[common_pb2.ResourceSet]] = {}
+
+    async def load(self) -> None:
+        for key, raw in (await self._storage.load(TABLE)).items():
+            node = gcs_pb2.NodeInfo.FromString(raw)
+            self._nodes[key] = node
+            if node.alive:  # give restored nodes a full timeout to report
+                self._last_report[key] = time.monotonic()
+
+    async def _save(self, node: gcs_pb2.NodeInfo) -> None:
+        await self._storage.put(TABLE, node.node_id, node.SerializeToString())
+
+    async def register(self, node: gcs_pb2.NodeInfo) -> None:
+        node.alive = True
+        node.end_time = 0
+        node.death_reason = ""
+        if not node.start_time:
+            node.start_time = time.time()
+        if not node.HasField("available"):
+            node.available.CopyFrom(node.total)
+        self._nodes[node.node_id] = node
+        self._last_report[node.node_id] = time.monotonic()
+        await self._save(node)
+        log.info("node %s registered at %s:%d", node.node_id.hex(), node.node_address, node.raylet_port)
+
+    async def report(self, node_id: bytes, available: common_pb2.ResourceSet, infeasible: list[common_pb2.ResourceSet]) -> None:
+        node = self._nodes.get(node_id)
+        if node is None or not node.alive:
+            raise NotFound(f"node {node_id.hex()} is not registered or was declared dead")
+        node.available.CopyFrom(available)
+        self._infeasible[node_id] = list(infeasible)
+        self._last_report[node_id] = time.monotonic()
+
+    async def mark_dead(self, node_id: bytes, reason: str) -> bool:
+        node = self._nodes.get(node_id)
+        if node is None or not node.alive:
+            return False
+        node.alive = False
+        node.end_time = time.time()
+        node.death_reason = reason
+        node.available.Clear()
+        self._last_report.pop(node_id, None)
+        self._infeasible.pop(node_id, None)
+        await self._save(node)
+        log.warning("node %s is dead: %s", node_id.hex(), reason)
+        return True
+
+    async def check_health(self) -> list[bytes]:
+        """Declare dead the nodes silent for longer than the timeout."""
+        now = time.monotonic()
+        silent = [n for n, t in self._last_report.items() if now - t > self.health_timeout_s]
+        for node_id in silent:
+            await self.mark_dead(node_id, f"no report for {self.health_timeout_s:g}s (health check)")
+        return silent
+
+    def all(self) -> list[gcs_pb2.NodeInfo]:
+        out = []
+        for node_id, node in self._nodes.items():
+            view = gcs_pb2.NodeInfo()
+            view.CopyFrom(node)
+            view.infeasible.extend(self._infeasible.get(node_id, []))
+            out.append(view)
+        return out

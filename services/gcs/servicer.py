@@ -1,0 +1,115 @@
+"""Thin gRPC handlers for the Gcs service: validate, call a table, answer.
+The token was checked by the interceptor before any of this runs."""
+
+from __future__ import annotations
+
+import time
+
+import grpc.aio
+from ember.v1 import gcs_pb2, gcs_pb2_grpc
+
+from ember._private import ids
+from ember._private.service import InvalidArgument, map_errors
+from ember_gcs.job_table import JobTable
+from ember_gcs.kv_table import MAX_KEY, MAX_VALUE, KvTable
+from ember_gcs.node_table import NodeTable
+
+Ctx = grpc.aio.ServicerContext
+
+
+def _id(value: bytes, size: int, what: str) -> bytes:
+    try:
+        return ids.check(value, size, what)
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None
+
+
+def _namespace(ns: str) -> str:
+    if "\0" in ns or len(ns) > 256:
+        raise InvalidArgument("namespace must be at most 256 characters without NUL")
+    return ns
+
+
+def _key(key: bytes) -> bytes:
+    if len(key) > MAX_KEY:
+        raise InvalidArgument(f"key is {len(key)} bytes; the limit is {MAX_KEY}")
+    return key
+
+
+class GcsServicer(gcs_pb2_grpc.GcsServicer):
+    def __init__(self, nodes: NodeTable, jobs: JobTable, kv: KvTable, session_name: str, storage_name: str) -> None:
+        self._nodes = nodes
+        self._jobs = jobs
+        self._kv = kv
+        self._session_name = session_name
+        self._storage_name = storage_name
+        self._start_time = time.time()
+
+    @map_errors
+    async def RegisterNode(self, request: gcs_pb2.RegisterNodeRequest, context: Ctx) -> gcs_pb2.RegisterNodeReply:
+        node = request.node
+        _id(node.node_id, ids.UNIQUE_ID_SIZE, "node_id")
+        if not node.node_address or not 0 < node.raylet_port < 65536:
+            raise InvalidArgument("node_address and a raylet_port in 1..65535 are required")
+        for name, amount in node.total.amounts.items():
+            if amount < 0 or not name:
+                raise InvalidArgument(f"resource {name!r} has a negative amount or no name")
+        await self._nodes.register(node)
+        return gcs_pb2.RegisterNodeReply(health_timeout_s=self._nodes.health_timeout_s)
+
+    @map_errors
+    async def UnregisterNode(self, request: gcs_pb2.UnregisterNodeRequest, context: Ctx) -> gcs_pb2.UnregisterNodeReply:
+        node_id = _id(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
+        await self._nodes.mark_dead(node_id, request.reason or "unregistered")
+        return gcs_pb2.UnregisterNodeReply()
+
+    @map_errors
+    async def ReportResources(self, request: gcs_pb2.ReportResourcesRequest, context: Ctx) -> gcs_pb2.ReportResourcesReply:
+        node_id = _id(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
+        await self._nodes.report(node_id, request.available, list(request.infeasible))
+        return gcs_pb2.ReportResourcesReply()
+
+    @map_errors
+    async def GetAllNodes(self, request: gcs_pb2.GetAllNodesRequest, context: Ctx) -> gcs_pb2.GetAllNodesReply:
+        return gcs_pb2.GetAllNodesReply(nodes=self._nodes.all())
+
+    @map_errors
+    async def AddJob(self, request: gcs_pb2.AddJobRequest, context: Ctx) -> gcs_pb2.AddJobReply:
+        _namespace(request.namespace)
+        return gcs_pb2.AddJobReply(job=await self._jobs.add(request))
+
+    @map_errors
+    async def FinishJob(self, request: gcs_pb2.FinishJobRequest, context: Ctx) -> gcs_pb2.FinishJobReply:
+        await self._jobs.finish(_id(request.job_id, ids.JOB_ID_SIZE, "job_id"))
+        return gcs_pb2.FinishJobReply()
+
+    @map_errors
+    async def GetAllJobs(self, request: gcs_pb2.GetAllJobsRequest, context: Ctx) -> gcs_pb2.GetAllJobsReply:
+        return gcs_pb2.GetAllJobsReply(jobs=self._jobs.all())
+
+    @map_errors
+    async def KvPut(self, request: gcs_pb2.KvPutRequest, context: Ctx) -> gcs_pb2.KvPutReply:
+        if len(request.value) > MAX_VALUE:
+            raise InvalidArgument(f"value is {len(request.value)} bytes; the limit is {MAX_VALUE}")
+        added = await self._kv.put(_namespace(request.namespace), _key(request.key), request.value, request.overwrite)
+        return gcs_pb2.KvPutReply(added=added)
+
+    @map_errors
+    async def KvGet(self, request: gcs_pb2.KvGetRequest, context: Ctx) -> gcs_pb2.KvGetReply:
+        value = self._kv.get(_namespace(request.namespace), _key(request.key))
+        return gcs_pb2.KvGetReply(found=value is not None, value=value or b"")
+
+    @map_errors
+    async def KvDelete(self, request: gcs_pb2.KvDeleteRequest, context: Ctx) -> gcs_pb2.KvDeleteReply:
+        deleted = await self._kv.delete(_namespace(request.namespace), _key(request.key))
+        return gcs_pb2.KvDeleteReply(deleted=deleted)
+
+    @map_errors
+    async def KvKeys(self, request: gcs_pb2.KvKeysRequest, context: Ctx) -> gcs_pb2.KvKeysReply:
+        return gcs_pb2.KvKeysReply(keys=self._kv.keys(_namespace(request.namespace), _key(request.prefix)))
+
+    @map_errors
+    async def GetClusterInfo(self, request: gcs_pb2.GetClusterInfoRequest, context: Ctx) -> gcs_pb2.GetClusterInfoReply:
+        return gcs_pb2.GetClusterInfoReply(
+            session_name=self._session_name, storage=self._storage_name, start_time=self._start_time
+        )

@@ -1,0 +1,34 @@
+"""ember-objectstore: run one node's object store."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+
+from ember._private.config import Config
+from ember._private.service import add_common_args, run_service
+from ember_objectstore.service import ObjectStoreService
+from ember_objectstore.shm_store import default_capacity
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ember-objectstore", description="Ember object store (shared memory)")
+    add_common_args(parser)
+    parser.add_argument("--directory", default=None, help="shared-memory directory (default /dev/shm/ember-<pid>)")
+    parser.add_argument("--capacity", type=int, default=None, help="bytes (default: 30%% of RAM)")
+    return parser
+
+
+def _make(args: argparse.Namespace, config: Config) -> ObjectStoreService:
+    directory = pathlib.Path(args.directory or f"/dev/shm/ember-{os.getpid()}")
+    capacity = args.capacity or config.object_store_bytes or default_capacity(config.object_store_fraction)
+    return ObjectStoreService(directory, capacity)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_service(_make, _parser(), argv)
+
+
+if __name__ == "__main__":
+    main()

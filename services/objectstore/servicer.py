@@ -1,0 +1,58 @@
+"""Thin gRPC handlers for the ObjectStore service."""
+
+from __future__ import annotations
+
+import grpc.aio
+from ember.v1 import objectstore_pb2 as pb
+from ember.v1 import objectstore_pb2_grpc
+
+from ember._private.service import map_errors
+from ember_objectstore.shm_store import ShmStore
+
+Ctx = grpc.aio.ServicerContext
+
+
+class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
+    def __init__(self, store: ShmStore) -> None:
+        self._store = store
+
+    @map_errors
+    async def Create(self, request: pb.CreateRequest, context: Ctx) -> pb.CreateReply:
+        return pb.CreateReply(path=str(self._store.create(request.object_id, request.size)))
+
+    @map_errors
+    async def Seal(self, request: pb.SealRequest, context: Ctx) -> pb.SealReply:
+        return pb.SealReply(path=str(self._store.seal(request.object_id)))
+
+    @map_errors
+    async def Abort(self, request: pb.AbortRequest, context: Ctx) -> pb.AbortReply:
+        self._store.abort(request.object_id)
+        return pb.AbortReply()
+
+    @map_errors
+    async def Delete(self, request: pb.DeleteRequest, context: Ctx) -> pb.DeleteReply:
+        return pb.DeleteReply(deleted=self._store.delete(list(request.object_ids)))
+
+    @map_errors
+    async def Locate(self, request: pb.LocateRequest, context: Ctx) -> pb.LocateReply:
+        reply = pb.LocateReply()
+        for object_id in request.object_ids:
+            entry = self._store.locate(object_id)
+            reply.entries.add(
+                object_id=object_id,
+                found=entry is not None,
+                path=str(self._store.path(object_id)) if entry else "",
+                size=entry.size if entry else 0,
+            )
+        return reply
+
+    @map_errors
+    async def Stats(self, request: pb.StatsRequest, context: Ctx) -> pb.StatsReply:
+        s = self._store
+        return pb.StatsReply(
+            capacity=s.capacity,
+            used=s.used,
+            num_objects=s.num_objects,
+            num_unsealed=s.num_unsealed,
+            directory=str(s.directory),
+        )

@@ -1,0 +1,128 @@
+"""Objects as files in a shared-memory directory.
+
+The creator writes the file (`<id>.unsealed`) through its own mapping; Seal
+renames it to `<id>`, so readers only ever open complete objects, and map
+them read-only. A deleted file stays valid for readers that still map it
+(POSIX semantics), so deletion never breaks a zero-copy reader.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pathlib
+import shutil
+
+from ember._private import ids
+from ember._private.service import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Entry:
+    size: int
+    sealed: bool = False
+
+
+class ShmStore:
+    def __init__(self, directory: pathlib.Path, capacity: int) -> None:
+        self.directory = directory
+        self.capacity = capacity
+        self.used = 0
+        self._objects: dict[bytes, Entry] = {}
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def path(self, object_id: bytes, sealed: bool = True) -> pathlib.Path:
+        return self.directory / (object_id.hex() + ("" if sealed else ".unsealed"))
+
+    @staticmethod
+    def _check_id(object_id: bytes) -> bytes:
+        try:
+            return ids.check(object_id, ids.OBJECT_ID_SIZE, "object_id")
+        except ValueError as e:
+            raise InvalidArgument(str(e)) from None
+
+    def create(self, object_id: bytes, size: int) -> pathlib.Path:
+        self._check_id(object_id)
+        if size <= 0:
+            raise InvalidArgument(f"object size must be positive, got {size}")
+        if object_id in self._objects:
+            raise FileExistsError(f"object {object_id.hex()} already exists")
+        if size > self.capacity:
+            raise ResourceExhausted(
+                f"object of {size} bytes can never fit: the object store's capacity is {self.capacity} bytes"
+            )
+        if self.used + size > self.capacity:
+            raise ResourceExhausted(
+                f"object store full: {size} bytes requested, {self.capacity - self.used} of "
+                f"{self.capacity} bytes free"
+            )
+        path = self.path(object_id, sealed=False)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        try:
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
+        self._objects[object_id] = Entry(size)
+        self.used += size
+        return path
+
+    def seal(self, object_id: bytes) -> pathlib.Path:
+        entry = self._objects.get(self._check_id(object_id))
+        if entry is None:
+            raise NotFound(f"object {object_id.hex()} was not created")
+        if not entry.sealed:
+            os.rename(self.path(object_id, sealed=False), self.path(object_id))
+            entry.sealed = True
+        return self.path(object_id)
+
+    def abort(self, object_id: bytes) -> None:
+        entry = self._objects.get(self._check_id(object_id))
+        if entry is None:
+            return
+        if entry.sealed:
+            raise FailedPrecondition(f"object {object_id.hex()} is sealed; delete it instead")
+        self._remove(object_id, entry)
+
+    def delete(self, object_ids: list[bytes]) -> int:
+        deleted = 0
+        for object_id in object_ids:
+            entry = self._objects.get(self._check_id(object_id))
+            if entry is not None:
+                self._remove(object_id, entry)
+                deleted += 1
+        return deleted
+
+    def _remove(self, object_id: bytes, entry: Entry) -> None:
+        self.path(object_id, sealed=entry.sealed).unlink(missing_ok=True)
+        del self._objects[object_id]
+        self.used -= entry.size
+
+    def locate(self, object_id: bytes) -> Entry | None:
+        entry = self._objects.get(self._check_id(object_id))
+        return entry if entry is not None and entry.sealed else None
+
+    @property
+    def num_objects(self) -> int:
+        return sum(1 for e in self._objects.values() if e.sealed)
+
+    @property
+    def num_unsealed(self) -> int:
+        return sum(1 for e in self._objects.values() if not e.sealed)
+
+    def close(self) -> None:
+        """Remove every object and the directory itself."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self._objects.clear()
+        self.used = 0
+
+
+def default_capacity(fraction: float) -> int:
+    """`fraction` of RAM, bounded by what /dev/shm can hold."""
+    import psutil
+
+    ram = psutil.virtual_memory().total
+    shm = shutil.disk_usage("/dev/shm").total if os.path.isdir("/dev/shm") else ram
+    return int(min(ram * fraction, shm * 0.95))

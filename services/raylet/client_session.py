@@ -1,0 +1,67 @@
+"""One connected driver or worker, seen from the raylet: who it is, what it
+holds, and its outbox. Whatever the raylet produces for a client within one
+event-loop turn leaves as one RayletBatch."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ember.v1 import raylet_pb2
+
+DRIVER = raylet_pb2.RegisterClient.DRIVER
+WORKER = raylet_pb2.RegisterClient.WORKER
+
+
+class ClientSession:
+    def __init__(self, client_id: bytes, kind: int, job_id: bytes = b"", worker_id: bytes = b"", pid: int = 0) -> None:
+        self.client_id = client_id
+        self.kind = kind
+        self.job_id = job_id
+        self.worker_id = worker_id
+        self.pid = pid
+        self.held: set[bytes] = set()  # object ids this client refers to
+        self.closed = False
+        self._outbox = raylet_pb2.RayletBatch()
+        self._dirty = False
+        self._wake = asyncio.Event() if _has_loop() else None
+
+    @property
+    def outbox(self) -> raylet_pb2.RayletBatch:
+        """The batch being filled; mark it with `touch()` after adding."""
+        return self._outbox
+
+    def touch(self) -> None:
+        self._dirty = True
+        if self._wake is not None:
+            self._wake.set()
+
+    def take(self) -> raylet_pb2.RayletBatch | None:
+        if not self._dirty:
+            return None
+        batch, self._outbox, self._dirty = self._outbox, raylet_pb2.RayletBatch(), False
+        return batch
+
+    async def next_batch(self) -> raylet_pb2.RayletBatch | None:
+        """Wait for something to send; None once the session is closed."""
+        assert self._wake is not None
+        while True:
+            batch = self.take()
+            if batch is not None:
+                return batch
+            if self.closed:
+                return None
+            self._wake.clear()
+            await self._wake.wait()
+
+    def close(self) -> None:
+        self.closed = True
+        if self._wake is not None:
+            self._wake.set()
+
+
+def _has_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False

@@ -1,0 +1,67 @@
+"""ember-raylet: run one node's raylet."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+from ember._private.config import Config
+from ember._private.service import add_common_args, load_token, run_service
+from ember_raylet.service import RayletService
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ember-raylet", description="Ember raylet: per-node scheduler and worker pool")
+    add_common_args(parser)
+    parser.add_argument("--node-id", required=True, help="hex node id (16 bytes)")
+    parser.add_argument("--gcs-address", required=True, help="host:port or unix:path of the GCS")
+    parser.add_argument("--store-address", required=True, help="unix:path (or host:port) of this node's object store")
+    parser.add_argument("--store-dir", required=True, help="the object store's shared-memory directory")
+    parser.add_argument("--store-port", type=int, default=0, help="the object store's TCP port (advertised)")
+    parser.add_argument("--node-address", default=None, help="address other nodes reach this one at (default --host)")
+    parser.add_argument("--num-cpus", type=float, required=True)
+    parser.add_argument("--num-gpus", type=float, default=0)
+    parser.add_argument("--memory", type=float, default=0, help="bytes of memory to offer as a resource")
+    parser.add_argument("--resources", default="{}", help='custom resources as JSON, e.g. {"accel": 2}')
+    parser.add_argument("--labels", default="{}", help="node labels as JSON")
+    parser.add_argument("--head", action="store_true", help="this is the head node")
+    return parser
+
+
+def _make(args: argparse.Namespace, config: Config) -> RayletService:
+    node_id = bytes.fromhex(args.node_id)
+    if len(node_id) != 16:
+        raise SystemExit("--node-id must be 32 hex digits")
+    resources = {"CPU": float(args.num_cpus)}
+    if args.num_gpus:
+        resources["GPU"] = float(args.num_gpus)
+    if args.memory:
+        resources["memory"] = float(args.memory)
+    for name, amount in json.loads(args.resources).items():
+        resources[str(name)] = float(amount)
+    session_dir = pathlib.Path(args.session_dir)
+    return RayletService(
+        node_id=node_id,
+        resources=resources,
+        labels={str(k): str(v) for k, v in json.loads(args.labels).items()},
+        session_dir=session_dir,
+        gcs_address=args.gcs_address,
+        store_address=args.store_address,
+        store_dir=args.store_dir,
+        store_port=args.store_port,
+        node_address=args.node_address or args.host,
+        socket_path=args.socket or str(session_dir / f"raylet-{args.node_id[:8]}.sock"),
+        token=load_token(session_dir),
+        is_head=args.head,
+        config=config,
+        log_name=f"raylet-{args.node_id[:8]}",
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_service(_make, _parser(), argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,369 @@
+"""The raylet's logic: client events in, messages and process actions out.
+
+No sockets here: sessions are outboxes, workers come from an injected pool,
+so this is tested directly (tests/unit/test_node_manager.py). The servicer
+feeds it the batches of each client's stream; `service` runs the timers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from ember.v1 import common_pb2, raylet_pb2
+
+from ember import exceptions
+from ember._private import ids, serialization
+from ember_raylet import resources
+from ember_raylet.client_session import DRIVER, WORKER, ClientSession
+from ember_raylet.object_directory import ObjectDirectory
+from ember_raylet.resources import Resources
+from ember_raylet.task_manager import ASSIGNED, QUEUED, WAITING, TaskEntry, TaskManager
+from ember_raylet.worker_pool import WorkerHandle, WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+class ProtocolError(ValueError):
+    """A client sent something malformed; its stream is closed with INVALID_ARGUMENT."""
+
+
+def error_value(object_id: bytes, error: BaseException) -> common_pb2.ObjectValue:
+    return common_pb2.ObjectValue(
+        object_id=object_id, data=serialization.serialize_error(error).to_bytes(), is_error=True
+    )
+
+
+class NodeManager:
+    def __init__(
+        self,
+        node_id: bytes,
+        total: Resources,
+        pool: WorkerPool,
+        min_workers: int,
+        pipeline_depth: int,
+        on_store_delete: Callable[[list[bytes]], None] = lambda ids_: None,
+    ) -> None:
+        self.node_id = node_id
+        self.total = dict(total)
+        self.available = dict(total)
+        self.pool = pool
+        self.min_workers = min_workers
+        self.pipeline_depth = max(1, pipeline_depth)
+        self.objects = ObjectDirectory()
+        self.tasks = TaskManager()
+        self.sessions: dict[bytes, ClientSession] = {}
+        self._on_store_delete = on_store_delete
+        self._warned_infeasible: set[tuple] = set()
+
+    # ---- clients -------------------------------------------------------
+
+    def connect(self, session: ClientSession) -> None:
+        self.sessions[session.client_id] = session
+        if session.kind == WORKER:
+            handle = self.pool.register(session.worker_id, session)
+            if handle is None:
+                raise ProtocolError(f"unknown worker id {session.worker_id.hex()}")
+        self.schedule()
+
+    def disconnect(self, session: ClientSession) -> None:
+        session.close()
+        self.sessions.pop(session.client_id, None)
+        if session.kind == WORKER:
+            self.worker_died(session.worker_id, "the worker's connection closed")
+        else:
+            # A driver is gone: its queued work is moot.
+            for task in [t for t in self.tasks.tasks.values() if t.submitter is session and t.state != ASSIGNED]:
+                self._drop_task(task)
+        self.objects.drop_session(session)
+        self._flush_store_deletes()
+        self.schedule()
+
+    def handle_batch(self, session: ClientSession, batch: raylet_pb2.ClientBatch) -> None:
+        """Apply one client batch; field order is the protocol's order."""
+        for value in batch.puts:
+            self._check_object_id(value.object_id)
+            self._ready(self.objects.put(value, session))
+        for object_id in batch.add_refs:
+            self.objects.add_holder(object_id, session)
+        for spec in batch.submit:
+            self.submit(spec, session)
+        for result in batch.results:
+            self.task_done(session, result)
+        for object_id in batch.subscribe:
+            self._check_object_id(object_id)
+            if not self.objects.subscribe(object_id, session):
+                session.outbox.ready.append(error_value(object_id, exceptions.ObjectLostError(
+                    f"object {object_id.hex()} is unknown to this node: it was freed (no reference "
+                    "was left) or never created")))
+                session.touch()
+        for object_id in batch.remove_refs:
+            self.objects.remove_holder(object_id, session)
+        for cancel in batch.cancel:
+            self.cancel(cancel.task_id, cancel.force, cancel.recursive)
+        if batch.HasField("blocked"):
+            self.worker_blocked(session, batch.blocked)
+        self._flush_store_deletes()
+        self.schedule()
+
+    @staticmethod
+    def _check_object_id(object_id: bytes) -> None:
+        if len(object_id) != ids.OBJECT_ID_SIZE:
+            raise ProtocolError(f"object_id must be {ids.OBJECT_ID_SIZE} bytes, got {len(object_id)}")
+
+    def _flush_store_deletes(self) -> None:
+        if self.objects.store_deletes:
+            deletes, self.objects.store_deletes = self.objects.store_deletes, []
+            self._on_store_delete(deletes)
+
+    # ---- tasks ---------------------------------------------------------
+
+    def submit(self, spec: raylet_pb2.TaskSpec, submitter: ClientSession) -> None:
+        if len(spec.task_id) != ids.UNIQUE_ID_SIZE:
+            raise ProtocolError(f"task_id must be {ids.UNIQUE_ID_SIZE} bytes, got {len(spec.task_id)}")
+        if spec.task_id in self.tasks.tasks:
+            return  # a resubmission of a task we have: idempotent
+        if not 1 <= spec.num_returns <= 10_000 and spec.num_returns != 0:
+            raise ProtocolError(f"num_returns must be 0..10000, got {spec.num_returns}")
+        if len(spec.function_id) != 32:
+            raise ProtocolError("function_id must be a 32-byte content hash")
+        for name, amount in spec.resources.amounts.items():
+            if amount < 0:
+                raise ProtocolError(f"resource {name!r} requested a negative amount")
+        for object_id in (*spec.dependencies, *spec.nested_refs):
+            self._check_object_id(object_id)
+        task = TaskEntry(spec, submitter)
+        self.tasks.tasks[spec.task_id] = task
+        for i in range(spec.num_returns):
+            self.objects.create_pending(ids.object_id_for(spec.task_id, i + 1), submitter)
+        for object_id in (*spec.dependencies, *spec.nested_refs):
+            self.objects.pin(object_id)
+        lost = None
+        for object_id in spec.dependencies:
+            if object_id not in self.objects:
+                lost = object_id
+            elif self.objects.wait_for(object_id, spec.task_id):
+                task.missing += 1
+        if lost is not None:
+            self._finish(task, error=exceptions.ObjectLostError(
+                f"argument {lost.hex()} of {spec.function_name} is unknown to this node: it was freed "
+                "or never created"))
+        elif task.missing == 0:
+            self._deps_ready(task)
+
+    def _ready(self, waiting: list[bytes]) -> None:
+        for task_id in waiting:
+            task = self.tasks.tasks.get(task_id)
+            if task is not None and task.state == WAITING:
+                task.missing -= 1
+                if task.missing == 0:
+                    self._deps_ready(task)
+
+    def _deps_ready(self, task: TaskEntry) -> None:
+        for object_id in task.spec.dependencies:
+            value = self.objects.get(object_id)
+            if value is not None and value.is_error:
+                self._finish(task, failed_dep=value)  # propagate without running
+                return
+        if not resources.fits(task.shape, self.total):
+            self.tasks.infeasible[task.key].append(task.spec.task_id)
+            task.state = QUEUED
+            if task.key not in self._warned_infeasible:
+                self._warned_infeasible.add(task.key)
+                msg = (f"task {task.spec.function_name} requests {resources.describe(task.shape)} but no "
+                       f"node has that much (this node: {resources.describe(self.total)}); it stays "
+                       "queued until a node that fits joins")
+                log.warning(msg)
+                task.submitter.outbox.warnings.append(msg)
+                task.submitter.touch()
+            return
+        self.tasks.enqueue(task)
+
+    def schedule(self) -> None:
+        """Hand queued tasks to workers: idle workers first (each lease holds
+        the task's resources), then pipeline onto leased workers of the same
+        shape, then start workers."""
+        want_workers = 0
+        for key, queue in self.tasks.queues.items():
+            while queue:
+                task = self.tasks.tasks[queue[0]]
+                worker = self._pick_worker(task)
+                if worker is None:
+                    if resources.fits(task.shape, self.available):
+                        want_workers += 1
+                    break
+                queue.popleft()
+                self._assign(task, worker)
+        starting = len(self.pool.starting)
+        for _ in range(max(0, want_workers - starting)):
+            if self.pool.start() is None:
+                break
+
+    def _pick_worker(self, task: TaskEntry) -> WorkerHandle | None:
+        if self.pool.idle and resources.fits(task.shape, self.available):
+            worker = self.pool.idle[-1]
+            self.pool.lease(worker, task.shape, task.key)
+            resources.subtract(self.available, task.shape)
+            return worker
+        best = None
+        for worker in self.pool.leased.get(task.key, ()):
+            if not worker.blocked and len(worker.assigned) < self.pipeline_depth:
+                if best is None or len(worker.assigned) < len(best.assigned):
+                    best = worker
+        return best
+
+    def _assign(self, task: TaskEntry, worker: WorkerHandle) -> None:
+        task.state = ASSIGNED
+        task.worker = worker
+        worker.assigned.append(task.spec.task_id)
+        execute = worker.session.outbox.execute.add()  # type: ignore[union-attr]
+        execute.spec.CopyFrom(task.spec)
+        for object_id in task.spec.dependencies:
+            execute.args.append(self.objects.get(object_id))
+        worker.session.touch()  # type: ignore[union-attr]
+
+    def task_done(self, session: ClientSession, result: raylet_pb2.TaskResult) -> None:
+        task = self.tasks.tasks.get(result.task_id)
+        worker = self.pool.workers.get(session.worker_id)
+        if worker is not None and result.task_id in worker.assigned:
+            worker.assigned.remove(result.task_id)
+            if not worker.assigned:
+                self._release_lease(worker)
+        if task is None:
+            return
+        if result.application_error and task.spec.retry_exceptions and task.retries_left != 0 and not task.cancelled:
+            task.retries_left -= 1
+            self.tasks.enqueue(task)
+            return
+        self._finish(task, returns=list(result.returns))
+
+    def _finish(self, task: TaskEntry, returns: list[common_pb2.ObjectValue] | None = None,
+                error: BaseException | None = None, failed_dep: common_pb2.ObjectValue | None = None) -> None:
+        spec = task.spec
+        self.tasks.tasks.pop(spec.task_id, None)
+        if task.state in (QUEUED,):
+            self.tasks.remove_queued(task)
+        if returns is None:
+            err_data = failed_dep.data if failed_dep is not None else serialization.serialize_error(error).to_bytes()  # type: ignore[arg-type]
+            returns = [
+                common_pb2.ObjectValue(object_id=ids.object_id_for(spec.task_id, i + 1), data=err_data, is_error=True)
+                for i in range(spec.num_returns)
+            ]
+        for value in returns:
+            if ids.task_id_of(value.object_id) != spec.task_id:
+                log.warning("dropping return %s that does not belong to task %s", value.object_id.hex(), spec.task_id.hex())
+                continue
+            self._ready(self.objects.set_ready(value))
+        self.objects.unpin(spec.dependencies)
+        self.objects.unpin(spec.nested_refs)
+
+    def _drop_task(self, task: TaskEntry) -> None:
+        self.tasks.remove_queued(task)
+        self.tasks.tasks.pop(task.spec.task_id, None)
+        self.objects.unpin(task.spec.dependencies)
+        self.objects.unpin(task.spec.nested_refs)
+
+    def _release_lease(self, worker: WorkerHandle) -> None:
+        if worker.lease is not None and not worker.blocked:
+            resources.add(self.available, worker.lease)
+        worker.blocked = False
+        self.pool.release(worker)
+
+    # ---- workers -------------------------------------------------------
+
+    def worker_blocked(self, session: ClientSession, blocked: raylet_pb2.WorkerBlocked) -> None:
+        worker = self.pool.workers.get(session.worker_id)
+        if worker is None:
+            return
+        # Tasks it hands back go to the front of their queues, in order.
+        for task_id in reversed(blocked.returned_task_ids):
+            task = self.tasks.tasks.get(task_id)
+            if task is not None and task_id in worker.assigned and task.state == ASSIGNED:
+                worker.assigned.remove(task_id)
+                self.tasks.enqueue(task, front=True)
+        if worker.lease is None:
+            return
+        if blocked.blocked and not worker.blocked:
+            worker.blocked = True
+            resources.add(self.available, worker.lease)
+        elif not blocked.blocked and worker.blocked:
+            worker.blocked = False
+            resources.subtract(self.available, worker.lease)  # may oversubscribe briefly
+
+    def worker_died(self, worker_id: bytes, reason: str) -> None:
+        worker = self.pool.remove(worker_id)
+        if worker is None:
+            return
+        log.warning("worker %s (pid %d) died: %s", worker_id.hex()[:8], worker.process.pid, reason)
+        if worker.lease is not None and not worker.blocked:
+            resources.add(self.available, worker.lease)
+        running = True
+        for task_id in list(worker.assigned):
+            task = self.tasks.tasks.get(task_id)
+            if task is None:
+                continue
+            if task.cancelled:
+                self._finish(task, error=exceptions.TaskCancelledError(f"task {task.spec.function_name} was cancelled"))
+            elif not running:
+                self.tasks.enqueue(task)  # never started: no retry spent
+            elif task.retries_left != 0:
+                task.retries_left -= 1
+                log.info("retrying %s after worker death (%d retries left)", task.spec.function_name, task.retries_left)
+                self.tasks.enqueue(task)
+            else:
+                self._finish(task, error=exceptions.WorkerCrashedError(
+                    f"the worker running {task.spec.function_name} (pid {worker.process.pid}) died: {reason}; "
+                    f"no retries left (max_retries={task.spec.max_retries})"))
+            running = False
+        worker.assigned.clear()
+        if worker.session is not None:
+            worker.session.close()
+        self.ensure_min_workers()
+        self.schedule()
+
+    def ensure_min_workers(self) -> None:
+        while self.pool.size < self.min_workers and self.pool.start() is not None:
+            pass
+
+    # ---- cancel --------------------------------------------------------
+
+    def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        task = self.tasks.tasks.get(task_id)
+        if task is None:
+            return  # finished already: cancel is a no-op, as in Ray
+        if recursive:
+            for child in self.tasks.children_of(task_id):
+                self.cancel(child.spec.task_id, force, recursive)
+        task.cancelled = True
+        error = exceptions.TaskCancelledError(f"task {task.spec.function_name} was cancelled")
+        if task.state in (WAITING, QUEUED):
+            self._finish(task, error=error)
+        elif task.state == ASSIGNED and task.worker is not None:
+            worker = task.worker
+            if force:
+                worker.process.kill()
+                self.worker_died(worker.worker_id, "killed by ember.cancel(force=True)")
+            elif worker.session is not None:
+                worker.session.outbox.cancel.append(task_id)
+                worker.session.touch()
+
+    # ---- views ---------------------------------------------------------
+
+    def infeasible_shapes(self) -> list[Resources]:
+        return [dict(self.tasks.tasks[q[0]].shape) for q in self.tasks.infeasible.values() if q]
+
+    def stats(self) -> raylet_pb2.GetNodeStatsReply:
+        reply = raylet_pb2.GetNodeStatsReply(
+            node_id=self.node_id,
+            num_workers=len(self.pool.workers),
+            num_idle_workers=len(self.pool.idle),
+            num_queued_tasks=self.tasks.num_queued(),
+            num_running_tasks=self.tasks.num_assigned(),
+            num_objects=len(self.objects),
+            inline_bytes=self.objects.inline_bytes,
+        )
+        reply.total.amounts.update(self.total)
+        reply.available.amounts.update(self.available)
+        for shape in self.infeasible_shapes():
+            reply.infeasible.add().amounts.update(shape)
+        return reply

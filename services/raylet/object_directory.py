@@ -1,0 +1,156 @@
+"""The objects this raylet owns: readiness, values of small objects,
+reference counts, subscriptions.
+
+An object lives while any client holds it or anything pins it (a pending
+task that takes it as an argument, or a live object that contains a ref to
+it). When neither remains it is freed: its inline value dropped, and if it
+lives in the object store, queued in `store_deletes` for the store.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ember.v1 import common_pb2
+
+from ember_raylet.client_session import ClientSession
+
+
+class ObjectEntry:
+    __slots__ = ("value", "holders", "pins", "subscribers", "waiting_tasks")
+
+    def __init__(self) -> None:
+        self.value: common_pb2.ObjectValue | None = None  # None while pending
+        self.holders: set[ClientSession] = set()
+        self.pins = 0
+        self.subscribers: set[ClientSession] = set()
+        self.waiting_tasks: list[bytes] = []
+
+
+class ObjectDirectory:
+    def __init__(self) -> None:
+        self._objects: dict[bytes, ObjectEntry] = {}
+        self.store_deletes: list[bytes] = []
+        self.inline_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def __contains__(self, object_id: bytes) -> bool:
+        return object_id in self._objects
+
+    def get(self, object_id: bytes) -> common_pb2.ObjectValue | None:
+        entry = self._objects.get(object_id)
+        return entry.value if entry else None
+
+    def is_ready(self, object_id: bytes) -> bool:
+        entry = self._objects.get(object_id)
+        return entry is not None and entry.value is not None
+
+    def create_pending(self, object_id: bytes, owner: ClientSession) -> None:
+        """A task's return: held by (and pushed to) the client that submitted it."""
+        entry = self._objects.get(object_id)
+        if entry is None:
+            entry = self._objects[object_id] = ObjectEntry()
+        entry.holders.add(owner)
+        entry.subscribers.add(owner)
+        owner.held.add(object_id)
+
+    def put(self, value: common_pb2.ObjectValue, holder: ClientSession) -> list[bytes]:
+        """An object a client created; returns the tasks it unblocks."""
+        entry = self._objects.get(value.object_id)
+        if entry is None:
+            entry = self._objects[value.object_id] = ObjectEntry()
+        entry.holders.add(holder)
+        holder.held.add(value.object_id)
+        return self.set_ready(value)
+
+    def set_ready(self, value: common_pb2.ObjectValue) -> list[bytes]:
+        """Record a value; notify subscribers. Returns the tasks waiting on it.
+        A value nobody refers to any more is dropped at once."""
+        entry = self._objects.get(value.object_id)
+        if entry is None:
+            if value.WhichOneof("location") == "stored_size":
+                self.store_deletes.append(value.object_id)
+            return []
+        if entry.value is not None:
+            return []  # first value wins (a retried task may report twice)
+        entry.value = value
+        if value.WhichOneof("location") == "data":
+            self.inline_bytes += len(value.data)
+        for nested in value.nested_ids:
+            self.pin(nested)
+        for session in entry.subscribers:
+            if not session.closed:
+                session.outbox.ready.append(value)
+                session.touch()
+        entry.subscribers.clear()
+        waiting, entry.waiting_tasks = entry.waiting_tasks, []
+        return waiting
+
+    def subscribe(self, object_id: bytes, session: ClientSession) -> bool:
+        """Send the value to `session` when ready (now if it is). False if the
+        object is unknown here."""
+        entry = self._objects.get(object_id)
+        if entry is None:
+            return False
+        if entry.value is not None:
+            session.outbox.ready.append(entry.value)
+            session.touch()
+        else:
+            entry.subscribers.add(session)
+        return True
+
+    def wait_for(self, object_id: bytes, task_id: bytes) -> bool:
+        """Register a task waiting on a pending object. False if not pending."""
+        entry = self._objects.get(object_id)
+        if entry is None or entry.value is not None:
+            return False
+        entry.waiting_tasks.append(task_id)
+        return True
+
+    def add_holder(self, object_id: bytes, session: ClientSession) -> bool:
+        entry = self._objects.get(object_id)
+        if entry is None:
+            return False
+        entry.holders.add(session)
+        session.held.add(object_id)
+        return True
+
+    def remove_holder(self, object_id: bytes, session: ClientSession) -> None:
+        entry = self._objects.get(object_id)
+        session.held.discard(object_id)
+        if entry is None:
+            return
+        entry.holders.discard(session)
+        entry.subscribers.discard(session)
+        self._maybe_free(object_id, entry)
+
+    def drop_session(self, session: ClientSession) -> None:
+        for object_id in list(session.held):
+            self.remove_holder(object_id, session)
+
+    def pin(self, object_id: bytes) -> None:
+        entry = self._objects.get(object_id)
+        if entry is not None:
+            entry.pins += 1
+
+    def unpin(self, object_ids: Iterable[bytes]) -> None:
+        for object_id in object_ids:
+            entry = self._objects.get(object_id)
+            if entry is not None:
+                entry.pins -= 1
+                self._maybe_free(object_id, entry)
+
+    def _maybe_free(self, object_id: bytes, entry: ObjectEntry) -> None:
+        if entry.holders or entry.pins > 0:
+            return
+        del self._objects[object_id]
+        value = entry.value
+        if value is None:
+            return
+        if value.WhichOneof("location") == "stored_size":
+            self.store_deletes.append(object_id)
+        else:
+            self.inline_bytes -= len(value.data)
+        self.unpin(value.nested_ids)

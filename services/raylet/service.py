@@ -1,0 +1,200 @@
+"""The raylet process: the node manager and its worker processes, node
+registration and resource reports to the GCS, deletes to the object store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pathlib
+import time
+
+import grpc
+import grpc.aio
+from ember.v1 import gcs_pb2, gcs_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
+
+from ember._private import auth
+from ember._private.config import Config
+from ember_raylet.node_manager import NodeManager
+from ember_raylet.resources import Resources
+from ember_raylet.servicer import RayletServicer
+from ember_raylet.worker_pool import ProcessSpawner, WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+class RayletService:
+    name = "raylet"
+
+    def __init__(
+        self,
+        *,
+        node_id: bytes,
+        resources: Resources,
+        labels: dict[str, str],
+        session_dir: pathlib.Path,
+        gcs_address: str,
+        store_address: str,
+        store_dir: str,
+        store_port: int,
+        node_address: str,
+        socket_path: str,
+        token: str,
+        is_head: bool,
+        config: Config,
+        log_name: str,
+    ) -> None:
+        self.node_id = node_id
+        self._labels = labels
+        self._session_dir = session_dir
+        self._gcs_address = gcs_address
+        self._store_address = store_address
+        self._store_dir = store_dir
+        self._store_port = store_port
+        self._node_address = node_address
+        self._socket_path = socket_path
+        self._token = token
+        self._is_head = is_head
+        self._config = config
+        self.name = log_name
+        num_cpus = int(resources.get("CPU", 0))
+        spawner = ProcessSpawner(
+            [
+                "--raylet-address", f"unix:{socket_path}",
+                "--node-id", node_id.hex(),
+                "--session-dir", str(session_dir),
+            ],
+            {**os.environ, auth.TOKEN_ENV: token},
+            str(session_dir / "logs"),
+        )
+        self.pool = WorkerPool(spawner, max_workers=max(1, num_cpus) + config.max_extra_workers)
+        self.nm = NodeManager(
+            node_id, resources, self.pool,
+            min_workers=max(1, num_cpus),
+            pipeline_depth=config.max_tasks_in_flight_per_worker,
+            on_store_delete=self._queue_store_deletes,
+        )
+        registered = raylet_pb2.ClientRegistered(
+            node_id=node_id,
+            object_store_dir=store_dir,
+            object_store_socket=store_address,
+            gcs_address=gcs_address,
+            session_dir=str(session_dir),
+        )
+        self._servicer = RayletServicer(self.nm, registered)
+        self._pending_deletes: list[bytes] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._gcs: gcs_pb2_grpc.GcsStub | None = None
+        self._store: objectstore_pb2_grpc.ObjectStoreStub | None = None
+        self._channels: list[grpc.aio.Channel] = []
+        self._port = 0
+
+    def register(self, server: grpc.aio.Server) -> None:
+        raylet_pb2_grpc.add_RayletServicer_to_server(self._servicer, server)
+
+    async def start(self, port: int) -> None:
+        self._port = port
+        self.nm.ensure_min_workers()  # workers boot while we register
+        gcs_channel = auth.aio_channel(self._gcs_address, self._token)
+        store_channel = auth.aio_channel(self._store_address, self._token)
+        self._channels += [gcs_channel, store_channel]
+        self._gcs = gcs_pb2_grpc.GcsStub(gcs_channel)
+        self._store = objectstore_pb2_grpc.ObjectStoreStub(store_channel)
+        await self._register_node()
+        self._tasks += [
+            asyncio.create_task(self._report_loop()),
+            asyncio.create_task(self._reap_loop()),
+        ]
+
+    def _node_info(self) -> gcs_pb2.NodeInfo:
+        info = gcs_pb2.NodeInfo(
+            node_id=self.node_id,
+            node_address=self._node_address,
+            raylet_port=self._port,
+            object_store_port=self._store_port,
+            is_head=self._is_head,
+            session_dir=str(self._session_dir),
+            start_time=time.time(),
+            raylet_socket=self._socket_path,
+            object_store_socket=self._store_address,
+            object_store_dir=self._store_dir,
+        )
+        info.total.amounts.update(self.nm.total)
+        info.available.amounts.update(self.nm.available)
+        info.labels.update(self._labels)
+        return info
+
+    async def _register_node(self) -> None:
+        assert self._gcs is not None
+        await self._gcs.RegisterNode(
+            gcs_pb2.RegisterNodeRequest(node=self._node_info()), wait_for_ready=True, timeout=30
+        )
+
+    async def _report_loop(self) -> None:
+        assert self._gcs is not None
+        while True:
+            await asyncio.sleep(self._config.report_interval_s)
+            request = gcs_pb2.ReportResourcesRequest(node_id=self.node_id)
+            request.available.amounts.update(self.nm.available)
+            for shape in self.nm.infeasible_shapes():
+                request.infeasible.add().amounts.update(shape)
+            try:
+                await self._gcs.ReportResources(request, timeout=5)
+            except grpc.aio.AioRpcError as e:
+                if e.code() == grpc.StatusCode.NOT_FOUND:
+                    log.warning("the GCS does not know this node; registering again")
+                    await self._register_node()
+                else:
+                    log.warning("resource report failed: %s", e.code())
+
+    async def _reap_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            for handle in self.pool.all():
+                code = handle.process.poll()
+                if code is not None:
+                    self.nm.worker_died(handle.worker_id, f"process exited with code {code}")
+
+    def _queue_store_deletes(self, object_ids: list[bytes]) -> None:
+        first = not self._pending_deletes
+        self._pending_deletes.extend(object_ids)
+        if first:
+            asyncio.get_running_loop().call_soon(self._send_store_deletes)
+
+    def _send_store_deletes(self) -> None:
+        deletes, self._pending_deletes = self._pending_deletes, []
+        if deletes and self._store is not None:
+            task = asyncio.create_task(self._store_delete(deletes))
+            self._tasks.append(task)
+            task.add_done_callback(self._tasks.remove)
+
+    async def _store_delete(self, object_ids: list[bytes]) -> None:
+        assert self._store is not None
+        try:
+            await self._store.Delete(objectstore_pb2.DeleteRequest(object_ids=object_ids), timeout=10)
+        except grpc.aio.AioRpcError as e:
+            log.warning("deleting %d objects from the store failed: %s", len(object_ids), e.code())
+
+    async def stop(self) -> None:
+        self.pool.closed = True
+        for task in self._tasks:
+            task.cancel()
+        workers = self.pool.all()
+        for handle in workers:
+            handle.process.terminate()
+        deadline = time.monotonic() + 2
+        for handle in workers:
+            while handle.process.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            if handle.process.poll() is None:
+                handle.process.kill()
+                handle.process.wait()  # type: ignore[attr-defined]
+        if self._gcs is not None:
+            try:
+                await self._gcs.UnregisterNode(
+                    gcs_pb2.UnregisterNodeRequest(node_id=self.node_id, reason="raylet stopped"), timeout=1
+                )
+            except grpc.aio.AioRpcError:
+                pass
+        for channel in self._channels:
+            await channel.close()

@@ -1,0 +1,59 @@
+"""Tasks this raylet owns, from submission to their last return: waiting for
+arguments, queued per resource shape, assigned to a worker, retried."""
+
+from __future__ import annotations
+
+import collections
+
+from ember.v1 import raylet_pb2
+
+from ember_raylet import resources
+from ember_raylet.client_session import ClientSession
+from ember_raylet.resources import Resources
+
+WAITING, QUEUED, ASSIGNED = "WAITING", "QUEUED", "ASSIGNED"
+
+
+class TaskEntry:
+    __slots__ = ("spec", "submitter", "state", "missing", "worker", "retries_left", "cancelled", "shape", "key")
+
+    def __init__(self, spec: raylet_pb2.TaskSpec, submitter: ClientSession) -> None:
+        self.spec = spec
+        self.submitter = submitter
+        self.state = WAITING
+        self.missing = 0
+        self.worker = None  # WorkerHandle while ASSIGNED
+        self.retries_left = spec.max_retries
+        self.cancelled = False
+        self.shape: Resources = dict(spec.resources.amounts)
+        self.key = resources.key(self.shape)
+
+
+class TaskManager:
+    def __init__(self) -> None:
+        self.tasks: dict[bytes, TaskEntry] = {}
+        self.queues: dict[tuple, collections.deque[bytes]] = collections.defaultdict(collections.deque)
+        self.infeasible: dict[tuple, list[bytes]] = collections.defaultdict(list)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def enqueue(self, task: TaskEntry, front: bool = False) -> None:
+        task.state = QUEUED
+        task.worker = None
+        q = self.queues[task.key]
+        q.appendleft(task.spec.task_id) if front else q.append(task.spec.task_id)
+
+    def num_queued(self) -> int:
+        return sum(len(q) for q in self.queues.values()) + sum(len(v) for v in self.infeasible.values())
+
+    def num_assigned(self) -> int:
+        return sum(1 for t in self.tasks.values() if t.state == ASSIGNED)
+
+    def children_of(self, task_id: bytes) -> list[TaskEntry]:
+        return [t for t in self.tasks.values() if t.spec.parent_task_id == task_id]
+
+    def remove_queued(self, task: TaskEntry) -> None:
+        for q in (self.queues.get(task.key), self.infeasible.get(task.key)):
+            if q is not None and task.spec.task_id in q:
+                q.remove(task.spec.task_id)
