@@ -123,7 +123,8 @@ class Worker:
         except exceptions.TaskCancelledError as e:
             self._send_error(spec, e, application=False)
         except Exception as e:
-            tb = traceback.format_exc()
+            # From the user's frame on: the worker's own frame is noise.
+            tb = "".join(traceback.format_exception(type(e), e, e.__traceback__.tb_next if e.__traceback__ else None))
             cause = e.cause if isinstance(e, exceptions.TaskError) and e.cause is not None else e
             self._send_error(spec, exceptions.TaskError(spec.function_name, tb, cause, os.getpid(), self._node_id),
                              application=True)

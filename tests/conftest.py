@@ -1,0 +1,58 @@
+"""Shared fixtures. Every cluster a test starts is a real set of service
+processes on loopback, and every test leaves no process or shared-memory
+file behind (checked by `no_leftovers`)."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import time
+
+import psutil
+import pytest
+
+import ember
+
+
+def ember_processes(marker: str | None = None) -> list[psutil.Process]:
+    """Ember service and worker processes (of one session if `marker`)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if any(m in cmd for m in ("ember_gcs.main", "ember_raylet.main", "ember_objectstore.main", "ember._private.worker")):
+            if marker is None or marker in cmd:
+                found.append(proc)
+    return found
+
+
+def wait_gone(marker: str, timeout: float = 10.0) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = ember_processes(marker)
+        if not left:
+            return []
+        time.sleep(0.05)
+    return ember_processes(marker)
+
+
+def shm_files(marker: str = "ember-") -> list[str]:
+    return [f for f in os.listdir("/dev/shm") if f.startswith(marker)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_root(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Tests get their own session root, so `ember start` in a test never
+    # touches a developer's clusters (nor `address="auto"` finds theirs).
+    root = tmp_path_factory.mktemp("sessions")
+    os.environ["EMBER_SESSION_ROOT"] = str(root)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> object:
+    """A private local cluster for a test module (2 CPUs)."""
+    info = ember.init(num_cpus=2)
+    marker = info["session_dir"]
+    yield info
+    ember.shutdown()
+    assert not wait_gone(marker), "processes left after shutdown()"
+    assert not shm_files(f"ember-{pathlib.Path(marker).name[-6:]}"), "shared memory left after shutdown()"

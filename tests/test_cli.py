@@ -1,0 +1,88 @@
+"""`ember start|status|stop` and drivers joining a running cluster."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from ember._private.node_launcher import free_port
+from tests.conftest import ember_processes, shm_files, wait_gone
+
+
+def ember_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ember", *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def head():
+    port = free_port()
+    out = ember_cli("start", "--head", "--port", str(port), "--num-cpus", "2", "--resources", '{"accel": 3}')
+    assert out.returncode == 0, out.stderr
+    yield port, out.stdout
+    ember_cli("stop")
+
+
+def test_start_status_join_run_stop(head):
+    port, started = head
+    assert f"127.0.0.1:{port}" in started and "ember.init(address=\"auto\")" in started
+    status = ember_cli("status")
+    assert status.returncode == 0, status.stderr
+    assert "1 alive" in status.stdout and "CPU: 0/2 used" in status.stdout and "accel: 0/3" in status.stdout
+    assert f"leader: 127.0.0.1:{port}" in status.stdout
+
+    joined = ember_cli("start", f"--address=127.0.0.1:{port}", "--num-cpus", "1")
+    assert joined.returncode == 0, joined.stderr
+    status = ember_cli("status")
+    assert "2 alive" in status.stdout and "CPU: 0/3 used" in status.stdout
+
+    driver = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import ember
+        ember.init(address="auto")
+        @ember.remote
+        def f(x): return x + 1
+        print(sum(ember.get([f.remote(i) for i in range(100)])), ember.cluster_resources()["CPU"])
+        ember.shutdown()
+    """)], capture_output=True, text=True, timeout=60)
+    assert driver.returncode == 0, driver.stderr
+    assert driver.stdout.split() == ["5050", "3.0"]
+
+    stopped = ember_cli("stop")
+    assert stopped.returncode == 0 and "Stopped 2 node(s)" in stopped.stdout
+    assert not wait_gone(os.environ["EMBER_SESSION_ROOT"])
+    assert not [f for f in shm_files() if not f.startswith("ember-test")]
+
+
+def test_join_with_wrong_token_is_refused(head):
+    port, _ = head
+    out = ember_cli("start", f"--address=127.0.0.1:{port}", "--token", "wrong")
+    assert out.returncode != 0 and "UNAUTHENTICATED" in out.stderr
+
+
+def test_driver_joining_by_address_needs_the_token(head):
+    port, _ = head
+    code = textwrap.dedent(f"""
+        import ember
+        try:
+            ember.init(address="127.0.0.1:{port}")
+        except ConnectionError as e:
+            print("REFUSED", e)
+    """)
+    env = {**os.environ, "EMBER_AUTH_TOKEN": "wrong"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert "REFUSED" in out.stdout and "UNAUTHENTICATED" in out.stdout
+
+
+def test_status_without_cluster_says_so():
+    out = ember_cli("status")
+    assert out.returncode != 0 and "no running cluster" in out.stderr
+
+
+def test_start_usage_errors():
+    assert ember_cli("start").returncode != 0
+    bad = ember_cli("start", "--head", "--resources", "not-json")
+    assert bad.returncode != 0 and "JSON" in bad.stderr
+    assert not ember_processes(os.environ["EMBER_SESSION_ROOT"])

@@ -1,0 +1,20 @@
+"""The committed stubs are exactly what `python proto/generate.py` makes."""
+
+import filecmp
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_generated_stubs_match_protos(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "proto" / "generate.py"), "--out", str(tmp_path)], check=True)
+    fresh = tmp_path / "ember" / "v1"
+    committed = ROOT / "clients" / "python" / "ember" / "v1"
+    names = sorted(p.name for p in fresh.iterdir() if p.suffix in (".py", ".pyi"))
+    assert names, "generation produced nothing"
+    mismatch = [n for n in names if not filecmp.cmp(fresh / n, committed / n, shallow=False)]
+    assert not mismatch, f"stale stubs (run python proto/generate.py): {mismatch}"
+    extra = sorted(p.name for p in committed.glob("*_pb2*.py*") if p.name not in names)
+    assert not extra, f"stubs without a proto: {extra}"

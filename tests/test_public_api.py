@@ -1,0 +1,26 @@
+"""The public surface, pinned: changing it is a deliberate act."""
+
+import ember
+from ember import exceptions
+
+PUBLIC = [
+    "ObjectRef", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
+    "get_runtime_context", "init", "is_initialized", "nodes", "put", "remote", "shutdown", "wait", "__version__",
+]
+
+
+def test_top_level_names():
+    assert sorted(ember.__all__) == sorted(PUBLIC)
+    for name in PUBLIC:
+        assert hasattr(ember, name), name
+    public = {n for n in dir(ember) if not n.startswith("_")}
+    assert public - set(PUBLIC) <= {"v1"}, f"unexpected public names: {public - set(PUBLIC)}"
+
+
+def test_exception_hierarchy():
+    for name in ["TaskError", "WorkerCrashedError", "NodeDiedError", "ActorDiedError", "ActorUnavailableError",
+                 "ObjectLostError", "OwnerDiedError", "GetTimeoutError", "TaskCancelledError",
+                 "ObjectStoreFullError", "OutOfMemoryError"]:
+        assert issubclass(getattr(exceptions, name), exceptions.EmberError), name
+    assert issubclass(exceptions.GetTimeoutError, TimeoutError)
+    assert exceptions.RayTaskError is exceptions.TaskError  # Ray's spellings

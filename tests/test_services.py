@@ -1,0 +1,205 @@
+"""Each service as an operator runs it: alone, from its console script, with
+flags; health-checked; token-guarded; robust to malformed requests; clean on
+SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ember._private import auth, ids
+from ember.v1 import common_pb2, gcs_pb2, gcs_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
+
+TOKEN = "test-token-123"
+
+
+def start(cmd: list[str], session: pathlib.Path, name: str, extra_env: dict | None = None) -> tuple[subprocess.Popen, int]:
+    ready = session / f"{name}.ready"
+    proc = subprocess.Popen(cmd + ["--session-dir", str(session), "--port", "0", "--ready-file", str(ready)],
+                            env={**os.environ, auth.TOKEN_ENV: TOKEN, **(extra_env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while not ready.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited: {proc.stderr.read().decode()}")
+        assert time.monotonic() < deadline, f"{name} not ready"
+        time.sleep(0.02)
+    return proc, json.loads(ready.read_text())["port"]
+
+
+def stop(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(10)
+
+
+@pytest.fixture
+def session(tmp_path):
+    (tmp_path / "logs").mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+def gcs(session):
+    proc, port = start(["ember-gcs"], session, "gcs")
+    yield f"127.0.0.1:{port}"
+    if proc.poll() is None:
+        stop(proc)
+
+
+@pytest.fixture
+def store(session):
+    directory = pathlib.Path(f"/dev/shm/ember-test-{os.getpid()}-{session.name[-6:]}")
+    proc, port = start(["ember-objectstore", "--directory", str(directory), "--capacity", str(1 << 20)], session, "store")
+    yield f"127.0.0.1:{port}", directory, proc
+    if proc.poll() is None:
+        stop(proc)
+
+
+def test_health_check_needs_no_token(gcs):
+    stub = health_pb2_grpc.HealthStub(grpc.insecure_channel(gcs))
+    assert stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+def test_wrong_or_missing_token_is_unauthenticated(gcs, token):
+    stub = gcs_pb2_grpc.GcsStub(auth.channel(gcs, token))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.KvPut(gcs_pb2.KvPutRequest(namespace="n", key=b"k", value=b"v"), timeout=5)
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # Nothing was written.
+    good = gcs_pb2_grpc.GcsStub(auth.channel(gcs, TOKEN))
+    assert not good.KvGet(gcs_pb2.KvGetRequest(namespace="n", key=b"k"), timeout=5).found
+
+
+def test_gcs_kv_jobs_nodes_and_bad_input(gcs):
+    stub = gcs_pb2_grpc.GcsStub(auth.channel(gcs, TOKEN))
+    assert stub.KvPut(gcs_pb2.KvPutRequest(namespace="n", key=b"k", value=b"v")).added
+    assert not stub.KvPut(gcs_pb2.KvPutRequest(namespace="n", key=b"k", value=b"w")).added
+    assert stub.KvGet(gcs_pb2.KvGetRequest(namespace="n", key=b"k")).value == b"v"
+    assert stub.KvKeys(gcs_pb2.KvKeysRequest(namespace="n")).keys == [b"k"]
+    job1 = stub.AddJob(gcs_pb2.AddJobRequest(driver_pid=1)).job
+    job2 = stub.AddJob(gcs_pb2.AddJobRequest(driver_pid=2)).job
+    assert ids.job_id_to_int(job2.job_id) == ids.job_id_to_int(job1.job_id) + 1
+    bad = [
+        (stub.FinishJob, gcs_pb2.FinishJobRequest(job_id=b"toolong"), grpc.StatusCode.INVALID_ARGUMENT, "4 bytes"),
+        (stub.FinishJob, gcs_pb2.FinishJobRequest(job_id=b"\0\0\0\x63"), grpc.StatusCode.NOT_FOUND, "does not exist"),
+        (stub.RegisterNode, gcs_pb2.RegisterNodeRequest(), grpc.StatusCode.INVALID_ARGUMENT, "node_id"),
+        (stub.ReportResources, gcs_pb2.ReportResourcesRequest(node_id=b"x" * 16), grpc.StatusCode.NOT_FOUND, "not registered"),
+        (stub.KvPut, gcs_pb2.KvPutRequest(namespace="a\0b", key=b"k"), grpc.StatusCode.INVALID_ARGUMENT, "NUL"),
+    ]
+    for call, request, code, text in bad:
+        with pytest.raises(grpc.RpcError) as info:
+            call(request, timeout=5)
+        assert info.value.code() == code and text in info.value.details()
+    # Still serving, and health timeouts declare silent nodes dead.
+    node = gcs_pb2.NodeInfo(node_id=b"n" * 16, node_address="127.0.0.1", raylet_port=1)
+    stub.RegisterNode(gcs_pb2.RegisterNodeRequest(node=node))
+    assert [n.alive for n in stub.GetAllNodes(gcs_pb2.GetAllNodesRequest()).nodes] == [True]
+
+
+def test_gcs_declares_silent_node_dead(session):
+    proc, port = start(["ember-gcs", "--health-timeout", "0.5"], session, "gcs2")
+    try:
+        stub = gcs_pb2_grpc.GcsStub(auth.channel(f"127.0.0.1:{port}", TOKEN))
+        node = gcs_pb2.NodeInfo(node_id=b"n" * 16, node_address="127.0.0.1", raylet_port=1)
+        stub.RegisterNode(gcs_pb2.RegisterNodeRequest(node=node))
+        deadline = time.monotonic() + 5
+        while stub.GetAllNodes(gcs_pb2.GetAllNodesRequest()).nodes[0].alive:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        (dead,) = stub.GetAllNodes(gcs_pb2.GetAllNodesRequest()).nodes
+        assert "health check" in dead.death_reason
+    finally:
+        stop(proc)
+
+
+def test_objectstore_lifecycle_errors_and_sigterm_cleanup(store, session):
+    address, directory, proc = store
+    stub = objectstore_pb2_grpc.ObjectStoreStub(auth.channel(address, TOKEN))
+    oid = ids.new_put_id()
+    path = stub.Create(objectstore_pb2.CreateRequest(object_id=oid, size=11)).path
+    with open(path, "r+b") as f:
+        f.write(b"hello world")
+    sealed = stub.Seal(objectstore_pb2.SealRequest(object_id=oid)).path
+    assert pathlib.Path(sealed).read_bytes() == b"hello world"
+    (entry,) = stub.Locate(objectstore_pb2.LocateRequest(object_ids=[oid])).entries
+    assert entry.found and entry.size == 11
+    for request, code in [
+        (objectstore_pb2.CreateRequest(object_id=b"bad", size=1), grpc.StatusCode.INVALID_ARGUMENT),
+        (objectstore_pb2.CreateRequest(object_id=ids.new_put_id(), size=10 << 20), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (objectstore_pb2.CreateRequest(object_id=oid, size=1), grpc.StatusCode.ALREADY_EXISTS),
+    ]:
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Create(request, timeout=5)
+        assert info.value.code() == code
+    assert stub.Stats(objectstore_pb2.StatsRequest()).num_objects == 1
+    assert stop(proc) == 0
+    assert not directory.exists(), "SIGTERM must remove the shared-memory directory"
+    assert not (session / "store.ready").exists()
+
+
+def _raylet(session, gcs, store_address, directory):
+    return start(["ember-raylet", "--node-id", "ab" * 16, "--gcs-address", gcs, "--store-address", store_address,
+                  "--store-dir", str(directory), "--num-cpus", "1", "--socket", str(session / "r.sock")],
+                 session, "raylet")
+
+
+def test_raylet_alone_registers_runs_and_reaps_workers(session, gcs, store):
+    address, directory, _ = store
+    proc, port = _raylet(session, gcs, address, directory)
+    try:
+        gstub = gcs_pb2_grpc.GcsStub(auth.channel(gcs, TOKEN))
+        (node,) = gstub.GetAllNodes(gcs_pb2.GetAllNodesRequest()).nodes
+        assert node.alive and node.raylet_port == port and node.total.amounts["CPU"] == 1
+        rstub = raylet_pb2_grpc.RayletStub(auth.channel(f"127.0.0.1:{port}", TOKEN))
+        deadline = time.monotonic() + 20
+        while rstub.GetNodeStats(raylet_pb2.GetNodeStatsRequest()).num_workers < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # Malformed stream: no register first -> INVALID_ARGUMENT, raylet keeps serving.
+        call = rstub.Connect(iter([raylet_pb2.ClientBatch(subscribe=[b"x"])]))
+        with pytest.raises(grpc.RpcError) as info:
+            list(call)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        # Bad ids after a valid register -> INVALID_ARGUMENT for that stream only.
+        reg = raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.DRIVER)
+        call = rstub.Connect(iter([raylet_pb2.ClientBatch(register=reg),
+                                   raylet_pb2.ClientBatch(puts=[common_pb2.ObjectValue(object_id=b"short")])]))
+        with pytest.raises(grpc.RpcError) as info:
+            list(call)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "object_id" in info.value.details()
+        assert rstub.GetNodeStats(raylet_pb2.GetNodeStatsRequest()).num_workers >= 1
+        workers = [p for p in __import__("psutil").Process(proc.pid).children()]
+        assert workers
+    finally:
+        assert stop(proc) == 0
+    assert all(not w.is_running() or w.status() == "zombie" for w in workers)
+    assert not (session / "r.sock").exists()
+    (node,) = gstub.GetAllNodes(gcs_pb2.GetAllNodesRequest()).nodes
+    assert not node.alive and "stopped" in node.death_reason
+
+
+def test_raylet_refuses_unauthenticated_submissions_before_running_anything(session, gcs, store):
+    address, directory, _ = store
+    proc, port = _raylet(session, gcs, address, directory)
+    try:
+        marker = session / "ran"
+        spec = raylet_pb2.TaskSpec(task_id=b"t" * 16, function_id=b"f" * 32, num_returns=1)
+        reg = raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.DRIVER)
+        bad = raylet_pb2_grpc.RayletStub(auth.channel(f"127.0.0.1:{port}", "wrong"))
+        with pytest.raises(grpc.RpcError) as info:
+            list(bad.Connect(iter([raylet_pb2.ClientBatch(register=reg, submit=[spec])])))
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        rstub = raylet_pb2_grpc.RayletStub(auth.channel(f"127.0.0.1:{port}", TOKEN))
+        stats = rstub.GetNodeStats(raylet_pb2.GetNodeStatsRequest())
+        assert stats.num_queued_tasks == 0 and stats.num_running_tasks == 0 and not marker.exists()
+    finally:
+        stop(proc)

@@ -1,0 +1,278 @@
+"""Remote tasks end to end through real services and worker processes."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import ember
+from ember import exceptions
+from tests import helpers
+
+pytestmark = pytest.mark.usefixtures("cluster")
+
+
+@ember.remote
+def double(x):
+    return x * 2
+
+
+@ember.remote
+def add(a, b):
+    return a + b
+
+
+@ember.remote(num_returns=3)
+def three(x):
+    return x, x + 1, x + 2
+
+
+@ember.remote
+def fail(msg):
+    helpers.raise_my_error(msg)
+
+
+@ember.remote
+def context_ids():
+    ctx = ember.get_runtime_context()
+    return ctx.get_task_id(), ctx.get_job_id(), ctx.get_node_id(), ctx.get_actor_id()
+
+
+def test_basic_and_many():
+    assert ember.get(double.remote(21)) == 42
+    assert ember.get([double.remote(i) for i in range(100)]) == [i * 2 for i in range(100)]
+
+
+def test_ten_thousand_small_tasks():
+    refs = [double.remote(i) for i in range(10_000)]
+    assert sum(ember.get(refs)) == 2 * sum(range(10_000))
+
+
+def test_options_and_num_returns():
+    a, b, c = three.remote(1)
+    assert ember.get([a, b, c]) == [1, 2, 3]
+    r = double.options(num_cpus=0.5, name="half").remote(5)
+    assert ember.get(r) == 10
+
+
+def test_wrong_num_returns_is_an_error():
+    bad = three.options(num_returns=2)
+    r1, r2 = bad.remote(1)
+    with pytest.raises(ValueError, match="num_returns=2"):
+        ember.get(r1)
+
+
+def test_unknown_option_rejected():
+    with pytest.raises(ValueError, match="unknown option 'bogus'"):
+        double.options(bogus=1)
+    with pytest.raises(ValueError, match="num_cpus"):
+        double.options(num_cpus=-1)
+
+
+def test_direct_call_rejected():
+    with pytest.raises(TypeError, match=r"\.remote"):
+        double(1)
+
+
+def test_refs_as_arguments_wait_for_readiness():
+    slow = ember.remote(helpers.sleep_then).remote(0.3, 5)
+    assert ember.get(add.remote(slow, 1)) == 6
+
+
+def test_nested_refs_stay_refs():
+    @ember.remote
+    def inspect(items, mapping):
+        return [type(items[0]).__name__, ember.get(items[0]), ember.get(mapping["k"])]
+
+    r1, r2 = double.remote(1), double.remote(2)
+    assert ember.get(inspect.remote([r1], {"k": r2})) == ["ObjectRef", 2, 4]
+
+
+def test_task_returning_a_ref():
+    @ember.remote
+    def make_ref():
+        return ember.put("inside")
+
+    inner = ember.get(make_ref.remote())
+    assert isinstance(inner, ember.ObjectRef)
+    assert ember.get(inner) == "inside"
+
+
+def test_nested_tasks():
+    @ember.remote
+    def fan_out(n):
+        return sum(ember.get([double.remote(i) for i in range(n)]))
+
+    assert ember.get([fan_out.remote(10) for _ in range(4)]) == [90] * 4
+
+
+def test_deep_nesting_does_not_deadlock():
+    @ember.remote
+    def depth(n):
+        return 0 if n == 0 else 1 + ember.get(depth.remote(n - 1))
+
+    assert ember.get(depth.remote(6), timeout=60) == 6
+
+
+def test_exception_is_typed_and_carries_traceback():
+    with pytest.raises(helpers.MyError) as info:
+        ember.get(fail.remote("boom"))
+    err = info.value
+    assert isinstance(err, exceptions.TaskError)
+    assert "boom" in str(err) and "raise_my_error" in err.traceback_str
+    assert err.cause.args == ("boom",)
+
+
+def test_failed_dependency_propagates():
+    with pytest.raises(helpers.MyError):
+        ember.get(add.remote(fail.remote("dep"), 1))
+
+
+def test_get_timeout():
+    r = ember.remote(helpers.sleep_then).remote(2, 1)
+    t = time.monotonic()
+    with pytest.raises(exceptions.GetTimeoutError):
+        ember.get(r, timeout=0.2)
+    assert time.monotonic() - t < 1.5
+    with pytest.raises(TimeoutError):  # also a builtin TimeoutError, as in Ray
+        ember.get(r, timeout=0)
+
+
+def test_put_get_roundtrip_and_bad_input():
+    value = {"a": [1, 2, 3], "b": "x" * 1000}
+    assert ember.get(ember.put(value)) == value
+    with pytest.raises(TypeError, match="ObjectRef"):
+        ember.put(ember.put(1))
+    with pytest.raises(TypeError):
+        ember.get("not a ref")
+    with pytest.raises(TypeError, match="cannot serialize"):
+        ember.put(threading.Lock())
+
+
+def test_unpicklable_argument_fails_cleanly_and_cluster_lives_on():
+    with pytest.raises(TypeError, match="cannot serialize"):
+        double.remote(threading.Lock())
+    assert ember.get(double.remote(2)) == 4
+
+
+def test_large_values_through_the_store_zero_copy():
+    a = np.arange(100_000_000 // 8, dtype=np.float64)
+    ref = ember.put(a)
+    b = ember.get(ref)
+    assert not b.flags.writeable
+    assert np.array_equal(a[:1000], b[:1000]) and b[-1] == a[-1]
+    # The array's memory is a mapping of the store's shared-memory file.
+    address = b.ctypes.data
+    with open("/proc/self/maps") as maps:
+        mapped = [line for line in maps if "/dev/shm/ember-" in line]
+    assert any(int(line.split("-")[0], 16) <= address < int(line.split()[0].split("-")[1], 16) for line in mapped)
+    with pytest.raises(ValueError):
+        b[0] = 1
+
+
+def test_large_argument_and_result():
+    @ember.remote
+    def total(arr):
+        return float(arr.sum())
+
+    @ember.remote
+    def big(n):
+        return np.ones(n)
+
+    a = np.ones(5_000_000)
+    assert ember.get(total.remote(a)) == 5_000_000.0  # passed by value, stored
+    assert ember.get(total.remote(ember.put(a))) == 5_000_000.0
+    assert ember.get(big.remote(3_000_000)).sum() == 3_000_000
+
+
+def test_wait():
+    fast = [double.remote(i) for i in range(5)]
+    slow = ember.remote(helpers.sleep_then).remote(3, 0)
+    ready, not_ready = ember.wait(fast + [slow], num_returns=5, timeout=10)
+    assert set(ready) == set(fast) and not_ready == [slow]
+    ready, not_ready = ember.wait([slow], timeout=0.1)
+    assert ready == [] and not_ready == [slow]
+    with pytest.raises(ValueError):
+        ember.wait(fast, num_returns=10)
+    with pytest.raises(TypeError):
+        ember.wait(fast[0])
+
+
+def test_cancel_queued_and_running():
+    sleeper = ember.remote(helpers.sleep_then)
+    running = sleeper.remote(30, 1)
+    time.sleep(0.5)
+    ember.cancel(running, force=True)
+    with pytest.raises(exceptions.TaskCancelledError):
+        ember.get(running, timeout=10)
+    # Non-forced cancel interrupts Python code running in the task.
+    @ember.remote
+    def spin():
+        while True:
+            sum(range(1000))
+
+    r = spin.remote()
+    time.sleep(0.5)
+    ember.cancel(r)
+    with pytest.raises(exceptions.TaskCancelledError):
+        ember.get(r, timeout=10)
+    assert ember.get(double.remote(1)) == 2
+
+
+def test_worker_crash_is_retried_then_typed():
+    crash = ember.remote(helpers.crash_process)
+    with pytest.raises(exceptions.WorkerCrashedError, match="max_retries=1"):
+        ember.get(crash.options(max_retries=1).remote(), timeout=60)
+
+
+def test_retry_exceptions():
+    marker = f"/tmp/ember-test-retry-{os.getpid()}"
+
+    @ember.remote(max_retries=2, retry_exceptions=True)
+    def flaky():
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            raise RuntimeError("first try fails")
+        return "ok"
+
+    try:
+        assert ember.get(flaky.remote()) == "ok"
+    finally:
+        os.unlink(marker)
+
+
+def test_runtime_context():
+    task_id, job_id, node_id, actor_id = ember.get(context_ids.remote())
+    ctx = ember.get_runtime_context()
+    assert ctx.get_task_id() is None and task_id and len(task_id) == 32
+    assert job_id == ctx.get_job_id() and node_id == ctx.get_node_id() and actor_id is None
+
+
+def test_cluster_views():
+    (node,) = ember.nodes()
+    assert node["Alive"] and node["Resources"]["CPU"] == 2
+    assert set(node) >= {"NodeID", "Alive", "NodeManagerAddress", "Resources"}
+    assert ember.cluster_resources()["CPU"] == 2
+    deadline = time.monotonic() + 5
+    while ember.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ember.available_resources()["CPU"] == 2
+
+
+def test_infeasible_task_warns(capfd):
+    r = double.options(num_cpus=64).remote(1)
+    ready, _ = ember.wait([r], timeout=1)
+    assert not ready
+    assert "no node has that much" in capfd.readouterr().err
+    ember.cancel(r)
+
+
+def test_init_twice_and_reinit_ok():
+    with pytest.raises(RuntimeError, match="already"):
+        ember.init()
+    assert ember.init(ignore_reinit_error=True)["node_id"]
+    assert ember.is_initialized()

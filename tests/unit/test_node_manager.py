@@ -1,0 +1,216 @@
+"""The raylet's logic without sockets or processes: client sessions are
+outboxes and the worker pool spawns fake processes."""
+
+import pytest
+from ember.v1 import common_pb2, raylet_pb2
+
+from ember import exceptions
+from ember._private import ids, serialization
+from ember_raylet.client_session import DRIVER, WORKER, ClientSession
+from ember_raylet.node_manager import NodeManager, ProtocolError
+from ember_raylet.worker_pool import WorkerPool
+
+FN = b"f" * 32
+
+
+class FakeProcess:
+    _next = 1000
+
+    def __init__(self):
+        FakeProcess._next += 1
+        self.pid = FakeProcess._next
+        self.code = None
+
+    def poll(self):
+        return self.code
+
+    def kill(self):
+        self.code = -9
+
+    terminate = kill
+
+
+def make(cpus=2, **kw):
+    deleted = []
+    pool = WorkerPool(lambda wid: FakeProcess(), max_workers=8)
+    nm = NodeManager(ids.new_unique_id(), {"CPU": cpus}, pool, min_workers=cpus, pipeline_depth=kw.get("depth", 4),
+                     on_store_delete=deleted.extend)
+    nm.ensure_min_workers()
+    workers = []
+    for wid in list(pool.starting):
+        s = ClientSession(ids.new_unique_id(), WORKER, worker_id=wid)
+        nm.connect(s)
+        workers.append(s)
+    driver = ClientSession(ids.new_unique_id(), DRIVER, job_id=b"\0\0\0\1")
+    nm.connect(driver)
+    return nm, driver, workers, deleted
+
+
+def spec(deps=(), cpus=1.0, retries=0, returns=1, name="f"):
+    s = raylet_pb2.TaskSpec(task_id=ids.new_unique_id(), function_id=FN, function_name=name, num_returns=returns,
+                            dependencies=list(deps), max_retries=retries)
+    if cpus:
+        s.resources.amounts["CPU"] = cpus
+    return s
+
+
+def submit(nm, driver, *specs):
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(submit=list(specs)))
+
+
+def executed(session):
+    batch = session.take()
+    return [e for e in batch.execute] if batch else []
+
+
+def finish(nm, worker, task_id, value=b"v", is_error=False, app_error=False):
+    ret = common_pb2.ObjectValue(object_id=ids.object_id_for(task_id, 1), data=value, is_error=is_error)
+    nm.handle_batch(worker, raylet_pb2.ClientBatch(results=[raylet_pb2.TaskResult(task_id=task_id, returns=[ret], application_error=app_error)]))
+
+
+def test_tasks_spread_over_idle_workers_then_pipeline():
+    nm, driver, (w1, w2), _ = make(cpus=2)
+    specs = [spec() for _ in range(4)]
+    submit(nm, driver, *specs)
+    got1, got2 = executed(w1), executed(w2)
+    assert len(got1) + len(got2) == 4 and got1 and got2
+    assert nm.available["CPU"] == 0
+
+
+def test_result_reaches_submitter_and_frees_the_lease():
+    nm, driver, (w1, w2), _ = make(cpus=2)
+    s = spec()
+    submit(nm, driver, s)
+    worker = w1 if executed(w1) else w2
+    finish(nm, worker, s.task_id, b"data")
+    assert nm.available["CPU"] == 2
+    ready = driver.take().ready
+    assert [v.object_id for v in ready] == [ids.object_id_for(s.task_id, 1)]
+
+
+def test_dependency_waits_then_arrives_with_the_task():
+    nm, driver, (w1,), _ = make(cpus=1, depth=1)
+    a = spec()
+    b = spec(deps=[ids.object_id_for(a.task_id, 1)])
+    submit(nm, driver, a, b)
+    assert [e.spec.task_id for e in executed(w1)] == [a.task_id]
+    finish(nm, w1, a.task_id, b"A")
+    (e,) = executed(w1)
+    assert e.spec.task_id == b.task_id and e.args[0].data == b"A"
+
+
+def test_failed_dependency_propagates_without_running():
+    nm, driver, (w1,), _ = make(cpus=1)
+    a = spec()
+    b = spec(deps=[ids.object_id_for(a.task_id, 1)])
+    submit(nm, driver, a, b)
+    executed(w1)
+    finish(nm, w1, a.task_id, b"ERR", is_error=True)
+    assert not executed(w1)  # b never ran
+    ready = {v.object_id: v for v in driver.take().ready}
+    assert ready[ids.object_id_for(b.task_id, 1)].is_error
+    assert ready[ids.object_id_for(b.task_id, 1)].data == b"ERR"
+
+
+def test_worker_death_retries_then_fails_typed():
+    nm, driver, (w1,), _ = make(cpus=1)
+    s = spec(retries=1)
+    submit(nm, driver, s)
+    executed(w1)
+    nm.disconnect(w1)  # first death: retried on a new worker
+    assert nm.tasks.tasks[s.task_id].retries_left == 0
+    (wid,) = list(nm.pool.starting)
+    w2 = ClientSession(ids.new_unique_id(), WORKER, worker_id=wid)
+    nm.connect(w2)
+    assert executed(w2)[0].spec.task_id == s.task_id
+    nm.disconnect(w2)  # second death: no retries left
+    (value,) = driver.take().ready
+    err, is_error = serialization.deserialize(value.data)
+    assert is_error and isinstance(err, exceptions.WorkerCrashedError)
+
+
+def test_refs_free_objects_and_store_copies():
+    nm, driver, _, deleted = make()
+    small = common_pb2.ObjectValue(object_id=ids.new_put_id(), data=b"x")
+    big = common_pb2.ObjectValue(object_id=ids.new_put_id(), stored_size=10**6)
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=[small, big]))
+    assert len(nm.objects) == 2
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(remove_refs=[small.object_id, big.object_id]))
+    assert len(nm.objects) == 0 and deleted == [big.object_id]
+
+
+def test_pending_task_pins_its_arguments():
+    nm, driver, (w1,), _ = make(cpus=1, depth=1)
+    blocker = spec()
+    arg = common_pb2.ObjectValue(object_id=ids.new_put_id(), data=b"x")
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=[arg]))
+    s = spec(deps=[arg.object_id])
+    submit(nm, driver, blocker, s)
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(remove_refs=[arg.object_id]))
+    assert arg.object_id in nm.objects  # still pinned by the queued task
+    executed(w1)
+    finish(nm, w1, blocker.task_id)
+    finish(nm, w1, s.task_id)
+    assert arg.object_id not in nm.objects
+
+
+def test_nested_refs_pinned_by_containing_object():
+    nm, driver, _, _ = make()
+    inner = common_pb2.ObjectValue(object_id=ids.new_put_id(), data=b"i")
+    outer = common_pb2.ObjectValue(object_id=ids.new_put_id(), data=b"o", nested_ids=[inner.object_id])
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=[inner, outer], remove_refs=[inner.object_id]))
+    assert inner.object_id in nm.objects
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(remove_refs=[outer.object_id]))
+    assert len(nm.objects) == 0
+
+
+def test_blocked_worker_releases_cpu_and_hands_back_queue():
+    nm, driver, (w1,), _ = make(cpus=1, depth=4)
+    a, b = spec(), spec()
+    submit(nm, driver, a, b)
+    assert len(executed(w1)) == 2
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(blocked=raylet_pb2.WorkerBlocked(blocked=True, returned_task_ids=[b.task_id])))
+    assert nm.available["CPU"] == 1
+    assert nm.pool.starting  # a new worker is coming for b
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(blocked=raylet_pb2.WorkerBlocked(blocked=False)))
+    assert nm.available["CPU"] == 0
+
+
+def test_infeasible_task_warns_the_submitter():
+    nm, driver, _, _ = make(cpus=2)
+    s = spec(cpus=64)
+    submit(nm, driver, s)
+    assert "64" in driver.take().warnings[0]
+    assert nm.infeasible_shapes() == [{"CPU": 64.0}]
+
+
+def test_cancel_queued_task():
+    nm, driver, (w1,), _ = make(cpus=1, depth=1)
+    a, b = spec(), spec()
+    submit(nm, driver, a, b)
+    executed(w1)
+    driver.take()
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(cancel=[raylet_pb2.CancelTask(task_id=b.task_id)]))
+    (value,) = driver.take().ready
+    err, _ = serialization.deserialize(value.data)
+    assert isinstance(err, exceptions.TaskCancelledError)
+
+
+@pytest.mark.parametrize("bad", [
+    raylet_pb2.ClientBatch(submit=[raylet_pb2.TaskSpec(task_id=b"short", function_id=FN, num_returns=1)]),
+    raylet_pb2.ClientBatch(submit=[raylet_pb2.TaskSpec(task_id=b"t" * 16, function_id=b"x", num_returns=1)]),
+    raylet_pb2.ClientBatch(subscribe=[b"bad-id"]),
+    raylet_pb2.ClientBatch(puts=[common_pb2.ObjectValue(object_id=b"bad", data=b"")]),
+])
+def test_malformed_batches_are_protocol_errors(bad):
+    nm, driver, _, _ = make()
+    with pytest.raises(ProtocolError):
+        nm.handle_batch(driver, bad)
+
+
+def test_unknown_object_subscription_answers_object_lost():
+    nm, driver, _, _ = make()
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(subscribe=[ids.new_put_id()]))
+    (value,) = driver.take().ready
+    err, _ = serialization.deserialize(value.data)
+    assert isinstance(err, exceptions.ObjectLostError)

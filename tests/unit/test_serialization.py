@@ -1,0 +1,76 @@
+import pickle
+
+import numpy as np
+import pytest
+
+from ember import exceptions
+from ember._private import serialization
+
+
+def roundtrip(value):
+    so = serialization.serialize(value)
+    data = so.to_bytes()
+    assert len(data) == so.total_size
+    return serialization.deserialize(data)
+
+
+@pytest.mark.parametrize("value", [None, 1, "text", b"bytes", [1, {"a": (2, 3)}], {1, 2}, 3.5])
+def test_plain_values_roundtrip(value):
+    assert roundtrip(value) == (value, False)
+
+
+def test_large_numpy_goes_out_of_band_and_aligned():
+    a = np.arange(1_000_000, dtype=np.int64)
+    so = serialization.serialize(a)
+    assert len(so.buffers) == 1
+    data = bytearray(so.total_size)
+    so.write_into(memoryview(data))
+    kind, _inband, buffers = serialization.parse(memoryview(data))
+    assert kind == serialization.KIND_PICKLE
+    # Buffers sit at 64-byte aligned offsets of the layout.
+    offset = buffers[0].obj is not None and (np.frombuffer(buffers[0], dtype=np.uint8).ctypes.data - np.frombuffer(data, dtype=np.uint8).ctypes.data)
+    assert offset % serialization.ALIGN == 0
+    out, is_error = serialization.deserialize(memoryview(data))
+    assert not is_error and np.array_equal(out, a)
+
+
+def test_read_only_source_gives_read_only_array():
+    a = np.ones(100_000)
+    data = serialization.serialize(a).to_bytes()  # bytes are immutable
+    out, _ = serialization.deserialize(data)
+    assert not out.flags.writeable
+    assert np.shares_memory(out, np.frombuffer(data, dtype=np.uint8))
+
+
+def test_unpicklable_value_is_a_type_error():
+    import threading
+
+    with pytest.raises(TypeError, match="cannot serialize"):
+        serialization.serialize(threading.Lock())
+
+
+def test_error_roundtrip_and_unpicklable_cause():
+    import threading
+
+    class Weird(Exception):
+        def __init__(self):
+            super().__init__("weird")
+            self.lock = threading.Lock()
+
+    err = exceptions.TaskError("f", "Traceback: boom", Weird(), 1)
+    out, is_error = serialization.deserialize(serialization.serialize_error(err).to_bytes())
+    assert is_error and isinstance(out, exceptions.TaskError)
+    assert "could not be pickled" in out.traceback_str
+
+
+def test_bad_magic_rejected():
+    with pytest.raises(ValueError, match="magic"):
+        serialization.deserialize(b"X" * 32)
+
+
+def test_task_error_is_instance_of_cause():
+    err = exceptions.TaskError("f", "tb", KeyError("k"), 7).as_instanceof_cause()
+    assert isinstance(err, KeyError) and isinstance(err, exceptions.TaskError)
+    assert "tb" in str(err)
+    again = pickle.loads(pickle.dumps(err))
+    assert isinstance(again, exceptions.TaskError)
