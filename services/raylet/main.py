@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--resources", default="{}", help='custom resources as JSON, e.g. {"accel": 2}')
     parser.add_argument("--labels", default="{}", help="node labels as JSON")
     parser.add_argument("--head", action="store_true", help="this is the head node")
+    parser.add_argument("--local-socket", default=None, help="unix socket of the local transport (default: next to --socket)")
     return parser
 
 
@@ -41,6 +42,8 @@ def _make(args: argparse.Namespace, config: Config) -> RayletService:
     for name, amount in json.loads(args.resources).items():
         resources[str(name)] = float(amount)
     session_dir = pathlib.Path(args.session_dir)
+    args.socket = args.socket or str(session_dir / f"raylet-{args.node_id[:8]}.sock")
+    local_socket = args.local_socket or args.socket.removesuffix(".sock") + ".local.sock"
     return RayletService(
         node_id=node_id,
         resources=resources,
@@ -51,7 +54,8 @@ def _make(args: argparse.Namespace, config: Config) -> RayletService:
         store_dir=args.store_dir,
         store_port=args.store_port,
         node_address=args.node_address or args.host,
-        socket_path=args.socket or str(session_dir / f"raylet-{args.node_id[:8]}.sock"),
+        socket_path=args.socket,
+        local_socket_path=local_socket,
         token=load_token(session_dir),
         is_head=args.head,
         config=config,

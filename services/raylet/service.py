@@ -15,6 +15,7 @@ from ember.v1 import gcs_pb2, gcs_pb2_grpc, objectstore_pb2, objectstore_pb2_grp
 
 from ember._private import auth
 from ember._private.config import Config
+from ember_raylet.local_transport import LocalTransport
 from ember_raylet.node_manager import NodeManager
 from ember_raylet.resources import Resources
 from ember_raylet.servicer import RayletServicer
@@ -39,6 +40,7 @@ class RayletService:
         store_port: int,
         node_address: str,
         socket_path: str,
+        local_socket_path: str,
         token: str,
         is_head: bool,
         config: Config,
@@ -53,6 +55,7 @@ class RayletService:
         self._store_port = store_port
         self._node_address = node_address
         self._socket_path = socket_path
+        self._local_socket_path = local_socket_path
         self._token = token
         self._is_head = is_head
         self._config = config
@@ -60,7 +63,7 @@ class RayletService:
         num_cpus = int(resources.get("CPU", 0))
         spawner = ProcessSpawner(
             [
-                "--raylet-address", f"unix:{socket_path}",
+                "--raylet-address", f"local:{local_socket_path}",
                 "--node-id", node_id.hex(),
                 "--session-dir", str(session_dir),
             ],
@@ -82,6 +85,7 @@ class RayletService:
             session_dir=str(session_dir),
         )
         self._servicer = RayletServicer(self.nm, registered)
+        self._local = LocalTransport(local_socket_path, token, self.nm, registered)
         self._pending_deletes: list[bytes] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._gcs: gcs_pb2_grpc.GcsStub | None = None
@@ -94,6 +98,7 @@ class RayletService:
 
     async def start(self, port: int) -> None:
         self._port = port
+        await self._local.start()
         self.nm.ensure_min_workers()  # workers boot while we register
         gcs_channel = auth.aio_channel(self._gcs_address, self._token)
         store_channel = auth.aio_channel(self._store_address, self._token)
@@ -116,6 +121,7 @@ class RayletService:
             session_dir=str(self._session_dir),
             start_time=time.time(),
             raylet_socket=self._socket_path,
+            raylet_local_socket=self._local_socket_path,
             object_store_socket=self._store_address,
             object_store_dir=self._store_dir,
         )
@@ -177,6 +183,7 @@ class RayletService:
 
     async def stop(self) -> None:
         self.pool.closed = True
+        await self._local.stop()
         for task in self._tasks:
             task.cancel()
         workers = self.pool.all()

@@ -31,6 +31,9 @@ class Config:
     max_tasks_in_flight_per_worker: int = 10
     # Workers the raylet may start beyond num_cpus (for tasks blocked in get).
     max_extra_workers: int = 64
+    # Drivers and workers on a raylet's node use its framed local socket
+    # instead of gRPC for the per-task stream (same messages, less overhead).
+    local_transport: bool = True
     session_root: str = DEFAULT_SESSION_ROOT
     log_json: bool = False
 

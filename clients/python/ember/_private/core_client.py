@@ -13,6 +13,8 @@ import logging
 import mmap
 import os
 import queue
+import socket
+import struct
 import sys
 import threading
 import time
@@ -60,10 +62,23 @@ class CoreClient:
         self._registered = threading.Event()
         self.info = raylet_pb2.ClientRegistered()
         self._exported: set[bytes] = set()
-        self._channel = auth.channel(raylet_address, token)
-        stub = raylet_pb2_grpc.RayletStub(self._channel)
-        self._call = stub.Connect(self._requests(register), wait_for_ready=True)
-        self._reader = threading.Thread(target=self._read_loop, name="ember-reader", daemon=True)
+        self._channel: grpc.Channel | None = None
+        self._call: Any = None
+        self._local: _LocalSocket | None = None
+        self._counts: dict[bytes, int] = {}
+        self._held_remote: set[bytes] = set()  # ids the raylet counts us as holding
+        self._send_lock = threading.Lock()
+        self._closed = False
+        if raylet_address.startswith("local:"):
+            self._local = _LocalSocket(raylet_address.removeprefix("local:"), token or "")
+            self._local.send(raylet_pb2.ClientBatch(register=register))
+            incoming: Iterator[raylet_pb2.RayletBatch] = self._local.incoming()
+            threading.Thread(target=self._flush_loop, name="ember-flusher", daemon=True).start()
+        else:
+            self._channel = auth.channel(raylet_address, token)
+            stub = raylet_pb2_grpc.RayletStub(self._channel)
+            self._call = incoming = stub.Connect(self._requests(register), wait_for_ready=True)
+        self._reader = threading.Thread(target=self._read_loop, args=(incoming,), name="ember-reader", daemon=True)
         self._reader.start()
         if not self._registered.wait(30) or self._dead:
             self.close()
@@ -77,85 +92,131 @@ class CoreClient:
     # ---- the stream ----------------------------------------------------
 
     def _requests(self, register: raylet_pb2.RegisterClient) -> Iterator[raylet_pb2.ClientBatch]:
+        """gRPC transport: gRPC's own thread pulls batches from here."""
         yield raylet_pb2.ClientBatch(register=register)
-        counts: dict[bytes, int] = {}
-        held_remote: set[bytes] = set()  # ids the raylet counts us as holding
-        cond, live, values = self._cond, self._live, self._values
-        get, get_nowait, Empty = self._out.get, self._out.get_nowait, queue.Empty
         while True:
-            item = get()
-            batch = raylet_pb2.ClientBatch()
-            delta: dict[bytes, int] = {}
-            n = 0
-            closing = False
-            while True:
-                kind, payload = item
-                if kind == _REF_ADD:
-                    c = counts.get(payload, 0)
-                    counts[payload] = c + 1
-                    if c == 0:
-                        if payload not in held_remote:
-                            held_remote.add(payload)
-                            delta[payload] = delta.get(payload, 0) + 1
-                        with cond:
-                            live.add(payload)
-                elif kind == _REF_DEL:
-                    c = counts.get(payload, 0) - 1
-                    if c > 0:
-                        counts[payload] = c
-                    else:
-                        counts.pop(payload, None)
-                        if payload in held_remote:
-                            held_remote.discard(payload)
-                            delta[payload] = delta.get(payload, 0) - 1
-                        with cond:
-                            live.discard(payload)
-                            values.pop(payload, None)
-                            self._subscribed.discard(payload)
-                elif kind == _SUBMIT:
-                    batch.submit.append(payload)
-                    returns = [ids.object_id_for(payload.task_id, i + 1) for i in range(payload.num_returns)]
-                    held_remote.update(returns)
-                    with cond:
-                        live.update(returns)
-                elif kind == _PUT:
-                    batch.puts.append(payload)
-                    held_remote.add(payload.object_id)
-                    with cond:
-                        live.add(payload.object_id)
-                elif kind == _RESULT:
-                    batch.results.append(payload)
-                elif kind == _SUBSCRIBE:
-                    batch.subscribe.extend(payload)
-                elif kind == _CANCEL:
-                    batch.cancel.append(payload)
-                elif kind == _BLOCKED:
-                    blocked, returned = payload
-                    batch.blocked.blocked = blocked
-                    batch.blocked.returned_task_ids.extend(returned)
-                elif kind == _CLOSE:
-                    closing = True
-                    break
-                n += 1
-                if n >= _MAX_ITEMS_PER_BATCH:
-                    break
-                try:
-                    item = get_nowait()
-                except Empty:
-                    break
-            for object_id, d in delta.items():
-                if d > 0:
-                    batch.add_refs.append(object_id)
-                elif d < 0:
-                    batch.remove_refs.append(object_id)
+            batch = self._drain(self._out.get())
+            if batch is None:
+                return
             if batch.ByteSize():
                 yield batch
-            if closing:
-                return
 
-    def _read_loop(self) -> None:
+    def _drain(self, item: Any) -> raylet_pb2.ClientBatch | None:
+        """Turn `item` and whatever else is queued into one batch (None once
+        the client is closing). Callers hold the send lock or are the only
+        sender: reference counts are kept here, single-threaded."""
+        counts, held_remote = self._counts, self._held_remote
+        cond, live, values = self._cond, self._live, self._values
+        batch = raylet_pb2.ClientBatch()
+        delta: dict[bytes, int] = {}
+        n = 0
+        closing = False
+        while True:
+            kind, payload = item
+            if kind == _REF_ADD:
+                c = counts.get(payload, 0)
+                counts[payload] = c + 1
+                if c == 0:
+                    if payload not in held_remote:
+                        held_remote.add(payload)
+                        delta[payload] = delta.get(payload, 0) + 1
+                    with cond:
+                        live.add(payload)
+            elif kind == _REF_DEL:
+                c = counts.get(payload, 0) - 1
+                if c > 0:
+                    counts[payload] = c
+                else:
+                    counts.pop(payload, None)
+                    if payload in held_remote:
+                        held_remote.discard(payload)
+                        delta[payload] = delta.get(payload, 0) - 1
+                    with cond:
+                        live.discard(payload)
+                        values.pop(payload, None)
+                        self._subscribed.discard(payload)
+            elif kind == _SUBMIT:
+                batch.submit.append(payload)
+                returns = [ids.object_id_for(payload.task_id, i + 1) for i in range(payload.num_returns)]
+                held_remote.update(returns)
+                with cond:
+                    live.update(returns)
+            elif kind == _PUT:
+                batch.puts.append(payload)
+                held_remote.add(payload.object_id)
+                with cond:
+                    live.add(payload.object_id)
+            elif kind == _RESULT:
+                batch.results.append(payload)
+            elif kind == _SUBSCRIBE:
+                batch.subscribe.extend(payload)
+            elif kind == _CANCEL:
+                batch.cancel.append(payload)
+            elif kind == _BLOCKED:
+                blocked, returned = payload
+                batch.blocked.blocked = blocked
+                batch.blocked.returned_task_ids.extend(returned)
+            elif kind == _CLOSE:
+                closing = True
+                break
+            n += 1
+            if n >= _MAX_ITEMS_PER_BATCH:
+                break
+            try:
+                item = self._out.get_nowait()
+            except queue.Empty:
+                break
+        for object_id, d in delta.items():
+            if d > 0:
+                batch.add_refs.append(object_id)
+            elif d < 0:
+                batch.remove_refs.append(object_id)
+        if closing:
+            if batch.ByteSize() and self._local is not None:
+                self._local.send(batch)
+            return None
+        return batch
+
+    def _enqueue(self, item: Any) -> None:
+        self._out.put(item)
+        if self._local is not None:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Local transport: send what is queued from the calling thread. If
+        another thread is sending, it picks our items up on its next loop."""
+        local = self._local
+        assert local is not None
+        while not self._out.empty():
+            if not self._send_lock.acquire(blocking=False):
+                return
+            try:
+                try:
+                    item = self._out.get_nowait()
+                except queue.Empty:
+                    continue
+                batch = self._drain(item)
+                if batch is None:
+                    local.shutdown_write()
+                    return
+                if batch.ByteSize():
+                    local.send(batch)
+            except OSError:
+                return  # the reader reports the broken connection
+            finally:
+                self._send_lock.release()
+
+    def _flush_loop(self) -> None:
+        # Reference drops come from __del__, which must not send: flush them
+        # here when no other traffic carries them.
+        while self._dead is None and not self._closed:
+            time.sleep(0.02)
+            if not self._out.empty():
+                self._flush()
+
+    def _read_loop(self, incoming: Iterator[raylet_pb2.RayletBatch]) -> None:
         try:
-            for batch in self._call:
+            for batch in incoming:
                 if batch.HasField("registered"):
                     self.info.CopyFrom(batch.registered)
                     self._registered.set()
@@ -177,6 +238,8 @@ class CoreClient:
         except grpc.RpcError as e:
             code = e.code() if hasattr(e, "code") else None
             self._dead = f"{code}: {e.details() if hasattr(e, 'details') else e}"
+        except (OSError, ConnectionLost) as e:
+            self._dead = str(e)
         except Exception as e:  # a bug in a callback: fail loudly, not silently
             log.exception("reader failed")
             self._dead = f"reader failed: {e!r}"
@@ -196,11 +259,15 @@ class CoreClient:
             raise ConnectionLost(f"lost the connection to the raylet ({self._dead})")
 
     def close(self) -> None:
-        self._out.put((_CLOSE, None))
+        self._closed = True
+        self._enqueue((_CLOSE, None))
         try:
             self._reader.join(timeout=5)
         finally:
-            self._call.cancel()
+            if self._call is not None:
+                self._call.cancel()
+            if self._local is not None:
+                self._local.close()
             for ch in ("_channel", "_store_channel", "_gcs_channel"):
                 channel = getattr(self, ch, None)
                 if channel is not None:
@@ -218,16 +285,16 @@ class CoreClient:
 
     def submit(self, spec: raylet_pb2.TaskSpec) -> None:
         self._check_alive()
-        self._out.put((_SUBMIT, spec))
+        self._enqueue((_SUBMIT, spec))
 
     def send_result(self, result: raylet_pb2.TaskResult) -> None:
-        self._out.put((_RESULT, result))
+        self._enqueue((_RESULT, result))
 
     def send_blocked(self, blocked: bool, returned: list[bytes]) -> None:
-        self._out.put((_BLOCKED, (blocked, returned)))
+        self._enqueue((_BLOCKED, (blocked, returned)))
 
     def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
-        self._out.put((_CANCEL, raylet_pb2.CancelTask(task_id=task_id, force=force, recursive=recursive)))
+        self._enqueue((_CANCEL, raylet_pb2.CancelTask(task_id=task_id, force=force, recursive=recursive)))
 
     def export_function(self, function_id: bytes, pickled: bytes) -> None:
         if function_id in self._exported:
@@ -278,10 +345,9 @@ class CoreClient:
     def put_value(self, value: common_pb2.ObjectValue) -> None:
         """Hand a created object to the raylet (the owner)."""
         self._check_alive()
-        if value.WhichOneof("location") == "data":
-            with self._cond:
-                self._values[value.object_id] = value
-        self._out.put((_PUT, value))
+        with self._cond:  # our own put: get needs no round trip
+            self._values[value.object_id] = value
+        self._enqueue((_PUT, value))
 
     def decode(self, value: common_pb2.ObjectValue) -> Any:
         """The Python value of a ready object (raises it if it is an error)."""
@@ -322,6 +388,8 @@ class CoreClient:
             if subscribe:
                 self._subscribed.update(subscribe)
                 self._out.put((_SUBSCRIBE, subscribe))
+        if subscribe and self._local is not None:
+            self._flush()
         blocked = False
         try:
             with self._cond:
@@ -351,3 +419,59 @@ class CoreClient:
     def get_value(self, object_id: bytes) -> common_pb2.ObjectValue:
         with self._cond:
             return self._values[object_id]
+
+
+_LEN = struct.Struct("<I")
+
+
+class _LocalSocket:
+    """The raylet's local transport (services/raylet/local_transport.py):
+    length-prefixed protobuf frames on a unix socket; the token goes first."""
+
+    def __init__(self, path: str, token: str) -> None:
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self._sock.connect(path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        self._file = self._sock.makefile("rb", buffering=1 << 16)
+        data = token.encode()
+        self._sock.sendall(_LEN.pack(len(data)) + data)
+
+    def send(self, batch: raylet_pb2.ClientBatch) -> None:
+        data = batch.SerializeToString()
+        self._sock.sendall(_LEN.pack(len(data)) + data)
+
+    def shutdown_write(self) -> None:
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def incoming(self) -> Iterator[raylet_pb2.RayletBatch]:
+        read = self._file.read
+        while True:
+            header = read(4)
+            if len(header) < 4:
+                return
+            (n,) = _LEN.unpack(header)
+            data = read(n)
+            if len(data) < n:
+                return
+            batch = raylet_pb2.RayletBatch.FromString(data)
+            if batch.error:
+                raise ConnectionLost(f"the raylet closed the session: {batch.error}")
+            yield batch
+
+    def close(self) -> None:
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._file.close()
+        self._sock.close()

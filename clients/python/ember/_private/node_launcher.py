@@ -32,6 +32,7 @@ class NodeProcesses:
     session_dir: pathlib.Path
     gcs_address: str            # host:port other nodes and drivers use
     raylet_socket: str
+    raylet_local_socket: str
     store_dir: str
     pids: dict[str, int]
     popens: list[subprocess.Popen[bytes]] = dataclasses.field(default_factory=list)
@@ -150,9 +151,11 @@ def start_node(
     popens.append(_spawn(store_args, logs / f"objectstore-{short}.out", env, detached))
 
     raylet_socket = session_dir / f"raylet-{short}.sock"
+    local_socket = session_dir / f"raylet-{short}.local.sock"
     cpus = num_cpus if num_cpus is not None else (os.cpu_count() or 1)
     raylet_args = [
-        "ember_raylet.main", *common, "--socket", str(raylet_socket), "--node-id", node_id.hex(),
+        "ember_raylet.main", *common, "--socket", str(raylet_socket), "--local-socket", str(local_socket),
+        "--node-id", node_id.hex(),
         "--gcs-address", local_gcs, "--store-address", f"unix:{store_socket}", "--store-dir", store_dir,
         "--num-cpus", str(cpus), "--num-gpus", str(num_gpus), "--memory", str(memory),
         "--resources", json.dumps(resources or {}), "--labels", json.dumps(labels or {}),
@@ -165,7 +168,7 @@ def start_node(
     names = ["gcs"] if head else []
     names += [f"objectstore-{short}", f"raylet-{short}"]
     pids = dict(zip(names, (p.pid for p in popens)))
-    node = NodeProcesses(node_id, session_dir, gcs_address, str(raylet_socket), store_dir, pids, popens)
+    node = NodeProcesses(node_id, session_dir, gcs_address, str(raylet_socket), str(local_socket), store_dir, pids, popens)
     session.write_json(node.record, {"node_id": node_id.hex(), "pids": pids, "store_dir": store_dir,
                                      "gcs_address": gcs_address, "head": head})
     try:

@@ -103,14 +103,15 @@ def init(
             )
             _state.local_node = node
             _state.session_dir = session_dir
-            gcs_address, raylet_address = node.gcs_address, f"unix:{node.raylet_socket}"
+            gcs_address = node.gcs_address
+            raylet_address = f"local:{node.raylet_local_socket}" if config.local_transport else f"unix:{node.raylet_socket}"
         else:
             if num_cpus is not None or num_gpus is not None or resources:
                 raise ValueError("num_cpus/num_gpus/resources can only be given when starting a new "
                                  "local cluster (address=None); set them with `ember start`")
             gcs_address, token, session_dir = _resolve(address, token, config)
             _state.session_dir = session_dir
-            raylet_address = _pick_raylet(gcs_address, token)
+            raylet_address = _pick_raylet(gcs_address, token, config.local_transport)
         try:
             _connect(gcs_address, raylet_address, token, namespace or "", config)
         except BaseException:
@@ -137,7 +138,7 @@ def _resolve(address: str, token: str | None, config: Config) -> tuple[str, str,
     return gcs_address, token, session_dir
 
 
-def _pick_raylet(gcs_address: str, token: str) -> str:
+def _pick_raylet(gcs_address: str, token: str, local_transport: bool) -> str:
     """The raylet of this machine: one whose unix socket exists here."""
     channel = auth.channel(gcs_address, token)
     try:
@@ -148,6 +149,8 @@ def _pick_raylet(gcs_address: str, token: str) -> str:
         channel.close()
     alive = [n for n in reply.nodes if n.alive]
     for node in alive:
+        if local_transport and node.raylet_local_socket and os.path.exists(node.raylet_local_socket):
+            return f"local:{node.raylet_local_socket}"
         if node.raylet_socket and os.path.exists(node.raylet_socket):
             return f"unix:{node.raylet_socket}"
     if alive:
@@ -271,11 +274,13 @@ def wait(refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | No
     if timeout is not None and timeout < 0:
         raise ValueError("timeout must be >= 0 or None")
     c = client()
-    ready_ids = c.wait_values([r.binary() for r in refs], num_returns, timeout)
+    ready_ids = c.wait_values([r._id for r in refs], num_returns, timeout)
+    if len(ready_ids) == len(refs) and num_returns == len(refs):
+        return list(refs), []
     ready: list[ObjectRef] = []
     not_ready: list[ObjectRef] = []
     for r in refs:
-        (ready if r.binary() in ready_ids and len(ready) < num_returns else not_ready).append(r)
+        (ready if r._id in ready_ids and len(ready) < num_returns else not_ready).append(r)
     return ready, not_ready
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import collections
 import ctypes
+import faulthandler
+import signal
 import json
 import logging
 import os
@@ -33,6 +35,7 @@ class Worker:
         self._cv = threading.Condition()
         self._current: bytes | None = None
         self._interruptible = False
+        self._blocked = False  # the running task waits in get/wait
         self._main_thread = threading.get_ident()
         self._functions: dict[bytes, Any] = {}
         self._jobs_seen: set[bytes] = set()
@@ -45,8 +48,14 @@ class Worker:
     # reader thread
     def _enqueue(self, tasks: list[raylet_pb2.ExecuteTask]) -> None:
         with self._cv:
-            self._queue.extend(tasks)
-            self._cv.notify()
+            if not self._blocked:
+                self._queue.extend(tasks)
+                self._cv.notify()
+            elif tasks:
+                # Pipelined to us before the raylet learned we are blocked
+                # (they may be the very tasks we wait on): hand them back.
+                # Sent under the lock so it cannot overtake our "unblocked".
+                self.client.send_blocked(True, [t.spec.task_id for t in tasks])
 
     def _cancel(self, task_ids: list[bytes]) -> None:
         with self._cv:
@@ -63,8 +72,9 @@ class Worker:
     # main thread, inside a blocking get/wait
     def _on_block(self, blocked: bool) -> None:
         returned: list[bytes] = []
-        if blocked:
-            with self._cv:
+        with self._cv:
+            self._blocked = blocked
+            if blocked:
                 returned = [e.spec.task_id for e in self._queue]
                 self._queue.clear()
         self.client.send_blocked(blocked, returned)
@@ -166,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s worker %(process)d: %(message)s")
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>` dumps stacks to the log
     if args.parent_pid:
         _watch_parent(args.parent_pid)
     worker = Worker(bytes.fromhex(args.worker_id), args.raylet_address, os.environ.get(auth.TOKEN_ENV), Config.load())

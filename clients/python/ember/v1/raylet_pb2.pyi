@@ -133,18 +133,20 @@ class ExecuteTask(_message.Message):
     def __init__(self, spec: _Optional[_Union[TaskSpec, _Mapping]] = ..., args: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ...) -> None: ...
 
 class RayletBatch(_message.Message):
-    __slots__ = ("registered", "execute", "ready", "cancel", "warnings")
+    __slots__ = ("registered", "execute", "ready", "cancel", "warnings", "error")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     EXECUTE_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     registered: ClientRegistered
     execute: _containers.RepeatedCompositeFieldContainer[ExecuteTask]
     ready: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
     cancel: _containers.RepeatedScalarFieldContainer[bytes]
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, registered: _Optional[_Union[ClientRegistered, _Mapping]] = ..., execute: _Optional[_Iterable[_Union[ExecuteTask, _Mapping]]] = ..., ready: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[bytes]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    error: str
+    def __init__(self, registered: _Optional[_Union[ClientRegistered, _Mapping]] = ..., execute: _Optional[_Iterable[_Union[ExecuteTask, _Mapping]]] = ..., ready: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[bytes]] = ..., warnings: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class GetNodeStatsRequest(_message.Message):
     __slots__ = ()

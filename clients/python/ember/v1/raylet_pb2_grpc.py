@@ -29,6 +29,11 @@ class RayletStub:
     """The raylet: one per node. Schedules tasks onto its worker pool, owns the
     objects of the tasks submitted through it (ref counts, lineage) and keeps
     small objects in memory. Every RPC needs the cluster token.
+    Clients on the raylet's own node may carry the same ClientBatch /
+    RayletBatch messages over the raylet's local socket instead of Connect
+    (docs/architecture.md, "Local transport"): each frame is a little-endian
+    uint32 length then the message; the client's first frame is the cluster
+    token, checked before anything else is read.
     """
 
     def __init__(self, channel):
@@ -53,6 +58,11 @@ class RayletServicer:
     """The raylet: one per node. Schedules tasks onto its worker pool, owns the
     objects of the tasks submitted through it (ref counts, lineage) and keeps
     small objects in memory. Every RPC needs the cluster token.
+    Clients on the raylet's own node may carry the same ClientBatch /
+    RayletBatch messages over the raylet's local socket instead of Connect
+    (docs/architecture.md, "Local transport"): each frame is a little-endian
+    uint32 length then the message; the client's first frame is the cluster
+    token, checked before anything else is read.
     """
 
     def Connect(self, request_iterator, context):
@@ -101,6 +111,11 @@ class Raylet:
     """The raylet: one per node. Schedules tasks onto its worker pool, owns the
     objects of the tasks submitted through it (ref counts, lineage) and keeps
     small objects in memory. Every RPC needs the cluster token.
+    Clients on the raylet's own node may carry the same ClientBatch /
+    RayletBatch messages over the raylet's local socket instead of Connect
+    (docs/architecture.md, "Local transport"): each frame is a little-endian
+    uint32 length then the message; the client's first frame is the cluster
+    token, checked before anything else is read.
     """
 
     @staticmethod
