@@ -71,3 +71,25 @@ def test_killed_driver_takes_its_cluster_down():
         assert not shm_files(f"ember-{os.path.basename(session_dir)[-6:]}")
     finally:
         proc.kill()
+
+
+def test_driver_over_grpc_connect_stream():
+    """The gRPC Connect stream (what remote and other-language clients use)
+    carries the same session as the local socket."""
+    code = """
+        import numpy as np, ember
+        ember.init(num_cpus=2)
+        from ember._private import runtime
+        assert runtime.client()._local is None
+        @ember.remote
+        def f(x): return x * 2
+        @ember.remote
+        def nested(n): return sum(ember.get([f.remote(i) for i in range(n)]))
+        print(sum(ember.get([f.remote(i) for i in range(500)])), ember.get(nested.remote(10)),
+              ember.get(ember.put(np.ones(10**6))).sum())
+        ember.shutdown()
+    """
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "EMBER_LOCAL_TRANSPORT": "0"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["249500", "90", "1000000.0"]

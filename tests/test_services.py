@@ -203,3 +203,48 @@ def test_raylet_refuses_unauthenticated_submissions_before_running_anything(sess
         assert stats.num_queued_tasks == 0 and stats.num_running_tasks == 0 and not marker.exists()
     finally:
         stop(proc)
+
+
+def _frame(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "little") + data
+
+
+def _read_frames(sock) -> list[raylet_pb2.RayletBatch]:
+    buf = b""
+    while chunk := sock.recv(65536):
+        buf += chunk
+    out = []
+    while buf:
+        n = int.from_bytes(buf[:4], "little")
+        out.append(raylet_pb2.RayletBatch.FromString(buf[4:4 + n]))
+        buf = buf[4 + n:]
+    return out
+
+
+def test_raylet_local_socket_checks_token_and_frames(session, gcs, store):
+    import socket
+
+    address, directory, _ = store
+    proc, port = _raylet(session, gcs, address, directory)
+    path = str(session / "r.local.sock")
+    reg = raylet_pb2.ClientBatch(register=raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.DRIVER))
+    try:
+        for first, expect in [(b"wrong", "UNAUTHENTICATED"), (TOKEN.encode(), "INVALID_ARGUMENT")]:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(path)
+                s.sendall(_frame(first) + _frame(reg.SerializeToString()) + _frame(b"\xff\xff garbage"))
+                s.shutdown(socket.SHUT_WR)
+                frames = _read_frames(s)
+            assert expect in frames[-1].error
+        with socket.socket(socket.AF_UNIX) as s:  # the right token: a working session
+            s.connect(path)
+            s.sendall(_frame(TOKEN.encode()) + _frame(reg.SerializeToString()))
+            s.sendall(_frame(raylet_pb2.ClientBatch(subscribe=[ids.new_put_id()]).SerializeToString()))
+            s.shutdown(socket.SHUT_WR)
+            frames = _read_frames(s)
+        assert frames[0].registered.node_id == bytes.fromhex("ab" * 16)
+        assert any(v.is_error for f in frames for v in f.ready)  # unknown object: ObjectLostError
+        rstub = raylet_pb2_grpc.RayletStub(auth.channel(f"127.0.0.1:{port}", TOKEN))
+        assert rstub.GetNodeStats(raylet_pb2.GetNodeStatsRequest()).num_queued_tasks == 0
+    finally:
+        stop(proc)
