@@ -4,11 +4,19 @@ The creator writes the file (`<id>.unsealed`) through its own mapping; Seal
 renames it to `<id>`, so readers only ever open complete objects, and map
 them read-only. A deleted file stays valid for readers that still map it
 (POSIX semantics), so deletion never breaks a zero-copy reader.
+
+Recycling: fresh shared-memory pages cost the kernel more to hand out than
+a memcpy into pages already touched, so a deleted object's file goes to a
+pool (`free/`, under a name no reader opens) and a later Create of a similar
+size reuses it. A reader holds a shared flock on a file for as long as its
+mapping lives; the store reuses a pooled file only if it can take the lock
+exclusively, i.e. nobody maps it any more.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
 import os
 import pathlib
@@ -27,12 +35,19 @@ class Entry:
 
 
 class ShmStore:
-    def __init__(self, directory: pathlib.Path, capacity: int) -> None:
+    def __init__(self, directory: pathlib.Path, capacity: int, pool_fraction: float = 0.25) -> None:
         self.directory = directory
         self.capacity = capacity
         self.used = 0
         self._objects: dict[bytes, Entry] = {}
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._free_dir = directory / "free"
+        self._free_dir.mkdir(exist_ok=True, mode=0o700)
+        self._pool: list[tuple[int, pathlib.Path]] = []  # recyclable files: (size, path)
+        self.pool_bytes = 0
+        self.pool_limit = int(capacity * pool_fraction)
+        self._next_free = 0
+        self.reused = 0
 
     def path(self, object_id: bytes, sealed: bool = True) -> pathlib.Path:
         return self.directory / (object_id.hex() + ("" if sealed else ".unsealed"))
@@ -59,12 +74,19 @@ class ShmStore:
                 f"object store full: {size} bytes requested, {self.capacity - self.used} of "
                 f"{self.capacity} bytes free"
             )
+        while self._pool and self.used + self.pool_bytes + size > self.capacity:
+            self._drop_pooled(self._pool[0])
         path = self.path(object_id, sealed=False)
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-        try:
-            os.ftruncate(fd, size)
-        finally:
-            os.close(fd)
+        recycled = self._take_pooled(size)
+        if recycled is not None:
+            os.rename(recycled, path)
+            self.reused += 1
+        else:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+            try:
+                os.ftruncate(fd, size)
+            finally:
+                os.close(fd)
         self._objects[object_id] = Entry(size)
         self.used += size
         return path
@@ -96,9 +118,43 @@ class ShmStore:
         return deleted
 
     def _remove(self, object_id: bytes, entry: Entry) -> None:
-        self.path(object_id, sealed=entry.sealed).unlink(missing_ok=True)
+        path = self.path(object_id, sealed=entry.sealed)
         del self._objects[object_id]
         self.used -= entry.size
+        if entry.sealed and self.pool_bytes + entry.size <= self.pool_limit:
+            free = self._free_dir / str(self._next_free)
+            self._next_free += 1
+            try:
+                os.rename(path, free)
+            except FileNotFoundError:
+                return
+            self._pool.append((entry.size, free))
+            self.pool_bytes += entry.size
+        else:
+            path.unlink(missing_ok=True)
+
+    def _take_pooled(self, size: int) -> pathlib.Path | None:
+        """A pooled file nobody maps any more, resized to `size`; the closest
+        in size first."""
+        for item in sorted(self._pool, key=lambda it: abs(it[0] - size)):
+            fd = os.open(item[1], os.O_RDWR)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a reader still maps it
+                os.ftruncate(fd, size)
+            finally:
+                os.close(fd)
+            self._pool.remove(item)
+            self.pool_bytes -= item[0]
+            return item[1]
+        return None
+
+    def _drop_pooled(self, item: tuple[int, pathlib.Path]) -> None:
+        self._pool.remove(item)
+        self.pool_bytes -= item[0]
+        item[1].unlink(missing_ok=True)
 
     def locate(self, object_id: bytes) -> Entry | None:
         entry = self._objects.get(self._check_id(object_id))
@@ -116,7 +172,8 @@ class ShmStore:
         """Remove every object and the directory itself."""
         shutil.rmtree(self.directory, ignore_errors=True)
         self._objects.clear()
-        self.used = 0
+        self._pool.clear()
+        self.used = self.pool_bytes = 0
 
 
 def default_capacity(fraction: float) -> int:

@@ -58,3 +58,47 @@ def test_close_removes_directory(tmp_path):
     s.seal_id = s.create(ids.new_put_id(), 10)
     s.close()
     assert not (tmp_path / "d").exists()
+
+
+def _fill(store, size, byte):
+    oid = ids.new_put_id()
+    path = store.create(oid, size)
+    with open(path, "r+b") as f:
+        f.write(bytes([byte]) * size)
+    return oid, store.seal(oid)
+
+
+def test_deleted_file_is_recycled_when_nobody_maps_it(store):
+    oid, path = _fill(store, 100, 1)
+    inode = os.stat(path).st_ino
+    store.delete([oid])
+    assert store.pool_bytes == 100 and store.used == 0
+    new = store.create(ids.new_put_id(), 80)
+    assert os.stat(new).st_ino == inode and os.path.getsize(new) == 80 and store.reused == 1
+    assert store.pool_bytes == 0
+
+
+def test_file_still_mapped_by_a_reader_is_not_recycled(store):
+    import fcntl
+    import mmap
+
+    oid, path = _fill(store, 100, 7)
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # what a zero-copy reader holds
+    view = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    store.delete([oid])
+    new = store.create(ids.new_put_id(), 100)
+    assert os.stat(new).st_ino != os.fstat(fd).st_ino and store.reused == 0
+    with open(new, "r+b") as f:
+        f.write(b"\x09" * 100)
+    assert view[:100] == b"\x07" * 100  # the reader's bytes never change
+    view.close()
+    os.close(fd)
+
+
+def test_pool_gives_way_to_live_objects(store):
+    oid, _ = _fill(store, 200, 1)
+    store.delete([oid])
+    assert store.pool_bytes == 200
+    store.create(ids.new_put_id(), 900)  # needs the pool's room: pooled file dropped or reused
+    assert store.used == 900 and store.used + store.pool_bytes <= store.capacity

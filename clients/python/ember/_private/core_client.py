@@ -9,6 +9,7 @@ thread alone, so ObjectRef.__del__ only enqueues.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import mmap
 import os
@@ -18,6 +19,7 @@ import struct
 import sys
 import threading
 import time
+import weakref
 from typing import Any, Callable, Iterator
 
 import grpc
@@ -62,6 +64,7 @@ class CoreClient:
         self._registered = threading.Event()
         self.info = raylet_pb2.ClientRegistered()
         self._exported: set[bytes] = set()
+        self._writer_maps = _WriterMaps()
         self._channel: grpc.Channel | None = None
         self._call: Any = None
         self._local: _LocalSocket | None = None
@@ -331,12 +334,15 @@ class CoreClient:
         try:
             fd = os.open(reply.path, os.O_RDWR)
             try:
-                mm = mmap.mmap(fd, size, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
+                inode = os.fstat(fd).st_ino
+                mm = self._writer_maps.take(inode, size)
+                if mm is None:
+                    mm = mmap.mmap(fd, size, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
             finally:
                 os.close(fd)
             with memoryview(mm) as view:
                 so.write_into(view)
-            mm.close()
+            self._writer_maps.keep(inode, size, mm)
         except BaseException:
             self.store.Abort(objectstore_pb2.AbortRequest(object_id=object_id), timeout=10)
             raise
@@ -363,16 +369,27 @@ class CoreClient:
         return result
 
     def _map_stored(self, object_id: bytes) -> memoryview:
+        """Map a stored object read-only. The shared flock held while the
+        mapping lives tells the store not to recycle the file (see
+        services/objectstore/shm_store.py); the fd closes with the mapping."""
         path = os.path.join(self.info.object_store_dir, object_id.hex())
+        lost = exceptions.ObjectLostError(f"object {object_id.hex()} is no longer in the node's object store")
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
-            raise exceptions.ObjectLostError(
-                f"object {object_id.hex()} is no longer in the node's object store") from None
+            raise lost from None
         try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            if os.fstat(fd).st_ino != os.stat(path).st_ino:
+                raise lost  # deleted between our open and our lock
             mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-        finally:
+        except FileNotFoundError:
             os.close(fd)
+            raise lost from None
+        except BaseException:
+            os.close(fd)
+            raise
+        weakref.finalize(mm, os.close, fd)
         return memoryview(mm)
 
     def wait_values(self, object_ids: list[bytes], num: int, timeout: float | None) -> set[bytes]:
@@ -475,3 +492,41 @@ class _LocalSocket:
             pass
         self._file.close()
         self._sock.close()
+
+
+class _WriterMaps:
+    """Mappings of store files this process wrote, kept for when the store
+    recycles the same file to us: mapping 100 MB and unmapping it again
+    costs twice the memcpy itself. Bounded; a file handed out by Create has
+    no readers, so writing through an old mapping is safe."""
+
+    def __init__(self, max_bytes: int = 1 << 30, max_maps: int = 8) -> None:
+        self._maps: dict[int, tuple[int, mmap.mmap]] = {}
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._max_maps = max_maps
+        self._lock = threading.Lock()
+
+    def take(self, inode: int, size: int) -> mmap.mmap | None:
+        with self._lock:
+            entry = self._maps.pop(inode, None)
+            if entry is None:
+                return None
+            self._bytes -= entry[0]
+        if entry[0] == size:
+            return entry[1]
+        entry[1].close()
+        return None
+
+    def keep(self, inode: int, size: int, mm: mmap.mmap) -> None:
+        evicted = []
+        with self._lock:
+            self._maps[inode] = (size, mm)
+            self._bytes += size
+            while self._maps and (self._bytes > self._max_bytes or len(self._maps) > self._max_maps):
+                oldest = next(iter(self._maps))
+                old_size, old_mm = self._maps.pop(oldest)
+                self._bytes -= old_size
+                evicted.append(old_mm)
+        for old in evicted:
+            old.close()
