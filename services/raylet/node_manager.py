@@ -7,6 +7,7 @@ feeds it the batches of each client's stream; `service` runs the timers.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Callable
 
@@ -22,6 +23,9 @@ from ember_raylet.task_manager import ASSIGNED, QUEUED, WAITING, TaskEntry, Task
 from ember_raylet.worker_pool import WorkerHandle, WorkerPool
 
 log = logging.getLogger(__name__)
+# Workers started at once: on a small machine, starting many at a time slows
+# each start (and what runs meanwhile) more than it helps.
+_MAX_STARTS = 4
 
 
 class ProtocolError(ValueError):
@@ -184,18 +188,23 @@ class NodeManager:
         the task's resources), then pipeline onto leased workers of the same
         shape, then start workers."""
         want_workers = 0
-        for key, queue in self.tasks.queues.items():
+        spare = dict(self.available)  # what new workers could be leased with
+        for _key, queue in self.tasks.queues():
             while queue:
                 task = self.tasks.tasks[queue[0]]
                 worker = self._pick_worker(task)
                 if worker is None:
-                    if resources.fits(task.shape, self.available):
+                    # Start workers for as many queued tasks as free resources allow.
+                    for task_id in itertools.islice(queue, _MAX_STARTS):
+                        shape = self.tasks.tasks[task_id].shape
+                        if not resources.fits(shape, spare) or want_workers >= _MAX_STARTS:
+                            break
+                        resources.subtract(spare, shape)
                         want_workers += 1
                     break
                 queue.popleft()
                 self._assign(task, worker)
-        starting = len(self.pool.starting)
-        for _ in range(max(0, want_workers - starting)):
+        for _ in range(max(0, want_workers - len(self.pool.starting))):
             if self.pool.start() is None:
                 break
 

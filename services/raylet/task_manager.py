@@ -30,22 +30,31 @@ class TaskEntry:
 
 
 class TaskManager:
+    """Queues per resource shape, in two tiers: tasks submitted from inside
+    tasks come first, because a running (likely blocked) task waits on them;
+    new top-level work only gets what they leave."""
+
     def __init__(self) -> None:
         self.tasks: dict[bytes, TaskEntry] = {}
-        self.queues: dict[tuple, collections.deque[bytes]] = collections.defaultdict(collections.deque)
+        self.nested: dict[tuple, collections.deque[bytes]] = collections.defaultdict(collections.deque)
+        self.roots: dict[tuple, collections.deque[bytes]] = collections.defaultdict(collections.deque)
         self.infeasible: dict[tuple, list[bytes]] = collections.defaultdict(list)
 
     def __len__(self) -> int:
         return len(self.tasks)
 
+    def queues(self) -> list[tuple[tuple, collections.deque[bytes]]]:
+        """The queues in the order the scheduler serves them."""
+        return [*self.nested.items(), *self.roots.items()]
+
     def enqueue(self, task: TaskEntry, front: bool = False) -> None:
         task.state = QUEUED
         task.worker = None
-        q = self.queues[task.key]
+        q = (self.nested if task.spec.parent_task_id else self.roots)[task.key]
         q.appendleft(task.spec.task_id) if front else q.append(task.spec.task_id)
 
     def num_queued(self) -> int:
-        return sum(len(q) for q in self.queues.values()) + sum(len(v) for v in self.infeasible.values())
+        return sum(len(q) for _, q in self.queues()) + sum(len(v) for v in self.infeasible.values())
 
     def num_assigned(self) -> int:
         return sum(1 for t in self.tasks.values() if t.state == ASSIGNED)
@@ -54,6 +63,6 @@ class TaskManager:
         return [t for t in self.tasks.values() if t.spec.parent_task_id == task_id]
 
     def remove_queued(self, task: TaskEntry) -> None:
-        for q in (self.queues.get(task.key), self.infeasible.get(task.key)):
+        for q in (self.nested.get(task.key), self.roots.get(task.key), self.infeasible.get(task.key)):
             if q is not None and task.spec.task_id in q:
                 q.remove(task.spec.task_id)
