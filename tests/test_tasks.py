@@ -276,3 +276,16 @@ def test_init_twice_and_reinit_ok():
         ember.init()
     assert ember.init(ignore_reinit_error=True)["node_id"]
     assert ember.is_initialized()
+
+
+def test_unknown_function_is_a_clear_task_error():
+    from ember._private import ids, runtime
+    from ember.v1 import raylet_pb2
+
+    c = runtime.client()
+    spec = raylet_pb2.TaskSpec(task_id=ids.new_unique_id(), function_id=b"\1" * 32, function_name="ghost",
+                               num_returns=1, max_retries=0, job_id=runtime._state.job_id)
+    c.submit(spec)
+    ref = ember.ObjectRef(ids.object_id_for(spec.task_id, 1), c)
+    with pytest.raises(exceptions.TaskError, match="not in the function table"):
+        ember.get(ref, timeout=30)

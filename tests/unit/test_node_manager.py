@@ -214,3 +214,18 @@ def test_unknown_object_subscription_answers_object_lost():
     (value,) = driver.take().ready
     err, _ = serialization.deserialize(value.data)
     assert isinstance(err, exceptions.ObjectLostError)
+
+
+def test_tasks_from_tasks_go_before_new_top_level_work():
+    nm, driver, (w1,), _ = make(cpus=1, depth=1)
+    parent, root2 = spec(name="parent"), spec(name="root2")
+    submit(nm, driver, parent, root2)
+    assert [e.spec.function_name for e in executed(w1)] == ["parent"]
+    child = spec(name="child")
+    child.parent_task_id = parent.task_id
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(submit=[child]))
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(blocked=raylet_pb2.WorkerBlocked(blocked=True)))
+    (wid,) = list(nm.pool.starting)  # the parent's freed CPU needs a worker
+    w2 = ClientSession(ids.new_unique_id(), WORKER, worker_id=wid)
+    nm.connect(w2)
+    assert [e.spec.function_name for e in executed(w2)] == ["child"]
