@@ -284,7 +284,7 @@ def test_unknown_function_is_a_clear_task_error():
 
     c = runtime.client()
     spec = raylet_pb2.TaskSpec(task_id=ids.new_unique_id(), function_id=b"\1" * 32, function_name="ghost",
-                               num_returns=1, max_retries=0, job_id=runtime._state.job_id)
+                               num_returns=1, max_retries=0, job_id=runtime.current_job_id())
     c.submit(spec)
     ref = ember.ObjectRef(ids.object_id_for(spec.task_id, 1), c)
     with pytest.raises(exceptions.TaskError, match="not in the function table"):

@@ -250,7 +250,7 @@ class NodeManager:
                 error: BaseException | None = None, failed_dep: common_pb2.ObjectValue | None = None) -> None:
         spec = task.spec
         self.tasks.tasks.pop(spec.task_id, None)
-        if task.state in (QUEUED,):
+        if task.state == QUEUED:
             self.tasks.remove_queued(task)
         if returns is None:
             err_data = failed_dep.data if failed_dep is not None else serialization.serialize_error(error).to_bytes()  # type: ignore[arg-type]

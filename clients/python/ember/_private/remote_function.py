@@ -86,7 +86,7 @@ class RemoteFunction:
         ctx = runtime.task_context
         spec = raylet_pb2.TaskSpec(
             task_id=task_id,
-            job_id=ctx.job_id or runtime._state.job_id,
+            job_id=runtime.current_job_id(),
             function_id=function_id,
             function_name=opts["name"] or getattr(self._function, "__qualname__", "task"),
             args=encoded,

@@ -51,6 +51,15 @@ class TaskContext(threading.local):
 task_context = TaskContext()
 
 
+def current_job_id() -> bytes:
+    """The job of the running task, else this driver's job."""
+    return task_context.job_id or _state.job_id
+
+
+def current_namespace() -> str:
+    return _state.namespace
+
+
 def current_client_or_none() -> CoreClient | None:
     return _state.client
 

@@ -7,8 +7,7 @@ from ember._private import runtime
 
 class RuntimeContext:
     def get_job_id(self) -> str:
-        ctx = runtime.task_context
-        return (ctx.job_id or runtime._state.job_id).hex()
+        return runtime.current_job_id().hex()
 
     def get_node_id(self) -> str:
         return runtime.client().node_id.hex()
@@ -25,7 +24,7 @@ class RuntimeContext:
 
     @property
     def namespace(self) -> str:
-        return runtime._state.namespace
+        return runtime.current_namespace()
 
     @property
     def job_id(self) -> str:
