@@ -40,11 +40,15 @@ def shm_files(marker: str = "ember-") -> list[str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _session_root(tmp_path_factory: pytest.TempPathFactory) -> None:
+def _session_root(tmp_path_factory: pytest.TempPathFactory) -> object:
     # Tests get their own session root, so `ember start` in a test never
     # touches a developer's clusters (nor `address="auto"` finds theirs).
     root = tmp_path_factory.mktemp("sessions")
     os.environ["EMBER_SESSION_ROOT"] = str(root)
+    yield
+    # Whatever a test started under the test temp dirs must be gone by now.
+    left = wait_gone(str(tmp_path_factory.getbasetemp()))
+    assert not left, f"processes left behind by the tests: {[p.pid for p in left]}"
 
 
 @pytest.fixture(scope="module")
