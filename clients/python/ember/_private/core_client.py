@@ -1,10 +1,12 @@
 """The one connection of a driver or worker process to its node's raylet.
 
-Everything on the per-task path rides one long-lived bidirectional stream:
-a sender thread drains a queue into batches (submissions, puts, reference
-changes, subscriptions, results), a reader thread applies what comes back
-(ready values, tasks to run). Reference counting is done by the sender
-thread alone, so ObjectRef.__del__ only enqueues.
+Everything on the per-task path rides one long-lived session: producers
+queue items (submissions, puts, reference changes, subscriptions, results)
+and whoever sends drains the queue into one batch — the calling thread
+itself on the local transport, gRPC's request thread on a Connect stream. A
+reader thread applies what comes back (ready values, tasks to run).
+Reference counts are kept by the draining code alone, so ObjectRef.__del__
+only enqueues.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class CoreClient:
         on_execute: Callable[[list[raylet_pb2.ExecuteTask]], None] | None = None,
         on_cancel: Callable[[list[bytes]], None] | None = None,
     ) -> None:
+        _raise_fd_limit()  # each zero-copy mapping of a stored object holds an fd
         self.config = config
         self.inline_threshold = config.inline_threshold
         self.on_execute = on_execute
@@ -492,6 +495,17 @@ class _LocalSocket:
             pass
         self._file.close()
         self._sock.close()
+
+
+def _raise_fd_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
 
 
 class _WriterMaps:
