@@ -76,6 +76,24 @@ def test_driver_joining_by_address_needs_the_token(head):
     assert "REFUSED" in out.stdout and "UNAUTHENTICATED" in out.stdout
 
 
+def test_driver_joining_by_address_with_token(head):
+    port, _ = head
+    root = os.environ["EMBER_SESSION_ROOT"]
+    token = open(os.path.join(root, "session_latest", "token")).read()
+    code = textwrap.dedent(f"""
+        import ember
+        ember.init(address="127.0.0.1:{port}")
+        @ember.remote
+        def f(): return ember.get_runtime_context().get_node_id()
+        print(ember.get(f.remote()) == ember.nodes()[0]["NodeID"])
+        ember.shutdown()
+    """)
+    env = {**os.environ, "EMBER_AUTH_TOKEN": token, "EMBER_SESSION_ROOT": "/nonexistent"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
+
+
 def test_status_without_cluster_says_so():
     out = ember_cli("status")
     assert out.returncode != 0 and "no running cluster" in out.stderr
