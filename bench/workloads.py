@@ -19,6 +19,7 @@ import faulthandler
 import gc
 import json
 import os
+import signal
 import statistics
 import sys
 import time
@@ -115,20 +116,30 @@ def cluster_processes():
 
 
 def cluster_pss():
-    """(total MB, {kind: MB}, {kind: count}) summed over the cluster's processes."""
-    total = 0
+    """(total PSS MB, {kind: PSS MB}, {kind: count}, extra) over the cluster's
+    processes; extra has the RSS and USS sums and the driver's own PSS (not
+    counted in the total), for comparison with figures measured other ways."""
+    total = rss = uss = 0
     by_kind: dict[str, float] = {}
     counts: dict[str, int] = {}
     for p in cluster_processes():
         try:
-            pss = p.memory_full_info().pss
+            mi = p.memory_full_info()
         except (psutil.Error, OSError):
             continue
         kind = _classify(p)
-        total += pss
-        by_kind[kind] = by_kind.get(kind, 0) + pss / 1e6
+        total += mi.pss
+        rss += mi.rss
+        uss += mi.uss
+        by_kind[kind] = by_kind.get(kind, 0) + mi.pss / 1e6
         counts[kind] = counts.get(kind, 0) + 1
-    return total / 1e6, {k: round(v, 1) for k, v in sorted(by_kind.items())}, counts
+    try:
+        driver = psutil.Process().memory_full_info().pss / 1e6
+    except (psutil.Error, OSError):
+        driver = None
+    extra = {"rss_sum_mb": round(rss / 1e6, 1), "uss_sum_mb": round(uss / 1e6, 1),
+             "driver_pss_mb": round(driver, 1) if driver is not None else None}
+    return total / 1e6, {k: round(v, 1) for k, v in sorted(by_kind.items())}, counts, extra
 
 
 def write_pid_file():
@@ -291,6 +302,7 @@ def main():
                     help="seconds to wait after the first task before measuring idle memory")
     a = ap.parse_args()
     RUNTIME, OUT, PID_FILE = a.runtime, a.out, a.pid_file
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # run.py asks for stacks before killing a hung run
     q = a.quick
 
     t = time.perf_counter()
@@ -318,20 +330,20 @@ def main():
 
     time.sleep(a.idle_settle)
     write_pid_file()
-    mb, by_kind, counts = cluster_pss()
-    emit("mem_idle", mb, "MB", lower_is_better=True, breakdown_mb=by_kind, processes=counts)
+    mb, by_kind, counts, extra = cluster_pss()
+    emit("mem_idle", mb, "MB", lower_is_better=True, breakdown_mb=by_kind, processes=counts, **extra)
 
     run_metric("sync_tasks", bench_sync_tasks, 200 if q else 1000)
     run_metric("async_tasks", bench_async_tasks, 1000, 1 if q else 5)
     run_metric("nested_subtasks", bench_nested, 4, 5 if q else 10, 10, 1 if q else 3)
     run_metric("put_get_small", bench_put_get_small, 200 if q else 1000, 500 if q else 2000)
-    run_metric("wait_1000_ready", bench_wait_ready, 5 if q else 20)
-    run_metric("big_objects", bench_big_objects, 2 if q else 5, 3 if q else 10, 10 if q else 40)
+    run_metric("wait_1000_ready", bench_wait_ready, 5 if q else 50)
+    run_metric("big_objects", bench_big_objects, 3 if q else 10, 5 if q else 50, 10 if q else 40)
 
     gc.collect()
     time.sleep(1.0)
-    mb, by_kind, counts = cluster_pss()
-    emit("mem_after", mb, "MB", lower_is_better=True, breakdown_mb=by_kind, processes=counts)
+    mb, by_kind, counts, extra = cluster_pss()
+    emit("mem_after", mb, "MB", lower_is_better=True, breakdown_mb=by_kind, processes=counts, **extra)
 
     faulthandler.dump_traceback_later(60, exit=True)
     t = time.perf_counter()

@@ -68,6 +68,7 @@ class CoreClient:
         self.info = raylet_pb2.ClientRegistered()
         self._exported: set[bytes] = set()
         self._writer_maps = _WriterMaps()
+        self._reader_maps = _ReaderMaps()
         self._channel: grpc.Channel | None = None
         self._call: Any = None
         self._local: _LocalSocket | None = None
@@ -372,9 +373,18 @@ class CoreClient:
         return result
 
     def _map_stored(self, object_id: bytes) -> memoryview:
-        """Map a stored object read-only. The shared flock held while the
-        mapping lives tells the store not to recycle the file (see
-        services/objectstore/shm_store.py); the fd closes with the mapping."""
+        """Map a stored object read-only (cached: a worker that gets the same
+        large argument task after task should not fault its pages in again)."""
+        view = self._reader_maps.get(object_id)
+        if view is None:
+            view = self._map_file(object_id)
+            self._reader_maps.put(object_id, view)
+        return view
+
+    def _map_file(self, object_id: bytes) -> memoryview:
+        """The shared flock held while the mapping lives tells the store not
+        to recycle the file (services/objectstore/shm_store.py); the fd closes
+        with the mapping."""
         path = os.path.join(self.info.object_store_dir, object_id.hex())
         lost = exceptions.ObjectLostError(f"object {object_id.hex()} is no longer in the node's object store")
         try:
@@ -544,3 +554,31 @@ class _WriterMaps:
                 evicted.append(old_mm)
         for old in evicted:
             old.close()
+
+
+class _ReaderMaps:
+    """Recently mapped stored objects, by id. Ids are never reused, so a
+    cached view is always the object's bytes; while cached, its flock keeps
+    the store from recycling the file, so the cache is small."""
+
+    def __init__(self, max_bytes: int = 1 << 30, max_maps: int = 16) -> None:
+        self._views: dict[bytes, memoryview] = {}
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._max_maps = max_maps
+        self._lock = threading.Lock()
+
+    def get(self, object_id: bytes) -> memoryview | None:
+        with self._lock:
+            view = self._views.pop(object_id, None)
+            if view is not None:
+                self._views[object_id] = view  # most recent last
+            return view
+
+    def put(self, object_id: bytes, view: memoryview) -> None:
+        with self._lock:
+            self._views[object_id] = view
+            self._bytes += view.nbytes
+            while self._views and (self._bytes > self._max_bytes or len(self._views) > self._max_maps):
+                oldest = next(iter(self._views))
+                self._bytes -= self._views.pop(oldest).nbytes
