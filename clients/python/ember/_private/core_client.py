@@ -411,7 +411,7 @@ class CoreClient:
         deadline = None if timeout is None else time.monotonic() + timeout
         values = self._values
         with self._cond:
-            ready = {i for i in object_ids if i in values}
+            ready = values.keys() & object_ids  # set ops run in C
             if len(ready) >= num:
                 return ready
             subscribe = [i for i in object_ids if i not in values and i not in self._subscribed]
@@ -424,7 +424,7 @@ class CoreClient:
         try:
             with self._cond:
                 while True:
-                    ready = {i for i in object_ids if i in values}
+                    ready = values.keys() & object_ids
                     if len(ready) >= num:
                         return ready
                     if self._dead is not None:

@@ -273,17 +273,19 @@ def wait(refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | No
          fetch_local: bool = True) -> tuple[list[ObjectRef], list[ObjectRef]]:
     if isinstance(refs, ObjectRef) or not isinstance(refs, (list, tuple)):
         raise TypeError("wait() takes a list of ObjectRefs")
-    for r in refs:
-        if not isinstance(r, ObjectRef):
-            raise TypeError(f"wait() takes a list of ObjectRefs, got a {type(r).__name__} in the list")
-    if len(set(refs)) != len(refs):
+    try:
+        object_ids = [r._id for r in refs]
+    except AttributeError:
+        bad = next(r for r in refs if not isinstance(r, ObjectRef))
+        raise TypeError(f"wait() takes a list of ObjectRefs, got a {type(bad).__name__} in the list") from None
+    if len(set(object_ids)) != len(object_ids):
         raise ValueError("wait() got duplicate ObjectRefs")
     if not 0 <= num_returns <= len(refs):
         raise ValueError(f"num_returns must be between 0 and {len(refs)}, got {num_returns}")
     if timeout is not None and timeout < 0:
         raise ValueError("timeout must be >= 0 or None")
     c = client()
-    ready_ids = c.wait_values([r._id for r in refs], num_returns, timeout)
+    ready_ids = c.wait_values(object_ids, num_returns, timeout)
     if len(ready_ids) == len(refs) and num_returns == len(refs):
         return list(refs), []
     ready: list[ObjectRef] = []
