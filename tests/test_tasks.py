@@ -289,3 +289,25 @@ def test_unknown_function_is_a_clear_task_error():
     ref = ember.ObjectRef(ids.object_id_for(spec.task_id, 1), c)
     with pytest.raises(exceptions.TaskError, match="not in the function table"):
         ember.get(ref, timeout=30)
+
+
+def test_task_output_reaches_the_driver(capfd):
+    @ember.remote
+    def chatty(n):
+        import sys
+
+        print(f"hello {n} from a task")
+        print("to stderr", file=sys.stderr)
+        return n
+
+    assert ember.get(chatty.remote(7)) == 7
+    deadline = time.monotonic() + 5
+    out = err = ""
+    while time.monotonic() < deadline:
+        captured = capfd.readouterr()
+        out, err = out + captured.out, err + captured.err
+        if "hello 7" in out and "to stderr" in err:
+            break
+        time.sleep(0.05)
+    assert "hello 7 from a task" in out and "pid=" in out and "chatty" in out
+    assert "to stderr" in err

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Callable
+from typing import Callable, Iterable
 
 from ember.v1 import common_pb2, raylet_pb2
 
@@ -107,6 +107,8 @@ class NodeManager:
             self.cancel(cancel.task_id, cancel.force, cancel.recursive)
         if batch.HasField("blocked"):
             self.worker_blocked(session, batch.blocked)
+        if batch.logs:
+            self._forward_logs(batch.logs)
         self._flush_store_deletes()
         self.schedule()
 
@@ -119,6 +121,13 @@ class NodeManager:
         if self.objects.store_deletes:
             deletes, self.objects.store_deletes = self.objects.store_deletes, []
             self._on_store_delete(deletes)
+
+    def _forward_logs(self, logs: Iterable[raylet_pb2.LogLines]) -> None:
+        for lines in logs:
+            for session in self.sessions.values():
+                if session.kind == DRIVER and session.job_id == lines.job_id and not session.closed:
+                    session.outbox.logs.append(lines)
+                    session.touch()
 
     # ---- tasks ---------------------------------------------------------
 

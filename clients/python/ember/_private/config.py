@@ -34,6 +34,8 @@ class Config:
     # Drivers and workers on a raylet's node use its framed local socket
     # instead of gRPC for the per-task stream (same messages, less overhead).
     local_transport: bool = True
+    # Forward what tasks print to their driver, prefixed "(task pid=N)".
+    log_to_driver: bool = True
     session_root: str = DEFAULT_SESSION_ROOT
     log_json: bool = False
 

@@ -33,7 +33,7 @@ from ember._private.config import Config
 
 log = logging.getLogger(__name__)
 
-_SUBMIT, _PUT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _CANCEL, _BLOCKED, _CLOSE = range(9)
+_SUBMIT, _PUT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _CANCEL, _BLOCKED, _LOGS, _CLOSE = range(10)
 _MAX_ITEMS_PER_BATCH = 4096
 
 
@@ -163,6 +163,8 @@ class CoreClient:
                 blocked, returned = payload
                 batch.blocked.blocked = blocked
                 batch.blocked.returned_task_ids.extend(returned)
+            elif kind == _LOGS:
+                batch.logs.append(payload)
             elif kind == _CLOSE:
                 closing = True
                 break
@@ -241,6 +243,11 @@ class CoreClient:
                     self.on_cancel(list(batch.cancel))
                 for warning in batch.warnings:
                     print(f"ember: warning: {warning}", file=sys.stderr)
+                for lines in batch.logs:
+                    out = sys.stderr if lines.is_stderr else sys.stdout
+                    prefix = f"({lines.task_name} pid={lines.pid}) "
+                    out.write("".join(prefix + line + "\n" for line in lines.lines))
+                    out.flush()
             self._dead = "the raylet closed the connection"
         except grpc.RpcError as e:
             code = e.code() if hasattr(e, "code") else None
@@ -299,6 +306,10 @@ class CoreClient:
 
     def send_blocked(self, blocked: bool, returned: list[bytes]) -> None:
         self._enqueue((_BLOCKED, (blocked, returned)))
+
+    def send_logs(self, lines: raylet_pb2.LogLines) -> None:
+        """Queued only: the next batch (or the flusher, within ~20 ms) carries it."""
+        self._out.put((_LOGS, lines))
 
     def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
         self._enqueue((_CANCEL, raylet_pb2.CancelTask(task_id=task_id, force=force, recursive=recursive)))

@@ -45,6 +45,7 @@ class TaskContext(threading.local):
     def __init__(self) -> None:
         self.task_id: bytes | None = None
         self.job_id: bytes | None = None
+        self.task_name: str | None = None
         self.actor_id: bytes | None = None
 
 

@@ -10,6 +10,7 @@ import argparse
 import collections
 import ctypes
 import faulthandler
+import io
 import signal
 import json
 import logging
@@ -119,7 +120,7 @@ class Worker:
     def _execute(self, execute: raylet_pb2.ExecuteTask) -> None:
         spec = execute.spec
         ctx = runtime.task_context
-        ctx.task_id, ctx.job_id = spec.task_id, spec.job_id
+        ctx.task_id, ctx.job_id, ctx.task_name = spec.task_id, spec.job_id, spec.function_name
         try:
             fn = self._function(spec)
             deps = [self.client.decode(v) for v in execute.args]
@@ -141,7 +142,7 @@ class Worker:
         else:
             self.client.send_result(raylet_pb2.TaskResult(task_id=spec.task_id, returns=returns))
         finally:
-            ctx.task_id = ctx.job_id = None
+            ctx.task_id = ctx.job_id = ctx.task_name = None
 
     def _returns(self, spec: raylet_pb2.TaskSpec, result: Any) -> list[Any]:
         n = spec.num_returns
@@ -167,6 +168,40 @@ class Worker:
         self.client.send_result(result)
 
 
+class TaskOutput(io.TextIOBase):
+    """What tasks print: kept in the worker's log and forwarded, line by
+    line, to the drivers of the task's job (as Ray does)."""
+
+    def __init__(self, log: Any, client: CoreClient, is_stderr: bool) -> None:
+        self._log = log
+        self._client = client
+        self._is_stderr = is_stderr
+        self._partial = ""
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._log.write(text)
+        ctx = runtime.task_context
+        if ctx.job_id is None:
+            return len(text)  # not inside a task: the log only
+        with self._lock:
+            *lines, self._partial = (self._partial + text).split("\n")
+        if lines:
+            self._client.send_logs(raylet_pb2.LogLines(
+                job_id=ctx.job_id, pid=os.getpid(), task_name=ctx.task_name or "task",
+                is_stderr=self._is_stderr, lines=lines))
+        return len(text)
+
+    def flush(self) -> None:
+        self._log.flush()
+
+    def fileno(self) -> int:
+        return self._log.fileno()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ember-worker")
     parser.add_argument("--worker-id", required=True)
@@ -179,7 +214,11 @@ def main(argv: list[str] | None = None) -> None:
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>` dumps stacks to the log
     if args.parent_pid:
         _watch_parent(args.parent_pid)
-    worker = Worker(bytes.fromhex(args.worker_id), args.raylet_address, os.environ.get(auth.TOKEN_ENV), Config.load())
+    config = Config.load()
+    worker = Worker(bytes.fromhex(args.worker_id), args.raylet_address, os.environ.get(auth.TOKEN_ENV), config)
+    if config.log_to_driver:
+        sys.stdout = TaskOutput(sys.stdout, worker.client, is_stderr=False)
+        sys.stderr = TaskOutput(sys.stderr, worker.client, is_stderr=True)
     worker.run()
     os._exit(0)  # don't wait on non-daemon threads users may have left
 
