@@ -57,6 +57,7 @@ class CoreClient:
         self.on_execute = on_execute
         self.on_cancel = on_cancel
         self.on_block: Callable[[bool], None] | None = None
+        self.print_logs = True  # print the job's task output (init(log_to_driver=...))
         self._token = token
         self._out: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._cond = threading.Condition()
@@ -243,7 +244,7 @@ class CoreClient:
                     self.on_cancel(list(batch.cancel))
                 for warning in batch.warnings:
                     print(f"ember: warning: {warning}", file=sys.stderr)
-                for lines in batch.logs:
+                for lines in batch.logs if self.print_logs else ():
                     out = sys.stderr if lines.is_stderr else sys.stdout
                     prefix = f"({lines.task_name} pid={lines.pid}) "
                     out.write("".join(prefix + line + "\n" for line in lines.lines))

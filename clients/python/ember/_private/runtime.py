@@ -11,6 +11,7 @@ import os
 import pathlib
 import sys
 import threading
+import warnings
 from typing import Any, Sequence
 
 import grpc
@@ -87,8 +88,9 @@ def init(
     namespace: str | None = None,
     object_store_memory: int | None = None,
     ignore_reinit_error: bool = False,
+    log_to_driver: bool = True,
     _token: str | None = None,
-    **_unsupported: Any,
+    **unsupported: Any,
 ) -> dict[str, Any]:
     """Connect this process to a cluster, starting a private one if needed.
 
@@ -96,6 +98,8 @@ def init(
     exit) unless EMBER_ADDRESS is set; "auto" joins the cluster started by
     `ember start` on this machine; "host:port" joins the GCS at that address.
     """
+    if unsupported:
+        warnings.warn(f"ember.init() ignores arguments it does not support: {sorted(unsupported)}", stacklevel=2)
     with _state.lock:
         if _state.client is not None:
             if ignore_reinit_error:
@@ -124,6 +128,8 @@ def init(
             raylet_address = _pick_raylet(gcs_address, token, config.local_transport)
         try:
             _connect(gcs_address, raylet_address, token, namespace or "", config)
+            assert _state.client is not None
+            _state.client.print_logs = log_to_driver
         except BaseException:
             if _state.local_node is not None:
                 _state.local_node.stop()
