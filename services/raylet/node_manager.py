@@ -339,6 +339,20 @@ class NodeManager:
         self.ensure_min_workers()
         self.schedule()
 
+    def retire_idle_workers(self, now: float, idle_timeout_s: float) -> list[WorkerHandle]:
+        """Workers started beyond the pool's minimum (for blocked nested
+        tasks) that have been idle for a while: removed from the pool here,
+        for the caller to terminate. The longest idle go first."""
+        retired = []
+        for worker in sorted(self.pool.idle, key=lambda w: w.idle_since):
+            if self.pool.size - len(retired) <= self.min_workers:
+                break
+            if now - worker.idle_since >= idle_timeout_s:
+                retired.append(worker)
+        for worker in retired:
+            self.pool.remove(worker.worker_id)
+        return retired
+
     def ensure_min_workers(self) -> None:
         while self.pool.size < self.min_workers and self.pool.start() is not None:
             pass

@@ -154,12 +154,18 @@ class RayletService:
                     log.warning("resource report failed: %s", e.code())
 
     async def _reap_loop(self) -> None:
+        retiring: list = []
         while True:
             await asyncio.sleep(0.2)
             for handle in self.pool.all():
                 code = handle.process.poll()
                 if code is not None:
                     self.nm.worker_died(handle.worker_id, f"process exited with code {code}")
+            for handle in self.nm.retire_idle_workers(time.monotonic(), self._config.idle_worker_timeout_s):
+                log.info("retiring idle worker %s (pid %d)", handle.worker_id.hex()[:8], handle.process.pid)
+                handle.process.terminate()
+                retiring.append(handle)
+            retiring = [h for h in retiring if h.process.poll() is None]  # reap
 
     def _queue_store_deletes(self, object_ids: list[bytes]) -> None:
         first = not self._pending_deletes

@@ -29,7 +29,8 @@ class Process(Protocol):
 
 
 class WorkerHandle:
-    __slots__ = ("worker_id", "process", "session", "lease", "lease_key", "assigned", "blocked", "started_at")
+    __slots__ = ("worker_id", "process", "session", "lease", "lease_key", "assigned", "blocked", "started_at",
+                 "idle_since")
 
     def __init__(self, worker_id: bytes, process: Process) -> None:
         self.worker_id = worker_id
@@ -40,6 +41,7 @@ class WorkerHandle:
         self.assigned: collections.deque[bytes] = collections.deque()  # in run order
         self.blocked = False
         self.started_at = time.monotonic()
+        self.idle_since = self.started_at
 
 
 class WorkerPool:
@@ -70,6 +72,7 @@ class WorkerPool:
             return None
         handle.session = session
         self.workers[worker_id] = handle
+        handle.idle_since = time.monotonic()
         self.idle.append(handle)
         log.info("worker %s (pid %d) registered after %.2fs", worker_id.hex()[:8], handle.process.pid,
                  time.monotonic() - handle.started_at)
@@ -85,6 +88,7 @@ class WorkerPool:
             self.leased[handle.lease_key].remove(handle)
         handle.lease = handle.lease_key = None
         if handle.worker_id in self.workers:
+            handle.idle_since = time.monotonic()
             self.idle.append(handle)
 
     def remove(self, worker_id: bytes) -> WorkerHandle | None:

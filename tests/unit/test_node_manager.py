@@ -229,3 +229,18 @@ def test_tasks_from_tasks_go_before_new_top_level_work():
     w2 = ClientSession(ids.new_unique_id(), WORKER, worker_id=wid)
     nm.connect(w2)
     assert [e.spec.function_name for e in executed(w2)] == ["child"]
+
+
+def test_idle_workers_beyond_the_minimum_are_retired():
+    nm, driver, (w1,), _ = make(cpus=1)
+    for _ in range(2):
+        handle = nm.pool.start()
+        nm.connect(ClientSession(ids.new_unique_id(), WORKER, worker_id=handle.worker_id))
+    assert len(nm.pool.workers) == 3
+    now = max(w.idle_since for w in nm.pool.workers.values())
+    assert nm.retire_idle_workers(now + 1, idle_timeout_s=5) == []
+    retired = nm.retire_idle_workers(now + 10, idle_timeout_s=5)
+    assert len(retired) == 2 and len(nm.pool.workers) == 1  # the minimum stays
+    for worker in retired:
+        nm.disconnect(worker.session)  # their connections close: no retry, no respawn
+    assert not nm.pool.starting

@@ -29,8 +29,10 @@ class Config:
     report_interval_s: float = 0.5
     # Queued tasks pushed to one worker ahead of time (pipelining).
     max_tasks_in_flight_per_worker: int = 10
-    # Workers the raylet may start beyond num_cpus (for tasks blocked in get).
+    # Workers the raylet may start beyond num_cpus (for tasks blocked in get),
+    # and how long such a worker may sit idle before it is retired.
     max_extra_workers: int = 64
+    idle_worker_timeout_s: float = 5.0
     # Drivers and workers on a raylet's node use its framed local socket
     # instead of gRPC for the per-task stream (same messages, less overhead).
     local_transport: bool = True
