@@ -1,7 +1,15 @@
-"""A short locust run against a real local cluster: requests flow, none fail."""
+"""loadtests/locustfile.py against a real local cluster: a short headless
+locust run whose every call type is made and none fails, and the file's
+refusal of any target that is not loopback.
+
+locust is never imported here: importing it monkey-patches the whole test
+process with gevent (socket, threading, subprocess...). It runs in a
+subprocess, and the module is skipped when it is not installed.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -10,27 +18,54 @@ import sys
 
 import pytest
 
-pytest.importorskip("locust")
+from ember._private import runtime
+
+if importlib.util.find_spec("locust") is None:  # pytest.importorskip would import (and patch)
+    pytest.skip("locust is not installed (pip install locust)", allow_module_level=True)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.usefixtures("cluster")
+LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
+CALLS = ["Gcs.KvPut", "Gcs.KvGet", "Gcs.GetAllNodes", "ObjectStore.Create", "ObjectStore.Seal",
+         "ObjectStore.Locate", "ObjectStore.Delete", "Raylet.GetNodeStats"]
+
+
+def _locust(env: dict[str, str], *args: str, timeout: float = 25) -> subprocess.CompletedProcess[str]:
+    # subprocess.run kills locust if it outlives `timeout`; it starts no children.
+    return subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary", *args],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
+    )
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("EMBER_GCS_ADDRESS", "EMBER_RAYLET_ADDRESS", "EMBER_STORE_ADDRESS", "EMBER_AUTH_TOKEN")}
+    # Belt and braces: the run stops by itself even if -t were lost.
+    env.update(EMBER_LOADTEST_MAX_SECONDS="15", EMBER_LOADTEST_MAX_REQUESTS="200000", **extra)
+    return env
 
 
 def test_locust_headless_run(cluster):
     session_dir = pathlib.Path(cluster["session_dir"])
-    env = {
-        **os.environ,
-        "EMBER_GCS_ADDRESS": cluster["gcs_address"],
-        "EMBER_AUTH_TOKEN": (session_dir / "token").read_text(),
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--headless",
-         "-u", "6", "-r", "6", "-t", "4s", "--only-summary", "--json", "--stop-timeout", "2"],
-        capture_output=True, text=True, timeout=60, env=env, cwd=ROOT,
-    )
+    # The GCS's TCP address (init() reports the unix socket its raylet uses).
+    gcs_address = runtime._state.local_node.gcs_address
+    assert gcs_address.startswith("127.0.0.1:")
+    env = _env(EMBER_GCS_ADDRESS=gcs_address, EMBER_AUTH_TOKEN=(session_dir / "token").read_text().strip())
+    out = _locust(env, "-u", "6", "-r", "6", "-t", "5s", "--stop-timeout", "2", "--json")
     assert out.returncode == 0, out.stderr[-3000:]
     stats = {entry["name"]: entry for entry in json.loads(out.stdout)}
-    for name in ["Gcs.KvPut", "Gcs.KvGet", "ObjectStore.Create", "ObjectStore.Seal", "ObjectStore.Delete",
-                 "Raylet.GetNodeStats"]:
-        assert stats[name]["num_requests"] > 0, name
+    for name in CALLS:
+        assert stats.get(name, {}).get("num_requests", 0) > 0, (name, sorted(stats))
+        assert stats[name]["method"] == "grpc"
+    assert sum(e["num_requests"] for e in stats.values()) >= 100, out.stdout
     assert sum(e["num_failures"] for e in stats.values()) == 0, out.stdout
+    # The users cleaned up after themselves: no object is left in the store.
+    record = json.loads(next((session_dir / "nodes").glob("*.json")).read_text())
+    assert [p.name for p in pathlib.Path(record["store_dir"]).iterdir()] == ["free"]
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1:6380", "192.0.2.1:6380", "example.invalid:6380"])
+def test_locustfile_refuses_non_loopback_targets(address):
+    out = _locust(_env(EMBER_GCS_ADDRESS=address, EMBER_AUTH_TOKEN="x"), "-u", "1", "-r", "1", "-t", "2s")
+    assert out.returncode != 0
+    assert "refusing to load-test" in out.stderr + out.stdout
