@@ -4,8 +4,9 @@ import ember
 from ember import exceptions
 
 PUBLIC = [
-    "ObjectRef", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
-    "get_runtime_context", "init", "is_initialized", "nodes", "put", "remote", "shutdown", "wait", "__version__",
+    "ObjectRef", "actor", "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
+    "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put", "remote", "shutdown", "util",
+    "wait", "__version__",
 ]
 
 

@@ -146,6 +146,36 @@ def test_objectstore_lifecycle_errors_and_sigterm_cleanup(store, session):
     assert not (session / "store.ready").exists()
 
 
+def test_gcs_actor_directory_validates_and_reserves_names(gcs):
+    stub = gcs_pb2_grpc.GcsStub(auth.channel(gcs, TOKEN))
+    info = gcs_pb2.ActorInfo(actor_id=b"a" * 16, job_id=b"\0\0\0\1", class_name="C", name="svc")
+    assert stub.RegisterActor(gcs_pb2.RegisterActorRequest(actor=info), timeout=5).registered
+    assert stub.RegisterActor(gcs_pb2.RegisterActorRequest(actor=info), timeout=5).registered  # idempotent retry
+    rival = gcs_pb2.ActorInfo(actor_id=b"b" * 16, job_id=b"\0\0\0\1", class_name="C", name="svc")
+    taken = stub.RegisterActor(gcs_pb2.RegisterActorRequest(actor=rival), timeout=5)
+    assert not taken.registered and taken.existing.actor_id == b"a" * 16
+    bad = [
+        ("RegisterActor", gcs_pb2.RegisterActorRequest(actor=gcs_pb2.ActorInfo(actor_id=b"short", job_id=b"\0\0\0\1")),
+         grpc.StatusCode.INVALID_ARGUMENT),
+        ("UpdateActor", gcs_pb2.UpdateActorRequest(actor_id=b"c" * 16, state=gcs_pb2.ActorInfo.ALIVE),
+         grpc.StatusCode.NOT_FOUND),
+        ("UpdateActor", gcs_pb2.UpdateActorRequest(actor_id=b"a" * 16), grpc.StatusCode.INVALID_ARGUMENT),
+        ("GetActor", gcs_pb2.GetActorRequest(), grpc.StatusCode.INVALID_ARGUMENT),
+    ]
+    for method, request, code in bad:
+        with pytest.raises(grpc.RpcError) as err:
+            getattr(stub, method)(request, timeout=5)
+        assert err.value.code() == code, method
+    # Death frees the name; a stale report cannot bring the actor back.
+    dead = gcs_pb2.UpdateActorRequest(actor_id=b"a" * 16, state=gcs_pb2.ActorInfo.DEAD,
+                                      death_cause=gcs_pb2.ActorInfo.KILLED, death_message="killed")
+    stub.UpdateActor(dead, timeout=5)
+    stub.UpdateActor(gcs_pb2.UpdateActorRequest(actor_id=b"a" * 16, state=gcs_pb2.ActorInfo.ALIVE), timeout=5)
+    assert stub.GetActor(gcs_pb2.GetActorRequest(actor_id=b"a" * 16), timeout=5).actor.state == gcs_pb2.ActorInfo.DEAD
+    assert not stub.GetActor(gcs_pb2.GetActorRequest(name="svc"), timeout=5).found
+    assert stub.RegisterActor(gcs_pb2.RegisterActorRequest(actor=rival), timeout=5).registered
+
+
 def _raylet(session, gcs, store_address, directory):
     return start(["ember-raylet", "--node-id", "ab" * 16, "--gcs-address", gcs, "--store-address", store_address,
                   "--store-dir", str(directory), "--num-cpus", "1", "--socket", str(session / "r.sock")],

@@ -10,6 +10,7 @@ import grpc.aio
 from ember.v1 import gcs_pb2_grpc
 
 from ember._private.config import Config
+from ember_gcs.actor_table import ActorTable
 from ember_gcs.job_table import JobTable
 from ember_gcs.kv_table import KvTable
 from ember_gcs.node_table import NodeTable
@@ -27,14 +28,15 @@ class GcsService:
         self.nodes = NodeTable(self._storage, config.health_timeout_s)
         self.jobs = JobTable(self._storage)
         self.kv = KvTable(self._storage)
-        self._servicer = GcsServicer(self.nodes, self.jobs, self.kv, session_name, self._storage.name)
+        self.actors = ActorTable(self._storage)
+        self._servicer = GcsServicer(self.nodes, self.jobs, self.kv, self.actors, session_name, self._storage.name)
         self._health_task: asyncio.Task[None] | None = None
 
     def register(self, server: grpc.aio.Server) -> None:
         gcs_pb2_grpc.add_GcsServicer_to_server(self._servicer, server)
 
     async def start(self, port: int) -> None:
-        for table in (self.nodes, self.jobs, self.kv):
+        for table in (self.nodes, self.jobs, self.kv, self.actors):
             await table.load()
         self._health_task = asyncio.create_task(self._check_health())
 
@@ -43,7 +45,8 @@ class GcsService:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.nodes.check_health()
+                for node_id in await self.nodes.check_health():
+                    await self.actors.node_died(node_id)
             except Exception:
                 log.exception("health check failed")
 

@@ -10,6 +10,7 @@ from ember.v1 import gcs_pb2, gcs_pb2_grpc
 
 from ember._private import ids
 from ember._private.service import InvalidArgument, map_errors
+from ember_gcs.actor_table import ActorTable
 from ember_gcs.job_table import JobTable
 from ember_gcs.kv_table import MAX_KEY, MAX_VALUE, KvTable
 from ember_gcs.node_table import NodeTable
@@ -37,8 +38,10 @@ def _key(key: bytes) -> bytes:
 
 
 class GcsServicer(gcs_pb2_grpc.GcsServicer):
-    def __init__(self, nodes: NodeTable, jobs: JobTable, kv: KvTable, session_name: str, storage_name: str) -> None:
+    def __init__(self, nodes: NodeTable, jobs: JobTable, kv: KvTable, actors: ActorTable, session_name: str,
+                 storage_name: str) -> None:
         self._nodes = nodes
+        self._actors = actors
         self._jobs = jobs
         self._kv = kv
         self._session_name = session_name
@@ -61,6 +64,7 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
     async def UnregisterNode(self, request: gcs_pb2.UnregisterNodeRequest, context: Ctx) -> gcs_pb2.UnregisterNodeReply:
         node_id = _id(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
         await self._nodes.mark_dead(node_id, request.reason or "unregistered")
+        await self._actors.node_died(node_id)
         return gcs_pb2.UnregisterNodeReply()
 
     @map_errors
@@ -113,3 +117,39 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
         return gcs_pb2.GetClusterInfoReply(
             session_name=self._session_name, storage=self._storage_name, start_time=self._start_time
         )
+
+    @map_errors
+    async def RegisterActor(self, request: gcs_pb2.RegisterActorRequest, context: Ctx) -> gcs_pb2.RegisterActorReply:
+        actor = request.actor
+        _id(actor.actor_id, ids.UNIQUE_ID_SIZE, "actor_id")
+        _id(actor.job_id, ids.JOB_ID_SIZE, "job_id")
+        _namespace(actor.namespace)
+        if len(actor.name) > 1024 or len(actor.handle) > MAX_VALUE:
+            raise InvalidArgument("actor name must be at most 1024 characters and its handle at most "
+                                  f"{MAX_VALUE} bytes")
+        existing = await self._actors.register(actor)
+        if existing is not None:
+            return gcs_pb2.RegisterActorReply(registered=False, existing=existing)
+        return gcs_pb2.RegisterActorReply(registered=True)
+
+    @map_errors
+    async def UpdateActor(self, request: gcs_pb2.UpdateActorRequest, context: Ctx) -> gcs_pb2.UpdateActorReply:
+        _id(request.actor_id, ids.UNIQUE_ID_SIZE, "actor_id")
+        if request.state == gcs_pb2.ActorInfo.STATE_UNSPECIFIED:
+            raise InvalidArgument("state is required")
+        await self._actors.update(request)
+        return gcs_pb2.UpdateActorReply()
+
+    @map_errors
+    async def GetActor(self, request: gcs_pb2.GetActorRequest, context: Ctx) -> gcs_pb2.GetActorReply:
+        if request.actor_id:
+            actor = self._actors.get(_id(request.actor_id, ids.UNIQUE_ID_SIZE, "actor_id"))
+        elif request.name:
+            actor = self._actors.by_name(_namespace(request.namespace), request.name)
+        else:
+            raise InvalidArgument("give an actor_id or a name")
+        return gcs_pb2.GetActorReply(found=actor is not None, actor=actor)
+
+    @map_errors
+    async def ListActors(self, request: gcs_pb2.ListActorsRequest, context: Ctx) -> gcs_pb2.ListActorsReply:
+        return gcs_pb2.ListActorsReply(actors=self._actors.all())

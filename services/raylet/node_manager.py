@@ -11,11 +11,12 @@ import itertools
 import logging
 from typing import Callable, Iterable
 
-from ember.v1 import common_pb2, raylet_pb2
+from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
 from ember import exceptions
 from ember._private import ids, serialization
 from ember_raylet import resources
+from ember_raylet.actor_table import ALIVE, DEAD, PENDING, RESTARTING, Actor, ActorEntry, ActorTable
 from ember_raylet.client_session import DRIVER, WORKER, ClientSession
 from ember_raylet.object_directory import ObjectDirectory
 from ember_raylet.resources import Resources
@@ -47,6 +48,7 @@ class NodeManager:
         min_workers: int,
         pipeline_depth: int,
         on_store_delete: Callable[[list[bytes]], None] = lambda ids_: None,
+        on_actor_event: Callable[[gcs_pb2.RegisterActorRequest | gcs_pb2.UpdateActorRequest], None] = lambda e: None,
     ) -> None:
         self.node_id = node_id
         self.total = dict(total)
@@ -58,6 +60,8 @@ class NodeManager:
         self.tasks = TaskManager()
         self.sessions: dict[bytes, ClientSession] = {}
         self._on_store_delete = on_store_delete
+        self._on_actor_event = on_actor_event
+        self.actors = ActorTable()
         self._warned_infeasible: set[tuple] = set()
 
     # ---- clients -------------------------------------------------------
@@ -73,14 +77,17 @@ class NodeManager:
     def disconnect(self, session: ClientSession) -> None:
         session.close()
         self.sessions.pop(session.client_id, None)
+        for actor in self.actors.owned_by(session):
+            self._end_actor(actor, Actor.OWNER_DIED, f"its owner ({'driver' if session.kind == DRIVER else 'worker'} pid {session.pid}) exited")
         if session.kind == WORKER:
             self.worker_died(session.worker_id, "the worker's connection closed")
         else:
             # A driver is gone: its queued work is moot.
-            for task in [t for t in self.tasks.tasks.values() if t.submitter is session and t.state != ASSIGNED]:
+            for task in [t for t in self.tasks.tasks.values() if t.submitter is session and t.state != ASSIGNED
+                         and not (t.spec.HasField("actor_creation") and t.spec.actor_creation.detached)]:
                 self._drop_task(task)
         self.objects.drop_session(session)
-        self._flush_store_deletes()
+        self._after_changes()
         self.schedule()
 
     def handle_batch(self, session: ClientSession, batch: raylet_pb2.ClientBatch) -> None:
@@ -109,13 +116,23 @@ class NodeManager:
             self.worker_blocked(session, batch.blocked)
         if batch.logs:
             self._forward_logs(batch.logs)
-        self._flush_store_deletes()
+        for kill in batch.kill_actors:
+            self.kill_actor(kill.actor_id, kill.no_restart)
+        self._after_changes()
         self.schedule()
 
     @staticmethod
     def _check_object_id(object_id: bytes) -> None:
         if len(object_id) != ids.OBJECT_ID_SIZE:
             raise ProtocolError(f"object_id must be {ids.OBJECT_ID_SIZE} bytes, got {len(object_id)}")
+
+    def _after_changes(self) -> None:
+        while self.objects.freed_watched:
+            actor = self.actors.by_ready_id.get(self.objects.freed_watched.pop())
+            if actor is not None:
+                actor.out_of_scope = True
+                self._maybe_end_out_of_scope(actor)
+        self._flush_store_deletes()
 
     def _flush_store_deletes(self) -> None:
         if self.objects.store_deletes:
@@ -145,12 +162,27 @@ class NodeManager:
                 raise ProtocolError(f"resource {name!r} requested a negative amount")
         for object_id in (*spec.dependencies, *spec.nested_refs):
             self._check_object_id(object_id)
+        creation = spec.HasField("actor_creation")
+        if creation:
+            self._check_actor_creation(spec)
+        elif spec.actor_id:
+            if len(spec.actor_id) != ids.UNIQUE_ID_SIZE or not spec.method_name:
+                raise ProtocolError(f"an actor call needs a {ids.UNIQUE_ID_SIZE}-byte actor_id and a method_name")
         task = TaskEntry(spec, submitter)
         self.tasks.tasks[spec.task_id] = task
         for i in range(spec.num_returns):
             self.objects.create_pending(ids.object_id_for(spec.task_id, i + 1), submitter)
         for object_id in (*spec.dependencies, *spec.nested_refs):
             self.objects.pin(object_id)
+        if creation:
+            self._add_actor(task)
+        elif spec.actor_id:
+            actor = self.actors.get(spec.actor_id)
+            if actor is None or actor.state == DEAD:
+                self._finish(task, error=self._actor_error(actor, spec))
+                return
+            task.retries_left = actor.options.max_task_retries
+            actor.queue.append(spec.task_id)
         lost = None
         for object_id in spec.dependencies:
             if object_id not in self.objects:
@@ -178,6 +210,10 @@ class NodeManager:
             if value is not None and value.is_error:
                 self._finish(task, failed_dep=value)  # propagate without running
                 return
+        if task.spec.actor_id and not task.spec.HasField("actor_creation"):
+            task.state = QUEUED  # in its actor's queue
+            self._dispatch_actor(self.actors.actors[task.spec.actor_id])
+            return
         if not resources.fits(task.shape, self.total):
             self.tasks.infeasible[task.key].append(task.spec.task_id)
             task.state = QUEUED
@@ -231,6 +267,11 @@ class NodeManager:
         return best
 
     def _assign(self, task: TaskEntry, worker: WorkerHandle) -> None:
+        if task.spec.HasField("actor_creation") and worker.actor_id is None:
+            actor = self.actors.actors[task.spec.actor_id]
+            actor.worker = worker
+            self.pool.dedicate(worker, actor.actor_id)
+            self.ensure_min_workers()
         task.state = ASSIGNED
         task.worker = worker
         worker.assigned.append(task.spec.task_id)
@@ -245,9 +286,12 @@ class NodeManager:
         worker = self.pool.workers.get(session.worker_id)
         if worker is not None and result.task_id in worker.assigned:
             worker.assigned.remove(result.task_id)
-            if not worker.assigned:
+            if not worker.assigned and worker.actor_id is None:
                 self._release_lease(worker)
         if task is None:
+            return
+        if task.spec.actor_id:
+            self._actor_task_done(task, result)
             return
         if result.application_error and task.spec.retry_exceptions and task.retries_left != 0 and not task.cancelled:
             task.retries_left -= 1
@@ -259,7 +303,12 @@ class NodeManager:
                 error: BaseException | None = None, failed_dep: common_pb2.ObjectValue | None = None) -> None:
         spec = task.spec
         self.tasks.tasks.pop(spec.task_id, None)
-        if task.state == QUEUED:
+        actor = self.actors.get(spec.actor_id) if spec.actor_id else None
+        if actor is not None and not spec.HasField("actor_creation"):
+            actor.inflight.discard(spec.task_id)
+            if task.state != ASSIGNED and spec.task_id in actor.queue:
+                actor.queue.remove(spec.task_id)
+        elif task.state == QUEUED:
             self.tasks.remove_queued(task)
         if returns is None:
             err_data = failed_dep.data if failed_dep is not None else serialization.serialize_error(error).to_bytes()  # type: ignore[arg-type]
@@ -272,10 +321,15 @@ class NodeManager:
                 log.warning("dropping return %s that does not belong to task %s", value.object_id.hex(), spec.task_id.hex())
                 continue
             self._ready(self.objects.set_ready(value))
+        if actor is not None and spec.HasField("actor_creation") and actor.state != DEAD:
+            return  # a restart runs the constructor again: its arguments stay pinned
         self.objects.unpin(spec.dependencies)
         self.objects.unpin(spec.nested_refs)
 
     def _drop_task(self, task: TaskEntry) -> None:
+        actor = self.actors.get(task.spec.actor_id) if task.spec.actor_id else None
+        if actor is not None and task.spec.task_id in actor.queue:
+            actor.queue.remove(task.spec.task_id)
         self.tasks.remove_queued(task)
         self.tasks.tasks.pop(task.spec.task_id, None)
         self.objects.unpin(task.spec.dependencies)
@@ -294,7 +348,8 @@ class NodeManager:
         if worker is None:
             return
         # Tasks it hands back go to the front of their queues, in order.
-        for task_id in reversed(blocked.returned_task_ids):
+        # (An actor's calls are its own: never handed back.)
+        for task_id in reversed(blocked.returned_task_ids if worker.actor_id is None else ()):
             task = self.tasks.tasks.get(task_id)
             if task is not None and task_id in worker.assigned and task.state == ASSIGNED:
                 worker.assigned.remove(task_id)
@@ -315,6 +370,9 @@ class NodeManager:
         log.warning("worker %s (pid %d) died: %s", worker_id.hex()[:8], worker.process.pid, reason)
         if worker.lease is not None and not worker.blocked:
             resources.add(self.available, worker.lease)
+        if worker.actor_id is not None:
+            self._actor_worker_died(worker, reason)
+            worker.assigned.clear()
         running = True
         for task_id in list(worker.assigned):
             task = self.tasks.tasks.get(task_id)
@@ -347,7 +405,8 @@ class NodeManager:
         for worker in sorted(self.pool.idle, key=lambda w: w.idle_since):
             if self.pool.size - len(retired) <= self.min_workers:
                 break
-            if now - worker.idle_since >= idle_timeout_s:
+            if now - worker.idle_since >= idle_timeout_s and not (
+                    worker.session is not None and self.actors.owned_by(worker.session)):
                 retired.append(worker)
         for worker in retired:
             self.pool.remove(worker.worker_id)
@@ -356,6 +415,174 @@ class NodeManager:
     def ensure_min_workers(self) -> None:
         while self.pool.size < self.min_workers and self.pool.start() is not None:
             pass
+
+    # ---- actors --------------------------------------------------------
+
+    def _check_actor_creation(self, spec: raylet_pb2.TaskSpec) -> None:
+        creation = spec.actor_creation
+        if len(creation.actor_id) != ids.UNIQUE_ID_SIZE or spec.actor_id != creation.actor_id:
+            raise ProtocolError(f"actor_creation.actor_id must be {ids.UNIQUE_ID_SIZE} bytes and equal actor_id")
+        if spec.num_returns != 1:
+            raise ProtocolError("an actor creation task has exactly one return (the ready object)")
+        if creation.actor_id in self.actors.actors:
+            raise ProtocolError(f"actor {creation.actor_id.hex()} already exists")
+
+    def _add_actor(self, task: TaskEntry) -> None:
+        spec = task.spec
+        actor = ActorEntry(spec, task.submitter)
+        self.actors.add(actor)
+        # Its own scheduling key: the worker that takes it is never shared.
+        task.key = ("actor", actor.actor_id)
+        task.retries_left = 0  # a crashed constructor counts as a restart instead
+        if actor.options.scoped:
+            self.objects.watched.add(actor.ready_id)
+        info = gcs_pb2.ActorInfo(
+            actor_id=actor.actor_id, job_id=spec.job_id, class_name=actor.options.class_name,
+            name=actor.options.name, namespace=actor.options.namespace, node_id=self.node_id,
+            max_restarts=actor.options.max_restarts, detached=actor.options.detached)
+        self._on_actor_event(gcs_pb2.RegisterActorRequest(actor=info))
+
+    def _report(self, actor: ActorEntry) -> None:
+        worker = actor.worker
+        self._on_actor_event(gcs_pb2.UpdateActorRequest(
+            actor_id=actor.actor_id, state=actor.state, death_cause=actor.death_cause,
+            death_message=actor.death_message, node_id=self.node_id, num_restarts=actor.num_restarts,
+            pid=worker.process.pid if worker is not None else 0))
+
+    @staticmethod
+    def _actor_error(actor: ActorEntry | None, spec: raylet_pb2.TaskSpec) -> exceptions.ActorDiedError:
+        if actor is None:
+            return exceptions.ActorDiedError(
+                f"cannot run {spec.method_name}: actor {spec.actor_id.hex()} is unknown to this node "
+                "(it never existed here, or its node restarted)")
+        return exceptions.ActorDiedError(f"{actor.describe()} is dead: {actor.death_message}")
+
+    def _dispatch_actor(self, actor: ActorEntry) -> None:
+        """Send the actor's queued calls whose arguments are ready to its
+        worker. An ordered actor stops at the first call still waiting."""
+        if actor.state != ALIVE or actor.worker is None:
+            return
+        queue = actor.queue
+        if actor.ordered:
+            while queue and self.tasks.tasks[queue[0]].state != WAITING:
+                task_id = queue.popleft()
+                actor.inflight.add(task_id)
+                self._assign(self.tasks.tasks[task_id], actor.worker)
+            return
+        for task_id in [t for t in queue if self.tasks.tasks[t].state != WAITING]:
+            queue.remove(task_id)
+            actor.inflight.add(task_id)
+            self._assign(self.tasks.tasks[task_id], actor.worker)
+
+    def _actor_task_done(self, task: TaskEntry, result: raylet_pb2.TaskResult) -> None:
+        actor = self.actors.actors[task.spec.actor_id]
+        if task.spec.HasField("actor_creation"):
+            if result.application_error:
+                self._finish(task, returns=list(result.returns))
+                self._end_actor(actor, Actor.CREATION_FAILED,
+                                f"its constructor raised: {result.error_message or 'an exception'}")
+                return
+            if actor.state in (PENDING, RESTARTING):
+                actor.state = ALIVE
+                self._report(actor)
+            self._finish(task, returns=list(result.returns))
+            self._dispatch_actor(actor)
+            self._maybe_end_out_of_scope(actor)
+            return
+        self._finish(task, returns=list(result.returns))
+        if result.actor_exit:
+            self._end_actor(actor, Actor.EXITED, "it called ember.actor.exit_actor()")
+        else:
+            self._maybe_end_out_of_scope(actor)
+
+    def _maybe_end_out_of_scope(self, actor: ActorEntry) -> None:
+        if actor.out_of_scope and actor.state == ALIVE and not actor.queue and not actor.inflight:
+            self._end_actor(actor, Actor.OUT_OF_SCOPE, "every handle to it went out of scope")
+
+    def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
+        actor = self.actors.get(actor_id)
+        if actor is None or actor.state == DEAD:
+            return
+        if no_restart:
+            self._end_actor(actor, Actor.KILLED, "it was killed by ember.kill()")
+        elif actor.worker is not None:
+            worker = actor.worker
+            worker.process.kill()
+            self.worker_died(worker.worker_id, "killed by ember.kill(no_restart=False)")
+
+    def _end_actor(self, actor: ActorEntry, cause: int, message: str) -> None:
+        """End an actor on purpose (no restart): kill its worker if it has one."""
+        if actor.state == DEAD:
+            return
+        actor.ending = (cause, message)
+        worker = actor.worker
+        if worker is not None:
+            worker.process.kill()
+            self.worker_died(worker.worker_id, message)
+        else:
+            self._actor_dead(actor, cause, message)
+
+    def _actor_worker_died(self, worker: WorkerHandle, reason: str) -> None:
+        actor = self.actors.get(worker.actor_id)  # type: ignore[arg-type]
+        if actor is None or actor.state == DEAD:
+            return
+        actor.worker = None
+        restart = actor.ending is None and actor.restarts_left()
+        died = (f"its worker process (pid {worker.process.pid}) died: {reason}"
+                + (f", after {actor.num_restarts} restart(s)" if actor.num_restarts else ""))
+        # Calls cut off mid-run: retried on the restarted actor if they may be,
+        # in their order, ahead of the calls still queued.
+        retry = []
+        for task_id in worker.assigned:
+            task = self.tasks.tasks.get(task_id)
+            if task is None or task.spec.HasField("actor_creation"):
+                continue
+            actor.inflight.discard(task_id)
+            if restart and task.retries_left != 0 and not task.cancelled:
+                task.retries_left -= 1
+                task.state = QUEUED
+                retry.append(task_id)
+            else:
+                self._finish(task, error=exceptions.ActorDiedError(
+                    f"{actor.describe()} died while running {task.spec.method_name}: {died}"
+                    + ("; it is restarting, but this call may not be retried (max_task_retries)" if restart else "")))
+        actor.queue.extendleft(reversed(retry))
+        if not restart:
+            cause, message = actor.ending or (Actor.WORKER_DIED, died)
+            self._actor_dead(actor, cause, message)
+            return
+        actor.num_restarts += 1
+        actor.state = RESTARTING
+        log.warning("%s: %s; restarting (%d/%s)", actor.describe(), died, actor.num_restarts,
+                    "inf" if actor.options.max_restarts < 0 else actor.options.max_restarts)
+        self._report(actor)
+        creation = self.tasks.tasks.get(actor.creation.task_id)
+        if creation is None:
+            creation = TaskEntry(actor.creation, actor.owner)
+            creation.key = ("actor", actor.actor_id)
+            self.tasks.tasks[actor.creation.task_id] = creation
+        self.tasks.enqueue(creation)
+
+    def _actor_dead(self, actor: ActorEntry, cause: int, message: str) -> None:
+        actor.state = DEAD
+        actor.death_cause, actor.death_message = cause, message
+        log.info("%s is dead: %s", actor.describe(), message)
+        self._report(actor)
+        error = exceptions.ActorDiedError(f"{actor.describe()} is dead: {message}")
+        creation = self.tasks.tasks.get(actor.creation.task_id)
+        if creation is not None:  # never placed, or mid-(re)start
+            self._finish(creation, error=error)
+        else:
+            self.objects.unpin(actor.creation.dependencies)
+            self.objects.unpin(actor.creation.nested_refs)
+        for task_id in [*actor.queue, *actor.inflight]:
+            task = self.tasks.tasks.get(task_id)
+            if task is not None:
+                self._finish(task, error=error)
+        actor.queue.clear()
+        actor.inflight.clear()
+        self.actors.forget(actor)
+        self.tasks.drop_queues(("actor", actor.actor_id))
 
     # ---- cancel --------------------------------------------------------
 
@@ -372,7 +599,7 @@ class NodeManager:
             self._finish(task, error=error)
         elif task.state == ASSIGNED and task.worker is not None:
             worker = task.worker
-            if force:
+            if force and worker.actor_id is None:  # never kill an actor for one call
                 worker.process.kill()
                 self.worker_died(worker.worker_id, "killed by ember.cancel(force=True)")
             elif worker.session is not None:
@@ -393,6 +620,7 @@ class NodeManager:
             num_running_tasks=self.tasks.num_assigned(),
             num_objects=len(self.objects),
             inline_bytes=self.objects.inline_bytes,
+            num_actors=len(self.actors),
         )
         reply.total.amounts.update(self.total)
         reply.available.amounts.update(self.available)

@@ -32,6 +32,10 @@ class ObjectDirectory:
         self._objects: dict[bytes, ObjectEntry] = {}
         self.store_deletes: list[bytes] = []
         self.inline_bytes = 0
+        # Objects whose freeing someone waits for (actor handles going out
+        # of scope): freed ones are appended to `freed_watched`.
+        self.watched: set[bytes] = set()
+        self.freed_watched: list[bytes] = []
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -146,6 +150,9 @@ class ObjectDirectory:
         if entry.holders or entry.pins > 0:
             return
         del self._objects[object_id]
+        if object_id in self.watched:
+            self.watched.discard(object_id)
+            self.freed_watched.append(object_id)
         value = entry.value
         if value is None:
             return

@@ -76,6 +76,7 @@ class RayletService:
             min_workers=max(1, num_cpus),
             pipeline_depth=config.max_tasks_in_flight_per_worker,
             on_store_delete=self._queue_store_deletes,
+            on_actor_event=self._queue_actor_event,
         )
         registered = raylet_pb2.ClientRegistered(
             node_id=node_id,
@@ -87,6 +88,8 @@ class RayletService:
         self._servicer = RayletServicer(self.nm, registered)
         self._local = LocalTransport(local_socket_path, token, self.nm, registered)
         self._pending_deletes: list[bytes] = []
+        # Actor registrations and state changes for the GCS, sent in order.
+        self._actor_events: asyncio.Queue[gcs_pb2.RegisterActorRequest | gcs_pb2.UpdateActorRequest] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._gcs: gcs_pb2_grpc.GcsStub | None = None
         self._store: objectstore_pb2_grpc.ObjectStoreStub | None = None
@@ -109,6 +112,7 @@ class RayletService:
         self._tasks += [
             asyncio.create_task(self._report_loop()),
             asyncio.create_task(self._reap_loop()),
+            asyncio.create_task(self._actor_event_loop()),
         ]
 
     def _node_info(self) -> gcs_pb2.NodeInfo:
@@ -166,6 +170,35 @@ class RayletService:
                 handle.process.terminate()
                 retiring.append(handle)
             retiring = [h for h in retiring if h.process.poll() is None]  # reap
+
+    def _queue_actor_event(self, event: gcs_pb2.RegisterActorRequest | gcs_pb2.UpdateActorRequest) -> None:
+        if self._actor_events is None:
+            self._actor_events = asyncio.Queue()
+        self._actor_events.put_nowait(event)
+
+    async def _actor_event_loop(self) -> None:
+        """Tell the GCS about actors, in order; both calls are idempotent, so
+        a failed one is retried until it goes through."""
+        if self._actor_events is None:
+            self._actor_events = asyncio.Queue()
+        assert self._gcs is not None
+        while True:
+            event = await self._actor_events.get()
+            delay = 0.1
+            while True:
+                try:
+                    if isinstance(event, gcs_pb2.RegisterActorRequest):
+                        await self._gcs.RegisterActor(event, timeout=10)
+                    else:
+                        await self._gcs.UpdateActor(event, timeout=10)
+                    break
+                except grpc.aio.AioRpcError as e:
+                    if e.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
+                        log.error("the GCS refused an actor update: %s", e.details())
+                        break
+                    log.warning("actor update to the GCS failed (%s); retrying in %.1fs", e.code(), delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
 
     def _queue_store_deletes(self, object_ids: list[bytes]) -> None:
         first = not self._pending_deletes

@@ -62,6 +62,12 @@ class TaskManager:
     def children_of(self, task_id: bytes) -> list[TaskEntry]:
         return [t for t in self.tasks.values() if t.spec.parent_task_id == task_id]
 
+    def drop_queues(self, key: tuple) -> None:
+        """Forget the (empty) queues of a one-off key, e.g. an actor's."""
+        for tier in (self.nested, self.roots, self.infeasible):
+            if not tier.get(key, True):
+                del tier[key]
+
     def remove_queued(self, task: TaskEntry) -> None:
         for q in (self.nested.get(task.key), self.roots.get(task.key), self.infeasible.get(task.key)):
             if q is not None and task.spec.task_id in q:

@@ -30,7 +30,7 @@ class Process(Protocol):
 
 class WorkerHandle:
     __slots__ = ("worker_id", "process", "session", "lease", "lease_key", "assigned", "blocked", "started_at",
-                 "idle_since")
+                 "idle_since", "actor_id")
 
     def __init__(self, worker_id: bytes, process: Process) -> None:
         self.worker_id = worker_id
@@ -42,6 +42,7 @@ class WorkerHandle:
         self.blocked = False
         self.started_at = time.monotonic()
         self.idle_since = self.started_at
+        self.actor_id: bytes | None = None  # set while it hosts an actor
 
 
 class WorkerPool:
@@ -53,10 +54,13 @@ class WorkerPool:
         self.idle: list[WorkerHandle] = []
         self.leased: dict[tuple, list[WorkerHandle]] = collections.defaultdict(list)
         self.closed = False  # set at shutdown: start no more workers
+        self.num_dedicated = 0  # workers hosting actors: not task capacity
 
     @property
     def size(self) -> int:
-        return len(self.starting) + len(self.workers)
+        """Workers that run tasks (starting or registered); actors' workers
+        are not counted, so the pool refills when an actor takes one."""
+        return len(self.starting) + len(self.workers) - self.num_dedicated
 
     def start(self) -> WorkerHandle | None:
         if self.closed or self.size >= self.max_workers:
@@ -83,6 +87,14 @@ class WorkerPool:
         handle.lease, handle.lease_key = shape, key
         self.leased[key].append(handle)
 
+    def dedicate(self, handle: WorkerHandle, actor_id: bytes) -> None:
+        """The leased `handle` now hosts an actor, for the actor's life: it
+        keeps its lease and never gets other work."""
+        if handle.lease_key is not None and handle in self.leased[handle.lease_key]:
+            self.leased[handle.lease_key].remove(handle)
+        handle.actor_id = actor_id
+        self.num_dedicated += 1
+
     def release(self, handle: WorkerHandle) -> None:
         if handle.lease_key is not None:
             self.leased[handle.lease_key].remove(handle)
@@ -99,6 +111,8 @@ class WorkerPool:
             self.idle.remove(handle)
         if handle.lease_key is not None and handle in self.leased[handle.lease_key]:
             self.leased[handle.lease_key].remove(handle)
+        if handle.actor_id is not None:
+            self.num_dedicated -= 1
         return handle
 
     def all(self) -> list[WorkerHandle]:

@@ -4,6 +4,7 @@
     ember start --address HOST:PORT          # add a node to a running cluster
     ember stop                                # stop every node started here
     ember status [--address HOST:PORT]        # nodes and their resources
+    ember list actors [--all] [--json]        # actors: state, node, restarts, name
 """
 
 from __future__ import annotations
@@ -122,10 +123,9 @@ def stop(timeout: float) -> None:
     click.echo(f"Stopped {stopped} node(s).")
 
 
-@main.command()
-@click.option("--address", default=None, help="GCS address (default: this machine's latest cluster).")
-def status(address: str | None) -> None:
-    """Show the cluster's nodes and their resources."""
+def _query_gcs(address: str | None, *calls: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """Answers of Gcs RPCs (method name, request) from the cluster at
+    `address` (default: this machine's latest); a clear error if unreachable."""
     from ember._private import runtime
 
     config = Config.load()
@@ -136,12 +136,20 @@ def status(address: str | None) -> None:
     channel = auth.channel(gcs_address, token)
     try:
         stub = gcs_pb2_grpc.GcsStub(channel)
-        info = stub.GetClusterInfo(gcs_pb2.GetClusterInfoRequest(), timeout=10)
-        nodes = stub.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=10).nodes
+        return gcs_address, [getattr(stub, name)(request, timeout=10) for name, request in calls]
     except grpc.RpcError as e:
         raise click.ClickException(f"cannot reach the GCS at {gcs_address}: {e.code().name}: {e.details()}") from None
     finally:
         channel.close()
+
+
+@main.command()
+@click.option("--address", default=None, help="GCS address (default: this machine's latest cluster).")
+def status(address: str | None) -> None:
+    """Show the cluster's nodes and their resources."""
+    gcs_address, (info, reply) = _query_gcs(address, ("GetClusterInfo", gcs_pb2.GetClusterInfoRequest()),
+                                            ("GetAllNodes", gcs_pb2.GetAllNodesRequest()))
+    nodes = reply.nodes
     click.echo(f"cluster {info.session_name} (GCS {gcs_address}, storage: {info.storage})")
     click.echo(f"leader: {gcs_address}")
     alive = [n for n in nodes if n.alive]
@@ -162,6 +170,45 @@ def status(address: str | None) -> None:
     click.echo("resources (cluster):")
     for name, (used, total) in sorted(totals.items()):
         click.echo(f"  {name}: {_fmt(name, used)}/{_fmt(name, total)} used")
+
+
+@main.group(name="list")
+def list_() -> None:
+    """List the cluster's actors (more kinds to come)."""
+
+
+@list_.command()
+@click.option("--address", default=None, help="GCS address (default: this machine's latest cluster).")
+@click.option("--all", "show_all", is_flag=True, help="Include dead actors.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per actor.")
+def actors(address: str | None, show_all: bool, as_json: bool) -> None:
+    """Actors: id, class, state, name, node, pid, restarts (and why dead ones died)."""
+    _, (reply,) = _query_gcs(address, ("ListActors", gcs_pb2.ListActorsRequest()))
+    shown = [a for a in reply.actors if show_all or a.state != gcs_pb2.ActorInfo.DEAD]
+    rows = [{
+        "actor_id": a.actor_id.hex(),
+        "class_name": a.class_name,
+        "state": gcs_pb2.ActorInfo.State.Name(a.state),
+        "name": a.name,
+        "namespace": a.namespace,
+        "node_id": a.node_id.hex(),
+        "pid": a.pid,
+        "restarts": a.num_restarts,
+        "detached": a.detached,
+        "death": (f"{gcs_pb2.ActorInfo.DeathCause.Name(a.death_cause)}: {a.death_message}"
+                  if a.state == gcs_pb2.ActorInfo.DEAD else ""),
+    } for a in sorted(shown, key=lambda a: a.start_time)]
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    click.echo(f"{len(rows)} actor(s)" + ("" if show_all else " alive or starting (--all adds dead ones)"))
+    if rows:
+        click.echo(f"{'ACTOR_ID':<12} {'CLASS':<20} {'STATE':<16} {'NAME':<16} {'NODE':<8} {'PID':>7} {'RESTARTS':>8}  DEATH")
+    for r in rows:
+        name = f"{r['namespace']}/{r['name']}" if r["namespace"] and r["name"] else r["name"]
+        click.echo(f"{r['actor_id'][:12]:<12} {r['class_name'][:20]:<20} {r['state']:<16} {name[:16]:<16} "
+                   f"{r['node_id'][:8]:<8} {r['pid']:>7} {r['restarts']:>8}  {r['death']}")
 
 
 def _fmt(name: str, value: float) -> str:

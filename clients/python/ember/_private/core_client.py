@@ -33,7 +33,7 @@ from ember._private.config import Config
 
 log = logging.getLogger(__name__)
 
-_SUBMIT, _PUT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _CANCEL, _BLOCKED, _LOGS, _CLOSE = range(10)
+_SUBMIT, _PUT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _CANCEL, _BLOCKED, _LOGS, _KILL, _CLOSE = range(11)
 _MAX_ITEMS_PER_BATCH = 4096
 
 
@@ -166,6 +166,8 @@ class CoreClient:
                 batch.blocked.returned_task_ids.extend(returned)
             elif kind == _LOGS:
                 batch.logs.append(payload)
+            elif kind == _KILL:
+                batch.kill_actors.append(payload)
             elif kind == _CLOSE:
                 closing = True
                 break
@@ -314,6 +316,10 @@ class CoreClient:
 
     def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
         self._enqueue((_CANCEL, raylet_pb2.CancelTask(task_id=task_id, force=force, recursive=recursive)))
+
+    def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
+        self._check_alive()
+        self._enqueue((_KILL, raylet_pb2.KillActor(actor_id=actor_id, no_restart=no_restart)))
 
     def export_function(self, function_id: bytes, pickled: bytes) -> None:
         if function_id in self._exported:

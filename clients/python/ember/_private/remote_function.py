@@ -49,12 +49,27 @@ def resource_request(opts: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in shape.items() if v > 0}
 
 
-class RemoteFunction:
+class Exported:
+    """A function or class shipped to workers once, by content hash, through
+    the GCS function table."""
+
+    _exported_target: Any
+    _pickled: tuple[bytes, bytes] | None = None  # (function id, pickled)
+
+    def _export(self, client: Any) -> bytes:
+        if self._pickled is None:
+            pickled = serialization.dumps_function(self._exported_target)
+            self._pickled = (hashlib.sha256(pickled).digest(), pickled)
+        function_id, pickled = self._pickled
+        client.export_function(function_id, pickled)
+        return function_id
+
+
+class RemoteFunction(Exported):
     def __init__(self, function: Callable[..., Any], options: dict[str, Any]) -> None:
         validate_options(options, TASK_DEFAULTS, "a remote function")
-        self._function = function
+        self._function = self._exported_target = function
         self._options = {**TASK_DEFAULTS, **options}
-        self._pickled: tuple[bytes, bytes] | None = None  # (function id, pickled)
         functools.update_wrapper(self, function)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -69,14 +84,6 @@ class RemoteFunction:
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         return self._remote(args, kwargs, self._options)
-
-    def _export(self, client: Any) -> bytes:
-        if self._pickled is None:
-            pickled = serialization.dumps_function(self._function)
-            self._pickled = (hashlib.sha256(pickled).digest(), pickled)
-        function_id, pickled = self._pickled
-        client.export_function(function_id, pickled)
-        return function_id
 
     def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any]) -> Any:
         client = runtime.client()
@@ -117,7 +124,7 @@ class _BoundOptions:
 
 
 def remote(*args: Any, **options: Any) -> Any:
-    """@ember.remote, bare or with options, on a function."""
+    """@ember.remote, bare or with options, on a function or a class."""
     if len(args) == 1 and not options and callable(args[0]):
         return _make(args[0], {})
     if args:
@@ -131,7 +138,9 @@ def remote(*args: Any, **options: Any) -> Any:
 
 def _make(target: Any, options: dict[str, Any]) -> Any:
     if isinstance(target, type):
-        raise NotImplementedError("remote classes (actors) are not supported yet")
+        from ember._private.actor import ActorClass  # actor builds on this module
+
+        return ActorClass(target, options)
     if not callable(target):
         raise TypeError(f"@ember.remote needs a function, got {type(target).__name__}")
     return RemoteFunction(target, options)

@@ -1,15 +1,23 @@
 """A worker process: started by its raylet, runs the tasks pushed to it in
 order on its main thread; its reader thread queues tasks and cancellations.
 
+A worker given an actor's creation task hosts that actor for the rest of its
+life: its method calls run on the main thread in order, or on a thread pool
+(max_concurrency > 1), or as coroutines on one event loop (async actors).
+
     python -m ember._private.worker --worker-id HEX --raylet-address unix:PATH ...
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
+import concurrent.futures
+import contextlib
 import ctypes
 import faulthandler
+import inspect
 import io
 import signal
 import json
@@ -18,12 +26,13 @@ import os
 import sys
 import threading
 import traceback
-from typing import Any
+from typing import Any, Iterator
 
 from ember.v1 import gcs_pb2, raylet_pb2
 
 from ember import exceptions
 from ember._private import auth, ids, runtime, serialization, task_args
+from ember._private.actor import ActorExit
 from ember._private.config import Config
 from ember._private.core_client import CoreClient
 
@@ -40,6 +49,13 @@ class Worker:
         self._main_thread = threading.get_ident()
         self._functions: dict[bytes, Any] = {}
         self._jobs_seen: set[bytes] = set()
+        # Set once this worker hosts an actor.
+        self._actor: Any = None
+        self._actor_id: bytes | None = None
+        self._actor_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._actor_loop: asyncio.AbstractEventLoop | None = None
+        self._actor_slots: asyncio.Semaphore | None = None
+        self._exited = False
         register = raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.WORKER, worker_id=worker_id, pid=os.getpid())
         self.client = CoreClient(raylet_address, token, register, config, on_execute=self._enqueue, on_cancel=self._cancel)
         self.client.on_block = self._on_block
@@ -49,7 +65,7 @@ class Worker:
     # reader thread
     def _enqueue(self, tasks: list[raylet_pb2.ExecuteTask]) -> None:
         with self._cv:
-            if not self._blocked:
+            if not self._blocked or self._actor_id is not None:  # an actor's calls are its own
                 self._queue.extend(tasks)
                 self._cv.notify()
             elif tasks:
@@ -72,6 +88,12 @@ class Worker:
 
     # main thread, inside a blocking get/wait
     def _on_block(self, blocked: bool) -> None:
+        if self._actor_id is not None:
+            # A one-call-at-a-time actor lends its resources while it waits;
+            # concurrent ones keep them (other calls are running).
+            if self._actor_pool is None and self._actor_loop is None:
+                self.client.send_blocked(blocked, [])
+            return
         returned: list[bytes] = []
         with self._cv:
             self._blocked = blocked
@@ -89,6 +111,15 @@ class Worker:
                         return
                     self._cv.wait(1.0)
                 execute = self._queue.popleft()
+                if self._exited:
+                    continue  # exit_actor() ran: the raylet ends us and fails the rest
+                if execute.spec.actor_id and not execute.spec.HasField("actor_creation"):
+                    if self._actor_loop is not None:
+                        asyncio.run_coroutine_threadsafe(self._execute_async(execute), self._actor_loop)
+                        continue
+                    if self._actor_pool is not None:
+                        self._actor_pool.submit(self._execute, execute)
+                        continue
                 self._current = execute.spec.task_id
             try:
                 self._execute(execute)
@@ -121,28 +152,94 @@ class Worker:
         spec = execute.spec
         ctx = runtime.task_context
         ctx.task_id, ctx.job_id, ctx.task_name = spec.task_id, spec.job_id, spec.function_name
+        ctx.actor_id = self._actor_id or (spec.actor_id or None)
+        on_main = threading.get_ident() == self._main_thread
         try:
-            fn = self._function(spec)
-            deps = [self.client.decode(v) for v in execute.args]
-            args, kwargs = task_args.unpack(spec.args, deps)
-            self._interruptible = True
-            try:
-                result = fn(*args, **kwargs)
-            finally:
-                self._interruptible = False
-            returns = self._returns(spec, result)
-        except exceptions.TaskCancelledError as e:
-            self._send_error(spec, e, application=False)
-        except Exception as e:
-            # From the user's frame on: the worker's own frame is noise.
-            tb = "".join(traceback.format_exception(type(e), e, e.__traceback__.tb_next if e.__traceback__ else None))
-            cause = e.cause if isinstance(e, exceptions.TaskError) and e.cause is not None else e
-            self._send_error(spec, exceptions.TaskError(spec.function_name, tb, cause, os.getpid(), self._node_id),
-                             application=True)
-        else:
-            self.client.send_result(raylet_pb2.TaskResult(task_id=spec.task_id, returns=returns))
+            with self._outcome(spec):
+                target = self._target(spec)
+                args, kwargs = self._arguments(execute)
+                self._interruptible = on_main
+                try:
+                    result = self._invoke(spec, target, args, kwargs)
+                finally:
+                    self._interruptible = False
+                self._send_returns(spec, result)
         finally:
             ctx.task_id = ctx.job_id = ctx.task_name = None
+
+    @contextlib.contextmanager
+    def _outcome(self, spec: raylet_pb2.TaskSpec) -> Iterator[None]:
+        """Report how a task ended if it did not end by sending its returns."""
+        try:
+            yield
+        except exceptions.TaskCancelledError as e:
+            self._send_error(spec, e, application=False)
+        except ActorExit:
+            self._send_exit(spec)
+        except Exception as e:
+            self._send_failure(spec, e)
+
+    def _send_returns(self, spec: raylet_pb2.TaskSpec, result: Any) -> None:
+        returns = self._returns(spec, result)
+        self.client.send_result(raylet_pb2.TaskResult(task_id=spec.task_id, returns=returns))
+
+    def _arguments(self, execute: raylet_pb2.ExecuteTask) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        deps = [self.client.decode(v) for v in execute.args]
+        return task_args.unpack(execute.spec.args, deps)
+
+    def _target(self, spec: raylet_pb2.TaskSpec) -> Any:
+        """What the task calls: a function, an actor class, or a bound method."""
+        if spec.actor_id and not spec.HasField("actor_creation"):
+            return getattr(self._actor, spec.method_name)
+        return self._function(spec)
+
+    def _invoke(self, spec: raylet_pb2.TaskSpec, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if spec.HasField("actor_creation"):
+            self._start_actor(spec, target, args, kwargs)
+            return None
+        return target(*args, **kwargs)
+
+    def _start_actor(self, spec: raylet_pb2.TaskSpec, cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        creation = spec.actor_creation
+        self._actor_id = creation.actor_id
+        runtime.task_context.actor_id = creation.actor_id
+        self._actor = cls(*args, **kwargs)
+        if creation.is_async:
+            loop = asyncio.new_event_loop()
+            self._actor_slots = asyncio.Semaphore(max(1, creation.max_concurrency))
+            threading.Thread(target=loop.run_forever, daemon=True, name="ember-actor-loop").start()
+            self._actor_loop = loop
+        elif creation.max_concurrency > 1:
+            self._actor_pool = concurrent.futures.ThreadPoolExecutor(
+                creation.max_concurrency, thread_name_prefix="ember-actor")
+
+    async def _execute_async(self, execute: raylet_pb2.ExecuteTask) -> None:
+        """One call of an async actor: up to max_concurrency run at once."""
+        assert self._actor_slots is not None
+        spec = execute.spec
+        async with self._actor_slots:
+            ctx = runtime.task_context
+            ctx.task_id, ctx.job_id, ctx.task_name, ctx.actor_id = (
+                spec.task_id, spec.job_id, spec.function_name, self._actor_id)
+            with self._outcome(spec):
+                method = self._target(spec)
+                args, kwargs = self._arguments(execute)
+                result = method(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+                self._send_returns(spec, result)
+
+    def _send_failure(self, spec: raylet_pb2.TaskSpec, e: Exception) -> None:
+        # From the user's frame on: the worker's own frame is noise.
+        tb = "".join(traceback.format_exception(type(e), e, e.__traceback__.tb_next if e.__traceback__ else None))
+        cause = e.cause if isinstance(e, exceptions.TaskError) and e.cause is not None else e
+        self._send_error(spec, exceptions.TaskError(spec.function_name, tb, cause, os.getpid(), self._node_id),
+                         application=True, message=f"{type(cause).__name__}: {cause}"[:500])
+
+    def _send_exit(self, spec: raylet_pb2.TaskSpec) -> None:
+        self._exited = True
+        error = exceptions.ActorDiedError(f"the actor exited: {spec.method_name} called ember.actor.exit_actor()")
+        self._send_error(spec, error, application=False, actor_exit=True)
 
     def _returns(self, spec: raylet_pb2.TaskSpec, result: Any) -> list[Any]:
         n = spec.num_returns
@@ -160,9 +257,11 @@ class Worker:
             for i, v in enumerate(values)
         ]
 
-    def _send_error(self, spec: raylet_pb2.TaskSpec, error: BaseException, application: bool) -> None:
+    def _send_error(self, spec: raylet_pb2.TaskSpec, error: BaseException, application: bool, message: str = "",
+                    actor_exit: bool = False) -> None:
         data = serialization.serialize_error(error).to_bytes()
-        result = raylet_pb2.TaskResult(task_id=spec.task_id, application_error=application)
+        result = raylet_pb2.TaskResult(task_id=spec.task_id, application_error=application, error_message=message,
+                                       actor_exit=actor_exit)
         for i in range(spec.num_returns):
             result.returns.add(object_id=ids.object_id_for(spec.task_id, i + 1), data=data, is_error=True)
         self.client.send_result(result)

@@ -1,5 +1,6 @@
 from ember.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -235,3 +236,133 @@ class GetClusterInfoReply(_message.Message):
     storage: str
     start_time: float
     def __init__(self, session_name: _Optional[str] = ..., storage: _Optional[str] = ..., start_time: _Optional[float] = ...) -> None: ...
+
+class ActorInfo(_message.Message):
+    __slots__ = ("actor_id", "job_id", "class_name", "name", "namespace", "state", "death_cause", "death_message", "node_id", "pid", "num_restarts", "max_restarts", "detached", "handle", "start_time", "end_time")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[ActorInfo.State]
+        PENDING_CREATION: _ClassVar[ActorInfo.State]
+        ALIVE: _ClassVar[ActorInfo.State]
+        RESTARTING: _ClassVar[ActorInfo.State]
+        DEAD: _ClassVar[ActorInfo.State]
+    STATE_UNSPECIFIED: ActorInfo.State
+    PENDING_CREATION: ActorInfo.State
+    ALIVE: ActorInfo.State
+    RESTARTING: ActorInfo.State
+    DEAD: ActorInfo.State
+    class DeathCause(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CAUSE_UNSPECIFIED: _ClassVar[ActorInfo.DeathCause]
+        KILLED: _ClassVar[ActorInfo.DeathCause]
+        WORKER_DIED: _ClassVar[ActorInfo.DeathCause]
+        NODE_DIED: _ClassVar[ActorInfo.DeathCause]
+        CREATION_FAILED: _ClassVar[ActorInfo.DeathCause]
+        OWNER_DIED: _ClassVar[ActorInfo.DeathCause]
+        OUT_OF_SCOPE: _ClassVar[ActorInfo.DeathCause]
+        EXITED: _ClassVar[ActorInfo.DeathCause]
+    CAUSE_UNSPECIFIED: ActorInfo.DeathCause
+    KILLED: ActorInfo.DeathCause
+    WORKER_DIED: ActorInfo.DeathCause
+    NODE_DIED: ActorInfo.DeathCause
+    CREATION_FAILED: ActorInfo.DeathCause
+    OWNER_DIED: ActorInfo.DeathCause
+    OUT_OF_SCOPE: ActorInfo.DeathCause
+    EXITED: ActorInfo.DeathCause
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DEATH_CAUSE_FIELD_NUMBER: _ClassVar[int]
+    DEATH_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    NUM_RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    DETACHED_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    actor_id: bytes
+    job_id: bytes
+    class_name: str
+    name: str
+    namespace: str
+    state: ActorInfo.State
+    death_cause: ActorInfo.DeathCause
+    death_message: str
+    node_id: bytes
+    pid: int
+    num_restarts: int
+    max_restarts: int
+    detached: bool
+    handle: bytes
+    start_time: float
+    end_time: float
+    def __init__(self, actor_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., class_name: _Optional[str] = ..., name: _Optional[str] = ..., namespace: _Optional[str] = ..., state: _Optional[_Union[ActorInfo.State, str]] = ..., death_cause: _Optional[_Union[ActorInfo.DeathCause, str]] = ..., death_message: _Optional[str] = ..., node_id: _Optional[bytes] = ..., pid: _Optional[int] = ..., num_restarts: _Optional[int] = ..., max_restarts: _Optional[int] = ..., detached: _Optional[bool] = ..., handle: _Optional[bytes] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ...) -> None: ...
+
+class RegisterActorRequest(_message.Message):
+    __slots__ = ("actor",)
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    actor: ActorInfo
+    def __init__(self, actor: _Optional[_Union[ActorInfo, _Mapping]] = ...) -> None: ...
+
+class RegisterActorReply(_message.Message):
+    __slots__ = ("registered", "existing")
+    REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    EXISTING_FIELD_NUMBER: _ClassVar[int]
+    registered: bool
+    existing: ActorInfo
+    def __init__(self, registered: _Optional[bool] = ..., existing: _Optional[_Union[ActorInfo, _Mapping]] = ...) -> None: ...
+
+class UpdateActorRequest(_message.Message):
+    __slots__ = ("actor_id", "state", "death_cause", "death_message", "node_id", "pid", "num_restarts")
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DEATH_CAUSE_FIELD_NUMBER: _ClassVar[int]
+    DEATH_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    NUM_RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    actor_id: bytes
+    state: ActorInfo.State
+    death_cause: ActorInfo.DeathCause
+    death_message: str
+    node_id: bytes
+    pid: int
+    num_restarts: int
+    def __init__(self, actor_id: _Optional[bytes] = ..., state: _Optional[_Union[ActorInfo.State, str]] = ..., death_cause: _Optional[_Union[ActorInfo.DeathCause, str]] = ..., death_message: _Optional[str] = ..., node_id: _Optional[bytes] = ..., pid: _Optional[int] = ..., num_restarts: _Optional[int] = ...) -> None: ...
+
+class UpdateActorReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetActorRequest(_message.Message):
+    __slots__ = ("actor_id", "name", "namespace")
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    actor_id: bytes
+    name: str
+    namespace: str
+    def __init__(self, actor_id: _Optional[bytes] = ..., name: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
+
+class GetActorReply(_message.Message):
+    __slots__ = ("found", "actor")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    actor: ActorInfo
+    def __init__(self, found: _Optional[bool] = ..., actor: _Optional[_Union[ActorInfo, _Mapping]] = ...) -> None: ...
+
+class ListActorsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListActorsReply(_message.Message):
+    __slots__ = ("actors",)
+    ACTORS_FIELD_NUMBER: _ClassVar[int]
+    actors: _containers.RepeatedCompositeFieldContainer[ActorInfo]
+    def __init__(self, actors: _Optional[_Iterable[_Union[ActorInfo, _Mapping]]] = ...) -> None: ...

@@ -96,6 +96,26 @@ class GcsStub:
                 request_serializer=ember_dot_v1_dot_gcs__pb2.GetClusterInfoRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_gcs__pb2.GetClusterInfoReply.FromString,
                 _registered_method=True)
+        self.RegisterActor = channel.unary_unary(
+                '/ember.v1.Gcs/RegisterActor',
+                request_serializer=ember_dot_v1_dot_gcs__pb2.RegisterActorRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_gcs__pb2.RegisterActorReply.FromString,
+                _registered_method=True)
+        self.UpdateActor = channel.unary_unary(
+                '/ember.v1.Gcs/UpdateActor',
+                request_serializer=ember_dot_v1_dot_gcs__pb2.UpdateActorRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_gcs__pb2.UpdateActorReply.FromString,
+                _registered_method=True)
+        self.GetActor = channel.unary_unary(
+                '/ember.v1.Gcs/GetActor',
+                request_serializer=ember_dot_v1_dot_gcs__pb2.GetActorRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_gcs__pb2.GetActorReply.FromString,
+                _registered_method=True)
+        self.ListActors = channel.unary_unary(
+                '/ember.v1.Gcs/ListActors',
+                request_serializer=ember_dot_v1_dot_gcs__pb2.ListActorsRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_gcs__pb2.ListActorsReply.FromString,
+                _registered_method=True)
 
 
 class GcsServicer:
@@ -193,6 +213,42 @@ class GcsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterActor(self, request, context):
+        """The actor directory. Registers an actor before its creation task is
+        submitted. Idempotent by actor_id. For a named actor it reserves the
+        (namespace, name): if a live actor holds it, the reply carries that
+        actor and registered=false (the caller raises, or with get_if_exists
+        uses it). Retried by clients.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateActor(self, request, context):
+        """A state change reported by the actor's raylet (PENDING_CREATION ->
+        ALIVE -> RESTARTING -> ALIVE ... -> DEAD). Idempotent: a report older
+        than the stored one (by num_restarts, then state order) is ignored.
+        DEAD frees the actor's name. NOT_FOUND for an unknown actor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetActor(self, request, context):
+        """Read-only; by actor_id, or by (namespace, name) among live actors.
+        found=false when there is none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListActors(self, request, context):
+        """Read-only; every actor, dead ones included.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GcsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -255,6 +311,26 @@ def add_GcsServicer_to_server(servicer, server):
                     servicer.GetClusterInfo,
                     request_deserializer=ember_dot_v1_dot_gcs__pb2.GetClusterInfoRequest.FromString,
                     response_serializer=ember_dot_v1_dot_gcs__pb2.GetClusterInfoReply.SerializeToString,
+            ),
+            'RegisterActor': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterActor,
+                    request_deserializer=ember_dot_v1_dot_gcs__pb2.RegisterActorRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_gcs__pb2.RegisterActorReply.SerializeToString,
+            ),
+            'UpdateActor': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateActor,
+                    request_deserializer=ember_dot_v1_dot_gcs__pb2.UpdateActorRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_gcs__pb2.UpdateActorReply.SerializeToString,
+            ),
+            'GetActor': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetActor,
+                    request_deserializer=ember_dot_v1_dot_gcs__pb2.GetActorRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_gcs__pb2.GetActorReply.SerializeToString,
+            ),
+            'ListActors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListActors,
+                    request_deserializer=ember_dot_v1_dot_gcs__pb2.ListActorsRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_gcs__pb2.ListActorsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -583,6 +659,114 @@ class Gcs:
             '/ember.v1.Gcs/GetClusterInfo',
             ember_dot_v1_dot_gcs__pb2.GetClusterInfoRequest.SerializeToString,
             ember_dot_v1_dot_gcs__pb2.GetClusterInfoReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterActor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.Gcs/RegisterActor',
+            ember_dot_v1_dot_gcs__pb2.RegisterActorRequest.SerializeToString,
+            ember_dot_v1_dot_gcs__pb2.RegisterActorReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateActor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.Gcs/UpdateActor',
+            ember_dot_v1_dot_gcs__pb2.UpdateActorRequest.SerializeToString,
+            ember_dot_v1_dot_gcs__pb2.UpdateActorReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetActor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.Gcs/GetActor',
+            ember_dot_v1_dot_gcs__pb2.GetActorRequest.SerializeToString,
+            ember_dot_v1_dot_gcs__pb2.GetActorReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListActors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.Gcs/ListActors',
+            ember_dot_v1_dot_gcs__pb2.ListActorsRequest.SerializeToString,
+            ember_dot_v1_dot_gcs__pb2.ListActorsReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ember.v1 import common_pb2 as ember_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65mber/v1/raylet.proto\x12\x08\x65mber.v1\x1a\x15\x65mber/v1/common.proto\"\xab\x02\n\x08TaskSpec\x12\x0f\n\x07task_id\x18\x01 \x01(\x0c\x12\x0e\n\x06job_id\x18\x02 \x01(\x0c\x12\x13\n\x0b\x66unction_id\x18\x03 \x01(\x0c\x12\x15\n\rfunction_name\x18\x04 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x05 \x01(\x0c\x12\x14\n\x0c\x64\x65pendencies\x18\x06 \x03(\x0c\x12\x13\n\x0bnested_refs\x18\x07 \x03(\x0c\x12\x13\n\x0bnum_returns\x18\x08 \x01(\r\x12(\n\tresources\x18\t \x01(\x0b\x32\x15.ember.v1.ResourceSet\x12\x13\n\x0bmax_retries\x18\n \x01(\x05\x12\x18\n\x10retry_exceptions\x18\x0b \x01(\x08\x12\x16\n\x0eparent_task_id\x18\x0c \x01(\x0c\x12\x13\n\x0btraceparent\x18\r \x01(\t\"\xa3\x01\n\x0eRegisterClient\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.ember.v1.RegisterClient.Kind\x12\x11\n\tworker_id\x18\x02 \x01(\x0c\x12\x0e\n\x06job_id\x18\x03 \x01(\x0c\x12\x0b\n\x03pid\x18\x04 \x01(\x05\"4\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\n\n\x06\x44RIVER\x10\x01\x12\n\n\x06WORKER\x10\x02\"\x97\x01\n\x10\x43lientRegistered\x12\x0f\n\x07node_id\x18\x01 \x01(\x0c\x12\x11\n\tclient_id\x18\x02 \x01(\x0c\x12\x18\n\x10object_store_dir\x18\x03 \x01(\t\x12\x1b\n\x13object_store_socket\x18\x04 \x01(\t\x12\x13\n\x0bgcs_address\x18\x05 \x01(\t\x12\x13\n\x0bsession_dir\x18\x06 \x01(\t\"`\n\nTaskResult\x12\x0f\n\x07task_id\x18\x01 \x01(\x0c\x12&\n\x07returns\x18\x02 \x03(\x0b\x32\x15.ember.v1.ObjectValue\x12\x19\n\x11\x61pplication_error\x18\x03 \x01(\x08\"?\n\nCancelTask\x12\x0f\n\x07task_id\x18\x01 \x01(\x0c\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x11\n\trecursive\x18\x03 \x01(\x08\";\n\rWorkerBlocked\x12\x0f\n\x07\x62locked\x18\x01 \x01(\x08\x12\x19\n\x11returned_task_ids\x18\x02 \x03(\x0c\"\\\n\x08LogLines\x12\x0e\n\x06job_id\x18\x01 \x01(\x0c\x12\x0b\n\x03pid\x18\x02 \x01(\x05\x12\x11\n\ttask_name\x18\x03 \x01(\t\x12\x11\n\tis_stderr\x18\x04 \x01(\x08\x12\r\n\x05lines\x18\x05 \x03(\t\"\xd5\x02\n\x0b\x43lientBatch\x12*\n\x08register\x18\x01 \x01(\x0b\x32\x18.ember.v1.RegisterClient\x12\"\n\x06submit\x18\x02 \x03(\x0b\x32\x12.ember.v1.TaskSpec\x12%\n\x07results\x18\x03 \x03(\x0b\x32\x14.ember.v1.TaskResult\x12\x11\n\tsubscribe\x18\x04 \x03(\x0c\x12\x10\n\x08\x61\x64\x64_refs\x18\x05 \x03(\x0c\x12\x13\n\x0bremove_refs\x18\x06 \x03(\x0c\x12#\n\x04puts\x18\x07 \x03(\x0b\x32\x15.ember.v1.ObjectValue\x12$\n\x06\x63\x61ncel\x18\x08 \x03(\x0b\x32\x14.ember.v1.CancelTask\x12(\n\x07\x62locked\x18\t \x01(\x0b\x32\x17.ember.v1.WorkerBlocked\x12 \n\x04logs\x18\n \x03(\x0b\x32\x12.ember.v1.LogLines\"T\n\x0b\x45xecuteTask\x12 \n\x04spec\x18\x01 \x01(\x0b\x32\x12.ember.v1.TaskSpec\x12#\n\x04\x61rgs\x18\x02 \x03(\x0b\x32\x15.ember.v1.ObjectValue\"\xde\x01\n\x0bRayletBatch\x12.\n\nregistered\x18\x01 \x01(\x0b\x32\x1a.ember.v1.ClientRegistered\x12&\n\x07\x65xecute\x18\x02 \x03(\x0b\x32\x15.ember.v1.ExecuteTask\x12$\n\x05ready\x18\x03 \x03(\x0b\x32\x15.ember.v1.ObjectValue\x12\x0e\n\x06\x63\x61ncel\x18\x04 \x03(\x0c\x12\x10\n\x08warnings\x18\x05 \x03(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12 \n\x04logs\x18\x07 \x03(\x0b\x32\x12.ember.v1.LogLines\"\x15\n\x13GetNodeStatsRequest\"\xae\x02\n\x11GetNodeStatsReply\x12\x0f\n\x07node_id\x18\x01 \x01(\x0c\x12$\n\x05total\x18\x02 \x01(\x0b\x32\x15.ember.v1.ResourceSet\x12(\n\tavailable\x18\x03 \x01(\x0b\x32\x15.ember.v1.ResourceSet\x12\x13\n\x0bnum_workers\x18\x04 \x01(\x05\x12\x18\n\x10num_idle_workers\x18\x05 \x01(\x05\x12\x18\n\x10num_queued_tasks\x18\x06 \x01(\x05\x12\x19\n\x11num_running_tasks\x18\x07 \x01(\x05\x12\x13\n\x0bnum_objects\x18\x08 \x01(\x05\x12\x14\n\x0cinline_bytes\x18\t \x01(\x04\x12)\n\ninfeasible\x18\n \x03(\x0b\x32\x15.ember.v1.ResourceSet2\x91\x01\n\x06Raylet\x12;\n\x07\x43onnect\x12\x15.ember.v1.ClientBatch\x1a\x15.ember.v1.RayletBatch(\x01\x30\x01\x12J\n\x0cGetNodeStats\x12\x1d.ember.v1.GetNodeStatsRequest\x1a\x1b.ember.v1.GetNodeStatsReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65mber/v1/raylet.proto\x12\x08\x65mber.v1\x1a\x15\x65mber/v1/common.proto\"\x83\x03\n\x08TaskSpec\x12\x0f\n\x07task_id\x18\x01 \x01(\x0c\x12\x0e\n\x06job_id\x18\x02 \x01(\x0c\x12\x13\n\x0b\x66unction_id\x18\x03 \x01(\x0c\x12\x15\n\rfunction_name\x18\x04 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x05 \x01(\x0c\x12\x14\n\x0c\x64\x65pendencies\x18\x06 \x03(\x0c\x12\x13\n\x0bnested_refs\x18\x07 \x03(\x0c\x12\x13\n\x0bnum_returns\x18\x08 \x01(\r\x12(\n\tresources\x18\t \x01(\x0b\x32\x15.ember.v1.ResourceSet\x12\x13\n\x0bmax_retries\x18\n \x01(\x05\x12\x18\n\x10retry_exceptions\x18\x0b \x01(\x08\x12\x16\n\x0eparent_task_id\x18\x0c \x01(\x0c\x12\x13\n\x0btraceparent\x18\r \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x0e \x01(\x0c\x12\x13\n\x0bmethod_name\x18\x0f \x01(\t\x12/\n\x0e\x61\x63tor_creation\x18\x10 \x01(\x0b\x32\x17.ember.v1.ActorCreation\"\xd3\x01\n\rActorCreation\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\x0c\x12\x12\n\nclass_name\x18\x02 \x01(\t\x12\x14\n\x0cmax_restarts\x18\x03 \x01(\x05\x12\x18\n\x10max_task_retries\x18\x04 \x01(\x05\x12\x17\n\x0fmax_concurrency\x18\x05 \x01(\x05\x12\x10\n\x08is_async\x18\x06 \x01(\x08\x12\x10\n\x08\x64\x65tached\x18\x07 \x01(\x08\x12\x0c\n\x04name\x18\x08 \x01(\t\x12\x11\n\tnamespace\x18\t \x01(\t\x12\x0e\n\x06scoped\x18\n \x01(\x08\"1\n\tKillActor\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\x0c\x12\x12\n\nno_restart\x18\x02 \x01(\x08\"\xa3\x01\n\x0eRegisterClient\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.ember.v1.RegisterClient.Kind\x12\x11\n\tworker_id\x18\x02 \x01(\x0c\x12\x0e\n\x06job_id\x18\x03 \x01(\x0c\x12\x0b\n\x03pid\x18\x04 \x01(\x05\"4\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\n\n\x06\x44RIVER\x10\x01\x12\n\n\x06WORKER\x10\x02\"\x97\x01\n\x10\x43lientRegistered\x12\x0f\n\x07node_id\x18\x01 \x01(\x0c\x12\x11\n\tclient_id\x18\x02 \x01(\x0c\x12\x18\n\x10object_store_dir\x18\x03 \x01(\t\x12\x1b\n\x13object_store_socket\x18\x04 \x01(\t\x12\x13\n\x0bgcs_address\x18\x05 \x01(\t\x12\x13\n\x0bsession_dir\x18\x06 \x01(\t\"\x8b\x01\n\nTaskResult\x12\x0f\n\x07task_id\x18\x01 \x01(\x0c\x12&\n\x07returns\x18\x02 \x03(\x0b\x32\x15.ember.v1.ObjectValue\x12\x19\n\x11\x61pplication_error\x18\x03 \x01(\x08\x12\x12\n\nactor_exit\x18\x04 \x01(\x08\x12\x15\n\rerror_message\x18\x05 \x01(\t\"?\n\nCancelTask\x12\x0f\n\x07task_id\x18\x01 \x01(\x0c\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x11\n\trecursive\x18\x03 \x01(\x08\";\n\rWorkerBlocked\x12\x0f\n\x07\x62locked\x18\x01 \x01(\x08\x12\x19\n\x11returned_task_ids\x18\x02 \x03(\x0c\"\\\n\x08LogLines\x12\x0e\n\x06job_id\x18\x01 \x01(\x0c\x12\x0b\n\x03pid\x18\x02 \x01(\x05\x12\x11\n\ttask_name\x18\x03 \x01(\t\x12\x11\n\tis_stderr\x18\x04 \x01(\x08\x12\r\n\x05lines\x18\x05 \x03(\t\"\xff\x02\n\x0b\x43lientBatch\x12*\n\x08register\x18\x01 \x01(\x0b\x32\x18.ember.v1.RegisterClient\x12\"\n\x06submit\x18\x02 \x03(\x0b\x32\x12.ember.v1.TaskSpec\x12%\n\x07results\x18\x03 \x03(\x0b\x32\x14.ember.v1.TaskResult\x12\x11\n\tsubscribe\x18\x04 \x03(\x0c\x12\x10\n\x08\x61\x64\x64_refs\x18\x05 \x03(\x0c\x12\x13\n\x0bremove_refs\x18\x06 \x03(\x0c\x12#\n\x04puts\x18\x07 \x03(\x0b\x32\x15.ember.v1.ObjectValue\x12$\n\x06\x63\x61ncel\x18\x08 \x03(\x0b\x32\x14.ember.v1.CancelTask\x12(\n\x07\x62locked\x18\t \x01(\x0b\x32\x17.ember.v1.WorkerBlocked\x12 \n\x04logs\x18\n \x03(\x0b\x32\x12.ember.v1.LogLines\x12(\n\x0bkill_actors\x18\x0b \x03(\x0b\x32\x13.ember.v1.KillActor\"T\n\x0b\x45xecuteTask\x12 \n\x04spec\x18\x01 \x01(\x0b\x32\x12.ember.v1.TaskSpec\x12#\n\x04\x61rgs\x18\x02 \x03(\x0b\x32\x15.ember.v1.ObjectValue\"\xde\x01\n\x0bRayletBatch\x12.\n\nregistered\x18\x01 \x01(\x0b\x32\x1a.ember.v1.ClientRegistered\x12&\n\x07\x65xecute\x18\x02 \x03(\x0b\x32\x15.ember.v1.ExecuteTask\x12$\n\x05ready\x18\x03 \x03(\x0b\x32\x15.ember.v1.ObjectValue\x12\x0e\n\x06\x63\x61ncel\x18\x04 \x03(\x0c\x12\x10\n\x08warnings\x18\x05 \x03(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12 \n\x04logs\x18\x07 \x03(\x0b\x32\x12.ember.v1.LogLines\"\x15\n\x13GetNodeStatsRequest\"\xc2\x02\n\x11GetNodeStatsReply\x12\x0f\n\x07node_id\x18\x01 \x01(\x0c\x12$\n\x05total\x18\x02 \x01(\x0b\x32\x15.ember.v1.ResourceSet\x12(\n\tavailable\x18\x03 \x01(\x0b\x32\x15.ember.v1.ResourceSet\x12\x13\n\x0bnum_workers\x18\x04 \x01(\x05\x12\x18\n\x10num_idle_workers\x18\x05 \x01(\x05\x12\x18\n\x10num_queued_tasks\x18\x06 \x01(\x05\x12\x19\n\x11num_running_tasks\x18\x07 \x01(\x05\x12\x13\n\x0bnum_objects\x18\x08 \x01(\x05\x12\x14\n\x0cinline_bytes\x18\t \x01(\x04\x12)\n\ninfeasible\x18\n \x03(\x0b\x32\x15.ember.v1.ResourceSet\x12\x12\n\nnum_actors\x18\x0b \x01(\x05\x32\x91\x01\n\x06Raylet\x12;\n\x07\x43onnect\x12\x15.ember.v1.ClientBatch\x1a\x15.ember.v1.RayletBatch(\x01\x30\x01\x12J\n\x0cGetNodeStats\x12\x1d.ember.v1.GetNodeStatsRequest\x1a\x1b.ember.v1.GetNodeStatsReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,31 +33,35 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ember.v1.raylet_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TASKSPEC']._serialized_start=59
-  _globals['_TASKSPEC']._serialized_end=358
-  _globals['_REGISTERCLIENT']._serialized_start=361
-  _globals['_REGISTERCLIENT']._serialized_end=524
-  _globals['_REGISTERCLIENT_KIND']._serialized_start=472
-  _globals['_REGISTERCLIENT_KIND']._serialized_end=524
-  _globals['_CLIENTREGISTERED']._serialized_start=527
-  _globals['_CLIENTREGISTERED']._serialized_end=678
-  _globals['_TASKRESULT']._serialized_start=680
-  _globals['_TASKRESULT']._serialized_end=776
-  _globals['_CANCELTASK']._serialized_start=778
-  _globals['_CANCELTASK']._serialized_end=841
-  _globals['_WORKERBLOCKED']._serialized_start=843
-  _globals['_WORKERBLOCKED']._serialized_end=902
-  _globals['_LOGLINES']._serialized_start=904
-  _globals['_LOGLINES']._serialized_end=996
-  _globals['_CLIENTBATCH']._serialized_start=999
-  _globals['_CLIENTBATCH']._serialized_end=1340
-  _globals['_EXECUTETASK']._serialized_start=1342
-  _globals['_EXECUTETASK']._serialized_end=1426
-  _globals['_RAYLETBATCH']._serialized_start=1429
-  _globals['_RAYLETBATCH']._serialized_end=1651
-  _globals['_GETNODESTATSREQUEST']._serialized_start=1653
-  _globals['_GETNODESTATSREQUEST']._serialized_end=1674
-  _globals['_GETNODESTATSREPLY']._serialized_start=1677
-  _globals['_GETNODESTATSREPLY']._serialized_end=1979
-  _globals['_RAYLET']._serialized_start=1982
-  _globals['_RAYLET']._serialized_end=2127
+  _globals['_TASKSPEC']._serialized_end=446
+  _globals['_ACTORCREATION']._serialized_start=449
+  _globals['_ACTORCREATION']._serialized_end=660
+  _globals['_KILLACTOR']._serialized_start=662
+  _globals['_KILLACTOR']._serialized_end=711
+  _globals['_REGISTERCLIENT']._serialized_start=714
+  _globals['_REGISTERCLIENT']._serialized_end=877
+  _globals['_REGISTERCLIENT_KIND']._serialized_start=825
+  _globals['_REGISTERCLIENT_KIND']._serialized_end=877
+  _globals['_CLIENTREGISTERED']._serialized_start=880
+  _globals['_CLIENTREGISTERED']._serialized_end=1031
+  _globals['_TASKRESULT']._serialized_start=1034
+  _globals['_TASKRESULT']._serialized_end=1173
+  _globals['_CANCELTASK']._serialized_start=1175
+  _globals['_CANCELTASK']._serialized_end=1238
+  _globals['_WORKERBLOCKED']._serialized_start=1240
+  _globals['_WORKERBLOCKED']._serialized_end=1299
+  _globals['_LOGLINES']._serialized_start=1301
+  _globals['_LOGLINES']._serialized_end=1393
+  _globals['_CLIENTBATCH']._serialized_start=1396
+  _globals['_CLIENTBATCH']._serialized_end=1779
+  _globals['_EXECUTETASK']._serialized_start=1781
+  _globals['_EXECUTETASK']._serialized_end=1865
+  _globals['_RAYLETBATCH']._serialized_start=1868
+  _globals['_RAYLETBATCH']._serialized_end=2090
+  _globals['_GETNODESTATSREQUEST']._serialized_start=2092
+  _globals['_GETNODESTATSREQUEST']._serialized_end=2113
+  _globals['_GETNODESTATSREPLY']._serialized_start=2116
+  _globals['_GETNODESTATSREPLY']._serialized_end=2438
+  _globals['_RAYLET']._serialized_start=2441
+  _globals['_RAYLET']._serialized_end=2586
 # @@protoc_insertion_point(module_scope)

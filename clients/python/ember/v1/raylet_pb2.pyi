@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TaskSpec(_message.Message):
-    __slots__ = ("task_id", "job_id", "function_id", "function_name", "args", "dependencies", "nested_refs", "num_returns", "resources", "max_retries", "retry_exceptions", "parent_task_id", "traceparent")
+    __slots__ = ("task_id", "job_id", "function_id", "function_name", "args", "dependencies", "nested_refs", "num_returns", "resources", "max_retries", "retry_exceptions", "parent_task_id", "traceparent", "actor_id", "method_name", "actor_creation")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,9 @@ class TaskSpec(_message.Message):
     RETRY_EXCEPTIONS_FIELD_NUMBER: _ClassVar[int]
     PARENT_TASK_ID_FIELD_NUMBER: _ClassVar[int]
     TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    METHOD_NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_CREATION_FIELD_NUMBER: _ClassVar[int]
     task_id: bytes
     job_id: bytes
     function_id: bytes
@@ -36,7 +39,42 @@ class TaskSpec(_message.Message):
     retry_exceptions: bool
     parent_task_id: bytes
     traceparent: str
-    def __init__(self, task_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., function_id: _Optional[bytes] = ..., function_name: _Optional[str] = ..., args: _Optional[bytes] = ..., dependencies: _Optional[_Iterable[bytes]] = ..., nested_refs: _Optional[_Iterable[bytes]] = ..., num_returns: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., parent_task_id: _Optional[bytes] = ..., traceparent: _Optional[str] = ...) -> None: ...
+    actor_id: bytes
+    method_name: str
+    actor_creation: ActorCreation
+    def __init__(self, task_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., function_id: _Optional[bytes] = ..., function_name: _Optional[str] = ..., args: _Optional[bytes] = ..., dependencies: _Optional[_Iterable[bytes]] = ..., nested_refs: _Optional[_Iterable[bytes]] = ..., num_returns: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., parent_task_id: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., actor_id: _Optional[bytes] = ..., method_name: _Optional[str] = ..., actor_creation: _Optional[_Union[ActorCreation, _Mapping]] = ...) -> None: ...
+
+class ActorCreation(_message.Message):
+    __slots__ = ("actor_id", "class_name", "max_restarts", "max_task_retries", "max_concurrency", "is_async", "detached", "name", "namespace", "scoped")
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TASK_RETRIES_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    IS_ASYNC_FIELD_NUMBER: _ClassVar[int]
+    DETACHED_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    SCOPED_FIELD_NUMBER: _ClassVar[int]
+    actor_id: bytes
+    class_name: str
+    max_restarts: int
+    max_task_retries: int
+    max_concurrency: int
+    is_async: bool
+    detached: bool
+    name: str
+    namespace: str
+    scoped: bool
+    def __init__(self, actor_id: _Optional[bytes] = ..., class_name: _Optional[str] = ..., max_restarts: _Optional[int] = ..., max_task_retries: _Optional[int] = ..., max_concurrency: _Optional[int] = ..., is_async: _Optional[bool] = ..., detached: _Optional[bool] = ..., name: _Optional[str] = ..., namespace: _Optional[str] = ..., scoped: _Optional[bool] = ...) -> None: ...
+
+class KillActor(_message.Message):
+    __slots__ = ("actor_id", "no_restart")
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    NO_RESTART_FIELD_NUMBER: _ClassVar[int]
+    actor_id: bytes
+    no_restart: bool
+    def __init__(self, actor_id: _Optional[bytes] = ..., no_restart: _Optional[bool] = ...) -> None: ...
 
 class RegisterClient(_message.Message):
     __slots__ = ("kind", "worker_id", "job_id", "pid")
@@ -75,14 +113,18 @@ class ClientRegistered(_message.Message):
     def __init__(self, node_id: _Optional[bytes] = ..., client_id: _Optional[bytes] = ..., object_store_dir: _Optional[str] = ..., object_store_socket: _Optional[str] = ..., gcs_address: _Optional[str] = ..., session_dir: _Optional[str] = ...) -> None: ...
 
 class TaskResult(_message.Message):
-    __slots__ = ("task_id", "returns", "application_error")
+    __slots__ = ("task_id", "returns", "application_error", "actor_exit", "error_message")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     RETURNS_FIELD_NUMBER: _ClassVar[int]
     APPLICATION_ERROR_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_EXIT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     task_id: bytes
     returns: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
     application_error: bool
-    def __init__(self, task_id: _Optional[bytes] = ..., returns: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., application_error: _Optional[bool] = ...) -> None: ...
+    actor_exit: bool
+    error_message: str
+    def __init__(self, task_id: _Optional[bytes] = ..., returns: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., application_error: _Optional[bool] = ..., actor_exit: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class CancelTask(_message.Message):
     __slots__ = ("task_id", "force", "recursive")
@@ -117,7 +159,7 @@ class LogLines(_message.Message):
     def __init__(self, job_id: _Optional[bytes] = ..., pid: _Optional[int] = ..., task_name: _Optional[str] = ..., is_stderr: _Optional[bool] = ..., lines: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ClientBatch(_message.Message):
-    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs")
+    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs", "kill_actors")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     SUBMIT_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +170,7 @@ class ClientBatch(_message.Message):
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_FIELD_NUMBER: _ClassVar[int]
     LOGS_FIELD_NUMBER: _ClassVar[int]
+    KILL_ACTORS_FIELD_NUMBER: _ClassVar[int]
     register: RegisterClient
     submit: _containers.RepeatedCompositeFieldContainer[TaskSpec]
     results: _containers.RepeatedCompositeFieldContainer[TaskResult]
@@ -138,7 +181,8 @@ class ClientBatch(_message.Message):
     cancel: _containers.RepeatedCompositeFieldContainer[CancelTask]
     blocked: WorkerBlocked
     logs: _containers.RepeatedCompositeFieldContainer[LogLines]
-    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ...) -> None: ...
+    kill_actors: _containers.RepeatedCompositeFieldContainer[KillActor]
+    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kill_actors: _Optional[_Iterable[_Union[KillActor, _Mapping]]] = ...) -> None: ...
 
 class ExecuteTask(_message.Message):
     __slots__ = ("spec", "args")
@@ -171,7 +215,7 @@ class GetNodeStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetNodeStatsReply(_message.Message):
-    __slots__ = ("node_id", "total", "available", "num_workers", "num_idle_workers", "num_queued_tasks", "num_running_tasks", "num_objects", "inline_bytes", "infeasible")
+    __slots__ = ("node_id", "total", "available", "num_workers", "num_idle_workers", "num_queued_tasks", "num_running_tasks", "num_objects", "inline_bytes", "infeasible", "num_actors")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +226,7 @@ class GetNodeStatsReply(_message.Message):
     NUM_OBJECTS_FIELD_NUMBER: _ClassVar[int]
     INLINE_BYTES_FIELD_NUMBER: _ClassVar[int]
     INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
+    NUM_ACTORS_FIELD_NUMBER: _ClassVar[int]
     node_id: bytes
     total: _common_pb2.ResourceSet
     available: _common_pb2.ResourceSet
@@ -192,4 +237,5 @@ class GetNodeStatsReply(_message.Message):
     num_objects: int
     inline_bytes: int
     infeasible: _containers.RepeatedCompositeFieldContainer[_common_pb2.ResourceSet]
-    def __init__(self, node_id: _Optional[bytes] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., available: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., num_workers: _Optional[int] = ..., num_idle_workers: _Optional[int] = ..., num_queued_tasks: _Optional[int] = ..., num_running_tasks: _Optional[int] = ..., num_objects: _Optional[int] = ..., inline_bytes: _Optional[int] = ..., infeasible: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ...) -> None: ...
+    num_actors: int
+    def __init__(self, node_id: _Optional[bytes] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., available: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., num_workers: _Optional[int] = ..., num_idle_workers: _Optional[int] = ..., num_queued_tasks: _Optional[int] = ..., num_running_tasks: _Optional[int] = ..., num_objects: _Optional[int] = ..., inline_bytes: _Optional[int] = ..., infeasible: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ..., num_actors: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,280 @@
+"""@ember.remote on a class: ActorClass, ActorHandle, ActorMethod, and the
+actor calls of the public API (kill, get_actor, method, exit_actor)."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+from typing import Any, Callable
+
+from ember.v1 import gcs_pb2, raylet_pb2
+
+from ember._private import ids, runtime, task_args
+from ember._private.object_ref import ObjectRef
+from ember._private.remote_function import Exported, resource_request, validate_options
+
+# Options an actor accepts, with Ray's defaults. num_cpus=None means Ray's
+# default: 1 CPU to place it, none held while it lives.
+ACTOR_DEFAULTS: dict[str, Any] = {
+    "num_cpus": None,
+    "num_gpus": 0,
+    "memory": 0,
+    "resources": None,
+    "max_concurrency": None,  # 1; 1000 for async actors
+    "max_restarts": 0,
+    "max_task_retries": 0,
+    "name": None,
+    "namespace": None,
+    "lifetime": None,  # or "detached"
+    "get_if_exists": False,
+    "scheduling_strategy": None,
+}
+METHOD_DEFAULTS: dict[str, Any] = {"num_returns": 1, "name": None}
+
+
+def method(*args: Any, **options: Any) -> Any:
+    """@ember.method(num_returns=...) on an actor method."""
+    if args:
+        raise TypeError("use @ember.method(num_returns=N)")
+    validate_options(options, METHOD_DEFAULTS, "an actor method")
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.__ember_method_options__ = options  # type: ignore[attr-defined]
+        return fn
+
+    return decorator
+
+
+def _validate_actor_options(options: dict[str, Any]) -> None:
+    validate_options(options, ACTOR_DEFAULTS, "an actor")
+    for key in ("max_restarts", "max_task_retries"):
+        value = options.get(key)
+        if value is not None and (not isinstance(value, int) or value < -1):
+            raise ValueError(f"{key} must be an int >= -1, got {value!r}")
+    concurrency = options.get("max_concurrency")
+    if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+        raise ValueError(f"max_concurrency must be an int >= 1, got {concurrency!r}")
+    lifetime = options.get("lifetime")
+    if lifetime not in (None, "detached", "non_detached"):
+        raise ValueError(f"lifetime must be 'detached' or None, got {lifetime!r}")
+    name = options.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ValueError(f"an actor name must be a non-empty string, got {name!r}")
+
+
+class _ClassInfo:
+    """What a handle needs to know about its class (pickled into handles)."""
+
+    def __init__(self, cls: type) -> None:
+        self.class_name = cls.__qualname__
+        self.methods: dict[str, dict[str, Any]] = {}
+        self.is_async = False
+        for name, member in inspect.getmembers(cls, predicate=inspect.isfunction):
+            if name.startswith("__") and name != "__call__":
+                continue
+            self.methods[name] = {**METHOD_DEFAULTS, **getattr(member, "__ember_method_options__", {})}
+            if inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member):
+                self.is_async = True
+
+
+class ActorClass(Exported):
+    def __init__(self, cls: type, options: dict[str, Any]) -> None:
+        _validate_actor_options(options)
+        self._cls = self._exported_target = cls
+        self._options = {**ACTOR_DEFAULTS, **options}
+        self._info = _ClassInfo(cls)
+        self.__name__ = cls.__name__
+        self.__qualname__ = cls.__qualname__
+        self.__doc__ = cls.__doc__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"actor class {self._cls.__name__} cannot be instantiated directly; "
+                        f"use {self._cls.__name__}.remote(...)")
+
+    def options(self, **options: Any) -> "_BoundActorOptions":
+        _validate_actor_options(options)
+        return _BoundActorOptions(self, {**self._options, **options})
+
+    def remote(self, *args: Any, **kwargs: Any) -> "ActorHandle":
+        return self._remote(args, kwargs, self._options)
+
+    def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any]) -> "ActorHandle":
+        client = runtime.client()
+        function_id = self._export(client)
+        info = self._info
+        name = opts["name"]
+        namespace = opts["namespace"] if opts["namespace"] is not None else runtime.current_namespace()
+        detached = opts["lifetime"] == "detached"
+        concurrency = opts["max_concurrency"] or (1000 if info.is_async else 1)
+        actor_id = ids.new_unique_id()
+        task_id = ids.new_unique_id()
+        handle = ActorHandle(actor_id, function_id, info, opts["max_task_retries"],
+                             ObjectRef(ids.object_id_for(task_id, 1), None))
+        if name is not None:
+            existing = _register_named(client, actor_id, name, namespace, detached, opts, handle)
+            if existing is not None:
+                if opts["get_if_exists"]:
+                    return existing
+                raise ValueError(f"an actor named {name!r} already exists in namespace {namespace!r}; "
+                                 "use get_if_exists=True or ember.get_actor to reach it")
+        encoded, deps, nested, keep = task_args.pack(client, args, kwargs)
+        ctx = runtime.task_context
+        spec = raylet_pb2.TaskSpec(
+            task_id=task_id, job_id=runtime.current_job_id(), function_id=function_id,
+            function_name=f"{info.class_name}.__init__", args=encoded, dependencies=deps, nested_refs=nested,
+            num_returns=1, max_retries=0, parent_task_id=ctx.task_id or b"", actor_id=actor_id,
+        )
+        spec.actor_creation.CopyFrom(raylet_pb2.ActorCreation(
+            actor_id=actor_id, class_name=info.class_name, max_restarts=opts["max_restarts"],
+            max_task_retries=opts["max_task_retries"], max_concurrency=concurrency, is_async=info.is_async,
+            detached=detached, name=name or "", namespace=namespace, scoped=name is None and not detached,
+        ))
+        shape_opts = dict(opts)
+        shape_opts["num_cpus"] = opts["num_cpus"] or 0  # Ray: an actor holds no CPU unless it asks
+        spec.resources.amounts.update(resource_request(shape_opts))
+        client.submit(spec)
+        del keep
+        # The handle counts as a reference to the actor's ready object: an
+        # unnamed actor ends when no handle is left (after its pending calls).
+        handle._ready = ObjectRef(handle._ready.binary(), client)
+        return handle
+
+
+def _register_named(client: Any, actor_id: bytes, name: str, namespace: str, detached: bool, opts: dict[str, Any],
+                    handle: "ActorHandle") -> "ActorHandle | None":
+    """Reserve the name in the GCS; the existing actor's handle if taken."""
+    info = gcs_pb2.ActorInfo(
+        actor_id=actor_id, job_id=runtime.current_job_id(), class_name=handle._info.class_name, name=name,
+        namespace=namespace, max_restarts=opts["max_restarts"], detached=detached, handle=handle._describe(),
+    )
+    reply = client.gcs.RegisterActor(gcs_pb2.RegisterActorRequest(actor=info), timeout=30)
+    if reply.registered:
+        return None
+    return handle_from_info(reply.existing)
+
+
+def handle_from_info(info: gcs_pb2.ActorInfo) -> "ActorHandle":
+    actor_id, function_id, class_info, max_task_retries, ready_id = pickle.loads(info.handle)
+    client = runtime.client()
+    return ActorHandle(actor_id, function_id, class_info, max_task_retries, ObjectRef(ready_id, client))
+
+
+class _BoundActorOptions:
+    def __init__(self, cls: ActorClass, options: dict[str, Any]) -> None:
+        self._cls = cls
+        self._options = options
+
+    def remote(self, *args: Any, **kwargs: Any) -> "ActorHandle":
+        return self._cls._remote(args, kwargs, self._options)
+
+
+class ActorHandle:
+    """A reference to an actor: call its methods with `.method.remote(...)`.
+    Handles can be passed to tasks and other actors."""
+
+    def __init__(self, actor_id: bytes, function_id: bytes, info: _ClassInfo, max_task_retries: int,
+                 ready: ObjectRef) -> None:
+        self._actor_id = actor_id
+        self._function_id = function_id
+        self._info = info
+        self._max_task_retries = max_task_retries
+        self._ready = ready
+
+    def __getattr__(self, name: str) -> "ActorMethod":
+        if name.startswith("_"):
+            raise AttributeError(name)
+        options = self._info.methods.get(name)
+        if options is None:
+            raise AttributeError(f"actor class {self._info.class_name} has no method {name!r}")
+        return ActorMethod(self, name, options)
+
+    def __repr__(self) -> str:
+        return f"Actor({self._info.class_name}, {self._actor_id.hex()})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActorHandle) and other._actor_id == self._actor_id
+
+    def __hash__(self) -> int:
+        return hash(self._actor_id)
+
+    def _describe(self) -> bytes:
+        return pickle.dumps((self._actor_id, self._function_id, self._info, self._max_task_retries,
+                             self._ready.binary()))
+
+    def __reduce__(self) -> Any:
+        # The ready ref travels as a ref, so a handle inside a task's
+        # arguments or an object keeps the actor in scope.
+        return _rebuild_handle, (self._actor_id, self._function_id, self._info, self._max_task_retries, self._ready)
+
+
+def _rebuild_handle(actor_id: bytes, function_id: bytes, info: _ClassInfo, max_task_retries: int,
+                    ready: ObjectRef) -> ActorHandle:
+    return ActorHandle(actor_id, function_id, info, max_task_retries, ready)
+
+
+class ActorMethod:
+    def __init__(self, handle: ActorHandle, name: str, options: dict[str, Any]) -> None:
+        self._handle = handle
+        self._name = name
+        self._options = options
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"actor method {self._name} cannot be called directly; use .{self._name}.remote(...)")
+
+    def options(self, **options: Any) -> "ActorMethod":
+        validate_options(options, METHOD_DEFAULTS, "an actor method")
+        return ActorMethod(self._handle, self._name, {**self._options, **options})
+
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        handle = self._handle
+        client = runtime.client()
+        encoded, deps, nested, keep = task_args.pack(client, args, kwargs)
+        task_id = ids.new_unique_id()
+        n = self._options["num_returns"]
+        spec = raylet_pb2.TaskSpec(
+            task_id=task_id, job_id=runtime.current_job_id(), function_id=handle._function_id,
+            function_name=self._options["name"] or f"{handle._info.class_name}.{self._name}",
+            args=encoded, dependencies=deps, nested_refs=nested, num_returns=n,
+            max_retries=handle._max_task_retries, parent_task_id=runtime.task_context.task_id or b"",
+            actor_id=handle._actor_id, method_name=self._name,
+        )
+        client.submit(spec)
+        del keep
+        refs = [ObjectRef(ids.object_id_for(task_id, i + 1), client) for i in range(n)]
+        if n == 1:
+            return refs[0]
+        return refs if n else None
+
+
+def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
+    """End an actor at once: its running and pending calls fail with
+    ActorDiedError. With no_restart=False it restarts if it may."""
+    if not isinstance(actor, ActorHandle):
+        raise TypeError(f"ember.kill takes an actor handle, got {type(actor).__name__}")
+    runtime.client().kill_actor(actor._actor_id, no_restart)
+
+
+def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
+    """The handle of the live actor called `name` (in `namespace`, default
+    this job's)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"an actor name must be a non-empty string, got {name!r}")
+    client = runtime.client()
+    ns = namespace if namespace is not None else runtime.current_namespace()
+    reply = client.gcs.GetActor(gcs_pb2.GetActorRequest(name=name, namespace=ns), timeout=30)
+    if not reply.found:
+        raise ValueError(f"no live actor named {name!r} in namespace {ns!r}")
+    return handle_from_info(reply.actor)
+
+
+class ActorExit(BaseException):
+    """Raised by exit_actor(); a BaseException so user code's `except
+    Exception` does not swallow it."""
+
+
+def exit_actor() -> None:
+    """End the current actor for good, from one of its methods. The call
+    that exits fails with ActorDiedError; the actor is not restarted."""
+    if runtime.task_context.actor_id is None:
+        raise TypeError("exit_actor() can only be called from inside an actor method")
+    raise ActorExit()

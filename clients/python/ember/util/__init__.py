@@ -1,0 +1,5 @@
+"""Utilities of the public API, as in Ray's `ray.util`."""
+
+from ember.util.actor_pool import ActorPool
+
+__all__ = ["ActorPool"]

@@ -1,0 +1,79 @@
+"""The actors this raylet hosts: each one's worker, lifecycle state and the
+calls waiting for it, in arrival order.
+
+State only; the node manager decides what happens on each event.
+"""
+
+from __future__ import annotations
+
+import collections
+
+from ember.v1 import gcs_pb2, raylet_pb2
+
+from ember._private import ids
+from ember_raylet.client_session import ClientSession
+
+Actor = gcs_pb2.ActorInfo
+PENDING, ALIVE, RESTARTING, DEAD = Actor.PENDING_CREATION, Actor.ALIVE, Actor.RESTARTING, Actor.DEAD
+
+
+class ActorEntry:
+    __slots__ = ("actor_id", "creation", "options", "owner", "state", "worker", "num_restarts", "queue",
+                 "inflight", "death_cause", "death_message", "out_of_scope", "ready_id", "ending")
+
+    def __init__(self, creation: raylet_pb2.TaskSpec, owner: ClientSession) -> None:
+        self.actor_id = creation.actor_creation.actor_id
+        self.creation = creation
+        self.options = creation.actor_creation
+        self.owner = owner
+        self.state = PENDING
+        self.worker = None  # WorkerHandle once placed
+        self.num_restarts = 0
+        # Calls not yet sent to the worker, in arrival order (per caller,
+        # submission order: one stream per caller keeps it).
+        self.queue: collections.deque[bytes] = collections.deque()
+        self.inflight: set[bytes] = set()  # sent to the worker, not finished
+        self.death_cause = Actor.CAUSE_UNSPECIFIED
+        self.death_message = ""
+        self.out_of_scope = False
+        self.ready_id = ids.object_id_for(creation.task_id, 1)
+        # Set when the actor is being ended on purpose: (cause, message);
+        # its worker's death then ends it instead of restarting it.
+        self.ending: tuple[int, str] | None = None
+
+    @property
+    def ordered(self) -> bool:
+        """Calls run one at a time, in order (Ray's default actor)."""
+        return self.options.max_concurrency <= 1 and not self.options.is_async
+
+    def restarts_left(self) -> bool:
+        return self.options.max_restarts < 0 or self.num_restarts < self.options.max_restarts
+
+    def describe(self) -> str:
+        return f"{self.options.class_name} actor {self.actor_id.hex()[:8]}"
+
+
+class ActorTable:
+    def __init__(self) -> None:
+        self.actors: dict[bytes, ActorEntry] = {}
+        self.by_ready_id: dict[bytes, ActorEntry] = {}
+
+    def __len__(self) -> int:
+        return sum(1 for a in self.actors.values() if a.state != DEAD)
+
+    def add(self, entry: ActorEntry) -> None:
+        self.actors[entry.actor_id] = entry
+        if entry.options.scoped:
+            self.by_ready_id[entry.ready_id] = entry
+
+    def get(self, actor_id: bytes) -> ActorEntry | None:
+        return self.actors.get(actor_id)
+
+    def owned_by(self, session: ClientSession) -> list[ActorEntry]:
+        return [a for a in self.actors.values()
+                if a.owner is session and not a.options.detached and a.state != DEAD]
+
+    def forget(self, entry: ActorEntry) -> None:
+        """A dead actor: keep the entry (calls to it fail with its cause) but
+        drop the indexes."""
+        self.by_ready_id.pop(entry.ready_id, None)
