@@ -59,6 +59,23 @@ def _array_sum(a):
     return float(a.sum())
 
 
+class _Target:
+    """The actor every actor workload calls."""
+
+    def ping(self, x=None):
+        return x
+
+
+class _Caller:
+    """Calls its own target actor: n callers to n actors."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def run(self, n):
+        return len(rt.get([self.target.ping.remote(i) for i in range(n)]))
+
+
 small = inner = outer = array_sum = None  # made remote in main()
 
 
@@ -275,6 +292,46 @@ def bench_big_objects(n_put, n_get, n_tasks):
     del ref, arr, sums
 
 
+def bench_actor_creation(n):
+    rt.get(target.remote().ping.remote())  # warm-up
+    t = time.perf_counter()
+    actors = [target.remote() for _ in range(n)]
+    rt.get([a.ping.remote() for a in actors])  # created and answering
+    dt = time.perf_counter() - t
+    emit("actor_creation", n / dt, "actors/s", n=n)
+    for a in actors:
+        rt.kill(a)
+
+
+def bench_actor_calls(n_sync, n_async, reps):
+    a = target.remote()
+    rt.get([a.ping.remote(i) for i in range(100)])
+    t = time.perf_counter()
+    for i in range(n_sync):
+        rt.get(a.ping.remote(i))
+    emit("actor_sync_calls", n_sync / (time.perf_counter() - t), "calls/s", n=n_sync)
+    rates = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        rt.get([a.ping.remote(i) for i in range(n_async)])
+        rates.append(n_async / (time.perf_counter() - t))
+    emit("actor_async_calls", statistics.median(rates), "calls/s", n=n_async, reps=reps)
+    rt.kill(a)
+
+
+def bench_actor_n_to_n(n_pairs, calls, reps):
+    callers = [caller.remote(target.remote()) for _ in range(n_pairs)]
+    rt.get([c.run.remote(10) for c in callers])  # all created and warm
+    rates = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        done = sum(rt.get([c.run.remote(calls) for c in callers]))
+        rates.append(done / (time.perf_counter() - t))
+    emit("actor_n_to_n_calls", statistics.median(rates), "calls/s", pairs=n_pairs, calls_each=calls, reps=reps)
+    for c in callers:
+        rt.kill(c)
+
+
 # ---- main ------------------------------------------------------------------------
 
 def run_metric(name, fn, *args, timeout=120):
@@ -291,7 +348,7 @@ def run_metric(name, fn, *args, timeout=120):
 
 
 def main():
-    global rt, RUNTIME, OUT, PID_FILE, small, inner, outer, array_sum
+    global rt, RUNTIME, OUT, PID_FILE, small, inner, outer, array_sum, target, caller
     ap = argparse.ArgumentParser()
     ap.add_argument("--runtime", choices=["ember", "ray"], required=True)
     ap.add_argument("--quick", action="store_true")
@@ -316,6 +373,7 @@ def main():
          version=getattr(rt, "__version__", "?"), python=sys.version.split()[0])
 
     small, inner, outer, array_sum = (rt.remote(f) for f in (_small, _inner, _outer, _array_sum))
+    target, caller = rt.remote(_Target), rt.remote(_Caller)
 
     faulthandler.dump_traceback_later(120, exit=True)
     t = time.perf_counter()
@@ -344,6 +402,11 @@ def main():
     time.sleep(1.0)
     mb, by_kind, counts, extra = cluster_pss()
     emit("mem_after", mb, "MB", lower_is_better=True, breakdown_mb=by_kind, processes=counts, **extra)
+
+    # Actors come after the memory figure, which is about the task workloads.
+    run_metric("actor_creation", bench_actor_creation, 8 if q else 20)
+    run_metric("actor_calls", bench_actor_calls, 200 if q else 1000, 1000, 1 if q else 5)
+    run_metric("actor_n_to_n", bench_actor_n_to_n, 2, 200 if q else 1000, 1 if q else 3)
 
     faulthandler.dump_traceback_later(60, exit=True)
     t = time.perf_counter()

@@ -62,6 +62,9 @@ class NodeManager:
         self._on_store_delete = on_store_delete
         self._on_actor_event = on_actor_event
         self.actors = ActorTable()
+        # Workers gone from the pool whose processes the caller must still
+        # reap (wait for), so none lingers as a zombie.
+        self.to_reap: list[WorkerHandle] = []
         self._warned_infeasible: set[tuple] = set()
 
     # ---- clients -------------------------------------------------------
@@ -368,6 +371,7 @@ class NodeManager:
         if worker is None:
             return
         log.warning("worker %s (pid %d) died: %s", worker_id.hex()[:8], worker.process.pid, reason)
+        self.to_reap.append(worker)
         if worker.lease is not None and not worker.blocked:
             resources.add(self.available, worker.lease)
         if worker.actor_id is not None:

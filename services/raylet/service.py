@@ -158,7 +158,6 @@ class RayletService:
                     log.warning("resource report failed: %s", e.code())
 
     async def _reap_loop(self) -> None:
-        retiring: list = []
         while True:
             await asyncio.sleep(0.2)
             for handle in self.pool.all():
@@ -168,8 +167,8 @@ class RayletService:
             for handle in self.nm.retire_idle_workers(time.monotonic(), self._config.idle_worker_timeout_s):
                 log.info("retiring idle worker %s (pid %d)", handle.worker_id.hex()[:8], handle.process.pid)
                 handle.process.terminate()
-                retiring.append(handle)
-            retiring = [h for h in retiring if h.process.poll() is None]  # reap
+                self.nm.to_reap.append(handle)
+            self.nm.to_reap = [h for h in self.nm.to_reap if h.process.poll() is None]  # reap
 
     def _queue_actor_event(self, event: gcs_pb2.RegisterActorRequest | gcs_pb2.UpdateActorRequest) -> None:
         if self._actor_events is None:
@@ -225,7 +224,7 @@ class RayletService:
         await self._local.stop()
         for task in self._tasks:
             task.cancel()
-        workers = self.pool.all()
+        workers = [*self.pool.all(), *self.nm.to_reap]
         for handle in workers:
             handle.process.terminate()
         deadline = time.monotonic() + 2
