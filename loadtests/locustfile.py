@@ -38,7 +38,7 @@ import grpc.experimental.gevent as grpc_gevent
 from locust import User, between, events, task
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING
 
-from ember._private import auth, ids, session
+from ember._private import auth, ids, rpc, session
 from ember._private.config import Config
 from ember.v1 import gcs_pb2, gcs_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
@@ -98,7 +98,7 @@ class Targets:
 
     def _local_node(self) -> gcs_pb2.NodeInfo:
         """A live node whose services run on this machine (its sockets exist here)."""
-        channel = auth.channel(self.gcs, self.token)
+        channel = rpc.channel(self.gcs, self.token)
         try:
             nodes = gcs_pb2_grpc.GcsStub(channel).GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=CALL_TIMEOUT_S).nodes
         except grpc.RpcError as e:
@@ -156,7 +156,7 @@ class TimedStub:
 
 
 def _stub(address: str, stub_class: type, service: str) -> TimedStub:
-    return TimedStub(auth.channel(address, targets().token), stub_class, service)
+    return TimedStub(rpc.channel(address, targets().token), stub_class, service)
 
 
 class GcsUser(User):

@@ -15,7 +15,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ember._private import auth, ids
+from ember._private import auth, ids, rpc
 from ember.v1 import common_pb2, gcs_pb2, gcs_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
 TOKEN = "test-token-123"
@@ -70,17 +70,17 @@ def test_health_check_needs_no_token(gcs):
 
 @pytest.mark.parametrize("token", [None, "wrong-token"])
 def test_wrong_or_missing_token_is_unauthenticated(gcs, token):
-    stub = gcs_pb2_grpc.GcsStub(auth.channel(gcs, token))
+    stub = gcs_pb2_grpc.GcsStub(rpc.channel(gcs, token))
     with pytest.raises(grpc.RpcError) as info:
         stub.KvPut(gcs_pb2.KvPutRequest(namespace="n", key=b"k", value=b"v"), timeout=5)
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
     # Nothing was written.
-    good = gcs_pb2_grpc.GcsStub(auth.channel(gcs, TOKEN))
+    good = gcs_pb2_grpc.GcsStub(rpc.channel(gcs, TOKEN))
     assert not good.KvGet(gcs_pb2.KvGetRequest(namespace="n", key=b"k"), timeout=5).found
 
 
 def test_gcs_kv_jobs_nodes_and_bad_input(gcs):
-    stub = gcs_pb2_grpc.GcsStub(auth.channel(gcs, TOKEN))
+    stub = gcs_pb2_grpc.GcsStub(rpc.channel(gcs, TOKEN))
     assert stub.KvPut(gcs_pb2.KvPutRequest(namespace="n", key=b"k", value=b"v")).added
     assert not stub.KvPut(gcs_pb2.KvPutRequest(namespace="n", key=b"k", value=b"w")).added
     assert stub.KvGet(gcs_pb2.KvGetRequest(namespace="n", key=b"k")).value == b"v"
@@ -108,7 +108,7 @@ def test_gcs_kv_jobs_nodes_and_bad_input(gcs):
 def test_gcs_declares_silent_node_dead(session):
     proc, port = start(["ember-gcs", "--health-timeout", "0.5"], session, "gcs2")
     try:
-        stub = gcs_pb2_grpc.GcsStub(auth.channel(f"127.0.0.1:{port}", TOKEN))
+        stub = gcs_pb2_grpc.GcsStub(rpc.channel(f"127.0.0.1:{port}", TOKEN))
         node = gcs_pb2.NodeInfo(node_id=b"n" * 16, node_address="127.0.0.1", raylet_port=1)
         stub.RegisterNode(gcs_pb2.RegisterNodeRequest(node=node))
         deadline = time.monotonic() + 5
@@ -123,7 +123,7 @@ def test_gcs_declares_silent_node_dead(session):
 
 def test_objectstore_lifecycle_errors_and_sigterm_cleanup(store, session):
     address, directory, proc = store
-    stub = objectstore_pb2_grpc.ObjectStoreStub(auth.channel(address, TOKEN))
+    stub = objectstore_pb2_grpc.ObjectStoreStub(rpc.channel(address, TOKEN))
     oid = ids.new_put_id()
     path = stub.Create(objectstore_pb2.CreateRequest(object_id=oid, size=11)).path
     with open(path, "r+b") as f:
@@ -147,7 +147,7 @@ def test_objectstore_lifecycle_errors_and_sigterm_cleanup(store, session):
 
 
 def test_gcs_actor_directory_validates_and_reserves_names(gcs):
-    stub = gcs_pb2_grpc.GcsStub(auth.channel(gcs, TOKEN))
+    stub = gcs_pb2_grpc.GcsStub(rpc.channel(gcs, TOKEN))
     info = gcs_pb2.ActorInfo(actor_id=b"a" * 16, job_id=b"\0\0\0\1", class_name="C", name="svc")
     assert stub.RegisterActor(gcs_pb2.RegisterActorRequest(actor=info), timeout=5).registered
     assert stub.RegisterActor(gcs_pb2.RegisterActorRequest(actor=info), timeout=5).registered  # idempotent retry
@@ -186,10 +186,10 @@ def test_raylet_alone_registers_runs_and_reaps_workers(session, gcs, store):
     address, directory, _ = store
     proc, port = _raylet(session, gcs, address, directory)
     try:
-        gstub = gcs_pb2_grpc.GcsStub(auth.channel(gcs, TOKEN))
+        gstub = gcs_pb2_grpc.GcsStub(rpc.channel(gcs, TOKEN))
         (node,) = gstub.GetAllNodes(gcs_pb2.GetAllNodesRequest()).nodes
         assert node.alive and node.raylet_port == port and node.total.amounts["CPU"] == 1
-        rstub = raylet_pb2_grpc.RayletStub(auth.channel(f"127.0.0.1:{port}", TOKEN))
+        rstub = raylet_pb2_grpc.RayletStub(rpc.channel(f"127.0.0.1:{port}", TOKEN))
         deadline = time.monotonic() + 20
         while rstub.GetNodeStats(raylet_pb2.GetNodeStatsRequest()).num_workers < 1:
             assert time.monotonic() < deadline
@@ -224,11 +224,11 @@ def test_raylet_refuses_unauthenticated_submissions_before_running_anything(sess
         marker = session / "ran"
         spec = raylet_pb2.TaskSpec(task_id=b"t" * 16, function_id=b"f" * 32, num_returns=1)
         reg = raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.DRIVER)
-        bad = raylet_pb2_grpc.RayletStub(auth.channel(f"127.0.0.1:{port}", "wrong"))
+        bad = raylet_pb2_grpc.RayletStub(rpc.channel(f"127.0.0.1:{port}", "wrong"))
         with pytest.raises(grpc.RpcError) as info:
             list(bad.Connect(iter([raylet_pb2.ClientBatch(register=reg, submit=[spec])])))
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        rstub = raylet_pb2_grpc.RayletStub(auth.channel(f"127.0.0.1:{port}", TOKEN))
+        rstub = raylet_pb2_grpc.RayletStub(rpc.channel(f"127.0.0.1:{port}", TOKEN))
         stats = rstub.GetNodeStats(raylet_pb2.GetNodeStatsRequest())
         assert stats.num_queued_tasks == 0 and stats.num_running_tasks == 0 and not marker.exists()
     finally:
@@ -274,7 +274,7 @@ def test_raylet_local_socket_checks_token_and_frames(session, gcs, store):
             frames = _read_frames(s)
         assert frames[0].registered.node_id == bytes.fromhex("ab" * 16)
         assert any(v.is_error for f in frames for v in f.ready)  # unknown object: ObjectLostError
-        rstub = raylet_pb2_grpc.RayletStub(auth.channel(f"127.0.0.1:{port}", TOKEN))
+        rstub = raylet_pb2_grpc.RayletStub(rpc.channel(f"127.0.0.1:{port}", TOKEN))
         assert rstub.GetNodeStats(raylet_pb2.GetNodeStatsRequest()).num_queued_tasks == 0
     finally:
         stop(proc)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -311,3 +314,21 @@ def test_task_output_reaches_the_driver(capfd):
         time.sleep(0.05)
     assert "hello 7 from a task" in out and "pid=" in out and "chatty" in out
     assert "to stderr" in err
+
+
+def test_workers_running_small_tasks_never_load_grpc():
+    """Workers reach only their raylet (local socket); functions and job
+    metadata come through it, so an idle worker stays small and quick to start."""
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import os, pathlib, ember
+        ember.init(num_cpus=2)
+        @ember.remote
+        def pid():
+            return os.getpid()
+        pids = set(ember.get([pid.remote() for _ in range(20)]))
+        print(sorted(p for p in pids if "cygrpc" in pathlib.Path(f"/proc/{p}/maps").read_text()), len(pids))
+        ember.shutdown()
+    """)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    loaded, n = out.stdout.rsplit(" ", 1)
+    assert loaded == "[]" and int(n) >= 1, out.stdout

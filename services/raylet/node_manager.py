@@ -49,6 +49,7 @@ class NodeManager:
         pipeline_depth: int,
         on_store_delete: Callable[[list[bytes]], None] = lambda ids_: None,
         on_actor_event: Callable[[gcs_pb2.RegisterActorRequest | gcs_pb2.UpdateActorRequest], None] = lambda e: None,
+        on_kv_get: Callable[[ClientSession, raylet_pb2.KvKey], None] = lambda s, k: None,
     ) -> None:
         self.node_id = node_id
         self.total = dict(total)
@@ -61,6 +62,7 @@ class NodeManager:
         self.sessions: dict[bytes, ClientSession] = {}
         self._on_store_delete = on_store_delete
         self._on_actor_event = on_actor_event
+        self._on_kv_get = on_kv_get
         self.actors = ActorTable()
         # Workers gone from the pool whose processes the caller must still
         # reap (wait for), so none lingers as a zombie.
@@ -121,6 +123,8 @@ class NodeManager:
             self._forward_logs(batch.logs)
         for kill in batch.kill_actors:
             self.kill_actor(kill.actor_id, kill.no_restart)
+        for key in batch.kv_get:
+            self._on_kv_get(session, key)
         self._after_changes()
         self.schedule()
 

@@ -13,8 +13,10 @@ import grpc
 import grpc.aio
 from ember.v1 import gcs_pb2, gcs_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
-from ember._private import auth
+from ember._private import auth, rpc
 from ember._private.config import Config
+from ember_raylet.client_session import ClientSession
+from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport
 from ember_raylet.node_manager import NodeManager
 from ember_raylet.resources import Resources
@@ -77,6 +79,7 @@ class RayletService:
             pipeline_depth=config.max_tasks_in_flight_per_worker,
             on_store_delete=self._queue_store_deletes,
             on_actor_event=self._queue_actor_event,
+            on_kv_get=self._kv_get,
         )
         registered = raylet_pb2.ClientRegistered(
             node_id=node_id,
@@ -88,6 +91,7 @@ class RayletService:
         self._servicer = RayletServicer(self.nm, registered)
         self._local = LocalTransport(local_socket_path, token, self.nm, registered)
         self._pending_deletes: list[bytes] = []
+        self._kv = KvCache()
         # Actor registrations and state changes for the GCS, sent in order.
         self._actor_events: asyncio.Queue[gcs_pb2.RegisterActorRequest | gcs_pb2.UpdateActorRequest] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -103,8 +107,8 @@ class RayletService:
         self._port = port
         await self._local.start()
         self.nm.ensure_min_workers()  # workers boot while we register
-        gcs_channel = auth.aio_channel(self._gcs_address, self._token)
-        store_channel = auth.aio_channel(self._store_address, self._token)
+        gcs_channel = rpc.aio_channel(self._gcs_address, self._token)
+        store_channel = rpc.aio_channel(self._store_address, self._token)
         self._channels += [gcs_channel, store_channel]
         self._gcs = gcs_pb2_grpc.GcsStub(gcs_channel)
         self._store = objectstore_pb2_grpc.ObjectStoreStub(store_channel)
@@ -198,6 +202,34 @@ class RayletService:
                     log.warning("actor update to the GCS failed (%s); retrying in %.1fs", e.code(), delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
+
+    def _kv_get(self, session: ClientSession, key: raylet_pb2.KvKey) -> None:
+        """A worker's read of the GCS KV: from the cache, or asked once for
+        every reader waiting on the same key."""
+        cached = self._kv.get(key.namespace, key.key)
+        if cached is not None:
+            self._answer_kv(session, cached)
+        elif self._kv.wait(key.namespace, key.key, session):
+            task = asyncio.create_task(self._fetch_kv(key.namespace, key.key))
+            self._tasks.append(task)
+            task.add_done_callback(self._tasks.remove)
+
+    async def _fetch_kv(self, namespace: str, key: bytes) -> None:
+        assert self._gcs is not None
+        entry = raylet_pb2.KvEntry(namespace=namespace, key=key)
+        try:
+            reply = await self._gcs.KvGet(gcs_pb2.KvGetRequest(namespace=namespace, key=key), timeout=30)
+            entry.found, entry.value = reply.found, reply.value
+        except grpc.aio.AioRpcError as e:
+            entry.error = f"{e.code().name}: {e.details()}"
+        for session in self._kv.resolve(entry):
+            self._answer_kv(session, entry)
+
+    @staticmethod
+    def _answer_kv(session: ClientSession, entry: raylet_pb2.KvEntry) -> None:
+        if not session.closed:
+            session.outbox.kv.append(entry)
+            session.touch()
 
     def _queue_store_deletes(self, object_ids: list[bytes]) -> None:
         first = not self._pending_deletes

@@ -21,7 +21,7 @@ import click
 import grpc
 from ember.v1 import gcs_pb2, gcs_pb2_grpc
 
-from ember._private import auth, node_launcher, session
+from ember._private import auth, node_launcher, rpc, session
 from ember._private.config import DEFAULT_GCS_PORT, Config
 
 
@@ -99,7 +99,7 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
 
 
 def _check_gcs(address: str, token: str) -> None:
-    channel = auth.channel(address, token)
+    channel = rpc.channel(address, token)
     try:
         gcs_pb2_grpc.GcsStub(channel).GetClusterInfo(gcs_pb2.GetClusterInfoRequest(), timeout=10)
     except grpc.RpcError as e:
@@ -133,7 +133,7 @@ def _query_gcs(address: str | None, *calls: tuple[str, Any]) -> tuple[str, list[
         gcs_address, token, _ = runtime._resolve(address or "auto", os.environ.get(auth.TOKEN_ENV), config)
     except ConnectionError as e:
         raise click.ClickException(str(e)) from None
-    channel = auth.channel(gcs_address, token)
+    channel = rpc.channel(gcs_address, token)
     try:
         stub = gcs_pb2_grpc.GcsStub(channel)
         return gcs_address, [getattr(stub, name)(request, timeout=10) for name, request in calls]

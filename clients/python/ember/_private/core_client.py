@@ -12,6 +12,7 @@ only enqueues.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import mmap
 import os
@@ -24,8 +25,7 @@ import time
 import weakref
 from typing import Any, Callable, Iterator
 
-import grpc
-from ember.v1 import common_pb2, gcs_pb2, gcs_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
+from ember.v1 import common_pb2, gcs_pb2, objectstore_pb2, raylet_pb2
 
 from ember import exceptions
 from ember._private import auth, ids, serialization
@@ -33,7 +33,7 @@ from ember._private.config import Config
 
 log = logging.getLogger(__name__)
 
-_SUBMIT, _PUT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _CANCEL, _BLOCKED, _LOGS, _KILL, _CLOSE = range(11)
+_SUBMIT, _PUT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _CANCEL, _BLOCKED, _LOGS, _KILL, _KV_GET, _CLOSE = range(12)
 _MAX_ITEMS_PER_BATCH = 4096
 
 
@@ -68,9 +68,12 @@ class CoreClient:
         self._registered = threading.Event()
         self.info = raylet_pb2.ClientRegistered()
         self._exported: set[bytes] = set()
+        # kv_get through the raylet (guarded by _cond): readers per key, answers
+        self._kv_waiting: dict[tuple[str, bytes], int] = {}
+        self._kv_answers: dict[tuple[str, bytes], raylet_pb2.KvEntry] = {}
         self._writer_maps = _WriterMaps()
         self._reader_maps = _ReaderMaps()
-        self._channel: grpc.Channel | None = None
+        self._channel: Any = None  # grpc.Channel of the Connect transport
         self._call: Any = None
         self._local: _LocalSocket | None = None
         self._counts: dict[bytes, int] = {}
@@ -83,7 +86,10 @@ class CoreClient:
             incoming: Iterator[raylet_pb2.RayletBatch] = self._local.incoming()
             threading.Thread(target=self._flush_loop, name="ember-flusher", daemon=True).start()
         else:
-            self._channel = auth.channel(raylet_address, token)
+            from ember._private import rpc
+            from ember.v1 import raylet_pb2_grpc
+
+            self._channel = rpc.channel(raylet_address, token)
             stub = raylet_pb2_grpc.RayletStub(self._channel)
             self._call = incoming = stub.Connect(self._requests(register), wait_for_ready=True)
         self._reader = threading.Thread(target=self._read_loop, args=(incoming,), name="ember-reader", daemon=True)
@@ -92,10 +98,32 @@ class CoreClient:
             self.close()
             raise ConnectionLost(f"could not connect to the raylet at {raylet_address}: {self._dead or 'timed out'}")
         self.node_id = self.info.node_id
-        self._store_channel = auth.channel(self.info.object_store_socket, token)
-        self.store = objectstore_pb2_grpc.ObjectStoreStub(self._store_channel)
-        self._gcs_channel = auth.channel(self.info.gcs_address, token)
-        self.gcs = gcs_pb2_grpc.GcsStub(self._gcs_channel)
+        self._stubs_lock = threading.Lock()
+        self._store_channel: Any = None
+        self._gcs_channel: Any = None
+
+    # gRPC is imported on first use: a worker that only runs small tasks
+    # talks to nothing but its raylet (over the local socket), and stays
+    # ~8 MB smaller and faster to start without it.
+    @functools.cached_property
+    def store(self) -> Any:
+        """The node's object store (large puts)."""
+        from ember._private import rpc
+        from ember.v1 import objectstore_pb2_grpc
+
+        with self._stubs_lock:
+            self._store_channel = self._store_channel or rpc.channel(self.info.object_store_socket, self._token)
+        return objectstore_pb2_grpc.ObjectStoreStub(self._store_channel)
+
+    @functools.cached_property
+    def gcs(self) -> Any:
+        """The GCS (function export, names, job metadata)."""
+        from ember._private import rpc
+        from ember.v1 import gcs_pb2_grpc
+
+        with self._stubs_lock:
+            self._gcs_channel = self._gcs_channel or rpc.channel(self.info.gcs_address, self._token)
+        return gcs_pb2_grpc.GcsStub(self._gcs_channel)
 
     # ---- the stream ----------------------------------------------------
 
@@ -168,6 +196,8 @@ class CoreClient:
                 batch.logs.append(payload)
             elif kind == _KILL:
                 batch.kill_actors.append(payload)
+            elif kind == _KV_GET:
+                batch.kv_get.append(payload)
             elif kind == _CLOSE:
                 closing = True
                 break
@@ -244,6 +274,12 @@ class CoreClient:
                     self.on_execute(list(batch.execute))
                 if batch.cancel and self.on_cancel is not None:
                     self.on_cancel(list(batch.cancel))
+                if batch.kv:
+                    with self._cond:
+                        for entry in batch.kv:
+                            if (entry.namespace, entry.key) in self._kv_waiting:
+                                self._kv_answers[(entry.namespace, entry.key)] = entry
+                        self._cond.notify_all()
                 for warning in batch.warnings:
                     print(f"ember: warning: {warning}", file=sys.stderr)
                 for lines in batch.logs if self.print_logs else ():
@@ -252,14 +288,14 @@ class CoreClient:
                     out.write("".join(prefix + line + "\n" for line in lines.lines))
                     out.flush()
             self._dead = "the raylet closed the connection"
-        except grpc.RpcError as e:
-            code = e.code() if hasattr(e, "code") else None
-            self._dead = f"{code}: {e.details() if hasattr(e, 'details') else e}"
         except (OSError, ConnectionLost) as e:
             self._dead = str(e)
-        except Exception as e:  # a bug in a callback: fail loudly, not silently
-            log.exception("reader failed")
-            self._dead = f"reader failed: {e!r}"
+        except Exception as e:
+            if callable(getattr(e, "code", None)) and callable(getattr(e, "details", None)):
+                self._dead = f"{e.code()}: {e.details()}"  # grpc.RpcError: the Connect stream broke
+            else:  # a bug in a callback: fail loudly, not silently
+                log.exception("reader failed")
+                self._dead = f"reader failed: {e!r}"
         finally:
             self._registered.set()
             with self._cond:
@@ -328,10 +364,41 @@ class CoreClient:
         self._exported.add(function_id)
 
     def fetch_function(self, function_id: bytes) -> bytes:
-        reply = self.gcs.KvGet(gcs_pb2.KvGetRequest(namespace="fn", key=function_id), timeout=60)
-        if not reply.found:
+        found, value = self.kv_get("fn", function_id)
+        if not found:
             raise exceptions.EmberError(f"function {function_id.hex()} is not in the function table")
-        return reply.value
+        return value
+
+    def kv_get(self, namespace: str, key: bytes, timeout: float = 60) -> tuple[bool, bytes]:
+        """Read the GCS KV: through the raylet on the local transport (it
+        caches the function table), else from the GCS directly."""
+        if self._local is None:
+            reply = self.gcs.KvGet(gcs_pb2.KvGetRequest(namespace=namespace, key=key), timeout=timeout)
+            return reply.found, reply.value
+        k = (namespace, key)
+        with self._cond:
+            waiting = self._kv_waiting.get(k, 0)
+            self._kv_waiting[k] = waiting + 1
+        if not waiting:  # the first reader asks; the others share its answer
+            self._enqueue((_KV_GET, raylet_pb2.KvKey(namespace=namespace, key=key)))
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            try:
+                while (entry := self._kv_answers.get(k)) is None:
+                    self._check_alive()
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise exceptions.GetTimeoutError(f"no answer from the raylet for {namespace}/{key!r}")
+                    self._cond.wait(min(remaining, 1.0))
+            finally:
+                self._kv_waiting[k] -= 1
+                if not self._kv_waiting[k]:
+                    del self._kv_waiting[k]
+                    self._kv_answers.pop(k, None)
+        assert entry is not None
+        if entry.error:
+            raise exceptions.EmberError(f"reading {namespace}/{key!r} from the GCS failed: {entry.error}")
+        return entry.found, entry.value
 
     # ---- objects -------------------------------------------------------
 
@@ -346,6 +413,8 @@ class CoreClient:
         return value
 
     def _store_write(self, object_id: bytes, so: serialization.SerializedObject) -> None:
+        import grpc  # loaded already: `self.store` is a gRPC stub
+
         size = so.total_size
         try:
             reply = self.store.Create(objectstore_pb2.CreateRequest(object_id=object_id, size=size), timeout=60)

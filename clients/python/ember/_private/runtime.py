@@ -14,8 +14,7 @@ import threading
 import warnings
 from typing import Any, Sequence
 
-import grpc
-from ember.v1 import gcs_pb2, gcs_pb2_grpc, raylet_pb2
+from ember.v1 import gcs_pb2, raylet_pb2
 
 from ember import exceptions
 from ember._private import auth, ids, node_launcher, serialization, session
@@ -156,7 +155,12 @@ def _resolve(address: str, token: str | None, config: Config) -> tuple[str, str,
 
 def _pick_raylet(gcs_address: str, token: str, local_transport: bool) -> str:
     """The raylet of this machine: one whose unix socket exists here."""
-    channel = auth.channel(gcs_address, token)
+    import grpc  # drivers only: workers never load gRPC unless they need it
+
+    from ember._private import rpc
+    from ember.v1 import gcs_pb2_grpc
+
+    channel = rpc.channel(gcs_address, token)
     try:
         reply = gcs_pb2_grpc.GcsStub(channel).GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=10)
     except grpc.RpcError as e:
@@ -176,7 +180,10 @@ def _pick_raylet(gcs_address: str, token: str, local_transport: bool) -> str:
 
 
 def _connect(gcs_address: str, raylet_address: str, token: str, namespace: str, config: Config) -> None:
-    channel = auth.channel(gcs_address, token)
+    from ember._private import rpc
+    from ember.v1 import gcs_pb2_grpc
+
+    channel = rpc.channel(gcs_address, token)
     try:
         job = gcs_pb2_grpc.GcsStub(channel).AddJob(
             gcs_pb2.AddJobRequest(driver_pid=os.getpid(), namespace=namespace,
@@ -214,11 +221,13 @@ def shutdown() -> None:
     with _state.lock:
         c, _state.client = _state.client, None
         if c is not None:
-            try:
-                if _state.job_id:
+            if _state.job_id:  # drivers
+                import grpc
+
+                try:
                     c.gcs.FinishJob(gcs_pb2.FinishJobRequest(job_id=_state.job_id), timeout=2)
-            except grpc.RpcError:
-                pass
+                except grpc.RpcError:
+                    pass
             c.close()
         node, _state.local_node = _state.local_node, None
         if node is not None:

@@ -23,7 +23,7 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from ember._private import auth
+from ember._private import auth, rpc
 from ember._private.config import Config
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def setup_logging(name: str, log_file: str | None, session_dir: pathlib.Path, js
 
 async def _serve(service: Service, args: argparse.Namespace, token: str) -> None:
     server = grpc.aio.server(
-        interceptors=[auth.TokenInterceptor(token)], options=auth.CHANNEL_OPTIONS
+        interceptors=[rpc.TokenInterceptor(token)], options=rpc.CHANNEL_OPTIONS
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

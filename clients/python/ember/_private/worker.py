@@ -28,7 +28,7 @@ import threading
 import traceback
 from typing import Any, Iterator
 
-from ember.v1 import gcs_pb2, raylet_pb2
+from ember.v1 import raylet_pb2
 
 from ember import exceptions
 from ember._private import auth, ids, runtime, serialization, task_args
@@ -142,9 +142,9 @@ class Worker:
         """Put the driver's import path on ours, so functions and classes
         pickled by reference import here too."""
         self._jobs_seen.add(job_id)
-        reply = self.client.gcs.KvGet(gcs_pb2.KvGetRequest(namespace="job", key=job_id + b"/sys_path"), timeout=30)
-        if reply.found:
-            for entry in json.loads(reply.value):
+        found, value = self.client.kv_get("job", job_id + b"/sys_path", timeout=30)
+        if found:
+            for entry in json.loads(value):
                 if entry not in sys.path:
                     sys.path.append(entry)
 
