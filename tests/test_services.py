@@ -176,6 +176,21 @@ def test_gcs_actor_directory_validates_and_reserves_names(gcs):
     assert stub.RegisterActor(gcs_pb2.RegisterActorRequest(actor=rival), timeout=5).registered
 
 
+def test_gcs_publishes_actor_changes(gcs):
+    stub = gcs_pb2_grpc.GcsStub(rpc.channel(gcs, TOKEN))
+    first = gcs_pb2.ActorInfo(actor_id=b"w" * 16, job_id=b"\0\0\0\1", class_name="C")
+    stub.RegisterActor(gcs_pb2.RegisterActorRequest(actor=first), timeout=5)
+    watch = stub.WatchActors(gcs_pb2.WatchActorsRequest(), timeout=10)
+    seen = [next(watch)]  # the snapshot: the actor as it is
+    assert seen[0].actor_id == b"w" * 16 and seen[0].state == gcs_pb2.ActorInfo.PENDING_CREATION
+    stub.UpdateActor(gcs_pb2.UpdateActorRequest(actor_id=b"w" * 16, state=gcs_pb2.ActorInfo.ALIVE, pid=7), timeout=5)
+    stub.UpdateActor(gcs_pb2.UpdateActorRequest(actor_id=b"w" * 16, state=gcs_pb2.ActorInfo.DEAD,
+                                                death_cause=gcs_pb2.ActorInfo.KILLED), timeout=5)
+    seen += [next(watch), next(watch)]
+    assert [(a.state, a.pid) for a in seen[1:]] == [(gcs_pb2.ActorInfo.ALIVE, 7), (gcs_pb2.ActorInfo.DEAD, 7)]
+    watch.cancel()
+
+
 def _raylet(session, gcs, store_address, directory):
     return start(["ember-raylet", "--node-id", "ab" * 16, "--gcs-address", gcs, "--store-address", store_address,
                   "--store-dir", str(directory), "--num-cpus", "1", "--socket", str(session / "r.sock")],

@@ -7,6 +7,7 @@ repeated report changes nothing), so reports can be retried freely.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -18,6 +19,7 @@ from ember_gcs.storage import Storage
 log = logging.getLogger(__name__)
 TABLE = "actors"
 Actor = gcs_pb2.ActorInfo
+WATCH_BACKLOG = 10_000
 # Order of states within one incarnation; a restart starts a new one.
 _ORDER = {Actor.PENDING_CREATION: 0, Actor.RESTARTING: 0, Actor.ALIVE: 1, Actor.DEAD: 2}
 
@@ -27,6 +29,7 @@ class ActorTable:
         self._storage = storage
         self._actors: dict[bytes, gcs_pb2.ActorInfo] = {}
         self._names: dict[tuple[str, str], bytes] = {}  # live named actors
+        self._watchers: set[asyncio.Queue[gcs_pb2.ActorInfo | None]] = set()
 
     async def load(self) -> None:
         for key, raw in (await self._storage.load(TABLE)).items():
@@ -37,6 +40,23 @@ class ActorTable:
 
     async def _save(self, actor: gcs_pb2.ActorInfo) -> None:
         await self._storage.put(TABLE, actor.actor_id, actor.SerializeToString())
+        for queue in list(self._watchers):
+            if queue.qsize() >= WATCH_BACKLOG - 1:
+                self._watchers.discard(queue)
+                queue.put_nowait(None)  # too far behind: its stream ends
+            else:
+                change = gcs_pb2.ActorInfo()
+                change.CopyFrom(actor)
+                queue.put_nowait(change)
+
+    def watch(self) -> asyncio.Queue[gcs_pb2.ActorInfo | None]:
+        """A queue of every change stored from now on (None: cut off)."""
+        queue: asyncio.Queue[gcs_pb2.ActorInfo | None] = asyncio.Queue()
+        self._watchers.add(queue)
+        return queue
+
+    def unwatch(self, queue: asyncio.Queue[gcs_pb2.ActorInfo | None]) -> None:
+        self._watchers.discard(queue)
 
     async def register(self, info: gcs_pb2.ActorInfo) -> gcs_pb2.ActorInfo | None:
         """Add an actor. Returns the live actor holding its name instead, if

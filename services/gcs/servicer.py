@@ -4,7 +4,9 @@ The token was checked by the interceptor before any of this runs."""
 from __future__ import annotations
 
 import time
+from typing import AsyncIterator
 
+import grpc
 import grpc.aio
 from ember.v1 import gcs_pb2, gcs_pb2_grpc
 
@@ -153,3 +155,14 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
     @map_errors
     async def ListActors(self, request: gcs_pb2.ListActorsRequest, context: Ctx) -> gcs_pb2.ListActorsReply:
         return gcs_pb2.ListActorsReply(actors=self._actors.all())
+
+    async def WatchActors(self, request: gcs_pb2.WatchActorsRequest, context: Ctx) -> AsyncIterator[gcs_pb2.ActorInfo]:
+        queue = self._actors.watch()  # before the snapshot: no change falls in between
+        try:
+            for actor in self._actors.all():
+                yield actor
+            while (change := await queue.get()) is not None:
+                yield change
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "the watcher fell too far behind; watch again")
+        finally:
+            self._actors.unwatch(queue)

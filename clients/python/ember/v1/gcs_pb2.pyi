@@ -361,6 +361,10 @@ class ListActorsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class WatchActorsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class ListActorsReply(_message.Message):
     __slots__ = ("actors",)
     ACTORS_FIELD_NUMBER: _ClassVar[int]

@@ -116,6 +116,11 @@ class GcsStub:
                 request_serializer=ember_dot_v1_dot_gcs__pb2.ListActorsRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_gcs__pb2.ListActorsReply.FromString,
                 _registered_method=True)
+        self.WatchActors = channel.unary_stream(
+                '/ember.v1.Gcs/WatchActors',
+                request_serializer=ember_dot_v1_dot_gcs__pb2.WatchActorsRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_gcs__pb2.ActorInfo.FromString,
+                _registered_method=True)
 
 
 class GcsServicer:
@@ -249,6 +254,16 @@ class GcsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchActors(self, request, context):
+        """Read-only stream: every actor's current state, then each change as it
+        is stored. A consumer that falls 10,000 changes behind is cut off with
+        RESOURCE_EXHAUSTED; on any break, watch again (the snapshot comes first,
+        so states may repeat: apply them idempotently).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GcsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -331,6 +346,11 @@ def add_GcsServicer_to_server(servicer, server):
                     servicer.ListActors,
                     request_deserializer=ember_dot_v1_dot_gcs__pb2.ListActorsRequest.FromString,
                     response_serializer=ember_dot_v1_dot_gcs__pb2.ListActorsReply.SerializeToString,
+            ),
+            'WatchActors': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchActors,
+                    request_deserializer=ember_dot_v1_dot_gcs__pb2.WatchActorsRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_gcs__pb2.ActorInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -767,6 +787,33 @@ class Gcs:
             '/ember.v1.Gcs/ListActors',
             ember_dot_v1_dot_gcs__pb2.ListActorsRequest.SerializeToString,
             ember_dot_v1_dot_gcs__pb2.ListActorsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchActors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ember.v1.Gcs/WatchActors',
+            ember_dot_v1_dot_gcs__pb2.WatchActorsRequest.SerializeToString,
+            ember_dot_v1_dot_gcs__pb2.ActorInfo.FromString,
             options,
             channel_credentials,
             insecure,
