@@ -21,7 +21,7 @@ from ember_raylet.local_transport import LocalTransport
 from ember_raylet.node_manager import NodeManager
 from ember_raylet.resources import Resources
 from ember_raylet.servicer import RayletServicer
-from ember_raylet.worker_pool import ProcessSpawner, WorkerPool
+from ember_raylet.worker_pool import ProcessSpawner, WorkerPool, ZygoteSpawner
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class RayletService:
         self._config = config
         self.name = log_name
         num_cpus = int(resources.get("CPU", 0))
-        spawner = ProcessSpawner(
+        self._spawner = spawner = (ZygoteSpawner if config.worker_fork else ProcessSpawner)(
             [
                 "--raylet-address", f"local:{local_socket_path}",
                 "--node-id", node_id.hex(),
@@ -106,13 +106,14 @@ class RayletService:
     async def start(self, port: int) -> None:
         self._port = port
         await self._local.start()
-        self.nm.ensure_min_workers()  # workers boot while we register
         gcs_channel = rpc.aio_channel(self._gcs_address, self._token)
         store_channel = rpc.aio_channel(self._store_address, self._token)
         self._channels += [gcs_channel, store_channel]
         self._gcs = gcs_pb2_grpc.GcsStub(gcs_channel)
         self._store = objectstore_pb2_grpc.ObjectStoreStub(store_channel)
-        await self._register_node()
+        # The worker zygote imports while we register; then the pool fills.
+        await asyncio.gather(self._register_node(), self._spawner.start())
+        self.nm.ensure_min_workers()
         self._tasks += [
             asyncio.create_task(self._report_loop()),
             asyncio.create_task(self._reap_loop()),
@@ -266,6 +267,7 @@ class RayletService:
             if handle.process.poll() is None:
                 handle.process.kill()
                 handle.process.wait()  # type: ignore[attr-defined]
+        self._spawner.close()
         if self._gcs is not None:
             try:
                 await self._gcs.UnregisterNode(

@@ -3,9 +3,13 @@ while they have tasks, returned to the idle set when they run dry."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import json
 import logging
 import os
+import select
+import signal
 import subprocess
 import sys
 import time
@@ -139,3 +143,173 @@ class ProcessSpawner:
             )
         finally:
             out.close()
+
+    async def start(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class ForkedProcess:
+    """A worker forked by the zygote: not our child, so it is watched and
+    signalled through a pidfd (immune to pid reuse); its exit code comes
+    from the zygote."""
+
+    def __init__(self, pid: int, zygote: "ZygoteSpawner") -> None:
+        self.pid = pid
+        self._zygote = zygote
+        try:
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._pidfd = None  # already gone
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is not None:
+            return self.returncode
+        if self._pidfd is not None and not select.select([self._pidfd], [], [], 0)[0]:
+            return None  # running
+        self._zygote.read_exits()
+        code = self._zygote.exit_codes.pop(self.pid, None)
+        if code is None:
+            if self._zygote.alive:
+                return None  # exited; the zygote's report (with the code) is on its way
+            code = -1  # nobody can tell the code any more
+        self.returncode = code
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        return self.returncode
+
+    def _signal(self, sig: int) -> None:
+        if self._pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self._pidfd, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if self._pidfd is not None:
+                select.select([self._pidfd], [], [], 0.05)
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("worker", timeout or 0)
+        return code
+
+
+class ZygoteSpawner:
+    """Forks workers from one pre-imported zygote process
+    (`ember._private.worker_zygote`): a worker starts in a few ms instead of
+    ~250, and shares the zygote's imported code. Falls back to starting a
+    zygote again if it died."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_dir: str) -> None:
+        self._args = args
+        self._env = env
+        self._log_dir = log_dir
+        self._zygote: subprocess.Popen[bytes] | None = None
+        self._buffer = b""
+        self._ready = False
+        self.exit_codes: dict[int, int] = {}
+
+    async def start(self) -> None:
+        """Start the zygote and wait (without blocking the loop) until it
+        has imported the worker code, so the first forks are quick."""
+        zygote = self._ensure_zygote()
+        started = time.monotonic()
+        deadline = started + 30
+        while not self._ready:
+            self._lines()
+            if zygote.poll() is not None:
+                raise RuntimeError(f"the worker zygote exited with code {zygote.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker zygote was not ready within 30 s")
+            await asyncio.sleep(0.005)
+        log.info("worker zygote (pid %d) ready after %.2fs", zygote.pid, time.monotonic() - started)
+
+    def _ensure_zygote(self) -> subprocess.Popen[bytes]:
+        if self._zygote is None or self._zygote.poll() is not None:
+            log_path = os.path.join(self._log_dir, "worker-zygote.log")
+            with open(log_path, "ab") as err:
+                # The workers' flags on the zygote's command line too: forked
+                # workers show its command line, and tools find a session's
+                # processes by the session directory in it.
+                self._zygote = subprocess.Popen(
+                    [sys.executable, "-m", "ember._private.worker_zygote", *self._args], env=self._env,
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, close_fds=True,
+                )
+            os.set_blocking(self._zygote.stdout.fileno(), False)  # type: ignore[union-attr]
+            self._buffer = b""
+            self._ready = False
+        return self._zygote
+
+    def __call__(self, worker_id: bytes) -> ForkedProcess:
+        zygote = self._ensure_zygote()
+        hex_id = worker_id.hex()
+        request = {"argv": ["--worker-id", hex_id, *self._args],
+                   "log": os.path.join(self._log_dir, f"worker-{hex_id[:12]}.log")}
+        assert zygote.stdin is not None
+        zygote.stdin.write(json.dumps(request).encode() + b"\n")
+        zygote.stdin.flush()
+        # The pid comes back within milliseconds (a fork); the first request
+        # also waits for the zygote's imports (~0.2 s, once).
+        deadline = time.monotonic() + 30
+        while True:
+            for line in self._lines():
+                if line.startswith("pid "):
+                    return ForkedProcess(int(line.split()[1]), self)
+            if zygote.poll() is not None:
+                raise RuntimeError(f"the worker zygote exited with code {zygote.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker zygote did not answer within 30 s")
+            select.select([zygote.stdout], [], [], 0.5)
+
+    @property
+    def alive(self) -> bool:
+        return self._zygote is not None and self._zygote.poll() is None
+
+    def read_exits(self) -> None:
+        """Collect the exit codes the zygote reported so far."""
+        if self._zygote is not None:
+            for line in self._lines():
+                log.warning("worker zygote: unexpected %r", line)
+
+    def _lines(self) -> list[str]:
+        """Complete lines from the zygote; exit reports are recorded here."""
+        assert self._zygote is not None and self._zygote.stdout is not None
+        try:
+            chunk = self._zygote.stdout.read()
+        except (BlockingIOError, ValueError):
+            chunk = None
+        if chunk:
+            self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        out = []
+        for raw in lines:
+            line = raw.decode()
+            if line.startswith("exit "):
+                _, pid, code = line.split()
+                self.exit_codes[int(pid)] = int(code)
+            elif line == "ready":
+                self._ready = True
+            else:
+                out.append(line)
+        return out
+
+    def close(self) -> None:
+        if self._zygote is not None and self._zygote.poll() is None:
+            assert self._zygote.stdin is not None
+            self._zygote.stdin.close()  # EOF: the zygote exits
+            try:
+                self._zygote.wait(2)
+            except subprocess.TimeoutExpired:
+                self._zygote.kill()
+                self._zygote.wait()
