@@ -78,14 +78,16 @@ class ActorTable:
         return None
 
     async def update(self, request: gcs_pb2.UpdateActorRequest) -> None:
-        actor = self._actors.get(request.actor_id)
-        if actor is None:
+        current = self._actors.get(request.actor_id)
+        if current is None:
             raise NotFound(f"actor {request.actor_id.hex()} is not registered")
-        if actor.state == Actor.DEAD:
+        if current.state == Actor.DEAD:
             return  # dead is final
-        stale = (request.num_restarts, _ORDER.get(request.state, 0)) < (actor.num_restarts, _ORDER[actor.state])
+        stale = (request.num_restarts, _ORDER.get(request.state, 0)) < (current.num_restarts, _ORDER[current.state])
         if stale:
             return
+        actor = gcs_pb2.ActorInfo()
+        actor.CopyFrom(current)
         actor.state = request.state
         actor.num_restarts = request.num_restarts
         if request.node_id:
@@ -96,10 +98,12 @@ class ActorTable:
             actor.death_cause = request.death_cause
             actor.death_message = request.death_message
             actor.end_time = time.time()
+        await self._save(actor)  # stored first: a failed write changes nothing
+        self._actors[actor.actor_id] = actor
+        if actor.state == Actor.DEAD:
             if actor.name and self._names.get((actor.namespace, actor.name)) == actor.actor_id:
                 del self._names[(actor.namespace, actor.name)]
             log.info("actor %s (%s) is dead: %s", actor.actor_id.hex(), actor.class_name, actor.death_message)
-        await self._save(actor)
 
     async def node_died(self, node_id: bytes) -> None:
         """Actors of a dead node die with it (their raylet cannot say so)."""

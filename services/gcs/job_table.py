@@ -39,14 +39,17 @@ class JobTable:
         return job
 
     async def finish(self, job_id: bytes) -> None:
-        job = self._jobs.get(job_id)
-        if job is None:
+        current = self._jobs.get(job_id)
+        if current is None:
             raise NotFound(f"job {job_id.hex()} does not exist")
-        if job.is_dead:
+        if current.is_dead:
             return
+        job = gcs_pb2.JobInfo()
+        job.CopyFrom(current)
         job.is_dead = True
         job.end_time = time.time()
         await self._storage.put(TABLE, job.job_id, job.SerializeToString())
+        self._jobs[job_id] = job
 
     def all(self) -> list[gcs_pb2.JobInfo]:
         return list(self._jobs.values())

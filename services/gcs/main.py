@@ -14,7 +14,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ember-gcs", description="Ember GCS: cluster metadata service")
     add_common_args(parser)
     parser.set_defaults(port=DEFAULT_GCS_PORT)
-    parser.add_argument("--storage", default="memory", help="storage backend (memory)")
+    parser.add_argument("--storage", default="memory",
+                        help="where the tables live: memory (default), or etcd://HOST:PORT[,HOST:PORT...]")
+    parser.add_argument("--cluster-name", default="default",
+                        help="with etcd: this cluster's key prefix, so clusters can share one etcd")
     parser.add_argument("--health-timeout", type=float, default=None, help="seconds of silence before a node is declared dead")
     return parser
 
@@ -22,7 +25,10 @@ def _parser() -> argparse.ArgumentParser:
 def _make(args: argparse.Namespace, config: Config) -> GcsService:
     if args.health_timeout is not None:
         config.health_timeout_s = args.health_timeout
-    return GcsService(args.storage, pathlib.Path(args.session_dir).name, config)
+    try:
+        return GcsService(args.storage, pathlib.Path(args.session_dir).name, config, args.cluster_name)
+    except ValueError as e:
+        raise SystemExit(f"ember-gcs: {e}") from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -40,9 +40,9 @@ class NodeTable:
             node.start_time = time.time()
         if not node.HasField("available"):
             node.available.CopyFrom(node.total)
+        await self._save(node)  # stored first: a failed write changes nothing
         self._nodes[node.node_id] = node
         self._last_report[node.node_id] = time.monotonic()
-        await self._save(node)
         log.info("node %s registered at %s:%d", node.node_id.hex(), node.node_address, node.raylet_port)
 
     async def report(self, node_id: bytes, available: common_pb2.ResourceSet, infeasible: list[common_pb2.ResourceSet]) -> None:
@@ -54,16 +54,19 @@ class NodeTable:
         self._last_report[node_id] = time.monotonic()
 
     async def mark_dead(self, node_id: bytes, reason: str) -> bool:
-        node = self._nodes.get(node_id)
-        if node is None or not node.alive:
+        current = self._nodes.get(node_id)
+        if current is None or not current.alive:
             return False
+        node = gcs_pb2.NodeInfo()
+        node.CopyFrom(current)
         node.alive = False
         node.end_time = time.time()
         node.death_reason = reason
         node.available.Clear()
+        await self._save(node)
+        self._nodes[node_id] = node
         self._last_report.pop(node_id, None)
         self._infeasible.pop(node_id, None)
-        await self._save(node)
         log.warning("node %s is dead: %s", node_id.hex(), reason)
         return True
 

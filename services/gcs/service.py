@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 class GcsService:
     name = "gcs"
 
-    def __init__(self, storage_url: str, session_name: str, config: Config) -> None:
-        self._storage = open_storage(storage_url)
+    def __init__(self, storage_url: str, session_name: str, config: Config, cluster_name: str = "default") -> None:
+        self._storage = open_storage(storage_url, cluster_name)
         self.nodes = NodeTable(self._storage, config.health_timeout_s)
         self.jobs = JobTable(self._storage)
         self.kv = KvTable(self._storage)

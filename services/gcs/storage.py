@@ -45,7 +45,13 @@ class MemoryStorage(Storage):
         return dict(self._tables.get(table, {}))
 
 
-def open_storage(url: str) -> Storage:
+def open_storage(url: str, cluster: str = "default") -> Storage:
+    """`memory` (the default), or `etcd://HOST:PORT[,HOST:PORT...]` with
+    `cluster` naming this cluster's keys in etcd."""
     if url in ("", "memory", "memory://"):
         return MemoryStorage()
-    raise ValueError(f"unsupported storage {url!r} (supported: memory)")
+    if url.startswith("etcd://"):
+        from ember_gcs.etcd_storage import EtcdStorage  # needs aetcd
+
+        return EtcdStorage(url, cluster)
+    raise ValueError(f"unsupported storage {url!r} (supported: memory, etcd://HOST:PORT[,HOST:PORT...])")

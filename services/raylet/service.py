@@ -111,14 +111,26 @@ class RayletService:
         self._channels += [gcs_channel, store_channel]
         self._gcs = gcs_pb2_grpc.GcsStub(gcs_channel)
         self._store = objectstore_pb2_grpc.ObjectStoreStub(store_channel)
-        # The worker zygote imports while we register; then the pool fills.
-        await asyncio.gather(self._register_node(), self._spawner.start())
-        self.nm.ensure_min_workers()
+        # The worker zygote imports while we register and clients connect;
+        # the pool fills (and queued tasks start) once it is ready.
+        self.pool.spawn_ready = False
+        self._tasks.append(asyncio.create_task(self._start_workers()))
+        await self._register_node()
         self._tasks += [
             asyncio.create_task(self._report_loop()),
             asyncio.create_task(self._reap_loop()),
             asyncio.create_task(self._actor_event_loop()),
         ]
+
+    async def _start_workers(self) -> None:
+        try:
+            await self._spawner.start()
+        except Exception:
+            log.exception("the worker spawner failed to start; no workers can run")
+            return
+        self.pool.spawn_ready = True
+        self.nm.ensure_min_workers()
+        self.nm.schedule()
 
     def _node_info(self) -> gcs_pb2.NodeInfo:
         info = gcs_pb2.NodeInfo(

@@ -58,6 +58,7 @@ class WorkerPool:
         self.idle: list[WorkerHandle] = []
         self.leased: dict[tuple, list[WorkerHandle]] = collections.defaultdict(list)
         self.closed = False  # set at shutdown: start no more workers
+        self.spawn_ready = True  # False while the spawner warms up: start none yet
         self.num_dedicated = 0  # workers hosting actors: not task capacity
 
     @property
@@ -67,7 +68,7 @@ class WorkerPool:
         return len(self.starting) + len(self.workers) - self.num_dedicated
 
     def start(self) -> WorkerHandle | None:
-        if self.closed or self.size >= self.max_workers:
+        if self.closed or not self.spawn_ready or self.size >= self.max_workers:
             return None
         worker_id = ids.new_unique_id()
         handle = WorkerHandle(worker_id, self._spawn(worker_id))

@@ -54,10 +54,14 @@ def main() -> None:
 @click.option("--labels", default=None, help="Node labels as JSON.")
 @click.option("--object-store-memory", type=int, default=None, help="Object store capacity in bytes.")
 @click.option("--token", default=None, envvar=auth.TOKEN_ENV, help="Cluster token (joining nodes; default: this machine's latest session).")
+@click.option("--storage", default="memory", show_default=True,
+              help="Head only: where the GCS keeps its tables: memory, or etcd://HOST:PORT[,HOST:PORT...].")
+@click.option("--cluster-name", default="default", show_default=True,
+              help="Head only, with etcd: this cluster's key prefix (clusters may share one etcd).")
 @click.option("--block", is_flag=True, help="Stay in the foreground until interrupted, then stop.")
 def start(head: bool, address: str | None, port: int, host: str, num_cpus: float | None, num_gpus: float,
           memory: float, resources: str | None, labels: str | None, object_store_memory: int | None,
-          token: str | None, block: bool) -> None:
+          token: str | None, storage: str, cluster_name: str, block: bool) -> None:
     """Start a node: the head with --head, or a node joining --address."""
     if head == bool(address):
         raise click.UsageError("give exactly one of --head or --address")
@@ -75,7 +79,8 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
             session_dir, token, head=head, gcs_address=address, gcs_port=port, host=host, num_cpus=num_cpus,
             num_gpus=num_gpus, memory=memory, resources=_resources(resources),
             labels={k: str(v) for k, v in json.loads(labels or "{}").items()},
-            object_store_bytes=object_store_memory, detached=True, config=config,
+            object_store_bytes=object_store_memory, storage=storage, cluster_name=cluster_name, detached=True,
+            config=config,
         )
     except (RuntimeError, TimeoutError) as e:
         raise click.ClickException(str(e)) from None

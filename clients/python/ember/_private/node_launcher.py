@@ -107,6 +107,8 @@ def start_node(
     resources: dict[str, float] | None = None,
     labels: dict[str, str] | None = None,
     object_store_bytes: int | None = None,
+    storage: str = "memory",
+    cluster_name: str = "default",
     detached: bool = False,
     config: Config | None = None,
     timeout: float = 30.0,
@@ -133,7 +135,8 @@ def start_node(
         gcs_socket = session_dir / "gcs.sock"
         popens.append(_spawn(
             ["ember_gcs.main", *common, "--port", str(gcs_port), "--socket", str(gcs_socket),
-             "--ready-file", ready_file("gcs"), "--log-file", str(logs / "gcs.log")],
+             "--ready-file", ready_file("gcs"), "--log-file", str(logs / "gcs.log"),
+             "--storage", storage, "--cluster-name", cluster_name],
             logs / "gcs.out", env, detached))
         gcs_address = f"{host}:{gcs_port}"
         local_gcs = f"unix:{gcs_socket}"

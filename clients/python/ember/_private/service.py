@@ -45,12 +45,17 @@ class ResourceExhausted(RuntimeError):
     """No room for the request: answered with RESOURCE_EXHAUSTED."""
 
 
+class Unavailable(ConnectionError):
+    """A backend the service needs cannot be reached: UNAVAILABLE, retry later."""
+
+
 _STATUS = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     ValueError: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
     FileExistsError: grpc.StatusCode.ALREADY_EXISTS,
 }
 

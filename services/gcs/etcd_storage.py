@@ -1,0 +1,95 @@
+"""The etcd storage backend: every GCS table row is one etcd key, written
+before the RPC that caused it answers (etcd acknowledges a put once a
+quorum has it on disk).
+
+Keys: /ember/<cluster>/<table>/<row key, hex>. The cluster name lets several
+Ember clusters share one etcd. The client is aetcd (asyncio; see
+docs/etcd.md for why not etcd3). Several endpoints may be given: a call
+that cannot reach one moves on to the next.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from typing import Any, Awaitable, Callable, TypeVar
+
+import aetcd
+
+from ember._private.service import Unavailable
+from ember_gcs.storage import Storage
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_UNREACHABLE = (aetcd.ConnectionFailedError, aetcd.ConnectionTimeoutError)
+CALL_TIMEOUT_S = 5
+
+
+def parse_endpoints(url: str) -> list[tuple[str, int]]:
+    """`etcd://host:port[,host:port...]` -> [(host, port), ...]."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "etcd" or not parsed.netloc:
+        raise ValueError(f"etcd storage must look like etcd://HOST:PORT[,HOST:PORT...], got {url!r}")
+    endpoints = []
+    for item in parsed.netloc.split(","):
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"bad etcd endpoint {item!r} in {url!r}: expected HOST:PORT")
+        endpoints.append((host.strip("[]"), int(port)))
+    return endpoints
+
+
+class EtcdStorage(Storage):
+    name = "etcd"
+
+    def __init__(self, url: str, cluster: str) -> None:
+        if not cluster or "/" in cluster:
+            raise ValueError(f"cluster name must be non-empty and without '/', got {cluster!r}")
+        self.endpoints = parse_endpoints(url)
+        self.prefix = f"/ember/{cluster}/".encode()
+        self._current = 0
+        self._client: aetcd.Client | None = None
+
+    def _key(self, table: str, key: bytes) -> bytes:
+        return self.prefix + table.encode() + b"/" + key.hex().encode()
+
+    async def _call(self, what: str, fn: Callable[[aetcd.Client], Awaitable[T]]) -> T:
+        """Run `fn` on a client, moving through the endpoints when one is
+        unreachable; UNAVAILABLE once none answers."""
+        errors = []
+        for _ in range(len(self.endpoints)):
+            if self._client is None:
+                host, port = self.endpoints[self._current]
+                self._client = aetcd.Client(host=host, port=port, timeout=CALL_TIMEOUT_S)
+            try:
+                return await fn(self._client)
+            except _UNREACHABLE as e:
+                host, port = self.endpoints[self._current]
+                errors.append(f"{host}:{port}: {type(e).__name__}")
+                log.warning("etcd at %s:%d unreachable (%s); trying the next endpoint", host, port, e)
+                await self._drop_client()
+                self._current = (self._current + 1) % len(self.endpoints)
+        raise Unavailable(f"etcd is unreachable ({'; '.join(errors)}); {what} was not stored")
+
+    async def _drop_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.close()
+            except Exception:  # closing a broken channel may fail too
+                pass
+
+    async def put(self, table: str, key: bytes, value: bytes) -> None:
+        await self._call(f"{table} write", lambda c: c.put(self._key(table, key), value))
+
+    async def delete(self, table: str, key: bytes) -> bool:
+        result: Any = await self._call(f"{table} delete", lambda c: c.delete(self._key(table, key)))
+        return bool(result)
+
+    async def load(self, table: str) -> dict[bytes, bytes]:
+        start = self.prefix + table.encode() + b"/"
+        rows = await self._call(f"{table} load", lambda c: c.get_prefix(start))
+        return {bytes.fromhex(kv.key[len(start):].decode()): kv.value for kv in rows}
+
+    async def close(self) -> None:
+        await self._drop_client()

