@@ -32,6 +32,8 @@ class ActorTable:
         self._watchers: set[asyncio.Queue[gcs_pb2.ActorInfo | None]] = set()
 
     async def load(self) -> None:
+        """Replace what is in memory with what storage holds."""
+        self._actors, self._names = {}, {}
         for key, raw in (await self._storage.load(TABLE)).items():
             actor = gcs_pb2.ActorInfo.FromString(raw)
             self._actors[key] = actor

@@ -25,6 +25,10 @@ _UNREACHABLE = (aetcd.ConnectionFailedError, aetcd.ConnectionTimeoutError)
 CALL_TIMEOUT_S = 5
 
 
+class Deposed(Unavailable):
+    """A fenced write found that this replica no longer holds leadership."""
+
+
 def parse_endpoints(url: str) -> list[tuple[str, int]]:
     """`etcd://host:port[,host:port...]` -> [(host, port), ...]."""
     parsed = urllib.parse.urlsplit(url)
@@ -47,8 +51,25 @@ class EtcdStorage(Storage):
             raise ValueError(f"cluster name must be non-empty and without '/', got {cluster!r}")
         self.endpoints = parse_endpoints(url)
         self.prefix = f"/ember/{cluster}/".encode()
+        self.leader_key = self.prefix + b"leader"
+        # With an election: the create revision of our leader key while we
+        # lead (None otherwise). Every write then commits only if that key
+        # still exists with that revision, and none is tried while we do not
+        # lead, even one that passed a leadership check just before.
+        self.requires_fence = False
+        self.fence_revision: int | None = None
+        self.on_fence_failure: Callable[[], None] = lambda: None
         self._current = 0
         self._client: aetcd.Client | None = None
+
+    async def client(self) -> aetcd.Client:
+        """A client of a reachable endpoint (UNAVAILABLE if none is)."""
+        return await self._call("connecting", self._status)
+
+    @staticmethod
+    async def _status(client: aetcd.Client) -> aetcd.Client:
+        await client.status()
+        return client
 
     def _key(self, table: str, key: bytes) -> bytes:
         return self.prefix + table.encode() + b"/" + key.hex().encode()
@@ -79,12 +100,29 @@ class EtcdStorage(Storage):
             except Exception:  # closing a broken channel may fail too
                 pass
 
+    async def _fenced(self, client: aetcd.Client, op: Any) -> Any:
+        tx = client.transactions
+        if self.fence_revision is None:
+            if self.requires_fence:
+                raise Deposed("this GCS replica is not the leader; the write was not stored: ask the leader")
+            _, responses = await client.transaction(compare=[], success=[op], failure=[])
+            return responses
+        ok, responses = await client.transaction(
+            compare=[tx.create(self.leader_key) == self.fence_revision], success=[op], failure=[])
+        if not ok:
+            self.on_fence_failure()
+            raise Deposed("this GCS replica is no longer the leader (its leader key is gone or newer); "
+                          "the write was not stored: ask the current leader")
+        return responses
+
     async def put(self, table: str, key: bytes, value: bytes) -> None:
-        await self._call(f"{table} write", lambda c: c.put(self._key(table, key), value))
+        row = self._key(table, key)
+        await self._call(f"{table} write", lambda c: self._fenced(c, c.transactions.put(row, value)))
 
     async def delete(self, table: str, key: bytes) -> bool:
-        result: Any = await self._call(f"{table} delete", lambda c: c.delete(self._key(table, key)))
-        return bool(result)
+        row = self._key(table, key)
+        responses = await self._call(f"{table} delete", lambda c: self._fenced(c, c.transactions.delete(row)))
+        return bool(responses and responses[0].response_delete_range.deleted)
 
     async def load(self, table: str) -> dict[bytes, bytes]:
         start = self.prefix + table.encode() + b"/"

@@ -20,6 +20,8 @@ class JobTable:
         self._next = 1
 
     async def load(self) -> None:
+        """Replace what is in memory with what storage holds."""
+        self._jobs, self._next = {}, 1
         for key, raw in (await self._storage.load(TABLE)).items():
             self._jobs[key] = gcs_pb2.JobInfo.FromString(raw)
             self._next = max(self._next, ids.job_id_to_int(key) + 1)

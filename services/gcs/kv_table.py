@@ -19,6 +19,7 @@ class KvTable:
         self._data: dict[bytes, bytes] = {}
 
     async def load(self) -> None:
+        """Replace what is in memory with what storage holds."""
         self._data = await self._storage.load(TABLE)
 
     async def put(self, namespace: str, key: bytes, value: bytes, overwrite: bool) -> bool:

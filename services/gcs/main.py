@@ -16,6 +16,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.set_defaults(port=DEFAULT_GCS_PORT)
     parser.add_argument("--storage", default="memory",
                         help="where the tables live: memory (default), or etcd://HOST:PORT[,HOST:PORT...]")
+    parser.add_argument("--leader-lease-ttl", type=float, default=3.0,
+                        help="with etcd: seconds a leader's lease lives without keepalive (failover takes up to this)")
     parser.add_argument("--cluster-name", default="default",
                         help="with etcd: this cluster's key prefix, so clusters can share one etcd")
     parser.add_argument("--health-timeout", type=float, default=None, help="seconds of silence before a node is declared dead")
@@ -26,7 +28,8 @@ def _make(args: argparse.Namespace, config: Config) -> GcsService:
     if args.health_timeout is not None:
         config.health_timeout_s = args.health_timeout
     try:
-        return GcsService(args.storage, pathlib.Path(args.session_dir).name, config, args.cluster_name)
+        return GcsService(args.storage, pathlib.Path(args.session_dir).name, config, args.cluster_name,
+                          host=args.host, lease_ttl_s=args.leader_lease_ttl)
     except ValueError as e:
         raise SystemExit(f"ember-gcs: {e}") from None
 

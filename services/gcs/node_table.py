@@ -23,6 +23,8 @@ class NodeTable:
         self._infeasible: dict[bytes, list[common_pb2.ResourceSet]] = {}
 
     async def load(self) -> None:
+        """Replace what is in memory with what storage holds."""
+        self._nodes, self._last_report, self._infeasible = {}, {}, {}
         for key, raw in (await self._storage.load(TABLE)).items():
             node = gcs_pb2.NodeInfo.FromString(raw)
             self._nodes[key] = node

@@ -1,5 +1,6 @@
-"""The GCS process: tables over a storage backend, the servicer, and the
-health checker that declares silent nodes dead."""
+"""The GCS process: tables over a storage backend, the servicer, the
+health checker that declares silent nodes dead, and, on etcd, the leader
+election among replicas (only the leader serves; standbys point at it)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from ember.v1 import gcs_pb2_grpc
 
 from ember._private.config import Config
 from ember_gcs.actor_table import ActorTable
+from ember_gcs.etcd_storage import EtcdStorage
 from ember_gcs.job_table import JobTable
 from ember_gcs.kv_table import KvTable
+from ember_gcs.leader_election import LeaderElection, SoleLeader
+from ember_gcs.leader_gate import LeaderGate
 from ember_gcs.node_table import NodeTable
 from ember_gcs.servicer import GcsServicer
 from ember_gcs.storage import open_storage
@@ -23,27 +27,61 @@ log = logging.getLogger(__name__)
 class GcsService:
     name = "gcs"
 
-    def __init__(self, storage_url: str, session_name: str, config: Config, cluster_name: str = "default") -> None:
+    def __init__(self, storage_url: str, session_name: str, config: Config, cluster_name: str = "default",
+                 host: str = "127.0.0.1", lease_ttl_s: float = 3.0) -> None:
         self._storage = open_storage(storage_url, cluster_name)
+        self._host = host
         self.nodes = NodeTable(self._storage, config.health_timeout_s)
         self.jobs = JobTable(self._storage)
         self.kv = KvTable(self._storage)
         self.actors = ActorTable(self._storage)
-        self._servicer = GcsServicer(self.nodes, self.jobs, self.kv, self.actors, session_name, self._storage.name)
-        self._health_task: asyncio.Task[None] | None = None
+        # Replicas on etcd elect a leader; alone in memory, this one leads.
+        self.leadership: LeaderElection | SoleLeader = (
+            LeaderElection(self._storage, lease_ttl_s) if isinstance(self._storage, EtcdStorage) else SoleLeader())
+        self._servicer = GcsServicer(self.nodes, self.jobs, self.kv, self.actors, session_name, self._storage.name,
+                                     self.leadership)
+        self.interceptors = [LeaderGate(self.leadership)]
+        self._tasks: list[asyncio.Task[None]] = []
 
     def register(self, server: grpc.aio.Server) -> None:
         gcs_pb2_grpc.add_GcsServicer_to_server(self._servicer, server)
 
     async def start(self, port: int) -> None:
+        address = f"{self._host}:{port}"
+        if isinstance(self.leadership, LeaderElection):
+            self.leadership.identity = address
+            self._tasks.append(asyncio.create_task(self.leadership.run(self._take_over, self._step_down)))
+            # Report ready once we lead or know the leader (or after a while:
+            # a standby that knows no leader still answers, with UNAVAILABLE).
+            try:
+                await asyncio.wait_for(self.leadership.settled.wait(), timeout=2 * self.leadership.ttl_s)
+            except asyncio.TimeoutError:
+                log.warning("no leader after %gs; serving as a standby", 2 * self.leadership.ttl_s)
+        else:
+            self.leadership.leader = address
+            await self._load_tables()
+        self._tasks.append(asyncio.create_task(self._check_health()))
+
+    async def _load_tables(self) -> None:
         for table in (self.nodes, self.jobs, self.kv, self.actors):
             await table.load()
-        self._health_task = asyncio.create_task(self._check_health())
+
+    async def _take_over(self, revision: int) -> None:
+        # Fence first: from here on, writes commit only while we lead.
+        assert isinstance(self._storage, EtcdStorage)
+        self._storage.fence_revision = revision
+        await self._load_tables()  # what the previous leader stored
+
+    async def _step_down(self, reason: str) -> None:
+        assert isinstance(self._storage, EtcdStorage)
+        self._storage.fence_revision = None
 
     async def _check_health(self) -> None:
         interval = min(1.0, self.nodes.health_timeout_s / 4)
         while True:
             await asyncio.sleep(interval)
+            if not self.leadership.is_leader:
+                continue
             try:
                 for node_id in await self.nodes.check_health():
                     await self.actors.node_died(node_id)
@@ -51,6 +89,7 @@ class GcsService:
                 log.exception("health check failed")
 
     async def stop(self) -> None:
-        if self._health_task:
-            self._health_task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._storage.close()

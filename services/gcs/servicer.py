@@ -15,6 +15,7 @@ from ember._private.service import InvalidArgument, map_errors
 from ember_gcs.actor_table import ActorTable
 from ember_gcs.job_table import JobTable
 from ember_gcs.kv_table import MAX_KEY, MAX_VALUE, KvTable
+from ember_gcs.leader_gate import Leadership
 from ember_gcs.node_table import NodeTable
 
 Ctx = grpc.aio.ServicerContext
@@ -41,7 +42,8 @@ def _key(key: bytes) -> bytes:
 
 class GcsServicer(gcs_pb2_grpc.GcsServicer):
     def __init__(self, nodes: NodeTable, jobs: JobTable, kv: KvTable, actors: ActorTable, session_name: str,
-                 storage_name: str) -> None:
+                 storage_name: str, leadership: Leadership) -> None:
+        self._leadership = leadership
         self._nodes = nodes
         self._actors = actors
         self._jobs = jobs
@@ -116,8 +118,10 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
 
     @map_errors
     async def GetClusterInfo(self, request: gcs_pb2.GetClusterInfoRequest, context: Ctx) -> gcs_pb2.GetClusterInfoReply:
+        leadership = self._leadership
         return gcs_pb2.GetClusterInfoReply(
-            session_name=self._session_name, storage=self._storage_name, start_time=self._start_time
+            session_name=self._session_name, storage=self._storage_name, start_time=self._start_time,
+            leader_address=leadership.leader, is_leader=leadership.is_leader,
         )
 
     @map_errors

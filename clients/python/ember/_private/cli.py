@@ -156,7 +156,7 @@ def status(address: str | None) -> None:
                                             ("GetAllNodes", gcs_pb2.GetAllNodesRequest()))
     nodes = reply.nodes
     click.echo(f"cluster {info.session_name} (GCS {gcs_address}, storage: {info.storage})")
-    click.echo(f"leader: {gcs_address}")
+    click.echo(f"leader: {info.leader_address or 'none (an election is under way)'}")
     alive = [n for n in nodes if n.alive]
     click.echo(f"nodes: {len(alive)} alive, {len(nodes) - len(alive)} dead")
     totals: dict[str, list[float]] = {}

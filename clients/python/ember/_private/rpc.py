@@ -58,21 +58,27 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
         return _deny(handler)
 
 
-async def _abort(_request: Any, context: grpc.aio.ServicerContext) -> None:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong cluster token")
+def refusal(handler: grpc.RpcMethodHandler | None, code: grpc.StatusCode, message: str,
+            trailing: tuple[tuple[str, str], ...] = ()) -> grpc.RpcMethodHandler | None:
+    """A handler that answers `code`/`message` without reading the request
+    (raw bytes in: it is never parsed), in place of `handler`."""
+    if handler is None:  # unknown method: let gRPC answer UNIMPLEMENTED
+        return None
+
+    async def abort(_request: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(code, message, trailing)
+
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(abort)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(abort)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(abort)
+    return grpc.unary_unary_rpc_method_handler(abort)
 
 
 def _deny(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler | None:
-    if handler is None:  # unknown method: let gRPC answer UNIMPLEMENTED
-        return None
-    # Raw bytes in: the request is never parsed.
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(_abort)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(_abort)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(_abort)
-    return grpc.unary_unary_rpc_method_handler(_abort)
+    return refusal(handler, grpc.StatusCode.UNAUTHENTICATED, "missing or wrong cluster token")
 
 
 class _ClientToken(

@@ -145,7 +145,9 @@ def setup_logging(name: str, log_file: str | None, session_dir: pathlib.Path, js
 
 async def _serve(service: Service, args: argparse.Namespace, token: str) -> None:
     server = grpc.aio.server(
-        interceptors=[rpc.TokenInterceptor(token)], options=rpc.CHANNEL_OPTIONS
+        # The token first: nothing else looks at an unauthenticated call.
+        interceptors=[rpc.TokenInterceptor(token), *getattr(service, "interceptors", [])],
+        options=rpc.CHANNEL_OPTIONS
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -212,7 +212,10 @@ class GcsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetClusterInfo(self, request, context):
-        """Read-only: session name and the GCS's own view of the cluster.
+        """Read-only: session name, storage and leadership. Answered by every
+        replica, standbys included: it is how clients find the leader. Every
+        other RPC, on a standby, fails with UNAVAILABLE naming the leader (also
+        in the `ember-leader` trailing metadata).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
