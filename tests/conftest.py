@@ -15,11 +15,12 @@ import ember
 
 
 def ember_processes(marker: str | None = None) -> list[psutil.Process]:
-    """Ember service and worker processes (of one session if `marker`)."""
+    """Ember service, worker and test etcd processes (of one session if `marker`)."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if any(m in cmd for m in ("ember_gcs.main", "ember_raylet.main", "ember_objectstore.main", "ember._private.worker")):
+        if any(m in cmd for m in ("ember_gcs.main", "ember_raylet.main", "ember_objectstore.main", "ember._private.worker",
+                                  "bin/ember-gcs", "bin/ember-raylet", "bin/ember-objectstore", "etcdbin/etcd")):
             if marker is None or marker in cmd:
                 found.append(proc)
     return found

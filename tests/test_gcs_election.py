@@ -91,7 +91,9 @@ def test_killed_leaders_are_replaced_within_two_ttls_and_nothing_is_lost(replica
         assert took < 2 * TTL + 1.0, f"failover took {took:.2f}s"
         for k in written:  # the new leader serves what every earlier one stored
             assert new.stub.KvGet(gcs_pb2.KvGetRequest(namespace="user", key=k), timeout=5).value == k
-        pool.append(Replica(tmp_path / f"round{round_}", etcd.url, 9))  # keep three replicas
+        fresh = Replica(tmp_path / f"round{round_}", etcd.url, 9)  # keep three replicas
+        pool.append(fresh)
+        replicas.append(fresh)  # the fixture stops it
 
 
 def test_a_paused_leader_is_fenced_off(replicas):

@@ -11,10 +11,11 @@ import time
 
 import grpc
 import grpc.aio
-from ember.v1 import gcs_pb2, gcs_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
+from ember.v1 import gcs_pb2, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
 from ember._private import auth, rpc
 from ember._private.config import Config
+from ember._private.gcs_client import AioGcsClient
 from ember_raylet.client_session import ClientSession
 from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport
@@ -95,7 +96,7 @@ class RayletService:
         # Actor registrations and state changes for the GCS, sent in order.
         self._actor_events: asyncio.Queue[gcs_pb2.RegisterActorRequest | gcs_pb2.UpdateActorRequest] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._gcs: gcs_pb2_grpc.GcsStub | None = None
+        self._gcs: AioGcsClient | None = None
         self._store: objectstore_pb2_grpc.ObjectStoreStub | None = None
         self._channels: list[grpc.aio.Channel] = []
         self._port = 0
@@ -106,10 +107,9 @@ class RayletService:
     async def start(self, port: int) -> None:
         self._port = port
         await self._local.start()
-        gcs_channel = rpc.aio_channel(self._gcs_address, self._token)
         store_channel = rpc.aio_channel(self._store_address, self._token)
-        self._channels += [gcs_channel, store_channel]
-        self._gcs = gcs_pb2_grpc.GcsStub(gcs_channel)
+        self._channels.append(store_channel)
+        self._gcs = AioGcsClient(self._gcs_address, self._token)  # the leader, across failovers
         self._store = objectstore_pb2_grpc.ObjectStoreStub(store_channel)
         # The worker zygote imports while we register and clients connect;
         # the pool fills (and queued tasks start) once it is ready.
@@ -283,9 +283,10 @@ class RayletService:
         if self._gcs is not None:
             try:
                 await self._gcs.UnregisterNode(
-                    gcs_pb2.UnregisterNodeRequest(node_id=self.node_id, reason="raylet stopped"), timeout=1
-                )
+                    gcs_pb2.UnregisterNodeRequest(node_id=self.node_id, reason="raylet stopped"), timeout=1,
+                    failover_window_s=0)  # best effort: the GCS may be stopping too (ember stop)
             except grpc.aio.AioRpcError:
                 pass
+            await self._gcs.close()
         for channel in self._channels:
             await channel.close()

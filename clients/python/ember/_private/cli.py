@@ -13,15 +13,13 @@ import json
 import os
 import pathlib
 import signal
-import sys
-import time
 from typing import Any
 
 import click
 import grpc
-from ember.v1 import gcs_pb2, gcs_pb2_grpc
+from ember.v1 import gcs_pb2
 
-from ember._private import auth, node_launcher, rpc, session
+from ember._private import auth, node_launcher, session
 from ember._private.config import DEFAULT_GCS_PORT, Config
 
 
@@ -58,10 +56,12 @@ def main() -> None:
               help="Head only: where the GCS keeps its tables: memory, or etcd://HOST:PORT[,HOST:PORT...].")
 @click.option("--cluster-name", default="default", show_default=True,
               help="Head only, with etcd: this cluster's key prefix (clusters may share one etcd).")
+@click.option("--gcs-replicas", type=click.IntRange(1, 7), default=1, show_default=True,
+              help="Head only, with etcd: GCS processes to start; they elect a leader, the others stand by.")
 @click.option("--block", is_flag=True, help="Stay in the foreground until interrupted, then stop.")
 def start(head: bool, address: str | None, port: int, host: str, num_cpus: float | None, num_gpus: float,
           memory: float, resources: str | None, labels: str | None, object_store_memory: int | None,
-          token: str | None, storage: str, cluster_name: str, block: bool) -> None:
+          token: str | None, storage: str, cluster_name: str, gcs_replicas: int, block: bool) -> None:
     """Start a node: the head with --head, or a node joining --address."""
     if head == bool(address):
         raise click.UsageError("give exactly one of --head or --address")
@@ -79,17 +79,18 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
             session_dir, token, head=head, gcs_address=address, gcs_port=port, host=host, num_cpus=num_cpus,
             num_gpus=num_gpus, memory=memory, resources=_resources(resources),
             labels={k: str(v) for k, v in json.loads(labels or "{}").items()},
-            object_store_bytes=object_store_memory, storage=storage, cluster_name=cluster_name, detached=True,
+            object_store_bytes=object_store_memory, storage=storage, cluster_name=cluster_name,
+            gcs_replicas=gcs_replicas, detached=True,
             config=config,
         )
-    except (RuntimeError, TimeoutError) as e:
+    except (RuntimeError, TimeoutError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     session.write_json(session_dir / "cluster.json", {"gcs_address": node.gcs_address, "session_dir": str(session_dir)})
     if head:
         session.mark_latest(session_dir)
         click.echo(f"Ember head started (node {node.node_id.hex()[:8]}); GCS at {node.gcs_address}")
         click.echo(f"  session:   {session_dir}")
-        click.echo(f"  connect:   ember.init(address=\"auto\")   # on this machine")
+        click.echo('  connect:   ember.init(address="auto")   # on this machine')
         click.echo(f"             ember.init(address=\"{node.gcs_address}\")  # with {auth.TOKEN_ENV} set")
         click.echo(f"  add nodes: {auth.TOKEN_ENV}=$(cat {session_dir / 'token'}) ember start --address={node.gcs_address}")
         click.echo("  stop:      ember stop")
@@ -104,13 +105,7 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
 
 
 def _check_gcs(address: str, token: str) -> None:
-    channel = rpc.channel(address, token)
-    try:
-        gcs_pb2_grpc.GcsStub(channel).GetClusterInfo(gcs_pb2.GetClusterInfoRequest(), timeout=10)
-    except grpc.RpcError as e:
-        raise click.ClickException(f"cannot reach the GCS at {address}: {e.code().name}: {e.details()}") from None
-    finally:
-        channel.close()
+    _query_gcs(address, ("GetClusterInfo", gcs_pb2.GetClusterInfoRequest()), token=token)
 
 
 @main.command()
@@ -128,24 +123,26 @@ def stop(timeout: float) -> None:
     click.echo(f"Stopped {stopped} node(s).")
 
 
-def _query_gcs(address: str | None, *calls: tuple[str, Any]) -> tuple[str, list[Any]]:
+def _query_gcs(address: str | None, *calls: tuple[str, Any], token: str | None = None) -> tuple[str, list[Any]]:
     """Answers of Gcs RPCs (method name, request) from the cluster at
-    `address` (default: this machine's latest); a clear error if unreachable."""
+    `address` (default: this machine's latest), from its leader replica; a
+    clear error if unreachable."""
     from ember._private import runtime
+    from ember._private.gcs_client import GcsClient
 
-    config = Config.load()
+    if token is None:
+        try:
+            address, token, _ = runtime._resolve(address or "auto", os.environ.get(auth.TOKEN_ENV), Config.load())
+        except ConnectionError as e:
+            raise click.ClickException(str(e)) from None
+    assert address is not None
+    gcs = GcsClient(address, token, failover_window_s=5)
     try:
-        gcs_address, token, _ = runtime._resolve(address or "auto", os.environ.get(auth.TOKEN_ENV), config)
-    except ConnectionError as e:
-        raise click.ClickException(str(e)) from None
-    channel = rpc.channel(gcs_address, token)
-    try:
-        stub = gcs_pb2_grpc.GcsStub(channel)
-        return gcs_address, [getattr(stub, name)(request, timeout=10) for name, request in calls]
+        return gcs.address, [getattr(gcs, name)(request, timeout=10) for name, request in calls]
     except grpc.RpcError as e:
-        raise click.ClickException(f"cannot reach the GCS at {gcs_address}: {e.code().name}: {e.details()}") from None
+        raise click.ClickException(f"cannot reach the GCS at {address}: {e.code().name}: {e.details()}") from None
     finally:
-        channel.close()
+        gcs.close()
 
 
 @main.command()

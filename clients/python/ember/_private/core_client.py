@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 from ember.v1 import common_pb2, gcs_pb2, objectstore_pb2, raylet_pb2
 
 from ember import exceptions
-from ember._private import auth, ids, serialization
+from ember._private import ids, serialization
 from ember._private.config import Config
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class CoreClient:
         self.node_id = self.info.node_id
         self._stubs_lock = threading.Lock()
         self._store_channel: Any = None
-        self._gcs_channel: Any = None
+        self._gcs_client: Any = None
 
     # gRPC is imported on first use: a worker that only runs small tasks
     # talks to nothing but its raylet (over the local socket), and stays
@@ -117,13 +117,13 @@ class CoreClient:
 
     @functools.cached_property
     def gcs(self) -> Any:
-        """The GCS (function export, names, job metadata)."""
-        from ember._private import rpc
-        from ember.v1 import gcs_pb2_grpc
+        """The GCS leader (function export, names, job metadata), followed
+        across replicas and failovers."""
+        from ember._private.gcs_client import GcsClient
 
         with self._stubs_lock:
-            self._gcs_channel = self._gcs_channel or rpc.channel(self.info.gcs_address, self._token)
-        return gcs_pb2_grpc.GcsStub(self._gcs_channel)
+            self._gcs_client = self._gcs_client or GcsClient(self.info.gcs_address, self._token)
+        return self._gcs_client
 
     # ---- the stream ----------------------------------------------------
 
@@ -321,7 +321,7 @@ class CoreClient:
                 self._call.cancel()
             if self._local is not None:
                 self._local.close()
-            for ch in ("_channel", "_store_channel", "_gcs_channel"):
+            for ch in ("_channel", "_store_channel", "_gcs_client"):
                 channel = getattr(self, ch, None)
                 if channel is not None:
                     channel.close()

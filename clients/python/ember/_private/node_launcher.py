@@ -109,6 +109,7 @@ def start_node(
     object_store_bytes: int | None = None,
     storage: str = "memory",
     cluster_name: str = "default",
+    gcs_replicas: int = 1,
     detached: bool = False,
     config: Config | None = None,
     timeout: float = 30.0,
@@ -130,16 +131,24 @@ def start_node(
         ready[name].unlink(missing_ok=True)
         return str(ready[name])
 
+    gcs_names = []
     if head:
-        gcs_port = gcs_port or free_port(host)
-        gcs_socket = session_dir / "gcs.sock"
-        popens.append(_spawn(
-            ["ember_gcs.main", *common, "--port", str(gcs_port), "--socket", str(gcs_socket),
-             "--ready-file", ready_file("gcs"), "--log-file", str(logs / "gcs.log"),
-             "--storage", storage, "--cluster-name", cluster_name],
-            logs / "gcs.out", env, detached))
-        gcs_address = f"{host}:{gcs_port}"
-        local_gcs = f"unix:{gcs_socket}"
+        if gcs_replicas > 1 and not storage.startswith("etcd://"):
+            raise ValueError("several GCS replicas need shared storage: --storage etcd://HOST:PORT")
+        addresses = []
+        for i in range(gcs_replicas):
+            # The first keeps the classic names; replicas 1.. are numbered.
+            name = "gcs" if i == 0 else f"gcs-{i}"
+            port = (gcs_port or free_port(host)) if i == 0 else free_port(host)
+            popens.append(_spawn(
+                ["ember_gcs.main", *common, "--port", str(port), "--socket", str(session_dir / f"{name}.sock"),
+                 "--ready-file", ready_file(name), "--log-file", str(logs / f"{name}.log"),
+                 "--storage", storage, "--cluster-name", cluster_name],
+                logs / f"{name}.out", env, detached))
+            gcs_names.append(name)
+            addresses.append(f"{host}:{port}")
+        gcs_address = ",".join(addresses)  # any replica leads the way to the leader
+        local_gcs = f"unix:{session_dir / 'gcs.sock'}" if gcs_replicas == 1 else gcs_address
     else:
         if not gcs_address:
             raise ValueError("a non-head node needs the GCS address")
@@ -168,8 +177,7 @@ def start_node(
         raylet_args.append("--head")
     popens.append(_spawn(raylet_args, logs / f"raylet-{short}.out", env, detached))
 
-    names = ["gcs"] if head else []
-    names += [f"objectstore-{short}", f"raylet-{short}"]
+    names = [*gcs_names, f"objectstore-{short}", f"raylet-{short}"]
     pids = dict(zip(names, (p.pid for p in popens)))
     node = NodeProcesses(node_id, session_dir, gcs_address, str(raylet_socket), str(local_socket), store_dir, pids, popens)
     session.write_json(node.record, {"node_id": node_id.hex(), "pids": pids, "store_dir": store_dir,

@@ -153,20 +153,23 @@ def _resolve(address: str, token: str | None, config: Config) -> tuple[str, str,
     return gcs_address, token, session_dir
 
 
+# A driver joining waits this long for a GCS (through a failover) before giving up.
+_JOIN_WINDOW_S = 10.0
+
+
 def _pick_raylet(gcs_address: str, token: str, local_transport: bool) -> str:
     """The raylet of this machine: one whose unix socket exists here."""
     import grpc  # drivers only: workers never load gRPC unless they need it
 
-    from ember._private import rpc
-    from ember.v1 import gcs_pb2_grpc
+    from ember._private.gcs_client import GcsClient
 
-    channel = rpc.channel(gcs_address, token)
+    gcs = GcsClient(gcs_address, token, failover_window_s=_JOIN_WINDOW_S)
     try:
-        reply = gcs_pb2_grpc.GcsStub(channel).GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=10)
+        reply = gcs.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=10)
     except grpc.RpcError as e:
         raise ConnectionError(f"cannot reach the GCS at {gcs_address}: {e.code().name} {e.details()}") from None
     finally:
-        channel.close()
+        gcs.close()
     alive = [n for n in reply.nodes if n.alive]
     for node in alive:
         if local_transport and node.raylet_local_socket and os.path.exists(node.raylet_local_socket):
@@ -180,21 +183,19 @@ def _pick_raylet(gcs_address: str, token: str, local_transport: bool) -> str:
 
 
 def _connect(gcs_address: str, raylet_address: str, token: str, namespace: str, config: Config) -> None:
-    from ember._private import rpc
-    from ember.v1 import gcs_pb2_grpc
+    from ember._private.gcs_client import GcsClient
 
-    channel = rpc.channel(gcs_address, token)
+    gcs = GcsClient(gcs_address, token, failover_window_s=_JOIN_WINDOW_S)
     try:
-        job = gcs_pb2_grpc.GcsStub(channel).AddJob(
-            gcs_pb2.AddJobRequest(driver_pid=os.getpid(), namespace=namespace,
-                                  entrypoint=" ".join(sys.argv)[:1024]), timeout=30, wait_for_ready=True).job
+        job = gcs.AddJob(gcs_pb2.AddJobRequest(driver_pid=os.getpid(), namespace=namespace,
+                                               entrypoint=" ".join(sys.argv)[:1024]), timeout=30, wait_for_ready=True).job
         # Workers add the driver's import path, so what the driver pickles by
         # reference (functions and classes of its own modules) imports there.
         path = json.dumps([os.getcwd(), *sys.path]).encode()
-        gcs_pb2_grpc.GcsStub(channel).KvPut(
-            gcs_pb2.KvPutRequest(namespace="job", key=job.job_id + b"/sys_path", value=path, overwrite=True), timeout=30)
+        gcs.KvPut(gcs_pb2.KvPutRequest(namespace="job", key=job.job_id + b"/sys_path", value=path, overwrite=True),
+                  timeout=30)
     finally:
-        channel.close()
+        gcs.close()
     register = raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.DRIVER, job_id=job.job_id, pid=os.getpid())
     _state.client = CoreClient(raylet_address, token, register, config)
     _state.job_id = job.job_id
@@ -224,8 +225,8 @@ def shutdown() -> None:
             if _state.job_id:  # drivers
                 import grpc
 
-                try:
-                    c.gcs.FinishJob(gcs_pb2.FinishJobRequest(job_id=_state.job_id), timeout=2)
+                try:  # best effort: a GCS that is gone must not hold up the exit
+                    c.gcs.FinishJob(gcs_pb2.FinishJobRequest(job_id=_state.job_id), timeout=2, failover_window_s=0)
                 except grpc.RpcError:
                     pass
             c.close()

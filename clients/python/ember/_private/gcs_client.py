@@ -1,0 +1,150 @@
+"""A GCS client that follows the leader among GCS replicas.
+
+Addresses come as "HOST:PORT[,HOST:PORT...]" (any replica will do). A call
+answered UNAVAILABLE is retried, with backoff, for up to the failover
+window: at the leader a standby names (`ember-leader` trailing metadata),
+else at the next known replica. Every Gcs RPC is safe to retry this way
+(see gcs.proto: idempotent, or AddJob, whose lost reply only costs an
+unused job id). Used the same way as a GcsStub: `client.KvGet(request,
+timeout=...)`; `AioGcsClient` for asyncio code (the raylet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+import grpc
+import grpc.aio
+from ember.v1 import gcs_pb2_grpc
+
+from ember._private import rpc
+
+log = logging.getLogger(__name__)
+LEADER_METADATA = "ember-leader"
+FAILOVER_WINDOW_S = 30.0
+
+
+def split_addresses(addresses: str) -> list[str]:
+    out = [a.strip() for a in addresses.split(",") if a.strip()]
+    if not out:
+        raise ValueError(f"no GCS address in {addresses!r}")
+    return out
+
+
+class _Replicas:
+    """Which replica to call next; shared bookkeeping of both clients."""
+
+    def __init__(self, addresses: str) -> None:
+        self.addresses = split_addresses(addresses)
+        self.current = self.addresses[0]
+
+    def after_unavailable(self, error: grpc.RpcError) -> bool:
+        """Pick the next replica; True if a standby named the leader."""
+        leader = dict(error.trailing_metadata() or ()).get(LEADER_METADATA)  # type: ignore[attr-defined]
+        if leader and leader != self.current:
+            if leader not in self.addresses:
+                self.addresses.append(leader)
+            self.current = leader
+            return True
+        # Unreachable, or a standby that knows no leader yet: the next one.
+        i = self.addresses.index(self.current) if self.current in self.addresses else -1
+        self.current = self.addresses[(i + 1) % len(self.addresses)]
+        return False
+
+
+def _retryable(error: grpc.RpcError) -> bool:
+    return error.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+
+
+class _LeaderFollower:
+    """What both clients share: the replicas, a stub per replica, and stub-like
+    attribute access (`client.KvGet(request, timeout=...)`)."""
+
+    def __init__(self, addresses: str, token: str | None, failover_window_s: float = FAILOVER_WINDOW_S) -> None:
+        self._replicas = _Replicas(addresses)
+        self._token = token
+        self._window = failover_window_s
+        self._stubs: dict[str, gcs_pb2_grpc.GcsStub] = {}
+        self._channels: list[Any] = []
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        """The replica calls go to now (the leader, once found)."""
+        return self._replicas.current
+
+    def _open_channel(self, address: str) -> Any:
+        raise NotImplementedError
+
+    def _stub(self, address: str) -> gcs_pb2_grpc.GcsStub:
+        with self._lock:
+            stub = self._stubs.get(address)
+            if stub is None:
+                channel = self._open_channel(address)
+                self._channels.append(channel)
+                stub = self._stubs[address] = gcs_pb2_grpc.GcsStub(channel)
+            return stub
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        if method.startswith("_"):
+            raise AttributeError(method)
+        return functools.partial(self._call, method)  # type: ignore[attr-defined]
+
+    def _failed(self, method: str, address: str, error: grpc.RpcError, deadline: float, delay: float) -> float:
+        """After an error: raise it, or return how long to back off before
+        the retry (none when a standby named the leader)."""
+        if not _retryable(error) or time.monotonic() + delay > deadline:
+            raise error
+        redirected = self._replicas.after_unavailable(error)
+        log.info("GCS %s: %s unavailable (%s); now %s", method, address, error.details(),  # type: ignore[attr-defined]
+                 self._replicas.current)
+        return 0.0 if redirected else delay
+
+
+class GcsClient(_LeaderFollower):
+    def _open_channel(self, address: str) -> grpc.Channel:
+        return rpc.channel(address, self._token)
+
+    def _call(self, method: str, request: Any, failover_window_s: float | None = None, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + (self._window if failover_window_s is None else failover_window_s)
+        delay = 0.05
+        while True:
+            address = self._replicas.current
+            try:
+                return getattr(self._stub(address), method)(request, **kwargs)
+            except grpc.RpcError as e:
+                pause = self._failed(method, address, e, deadline, delay)
+            if pause:
+                time.sleep(pause)
+                delay = min(delay * 2, 1.0)
+
+    def close(self) -> None:
+        for channel in self._channels:
+            channel.close()
+
+
+class AioGcsClient(_LeaderFollower):
+    def _open_channel(self, address: str) -> grpc.aio.Channel:
+        return rpc.aio_channel(address, self._token)
+
+    async def _call(self, method: str, request: Any, failover_window_s: float | None = None, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + (self._window if failover_window_s is None else failover_window_s)
+        delay = 0.05
+        while True:
+            address = self._replicas.current
+            try:
+                return await getattr(self._stub(address), method)(request, **kwargs)
+            except grpc.aio.AioRpcError as e:
+                pause = self._failed(method, address, e, deadline, delay)
+            if pause:
+                await asyncio.sleep(pause)
+                delay = min(delay * 2, 1.0)
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
