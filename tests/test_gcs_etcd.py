@@ -5,12 +5,15 @@ until it is back."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import time
 
 import grpc
 import pytest
 from ember.v1 import common_pb2, gcs_pb2, gcs_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ember._private import rpc
 from tests.etcd_server import etcd_binary, started
@@ -30,6 +33,13 @@ def etcd(tmp_path_factory):
 def session(tmp_path):
     (tmp_path / "logs").mkdir()
     return tmp_path
+
+
+def _wait_health(stub, status, timeout=15):
+    deadline = time.monotonic() + timeout
+    while stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status != status:
+        assert time.monotonic() < deadline, f"health never became {status}"
+        time.sleep(0.1)
 
 
 def _gcs(session, url, cluster="c1"):
@@ -98,14 +108,27 @@ def test_unreachable_etcd_fails_writes_until_it_is_back(session, tmp_path):
     proc = None
     try:
         proc, stub = _gcs(session, server.url)
+        gcs_address = json.loads((session / "gcs.ready").read_text())
+        gcs_address = f"127.0.0.1:{gcs_address['port']}"
         stub.KvPut(gcs_pb2.KvPutRequest(namespace="user", key=b"before", value=b"1"), timeout=5)
+        health = health_pb2_grpc.HealthStub(grpc.insecure_channel(gcs_address))
         server.stop()
         with pytest.raises(grpc.RpcError) as err:
             stub.KvPut(gcs_pb2.KvPutRequest(namespace="user", key=b"during", value=b"2"), timeout=30)
-        assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "etcd is unreachable" in err.value.details()
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "etcd is unreachable" in err.value.details() or "not the leader" in err.value.details()
+        _wait_health(health, health_pb2.HealthCheckResponse.NOT_SERVING)
         assert not stub.KvGet(gcs_pb2.KvGetRequest(namespace="user", key=b"during"), timeout=5).found
         server.start()
-        stub.KvPut(gcs_pb2.KvPutRequest(namespace="user", key=b"after", value=b"3"), timeout=30)
+        _wait_health(health, health_pb2.HealthCheckResponse.SERVING)
+        deadline = time.monotonic() + 15  # it may have stepped down: it leads again after its election
+        while True:
+            try:
+                stub.KvPut(gcs_pb2.KvPutRequest(namespace="user", key=b"after", value=b"3"), timeout=5)
+                break
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, e.details()
+                time.sleep(0.1)
     finally:
         if proc is not None:
             stop(proc)

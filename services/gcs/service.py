@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from typing import Any
+
 import grpc.aio
 from ember.v1 import gcs_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from ember._private.config import Config
 from ember_gcs.actor_table import ActorTable
@@ -42,6 +45,7 @@ class GcsService:
                                      self.leadership)
         self.interceptors = [LeaderGate(self.leadership)]
         self._tasks: list[asyncio.Task[None]] = []
+        self.health: Any = None  # the health servicer, set by run_service
 
     def register(self, server: grpc.aio.Server) -> None:
         gcs_pb2_grpc.add_GcsServicer_to_server(self._servicer, server)
@@ -61,6 +65,8 @@ class GcsService:
             self.leadership.leader = address
             await self._load_tables()
         self._tasks.append(asyncio.create_task(self._check_health()))
+        if isinstance(self._storage, EtcdStorage):
+            self._tasks.append(asyncio.create_task(self._watch_etcd()))
 
     async def _load_tables(self) -> None:
         for table in (self.nodes, self.jobs, self.kv, self.actors):
@@ -87,6 +93,28 @@ class GcsService:
                     await self.actors.node_died(node_id)
             except Exception:
                 log.exception("health check failed")
+
+    async def _watch_etcd(self) -> None:
+        """Health: NOT_SERVING while etcd does not answer (nothing can be
+        stored then), SERVING again when it does; logged on each change."""
+        assert isinstance(self._storage, EtcdStorage)
+        serving = True
+        while True:
+            await asyncio.sleep(0.5)
+            try:
+                await asyncio.wait_for(self._storage.client(), timeout=2)
+                ok = True
+            except Exception:
+                ok = False
+            if ok != serving:
+                serving = ok
+                if ok:
+                    log.warning("etcd answers again: serving")
+                else:
+                    log.error("etcd does not answer: reporting NOT_SERVING; writes fail with UNAVAILABLE")
+                status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+                if self.health is not None:
+                    await self.health.set("", status)
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -1,7 +1,7 @@
 """A GCS client that follows the leader among GCS replicas.
 
 Addresses come as "HOST:PORT[,HOST:PORT...]" (any replica will do). A call
-answered UNAVAILABLE is retried, with backoff, for up to the failover
+answered UNAVAILABLE is retried, with backoff (50 ms doubling to 250 ms), for up to the failover
 window: at the leader a standby names (`ember-leader` trailing metadata),
 else at the next known replica. Every Gcs RPC is safe to retry this way
 (see gcs.proto: idempotent, or AddJob, whose lost reply only costs an
@@ -27,6 +27,9 @@ from ember._private import rpc
 log = logging.getLogger(__name__)
 LEADER_METADATA = "ember-leader"
 FAILOVER_WINDOW_S = 30.0
+# Short: a failover is over about a poll interval (0.25 s) after the old
+# leader's lease expires, and clients should notice within about as long.
+MAX_BACKOFF_S = 0.25
 
 
 def split_addresses(addresses: str) -> list[str]:
@@ -121,7 +124,7 @@ class GcsClient(_LeaderFollower):
                 pause = self._failed(method, address, e, deadline, delay)
             if pause:
                 time.sleep(pause)
-                delay = min(delay * 2, 1.0)
+                delay = min(delay * 2, MAX_BACKOFF_S)
 
     def close(self) -> None:
         for channel in self._channels:
@@ -143,7 +146,7 @@ class AioGcsClient(_LeaderFollower):
                 pause = self._failed(method, address, e, deadline, delay)
             if pause:
                 await asyncio.sleep(pause)
-                delay = min(delay * 2, 1.0)
+                delay = min(delay * 2, MAX_BACKOFF_S)
 
     async def close(self) -> None:
         for channel in self._channels:

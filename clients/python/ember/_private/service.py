@@ -83,6 +83,11 @@ def map_errors(handler: F) -> F:
 
 
 class Service(Protocol):
+    """What run_service runs. A service may also have `interceptors` (server
+    interceptors installed after the token check); `health` is set to the
+    process's health servicer before `start`, for services that can become
+    unhealthy while running."""
+
     name: str
 
     def register(self, server: grpc.aio.Server) -> None:
@@ -151,6 +156,7 @@ async def _serve(service: Service, args: argparse.Namespace, token: str) -> None
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    service.health = health_servicer  # services may report NOT_SERVING later (the GCS without etcd)
     service.register(server)
     port = server.add_insecure_port(f"{args.host}:{args.port}")
     if port == 0:
