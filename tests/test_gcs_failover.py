@@ -59,6 +59,12 @@ DRIVER = textwrap.dedent("""
 """)
 
 
+def _session_of(started_output: str) -> pathlib.Path:
+    """The session directory `ember start --head` printed."""
+    line = next(l for l in started_output.splitlines() if l.strip().startswith("session:"))
+    return pathlib.Path(line.split("session:", 1)[1].strip())
+
+
 def _leader_pid(session: pathlib.Path, gcs: GcsClient) -> tuple[str, int]:
     info = gcs.GetClusterInfo(gcs_pb2.GetClusterInfoRequest(), timeout=5)
     port = int(info.leader_address.rsplit(":", 1)[1])
@@ -77,7 +83,7 @@ def test_cluster_rides_over_killed_gcs_leaders(tmp_path):
                               "--cluster-name", "failover", "--gcs-replicas", "3"],
                              capture_output=True, text=True, timeout=60, env=env)
         assert out.returncode == 0, out.stderr
-        session = pathlib.Path(sorted(pathlib.Path(env["EMBER_SESSION_ROOT"]).glob("session_*"))[-1])
+        session = _session_of(out.stdout)
         addresses = json.loads((session / "cluster.json").read_text())["gcs_address"]
         assert addresses.count(",") == 2
         token = (session / "token").read_text().strip()
@@ -143,7 +149,7 @@ def test_whole_control_plane_restart(tmp_path):
                               "--cluster-name", "restart", "--gcs-replicas", "2"],
                              capture_output=True, text=True, timeout=60, env=env)
         assert out.returncode == 0, out.stderr
-        session = pathlib.Path(sorted(pathlib.Path(env["EMBER_SESSION_ROOT"]).glob("session_*"))[-1])
+        session = _session_of(out.stdout)
         before = subprocess.run([sys.executable, "-c", textwrap.dedent("""
             import ember
             ember.init(address="auto")

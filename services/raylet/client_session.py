@@ -5,6 +5,7 @@ event-loop turn leaves as one RayletBatch."""
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 from ember.v1 import raylet_pb2
 
@@ -24,6 +25,9 @@ class ClientSession:
         self._outbox = raylet_pb2.RayletBatch()
         self._dirty = False
         self._wake = asyncio.Event() if _has_loop() else None
+        # A transport that sends as soon as told (the local socket) sets
+        # this; otherwise a writer task waits on `next_batch`.
+        self.notify: Callable[[], None] | None = None
 
     @property
     def outbox(self) -> raylet_pb2.RayletBatch:
@@ -32,7 +36,9 @@ class ClientSession:
 
     def touch(self) -> None:
         self._dirty = True
-        if self._wake is not None:
+        if self.notify is not None:
+            self.notify()
+        elif self._wake is not None:
             self._wake.set()
 
     def take(self) -> raylet_pb2.RayletBatch | None:
@@ -55,7 +61,9 @@ class ClientSession:
 
     def close(self) -> None:
         self.closed = True
-        if self._wake is not None:
+        if self.notify is not None:
+            self.notify()
+        elif self._wake is not None:
             self._wake.set()
 
 

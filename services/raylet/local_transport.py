@@ -5,6 +5,11 @@ A gRPC round trip costs ~0.4 ms in Python; a frame on a unix socket a small
 fraction of that, and a task crosses two hops (driver-raylet, raylet-worker).
 The first frame is the cluster token, compared in constant time before
 anything else is read; the socket lives in the 0700 session directory.
+
+Each connection is an asyncio Protocol, not a stream: frames are handled as
+the bytes arrive and what the raylet produced for the client leaves in one
+write per event-loop turn, with no reader or writer task to wake per message
+(the raylet's share of a sync round trip is most of its CPU).
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import struct
 from ember.v1 import raylet_pb2
 from google.protobuf.message import DecodeError
 
-from ember_raylet.client_stream import serve_session
+from ember_raylet.client_session import ClientSession
+from ember_raylet.client_stream import open_session
 from ember_raylet.node_manager import NodeManager, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -38,7 +44,9 @@ class LocalTransport:
     async def start(self) -> None:
         if os.path.exists(self._path):
             os.unlink(self._path)
-        self._server = await asyncio.start_unix_server(self._handle, path=self._path, limit=1 << 20)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(
+            lambda: _Connection(self._token, self._nm, self._registered), path=self._path)
         os.chmod(self._path, 0o600)
 
     async def stop(self) -> None:
@@ -47,48 +55,110 @@ class LocalTransport:
         if os.path.exists(self._path):
             os.unlink(self._path)
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+class _Connection(asyncio.Protocol):
+    """One client: token frame, then ClientBatch frames in, RayletBatch frames out."""
+
+    def __init__(self, token: bytes, nm: NodeManager, registered: raylet_pb2.ClientRegistered) -> None:
+        self._token = token
+        self._nm = nm
+        self._registered = registered
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._authenticated = False
+        self._session: ClientSession | None = None
+        self._flush_scheduled = False
+        self._paused = False
+        self._closing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        offset = 0
         try:
-            token = await _read_frame(reader, MAX_TOKEN_FRAME)
-            if token is None or not hmac.compare_digest(token, self._token):
-                await _write_frame(writer, raylet_pb2.RayletBatch(error="UNAUTHENTICATED: missing or wrong cluster token"))
-                return
-
-            async def read() -> raylet_pb2.ClientBatch | None:
-                data = await _read_frame(reader, MAX_FRAME)
-                if data is None:
-                    return None
-                try:
-                    return raylet_pb2.ClientBatch.FromString(data)
-                except DecodeError as e:
-                    raise ProtocolError(f"malformed ClientBatch frame: {e}") from None
-
-            async def write(batch: raylet_pb2.RayletBatch) -> None:
-                await _write_frame(writer, batch)
-
-            failure = await serve_session(self._nm, self._registered, read, write)
-            if failure:
-                await _write_frame(writer, raylet_pb2.RayletBatch(error=f"{failure[0].name}: {failure[1]}"))
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        except Exception:
+            while not self._closing and len(buffer) - offset >= 4:
+                (n,) = _LEN.unpack_from(buffer, offset)
+                limit = MAX_FRAME if self._authenticated else MAX_TOKEN_FRAME
+                if n > limit:
+                    raise ConnectionError(f"frame of {n} bytes exceeds the limit of {limit}")
+                if len(buffer) - offset - 4 < n:
+                    break
+                frame = bytes(buffer[offset + 4:offset + 4 + n])
+                offset += 4 + n
+                self._frame(frame)
+        except ProtocolError as e:
+            self._fail(f"INVALID_ARGUMENT: {e}")
+        except ConnectionError as e:
+            log.warning("local client: %s", e)
+            self._close()
+        except Exception as e:
             log.exception("local client failed")
+            self._fail(f"INTERNAL: {type(e).__name__}: {e}")
         finally:
-            writer.close()
+            del buffer[:offset]
 
+    def _frame(self, frame: bytes) -> None:
+        if not self._authenticated:
+            if not hmac.compare_digest(frame, self._token):
+                self._fail("UNAUTHENTICATED: missing or wrong cluster token")
+                return
+            self._authenticated = True
+            return
+        try:
+            batch = raylet_pb2.ClientBatch.FromString(frame)
+        except DecodeError as e:
+            raise ProtocolError(f"malformed ClientBatch frame: {e}") from None
+        if self._session is None:
+            self._session = open_session(self._nm, self._registered, batch)
+            self._session.notify = self._schedule_flush
+            self._schedule_flush()
+        else:
+            self._nm.handle_batch(self._session, batch)
 
-async def _read_frame(reader: asyncio.StreamReader, limit: int) -> bytes | None:
-    try:
-        header = await reader.readexactly(4)
-    except asyncio.IncompleteReadError:
-        return None
-    (n,) = _LEN.unpack(header)
-    if n > limit:
-        raise ConnectionError(f"frame of {n} bytes exceeds the limit of {limit}")
-    return await reader.readexactly(n)
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled and not self._closing:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
+    def _flush(self) -> None:
+        """Send what the raylet produced for this client in this loop turn."""
+        self._flush_scheduled = False
+        session, transport = self._session, self._transport
+        if session is None or transport is None or self._paused or self._closing:
+            return
+        batch = session.take()
+        if batch is not None:
+            data = batch.SerializeToString()
+            transport.write(_LEN.pack(len(data)) + data)
+        if session.closed:
+            self._close()
 
-async def _write_frame(writer: asyncio.StreamWriter, batch: raylet_pb2.RayletBatch) -> None:
-    data = batch.SerializeToString()
-    writer.write(_LEN.pack(len(data)) + data)
-    await writer.drain()
+    def pause_writing(self) -> None:  # the client reads slower than we write
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._schedule_flush()
+
+    def _fail(self, error: str) -> None:
+        """Tell the client why (the last frame it gets), then close."""
+        if self._transport is not None and not self._closing:
+            data = raylet_pb2.RayletBatch(error=error).SerializeToString()
+            self._transport.write(_LEN.pack(len(data)) + data)
+        self._close()
+
+    def _close(self) -> None:
+        if not self._closing:
+            self._closing = True
+            if self._transport is not None:
+                self._transport.close()  # flushes what is buffered first
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        session, self._session = self._session, None
+        if session is not None:
+            session.notify = None
+            self._nm.disconnect(session)

@@ -177,6 +177,9 @@ class CoreClient:
                 held_remote.update(returns)
                 with cond:
                     live.update(returns)
+                    # The raylet pushes a task's returns to its submitter
+                    # unasked: a get need not subscribe (one message less).
+                    self._subscribed.update(returns)
             elif kind == _PUT:
                 batch.puts.append(payload)
                 held_remote.add(payload.object_id)
