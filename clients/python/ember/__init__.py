@@ -10,48 +10,53 @@
     print(ember.get([f.remote(i) for i in range(10)]))
 
 The names follow Ray Core's, so `import ember as ray` runs Ray Core programs.
-This module is the public surface (tests/test_public_api.py pins it).
+This module is the public surface (tests/test_public_api.py pins it). Its
+names load on first use: the services and worker processes import
+`ember._private...` modules without paying for the whole SDK.
 """
 
-from ember import actor, exceptions, util
-from ember._private.actor import get_actor, kill, method
-from ember._private.object_ref import ObjectRef
-from ember._private.remote_function import remote
-from ember._private.runtime import (
-    available_resources,
-    cancel,
-    cluster_resources,
-    get,
-    init,
-    is_initialized,
-    nodes,
-    put,
-    shutdown,
-    wait,
-)
-from ember._private.runtime_context import get_runtime_context
+import importlib as _importlib
+from typing import Any as _Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ObjectRef",
-    "actor",
-    "available_resources",
-    "cancel",
-    "cluster_resources",
-    "exceptions",
-    "get",
-    "get_actor",
-    "get_runtime_context",
-    "init",
-    "is_initialized",
-    "kill",
-    "method",
-    "nodes",
-    "put",
-    "remote",
-    "shutdown",
-    "util",
-    "wait",
-    "__version__",
-]
+# Public name -> (module, attribute; None for the module itself).
+_EXPORTS: "dict[str, tuple[str, str | None]]" = {
+    "ObjectRef": ("ember._private.object_ref", "ObjectRef"),
+    "actor": ("ember.actor", None),
+    "available_resources": ("ember._private.runtime", "available_resources"),
+    "cancel": ("ember._private.runtime", "cancel"),
+    "cluster_resources": ("ember._private.runtime", "cluster_resources"),
+    "exceptions": ("ember.exceptions", None),
+    "get": ("ember._private.runtime", "get"),
+    "get_actor": ("ember._private.actor", "get_actor"),
+    "get_runtime_context": ("ember._private.runtime_context", "get_runtime_context"),
+    "init": ("ember._private.runtime", "init"),
+    "is_initialized": ("ember._private.runtime", "is_initialized"),
+    "kill": ("ember._private.actor", "kill"),
+    "method": ("ember._private.actor", "method"),
+    "nodes": ("ember._private.runtime", "nodes"),
+    "put": ("ember._private.runtime", "put"),
+    "remote": ("ember._private.remote_function", "remote"),
+    "shutdown": ("ember._private.runtime", "shutdown"),
+    "util": ("ember.util", None),
+    "wait": ("ember._private.runtime", "wait"),
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> _Any:
+    try:
+        module, attribute = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'ember' has no attribute {name!r}") from None
+    value = _importlib.import_module(module)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value  # next time, a plain lookup
+    return value
+
+
+def __dir__() -> "list[str]":
+    return sorted({*globals(), *_EXPORTS})
