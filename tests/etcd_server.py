@@ -10,8 +10,11 @@ import shutil
 import socket
 import subprocess
 import time
+from typing import Callable, TypeVar
 
 from ember._private.node_launcher import free_port
+
+T = TypeVar("T")
 
 
 def etcd_binary() -> str | None:
@@ -69,7 +72,11 @@ class EtcdServer:
         log.close()
         deadline = time.monotonic() + timeout
         while True:
-            assert self.proc.poll() is None, f"etcd exited with {self.proc.returncode}"
+            if self.proc.poll() is not None:
+                log_text = (self.data_dir.parent / f"etcd-{self.client_port}.log").read_text(errors="replace")
+                if "address already in use" in log_text:
+                    raise PortTaken(log_text[-300:])
+                raise AssertionError(f"etcd exited with {self.proc.returncode}: {log_text[-1000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.client_port), timeout=0.2):
                     break
@@ -88,18 +95,46 @@ class EtcdServer:
         self.proc = None
 
 
+class PortTaken(RuntimeError):
+    """A port free_port() chose was taken before etcd bound it."""
+
+
+def _retrying(start: "Callable[[], T]") -> "T":
+    # free_port() can only say a port was free a moment ago: another process
+    # may take it before etcd binds it. Then start over with new ports.
+    for attempt in range(5):
+        try:
+            return start()
+        except PortTaken:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
 def started(tmp: pathlib.Path) -> EtcdServer:
-    server = EtcdServer(tmp / f"etcd-data-{os.getpid()}-{free_port()}")
-    server.start()
-    return server
+    def start() -> EtcdServer:
+        server = EtcdServer(tmp / f"etcd-data-{os.getpid()}-{free_port()}")
+        server.start()
+        return server
+
+    return _retrying(start)
 
 
 def started_cluster(tmp: pathlib.Path, size: int = 3) -> list[EtcdServer]:
     """A `size`-member etcd cluster on loopback, every member started."""
-    members = [EtcdServer(tmp / f"etcd-member{i}-{free_port()}", name=f"m{i}") for i in range(size)]
-    peers = {m.name: m.peer_url for m in members}
-    for m in members:
-        m.cluster = peers
-    for m in members:  # each waits for its own client port; quorum forms meanwhile
-        m.start()
-    return members
+
+    def start() -> list[EtcdServer]:
+        members = [EtcdServer(tmp / f"etcd-member{i}-{free_port()}", name=f"m{i}") for i in range(size)]
+        peers = {m.name: m.peer_url for m in members}
+        for m in members:
+            m.cluster = peers
+        try:
+            for m in members:  # each waits for its own client port; quorum forms meanwhile
+                m.start()
+        except BaseException:
+            for m in members:
+                m.stop()
+            raise
+        return members
+
+    return _retrying(start)

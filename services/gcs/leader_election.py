@@ -136,11 +136,3 @@ class LeaderElection:
             except Exception:
                 pass
 
-
-class SoleLeader:
-    """Leadership without replicas (in-memory storage): always the leader."""
-
-    is_leader = True
-
-    def __init__(self) -> None:
-        self.leader = ""

@@ -21,6 +21,15 @@ class Leadership(Protocol):
     leader: str
 
 
+class SoleLeader:
+    """Leadership without replicas (in-memory storage): always the leader."""
+
+    is_leader = True
+
+    def __init__(self) -> None:
+        self.leader = ""
+
+
 class LeaderGate(grpc.aio.ServerInterceptor):
     def __init__(self, leadership: Leadership) -> None:
         self._leadership = leadership
