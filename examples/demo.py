@@ -40,6 +40,18 @@ def divide(a: float, b: float) -> float:
     return a / b
 
 
+@ember.remote
+class Accumulator:
+    """An actor: state that lives between calls."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def add(self, x: int) -> int:
+        self.total += x
+        return self.total
+
+
 def main() -> None:
     t0 = time.perf_counter()
     ember.init()
@@ -66,6 +78,14 @@ def main() -> None:
         ember.get(divide.remote(1, 0))
     except ZeroDivisionError as e:  # the remote error is also the original type
         print(f"remote error caught as ZeroDivisionError: {e.cause!r}")
+
+    t = time.perf_counter()
+    acc = Accumulator.remote()
+    running = ember.get([acc.add.remote(i) for i in range(1, 1001)])  # one caller: in order
+    pool = ember.util.ActorPool([Accumulator.remote() for _ in range(4)])
+    mapped = list(pool.map(lambda a, v: a.add.remote(v), range(8)))
+    print(f"actors: running total {running[-1]} after 1000 ordered calls; pool of 4 mapped "
+          f"{len(mapped)} values in {time.perf_counter() - t:.2f}s")
 
     ember.shutdown()
     print(f"done in {time.perf_counter() - t0:.2f}s")
