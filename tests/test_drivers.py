@@ -93,3 +93,11 @@ def test_driver_over_grpc_connect_stream():
                          env={**os.environ, "EMBER_LOCAL_TRANSPORT": "0"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["249500", "90", "1000000.0"]
+
+
+def test_readme_demo_runs():
+    """The README's first command runs examples/demo.py on a private cluster."""
+    out = subprocess.run([sys.executable, "examples/demo.py"], capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "pi ~ 3.1" in out.stdout and "running total 500500" in out.stdout and "done in" in out.stdout
