@@ -51,7 +51,7 @@ def test_every_table_survives_a_gcs_restart(session, etcd):
     proc, stub = _gcs(session, etcd.url)
     try:
         stub.KvPut(gcs_pb2.KvPutRequest(namespace="fn", key=b"\x00\xffk", value=b"v" * 1000), timeout=5)
-        job = stub.AddJob(gcs_pb2.AddJobRequest(driver_pid=1, namespace="ns"), timeout=5).job
+        job = stub.AddJob(gcs_pb2.AddJobRequest(driver_pid=1, namespace="ns", request_id=b"r1"), timeout=5).job
         node = gcs_pb2.NodeInfo(node_id=b"n" * 16, node_address="127.0.0.1", raylet_port=1234,
                                 total=common_pb2.ResourceSet(amounts={"CPU": 2}))
         stub.RegisterNode(gcs_pb2.RegisterNodeRequest(node=node), timeout=5)
@@ -67,8 +67,11 @@ def test_every_table_survives_a_gcs_restart(session, etcd):
         got = stub.KvGet(gcs_pb2.KvGetRequest(namespace="fn", key=b"\x00\xffk"), timeout=5)
         assert got.found and got.value == b"v" * 1000
         assert [j.job_id for j in stub.GetAllJobs(gcs_pb2.GetAllJobsRequest(), timeout=5).jobs] == [job.job_id]
-        next_job = stub.AddJob(gcs_pb2.AddJobRequest(driver_pid=2), timeout=5).job
+        next_job = stub.AddJob(gcs_pb2.AddJobRequest(driver_pid=2, request_id=b"r2"), timeout=5).job
         assert next_job.job_id != job.job_id  # numbering continues
+        # A retried AddJob (same request id) gets the same job, even from a
+        # GCS that did not make it.
+        assert stub.AddJob(gcs_pb2.AddJobRequest(driver_pid=1, request_id=b"r1"), timeout=5).job.job_id == job.job_id
         (n,) = stub.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=5).nodes
         assert n.node_id == b"n" * 16 and n.total.amounts["CPU"] == 2
         named = stub.GetActor(gcs_pb2.GetActorRequest(name="svc", namespace="ns"), timeout=5)

@@ -18,15 +18,20 @@ class JobTable:
         self._storage = storage
         self._jobs: dict[bytes, gcs_pb2.JobInfo] = {}
         self._next = 1
+        self._by_request: dict[bytes, bytes] = {}  # AddJob request_id -> job_id
 
     async def load(self) -> None:
         """Replace what is in memory with what storage holds."""
-        self._jobs, self._next = {}, 1
+        self._jobs, self._next, self._by_request = {}, 1, {}
         for key, raw in (await self._storage.load(TABLE)).items():
-            self._jobs[key] = gcs_pb2.JobInfo.FromString(raw)
+            job = self._jobs[key] = gcs_pb2.JobInfo.FromString(raw)
             self._next = max(self._next, ids.job_id_to_int(key) + 1)
+            if job.request_id:
+                self._by_request[job.request_id] = key
 
     async def add(self, request: gcs_pb2.AddJobRequest) -> gcs_pb2.JobInfo:
+        if request.request_id in self._by_request:  # a retry: the job it made
+            return self._jobs[self._by_request[request.request_id]]
         job = gcs_pb2.JobInfo(
             job_id=ids.job_id_from_int(self._next),
             driver_pid=request.driver_pid,
@@ -34,10 +39,13 @@ class JobTable:
             namespace=request.namespace,
             entrypoint=request.entrypoint,
             start_time=time.time(),
+            request_id=request.request_id,
         )
         self._next += 1
         await self._storage.put(TABLE, job.job_id, job.SerializeToString())
         self._jobs[job.job_id] = job
+        if job.request_id:
+            self._by_request[job.request_id] = job.job_id
         return job
 
     async def finish(self, job_id: bytes) -> None:

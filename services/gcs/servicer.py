@@ -84,6 +84,8 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
     @map_errors
     async def AddJob(self, request: gcs_pb2.AddJobRequest, context: Ctx) -> gcs_pb2.AddJobReply:
         _namespace(request.namespace)
+        if len(request.request_id) > 64:
+            raise InvalidArgument("request_id must be at most 64 bytes")
         return gcs_pb2.AddJobReply(job=await self._jobs.add(request))
 
     @map_errors

@@ -187,8 +187,11 @@ def _connect(gcs_address: str, raylet_address: str, token: str, namespace: str, 
 
     gcs = GcsClient(gcs_address, token, failover_window_s=_JOIN_WINDOW_S)
     try:
+        # One request id for all retries: a failover between the GCS storing the
+        # job and its reply reaching us must not make a second job.
         job = gcs.AddJob(gcs_pb2.AddJobRequest(driver_pid=os.getpid(), namespace=namespace,
-                                               entrypoint=" ".join(sys.argv)[:1024]), timeout=30, wait_for_ready=True).job
+                                               entrypoint=" ".join(sys.argv)[:1024], request_id=ids.new_unique_id()),
+                         timeout=30, wait_for_ready=True).job
         # Workers add the driver's import path, so what the driver pickles by
         # reference (functions and classes of its own modules) imports there.
         path = json.dumps([os.getcwd(), *sys.path]).encode()

@@ -104,7 +104,7 @@ class GetAllNodesReply(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ...) -> None: ...
 
 class JobInfo(_message.Message):
-    __slots__ = ("job_id", "driver_address", "driver_pid", "is_dead", "start_time", "end_time", "namespace", "entrypoint")
+    __slots__ = ("job_id", "driver_address", "driver_pid", "is_dead", "start_time", "end_time", "namespace", "entrypoint", "request_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     DRIVER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DRIVER_PID_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +113,7 @@ class JobInfo(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: bytes
     driver_address: str
     driver_pid: int
@@ -121,19 +122,22 @@ class JobInfo(_message.Message):
     end_time: float
     namespace: str
     entrypoint: str
-    def __init__(self, job_id: _Optional[bytes] = ..., driver_address: _Optional[str] = ..., driver_pid: _Optional[int] = ..., is_dead: _Optional[bool] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., namespace: _Optional[str] = ..., entrypoint: _Optional[str] = ...) -> None: ...
+    request_id: bytes
+    def __init__(self, job_id: _Optional[bytes] = ..., driver_address: _Optional[str] = ..., driver_pid: _Optional[int] = ..., is_dead: _Optional[bool] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., namespace: _Optional[str] = ..., entrypoint: _Optional[str] = ..., request_id: _Optional[bytes] = ...) -> None: ...
 
 class AddJobRequest(_message.Message):
-    __slots__ = ("driver_pid", "driver_address", "namespace", "entrypoint")
+    __slots__ = ("driver_pid", "driver_address", "namespace", "entrypoint", "request_id")
     DRIVER_PID_FIELD_NUMBER: _ClassVar[int]
     DRIVER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     driver_pid: int
     driver_address: str
     namespace: str
     entrypoint: str
-    def __init__(self, driver_pid: _Optional[int] = ..., driver_address: _Optional[str] = ..., namespace: _Optional[str] = ..., entrypoint: _Optional[str] = ...) -> None: ...
+    request_id: bytes
+    def __init__(self, driver_pid: _Optional[int] = ..., driver_address: _Optional[str] = ..., namespace: _Optional[str] = ..., entrypoint: _Optional[str] = ..., request_id: _Optional[bytes] = ...) -> None: ...
 
 class AddJobReply(_message.Message):
     __slots__ = ("job",)

@@ -160,8 +160,9 @@ class GcsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddJob(self, request, context):
-        """Allocates a job id for a new driver. Not idempotent: a retry after a
-        lost reply allocates another id (the first stays unused).
+        """Allocates a job id for a new driver. Idempotent by request_id: a retry
+        (say across a GCS failover) with the same request_id gets the job the
+        first call made. Without a request_id every call allocates a new id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
