@@ -116,3 +116,27 @@ def test_a_paused_leader_is_fenced_off(replicas):
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     assert new.stub.KvGet(gcs_pb2.KvGetRequest(namespace="user", key=b"owner"), timeout=5).value == b"new"
     assert leader_of(replicas) is new
+
+
+def test_a_client_given_one_replica_learns_the_others(replicas):
+    from ember._private.gcs_client import GcsClient
+
+    leader = leader_of(replicas)
+    standby = next(r for r in replicas if r is not leader)
+    deadline = time.monotonic() + 10
+    while sorted(standby.info().replicas) != sorted(r.address for r in replicas):
+        assert time.monotonic() < deadline, standby.info()
+        time.sleep(0.1)
+    client = GcsClient(standby.address, TOKEN)  # knows one standby only
+    try:
+        client.KvPut(gcs_pb2.KvPutRequest(namespace="user", key=b"k", value=b"v"), timeout=5)
+        assert client.address == leader.address
+        # Its standby and the leader both die: it finds the third replica,
+        # which it was never told about, once that one leads.
+        standby.proc.kill()
+        leader.proc.kill()
+        third = next(r for r in replicas if r is not leader and r is not standby)
+        got = client.KvGet(gcs_pb2.KvGetRequest(namespace="user", key=b"k"), timeout=5)
+        assert got.value == b"v" and client.address == third.address
+    finally:
+        client.close()

@@ -34,6 +34,7 @@ class LeaderElection:
         self.is_leader = False
         self.leader = ""  # the current leader's address, as last seen
         self._lease: aetcd.Lease | None = None
+        self.replicas: list[str] = []  # every live replica's address, as last read
         # Set once this replica leads or knows who does.
         self.settled = asyncio.Event()
         self._lost = asyncio.Event()  # a fenced write found we no longer lead
@@ -78,6 +79,35 @@ class LeaderElection:
             log.warning("stepping down: %s", reason)
             await on_deposed(reason)
             await self._resign()
+
+    async def announce(self) -> None:
+        """Keep /ember/<cluster>/replicas/<our address> alive (its own lease)
+        and `replicas` fresh, so clients given one address learn the others."""
+        prefix = self._storage.prefix + b"replicas/"
+        lease = None
+        try:
+            while True:
+                try:
+                    client = await self._storage.client()
+                    if lease is None:
+                        lease = await client.lease(int(self.ttl_s))
+                        await client.put(prefix + self.identity.encode(), self.identity.encode(), lease=lease)
+                    elif (await lease.refresh()).TTL <= 0:
+                        lease = None  # expired (etcd was away): announce again
+                        continue
+                    self.replicas = sorted(kv.value.decode() for kv in await client.get_prefix(prefix))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    log.debug("announcing this replica failed: %s", e)
+                    lease = None
+                await asyncio.sleep(self.ttl_s / 3)
+        finally:
+            if lease is not None:
+                try:
+                    await lease.revoke()
+                except Exception:
+                    pass
 
     async def _campaign(self) -> int | None:
         """Try to become leader: the key's create revision if we did."""

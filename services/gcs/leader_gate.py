@@ -19,6 +19,7 @@ LEADER_METADATA = "ember-leader"
 class Leadership(Protocol):
     is_leader: bool
     leader: str
+    replicas: list[str]
 
 
 class SoleLeader:
@@ -28,6 +29,10 @@ class SoleLeader:
 
     def __init__(self) -> None:
         self.leader = ""
+
+    @property
+    def replicas(self) -> list[str]:
+        return [self.leader]
 
 
 class LeaderGate(grpc.aio.ServerInterceptor):

@@ -59,6 +59,7 @@ class GcsService:
         if election is not None:
             election.identity = address
             self._tasks.append(asyncio.create_task(election.run(self._take_over, self._step_down)))
+            self._tasks.append(asyncio.create_task(election.announce()))
             # Report ready once we lead or know the leader (or after a while:
             # a standby that knows no leader still answers, with UNAVAILABLE).
             try:

@@ -123,7 +123,7 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
         leadership = self._leadership
         return gcs_pb2.GetClusterInfoReply(
             session_name=self._session_name, storage=self._storage_name, start_time=self._start_time,
-            leader_address=leadership.leader, is_leader=leadership.is_leader,
+            leader_address=leadership.leader, is_leader=leadership.is_leader, replicas=leadership.replicas,
         )
 
     @map_errors

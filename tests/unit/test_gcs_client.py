@@ -35,3 +35,15 @@ def test_address_lists():
     assert split_addresses(" a:1, b:2 ,") == ["a:1", "b:2"]
     with pytest.raises(ValueError):
         split_addresses(" , ")
+
+
+def test_cluster_info_teaches_the_other_replicas_and_the_leader():
+    from ember.v1 import gcs_pb2
+
+    r = _Replicas("a:1")
+    r.learn(gcs_pb2.GetClusterInfoReply(leader_address="c:3", replicas=["a:1", "b:2", "c:3"]))
+    assert r.addresses == ["a:1", "b:2", "c:3"] and r.current == "c:3"
+    # Asking the leader itself (say over a unix socket) keeps the address we use.
+    r = _Replicas("unix:/s/gcs.sock")
+    r.learn(gcs_pb2.GetClusterInfoReply(leader_address="127.0.0.1:5", replicas=["127.0.0.1:5"], is_leader=True))
+    assert r.current == "unix:/s/gcs.sock" and r.addresses == ["unix:/s/gcs.sock", "127.0.0.1:5"]

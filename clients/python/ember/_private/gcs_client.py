@@ -1,6 +1,7 @@
 """A GCS client that follows the leader among GCS replicas.
 
-Addresses come as "HOST:PORT[,HOST:PORT...]" (any replica will do). A call
+Addresses come as "HOST:PORT[,HOST:PORT...]" (any replica will do; the
+others are learned from GetClusterInfo, which every replica answers). A call
 answered UNAVAILABLE is retried, with backoff (50 ms doubling to 250 ms), for up to the failover
 window: at the leader a standby names (`ember-leader` trailing metadata),
 else at the next known replica. Every Gcs RPC is safe to retry this way
@@ -20,7 +21,7 @@ from typing import Any, Callable
 
 import grpc
 import grpc.aio
-from ember.v1 import gcs_pb2_grpc
+from ember.v1 import gcs_pb2, gcs_pb2_grpc
 
 from ember._private import rpc
 
@@ -30,6 +31,7 @@ FAILOVER_WINDOW_S = 30.0
 # Short: a failover is over about a poll interval (0.25 s) after the old
 # leader's lease expires, and clients should notice within about as long.
 MAX_BACKOFF_S = 0.25
+DISCOVERY_TIMEOUT_S = 1.0
 
 
 def split_addresses(addresses: str) -> list[str]:
@@ -45,6 +47,16 @@ class _Replicas:
     def __init__(self, addresses: str) -> None:
         self.addresses = split_addresses(addresses)
         self.current = self.addresses[0]
+
+    def learn(self, info: Any) -> None:
+        """Take in a GetClusterInfo reply: the other replicas and the leader."""
+        for address in info.replicas:
+            if address and address not in self.addresses:
+                self.addresses.append(address)
+        if info.leader_address and not info.is_leader:  # asked a standby: go to the leader
+            if info.leader_address not in self.addresses:
+                self.addresses.append(info.leader_address)
+            self.current = info.leader_address
 
     def after_unavailable(self, error: grpc.RpcError) -> bool:
         """Pick the next replica; True if a standby named the leader."""
@@ -75,6 +87,7 @@ class _LeaderFollower:
         self._stubs: dict[str, gcs_pb2_grpc.GcsStub] = {}
         self._channels: list[Any] = []
         self._lock = threading.Lock()
+        self._learned = False  # asked a replica who the others are
 
     @property
     def address(self) -> str:
@@ -113,16 +126,28 @@ class GcsClient(_LeaderFollower):
     def _open_channel(self, address: str) -> grpc.Channel:
         return rpc.channel(address, self._token)
 
+    def _learn(self) -> None:
+        """Ask the current replica who leads and who else is there."""
+        try:
+            self._replicas.learn(self._stub(self._replicas.current).GetClusterInfo(
+                gcs_pb2.GetClusterInfoRequest(), timeout=DISCOVERY_TIMEOUT_S))
+            self._learned = True
+        except grpc.RpcError:
+            pass
+
     def _call(self, method: str, request: Any, failover_window_s: float | None = None, **kwargs: Any) -> Any:
         deadline = time.monotonic() + (self._window if failover_window_s is None else failover_window_s)
         delay = 0.05
+        if not self._learned:
+            self._learn()
         while True:
             address = self._replicas.current
             try:
                 return getattr(self._stub(address), method)(request, **kwargs)
             except grpc.RpcError as e:
                 pause = self._failed(method, address, e, deadline, delay)
-            if pause:
+            if pause:  # nobody named the leader: ask the next replica
+                self._learn()
                 time.sleep(pause)
                 delay = min(delay * 2, MAX_BACKOFF_S)
 
@@ -135,16 +160,28 @@ class AioGcsClient(_LeaderFollower):
     def _open_channel(self, address: str) -> grpc.aio.Channel:
         return rpc.aio_channel(address, self._token)
 
+    async def _learn(self) -> None:
+        """Ask the current replica who leads and who else is there."""
+        try:
+            self._replicas.learn(await self._stub(self._replicas.current).GetClusterInfo(
+                gcs_pb2.GetClusterInfoRequest(), timeout=DISCOVERY_TIMEOUT_S))
+            self._learned = True
+        except grpc.aio.AioRpcError:
+            pass
+
     async def _call(self, method: str, request: Any, failover_window_s: float | None = None, **kwargs: Any) -> Any:
         deadline = time.monotonic() + (self._window if failover_window_s is None else failover_window_s)
         delay = 0.05
+        if not self._learned:
+            await self._learn()
         while True:
             address = self._replicas.current
             try:
                 return await getattr(self._stub(address), method)(request, **kwargs)
             except grpc.aio.AioRpcError as e:
                 pause = self._failed(method, address, e, deadline, delay)
-            if pause:
+            if pause:  # nobody named the leader: ask the next replica
+                await self._learn()
                 await asyncio.sleep(pause)
                 delay = min(delay * 2, MAX_BACKOFF_S)
 

@@ -232,18 +232,20 @@ class GetClusterInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetClusterInfoReply(_message.Message):
-    __slots__ = ("session_name", "storage", "start_time", "leader_address", "is_leader")
+    __slots__ = ("session_name", "storage", "start_time", "leader_address", "is_leader", "replicas")
     SESSION_NAME_FIELD_NUMBER: _ClassVar[int]
     STORAGE_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     LEADER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     IS_LEADER_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
     session_name: str
     storage: str
     start_time: float
     leader_address: str
     is_leader: bool
-    def __init__(self, session_name: _Optional[str] = ..., storage: _Optional[str] = ..., start_time: _Optional[float] = ..., leader_address: _Optional[str] = ..., is_leader: _Optional[bool] = ...) -> None: ...
+    replicas: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, session_name: _Optional[str] = ..., storage: _Optional[str] = ..., start_time: _Optional[float] = ..., leader_address: _Optional[str] = ..., is_leader: _Optional[bool] = ..., replicas: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ActorInfo(_message.Message):
     __slots__ = ("actor_id", "job_id", "class_name", "name", "namespace", "state", "death_cause", "death_message", "node_id", "pid", "num_restarts", "max_restarts", "detached", "handle", "start_time", "end_time")
