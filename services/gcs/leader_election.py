@@ -4,7 +4,7 @@ Each replica campaigns for /ember/<cluster>/leader: a transaction creates
 the key (value: the replica's address) bound to an etcd lease, only if the
 key does not exist. The winner keeps its lease alive and is the leader for
 as long as it does; its key's create revision fences its writes (see
-EtcdStorage.fence), so a leader that was paused or cut off and lost its
+EtcdStorage.fence_revision), so a leader that was paused or cut off and lost its
 lease can never write again. The others poll the key (no watch to lose on a
 reconnect) and campaign as soon as it is gone: a dead leader is replaced
 within the lease TTL plus one poll interval.
