@@ -59,9 +59,13 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-def _session_of(started_output: str) -> pathlib.Path:
-    """The session directory `ember start --head` printed."""
-    line = next(l for l in started_output.splitlines() if l.strip().startswith("session:"))
+def _start_head(etcd_url: str, cluster: str, replicas: int) -> pathlib.Path:
+    """`ember start --head` on etcd with GCS replicas; its session directory."""
+    out = subprocess.run(["ember", "start", "--head", "--port", "0", "--num-cpus", "2", "--storage", etcd_url,
+                          "--cluster-name", cluster, "--gcs-replicas", str(replicas)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    line = next(l for l in out.stdout.splitlines() if l.strip().startswith("session:"))
     return pathlib.Path(line.split("session:", 1)[1].strip())
 
 
@@ -79,11 +83,7 @@ def test_cluster_rides_over_killed_gcs_leaders(tmp_path):
     etcd = started(tmp_path)
     env = {**os.environ}
     try:
-        out = subprocess.run(["ember", "start", "--head", "--port", "0", "--num-cpus", "2", "--storage", etcd.url,
-                              "--cluster-name", "failover", "--gcs-replicas", "3"],
-                             capture_output=True, text=True, timeout=60, env=env)
-        assert out.returncode == 0, out.stderr
-        session = _session_of(out.stdout)
+        session = _start_head(etcd.url, "failover", 3)
         addresses = json.loads((session / "cluster.json").read_text())["gcs_address"]
         assert addresses.count(",") == 2
         token = (session / "token").read_text().strip()
@@ -145,11 +145,7 @@ def test_whole_control_plane_restart(tmp_path):
     etcd = started(tmp_path)
     env = {**os.environ}
     try:
-        out = subprocess.run(["ember", "start", "--head", "--port", "0", "--num-cpus", "2", "--storage", etcd.url,
-                              "--cluster-name", "restart", "--gcs-replicas", "2"],
-                             capture_output=True, text=True, timeout=60, env=env)
-        assert out.returncode == 0, out.stderr
-        session = _session_of(out.stdout)
+        session = _start_head(etcd.url, "restart", 2)
         before = subprocess.run([sys.executable, "-c", textwrap.dedent("""
             import ember
             ember.init(address="auto")
