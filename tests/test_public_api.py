@@ -15,7 +15,8 @@ def test_top_level_names():
     for name in PUBLIC:
         assert hasattr(ember, name), name
     public = {n for n in dir(ember) if not n.startswith("_")}
-    assert public - set(PUBLIC) <= {"v1"}, f"unexpected public names: {public - set(PUBLIC)}"
+    # Submodules imported by name (ember.v1 stubs, ember.cluster_utils) appear once imported.
+    assert public - set(PUBLIC) <= {"v1", "cluster_utils"}, f"unexpected public names: {public - set(PUBLIC)}"
 
 
 def test_exception_hierarchy():
@@ -25,3 +26,9 @@ def test_exception_hierarchy():
         assert issubclass(getattr(exceptions, name), exceptions.EmberError), name
     assert issubclass(exceptions.GetTimeoutError, TimeoutError)
     assert exceptions.RayTaskError is exceptions.TaskError  # Ray's spellings
+
+
+def test_cluster_utils_surface():
+    from ember.cluster_utils import Cluster
+
+    assert {"add_node", "remove_node", "connect", "shutdown", "address", "list_all_nodes"} <= set(dir(Cluster))

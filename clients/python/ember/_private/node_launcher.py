@@ -51,31 +51,56 @@ class NodeProcesses:
         shutil.rmtree(self.store_dir, ignore_errors=True)
         self.record.unlink(missing_ok=True)
 
+    def kill(self) -> None:
+        """Crash the node: SIGKILL every process of it (no unregistering)."""
+        kill_pids(self.pids, self.session_dir)
+        for p in self.popens:
+            p.poll()  # reap
+        shutil.rmtree(self.store_dir, ignore_errors=True)
+        self.record.unlink(missing_ok=True)
 
-def stop_pids(pids: dict[str, int], session_dir: pathlib.Path, timeout: float = 5.0) -> None:
-    """SIGTERM in dependency order (raylet, store, gcs), then SIGKILL stragglers.
-    Only processes of this session are touched: a recorded pid may have been
-    reused by an unrelated process since."""
+
+def _session_processes(pids: dict[str, int], session_dir: pathlib.Path) -> list[tuple[psutil.Process, list[psutil.Process]]]:
+    """The recorded processes still of this session (a recorded pid may have
+    been reused by an unrelated process since), each with its children, in
+    dependency order: raylet, object store, GCS."""
     order = sorted(pids.items(), key=lambda kv: {"raylet": 0, "objectstore": 1, "gcs": 2}.get(kv[0].split("-")[0], 3))
-    procs = []
+    found = []
     for _, pid in order:
         try:
             proc = psutil.Process(pid)
-            if str(session_dir) not in " ".join(proc.cmdline()):
-                continue
-            children = proc.children(recursive=True)
-            proc.send_signal(signal.SIGTERM)
-            procs.append(proc)
-            procs.extend(children)
+            if str(session_dir) in " ".join(proc.cmdline()):
+                found.append((proc, proc.children(recursive=True)))
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for proc in alive:
+    return found
+
+
+def _kill(procs: list[psutil.Process]) -> None:
+    for proc in procs:
         try:
             proc.kill()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    psutil.wait_procs(alive, timeout=2)
+    psutil.wait_procs(procs, timeout=5)
+
+
+def kill_pids(pids: dict[str, int], session_dir: pathlib.Path) -> None:
+    """SIGKILL a node's processes and their children (a crash, for tests)."""
+    _kill([p for proc, children in _session_processes(pids, session_dir) for p in (*children, proc)])
+
+
+def stop_pids(pids: dict[str, int], session_dir: pathlib.Path, timeout: float = 5.0) -> None:
+    """SIGTERM in dependency order (raylet, store, gcs), then SIGKILL stragglers."""
+    procs = []
+    for proc, children in _session_processes(pids, session_dir):
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        procs += [proc, *children]
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    _kill(alive)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
