@@ -36,6 +36,20 @@ def wait_gone(marker: str, timeout: float = 10.0) -> list[psutil.Process]:
     return ember_processes(marker)
 
 
+def pid_gone(pid: int, timeout: float = 10.0) -> bool:
+    """Whether process `pid` exits (or is a zombie) within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:  # it may exit between any two looks
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
 def shm_files(marker: str = "ember-") -> list[str]:
     return [f for f in os.listdir("/dev/shm") if f.startswith(marker)]
 

@@ -14,12 +14,12 @@ import textwrap
 import threading
 import time
 
-import psutil
 import pytest
 
 import ember
 from ember.exceptions import ActorDiedError
 from ember.util import ActorPool
+from tests.conftest import pid_gone
 
 pytestmark = pytest.mark.usefixtures("cluster")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -61,15 +61,6 @@ class Counter:
 
     def actor_id(self) -> str | None:
         return ember.get_runtime_context().get_actor_id()
-
-
-def _gone(pid: int, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_state_and_submission_order():
@@ -230,7 +221,7 @@ def test_kill_is_typed_and_final():
     ember.kill(c)
     with pytest.raises(ActorDiedError, match="killed by ember.kill"):
         ember.get(c.inc.remote())
-    assert _gone(pid)
+    assert pid_gone(pid)
     with pytest.raises(TypeError):
         ember.kill("not a handle")
 
@@ -269,7 +260,7 @@ def test_exit_actor_ends_it_without_restart():
         ember.get(c.leave.remote())
     with pytest.raises(ActorDiedError, match="exit_actor"):
         ember.get(c.inc.remote())
-    assert _gone(pid)
+    assert pid_gone(pid)
     with pytest.raises(TypeError, match="only be called from inside an actor"):
         ember.actor.exit_actor()
 
@@ -294,7 +285,7 @@ def test_actor_with_no_handle_left_ends_after_its_calls():
     ref = c.inc.remote()
     del c  # the pending call still runs
     assert ember.get(ref) == 1
-    assert _gone(pid), "an actor nobody can reach must end"
+    assert pid_gone(pid), "an actor nobody can reach must end"
 
 
 def test_actor_pool():
@@ -335,7 +326,7 @@ def test_lifetimes_across_drivers(cluster):
     assert out.returncode == 0, out.stderr
     keeper_pid, owned_pid = map(int, out.stdout.split())
     # The driver exited: its detached actor lives on, its owned one died.
-    assert _gone(owned_pid)
+    assert pid_gone(owned_pid)
     keeper = ember.get_actor("keeper")
     assert ember.get(keeper.get.remote()) == "kept"
     with pytest.raises(ValueError):
@@ -348,7 +339,7 @@ def test_lifetimes_across_drivers(cluster):
     assert rows["keeper"]["state"] == "ALIVE" and rows["keeper"]["detached"] and rows["keeper"]["pid"] == keeper_pid
     assert rows["owned"]["state"] == "DEAD" and rows["owned"]["death"].startswith("OWNER_DIED")
     ember.kill(keeper)
-    assert _gone(keeper_pid)
+    assert pid_gone(keeper_pid)
 
 
 def _driver_token(cluster: dict) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 
 import psutil
 
 from ember_raylet.worker_pool import ZygoteSpawner
+from tests.conftest import pid_gone
 
 
 def _spawner(tmp_path, raylet_address="local:/nonexistent/raylet.sock", *extra):
@@ -66,9 +66,6 @@ def test_zygote_and_workers_exit_when_the_raylet_goes(tmp_path):
         assert psutil.pid_exists(zygote_pid)
         owner.kill()
         owner.wait()
-        deadline = time.monotonic() + 10
-        while psutil.pid_exists(zygote_pid) and psutil.Process(zygote_pid).status() != psutil.STATUS_ZOMBIE:
-            assert time.monotonic() < deadline, "the zygote outlived its raylet"
-            time.sleep(0.05)
+        assert pid_gone(zygote_pid), "the zygote outlived its raylet"
     finally:
         owner.kill()
