@@ -50,6 +50,10 @@ class Counter:
     def crash(self) -> None:
         os._exit(3)
 
+    def nap(self, seconds: float) -> int:
+        time.sleep(seconds)
+        return self.n
+
     def crash_once(self, marker: str) -> str:
         if not os.path.exists(marker):
             open(marker, "w").close()
@@ -301,6 +305,14 @@ def test_actor_pool():
     assert len(results) == 3 and not pool.has_next()
     with pytest.raises(StopIteration):
         pool.get_next()
+
+
+def test_actor_pool_get_next_after_results_came_out_of_order():
+    pool = ActorPool([Counter.remote(), Counter.remote()])
+    # The first finishes last: no result is left to be "next" in order.
+    assert len(list(pool.map_unordered(lambda a, s: a.nap.remote(s), [0.5, 0.0]))) == 2
+    pool.submit(lambda a, v: a.inc.remote(v), 5)
+    assert pool.get_next() >= 5 and not pool.has_next()
 
 
 def _driver(cluster: dict, code: str) -> subprocess.CompletedProcess[str]:

@@ -80,6 +80,9 @@ class NodeTable:
             await self.mark_dead(node_id, f"no report for {self.health_timeout_s:g}s (health check)")
         return silent
 
+    def alive(self) -> list[gcs_pb2.NodeInfo]:
+        return [n for n in self._nodes.values() if n.alive]
+
     def all(self) -> list[gcs_pb2.NodeInfo]:
         out = []
         for node_id, node in self._nodes.items():

@@ -75,7 +75,7 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
     async def ReportResources(self, request: gcs_pb2.ReportResourcesRequest, context: Ctx) -> gcs_pb2.ReportResourcesReply:
         node_id = _id(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
         await self._nodes.report(node_id, request.available, list(request.infeasible))
-        return gcs_pb2.ReportResourcesReply()
+        return gcs_pb2.ReportResourcesReply(nodes=self._nodes.alive())
 
     @map_errors
     async def GetAllNodes(self, request: gcs_pb2.GetAllNodesRequest, context: Ctx) -> gcs_pb2.GetAllNodesReply:

@@ -7,7 +7,7 @@ import os
 import pathlib
 
 from ember._private.config import Config
-from ember._private.service import add_common_args, run_service
+from ember._private.service import add_common_args, load_token, run_service
 from ember_objectstore.service import ObjectStoreService
 from ember_objectstore.shm_store import default_capacity
 
@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
 def _make(args: argparse.Namespace, config: Config) -> ObjectStoreService:
     directory = pathlib.Path(args.directory or f"/dev/shm/ember-{os.getpid()}")
     capacity = args.capacity or config.object_store_bytes or default_capacity(config.object_store_fraction)
-    return ObjectStoreService(directory, capacity)
+    return ObjectStoreService(directory, capacity, load_token(pathlib.Path(args.session_dir)))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,15 +6,17 @@ import grpc.aio
 from ember.v1 import objectstore_pb2 as pb
 from ember.v1 import objectstore_pb2_grpc
 
-from ember._private.service import map_errors
+from ember._private.service import InvalidArgument, map_errors
 from ember_objectstore.shm_store import ShmStore
+from ember_objectstore.transfer import Puller, read_chunks
 
 Ctx = grpc.aio.ServicerContext
 
 
 class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
-    def __init__(self, store: ShmStore) -> None:
+    def __init__(self, store: ShmStore, puller: Puller) -> None:
         self._store = store
+        self._puller = puller
 
     @map_errors
     async def Create(self, request: pb.CreateRequest, context: Ctx) -> pb.CreateReply:
@@ -56,3 +58,16 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
             num_unsealed=s.num_unsealed,
             directory=str(s.directory),
         )
+
+    @map_errors
+    async def Read(self, request: pb.ReadRequest, context: Ctx) -> None:
+        async for chunk in read_chunks(self._store, request.object_id, request.offset, request.length):
+            await context.write(chunk)
+
+    @map_errors
+    async def Pull(self, request: pb.PullRequest, context: Ctx) -> pb.PullReply:
+        if not request.source_address:
+            raise InvalidArgument("source_address is required")
+        if request.size <= 0:
+            raise InvalidArgument(f"size must be positive, got {request.size}")
+        return pb.PullReply(path=await self._puller.pull(request.object_id, request.source_address, request.size))

@@ -11,15 +11,18 @@ from ember.v1 import raylet_pb2
 
 DRIVER = raylet_pb2.RegisterClient.DRIVER
 WORKER = raylet_pb2.RegisterClient.WORKER
+RAYLET = raylet_pb2.RegisterClient.RAYLET  # another node's raylet
 
 
 class ClientSession:
-    def __init__(self, client_id: bytes, kind: int, job_id: bytes = b"", worker_id: bytes = b"", pid: int = 0) -> None:
+    def __init__(self, client_id: bytes, kind: int, job_id: bytes = b"", worker_id: bytes = b"", pid: int = 0,
+                 node_id: bytes = b"") -> None:
         self.client_id = client_id
         self.kind = kind
         self.job_id = job_id
         self.worker_id = worker_id
         self.pid = pid
+        self.node_id = node_id  # RAYLET sessions: the peer's node
         self.held: set[bytes] = set()  # object ids this client refers to
         self.closed = False
         self._outbox = raylet_pb2.RayletBatch()

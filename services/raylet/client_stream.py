@@ -13,7 +13,7 @@ import grpc
 from ember.v1 import raylet_pb2
 
 from ember._private import ids
-from ember_raylet.client_session import DRIVER, WORKER, ClientSession
+from ember_raylet.client_session import DRIVER, RAYLET, WORKER, ClientSession
 from ember_raylet.node_manager import NodeManager, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,12 @@ def open_session(nm: NodeManager, registered: raylet_pb2.ClientRegistered, first
     elif reg.kind == DRIVER:
         if reg.job_id and len(reg.job_id) != ids.JOB_ID_SIZE:
             raise ProtocolError(f"job_id must be {ids.JOB_ID_SIZE} bytes")
+    elif reg.kind == RAYLET:
+        if len(reg.node_id) != ids.UNIQUE_ID_SIZE:
+            raise ProtocolError(f"node_id must be {ids.UNIQUE_ID_SIZE} bytes")
     else:
-        raise ProtocolError("register.kind must be DRIVER or WORKER")
-    session = ClientSession(ids.new_unique_id(), reg.kind, reg.job_id, reg.worker_id, reg.pid)
+        raise ProtocolError("register.kind must be DRIVER, WORKER or RAYLET")
+    session = ClientSession(ids.new_unique_id(), reg.kind, reg.job_id, reg.worker_id, reg.pid, reg.node_id)
     session.outbox.registered.CopyFrom(registered)
     session.outbox.registered.client_id = session.client_id
     session.touch()

@@ -7,6 +7,7 @@ feeds it the batches of each client's stream; `service` runs the timers.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 from typing import Callable, Iterable
@@ -15,12 +16,13 @@ from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
 from ember import exceptions
 from ember._private import ids, serialization
-from ember_raylet import resources
+from ember_raylet import resources, scheduling_policy
 from ember_raylet.actor_table import ALIVE, DEAD, PENDING, RESTARTING, Actor, ActorEntry, ActorTable
-from ember_raylet.client_session import DRIVER, WORKER, ClientSession
+from ember_raylet.client_session import DRIVER, RAYLET, WORKER, ClientSession
+from ember_raylet.cluster_view import ClusterView
 from ember_raylet.object_directory import ObjectDirectory
 from ember_raylet.resources import Resources
-from ember_raylet.task_manager import ASSIGNED, QUEUED, WAITING, TaskEntry, TaskManager
+from ember_raylet.task_manager import ASSIGNED, FORWARDED, QUEUED, WAITING, TaskEntry, TaskManager
 from ember_raylet.worker_pool import WorkerHandle, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ class NodeManager:
         on_store_delete: Callable[[list[bytes]], None] = lambda ids_: None,
         on_actor_event: Callable[[gcs_pb2.RegisterActorRequest | gcs_pb2.UpdateActorRequest], None] = lambda e: None,
         on_kv_get: Callable[[ClientSession, raylet_pb2.KvKey], None] = lambda s, k: None,
+        on_pull: Callable[[bytes, bytes, int], None] = lambda object_id, node_id, size: None,
+        on_peer_send: Callable[[bytes], None] = lambda node_id: None,
     ) -> None:
         self.node_id = node_id
         self.total = dict(total)
@@ -57,8 +61,18 @@ class NodeManager:
         self.pool = pool
         self.min_workers = min_workers
         self.pipeline_depth = max(1, pipeline_depth)
-        self.objects = ObjectDirectory()
+        self.objects = ObjectDirectory(node_id)
         self.tasks = TaskManager()
+        # Other nodes: where tasks this node cannot run now may go.
+        self.view = ClusterView(node_id)
+        self.forward_count: collections.Counter[bytes] = collections.Counter()  # unfinished, per node
+        # What goes to each peer raylet (we are its client), sent by the service.
+        self.peer_out: dict[bytes, raylet_pb2.ClientBatch] = {}
+        # Pulls in flight: object id -> (tasks, sessions) waiting for the local copy.
+        self.pulls: dict[bytes, tuple[list[bytes], list[ClientSession]]] = {}
+        self.job_driver_node: dict[bytes, bytes] = {}  # where each job's output goes
+        self._on_pull = on_pull
+        self._on_peer_send = on_peer_send
         self.sessions: dict[bytes, ClientSession] = {}
         self._on_store_delete = on_store_delete
         self._on_actor_event = on_actor_event
@@ -99,11 +113,18 @@ class NodeManager:
         """Apply one client batch; field order is the protocol's order."""
         for value in batch.puts:
             self._check_object_id(value.object_id)
+            self._stamp(value)
             self._ready(self.objects.put(value, session))
+        if batch.provide and session.kind != RAYLET:
+            raise ProtocolError("only raylets may `provide` values")
+        for value in batch.provide:
+            self._check_object_id(value.object_id)
+            self.objects.provide(value)
         for object_id in batch.add_refs:
             self.objects.add_holder(object_id, session)
         for spec in batch.submit:
             self.submit(spec, session)
+        self.objects.release_unused(v.object_id for v in batch.provide)
         for result in batch.results:
             self.task_done(session, result)
         for object_id in batch.subscribe:
@@ -113,6 +134,9 @@ class NodeManager:
                     f"object {object_id.hex()} is unknown to this node: it was freed (no reference "
                     "was left) or never created")))
                 session.touch()
+        for object_id in batch.fetch:
+            self._check_object_id(object_id)
+            self._fetch(session, object_id)
         for object_id in batch.remove_refs:
             self.objects.remove_holder(object_id, session)
         for cancel in batch.cancel:
@@ -120,7 +144,7 @@ class NodeManager:
         if batch.HasField("blocked"):
             self.worker_blocked(session, batch.blocked)
         if batch.logs:
-            self._forward_logs(batch.logs)
+            self._forward_logs(batch.logs, local_only=session.kind == RAYLET)
         for kill in batch.kill_actors:
             self.kill_actor(kill.actor_id, kill.no_restart)
         for key in batch.kv_get:
@@ -133,12 +157,21 @@ class NodeManager:
         if len(object_id) != ids.OBJECT_ID_SIZE:
             raise ProtocolError(f"object_id must be {ids.OBJECT_ID_SIZE} bytes, got {len(object_id)}")
 
+    def _stamp(self, value: common_pb2.ObjectValue) -> None:
+        """A stored value written on this node says so, wherever it travels."""
+        if not value.node_id and value.WhichOneof("location") == "stored_size":
+            value.node_id = self.node_id
+
     def _after_changes(self) -> None:
         while self.objects.freed_watched:
             actor = self.actors.by_ready_id.get(self.objects.freed_watched.pop())
             if actor is not None:
                 actor.out_of_scope = True
                 self._maybe_end_out_of_scope(actor)
+        releases, self.objects.remote_releases = self.objects.remote_releases, []
+        for node_id, object_id in releases:
+            if node_id in self.view.nodes:
+                self._peer_batch(node_id).remove_refs.append(object_id)
         self._flush_store_deletes()
 
     def _flush_store_deletes(self) -> None:
@@ -146,8 +179,13 @@ class NodeManager:
             deletes, self.objects.store_deletes = self.objects.store_deletes, []
             self._on_store_delete(deletes)
 
-    def _forward_logs(self, logs: Iterable[raylet_pb2.LogLines]) -> None:
+    def _forward_logs(self, logs: Iterable[raylet_pb2.LogLines], local_only: bool = False) -> None:
         for lines in logs:
+            driver_node = self.job_driver_node.get(lines.job_id, self.node_id)
+            if driver_node != self.node_id and not local_only:
+                if driver_node in self.view.nodes:
+                    self._peer_batch(driver_node).logs.append(lines)
+                continue
             for session in self.sessions.values():
                 if session.kind == DRIVER and session.job_id == lines.job_id and not session.closed:
                     session.outbox.logs.append(lines)
@@ -175,6 +213,11 @@ class NodeManager:
         elif spec.actor_id:
             if len(spec.actor_id) != ids.UNIQUE_ID_SIZE or not spec.method_name:
                 raise ProtocolError(f"an actor call needs a {ids.UNIQUE_ID_SIZE}-byte actor_id and a method_name")
+        if submitter.kind == DRIVER:
+            spec.driver_node_id = self.node_id
+        elif not spec.driver_node_id:
+            spec.driver_node_id = self.job_driver_node.get(spec.job_id, self.node_id)
+        self.job_driver_node[spec.job_id] = spec.driver_node_id
         task = TaskEntry(spec, submitter)
         self.tasks.tasks[spec.task_id] = task
         for i in range(spec.num_returns):
@@ -217,11 +260,25 @@ class NodeManager:
             if value is not None and value.is_error:
                 self._finish(task, failed_dep=value)  # propagate without running
                 return
+        remote = [o for o in task.spec.dependencies if not self.objects.is_local(o)]
+        if remote:
+            # Run where most argument bytes are, or make them local here first.
+            target = self._locality_target(task) if self._spillable(task) else None
+            if target is not None:
+                self._forward(task, target)
+                return
+            for object_id in dict.fromkeys(remote):
+                task.missing += 1
+                self._make_local(object_id, task_id=task.spec.task_id)
+            return
         if task.spec.actor_id and not task.spec.HasField("actor_creation"):
             task.state = QUEUED  # in its actor's queue
             self._dispatch_actor(self.actors.actors[task.spec.actor_id])
             return
         if not resources.fits(task.shape, self.total):
+            if self._spillable(task) and scheduling_policy.fits_somewhere(task.shape, self.view):
+                self.tasks.enqueue(task)  # another node will take it
+                return
             self.tasks.infeasible[task.key].append(task.spec.task_id)
             task.state = QUEUED
             if task.key not in self._warned_infeasible:
@@ -239,6 +296,8 @@ class NodeManager:
         """Hand queued tasks to workers: idle workers first (each lease holds
         the task's resources), then pipeline onto leased workers of the same
         shape, then start workers."""
+        if self.view.nodes:
+            self._recheck_infeasible()
         want_workers = 0
         spare = dict(self.available)  # what new workers could be leased with
         for _key, queue in self.tasks.queues():
@@ -247,18 +306,220 @@ class NodeManager:
                 worker = self._pick_worker(task)
                 if worker is None:
                     # Start workers for as many queued tasks as free resources allow.
+                    planned = 0
                     for task_id in itertools.islice(queue, _MAX_STARTS):
                         shape = self.tasks.tasks[task_id].shape
                         if not resources.fits(shape, spare) or want_workers >= _MAX_STARTS:
                             break
                         resources.subtract(spare, shape)
                         want_workers += 1
+                        planned += 1
+                    if self.view.nodes:
+                        self._spill(queue, planned)
                     break
                 queue.popleft()
                 self._assign(task, worker)
         for _ in range(max(0, want_workers - len(self.pool.starting))):
             if self.pool.start() is None:
                 break
+
+    # ---- other nodes ---------------------------------------------------
+
+    def _spillable(self, task: TaskEntry) -> bool:
+        """Whether the task may run on another node: not actor work (actors
+        stay where they are created, for now), not already spilled to us,
+        and every ref inside its arguments known (its value goes along)."""
+        spec = task.spec
+        return (bool(self.view.nodes) and task.submitter.kind != RAYLET and not spec.actor_id
+                and all(self.objects.is_ready(o) for o in spec.nested_refs))
+
+    def _spill(self, queue: collections.deque[bytes], skip: int) -> None:
+        """Forward the queued tasks past the first `skip` to nodes with room."""
+        while len(queue) > skip:
+            task = self.tasks.tasks[queue[skip]]
+            if not self._spillable(task):
+                return
+            node_id = scheduling_policy.pick_spill_node(task.shape, self.view, self.forward_count, self.pipeline_depth)
+            if node_id is None:
+                return
+            del queue[skip]
+            self._forward(task, node_id)
+
+    def _recheck_infeasible(self) -> None:
+        """Tasks no node could serve: queue those a node that joined fits."""
+        for key, waiting in list(self.tasks.infeasible.items()):
+            for task_id in list(waiting):
+                task = self.tasks.tasks[task_id]
+                if self._spillable(task) and scheduling_policy.fits_somewhere(task.shape, self.view):
+                    waiting.remove(task_id)
+                    self.tasks.enqueue(task)
+            if not waiting:
+                del self.tasks.infeasible[key]
+                self._warned_infeasible.discard(key)
+
+    def _locality_target(self, task: TaskEntry) -> bytes | None:
+        by_node: collections.Counter[bytes] = collections.Counter()
+        for object_id in task.spec.dependencies:
+            value = self.objects.get(object_id)
+            node_id = self.objects.stored_on(value) if value is not None else None
+            if node_id is not None:
+                by_node[self.node_id if self.objects.is_local(object_id) else node_id] += value.stored_size
+        return scheduling_policy.locality_node(by_node, task.shape, self.view, self.node_id)
+
+    def _peer_batch(self, node_id: bytes) -> raylet_pb2.ClientBatch:
+        batch = self.peer_out.get(node_id)
+        if batch is None:
+            batch = self.peer_out[node_id] = raylet_pb2.ClientBatch()
+            self._on_peer_send(node_id)
+        return batch
+
+    def take_peer_batch(self, node_id: bytes) -> raylet_pb2.ClientBatch | None:
+        return self.peer_out.pop(node_id, None)
+
+    def _forward(self, task: TaskEntry, node_id: bytes) -> None:
+        """Submit the task to another node's raylet, with the values it uses.
+        We stay its owner: its returns come back to us."""
+        task.state = FORWARDED
+        task.node = node_id
+        task.returns = {}
+        self.forward_count[node_id] += 1
+        batch = self._peer_batch(node_id)
+        todo, seen = [*task.spec.dependencies, *task.spec.nested_refs], set()
+        while todo:
+            object_id = todo.pop()
+            value = self.objects.get(object_id)
+            if object_id in seen or value is None:
+                continue
+            seen.add(object_id)
+            batch.provide.append(value)
+            todo.extend(value.nested_ids)
+        batch.submit.append(task.spec)
+
+    def update_view(self, nodes: list[gcs_pb2.NodeInfo]) -> None:
+        """The GCS's list of alive nodes (the answer to each resource report)."""
+        for node_id in self.view.update(nodes):
+            self.peer_lost(node_id, "the GCS no longer lists it as alive")
+        self.schedule()
+
+    def handle_peer_batch(self, node_id: bytes, batch: raylet_pb2.RayletBatch) -> None:
+        """What a peer raylet sent us on the stream we opened to it."""
+        for value in batch.ready:
+            self._peer_value(node_id, value)
+        if batch.logs:
+            self._forward_logs(batch.logs, local_only=True)
+        for warning in batch.warnings:
+            log.warning("node %s: %s", node_id.hex()[:8], warning)
+        self._after_changes()
+        self.schedule()
+
+    def _peer_value(self, node_id: bytes, value: common_pb2.ObjectValue) -> None:
+        # Refs inside it that we do not know: the peer keeps them for us.
+        for nested in value.nested_ids:
+            if nested not in self.objects:
+                self.objects.create_remote(nested, node_id)
+                batch = self._peer_batch(node_id)
+                batch.add_refs.append(nested)
+                batch.subscribe.append(nested)
+        task = self.tasks.tasks.get(ids.task_id_of(value.object_id))
+        if task is not None and task.state == FORWARDED and task.node == node_id:
+            task.returns[value.object_id] = value
+            if len(task.returns) >= task.spec.num_returns:
+                self._finish(task, returns=list(task.returns.values()))  # type: ignore[arg-type]
+        else:
+            self._ready(self.objects.set_ready(value))
+        # The peer keeps what we may still read from it; the rest it may drop.
+        if value.object_id in self.objects and (value.WhichOneof("location") == "stored_size" or value.nested_ids):
+            self.objects.set_remote(value.object_id, node_id)
+        else:
+            self.objects.set_remote(value.object_id, None)
+            self._peer_batch(node_id).remove_refs.append(value.object_id)
+
+    def peer_lost(self, node_id: bytes, reason: str) -> None:
+        """The stream to a peer broke (its node died or left): retry what we
+        had sent it; what only it had is lost."""
+        if node_id in self.view.lost:
+            return
+        log.warning("lost node %s: %s", node_id.hex()[:8], reason)
+        self.view.remove(node_id)
+        self.peer_out.pop(node_id, None)
+        for task in self.tasks.forwarded_to(node_id):
+            self.forward_count[node_id] -= 1
+            if task.cancelled:
+                self._finish(task, error=exceptions.TaskCancelledError(f"task {task.spec.function_name} was cancelled"))
+            elif task.retries_left != 0:
+                task.retries_left -= 1
+                log.info("retrying %s after losing node %s (%d retries left)", task.spec.function_name,
+                         node_id.hex()[:8], task.retries_left)
+                task.state, task.node, task.returns, task.missing = WAITING, None, {}, 0
+                self._deps_ready(task)
+            else:
+                self._finish(task, error=exceptions.NodeDiedError(
+                    f"the node running {task.spec.function_name} ({node_id.hex()}) died: {reason}; "
+                    f"no retries left (max_retries={task.spec.max_retries})"))
+        self.forward_count.pop(node_id, None)
+        for object_id in self.objects.lost_node(node_id):
+            if not self.objects.is_ready(object_id):  # a value it was to send us
+                self._ready(self.objects.set_ready(error_value(object_id, exceptions.OwnerDiedError(
+                    f"object {object_id.hex()} was owned by node {node_id.hex()}, which died: {reason}"))))
+        self._after_changes()
+        self.schedule()
+
+    # ---- pulls ---------------------------------------------------------
+
+    def _make_local(self, object_id: bytes, task_id: bytes | None = None, session: ClientSession | None = None) -> bool:
+        """True if the object is readable here; else start (or join) a pull
+        and wake the task or session when it is done."""
+        if self.objects.is_local(object_id):
+            return True
+        waiters = self.pulls.get(object_id)
+        if waiters is None:
+            waiters = self.pulls[object_id] = ([], [])
+            value = self.objects.get(object_id)
+            assert value is not None
+            self._on_pull(object_id, self.objects.stored_on(value), value.stored_size)  # type: ignore[arg-type]
+        if task_id is not None:
+            waiters[0].append(task_id)
+        if session is not None:
+            waiters[1].append(session)
+        return False
+
+    def _fetch(self, session: ClientSession, object_id: bytes) -> None:
+        if object_id not in self.objects:
+            session.outbox.ready.append(error_value(object_id, exceptions.ObjectLostError(
+                f"object {object_id.hex()} is unknown to this node: it was freed (no reference was left) or never "
+                "created")))
+            session.touch()
+        elif not self.objects.is_ready(object_id):
+            self.objects.subscribe(object_id, session)
+        elif self._make_local(object_id, session=session):
+            session.outbox.ready.append(self.objects.local_value(object_id))
+            session.touch()
+
+    def pull_done(self, object_id: bytes, error: str | None) -> None:
+        """The store finished (or failed) pulling an object into this node."""
+        task_ids, sessions = self.pulls.pop(object_id, ([], []))
+        if error is None and not self.objects.mark_local_copy(object_id):
+            self.objects.store_deletes.append(object_id)  # freed meanwhile: drop the copy
+        if error is None and object_id in self.objects:
+            value = self.objects.local_value(object_id)
+            for session in sessions:
+                if not session.closed:
+                    session.outbox.ready.append(value)
+                    session.touch()
+            self._ready(task_ids)
+        else:
+            lost = exceptions.ObjectLostError(f"object {object_id.hex()} could not be fetched to this node: "
+                                              f"{error or 'it was freed'}")
+            for session in sessions:
+                if not session.closed:
+                    session.outbox.ready.append(error_value(object_id, lost))
+                    session.touch()
+            for task_id in task_ids:
+                task = self.tasks.tasks.get(task_id)
+                if task is not None and task.state == WAITING:
+                    self._finish(task, error=lost)
+        self._after_changes()
+        self.schedule()
 
     def _pick_worker(self, task: TaskEntry) -> WorkerHandle | None:
         if self.pool.idle and resources.fits(task.shape, self.available):
@@ -285,10 +546,12 @@ class NodeManager:
         execute = worker.session.outbox.execute.add()  # type: ignore[union-attr]
         execute.spec.CopyFrom(task.spec)
         for object_id in task.spec.dependencies:
-            execute.args.append(self.objects.get(object_id))
+            execute.args.append(self.objects.local_value(object_id))
         worker.session.touch()  # type: ignore[union-attr]
 
     def task_done(self, session: ClientSession, result: raylet_pb2.TaskResult) -> None:
+        for value in result.returns:
+            self._stamp(value)
         task = self.tasks.tasks.get(result.task_id)
         worker = self.pool.workers.get(session.worker_id)
         if worker is not None and result.task_id in worker.assigned:
@@ -310,6 +573,8 @@ class NodeManager:
                 error: BaseException | None = None, failed_dep: common_pb2.ObjectValue | None = None) -> None:
         spec = task.spec
         self.tasks.tasks.pop(spec.task_id, None)
+        if task.state == FORWARDED:
+            self.forward_count[task.node] -= 1  # type: ignore[index]
         actor = self.actors.get(spec.actor_id) if spec.actor_id else None
         if actor is not None and not spec.HasField("actor_creation"):
             actor.inflight.discard(spec.task_id)
@@ -339,6 +604,9 @@ class NodeManager:
             actor.queue.remove(task.spec.task_id)
         self.tasks.remove_queued(task)
         self.tasks.tasks.pop(task.spec.task_id, None)
+        if task.state == FORWARDED:  # its peer need not finish it
+            self.forward_count[task.node] -= 1  # type: ignore[index]
+            self._peer_batch(task.node).cancel.add(task_id=task.spec.task_id)  # type: ignore[arg-type]
         self.objects.unpin(task.spec.dependencies)
         self.objects.unpin(task.spec.nested_refs)
 
@@ -605,6 +873,8 @@ class NodeManager:
         error = exceptions.TaskCancelledError(f"task {task.spec.function_name} was cancelled")
         if task.state in (WAITING, QUEUED):
             self._finish(task, error=error)
+        elif task.state == FORWARDED:
+            self._peer_batch(task.node).cancel.add(task_id=task_id, force=force, recursive=recursive)  # type: ignore[arg-type]
         elif task.state == ASSIGNED and task.worker is not None:
             worker = task.worker
             if force and worker.actor_id is None:  # never kill an actor for one call

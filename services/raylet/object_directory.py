@@ -4,7 +4,10 @@ reference counts, subscriptions.
 An object lives while any client holds it or anything pins it (a pending
 task that takes it as an argument, or a live object that contains a ref to
 it). When neither remains it is freed: its inline value dropped, and if it
-lives in the object store, queued in `store_deletes` for the store.
+lives in this node's object store (the primary copy, or a copy pulled from
+another node), queued in `store_deletes` for the store; if another node's
+raylet keeps it for us (a spilled task's stored return), queued in
+`remote_releases` for that raylet.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from ember_raylet.client_session import ClientSession
 
 
 class ObjectEntry:
-    __slots__ = ("value", "holders", "pins", "subscribers", "waiting_tasks")
+    __slots__ = ("value", "holders", "pins", "subscribers", "waiting_tasks", "local_copy", "remote")
 
     def __init__(self) -> None:
         self.value: common_pb2.ObjectValue | None = None  # None while pending
@@ -25,12 +28,16 @@ class ObjectEntry:
         self.pins = 0
         self.subscribers: set[ClientSession] = set()
         self.waiting_tasks: list[bytes] = []
+        self.local_copy = False  # a stored value pulled into this node's store
+        self.remote: bytes | None = None  # the node whose raylet keeps it for us
 
 
 class ObjectDirectory:
-    def __init__(self) -> None:
+    def __init__(self, node_id: bytes = b"") -> None:
+        self.node_id = node_id
         self._objects: dict[bytes, ObjectEntry] = {}
         self.store_deletes: list[bytes] = []
+        self.remote_releases: list[tuple[bytes, bytes]] = []  # (node id, object id)
         self.inline_bytes = 0
         # Objects whose freeing someone waits for (actor handles going out
         # of scope): freed ones are appended to `freed_watched`.
@@ -46,6 +53,78 @@ class ObjectDirectory:
     def get(self, object_id: bytes) -> common_pb2.ObjectValue | None:
         entry = self._objects.get(object_id)
         return entry.value if entry else None
+
+    def stored_on(self, value: common_pb2.ObjectValue) -> bytes | None:
+        """The node whose store holds a stored value (None: inline)."""
+        if value.WhichOneof("location") != "stored_size":
+            return None
+        return value.node_id or self.node_id
+
+    def is_local(self, object_id: bytes) -> bool:
+        """Whether a ready object can be read on this node now."""
+        entry = self._objects[object_id]
+        value = entry.value
+        assert value is not None
+        return entry.local_copy or self.stored_on(value) in (None, self.node_id)
+
+    def local_value(self, object_id: bytes) -> common_pb2.ObjectValue:
+        """The value as a reader on this node sees it (a pulled copy is ours)."""
+        entry = self._objects[object_id]
+        value = entry.value
+        assert value is not None
+        if entry.local_copy and value.node_id != self.node_id:
+            value = common_pb2.ObjectValue()
+            value.CopyFrom(entry.value)
+            value.node_id = self.node_id
+        return value
+
+    def mark_local_copy(self, object_id: bytes) -> bool:
+        """A pull finished; False if the object was freed meanwhile (the
+        caller deletes the copy)."""
+        entry = self._objects.get(object_id)
+        if entry is None:
+            return False
+        entry.local_copy = True
+        return True
+
+    def provide(self, value: common_pb2.ObjectValue) -> None:
+        """A value a peer sent along with its tasks: added unheld if unknown
+        (the tasks' pins keep it)."""
+        if value.object_id not in self._objects:
+            self._objects[value.object_id] = ObjectEntry()
+            self.set_ready(value)
+
+    def release_unused(self, object_ids: Iterable[bytes]) -> None:
+        for object_id in object_ids:
+            entry = self._objects.get(object_id)
+            if entry is not None:
+                self._maybe_free(object_id, entry)
+
+    def create_remote(self, object_id: bytes, node_id: bytes) -> None:
+        """An object another node's raylet owns, now also referred to here:
+        pending until that raylet sends its value, kept there for us until
+        freed here."""
+        entry = self._objects.get(object_id)
+        if entry is None:
+            entry = self._objects[object_id] = ObjectEntry()
+        entry.remote = node_id
+
+    def set_remote(self, object_id: bytes, node_id: bytes | None) -> None:
+        entry = self._objects.get(object_id)
+        if entry is not None:
+            entry.remote = node_id
+
+    def lost_node(self, node_id: bytes) -> list[bytes]:
+        """A node died: forget what its raylet kept for us (nothing to
+        release there any more); the objects whose only copy was there."""
+        lost = []
+        for object_id, entry in self._objects.items():
+            if entry.remote == node_id:
+                entry.remote = None
+            value = entry.value
+            if value is not None and not entry.local_copy and self.stored_on(value) == node_id:
+                lost.append(object_id)
+        return lost
 
     def is_ready(self, object_id: bytes) -> bool:
         entry = self._objects.get(object_id)
@@ -74,7 +153,7 @@ class ObjectDirectory:
         A value nobody refers to any more is dropped at once."""
         entry = self._objects.get(value.object_id)
         if entry is None:
-            if value.WhichOneof("location") == "stored_size":
+            if self.stored_on(value) == self.node_id:
                 self.store_deletes.append(value.object_id)
             return []
         if entry.value is not None:
@@ -153,11 +232,14 @@ class ObjectDirectory:
         if object_id in self.watched:
             self.watched.discard(object_id)
             self.freed_watched.append(object_id)
+        if entry.remote is not None:
+            self.remote_releases.append((entry.remote, object_id))
         value = entry.value
         if value is None:
             return
         if value.WhichOneof("location") == "stored_size":
-            self.store_deletes.append(object_id)
+            if entry.local_copy or self.stored_on(value) == self.node_id:
+                self.store_deletes.append(object_id)
         else:
             self.inline_bytes -= len(value.data)
         self.unpin(value.nested_ids)

@@ -20,6 +20,7 @@ from ember_raylet.client_session import ClientSession
 from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport
 from ember_raylet.node_manager import NodeManager
+from ember_raylet.peer_links import PeerLinks
 from ember_raylet.resources import Resources
 from ember_raylet.servicer import RayletServicer
 from ember_raylet.worker_pool import ProcessSpawner, WorkerPool, ZygoteSpawner
@@ -81,7 +82,10 @@ class RayletService:
             on_store_delete=self._queue_store_deletes,
             on_actor_event=self._queue_actor_event,
             on_kv_get=self._kv_get,
+            on_pull=self._pull,
+            on_peer_send=self._peer_send,
         )
+        self._peers = PeerLinks(self.nm, token)
         registered = raylet_pb2.ClientRegistered(
             node_id=node_id,
             object_store_dir=store_dir,
@@ -166,7 +170,8 @@ class RayletService:
             for shape in self.nm.infeasible_shapes():
                 request.infeasible.add().amounts.update(shape)
             try:
-                await self._gcs.ReportResources(request, timeout=5)
+                reply = await self._gcs.ReportResources(request, timeout=5)
+                self.nm.update_view(list(reply.nodes))
             except grpc.aio.AioRpcError as e:
                 if e.code() == grpc.StatusCode.NOT_FOUND:
                     log.warning("the GCS does not know this node; registering again")
@@ -244,6 +249,29 @@ class RayletService:
             session.outbox.kv.append(entry)
             session.touch()
 
+    def _peer_send(self, node_id: bytes) -> None:
+        self._peers.wake(node_id)
+
+    def _pull(self, object_id: bytes, node_id: bytes, size: int) -> None:
+        task = asyncio.create_task(self._pull_object(object_id, node_id, size))
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
+
+    async def _pull_object(self, object_id: bytes, node_id: bytes, size: int) -> None:
+        """Have the local store copy an object from the node that stores it."""
+        assert self._store is not None
+        node = self.nm.view.get(node_id)
+        if node is None:
+            error: str | None = f"its node {node_id.hex()} is not alive"
+        else:
+            try:
+                await self._store.Pull(objectstore_pb2.PullRequest(
+                    object_id=object_id, source_address=node.store_address, size=size), timeout=600)
+                error = None
+            except grpc.aio.AioRpcError as e:
+                error = f"{e.code().name}: {e.details()}"
+        self.nm.pull_done(object_id, error)
+
     def _queue_store_deletes(self, object_ids: list[bytes]) -> None:
         first = not self._pending_deletes
         self._pending_deletes.extend(object_ids)
@@ -267,6 +295,7 @@ class RayletService:
     async def stop(self) -> None:
         self.pool.closed = True
         await self._local.stop()
+        await self._peers.close()
         for task in self._tasks:
             task.cancel()
         workers = [*self.pool.all(), *self.nm.to_reap]

@@ -1,5 +1,6 @@
 """Tasks this raylet owns, from submission to their last return: waiting for
-arguments, queued per resource shape, assigned to a worker, retried."""
+arguments, queued per resource shape, assigned to a worker or forwarded to
+another node's raylet, retried."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from ember_raylet import resources
 from ember_raylet.client_session import ClientSession
 from ember_raylet.resources import Resources
 
-WAITING, QUEUED, ASSIGNED = "WAITING", "QUEUED", "ASSIGNED"
+WAITING, QUEUED, ASSIGNED, FORWARDED = "WAITING", "QUEUED", "ASSIGNED", "FORWARDED"
 
 
 class TaskEntry:
-    __slots__ = ("spec", "submitter", "state", "missing", "worker", "retries_left", "cancelled", "shape", "key")
+    __slots__ = ("spec", "submitter", "state", "missing", "worker", "retries_left", "cancelled", "shape", "key",
+                 "node", "returns")
 
     def __init__(self, spec: raylet_pb2.TaskSpec, submitter: ClientSession) -> None:
         self.spec = spec
@@ -23,6 +25,8 @@ class TaskEntry:
         self.state = WAITING
         self.missing = 0
         self.worker = None  # WorkerHandle while ASSIGNED
+        self.node: bytes | None = None  # the node it was forwarded to, while FORWARDED
+        self.returns: dict[bytes, object] = {}  # returns a forwarded task sent back so far
         self.retries_left = spec.max_retries
         self.cancelled = False
         self.shape: Resources = dict(spec.resources.amounts)
@@ -58,6 +62,9 @@ class TaskManager:
 
     def num_assigned(self) -> int:
         return sum(1 for t in self.tasks.values() if t.state == ASSIGNED)
+
+    def forwarded_to(self, node_id: bytes) -> list[TaskEntry]:
+        return [t for t in self.tasks.values() if t.state == FORWARDED and t.node == node_id]
 
     def children_of(self, task_id: bytes) -> list[TaskEntry]:
         return [t for t in self.tasks.values() if t.spec.parent_task_id == task_id]

@@ -33,7 +33,7 @@ from ember._private.config import Config
 
 log = logging.getLogger(__name__)
 
-_SUBMIT, _PUT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _CANCEL, _BLOCKED, _LOGS, _KILL, _KV_GET, _CLOSE = range(12)
+_SUBMIT, _PUT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _CANCEL, _BLOCKED, _LOGS, _KILL, _KV_GET, _CLOSE, _FETCH = range(13)
 _MAX_ITEMS_PER_BATCH = 4096
 
 
@@ -64,6 +64,10 @@ class CoreClient:
         self._values: dict[bytes, common_pb2.ObjectValue] = {}
         self._live: set[bytes] = set()  # ids this process refers to (guarded by _cond)
         self._subscribed: set[bytes] = set()
+        # Stored values on another node's store (guarded by _cond): not
+        # readable here until the raylet fetched them (wait_values asks).
+        self._remote: dict[bytes, common_pb2.ObjectValue] = {}
+        self._fetching: set[bytes] = set()
         self._dead: str | None = None
         self._registered = threading.Event()
         self.info = raylet_pb2.ClientRegistered()
@@ -171,6 +175,8 @@ class CoreClient:
                         live.discard(payload)
                         values.pop(payload, None)
                         self._subscribed.discard(payload)
+                        self._remote.pop(payload, None)
+                        self._fetching.discard(payload)
             elif kind == _SUBMIT:
                 batch.submit.append(payload)
                 returns = [ids.object_id_for(payload.task_id, i + 1) for i in range(payload.num_returns)]
@@ -189,6 +195,8 @@ class CoreClient:
                 batch.results.append(payload)
             elif kind == _SUBSCRIBE:
                 batch.subscribe.extend(payload)
+            elif kind == _FETCH:
+                batch.fetch.extend(payload)
             elif kind == _CANCEL:
                 batch.cancel.append(payload)
             elif kind == _BLOCKED:
@@ -266,12 +274,18 @@ class CoreClient:
                     self.info.CopyFrom(batch.registered)
                     self._registered.set()
                 if batch.ready:
+                    node_id = self.info.node_id
                     with self._cond:
                         for value in batch.ready:
                             oid = value.object_id
                             self._subscribed.discard(oid)
                             if oid in self._live:
-                                self._values[oid] = value
+                                if value.node_id and value.node_id != node_id:
+                                    self._remote[oid] = value
+                                else:
+                                    self._values[oid] = value
+                                    self._remote.pop(oid, None)
+                                    self._fetching.discard(oid)
                         self._cond.notify_all()
                 if batch.execute and self.on_execute is not None:
                     self.on_execute(list(batch.execute))
@@ -496,19 +510,21 @@ class CoreClient:
         return memoryview(mm)
 
     def wait_values(self, object_ids: list[bytes], num: int, timeout: float | None) -> set[bytes]:
-        """Block until `num` of the objects are ready or the timeout passes;
-        returns the ids that are ready."""
+        """Block until `num` of the objects are ready (readable on this node)
+        or the timeout passes; returns the ids that are ready."""
         deadline = None if timeout is None else time.monotonic() + timeout
         values = self._values
         with self._cond:
             ready = values.keys() & object_ids  # set ops run in C
             if len(ready) >= num:
                 return ready
-            subscribe = [i for i in object_ids if i not in values and i not in self._subscribed]
+            remote = self._remote
+            subscribe = [i for i in object_ids if i not in values and i not in self._subscribed and i not in remote]
             if subscribe:
                 self._subscribed.update(subscribe)
                 self._out.put((_SUBSCRIBE, subscribe))
-        if subscribe and self._local is not None:
+            fetch = self._to_fetch(object_ids) if remote else None
+        if (subscribe or fetch) and self._local is not None:
             self._flush()
         blocked = False
         try:
@@ -517,6 +533,12 @@ class CoreClient:
                     ready = values.keys() & object_ids
                     if len(ready) >= num:
                         return ready
+                    if self._remote and self._to_fetch(object_ids) and self._local is not None:
+                        self._cond.release()
+                        try:
+                            self._flush()
+                        finally:
+                            self._cond.acquire()
                     if self._dead is not None:
                         raise ConnectionLost(f"lost the connection to the raylet ({self._dead})")
                     remaining = None if deadline is None else deadline - time.monotonic()
@@ -535,6 +557,15 @@ class CoreClient:
         finally:
             if blocked and self.on_block is not None:
                 self.on_block(False)
+
+    def _to_fetch(self, object_ids: list[bytes]) -> list[bytes]:
+        """Queue a fetch of those stored on other nodes that are not being
+        fetched yet (the caller holds _cond and flushes)."""
+        fetch = [i for i in object_ids if i in self._remote and i not in self._fetching]
+        if fetch:
+            self._fetching.update(fetch)
+            self._out.put((_FETCH, fetch))
+        return fetch
 
     def get_value(self, object_id: bytes) -> common_pb2.ObjectValue:
         with self._cond:

@@ -181,7 +181,10 @@ def start_node(
 
     store_dir = f"/dev/shm/ember-{session_dir.name[-6:]}-{short}"
     store_socket = session_dir / f"store-{short}.sock"
-    store_args = ["ember_objectstore.main", *common, "--socket", str(store_socket), "--directory", store_dir,
+    # Known in advance: the raylet advertises it, so other nodes can pull.
+    store_port = free_port(host)
+    store_args = ["ember_objectstore.main", *common, "--port", str(store_port), "--socket", str(store_socket),
+                  "--directory", store_dir,
                   "--ready-file", ready_file(f"objectstore-{short}"), "--log-file", str(logs / f"objectstore-{short}.log")]
     if object_store_bytes:
         store_args += ["--capacity", str(int(object_store_bytes))]
@@ -194,6 +197,7 @@ def start_node(
         "ember_raylet.main", *common, "--socket", str(raylet_socket), "--local-socket", str(local_socket),
         "--node-id", node_id.hex(),
         "--gcs-address", local_gcs, "--store-address", f"unix:{store_socket}", "--store-dir", store_dir,
+        "--store-port", str(store_port),
         "--num-cpus", str(cpus), "--num-gpus", str(num_gpus), "--memory", str(memory),
         "--resources", json.dumps(resources or {}), "--labels", json.dumps(labels or {}),
         "--ready-file", ready_file(f"raylet-{short}"), "--log-file", str(logs / f"raylet-{short}.log"),
@@ -209,7 +213,6 @@ def start_node(
                                      "gcs_address": gcs_address, "head": head})
     try:
         _wait_ready(ready, popens, names, session_dir, timeout)
-        store_port = json.loads(ready[f"objectstore-{short}"].read_text())["port"]
         session.write_json(node.record, {"node_id": node_id.hex(), "pids": pids, "store_dir": store_dir,
                                          "gcs_address": gcs_address, "head": head, "store_port": store_port})
     except BaseException:

@@ -32,7 +32,7 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def _metadata(token: str) -> tuple[tuple[str, str], ...]:
+def token_metadata(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
@@ -88,7 +88,7 @@ class _ClientToken(
     grpc.StreamStreamClientInterceptor,
 ):
     def __init__(self, token: str) -> None:
-        self._md = _metadata(token)
+        self._md = token_metadata(token)
 
     def _with_token(self, details: Any) -> Any:
         md = tuple(details.metadata or ()) + self._md
@@ -124,7 +124,7 @@ class _AioClientToken(
     grpc.aio.StreamStreamClientInterceptor,
 ):
     def __init__(self, token: str) -> None:
-        self._md = _metadata(token)
+        self._md = token_metadata(token)
 
     def _with_token(self, details: Any) -> Any:
         md = grpc.aio.Metadata(*(tuple(details.metadata or ()) + self._md))
@@ -150,6 +150,9 @@ def channel(address: str, token: str | None) -> grpc.Channel:
 
 
 def aio_channel(address: str, token: str | None) -> grpc.aio.Channel:
-    """An asyncio channel that sends the cluster token on every call."""
+    """An asyncio channel that sends the cluster token on every unary call.
+    Streaming calls pass `metadata=token_metadata(token)` themselves: on
+    them grpc.aio's client interceptors lose the metadata (UNAUTHENTICATED)
+    or fail the call (INTERNAL, stream-stream fed by an async generator)."""
     interceptors = [_AioClientToken(token)] if token else None
     return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)

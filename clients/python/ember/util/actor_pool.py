@@ -97,8 +97,9 @@ class ActorPool:
         ref = ready[0]
         index, actor = self._future_to_actor.pop(ref)
         del self._index_to_future[index]
-        # Keep get_next's order consistent with what is left.
-        self._next_return_index = max(self._next_return_index, min(self._index_to_future, default=index + 1))
+        # get_next goes on with the earliest result still out (or the next
+        # one submitted: results finished out of order may leave none).
+        self._next_return_index = min(self._index_to_future, default=self._next_task_index)
         self._return_actor(actor)
         return runtime.get(ref)
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65mber/v1/common.proto\x12\x08\x65mber.v1\"r\n\x0bResourceSet\x12\x33\n\x07\x61mounts\x18\x01 \x03(\x0b\x32\".ember.v1.ResourceSet.AmountsEntry\x1a.\n\x0c\x41mountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"y\n\x0bObjectValue\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12\x15\n\x0bstored_size\x18\x03 \x01(\x04H\x00\x12\x10\n\x08is_error\x18\x04 \x01(\x08\x12\x12\n\nnested_ids\x18\x05 \x03(\x0c\x42\n\n\x08locationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65mber/v1/common.proto\x12\x08\x65mber.v1\"r\n\x0bResourceSet\x12\x33\n\x07\x61mounts\x18\x01 \x03(\x0b\x32\".ember.v1.ResourceSet.AmountsEntry\x1a.\n\x0c\x41mountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x8a\x01\n\x0bObjectValue\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12\x15\n\x0bstored_size\x18\x03 \x01(\x04H\x00\x12\x10\n\x08is_error\x18\x04 \x01(\x08\x12\x12\n\nnested_ids\x18\x05 \x03(\x0c\x12\x0f\n\x07node_id\x18\x06 \x01(\x0c\x42\n\n\x08locationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESOURCESET']._serialized_end=149
   _globals['_RESOURCESET_AMOUNTSENTRY']._serialized_start=103
   _globals['_RESOURCESET_AMOUNTSENTRY']._serialized_end=149
-  _globals['_OBJECTVALUE']._serialized_start=151
-  _globals['_OBJECTVALUE']._serialized_end=272
+  _globals['_OBJECTVALUE']._serialized_start=152
+  _globals['_OBJECTVALUE']._serialized_end=290
 # @@protoc_insertion_point(module_scope)

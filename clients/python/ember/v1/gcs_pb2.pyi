@@ -90,8 +90,10 @@ class ReportResourcesRequest(_message.Message):
     def __init__(self, node_id: _Optional[bytes] = ..., available: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., infeasible: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ...) -> None: ...
 
 class ReportResourcesReply(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("nodes",)
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ...) -> None: ...
 
 class GetAllNodesRequest(_message.Message):
     __slots__ = ()

@@ -77,6 +77,38 @@ class LocateReply(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[LocateReply.Entry]
     def __init__(self, entries: _Optional[_Iterable[_Union[LocateReply.Entry, _Mapping]]] = ...) -> None: ...
 
+class ReadRequest(_message.Message):
+    __slots__ = ("object_id", "offset", "length")
+    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    object_id: bytes
+    offset: int
+    length: int
+    def __init__(self, object_id: _Optional[bytes] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
+
+class ReadChunk(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class PullRequest(_message.Message):
+    __slots__ = ("object_id", "source_address", "size")
+    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    object_id: bytes
+    source_address: str
+    size: int
+    def __init__(self, object_id: _Optional[bytes] = ..., source_address: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+
+class PullReply(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
 class StatsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

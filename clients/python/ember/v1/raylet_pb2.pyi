@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TaskSpec(_message.Message):
-    __slots__ = ("task_id", "job_id", "function_id", "function_name", "args", "dependencies", "nested_refs", "num_returns", "resources", "max_retries", "retry_exceptions", "parent_task_id", "traceparent", "actor_id", "method_name", "actor_creation")
+    __slots__ = ("task_id", "job_id", "function_id", "function_name", "args", "dependencies", "nested_refs", "num_returns", "resources", "max_retries", "retry_exceptions", "parent_task_id", "traceparent", "actor_id", "method_name", "actor_creation", "driver_node_id")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +26,7 @@ class TaskSpec(_message.Message):
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     METHOD_NAME_FIELD_NUMBER: _ClassVar[int]
     ACTOR_CREATION_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_NODE_ID_FIELD_NUMBER: _ClassVar[int]
     task_id: bytes
     job_id: bytes
     function_id: bytes
@@ -42,7 +43,8 @@ class TaskSpec(_message.Message):
     actor_id: bytes
     method_name: str
     actor_creation: ActorCreation
-    def __init__(self, task_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., function_id: _Optional[bytes] = ..., function_name: _Optional[str] = ..., args: _Optional[bytes] = ..., dependencies: _Optional[_Iterable[bytes]] = ..., nested_refs: _Optional[_Iterable[bytes]] = ..., num_returns: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., parent_task_id: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., actor_id: _Optional[bytes] = ..., method_name: _Optional[str] = ..., actor_creation: _Optional[_Union[ActorCreation, _Mapping]] = ...) -> None: ...
+    driver_node_id: bytes
+    def __init__(self, task_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., function_id: _Optional[bytes] = ..., function_name: _Optional[str] = ..., args: _Optional[bytes] = ..., dependencies: _Optional[_Iterable[bytes]] = ..., nested_refs: _Optional[_Iterable[bytes]] = ..., num_returns: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., parent_task_id: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., actor_id: _Optional[bytes] = ..., method_name: _Optional[str] = ..., actor_creation: _Optional[_Union[ActorCreation, _Mapping]] = ..., driver_node_id: _Optional[bytes] = ...) -> None: ...
 
 class ActorCreation(_message.Message):
     __slots__ = ("actor_id", "class_name", "max_restarts", "max_task_retries", "max_concurrency", "is_async", "detached", "name", "namespace", "scoped")
@@ -77,24 +79,28 @@ class KillActor(_message.Message):
     def __init__(self, actor_id: _Optional[bytes] = ..., no_restart: _Optional[bool] = ...) -> None: ...
 
 class RegisterClient(_message.Message):
-    __slots__ = ("kind", "worker_id", "job_id", "pid")
+    __slots__ = ("kind", "worker_id", "job_id", "pid", "node_id")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         KIND_UNSPECIFIED: _ClassVar[RegisterClient.Kind]
         DRIVER: _ClassVar[RegisterClient.Kind]
         WORKER: _ClassVar[RegisterClient.Kind]
+        RAYLET: _ClassVar[RegisterClient.Kind]
     KIND_UNSPECIFIED: RegisterClient.Kind
     DRIVER: RegisterClient.Kind
     WORKER: RegisterClient.Kind
+    RAYLET: RegisterClient.Kind
     KIND_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
     kind: RegisterClient.Kind
     worker_id: bytes
     job_id: bytes
     pid: int
-    def __init__(self, kind: _Optional[_Union[RegisterClient.Kind, str]] = ..., worker_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., pid: _Optional[int] = ...) -> None: ...
+    node_id: bytes
+    def __init__(self, kind: _Optional[_Union[RegisterClient.Kind, str]] = ..., worker_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., pid: _Optional[int] = ..., node_id: _Optional[bytes] = ...) -> None: ...
 
 class ClientRegistered(_message.Message):
     __slots__ = ("node_id", "client_id", "object_store_dir", "object_store_socket", "gcs_address", "session_dir")
@@ -159,7 +165,7 @@ class LogLines(_message.Message):
     def __init__(self, job_id: _Optional[bytes] = ..., pid: _Optional[int] = ..., task_name: _Optional[str] = ..., is_stderr: _Optional[bool] = ..., lines: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ClientBatch(_message.Message):
-    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs", "kill_actors", "kv_get")
+    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs", "kill_actors", "kv_get", "fetch", "provide")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     SUBMIT_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
@@ -172,6 +178,8 @@ class ClientBatch(_message.Message):
     LOGS_FIELD_NUMBER: _ClassVar[int]
     KILL_ACTORS_FIELD_NUMBER: _ClassVar[int]
     KV_GET_FIELD_NUMBER: _ClassVar[int]
+    FETCH_FIELD_NUMBER: _ClassVar[int]
+    PROVIDE_FIELD_NUMBER: _ClassVar[int]
     register: RegisterClient
     submit: _containers.RepeatedCompositeFieldContainer[TaskSpec]
     results: _containers.RepeatedCompositeFieldContainer[TaskResult]
@@ -184,7 +192,9 @@ class ClientBatch(_message.Message):
     logs: _containers.RepeatedCompositeFieldContainer[LogLines]
     kill_actors: _containers.RepeatedCompositeFieldContainer[KillActor]
     kv_get: _containers.RepeatedCompositeFieldContainer[KvKey]
-    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kill_actors: _Optional[_Iterable[_Union[KillActor, _Mapping]]] = ..., kv_get: _Optional[_Iterable[_Union[KvKey, _Mapping]]] = ...) -> None: ...
+    fetch: _containers.RepeatedScalarFieldContainer[bytes]
+    provide: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
+    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kill_actors: _Optional[_Iterable[_Union[KillActor, _Mapping]]] = ..., kv_get: _Optional[_Iterable[_Union[KvKey, _Mapping]]] = ..., fetch: _Optional[_Iterable[bytes]] = ..., provide: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ...) -> None: ...
 
 class KvKey(_message.Message):
     __slots__ = ("namespace", "key")

@@ -34,6 +34,13 @@ class RayletStub:
     (docs/architecture.md, "Local transport"): each frame is a little-endian
     uint32 length then the message; the client's first frame is the cluster
     token, checked before anything else is read.
+
+    Raylets are each other's clients too: a raylet that spills a task to
+    another node opens a Connect stream to it (kind RAYLET) and submits the
+    task there; the task's returns come back on that stream and the peer
+    keeps the stored ones until the submitting raylet releases them
+    (remove_refs). A broken peer stream counts as that node's death for the
+    tasks it carried: they are retried elsewhere (max_retries).
     """
 
     def __init__(self, channel):
@@ -63,6 +70,13 @@ class RayletServicer:
     (docs/architecture.md, "Local transport"): each frame is a little-endian
     uint32 length then the message; the client's first frame is the cluster
     token, checked before anything else is read.
+
+    Raylets are each other's clients too: a raylet that spills a task to
+    another node opens a Connect stream to it (kind RAYLET) and submits the
+    task there; the task's returns come back on that stream and the peer
+    keeps the stored ones until the submitting raylet releases them
+    (remove_refs). A broken peer stream counts as that node's death for the
+    tasks it carried: they are retried elsewhere (max_retries).
     """
 
     def Connect(self, request_iterator, context):
@@ -116,6 +130,13 @@ class Raylet:
     (docs/architecture.md, "Local transport"): each frame is a little-endian
     uint32 length then the message; the client's first frame is the cluster
     token, checked before anything else is read.
+
+    Raylets are each other's clients too: a raylet that spills a task to
+    another node opens a Connect stream to it (kind RAYLET) and submits the
+    task there; the task's returns come back on that stream and the peer
+    keeps the stored ones until the submitting raylet releases them
+    (remove_refs). A broken peer stream counts as that node's death for the
+    tasks it carried: they are retried elsewhere (max_retries).
     """
 
     @staticmethod

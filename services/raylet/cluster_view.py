@@ -1,0 +1,57 @@
+"""The other nodes as this raylet knows them: addresses and resources, from
+the GCS's answer to each resource report (every `report_interval_s`)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ember.v1 import gcs_pb2
+
+from ember_raylet.resources import Resources
+
+
+@dataclasses.dataclass
+class NodeView:
+    node_id: bytes
+    address: str          # host other nodes reach it at
+    raylet_port: int
+    store_port: int
+    total: Resources
+    available: Resources
+    labels: dict[str, str]
+
+    @property
+    def raylet_address(self) -> str:
+        return f"{self.address}:{self.raylet_port}"
+
+    @property
+    def store_address(self) -> str:
+        return f"{self.address}:{self.store_port}"
+
+
+class ClusterView:
+    def __init__(self, local_id: bytes) -> None:
+        self.local_id = local_id
+        self.nodes: dict[bytes, NodeView] = {}
+        # Nodes we lost (their stream broke): never used again, even while
+        # the GCS still lists them (it notices a death only after its
+        # health timeout). A restarted node comes back with a new id.
+        self.lost: set[bytes] = set()
+
+    def update(self, nodes: list[gcs_pb2.NodeInfo]) -> list[bytes]:
+        """Replace the view with the GCS's alive nodes; the ids that left."""
+        fresh = {}
+        for n in nodes:
+            if n.alive and n.node_id != self.local_id and n.node_id not in self.lost:
+                fresh[n.node_id] = NodeView(n.node_id, n.node_address, n.raylet_port, n.object_store_port,
+                                            dict(n.total.amounts), dict(n.available.amounts), dict(n.labels))
+        gone = [node_id for node_id in self.nodes if node_id not in fresh]
+        self.nodes = fresh
+        return gone
+
+    def remove(self, node_id: bytes) -> None:
+        self.nodes.pop(node_id, None)
+        self.lost.add(node_id)
+
+    def get(self, node_id: bytes) -> NodeView | None:
+        return self.nodes.get(node_id)

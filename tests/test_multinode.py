@@ -1,0 +1,190 @@
+"""Several nodes on one machine (ember.cluster_utils.Cluster): tasks spill to
+other nodes, objects move between stores, output and refs cross nodes, and
+work survives a node's death. Every node is a real set of processes."""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import time
+
+import numpy as np
+import pytest
+
+import ember
+from ember.cluster_utils import Cluster
+from tests.conftest import wait_gone
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        far = c.add_node(num_cpus=2, resources={"far": 1})
+        c.connect()
+        _wait_nodes(2)
+        yield c, far
+    finally:
+        sessions = [str(n.session_dir) for n in c.list_all_nodes()]
+        c.shutdown()
+        for s in sessions:
+            assert not wait_gone(s), f"processes of {s} left behind"
+
+
+def _wait_nodes(n: int, timeout: float = 10) -> None:
+    # Each raylet learns the others from its next resource report (0.5 s).
+    deadline = time.monotonic() + timeout
+    while len([x for x in ember.nodes() if x["Alive"]]) != n:
+        assert time.monotonic() < deadline, ember.nodes()
+        time.sleep(0.05)
+    time.sleep(1.2)
+
+
+def _here() -> str:
+    return ember.get_runtime_context().get_node_id()
+
+
+@ember.remote
+def where(seconds: float = 0.0) -> str:
+    time.sleep(seconds)
+    return _here()
+
+
+@ember.remote(resources={"far": 1})
+def on_far(fn, *args):
+    return fn(*args), _here()
+
+
+def _stored_files(directory: str) -> list[str]:
+    return [f for f in os.listdir(directory) if f != "free"] if os.path.isdir(directory) else []
+
+
+def test_tasks_spill_to_the_other_node_when_this_one_is_busy(cluster):
+    c, far = cluster
+    counts = collections.Counter(ember.get([where.remote(0.05) for _ in range(60)]))
+    assert set(counts) == {c.head_node.node_id.hex(), far.node_id.hex()}, counts
+    # The far node has twice the CPUs: it takes a fair share, not a token one.
+    assert counts[far.node_id.hex()] >= 20, counts
+
+
+def test_a_custom_resource_sends_the_task_where_it_exists(cluster):
+    _c, far = cluster
+    assert {ember.get(on_far.remote(len, "abc"))[1] for _ in range(5)} == {far.node_id.hex()}
+
+
+def test_large_values_move_between_nodes_intact(cluster):
+    c, far = cluster
+    # Made on the far node, read by the driver on the head: pulled in chunks.
+    value, node = ember.get(on_far.remote(np.arange, 5_000_000))
+    assert node == far.node_id.hex()
+    assert value.dtype == np.int64 and value.shape == (5_000_000,) and int(value[-1]) == 4_999_999
+    assert not value.flags.writeable  # mapped from the head's store, zero-copy
+    # Put on the head, used by a task on the far node.
+    data = np.random.default_rng(7).integers(0, 255, size=30_000_000, dtype=np.uint8)
+    ref = ember.put(data)
+    checksum, node = ember.get(on_far.remote(lambda a: int(a.astype(np.uint64).sum()), ref))
+    assert node == far.node_id.hex() and checksum == int(data.astype(np.uint64).sum())
+
+
+def test_a_task_runs_where_its_large_argument_is(cluster):
+    _c, far = cluster
+
+    @ember.remote(resources={"far": 1})
+    def make():
+        return np.ones(20_000_000, dtype=np.uint8)
+
+    @ember.remote
+    def consume(arr):
+        return int(arr.sum()), _here()
+
+    big = make.remote()
+    assert ember.get(consume.remote(big)) == (20_000_000, far.node_id.hex())
+
+
+def test_refs_inside_values_and_arguments_cross_nodes(cluster):
+    _c, far = cluster
+
+    @ember.remote(resources={"far": 1})
+    def put_there():
+        return [ember.put(np.full(1_000_000, 3, dtype=np.int16)), ember.put("small")]
+
+    big_ref, small_ref = ember.get(put_there.remote())
+    assert ember.get(small_ref) == "small"
+    assert int(ember.get(big_ref).sum()) == 3_000_000
+
+    here = ember.put({"k": "from the driver"})
+    got, node = ember.get(on_far.remote(lambda refs: ember.get(refs[0]), [here]))
+    assert got == {"k": "from the driver"} and node == far.node_id.hex()
+
+
+def test_output_of_a_task_on_another_node_reaches_the_driver(cluster, capfd):
+    def shout():
+        print("hello from the far node", flush=True)
+        return 1
+
+    ember.get(on_far.remote(shout))
+    deadline = time.monotonic() + 10
+    out = ""
+    while "hello from the far node" not in out:
+        assert time.monotonic() < deadline, out
+        time.sleep(0.1)
+        out += capfd.readouterr().out
+
+
+def test_objects_are_freed_on_every_node(cluster):
+    c, far = cluster
+    time.sleep(0.5)
+    before_far = set(_stored_files(far.store_dir))
+    value, _ = ember.get(on_far.remote(np.zeros, 3_000_000))  # stored on far, pulled to the head
+    assert len(_stored_files(far.store_dir)) > len(before_far)
+    del value
+    import gc
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while set(_stored_files(far.store_dir)) - before_far or _stored_files(c.head_node.store_dir):
+        assert time.monotonic() < deadline, (_stored_files(far.store_dir), _stored_files(c.head_node.store_dir))
+        time.sleep(0.05)
+
+
+def test_an_infeasible_task_runs_once_a_fitting_node_joins(cluster, capfd):
+    c, _far = cluster
+
+    @ember.remote(resources={"late": 1})
+    def late():
+        return _here()
+
+    ref = late.remote()
+    ready, _ = ember.wait([ref], timeout=1.5)
+    assert not ready
+    assert "no node has that much" in capfd.readouterr().err
+    node = c.add_node(num_cpus=1, resources={"late": 1})
+    try:
+        assert ember.get(ref, timeout=30) == node.node_id.hex()
+    finally:
+        c.remove_node(node)
+
+
+def test_tasks_on_a_killed_node_are_retried_elsewhere(cluster):
+    c, _far = cluster
+    a = c.add_node(num_cpus=2, resources={"pool": 2})
+    b = c.add_node(num_cpus=2, resources={"pool": 2})
+    try:
+        _wait_nodes(4)
+
+        @ember.remote(resources={"pool": 1}, max_retries=3)
+        def work(i):
+            time.sleep(0.3)
+            return i, _here()
+
+        refs = [work.remote(i) for i in range(16)]
+        time.sleep(0.5)  # some run on each pool node
+        c.remove_node(b, allow_graceful=False)  # SIGKILL: its tasks die mid-run
+        results = ember.get(refs, timeout=60)
+        assert [i for i, _ in results] == list(range(16))
+        # It had tasks when it died: the head (their owner) retried them.
+        head_log = "".join(p.read_text() for p in (c.head_node.session_dir / "logs").glob("raylet-*.log"))
+        assert re.search(rf"retrying \S*work after losing node {b.node_id.hex()[:8]}", head_log), head_log
+    finally:
+        if a in c.worker_nodes:
+            c.remove_node(a)

@@ -1,0 +1,137 @@
+"""Tasks leaving for other nodes, without sockets: the placement policy over a
+cluster view, and the node manager's side of spilling (what it sends a peer,
+what it does with the peer's answers and with the peer's loss)."""
+
+import pytest
+from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
+
+from ember import exceptions
+from ember._private import ids, serialization
+from ember_raylet import scheduling_policy
+from ember_raylet.client_session import RAYLET, ClientSession
+from ember_raylet.cluster_view import ClusterView
+from ember_raylet.node_manager import ProtocolError
+from tests.unit.test_node_manager import executed, finish, make, spec, submit
+
+
+def node(cpus=2.0, available=None, **custom):
+    info = gcs_pb2.NodeInfo(node_id=ids.new_unique_id(), node_address="127.0.0.1", raylet_port=1, object_store_port=2,
+                            alive=True)
+    info.total.amounts.update({"CPU": cpus, **custom})
+    info.available.amounts.update(available if available is not None else {"CPU": cpus, **custom})
+    return info
+
+
+def view(*nodes):
+    v = ClusterView(b"L" * 16)
+    v.update(list(nodes))
+    return v
+
+
+def test_slots_count_how_many_of_a_shape_fit():
+    assert scheduling_policy.slots({"CPU": 1}, {"CPU": 4}) == 4
+    assert scheduling_policy.slots({"CPU": 1, "GPU": 1}, {"CPU": 4, "GPU": 1}) == 1
+    assert scheduling_policy.slots({"GPU": 1}, {"CPU": 4}) == 0
+
+
+def test_spill_prefers_free_nodes_then_the_least_loaded_and_respects_room():
+    busy, free = node(available={"CPU": 0}), node()
+    v = view(busy, free)
+    assert scheduling_policy.pick_spill_node({"CPU": 1}, v, {}, 2) == free.node_id
+    # The free node is full of our spilled work (2 slots x depth 2): the busy one still has room.
+    assert scheduling_policy.pick_spill_node({"CPU": 1}, v, {free.node_id: 4}, 2) == busy.node_id
+    assert scheduling_policy.pick_spill_node({"CPU": 1}, v, {free.node_id: 4, busy.node_id: 4}, 2) is None
+    assert scheduling_policy.pick_spill_node({"GPU": 1}, v, {}, 2) is None
+
+
+def test_locality_picks_the_node_with_most_argument_bytes_if_it_fits():
+    far = node(accel=1)
+    v = view(far)
+    local = v.local_id
+    assert scheduling_policy.locality_node({far.node_id: 100, local: 10}, {"CPU": 1}, v, local) == far.node_id
+    assert scheduling_policy.locality_node({far.node_id: 10, local: 100}, {"CPU": 1}, v, local) is None
+    assert scheduling_policy.locality_node({far.node_id: 100}, {"CPU": 8}, v, local) is None
+
+
+def test_the_view_never_brings_back_a_lost_node():
+    n = node()
+    v = view(n)
+    v.remove(n.node_id)
+    assert v.update([n]) == [] and v.get(n.node_id) is None
+
+
+def test_a_task_this_node_cannot_run_goes_to_a_peer_and_its_result_comes_back():
+    nm, driver, (w1,), _ = make(cpus=1)
+    peer = node(cpus=2, accel=1)
+    nm.update_view([peer])
+    arg = common_pb2.ObjectValue(object_id=ids.object_id_for(ids.new_unique_id(), 1), data=b"arg")
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=[arg]))
+    s = spec(deps=[arg.object_id])
+    s.resources.amounts["accel"] = 1
+    submit(nm, driver, s)
+    assert not executed(w1)
+    sent = nm.take_peer_batch(peer.node_id)
+    assert [x.task_id for x in sent.submit] == [s.task_id] and sent.submit[0].driver_node_id == nm.node_id
+    assert [v.object_id for v in sent.provide] == [arg.object_id]  # the argument goes along
+    # The peer answers with the (stored) return: the driver hears of it, and
+    # we keep the peer's copy until the object is freed here.
+    ret = common_pb2.ObjectValue(object_id=ids.object_id_for(s.task_id, 1), stored_size=1 << 20, node_id=peer.node_id)
+    nm.handle_peer_batch(peer.node_id, raylet_pb2.RayletBatch(ready=[ret]))
+    assert [v.object_id for v in driver.take().ready] == [ret.object_id]
+    assert nm.take_peer_batch(peer.node_id) is None
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(remove_refs=[ret.object_id]))
+    assert list(nm.take_peer_batch(peer.node_id).remove_refs) == [ret.object_id]
+    assert nm.forward_count[peer.node_id] == 0
+
+
+def test_tasks_spill_only_past_what_local_workers_take():
+    nm, driver, (w1,), _ = make(cpus=1, depth=2)
+    peer = node(cpus=1)
+    nm.update_view([peer])
+    specs = [spec() for _ in range(6)]
+    submit(nm, driver, *specs)
+    assert len(executed(w1)) == 2  # pipelined locally
+    assert len(nm.take_peer_batch(peer.node_id).submit) == 2  # the peer's room: 1 slot x depth 2
+    assert nm.tasks.num_queued() == 2
+
+
+def test_a_lost_peer_means_its_tasks_retry_here_or_fail():
+    nm, driver, (w1,), _ = make(cpus=1)
+    peer = node(cpus=1, accel=1)
+    nm.update_view([peer])
+    retried, doomed = spec(retries=1), spec(retries=0)
+    for s in (retried, doomed):
+        s.resources.amounts.pop("CPU")
+        s.resources.amounts["accel"] = 1
+    submit(nm, driver, retried, doomed)
+    assert len(nm.take_peer_batch(peer.node_id).submit) == 2
+    nm.peer_lost(peer.node_id, "stream broke")
+    ready = {v.object_id: v for v in driver.take().ready}
+    value, is_error = serialization.deserialize(ready[ids.object_id_for(doomed.task_id, 1)].data)
+    assert is_error and isinstance(value, exceptions.NodeDiedError) and "stream broke" in str(value)
+    # The other may retry, but no node has `accel` any more: it waits as infeasible.
+    assert ids.object_id_for(retried.task_id, 1) not in ready
+    assert nm.tasks.tasks[retried.task_id].retries_left == 0 and nm.infeasible_shapes() == [{"accel": 1.0}]
+
+
+def test_only_raylets_may_provide_values():
+    nm, driver, _, _ = make(cpus=1)
+    value = common_pb2.ObjectValue(object_id=ids.object_id_for(ids.new_unique_id(), 1), data=b"x")
+    with pytest.raises(ProtocolError, match="only raylets"):
+        nm.handle_batch(driver, raylet_pb2.ClientBatch(provide=[value]))
+
+
+def test_a_peer_task_runs_here_with_provided_values_and_is_never_spilled_again():
+    nm, _driver, (w1,), _ = make(cpus=1)
+    nm.update_view([node(cpus=4)])
+    peer = ClientSession(ids.new_unique_id(), RAYLET, node_id=ids.new_unique_id())
+    nm.connect(peer)
+    arg = common_pb2.ObjectValue(object_id=ids.object_id_for(ids.new_unique_id(), 1), data=b"arg")
+    specs = [spec(deps=[arg.object_id]) for _ in range(8)]
+    nm.handle_batch(peer, raylet_pb2.ClientBatch(provide=[arg], submit=specs))
+    got = executed(w1)
+    assert got and got[0].args[0].data == b"arg"
+    assert not nm.peer_out  # queued here, whatever the view says
+    for s in specs:
+        finish(nm, w1, s.task_id)
+    assert arg.object_id not in nm.objects  # the provided value went with its last task
