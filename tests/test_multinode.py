@@ -188,3 +188,33 @@ def test_tasks_on_a_killed_node_are_retried_elsewhere(cluster):
     finally:
         if a in c.worker_nodes:
             c.remove_node(a)
+
+
+def test_spread_uses_every_node_that_fits(cluster):
+    c, far = cluster
+
+    @ember.remote(scheduling_strategy="SPREAD")
+    def quick():
+        return _here()
+
+    counts = collections.Counter(ember.get([quick.remote() for _ in range(10)]))
+    assert counts == {c.head_node.node_id.hex(): 5, far.node_id.hex(): 5}
+
+
+def test_node_affinity_hard_and_soft(cluster):
+    c, far = cluster
+    from ember.exceptions import TaskUnschedulableError
+    from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    for node in (far, c.head_node):
+        pinned = where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id.hex()))
+        assert {ember.get(pinned.remote()) for _ in range(4)} == {node.node_id.hex()}
+    gone = "ab" * 16
+    with pytest.raises(TaskUnschedulableError, match="not alive"):
+        ember.get(where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(gone)).remote())
+    soft = NodeAffinitySchedulingStrategy(gone, soft=True)
+    assert ember.get(where.options(scheduling_strategy=soft).remote()) in {c.head_node.node_id.hex(), far.node_id.hex()}
+    with pytest.raises(ValueError, match="hex id"):
+        NodeAffinitySchedulingStrategy("nope")
+    with pytest.raises(ValueError, match="scheduling_strategy"):
+        where.options(scheduling_strategy="PACKED").remote()

@@ -22,7 +22,7 @@ def test_top_level_names():
 def test_exception_hierarchy():
     for name in ["TaskError", "WorkerCrashedError", "NodeDiedError", "ActorDiedError", "ActorUnavailableError",
                  "ObjectLostError", "OwnerDiedError", "GetTimeoutError", "TaskCancelledError",
-                 "ObjectStoreFullError", "OutOfMemoryError"]:
+                 "ObjectStoreFullError", "OutOfMemoryError", "TaskUnschedulableError"]:
         assert issubclass(getattr(exceptions, name), exceptions.EmberError), name
     assert issubclass(exceptions.GetTimeoutError, TimeoutError)
     assert exceptions.RayTaskError is exceptions.TaskError  # Ray's spellings

@@ -71,6 +71,7 @@ class NodeManager:
         # Pulls in flight: object id -> (tasks, sessions) waiting for the local copy.
         self.pulls: dict[bytes, tuple[list[bytes], list[ClientSession]]] = {}
         self.job_driver_node: dict[bytes, bytes] = {}  # where each job's output goes
+        self._spread_next = 0
         self._on_pull = on_pull
         self._on_peer_send = on_peer_send
         self.sessions: dict[bytes, ClientSession] = {}
@@ -260,6 +261,8 @@ class NodeManager:
             if value is not None and value.is_error:
                 self._finish(task, failed_dep=value)  # propagate without running
                 return
+        if task.spec.scheduling.kind and not task.pinned and self._place_by_strategy(task):
+            return
         remote = [o for o in task.spec.dependencies if not self.objects.is_local(o)]
         if remote:
             # Run where most argument bytes are, or make them local here first.
@@ -330,8 +333,41 @@ class NodeManager:
         stay where they are created, for now), not already spilled to us,
         and every ref inside its arguments known (its value goes along)."""
         spec = task.spec
-        return (bool(self.view.nodes) and task.submitter.kind != RAYLET and not spec.actor_id
+        return (bool(self.view.nodes) and task.submitter.kind != RAYLET and not spec.actor_id and not task.pinned
                 and all(self.objects.is_ready(o) for o in spec.nested_refs))
+
+    def _place_by_strategy(self, task: TaskEntry) -> bool:
+        """Apply a task's SPREAD or node affinity; False to go on as DEFAULT
+        (a soft affinity that cannot be met, or work submitted by a peer,
+        which the submitting node placed already)."""
+        spec, shape = task.spec, task.shape
+        if spec.actor_id or task.submitter.kind == RAYLET:
+            return False
+        if spec.scheduling.kind == raylet_pb2.SchedulingStrategy.SPREAD:
+            fitting = sorted(n.node_id for n in self.view.nodes.values() if resources.fits(shape, n.total))
+            if resources.fits(shape, self.total):
+                fitting.append(self.node_id)
+            if not fitting:
+                return False  # infeasible everywhere: reported as such
+            target = fitting[self._spread_next % len(fitting)]
+            self._spread_next += 1
+        else:
+            target = spec.scheduling.node_id
+            node = self.view.get(target)
+            if not (resources.fits(shape, self.total) if target == self.node_id
+                    else node is not None and resources.fits(shape, node.total)):
+                if spec.scheduling.soft:
+                    return False
+                self._finish(task, error=exceptions.TaskUnschedulableError(
+                    f"task {spec.function_name} must run on node {target.hex()} (hard node affinity), but that node "
+                    + ("cannot fit " + resources.describe(shape) if target == self.node_id or node is not None
+                       else "is not alive")))
+                return True
+        if target == self.node_id:
+            task.pinned = True
+            return False
+        self._forward(task, target)  # a retry after losing that node places it again
+        return True
 
     def _spill(self, queue: collections.deque[bytes], skip: int) -> None:
         """Forward the queued tasks past the first `skip` to nodes with room."""

@@ -17,7 +17,7 @@ WAITING, QUEUED, ASSIGNED, FORWARDED = "WAITING", "QUEUED", "ASSIGNED", "FORWARD
 
 class TaskEntry:
     __slots__ = ("spec", "submitter", "state", "missing", "worker", "retries_left", "cancelled", "shape", "key",
-                 "node", "returns")
+                 "node", "returns", "pinned")
 
     def __init__(self, spec: raylet_pb2.TaskSpec, submitter: ClientSession) -> None:
         self.spec = spec
@@ -27,6 +27,7 @@ class TaskEntry:
         self.worker = None  # WorkerHandle while ASSIGNED
         self.node: bytes | None = None  # the node it was forwarded to, while FORWARDED
         self.returns: dict[bytes, object] = {}  # returns a forwarded task sent back so far
+        self.pinned = False  # its scheduling strategy chose this node: never spilled
         self.retries_left = spec.max_retries
         self.cancelled = False
         self.shape: Resources = dict(spec.resources.amounts)

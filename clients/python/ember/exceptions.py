@@ -92,6 +92,11 @@ class NodeDiedError(EmberError):
     """The node a task or object was on died."""
 
 
+class TaskUnschedulableError(EmberError):
+    """No node can ever run the task as asked (e.g. a hard node affinity to
+    a dead node)."""
+
+
 class ActorDiedError(EmberError):
     """The actor is dead; the message says why."""
 

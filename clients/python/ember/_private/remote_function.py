@@ -41,6 +41,22 @@ def validate_options(options: dict[str, Any], allowed: dict[str, Any], what: str
             raise ValueError(f"num_returns must be a non-negative int, got {value!r}")
         if key == "max_retries" and (not isinstance(value, int) or value < -1):
             raise ValueError(f"max_retries must be an int >= -1, got {value!r}")
+        if key == "scheduling_strategy" and value is not None:
+            scheduling_strategy(value)  # raises on a bad one
+
+
+def scheduling_strategy(value: Any) -> raylet_pb2.SchedulingStrategy:
+    from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    kind = raylet_pb2.SchedulingStrategy
+    if value is None or value == "DEFAULT":
+        return kind()
+    if value == "SPREAD":
+        return kind(kind=kind.SPREAD)
+    if isinstance(value, NodeAffinitySchedulingStrategy):
+        return kind(kind=kind.NODE_AFFINITY, node_id=bytes.fromhex(value.node_id), soft=value.soft)
+    raise ValueError(f'scheduling_strategy must be "DEFAULT", "SPREAD" or a NodeAffinitySchedulingStrategy, '
+                     f"got {value!r}")
 
 
 def resource_request(opts: dict[str, Any]) -> dict[str, float]:
@@ -105,6 +121,8 @@ class RemoteFunction(Exported):
             parent_task_id=ctx.task_id or b"",
         )
         spec.resources.amounts.update(resource_request(opts))
+        if opts["scheduling_strategy"] is not None:
+            spec.scheduling.CopyFrom(scheduling_strategy(opts["scheduling_strategy"]))
         client.submit(spec)
         del keep  # the submission now pins them
         n = opts["num_returns"]
