@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import pathlib
+import subprocess
 import time
 
 import grpc
@@ -307,7 +308,10 @@ class RayletService:
                 await asyncio.sleep(0.02)
             if handle.process.poll() is None:
                 handle.process.kill()
-                handle.process.wait()  # type: ignore[attr-defined]
+                try:
+                    handle.process.wait(timeout=2)  # type: ignore[attr-defined]
+                except subprocess.TimeoutExpired:
+                    log.warning("worker pid %d did not exit after SIGKILL", handle.process.pid)
         self._spawner.close()
         if self._gcs is not None:
             try:

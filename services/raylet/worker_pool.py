@@ -160,6 +160,9 @@ class ForkedProcess:
     def __init__(self, pid: int, zygote: "ZygoteSpawner") -> None:
         self.pid = pid
         self._zygote = zygote
+        # The zygote process that forked it: only that one reports its exit
+        # (a zygote started again after a crash knows nothing of it).
+        self._parent = zygote._zygote
         try:
             self._pidfd: int | None = os.pidfd_open(pid)
         except ProcessLookupError:
@@ -174,7 +177,7 @@ class ForkedProcess:
         self._zygote.read_exits()
         code = self._zygote.exit_codes.pop(self.pid, None)
         if code is None:
-            if self._zygote.alive:
+            if self._parent is not None and self._parent.poll() is None:
                 return None  # exited; the zygote's report (with the code) is on its way
             code = -1  # nobody can tell the code any more
         self.returncode = code
@@ -199,8 +202,8 @@ class ForkedProcess:
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
         while (code := self.poll()) is None:
-            if self._pidfd is not None:
-                select.select([self._pidfd], [], [], 0.05)
+            if self._pidfd is None or select.select([self._pidfd], [], [], 0.05)[0]:
+                time.sleep(0.01)  # exited, its report not read yet: do not spin
             if deadline is not None and time.monotonic() > deadline:
                 raise subprocess.TimeoutExpired("worker", timeout or 0)
         return code
@@ -272,10 +275,6 @@ class ZygoteSpawner:
             if time.monotonic() > deadline:
                 raise RuntimeError("the worker zygote did not answer within 30 s")
             select.select([zygote.stdout], [], [], 0.5)
-
-    @property
-    def alive(self) -> bool:
-        return self._zygote is not None and self._zygote.poll() is None
 
     def read_exits(self) -> None:
         """Collect the exit codes the zygote reported so far."""
