@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 import ember
+from ember._private.gcs_client import GcsClient
 from ember.cluster_utils import Cluster
+from ember.v1 import gcs_pb2
 from tests.conftest import wait_gone
 
 
@@ -218,3 +220,62 @@ def test_node_affinity_hard_and_soft(cluster):
         NodeAffinitySchedulingStrategy("nope")
     with pytest.raises(ValueError, match="scheduling_strategy"):
         where.options(scheduling_strategy="PACKED").remote()
+
+
+@ember.remote(resources={"far": 1})
+class FarCounter:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def inc(self) -> tuple[int, str]:
+        self.n += 1
+        return self.n, _here()
+
+
+@ember.remote
+def call_inc(handle) -> int:
+    return ember.get(handle.inc.remote())[0]
+
+
+def test_an_actor_lives_where_its_resources_are_and_is_called_from_anywhere(cluster):
+    c, far = cluster
+    counter = FarCounter.remote()
+    results = ember.get([counter.inc.remote() for _ in range(50)])
+    assert [n for n, _ in results] == list(range(1, 51))  # in order, across nodes
+    assert {node for _, node in results} == {far.node_id.hex()}
+    # Its handle inside tasks on both nodes: their raylets find the actor.
+    spread = call_inc.options(scheduling_strategy="SPREAD")
+    assert sorted(ember.get([spread.remote(counter) for _ in range(4)])) == [51, 52, 53, 54]
+    ember.kill(counter)
+    with pytest.raises(ember.exceptions.ActorDiedError, match="ember.kill"):
+        ember.get(counter.inc.remote(), timeout=20)
+
+
+def test_a_remote_actor_ends_with_its_handles_and_with_its_node(cluster):
+    c, far = cluster
+    counter = FarCounter.remote()
+    actor_id = counter._actor_id
+    ember.get(counter.inc.remote())
+    del counter  # no handle left: the node that created it ends it there
+    gcs = GcsClient(c.address, c.token)
+    try:
+        deadline = time.monotonic() + 10
+        while (info := gcs.GetActor(gcs_pb2.GetActorRequest(actor_id=actor_id), timeout=5).actor).state != info.DEAD:
+            assert time.monotonic() < deadline, info
+            time.sleep(0.1)
+        assert info.death_cause == info.OUT_OF_SCOPE and info.node_id == far.node_id
+    finally:
+        gcs.close()
+
+    # An actor on a node that is killed: calls fail with ActorDiedError.
+    node = c.add_node(num_cpus=1, resources={"doomed": 1})
+    try:
+        _wait_nodes(3)
+        doomed = FarCounter.options(resources={"doomed": 1}).remote()
+        assert ember.get(doomed.inc.remote())[1] == node.node_id.hex()
+        c.remove_node(node, allow_graceful=False)
+        with pytest.raises(ember.exceptions.ActorDiedError, match="died"):
+            ember.get(doomed.inc.remote(), timeout=30)
+    finally:
+        if node in c.worker_nodes:
+            c.remove_node(node)

@@ -1,5 +1,6 @@
 """The actors this raylet hosts: each one's worker, lifecycle state and the
-calls waiting for it, in arrival order.
+calls waiting for it, in arrival order; and the actors other nodes host that
+this raylet's clients call (RemoteActor).
 
 State only; the node manager decides what happens on each event.
 """
@@ -77,3 +78,28 @@ class ActorTable:
         """A dead actor: keep the entry (calls to it fail with its cause) but
         drop the indexes."""
         self.by_ready_id.pop(entry.ready_id, None)
+
+    def remove(self, entry: ActorEntry) -> None:
+        """The actor went to another node: it is not ours at all."""
+        self.actors.pop(entry.actor_id, None)
+        self.by_ready_id.pop(entry.ready_id, None)
+
+
+class RemoteActor:
+    """An actor hosted by another node, called through this raylet. Its
+    calls wait here, in submission order, until the host is known (the GCS
+    is asked) and their arguments are ready, then go to the host's raylet.
+    If this raylet created it there (`owner` set), it also ends it when the
+    owner exits or, for a scoped actor, when no handle is left here."""
+
+    __slots__ = ("actor_id", "node", "queue", "owner", "ready_id", "dead", "kill")
+
+    def __init__(self, actor_id: bytes, node: bytes | None = None, owner: ClientSession | None = None,
+                 ready_id: bytes | None = None) -> None:
+        self.actor_id = actor_id
+        self.node = node  # the host; None while the GCS is asked
+        self.queue: collections.deque[bytes] = collections.deque()
+        self.owner = owner  # the creating client, if it is ours and not detached
+        self.ready_id = ready_id  # watched for scoping, if scoped
+        self.dead: str | None = None  # why calls fail, once it is known dead
+        self.kill: raylet_pb2.KillActor | None = None  # a kill asked before the host was known

@@ -17,7 +17,7 @@ from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 from ember import exceptions
 from ember._private import ids, serialization
 from ember_raylet import resources, scheduling_policy
-from ember_raylet.actor_table import ALIVE, DEAD, PENDING, RESTARTING, Actor, ActorEntry, ActorTable
+from ember_raylet.actor_table import ALIVE, DEAD, PENDING, RESTARTING, Actor, ActorEntry, ActorTable, RemoteActor
 from ember_raylet.client_session import DRIVER, RAYLET, WORKER, ClientSession
 from ember_raylet.cluster_view import ClusterView
 from ember_raylet.object_directory import ObjectDirectory
@@ -54,6 +54,7 @@ class NodeManager:
         on_kv_get: Callable[[ClientSession, raylet_pb2.KvKey], None] = lambda s, k: None,
         on_pull: Callable[[bytes, bytes, int], None] = lambda object_id, node_id, size: None,
         on_peer_send: Callable[[bytes], None] = lambda node_id: None,
+        on_actor_lookup: Callable[[bytes], None] = lambda actor_id: None,
     ) -> None:
         self.node_id = node_id
         self.total = dict(total)
@@ -72,6 +73,8 @@ class NodeManager:
         self.pulls: dict[bytes, tuple[list[bytes], list[ClientSession]]] = {}
         self.job_driver_node: dict[bytes, bytes] = {}  # where each job's output goes
         self._spread_next = 0
+        self.remote_actors: dict[bytes, RemoteActor] = {}  # actors other nodes host that we call
+        self._on_actor_lookup = on_actor_lookup
         self._on_pull = on_pull
         self._on_peer_send = on_peer_send
         self.sessions: dict[bytes, ClientSession] = {}
@@ -97,8 +100,11 @@ class NodeManager:
     def disconnect(self, session: ClientSession) -> None:
         session.close()
         self.sessions.pop(session.client_id, None)
+        owner_exited = f"its owner ({'driver' if session.kind == DRIVER else 'worker'} pid {session.pid}) exited"
         for actor in self.actors.owned_by(session):
-            self._end_actor(actor, Actor.OWNER_DIED, f"its owner ({'driver' if session.kind == DRIVER else 'worker'} pid {session.pid}) exited")
+            self._end_actor(actor, Actor.OWNER_DIED, owner_exited)
+        for remote in [r for r in self.remote_actors.values() if r.owner is session]:
+            self._kill_remote(remote, Actor.OWNER_DIED, owner_exited)
         if session.kind == WORKER:
             self.worker_died(session.worker_id, "the worker's connection closed")
         else:
@@ -147,7 +153,7 @@ class NodeManager:
         if batch.logs:
             self._forward_logs(batch.logs, local_only=session.kind == RAYLET)
         for kill in batch.kill_actors:
-            self.kill_actor(kill.actor_id, kill.no_restart)
+            self.kill_actor(kill.actor_id, kill.no_restart, kill.death_cause, kill.reason)
         for key in batch.kv_get:
             self._on_kv_get(session, key)
         self._after_changes()
@@ -165,10 +171,13 @@ class NodeManager:
 
     def _after_changes(self) -> None:
         while self.objects.freed_watched:
-            actor = self.actors.by_ready_id.get(self.objects.freed_watched.pop())
+            ready_id = self.objects.freed_watched.pop()
+            actor = self.actors.by_ready_id.get(ready_id)
             if actor is not None:
                 actor.out_of_scope = True
                 self._maybe_end_out_of_scope(actor)
+            for remote in [r for r in self.remote_actors.values() if r.ready_id == ready_id]:
+                self._kill_remote(remote, Actor.OUT_OF_SCOPE, "every handle to it went out of scope")
         releases, self.objects.remote_releases = self.objects.remote_releases, []
         for node_id, object_id in releases:
             if node_id in self.view.nodes:
@@ -229,11 +238,15 @@ class NodeManager:
             self._add_actor(task)
         elif spec.actor_id:
             actor = self.actors.get(spec.actor_id)
-            if actor is None or actor.state == DEAD:
-                self._finish(task, error=self._actor_error(actor, spec))
+            if actor is None:  # hosted elsewhere (or unknown): sent on from here
+                remote = self.remote_actors.get(spec.actor_id) or self._locate_actor(spec.actor_id)
+                remote.queue.append(spec.task_id)
+            elif actor.state == DEAD:
+                self._finish(task, error=exceptions.ActorDiedError(f"{actor.describe()} is dead: {actor.death_message}"))
                 return
-            task.retries_left = actor.options.max_task_retries
-            actor.queue.append(spec.task_id)
+            else:
+                task.retries_left = actor.options.max_task_retries
+                actor.queue.append(spec.task_id)
         lost = None
         for object_id in spec.dependencies:
             if object_id not in self.objects:
@@ -261,8 +274,19 @@ class NodeManager:
             if value is not None and value.is_error:
                 self._finish(task, failed_dep=value)  # propagate without running
                 return
-        if task.spec.scheduling.kind and not task.pinned and self._place_by_strategy(task):
+        spec = task.spec
+        if spec.actor_id and not spec.HasField("actor_creation") and spec.actor_id in self.remote_actors:
+            task.state = QUEUED
+            self._pump_remote(self.remote_actors[spec.actor_id])
             return
+        if spec.scheduling.kind and not task.pinned and self._place_by_strategy(task):
+            return
+        if spec.HasField("actor_creation") and task.submitter.kind != RAYLET and self.view.nodes \
+                and not resources.fits(task.shape, self.total):
+            target = scheduling_policy.pick_spill_node(task.shape, self.view, {}, 1)
+            if target is not None:
+                self._forward_actor_creation(task, target)
+                return
         remote = [o for o in task.spec.dependencies if not self.objects.is_local(o)]
         if remote:
             # Run where most argument bytes are, or make them local here first.
@@ -341,7 +365,7 @@ class NodeManager:
         (a soft affinity that cannot be met, or work submitted by a peer,
         which the submitting node placed already)."""
         spec, shape = task.spec, task.shape
-        if spec.actor_id or task.submitter.kind == RAYLET:
+        if (spec.actor_id and not spec.HasField("actor_creation")) or task.submitter.kind == RAYLET:
             return False
         if spec.scheduling.kind == raylet_pb2.SchedulingStrategy.SPREAD:
             fitting = sorted(n.node_id for n in self.view.nodes.values() if resources.fits(shape, n.total))
@@ -366,8 +390,79 @@ class NodeManager:
         if target == self.node_id:
             task.pinned = True
             return False
-        self._forward(task, target)  # a retry after losing that node places it again
+        if spec.HasField("actor_creation"):
+            self._forward_actor_creation(task, target)
+        else:
+            self._forward(task, target)  # a retry after losing that node places it again
         return True
+
+    # ---- actors on other nodes ----------------------------------------
+
+    def _forward_actor_creation(self, task: TaskEntry, node_id: bytes) -> None:
+        """Create the actor on another node; we stay the way to it for our
+        clients, and end it when its owner here exits or, if scoped, when no
+        handle is left here."""
+        actor = self.actors.actors[task.spec.actor_id]
+        self.actors.remove(actor)
+        opts = actor.options
+        remote = RemoteActor(actor.actor_id, node_id, owner=None if opts.detached else task.submitter,
+                             ready_id=actor.ready_id if opts.scoped else None)
+        remote.queue = actor.queue  # calls made meanwhile follow the creation
+        self.remote_actors[actor.actor_id] = remote
+        task.spec.actor_creation.scoped = False  # the host must not end it when our copy of `ready` goes
+        self._forward(task, node_id)
+        self._pump_remote(remote)
+
+    def _locate_actor(self, actor_id: bytes) -> RemoteActor:
+        remote = self.remote_actors[actor_id] = RemoteActor(actor_id)
+        self._on_actor_lookup(actor_id)
+        return remote
+
+    def actor_located(self, actor_id: bytes, info: gcs_pb2.ActorInfo | None) -> None:
+        """The GCS's answer: where an actor we were asked to call lives."""
+        remote = self.remote_actors.get(actor_id)
+        if remote is None or remote.node is not None:
+            return
+        if info is None:
+            remote.dead = f"actor {actor_id.hex()} is unknown to the cluster"
+        elif info.state == DEAD:
+            remote.dead = f"{info.class_name} actor {actor_id.hex()[:8]} is dead: {info.death_message}"
+        elif info.node_id == self.node_id or info.node_id not in self.view.nodes:
+            remote.dead = (f"{info.class_name} actor {actor_id.hex()[:8]} was on node {info.node_id.hex()[:8]}, "
+                           "which is gone")
+        else:
+            remote.node = info.node_id
+            if remote.kill is not None:
+                self._peer_batch(remote.node).kill_actors.append(remote.kill)
+        self._pump_remote(remote)
+        self._after_changes()
+        self.schedule()
+
+    def _pump_remote(self, remote: RemoteActor) -> None:
+        """Send the actor's waiting calls to its host, in order, up to the
+        first whose arguments are not ready; or fail them if it is dead."""
+        queue = remote.queue
+        while queue:
+            task = self.tasks.tasks.get(queue[0])
+            if task is None:
+                queue.popleft()
+            elif remote.dead is not None:
+                queue.popleft()
+                self._finish(task, error=exceptions.ActorDiedError(remote.dead))
+            elif remote.node is None or task.state == WAITING:
+                return
+            else:
+                queue.popleft()
+                self._forward(task, remote.node)
+
+    def _kill_remote(self, remote: RemoteActor, cause: int, reason: str, no_restart: bool = True) -> None:
+        kill = raylet_pb2.KillActor(actor_id=remote.actor_id, no_restart=no_restart, reason=reason, death_cause=cause)
+        if no_restart:
+            remote.owner = remote.ready_id = None  # ended: nothing more to end it for
+        if remote.node is not None:
+            self._peer_batch(remote.node).kill_actors.append(kill)
+        elif remote.dead is None:
+            remote.kill = kill
 
     def _spill(self, queue: collections.deque[bytes], skip: int) -> None:
         """Forward the queued tasks past the first `skip` to nodes with room."""
@@ -386,7 +481,12 @@ class NodeManager:
         for key, waiting in list(self.tasks.infeasible.items()):
             for task_id in list(waiting):
                 task = self.tasks.tasks[task_id]
-                if self._spillable(task) and scheduling_policy.fits_somewhere(task.shape, self.view):
+                if task.spec.HasField("actor_creation") and task.submitter.kind != RAYLET:
+                    target = scheduling_policy.pick_spill_node(task.shape, self.view, {}, 1)
+                    if target is not None:
+                        waiting.remove(task_id)
+                        self._forward_actor_creation(task, target)
+                elif self._spillable(task) and scheduling_policy.fits_somewhere(task.shape, self.view):
                     waiting.remove(task_id)
                     self.tasks.enqueue(task)
             if not waiting:
@@ -478,9 +578,16 @@ class NodeManager:
         log.warning("lost node %s: %s", node_id.hex()[:8], reason)
         self.view.remove(node_id)
         self.peer_out.pop(node_id, None)
+        for remote in self.remote_actors.values():
+            if remote.node == node_id and remote.dead is None:
+                remote.dead = f"actor {remote.actor_id.hex()[:8]} lived on node {node_id.hex()[:8]}, which died: {reason}"
         for task in self.tasks.forwarded_to(node_id):
             self.forward_count[node_id] -= 1
-            if task.cancelled:
+            if task.spec.actor_id:
+                self._finish(task, error=exceptions.ActorDiedError(
+                    self.remote_actors[task.spec.actor_id].dead if task.spec.actor_id in self.remote_actors
+                    else f"the node of actor {task.spec.actor_id.hex()[:8]} ({node_id.hex()[:8]}) died: {reason}"))
+            elif task.cancelled:
                 self._finish(task, error=exceptions.TaskCancelledError(f"task {task.spec.function_name} was cancelled"))
             elif task.retries_left != 0:
                 task.retries_left -= 1
@@ -493,6 +600,8 @@ class NodeManager:
                     f"the node running {task.spec.function_name} ({node_id.hex()}) died: {reason}; "
                     f"no retries left (max_retries={task.spec.max_retries})"))
         self.forward_count.pop(node_id, None)
+        for remote in list(self.remote_actors.values()):
+            self._pump_remote(remote)  # fails the calls still waiting for a dead host
         for object_id in self.objects.lost_node(node_id):
             if not self.objects.is_ready(object_id):  # a value it was to send us
                 self._ready(self.objects.set_ready(error_value(object_id, exceptions.OwnerDiedError(
@@ -761,14 +870,6 @@ class NodeManager:
             death_message=actor.death_message, node_id=self.node_id, num_restarts=actor.num_restarts,
             pid=worker.process.pid if worker is not None else 0))
 
-    @staticmethod
-    def _actor_error(actor: ActorEntry | None, spec: raylet_pb2.TaskSpec) -> exceptions.ActorDiedError:
-        if actor is None:
-            return exceptions.ActorDiedError(
-                f"cannot run {spec.method_name}: actor {spec.actor_id.hex()} is unknown to this node "
-                "(it never existed here, or its node restarted)")
-        return exceptions.ActorDiedError(f"{actor.describe()} is dead: {actor.death_message}")
-
     def _dispatch_actor(self, actor: ActorEntry) -> None:
         """Send the actor's queued calls whose arguments are ready to its
         worker. An ordered actor stops at the first call still waiting."""
@@ -811,12 +912,16 @@ class NodeManager:
         if actor.out_of_scope and actor.state == ALIVE and not actor.queue and not actor.inflight:
             self._end_actor(actor, Actor.OUT_OF_SCOPE, "every handle to it went out of scope")
 
-    def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
+    def kill_actor(self, actor_id: bytes, no_restart: bool, cause: int = 0, reason: str = "") -> None:
         actor = self.actors.get(actor_id)
-        if actor is None or actor.state == DEAD:
+        if actor is None:
+            remote = self.remote_actors.get(actor_id) or self._locate_actor(actor_id)
+            self._kill_remote(remote, cause, reason, no_restart)
+            return
+        if actor.state == DEAD:
             return
         if no_restart:
-            self._end_actor(actor, Actor.KILLED, "it was killed by ember.kill()")
+            self._end_actor(actor, cause or Actor.KILLED, reason or "it was killed by ember.kill()")
         elif actor.worker is not None:
             worker = actor.worker
             worker.process.kill()

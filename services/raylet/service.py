@@ -85,6 +85,7 @@ class RayletService:
             on_kv_get=self._kv_get,
             on_pull=self._pull,
             on_peer_send=self._peer_send,
+            on_actor_lookup=self._lookup_actor,
         )
         self._peers = PeerLinks(self.nm, token)
         registered = raylet_pb2.ClientRegistered(
@@ -249,6 +250,25 @@ class RayletService:
         if not session.closed:
             session.outbox.kv.append(entry)
             session.touch()
+
+    def _lookup_actor(self, actor_id: bytes) -> None:
+        task = asyncio.create_task(self._fetch_actor(actor_id))
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
+
+    async def _fetch_actor(self, actor_id: bytes) -> None:
+        """Where an actor lives, for calls to an actor this node does not host."""
+        assert self._gcs is not None
+        delay = 0.1
+        while True:
+            try:
+                reply = await self._gcs.GetActor(gcs_pb2.GetActorRequest(actor_id=actor_id), timeout=10)
+                break
+            except grpc.aio.AioRpcError as e:
+                log.warning("looking up actor %s failed (%s); retrying in %.1fs", actor_id.hex()[:8], e.code(), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.nm.actor_located(actor_id, reply.actor if reply.found else None)
 
     def _peer_send(self, node_id: bytes) -> None:
         self._peers.wake(node_id)

@@ -174,8 +174,13 @@ def test_kill_and_exit():
 
 def test_unknown_actor_and_malformed_calls():
     node = Node()
-    call = node.call(ids.new_unique_id())
-    assert "unknown to this node" in str(node.error_of(call.task_id))
+    looked_up = []
+    node.nm._on_actor_lookup = looked_up.append
+    actor_id = ids.new_unique_id()
+    call = node.call(actor_id)
+    assert looked_up == [actor_id]  # not hosted here: the GCS is asked where it is
+    node.nm.actor_located(actor_id, None)
+    assert "unknown to the cluster" in str(node.error_of(call.task_id))
     bad = raylet_pb2.TaskSpec(task_id=ids.new_unique_id(), function_id=FN, num_returns=1, actor_id=b"short",
                               method_name="m")
     with pytest.raises(ProtocolError, match="actor_id"):

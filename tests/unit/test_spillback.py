@@ -135,3 +135,42 @@ def test_a_peer_task_runs_here_with_provided_values_and_is_never_spilled_again()
     for s in specs:
         finish(nm, w1, s.task_id)
     assert arg.object_id not in nm.objects  # the provided value went with its last task
+
+
+def _call(actor_id, name="m", deps=()):
+    s = spec(deps=deps, cpus=0, name=name)
+    s.actor_id, s.method_name = actor_id, name
+    return s
+
+
+def test_calls_to_an_actor_hosted_elsewhere_are_looked_up_then_sent_in_order():
+    looked_up = []
+    nm, driver, _, _ = make(cpus=1)
+    nm._on_actor_lookup = looked_up.append
+    host = node(cpus=1)
+    nm.update_view([host])
+    actor_id = ids.new_unique_id()
+    pending_arg = ids.object_id_for(ids.new_unique_id(), 1)
+    nm.objects.create_pending(pending_arg, driver)
+    first, second, third = _call(actor_id, "a"), _call(actor_id, "b", deps=[pending_arg]), _call(actor_id, "c")
+    submit(nm, driver, first, second, third)
+    assert looked_up == [actor_id] and nm.take_peer_batch(host.node_id) is None
+    nm.actor_located(actor_id, gcs_pb2.ActorInfo(actor_id=actor_id, state=gcs_pb2.ActorInfo.ALIVE, node_id=host.node_id))
+    # The second waits for its argument, and the third waits behind it.
+    assert [s.method_name for s in nm.take_peer_batch(host.node_id).submit] == ["a"]
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=[common_pb2.ObjectValue(object_id=pending_arg, data=b"x")]))
+    assert [s.method_name for s in nm.take_peer_batch(host.node_id).submit] == ["b", "c"]
+
+
+def test_calls_to_a_dead_or_unknown_actor_fail_with_the_reason():
+    nm, driver, _, _ = make(cpus=1)
+    actor_id = ids.new_unique_id()
+    call = _call(actor_id)
+    submit(nm, driver, call)
+    nm.actor_located(actor_id, gcs_pb2.ActorInfo(actor_id=actor_id, class_name="C", state=gcs_pb2.ActorInfo.DEAD,
+                                                 death_message="it was killed by ember.kill()"))
+    value, is_error = serialization.deserialize(driver.take().ready[0].data)
+    assert is_error and isinstance(value, exceptions.ActorDiedError) and "ember.kill" in str(value)
+    submit(nm, driver, _call(actor_id))  # known dead now: fails at once
+    value, _ = serialization.deserialize(driver.take().ready[0].data)
+    assert isinstance(value, exceptions.ActorDiedError)
