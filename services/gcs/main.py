@@ -6,7 +6,7 @@ import argparse
 import pathlib
 
 from ember._private.config import DEFAULT_GCS_PORT, Config
-from ember._private.service import add_common_args, run_service
+from ember._private.service import add_common_args, load_token, run_service
 from ember_gcs.service import GcsService
 
 
@@ -29,7 +29,8 @@ def _make(args: argparse.Namespace, config: Config) -> GcsService:
         config.health_timeout_s = args.health_timeout
     try:
         return GcsService(args.storage, pathlib.Path(args.session_dir).name, config, args.cluster_name,
-                          host=args.host, lease_ttl_s=args.leader_lease_ttl)
+                          host=args.host, lease_ttl_s=args.leader_lease_ttl,
+                          token=load_token(pathlib.Path(args.session_dir)))
     except ValueError as e:
         raise SystemExit(f"ember-gcs: {e}") from None
 

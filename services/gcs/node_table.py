@@ -47,11 +47,14 @@ class NodeTable:
         self._last_report[node.node_id] = time.monotonic()
         log.info("node %s registered at %s:%d", node.node_id.hex(), node.node_address, node.raylet_port)
 
-    async def report(self, node_id: bytes, available: common_pb2.ResourceSet, infeasible: list[common_pb2.ResourceSet]) -> None:
+    async def report(self, node_id: bytes, available: common_pb2.ResourceSet, infeasible: list[common_pb2.ResourceSet],
+                     total: common_pb2.ResourceSet | None = None) -> None:
         node = self._nodes.get(node_id)
         if node is None or not node.alive:
             raise NotFound(f"node {node_id.hex()} is not registered or was declared dead")
         node.available.CopyFrom(available)
+        if total is not None and total.amounts:
+            node.total.CopyFrom(total)  # bundles come and go; not stored (the raylet says it each time)
         self._infeasible[node_id] = list(infeasible)
         self._last_report[node_id] = time.monotonic()
 

@@ -19,6 +19,8 @@ from ember_gcs.job_table import JobTable
 from ember_gcs.kv_table import KvTable
 from ember_gcs.leader_gate import Leadership, LeaderGate, SoleLeader
 from ember_gcs.node_table import NodeTable
+from ember_gcs.placement_group_table import PlacementGroupTable
+from ember_gcs.raylet_client import RayletBundleClient
 from ember_gcs.servicer import GcsServicer
 from ember_gcs.storage import open_storage
 
@@ -29,13 +31,15 @@ class GcsService:
     name = "gcs"
 
     def __init__(self, storage_url: str, session_name: str, config: Config, cluster_name: str = "default",
-                 host: str = "127.0.0.1", lease_ttl_s: float = 3.0) -> None:
+                 host: str = "127.0.0.1", lease_ttl_s: float = 3.0, token: str = "") -> None:
         self._storage = open_storage(storage_url, cluster_name)
         self._host = host
         self.nodes = NodeTable(self._storage, config.health_timeout_s)
         self.jobs = JobTable(self._storage)
         self.kv = KvTable(self._storage)
         self.actors = ActorTable(self._storage)
+        self._raylets = RayletBundleClient(token)
+        self.placement_groups = PlacementGroupTable(self._storage, self.nodes, self._raylets)
         # Replicas on etcd elect a leader; alone in memory, this one leads.
         # (etcd's modules load only then: a GCS in memory stays ~3 MB smaller.)
         self._election: Any = None
@@ -44,8 +48,8 @@ class GcsService:
 
             self._election = LeaderElection(self._storage, lease_ttl_s)  # type: ignore[arg-type]
         self.leadership: Leadership = self._election or SoleLeader()
-        self._servicer = GcsServicer(self.nodes, self.jobs, self.kv, self.actors, session_name, self._storage.name,
-                                     self.leadership)
+        self._servicer = GcsServicer(self.nodes, self.jobs, self.kv, self.actors, self.placement_groups, session_name,
+                                     self._storage.name, self.leadership)
         self.interceptors = [LeaderGate(self.leadership)]
         self._tasks: list[asyncio.Task[None]] = []
         self.health: Any = None  # the health servicer, set by run_service
@@ -70,11 +74,12 @@ class GcsService:
             self.leadership.leader = address
             await self._load_tables()
         self._tasks.append(asyncio.create_task(self._check_health()))
+        self._tasks.append(asyncio.create_task(self._place_groups()))
         if self._storage.name == "etcd":
             self._tasks.append(asyncio.create_task(self._watch_etcd()))
 
     async def _load_tables(self) -> None:
-        for table in (self.nodes, self.jobs, self.kv, self.actors):
+        for table in (self.nodes, self.jobs, self.kv, self.actors, self.placement_groups):
             await table.load()
 
     async def _take_over(self, revision: int) -> None:
@@ -94,8 +99,20 @@ class GcsService:
             try:
                 for node_id in await self.nodes.check_health():
                     await self.actors.node_died(node_id)
+                    await self.placement_groups.node_died(node_id)
             except Exception:
                 log.exception("health check failed")
+
+    async def _place_groups(self) -> None:
+        """Reserve pending placement groups (leader only), twice a second."""
+        while True:
+            await asyncio.sleep(0.5)
+            if not self.leadership.is_leader:
+                continue
+            try:
+                await self.placement_groups.schedule()
+            except Exception:
+                log.exception("placing placement groups failed")
 
     async def _watch_etcd(self) -> None:
         """Health: NOT_SERVING while etcd does not answer (nothing can be
@@ -122,4 +139,5 @@ class GcsService:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._raylets.close()
         await self._storage.close()

@@ -17,6 +17,7 @@ from ember_gcs.job_table import JobTable
 from ember_gcs.kv_table import MAX_KEY, MAX_VALUE, KvTable
 from ember_gcs.leader_gate import Leadership
 from ember_gcs.node_table import NodeTable
+from ember_gcs.placement_group_table import PlacementGroupTable
 
 Ctx = grpc.aio.ServicerContext
 
@@ -41,8 +42,10 @@ def _key(key: bytes) -> bytes:
 
 
 class GcsServicer(gcs_pb2_grpc.GcsServicer):
-    def __init__(self, nodes: NodeTable, jobs: JobTable, kv: KvTable, actors: ActorTable, session_name: str,
-                 storage_name: str, leadership: Leadership) -> None:
+    def __init__(self, nodes: NodeTable, jobs: JobTable, kv: KvTable, actors: ActorTable,
+                 placement_groups: PlacementGroupTable, session_name: str, storage_name: str,
+                 leadership: Leadership) -> None:
+        self._groups = placement_groups
         self._leadership = leadership
         self._nodes = nodes
         self._actors = actors
@@ -69,12 +72,13 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
         node_id = _id(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
         await self._nodes.mark_dead(node_id, request.reason or "unregistered")
         await self._actors.node_died(node_id)
+        await self._groups.node_died(node_id)
         return gcs_pb2.UnregisterNodeReply()
 
     @map_errors
     async def ReportResources(self, request: gcs_pb2.ReportResourcesRequest, context: Ctx) -> gcs_pb2.ReportResourcesReply:
         node_id = _id(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
-        await self._nodes.report(node_id, request.available, list(request.infeasible))
+        await self._nodes.report(node_id, request.available, list(request.infeasible), request.total)
         return gcs_pb2.ReportResourcesReply(nodes=self._nodes.alive())
 
     @map_errors
@@ -90,7 +94,9 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
 
     @map_errors
     async def FinishJob(self, request: gcs_pb2.FinishJobRequest, context: Ctx) -> gcs_pb2.FinishJobReply:
-        await self._jobs.finish(_id(request.job_id, ids.JOB_ID_SIZE, "job_id"))
+        job_id = _id(request.job_id, ids.JOB_ID_SIZE, "job_id")
+        await self._jobs.finish(job_id)
+        await self._groups.remove_job(job_id)
         return gcs_pb2.FinishJobReply()
 
     @map_errors
@@ -172,3 +178,37 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "the watcher fell too far behind; watch again")
         finally:
             self._actors.unwatch(queue)
+
+    @map_errors
+    async def CreatePlacementGroup(self, request: gcs_pb2.CreatePlacementGroupRequest, context: Ctx) -> gcs_pb2.CreatePlacementGroupReply:
+        group = request.group
+        _id(group.placement_group_id, ids.UNIQUE_ID_SIZE, "placement_group_id")
+        _namespace(group.namespace)
+        if not 1 <= len(group.bundles) <= 10_000:
+            raise InvalidArgument(f"a placement group needs 1..10000 bundles, got {len(group.bundles)}")
+        for i, bundle in enumerate(group.bundles):
+            if not bundle.amounts or any(v < 0 for v in bundle.amounts.values()) or sum(bundle.amounts.values()) <= 0:
+                raise InvalidArgument(f"bundle {i} must ask for a positive amount of some resource, got "
+                                      f"{dict(bundle.amounts)}")
+        if len(group.name) > 256:
+            raise InvalidArgument("name must be at most 256 characters")
+        await self._groups.create(group)
+        return gcs_pb2.CreatePlacementGroupReply()
+
+    @map_errors
+    async def RemovePlacementGroup(self, request: gcs_pb2.RemovePlacementGroupRequest, context: Ctx) -> gcs_pb2.RemovePlacementGroupReply:
+        await self._groups.remove(_id(request.placement_group_id, ids.UNIQUE_ID_SIZE, "placement_group_id"))
+        return gcs_pb2.RemovePlacementGroupReply()
+
+    @map_errors
+    async def GetPlacementGroup(self, request: gcs_pb2.GetPlacementGroupRequest, context: Ctx) -> gcs_pb2.GetPlacementGroupReply:
+        if request.placement_group_id:
+            _id(request.placement_group_id, ids.UNIQUE_ID_SIZE, "placement_group_id")
+        elif not request.name:
+            raise InvalidArgument("give placement_group_id or name")
+        group = self._groups.get(request.placement_group_id, _namespace(request.namespace), request.name)
+        return gcs_pb2.GetPlacementGroupReply(found=group is not None, group=group)
+
+    @map_errors
+    async def ListPlacementGroups(self, request: gcs_pb2.ListPlacementGroupsRequest, context: Ctx) -> gcs_pb2.ListPlacementGroupsReply:
+        return gcs_pb2.ListPlacementGroupsReply(groups=self._groups.all())

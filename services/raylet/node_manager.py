@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
 from ember import exceptions
-from ember._private import ids, serialization
+from ember._private import ids, placement, serialization
 from ember_raylet import resources, scheduling_policy
 from ember_raylet.actor_table import ALIVE, DEAD, PENDING, RESTARTING, Actor, ActorEntry, ActorTable, RemoteActor
 from ember_raylet.client_session import DRIVER, RAYLET, WORKER, ClientSession
@@ -74,6 +74,8 @@ class NodeManager:
         self.job_driver_node: dict[bytes, bytes] = {}  # where each job's output goes
         self._spread_next = 0
         self.remote_actors: dict[bytes, RemoteActor] = {}  # actors other nodes host that we call
+        # Placement group bundles held here: (group id, index) -> (resources, committed).
+        self.bundles: dict[tuple[bytes, int], tuple[Resources, bool]] = {}
         self._on_actor_lookup = on_actor_lookup
         self._on_pull = on_pull
         self._on_peer_send = on_peer_send
@@ -308,6 +310,8 @@ class NodeManager:
                 return
             self.tasks.infeasible[task.key].append(task.spec.task_id)
             task.state = QUEUED
+            if any(placement.is_group_resource(k) for k in task.shape):
+                return  # its placement group is not reserved yet: it runs once it is
             if task.key not in self._warned_infeasible:
                 self._warned_infeasible.add(task.key)
                 msg = (f"task {task.spec.function_name} requests {resources.describe(task.shape)} but no "
@@ -323,7 +327,7 @@ class NodeManager:
         """Hand queued tasks to workers: idle workers first (each lease holds
         the task's resources), then pipeline onto leased workers of the same
         shape, then start workers."""
-        if self.view.nodes:
+        if self.tasks.infeasible:
             self._recheck_infeasible()
         want_workers = 0
         spare = dict(self.available)  # what new workers could be leased with
@@ -477,11 +481,17 @@ class NodeManager:
             self._forward(task, node_id)
 
     def _recheck_infeasible(self) -> None:
-        """Tasks no node could serve: queue those a node that joined fits."""
+        """Tasks no node could serve: queue those this node now fits (a
+        bundle was committed) or a node that joined fits."""
         for key, waiting in list(self.tasks.infeasible.items()):
             for task_id in list(waiting):
                 task = self.tasks.tasks[task_id]
-                if task.spec.HasField("actor_creation") and task.submitter.kind != RAYLET:
+                if resources.fits(task.shape, self.total):
+                    waiting.remove(task_id)
+                    self.tasks.enqueue(task)
+                elif not self.view.nodes:
+                    continue
+                elif task.spec.HasField("actor_creation") and task.submitter.kind != RAYLET:
                     target = scheduling_policy.pick_spill_node(task.shape, self.view, {}, 1)
                     if target is not None:
                         waiting.remove(task_id)
@@ -758,6 +768,9 @@ class NodeManager:
     def _release_lease(self, worker: WorkerHandle) -> None:
         if worker.lease is not None and not worker.blocked:
             resources.add(self.available, worker.lease)
+            for name in worker.lease:
+                if name not in self.total:  # a bundle returned while the task ran
+                    self.available.pop(name, None)
         worker.blocked = False
         self.pool.release(worker)
 
@@ -1024,6 +1037,53 @@ class NodeManager:
             elif worker.session is not None:
                 worker.session.outbox.cancel.append(task_id)
                 worker.session.touch()
+
+    # ---- placement group bundles ---------------------------------------
+
+    def prepare_bundles(self, bundles: Iterable[raylet_pb2.Bundle]) -> str | None:
+        """Reserve the bundles' resources, all or none; why not, or None."""
+        fresh = [b for b in bundles if (b.placement_group_id, b.index) not in self.bundles]
+        need: Resources = {}
+        for b in fresh:
+            resources.add(need, b.resources.amounts)
+        if not resources.fits(need, self.available):
+            return f"needs {resources.describe(need)}; free here: {resources.describe(self.available)}"
+        for b in fresh:
+            amounts = dict(b.resources.amounts)
+            resources.subtract(self.available, amounts)
+            self.bundles[(b.placement_group_id, b.index)] = (amounts, False)
+        return None
+
+    def commit_bundles(self, bundles: Iterable[raylet_pb2.Bundle]) -> None:
+        """Reserved bundles become resources tasks in the group ask for."""
+        for b in bundles:
+            key = (b.placement_group_id, b.index)
+            held = self.bundles.get(key)
+            if held is None or held[1]:
+                continue
+            self.bundles[key] = (held[0], True)
+            derived = placement.bundle_resources(b.placement_group_id.hex(), b.index, held[0])
+            resources.add(self.total, derived)
+            resources.add(self.available, derived)
+        self._after_changes()
+        self.schedule()
+
+    def return_bundles(self, bundles: Iterable[raylet_pb2.Bundle]) -> None:
+        for b in bundles:
+            held = self.bundles.pop((b.placement_group_id, b.index), None)
+            if held is None:
+                continue
+            amounts, committed = held
+            if committed:
+                derived = placement.bundle_resources(b.placement_group_id.hex(), b.index, amounts)
+                resources.subtract(self.total, derived)
+                resources.subtract(self.available, derived)
+                for name in derived:
+                    if self.total.get(name, 0.0) <= 1e-9:
+                        self.total.pop(name, None)
+                        self.available.pop(name, None)
+            resources.add(self.available, amounts)
+        self.schedule()
 
     # ---- views ---------------------------------------------------------
 

@@ -169,6 +169,7 @@ class RayletService:
             await asyncio.sleep(self._config.report_interval_s)
             request = gcs_pb2.ReportResourcesRequest(node_id=self.node_id)
             request.available.amounts.update(self.nm.available)
+            request.total.amounts.update(self.nm.total)
             for shape in self.nm.infeasible_shapes():
                 request.infeasible.add().amounts.update(shape)
             try:

@@ -11,7 +11,7 @@ from ember.v1 import gcs_pb2, raylet_pb2
 
 from ember._private import ids, runtime, task_args
 from ember._private.object_ref import ObjectRef
-from ember._private.remote_function import Exported, resource_request, scheduling_strategy, validate_options
+from ember._private.remote_function import Exported, place, resource_request, validate_options
 
 # Options an actor accepts, with Ray's defaults. num_cpus=None means Ray's
 # default: 1 CPU to place it, none held while it lives.
@@ -131,9 +131,7 @@ class ActorClass(Exported):
         ))
         shape_opts = dict(opts)
         shape_opts["num_cpus"] = opts["num_cpus"] or 0  # Ray: an actor holds no CPU unless it asks
-        spec.resources.amounts.update(resource_request(shape_opts))
-        if opts["scheduling_strategy"] is not None:
-            spec.scheduling.CopyFrom(scheduling_strategy(opts["scheduling_strategy"]))
+        place(spec, resource_request(shape_opts), opts["scheduling_strategy"])
         client.submit(spec)
         del keep
         # The handle counts as a reference to the actor's ready object: an

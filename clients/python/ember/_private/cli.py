@@ -5,6 +5,7 @@
     ember stop                                # stop every node started here
     ember status [--address HOST:PORT]        # nodes and their resources
     ember list actors [--all] [--json]        # actors: state, node, restarts, name
+    ember list placement-groups [--all] [--json]  # groups: strategy, state, bundles and their nodes
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def status(address: str | None) -> None:
 
 @main.group(name="list")
 def list_() -> None:
-    """List the cluster's actors (more kinds to come)."""
+    """List the cluster's actors or placement groups."""
 
 
 @list_.command()
@@ -211,6 +212,41 @@ def actors(address: str | None, show_all: bool, as_json: bool) -> None:
         name = f"{r['namespace']}/{r['name']}" if r["namespace"] and r["name"] else r["name"]
         click.echo(f"{r['actor_id'][:12]:<12} {r['class_name'][:20]:<20} {r['state']:<16} {name[:16]:<16} "
                    f"{r['node_id'][:8]:<8} {r['pid']:>7} {r['restarts']:>8}  {r['death']}")
+
+
+@list_.command(name="placement-groups")
+@click.option("--address", default=None, help="GCS address (default: this machine's latest cluster).")
+@click.option("--all", "show_all", is_flag=True, help="Include removed groups.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per group.")
+def placement_groups(address: str | None, show_all: bool, as_json: bool) -> None:
+    """Placement groups: id, name, strategy, state, bundles and their nodes (or why pending)."""
+    _, (reply,) = _query_gcs(address, ("ListPlacementGroups", gcs_pb2.ListPlacementGroupsRequest()))
+    Group = gcs_pb2.PlacementGroupInfo
+    shown = [g for g in reply.groups if show_all or g.state != Group.REMOVED]
+    rows = [{
+        "placement_group_id": g.placement_group_id.hex(),
+        "name": g.name,
+        "namespace": g.namespace,
+        "strategy": Group.Strategy.Name(g.strategy),
+        "state": Group.State.Name(g.state),
+        "bundles": [dict(b.amounts) for b in g.bundles],
+        "nodes": [n.hex() for n in g.bundle_nodes],
+        "pending_reason": g.pending_reason,
+    } for g in sorted(shown, key=lambda g: g.create_time)]
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    click.echo(f"{len(rows)} placement group(s)" + ("" if show_all else " (--all adds removed ones)"))
+    if rows:
+        click.echo(f"{'GROUP_ID':<12} {'NAME':<16} {'STRATEGY':<13} {'STATE':<8}  BUNDLES")
+    for r in rows:
+        bundles = ", ".join(
+            "{" + ", ".join(f"{k}: {_fmt(k, v)}" for k, v in sorted(b.items())) + "}"
+            + (f"@{r['nodes'][i][:8]}" if r["nodes"] else "") for i, b in enumerate(r["bundles"]))
+        why = f"  ({r['pending_reason']})" if r["state"] == "PENDING" and r["pending_reason"] else ""
+        click.echo(f"{r['placement_group_id'][:12]:<12} {r['name'][:16]:<16} {r['strategy']:<13} {r['state']:<8}  "
+                   f"{bundles}{why}")
 
 
 def _fmt(name: str, value: float) -> str:

@@ -46,17 +46,26 @@ def validate_options(options: dict[str, Any], allowed: dict[str, Any], what: str
 
 
 def scheduling_strategy(value: Any) -> raylet_pb2.SchedulingStrategy:
-    from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
     kind = raylet_pb2.SchedulingStrategy
-    if value is None or value == "DEFAULT":
-        return kind()
+    if value is None or value == "DEFAULT" or isinstance(value, PlacementGroupSchedulingStrategy):
+        return kind()  # a group's bundle is a matter of resources (task_request)
     if value == "SPREAD":
         return kind(kind=kind.SPREAD)
     if isinstance(value, NodeAffinitySchedulingStrategy):
         return kind(kind=kind.NODE_AFFINITY, node_id=bytes.fromhex(value.node_id), soft=value.soft)
-    raise ValueError(f'scheduling_strategy must be "DEFAULT", "SPREAD" or a NodeAffinitySchedulingStrategy, '
-                     f"got {value!r}")
+    raise ValueError(f'scheduling_strategy must be "DEFAULT", "SPREAD", a NodeAffinitySchedulingStrategy or a '
+                     f"PlacementGroupSchedulingStrategy, got {value!r}")
+
+
+def place(spec: raylet_pb2.TaskSpec, shape: dict[str, float], strategy: Any) -> None:
+    """Fill a spec's resources and scheduling from the resource request and
+    the scheduling_strategy option."""
+    request = getattr(strategy, "task_request", None)
+    spec.resources.amounts.update(request(shape) if request is not None else shape)
+    if strategy is not None:
+        spec.scheduling.CopyFrom(scheduling_strategy(strategy))
 
 
 def resource_request(opts: dict[str, Any]) -> dict[str, float]:
@@ -120,9 +129,7 @@ class RemoteFunction(Exported):
             retry_exceptions=bool(opts["retry_exceptions"]),
             parent_task_id=ctx.task_id or b"",
         )
-        spec.resources.amounts.update(resource_request(opts))
-        if opts["scheduling_strategy"] is not None:
-            spec.scheduling.CopyFrom(scheduling_strategy(opts["scheduling_strategy"]))
+        place(spec, resource_request(opts), opts["scheduling_strategy"])
         client.submit(spec)
         del keep  # the submission now pins them
         n = opts["num_returns"]

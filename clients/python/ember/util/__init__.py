@@ -2,5 +2,13 @@
 
 from ember.util import scheduling_strategies
 from ember.util.actor_pool import ActorPool
+from ember.util.placement_group import (
+    PlacementGroup,
+    get_placement_group,
+    placement_group,
+    placement_group_table,
+    remove_placement_group,
+)
 
-__all__ = ["ActorPool", "scheduling_strategies"]
+__all__ = ["ActorPool", "PlacementGroup", "get_placement_group", "placement_group", "placement_group_table",
+           "remove_placement_group", "scheduling_strategies"]

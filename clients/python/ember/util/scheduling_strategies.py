@@ -5,6 +5,12 @@ the strings "DEFAULT" and "SPREAD"."""
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING, Mapping
+
+from ember._private import placement
+
+if TYPE_CHECKING:
+    from ember.util.placement_group import PlacementGroup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,4 +32,28 @@ class NodeAffinitySchedulingStrategy:
             raise ValueError(f"node_id must be a node's 32-character hex id, got {self.node_id!r}")
 
 
-__all__ = ["NodeAffinitySchedulingStrategy"]
+@dataclasses.dataclass(frozen=True)
+class PlacementGroupSchedulingStrategy:
+    """Run in a placement group's bundle `placement_group_bundle_index` (any
+    bundle if -1), taking its resources from that bundle's reservation. The
+    task waits while the group is not reserved yet."""
+
+    placement_group: "PlacementGroup"
+    placement_group_bundle_index: int = -1
+    placement_group_capture_child_tasks: bool | None = None  # accepted for Ray's API; children are not captured
+
+    def __post_init__(self) -> None:
+        from ember.util.placement_group import PlacementGroup
+
+        if not isinstance(self.placement_group, PlacementGroup):
+            raise ValueError(f"placement_group must be a PlacementGroup, got {self.placement_group!r}")
+        if not -1 <= self.placement_group_bundle_index < self.placement_group.bundle_count:
+            raise ValueError(f"placement_group_bundle_index must be -1..{self.placement_group.bundle_count - 1}, "
+                             f"got {self.placement_group_bundle_index}")
+
+    def task_request(self, shape: Mapping[str, float]) -> dict[str, float]:
+        """The resource request moved into the group's bundle resources."""
+        return placement.task_request(shape, self.placement_group.id.hex(), self.placement_group_bundle_index)
+
+
+__all__ = ["NodeAffinitySchedulingStrategy", "PlacementGroupSchedulingStrategy"]

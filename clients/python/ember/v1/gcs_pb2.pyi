@@ -8,6 +8,100 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PlacementGroupInfo(_message.Message):
+    __slots__ = ("placement_group_id", "name", "namespace", "strategy", "bundles", "state", "bundle_nodes", "job_id", "detached", "pending_reason", "create_time")
+    class Strategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        PACK: _ClassVar[PlacementGroupInfo.Strategy]
+        SPREAD: _ClassVar[PlacementGroupInfo.Strategy]
+        STRICT_PACK: _ClassVar[PlacementGroupInfo.Strategy]
+        STRICT_SPREAD: _ClassVar[PlacementGroupInfo.Strategy]
+    PACK: PlacementGroupInfo.Strategy
+    SPREAD: PlacementGroupInfo.Strategy
+    STRICT_PACK: PlacementGroupInfo.Strategy
+    STRICT_SPREAD: PlacementGroupInfo.Strategy
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[PlacementGroupInfo.State]
+        PENDING: _ClassVar[PlacementGroupInfo.State]
+        CREATED: _ClassVar[PlacementGroupInfo.State]
+        REMOVED: _ClassVar[PlacementGroupInfo.State]
+    STATE_UNSPECIFIED: PlacementGroupInfo.State
+    PENDING: PlacementGroupInfo.State
+    CREATED: PlacementGroupInfo.State
+    REMOVED: PlacementGroupInfo.State
+    PLACEMENT_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    BUNDLES_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_NODES_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    DETACHED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    placement_group_id: bytes
+    name: str
+    namespace: str
+    strategy: PlacementGroupInfo.Strategy
+    bundles: _containers.RepeatedCompositeFieldContainer[_common_pb2.ResourceSet]
+    state: PlacementGroupInfo.State
+    bundle_nodes: _containers.RepeatedScalarFieldContainer[bytes]
+    job_id: bytes
+    detached: bool
+    pending_reason: str
+    create_time: float
+    def __init__(self, placement_group_id: _Optional[bytes] = ..., name: _Optional[str] = ..., namespace: _Optional[str] = ..., strategy: _Optional[_Union[PlacementGroupInfo.Strategy, str]] = ..., bundles: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ..., state: _Optional[_Union[PlacementGroupInfo.State, str]] = ..., bundle_nodes: _Optional[_Iterable[bytes]] = ..., job_id: _Optional[bytes] = ..., detached: _Optional[bool] = ..., pending_reason: _Optional[str] = ..., create_time: _Optional[float] = ...) -> None: ...
+
+class CreatePlacementGroupRequest(_message.Message):
+    __slots__ = ("group",)
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    group: PlacementGroupInfo
+    def __init__(self, group: _Optional[_Union[PlacementGroupInfo, _Mapping]] = ...) -> None: ...
+
+class CreatePlacementGroupReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RemovePlacementGroupRequest(_message.Message):
+    __slots__ = ("placement_group_id",)
+    PLACEMENT_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    placement_group_id: bytes
+    def __init__(self, placement_group_id: _Optional[bytes] = ...) -> None: ...
+
+class RemovePlacementGroupReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetPlacementGroupRequest(_message.Message):
+    __slots__ = ("placement_group_id", "name", "namespace")
+    PLACEMENT_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    placement_group_id: bytes
+    name: str
+    namespace: str
+    def __init__(self, placement_group_id: _Optional[bytes] = ..., name: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
+
+class GetPlacementGroupReply(_message.Message):
+    __slots__ = ("found", "group")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    group: PlacementGroupInfo
+    def __init__(self, found: _Optional[bool] = ..., group: _Optional[_Union[PlacementGroupInfo, _Mapping]] = ...) -> None: ...
+
+class ListPlacementGroupsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPlacementGroupsReply(_message.Message):
+    __slots__ = ("groups",)
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[PlacementGroupInfo]
+    def __init__(self, groups: _Optional[_Iterable[_Union[PlacementGroupInfo, _Mapping]]] = ...) -> None: ...
+
 class NodeInfo(_message.Message):
     __slots__ = ("node_id", "node_address", "raylet_port", "object_store_port", "total", "available", "alive", "labels", "session_dir", "is_head", "start_time", "end_time", "death_reason", "raylet_socket", "object_store_socket", "object_store_dir", "infeasible", "raylet_local_socket")
     class LabelsEntry(_message.Message):
@@ -80,14 +174,16 @@ class UnregisterNodeReply(_message.Message):
     def __init__(self) -> None: ...
 
 class ReportResourcesRequest(_message.Message):
-    __slots__ = ("node_id", "available", "infeasible")
+    __slots__ = ("node_id", "available", "infeasible", "total")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
     node_id: bytes
     available: _common_pb2.ResourceSet
     infeasible: _containers.RepeatedCompositeFieldContainer[_common_pb2.ResourceSet]
-    def __init__(self, node_id: _Optional[bytes] = ..., available: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., infeasible: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ...) -> None: ...
+    total: _common_pb2.ResourceSet
+    def __init__(self, node_id: _Optional[bytes] = ..., available: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., infeasible: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ...) -> None: ...
 
 class ReportResourcesReply(_message.Message):
     __slots__ = ("nodes",)

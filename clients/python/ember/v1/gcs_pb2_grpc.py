@@ -121,6 +121,26 @@ class GcsStub:
                 request_serializer=ember_dot_v1_dot_gcs__pb2.WatchActorsRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_gcs__pb2.ActorInfo.FromString,
                 _registered_method=True)
+        self.CreatePlacementGroup = channel.unary_unary(
+                '/ember.v1.Gcs/CreatePlacementGroup',
+                request_serializer=ember_dot_v1_dot_gcs__pb2.CreatePlacementGroupRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_gcs__pb2.CreatePlacementGroupReply.FromString,
+                _registered_method=True)
+        self.RemovePlacementGroup = channel.unary_unary(
+                '/ember.v1.Gcs/RemovePlacementGroup',
+                request_serializer=ember_dot_v1_dot_gcs__pb2.RemovePlacementGroupRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_gcs__pb2.RemovePlacementGroupReply.FromString,
+                _registered_method=True)
+        self.GetPlacementGroup = channel.unary_unary(
+                '/ember.v1.Gcs/GetPlacementGroup',
+                request_serializer=ember_dot_v1_dot_gcs__pb2.GetPlacementGroupRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_gcs__pb2.GetPlacementGroupReply.FromString,
+                _registered_method=True)
+        self.ListPlacementGroups = channel.unary_unary(
+                '/ember.v1.Gcs/ListPlacementGroups',
+                request_serializer=ember_dot_v1_dot_gcs__pb2.ListPlacementGroupsRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_gcs__pb2.ListPlacementGroupsReply.FromString,
+                _registered_method=True)
 
 
 class GcsServicer:
@@ -268,6 +288,40 @@ class GcsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreatePlacementGroup(self, request, context):
+        """Placement groups: sets of resource bundles reserved together across
+        nodes. Create records the group (PENDING) and returns at once; the GCS
+        reserves its bundles on raylets in two phases (prepare on every chosen
+        node, then commit; a failed prepare returns the others) and retries
+        while they do not fit. Idempotent by placement_group_id. A taken name
+        in the namespace is ALREADY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemovePlacementGroup(self, request, context):
+        """Returns the group's bundles to their nodes; the group is REMOVED.
+        Idempotent; NOT_FOUND for an unknown group.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPlacementGroup(self, request, context):
+        """Read-only; by id, or by (namespace, name) among groups not removed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPlacementGroups(self, request, context):
+        """Read-only; every group, removed ones included.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GcsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -355,6 +409,26 @@ def add_GcsServicer_to_server(servicer, server):
                     servicer.WatchActors,
                     request_deserializer=ember_dot_v1_dot_gcs__pb2.WatchActorsRequest.FromString,
                     response_serializer=ember_dot_v1_dot_gcs__pb2.ActorInfo.SerializeToString,
+            ),
+            'CreatePlacementGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePlacementGroup,
+                    request_deserializer=ember_dot_v1_dot_gcs__pb2.CreatePlacementGroupRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_gcs__pb2.CreatePlacementGroupReply.SerializeToString,
+            ),
+            'RemovePlacementGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemovePlacementGroup,
+                    request_deserializer=ember_dot_v1_dot_gcs__pb2.RemovePlacementGroupRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_gcs__pb2.RemovePlacementGroupReply.SerializeToString,
+            ),
+            'GetPlacementGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlacementGroup,
+                    request_deserializer=ember_dot_v1_dot_gcs__pb2.GetPlacementGroupRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_gcs__pb2.GetPlacementGroupReply.SerializeToString,
+            ),
+            'ListPlacementGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPlacementGroups,
+                    request_deserializer=ember_dot_v1_dot_gcs__pb2.ListPlacementGroupsRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_gcs__pb2.ListPlacementGroupsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -818,6 +892,114 @@ class Gcs:
             '/ember.v1.Gcs/WatchActors',
             ember_dot_v1_dot_gcs__pb2.WatchActorsRequest.SerializeToString,
             ember_dot_v1_dot_gcs__pb2.ActorInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePlacementGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.Gcs/CreatePlacementGroup',
+            ember_dot_v1_dot_gcs__pb2.CreatePlacementGroupRequest.SerializeToString,
+            ember_dot_v1_dot_gcs__pb2.CreatePlacementGroupReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemovePlacementGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.Gcs/RemovePlacementGroup',
+            ember_dot_v1_dot_gcs__pb2.RemovePlacementGroupRequest.SerializeToString,
+            ember_dot_v1_dot_gcs__pb2.RemovePlacementGroupReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlacementGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.Gcs/GetPlacementGroup',
+            ember_dot_v1_dot_gcs__pb2.GetPlacementGroupRequest.SerializeToString,
+            ember_dot_v1_dot_gcs__pb2.GetPlacementGroupReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPlacementGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.Gcs/ListPlacementGroups',
+            ember_dot_v1_dot_gcs__pb2.ListPlacementGroupsRequest.SerializeToString,
+            ember_dot_v1_dot_gcs__pb2.ListPlacementGroupsReply.FromString,
             options,
             channel_credentials,
             insecure,

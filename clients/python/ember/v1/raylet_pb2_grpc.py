@@ -59,6 +59,21 @@ class RayletStub:
                 request_serializer=ember_dot_v1_dot_raylet__pb2.GetNodeStatsRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_raylet__pb2.GetNodeStatsReply.FromString,
                 _registered_method=True)
+        self.PrepareBundles = channel.unary_unary(
+                '/ember.v1.Raylet/PrepareBundles',
+                request_serializer=ember_dot_v1_dot_raylet__pb2.BundlesRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_raylet__pb2.PrepareBundlesReply.FromString,
+                _registered_method=True)
+        self.CommitBundles = channel.unary_unary(
+                '/ember.v1.Raylet/CommitBundles',
+                request_serializer=ember_dot_v1_dot_raylet__pb2.BundlesRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_raylet__pb2.BundlesReply.FromString,
+                _registered_method=True)
+        self.ReturnBundles = channel.unary_unary(
+                '/ember.v1.Raylet/ReturnBundles',
+                request_serializer=ember_dot_v1_dot_raylet__pb2.BundlesRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_raylet__pb2.BundlesReply.FromString,
+                _registered_method=True)
 
 
 class RayletServicer:
@@ -100,6 +115,29 @@ class RayletServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PrepareBundles(self, request, context):
+        """Placement group bundles, called by the GCS (two-phase). Prepare
+        reserves the bundles' resources (all or none: ok=false if they do not
+        fit now); Commit turns reserved bundles into resources tasks can ask
+        for (docs/architecture.md, "Placement groups"); Return gives prepared or
+        committed bundles back. All three are idempotent per (group, index).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitBundles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnBundles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RayletServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +150,21 @@ def add_RayletServicer_to_server(servicer, server):
                     servicer.GetNodeStats,
                     request_deserializer=ember_dot_v1_dot_raylet__pb2.GetNodeStatsRequest.FromString,
                     response_serializer=ember_dot_v1_dot_raylet__pb2.GetNodeStatsReply.SerializeToString,
+            ),
+            'PrepareBundles': grpc.unary_unary_rpc_method_handler(
+                    servicer.PrepareBundles,
+                    request_deserializer=ember_dot_v1_dot_raylet__pb2.BundlesRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_raylet__pb2.PrepareBundlesReply.SerializeToString,
+            ),
+            'CommitBundles': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitBundles,
+                    request_deserializer=ember_dot_v1_dot_raylet__pb2.BundlesRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_raylet__pb2.BundlesReply.SerializeToString,
+            ),
+            'ReturnBundles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnBundles,
+                    request_deserializer=ember_dot_v1_dot_raylet__pb2.BundlesRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_raylet__pb2.BundlesReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -183,6 +236,87 @@ class Raylet:
             '/ember.v1.Raylet/GetNodeStats',
             ember_dot_v1_dot_raylet__pb2.GetNodeStatsRequest.SerializeToString,
             ember_dot_v1_dot_raylet__pb2.GetNodeStatsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PrepareBundles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.Raylet/PrepareBundles',
+            ember_dot_v1_dot_raylet__pb2.BundlesRequest.SerializeToString,
+            ember_dot_v1_dot_raylet__pb2.PrepareBundlesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitBundles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.Raylet/CommitBundles',
+            ember_dot_v1_dot_raylet__pb2.BundlesRequest.SerializeToString,
+            ember_dot_v1_dot_raylet__pb2.BundlesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnBundles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.Raylet/ReturnBundles',
+            ember_dot_v1_dot_raylet__pb2.BundlesRequest.SerializeToString,
+            ember_dot_v1_dot_raylet__pb2.BundlesReply.FromString,
             options,
             channel_credentials,
             insecure,
