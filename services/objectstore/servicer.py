@@ -8,18 +8,23 @@ from ember.v1 import objectstore_pb2_grpc
 
 from ember._private.service import InvalidArgument, map_errors
 from ember_objectstore.shm_store import ShmStore
+from ember_objectstore.spilling import Spiller
 from ember_objectstore.transfer import Puller, read_chunks
 
 Ctx = grpc.aio.ServicerContext
 
 
 class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
-    def __init__(self, store: ShmStore, puller: Puller) -> None:
+    def __init__(self, store: ShmStore, puller: Puller, spiller: Spiller) -> None:
         self._store = store
         self._puller = puller
+        self._spiller = spiller
 
     @map_errors
     async def Create(self, request: pb.CreateRequest, context: Ctx) -> pb.CreateReply:
+        if request.object_id in self._spiller.spilled:
+            raise FileExistsError(f"object {request.object_id.hex()} already exists (spilled to disk)")
+        await self._spiller.make_room(request.size)
         return pb.CreateReply(path=str(self._store.create(request.object_id, request.size)))
 
     @map_errors
@@ -33,7 +38,8 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
 
     @map_errors
     async def Delete(self, request: pb.DeleteRequest, context: Ctx) -> pb.DeleteReply:
-        return pb.DeleteReply(deleted=self._store.delete(list(request.object_ids)))
+        object_ids = list(request.object_ids)
+        return pb.DeleteReply(deleted=self._store.delete(object_ids) + self._spiller.forget(object_ids))
 
     @map_errors
     async def Locate(self, request: pb.LocateRequest, context: Ctx) -> pb.LocateReply:
@@ -50,18 +56,24 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
 
     @map_errors
     async def Stats(self, request: pb.StatsRequest, context: Ctx) -> pb.StatsReply:
-        s = self._store
+        s, spiller = self._store, self._spiller
         return pb.StatsReply(
             capacity=s.capacity,
             used=s.used,
             num_objects=s.num_objects,
             num_unsealed=s.num_unsealed,
             directory=str(s.directory),
+            num_spilled=len(spiller.spilled),
+            spilled_bytes=sum(spiller.spilled.values()),
+            spilled_bytes_total=spiller.spilled_bytes_total,
+            restored_bytes_total=spiller.restored_bytes_total,
+            num_evicted=len(spiller.evicted),
+            spill_directory=str(spiller.directory),
         )
 
     @map_errors
     async def Read(self, request: pb.ReadRequest, context: Ctx) -> None:
-        async for chunk in read_chunks(self._store, request.object_id, request.offset, request.length):
+        async for chunk in read_chunks(self._store, self._spiller, request.object_id, request.offset, request.length):
             await context.write(chunk)
 
     @map_errors
@@ -71,3 +83,7 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
         if request.size <= 0:
             raise InvalidArgument(f"size must be positive, got {request.size}")
         return pb.PullReply(path=await self._puller.pull(request.object_id, request.source_address, request.size))
+
+    @map_errors
+    async def Restore(self, request: pb.RestoreRequest, context: Ctx) -> pb.RestoreReply:
+        return pb.RestoreReply(path=await self._spiller.restore(request.object_id))

@@ -156,6 +156,27 @@ class ShmStore:
         self.pool_bytes -= item[0]
         item[1].unlink(missing_ok=True)
 
+    def objects(self) -> dict[bytes, Entry]:
+        """Every object, oldest first."""
+        return self._objects
+
+    def lock_unmapped(self, object_id: bytes) -> int | None:
+        """An fd holding the sealed object's file locked exclusively (so no
+        reader maps it, nor can start to), or None if a reader maps it."""
+        fd = os.open(self.path(object_id), os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
+    def drop(self, object_id: bytes) -> None:
+        """Remove an object to free its memory now (spilled or evicted)."""
+        entry = self._objects.pop(object_id)
+        self.used -= entry.size
+        self.path(object_id, sealed=entry.sealed).unlink(missing_ok=True)
+
     def locate(self, object_id: bytes) -> Entry | None:
         entry = self._objects.get(self._check_id(object_id))
         return entry if entry is not None and entry.sealed else None

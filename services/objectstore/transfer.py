@@ -24,6 +24,7 @@ from ember.v1 import objectstore_pb2_grpc
 from ember._private import rpc
 from ember._private.service import NotFound, Unavailable
 from ember_objectstore.shm_store import ShmStore
+from ember_objectstore.spilling import Spiller
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,19 @@ MAX_STREAMS = 4
 MIN_RANGE = 16 << 20
 
 
-def read_chunks(store: ShmStore, object_id: bytes, offset: int, length: int) -> "ChunkReader":
+def read_chunks(store: ShmStore, spiller: Spiller, object_id: bytes, offset: int, length: int) -> "ChunkReader":
     entry = store.locate(object_id)
-    if entry is None:
+    if entry is not None:
+        path, size = str(store.path(object_id)), entry.size
+    elif object_id in spiller.spilled:  # read from disk: no need to restore it here
+        path, size = str(spiller.spill_path(object_id)), spiller.spilled[object_id]
+    else:
         raise NotFound(f"object {object_id.hex()} is not in this store")
-    end = entry.size if length == 0 else min(entry.size, offset + length)
-    return ChunkReader(str(store.path(object_id)), offset, end)
+    end = size if length == 0 else min(size, offset + length)
+    try:
+        return ChunkReader(path, offset, end)
+    except FileNotFoundError:
+        raise NotFound(f"object {object_id.hex()} left this store meanwhile; try again") from None
 
 
 class ChunkReader:
@@ -69,8 +77,9 @@ class ChunkReader:
 
 
 class Puller:
-    def __init__(self, store: ShmStore, token: str) -> None:
+    def __init__(self, store: ShmStore, spiller: Spiller, token: str) -> None:
         self._store = store
+        self._spiller = spiller
         # As call metadata: grpc.aio's client interceptors drop it on streams.
         self._metadata = rpc.token_metadata(token)
         self._channels: dict[str, grpc.aio.Channel] = {}
@@ -89,6 +98,7 @@ class Puller:
 
     async def _transfer(self, object_id: bytes, source: str, size: int) -> None:
         stub = self._stub(source)
+        await self._spiller.make_room(size)
         path = self._store.create(object_id, size)
         try:
             fd = os.open(path, os.O_RDWR)
@@ -107,6 +117,7 @@ class Puller:
             self._store.abort(object_id)
             raise
         self._store.seal(object_id)
+        self._spiller.sources[object_id] = source  # a copy: evicted, not spilled, when room is needed
 
     async def _read_range(self, stub: objectstore_pb2_grpc.ObjectStoreStub, object_id: bytes, mm: mmap.mmap,
                           offset: int, length: int) -> None:

@@ -24,6 +24,8 @@ class Config:
     # Object store capacity as a fraction of RAM when not given in bytes.
     object_store_fraction: float = 0.3
     object_store_bytes: int = 0
+    # Where a full object store spills objects (default: the session directory).
+    object_spilling_directory: str = ""
     # GCS marks a node dead after this long without a resource report.
     health_timeout_s: float = 10.0
     report_interval_s: float = 0.5

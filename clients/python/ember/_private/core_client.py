@@ -433,8 +433,9 @@ class CoreClient:
         import grpc  # loaded already: `self.store` is a gRPC stub
 
         size = so.total_size
+        request = objectstore_pb2.CreateRequest(object_id=object_id, size=size)
         try:
-            reply = self.store.Create(objectstore_pb2.CreateRequest(object_id=object_id, size=size), timeout=60)
+            reply = self._with_room(lambda: self.store.Create(request, timeout=60))
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 raise exceptions.ObjectStoreFullError(e.details()) from None
@@ -479,51 +480,79 @@ class CoreClient:
     def _map_stored(self, object_id: bytes) -> memoryview:
         """Map a stored object read-only (cached: a worker that gets the same
         large argument task after task should not fault its pages in again)."""
-        view = self._reader_maps.get(object_id)
+        maps = self._reader_maps
+        view = maps.get(object_id)
         if view is None:
             view = self._map_file(object_id)
-            self._reader_maps.put(object_id, view)
+            if maps.max_bytes is None:
+                # Cached mappings keep the store from spilling their objects:
+                # hold at most an eighth of it, so the rest can always move.
+                capacity = self.store.Stats(objectstore_pb2.StatsRequest(), timeout=30).capacity
+                maps.max_bytes = min(1 << 30, capacity // 8)
+            maps.put(object_id, view)
         return view
 
     def _map_file(self, object_id: bytes) -> memoryview:
         """The shared flock held while the mapping lives tells the store not
-        to recycle the file (services/objectstore/shm_store.py); the fd closes
-        with the mapping."""
+        to recycle, spill or evict the file (services/objectstore/); the fd
+        closes with the mapping. A file that is gone was spilled or evicted
+        to make room, or freed: the store brings it back, or says it cannot."""
         path = os.path.join(self.info.object_store_dir, object_id.hex())
-        lost = exceptions.ObjectLostError(f"object {object_id.hex()} is no longer in the node's object store")
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            raise lost from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            if os.fstat(fd).st_ino != os.stat(path).st_ino:
-                raise lost  # deleted between our open and our lock
-            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-        except FileNotFoundError:
-            os.close(fd)
-            raise lost from None
-        except BaseException:
-            os.close(fd)
-            raise
-        weakref.finalize(mm, os.close, fd)
-        return memoryview(mm)
+        for _ in range(3):  # it may be spilled again before we lock it
+            view = _map_locked(path)
+            if view is not None:
+                return view
+            self._restore(object_id)
+        raise exceptions.ObjectLostError(f"object {object_id.hex()} keeps leaving the node's object store "
+                                         "(it is full of objects in use)")
 
-    def wait_values(self, object_ids: list[bytes], num: int, timeout: float | None) -> set[bytes]:
-        """Block until `num` of the objects are ready (readable on this node)
-        or the timeout passes; returns the ids that are ready."""
+    def _restore(self, object_id: bytes) -> None:
+        import grpc  # loaded already: `self.store` is a gRPC stub
+
+        request = objectstore_pb2.RestoreRequest(object_id=object_id)
+        try:
+            self._with_room(lambda: self.store.Restore(request, timeout=600))
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                raise exceptions.ObjectLostError(f"object {object_id.hex()} is no longer in the node's object "
+                                                 "store") from None
+            if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise exceptions.ObjectStoreFullError(f"cannot bring object {object_id.hex()} back into the "
+                                                      f"node's object store: {e.details()}") from None
+            raise
+
+    def _with_room(self, call: Callable[[], Any]) -> Any:
+        """A store call that needs room: if the store is full of objects in
+        use, let go of the mappings we cache (their flocks keep the store
+        from spilling them) and try once more."""
+        import grpc
+
+        try:
+            return call()
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or not self._reader_maps.clear():
+                raise
+        return call()
+
+    def wait_values(self, object_ids: list[bytes], num: int, timeout: float | None,
+                    fetch_local: bool = True) -> set[bytes]:
+        """Block until `num` of the objects are ready (readable on this node,
+        unless not `fetch_local`) or the timeout passes; returns the ids that
+        are ready."""
         deadline = None if timeout is None else time.monotonic() + timeout
         values = self._values
+        remote = self._remote
         with self._cond:
             ready = values.keys() & object_ids  # set ops run in C
+            if not fetch_local and remote:
+                ready |= remote.keys() & object_ids
             if len(ready) >= num:
                 return ready
-            remote = self._remote
             subscribe = [i for i in object_ids if i not in values and i not in self._subscribed and i not in remote]
             if subscribe:
                 self._subscribed.update(subscribe)
                 self._out.put((_SUBSCRIBE, subscribe))
-            fetch = self._to_fetch(object_ids) if remote else None
+            fetch = self._to_fetch(object_ids) if remote and fetch_local else None
         if (subscribe or fetch) and self._local is not None:
             self._flush()
         blocked = False
@@ -531,9 +560,11 @@ class CoreClient:
             with self._cond:
                 while True:
                     ready = values.keys() & object_ids
+                    if not fetch_local and remote:
+                        ready |= remote.keys() & object_ids
                     if len(ready) >= num:
                         return ready
-                    if self._remote and self._to_fetch(object_ids) and self._local is not None:
+                    if remote and fetch_local and self._to_fetch(object_ids) and self._local is not None:
                         self._cond.release()
                         try:
                             self._flush()
@@ -570,6 +601,28 @@ class CoreClient:
     def get_value(self, object_id: bytes) -> common_pb2.ObjectValue:
         with self._cond:
             return self._values[object_id]
+
+
+def _map_locked(path: str) -> memoryview | None:
+    """Map a store file read-only under a shared flock; None if it is gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        if os.fstat(fd).st_ino != os.stat(path).st_ino:
+            os.close(fd)
+            return None  # removed (or replaced) between our open and our lock
+        mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except FileNotFoundError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    weakref.finalize(mm, os.close, fd)
+    return memoryview(mm)
 
 
 _LEN = struct.Struct("<I")
@@ -682,10 +735,10 @@ class _ReaderMaps:
     cached view is always the object's bytes; while cached, its flock keeps
     the store from recycling the file, so the cache is small."""
 
-    def __init__(self, max_bytes: int = 1 << 30, max_maps: int = 16) -> None:
+    def __init__(self, max_bytes: int | None = None, max_maps: int = 16) -> None:
         self._views: dict[bytes, memoryview] = {}
         self._bytes = 0
-        self._max_bytes = max_bytes
+        self.max_bytes = max_bytes  # set from the store's capacity on first use
         self._max_maps = max_maps
         self._lock = threading.Lock()
 
@@ -696,10 +749,18 @@ class _ReaderMaps:
                 self._views[object_id] = view  # most recent last
             return view
 
+    def clear(self) -> int:
+        """Drop every cached view; how many there were."""
+        with self._lock:
+            n = len(self._views)
+            self._views.clear()
+            self._bytes = 0
+        return n
+
     def put(self, object_id: bytes, view: memoryview) -> None:
         with self._lock:
             self._views[object_id] = view
             self._bytes += view.nbytes
-            while self._views and (self._bytes > self._max_bytes or len(self._views) > self._max_maps):
+            while self._views and (self._bytes > (self.max_bytes or 0) or len(self._views) > self._max_maps):
                 oldest = next(iter(self._views))
                 self._bytes -= self._views.pop(oldest).nbytes

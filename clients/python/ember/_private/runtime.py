@@ -305,7 +305,7 @@ def wait(refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | No
     if timeout is not None and timeout < 0:
         raise ValueError("timeout must be >= 0 or None")
     c = client()
-    ready_ids = c.wait_values(object_ids, num_returns, timeout)
+    ready_ids = c.wait_values(object_ids, num_returns, timeout, fetch_local)
     if len(ready_ids) == len(refs) and num_returns == len(refs):
         return list(refs), []
     ready: list[ObjectRef] = []

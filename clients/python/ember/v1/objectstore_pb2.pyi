@@ -109,20 +109,44 @@ class PullReply(_message.Message):
     path: str
     def __init__(self, path: _Optional[str] = ...) -> None: ...
 
+class RestoreRequest(_message.Message):
+    __slots__ = ("object_id",)
+    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    object_id: bytes
+    def __init__(self, object_id: _Optional[bytes] = ...) -> None: ...
+
+class RestoreReply(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
 class StatsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class StatsReply(_message.Message):
-    __slots__ = ("capacity", "used", "num_objects", "num_unsealed", "directory")
+    __slots__ = ("capacity", "used", "num_objects", "num_unsealed", "directory", "num_spilled", "spilled_bytes", "spilled_bytes_total", "restored_bytes_total", "num_evicted", "spill_directory")
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     USED_FIELD_NUMBER: _ClassVar[int]
     NUM_OBJECTS_FIELD_NUMBER: _ClassVar[int]
     NUM_UNSEALED_FIELD_NUMBER: _ClassVar[int]
     DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    NUM_SPILLED_FIELD_NUMBER: _ClassVar[int]
+    SPILLED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SPILLED_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    RESTORED_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    NUM_EVICTED_FIELD_NUMBER: _ClassVar[int]
+    SPILL_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
     capacity: int
     used: int
     num_objects: int
     num_unsealed: int
     directory: str
-    def __init__(self, capacity: _Optional[int] = ..., used: _Optional[int] = ..., num_objects: _Optional[int] = ..., num_unsealed: _Optional[int] = ..., directory: _Optional[str] = ...) -> None: ...
+    num_spilled: int
+    spilled_bytes: int
+    spilled_bytes_total: int
+    restored_bytes_total: int
+    num_evicted: int
+    spill_directory: str
+    def __init__(self, capacity: _Optional[int] = ..., used: _Optional[int] = ..., num_objects: _Optional[int] = ..., num_unsealed: _Optional[int] = ..., directory: _Optional[str] = ..., num_spilled: _Optional[int] = ..., spilled_bytes: _Optional[int] = ..., spilled_bytes_total: _Optional[int] = ..., restored_bytes_total: _Optional[int] = ..., num_evicted: _Optional[int] = ..., spill_directory: _Optional[str] = ...) -> None: ...

@@ -78,6 +78,11 @@ class ObjectStoreStub:
                 request_serializer=ember_dot_v1_dot_objectstore__pb2.PullRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_objectstore__pb2.PullReply.FromString,
                 _registered_method=True)
+        self.Restore = channel.unary_unary(
+                '/ember.v1.ObjectStore/Restore',
+                request_serializer=ember_dot_v1_dot_objectstore__pb2.RestoreRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_objectstore__pb2.RestoreReply.FromString,
+                _registered_method=True)
 
 
 class ObjectStoreServicer:
@@ -153,6 +158,16 @@ class ObjectStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Restore(self, request, context):
+        """Brings an object back into shared memory if it was spilled to disk or
+        (a copy pulled from another node) evicted to make room; readers call
+        it when the object's file is gone. Idempotent. NOT_FOUND if the store
+        has no trace of it (deleted).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ObjectStoreServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -195,6 +210,11 @@ def add_ObjectStoreServicer_to_server(servicer, server):
                     servicer.Pull,
                     request_deserializer=ember_dot_v1_dot_objectstore__pb2.PullRequest.FromString,
                     response_serializer=ember_dot_v1_dot_objectstore__pb2.PullReply.SerializeToString,
+            ),
+            'Restore': grpc.unary_unary_rpc_method_handler(
+                    servicer.Restore,
+                    request_deserializer=ember_dot_v1_dot_objectstore__pb2.RestoreRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_objectstore__pb2.RestoreReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -417,6 +437,33 @@ class ObjectStore:
             '/ember.v1.ObjectStore/Pull',
             ember_dot_v1_dot_objectstore__pb2.PullRequest.SerializeToString,
             ember_dot_v1_dot_objectstore__pb2.PullReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Restore(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.ObjectStore/Restore',
+            ember_dot_v1_dot_objectstore__pb2.RestoreRequest.SerializeToString,
+            ember_dot_v1_dot_objectstore__pb2.RestoreReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,135 @@
+"""Making room in a full store, and bringing objects back.
+
+When a new object does not fit, the oldest sealed objects nobody maps go
+first: a copy pulled from another node is evicted (dropped; the node it came
+from still has it), an object created here is spilled (copied to the spill
+directory on disk, then dropped from shared memory). A reader that finds an
+object gone asks `restore`: a spilled object is copied back, an evicted copy
+pulled again from its source. Objects a reader maps (shared flock) or a
+writer is filling are never touched. Disk copies run in a thread, so the
+store keeps serving meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pathlib
+import shutil
+from typing import Awaitable, Callable
+
+from ember._private.service import NotFound
+from ember_objectstore.shm_store import ShmStore
+
+log = logging.getLogger(__name__)
+
+Pull = Callable[[bytes, str, int], Awaitable[str]]
+
+
+class Spiller:
+    def __init__(self, store: ShmStore, directory: pathlib.Path) -> None:
+        self._store = store
+        self.directory = directory
+        self._lock = asyncio.Lock()  # one room-making at a time
+        self.spilled: dict[bytes, int] = {}  # object id -> size, on disk
+        self.evicted: dict[bytes, tuple[str, int]] = {}  # pulled copies dropped: (source, size)
+        self.sources: dict[bytes, str] = {}  # pulled copies here: where they came from
+        self.pull: Pull | None = None  # set by the service (the Puller's pull)
+        self.spilled_bytes_total = 0
+        self.restored_bytes_total = 0
+
+    def spill_path(self, object_id: bytes) -> pathlib.Path:
+        return self.directory / object_id.hex()
+
+    async def make_room(self, size: int) -> None:
+        """Free shared memory until `size` more bytes fit (if it can)."""
+        store = self._store
+        if store.used + size <= store.capacity or size > store.capacity:
+            return  # fits, or never will (Create says so)
+        async with self._lock:
+            for object_id, entry in list(store.objects().items()):
+                if store.used + size <= store.capacity:
+                    return
+                if not entry.sealed:
+                    continue
+                fd = store.lock_unmapped(object_id)
+                if fd is None:
+                    continue  # a reader maps it
+                try:
+                    source = self.sources.pop(object_id, None)
+                    if source is not None:
+                        self.evicted[object_id] = (source, entry.size)
+                        log.info("evicting copy %s (%d bytes)", object_id.hex()[:12], entry.size)
+                    else:
+                        self.directory.mkdir(parents=True, exist_ok=True)
+                        await asyncio.to_thread(_copy_fd, fd, self.spill_path(object_id))
+                        self.spilled[object_id] = entry.size
+                        self.spilled_bytes_total += entry.size
+                        log.info("spilled %s (%d bytes) to %s", object_id.hex()[:12], entry.size, self.directory)
+                    store.drop(object_id)
+                finally:
+                    os.close(fd)
+
+    async def restore(self, object_id: bytes) -> str:
+        """The object back in shared memory: its path."""
+        store = self._store
+        if store.locate(object_id) is not None:
+            return str(store.path(object_id))
+        if object_id in self.spilled:
+            size = self.spilled[object_id]
+            await self.make_room(size)
+            if store.locate(object_id) is None:  # another restore may have won
+                path = store.create(object_id, size)
+                try:
+                    await asyncio.to_thread(shutil.copyfile, self.spill_path(object_id), path)
+                except BaseException:
+                    store.abort(object_id)
+                    raise
+                store.seal(object_id)
+                self.restored_bytes_total += size
+            self._forget_spilled(object_id)
+            return str(store.path(object_id))
+        if object_id in self.evicted and self.pull is not None:
+            source, size = self.evicted[object_id]
+            path = await self.pull(object_id, source, size)
+            self.evicted.pop(object_id, None)
+            return path
+        raise NotFound(f"object {object_id.hex()} is not in this store (freed, or never here)")
+
+    def forget(self, object_ids: list[bytes]) -> int:
+        """Objects deleted: drop their disk copies and records."""
+        gone = 0
+        for object_id in object_ids:
+            self.sources.pop(object_id, None)
+            if self.evicted.pop(object_id, None) is not None:
+                gone += 1
+            if object_id in self.spilled:
+                self._forget_spilled(object_id)
+                gone += 1
+        return gone
+
+    def _forget_spilled(self, object_id: bytes) -> None:
+        self.spilled.pop(object_id, None)
+        self.spill_path(object_id).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        for object_id in list(self.spilled):
+            self._forget_spilled(object_id)
+        try:
+            self.directory.rmdir()
+        except OSError:
+            pass
+
+
+def _copy_fd(fd: int, target: pathlib.Path) -> None:
+    tmp = target.with_suffix(".partial")
+    with open(tmp, "wb") as out:
+        size = os.fstat(fd).st_size
+        offset = 0
+        while offset < size:
+            sent = os.sendfile(out.fileno(), fd, offset, min(size - offset, 64 << 20))
+            if sent == 0:
+                break
+            offset += sent
+    tmp.rename(target)
