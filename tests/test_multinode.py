@@ -15,6 +15,7 @@ import pytest
 import ember
 from ember._private.gcs_client import GcsClient
 from ember.cluster_utils import Cluster
+from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ember.v1 import gcs_pb2
 from tests.conftest import wait_gone
 
@@ -206,7 +207,6 @@ def test_spread_uses_every_node_that_fits(cluster):
 def test_node_affinity_hard_and_soft(cluster):
     c, far = cluster
     from ember.exceptions import TaskUnschedulableError
-    from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     for node in (far, c.head_node):
         pinned = where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id.hex()))
@@ -279,3 +279,37 @@ def test_a_remote_actor_ends_with_its_handles_and_with_its_node(cluster):
     finally:
         if node in c.worker_nodes:
             c.remove_node(node)
+
+
+def test_an_object_lost_with_its_node_is_rebuilt_from_lineage(cluster):
+    c, _far = cluster
+    nodes = [c.add_node(num_cpus=1, resources={"x": 1}) for _ in range(2)]
+    try:
+        _wait_nodes(4)
+
+        @ember.remote(resources={"x": 1}, num_returns=2)
+        def make(seed: int) -> tuple[np.ndarray, str]:
+            return np.random.default_rng(seed).integers(0, 255, size=8_000_000, dtype=np.uint8), _here()
+
+        @ember.remote(resources={"x": 1})
+        def put_there() -> list:
+            # Put by a task there: owned by that node, so it cannot be rebuilt.
+            return [ember.put(np.ones(2_000_000, dtype=np.uint8))]
+
+        big, where_made = make.remote(5)
+        made_on = ember.get(where_made)  # small: the big one stays where it was made
+        pinned = put_there.options(scheduling_strategy=NodeAffinitySchedulingStrategy(made_on))
+        (owned_there,) = ember.get(pinned.remote())
+        victim = next(n for n in nodes if n.node_id.hex() == made_on)
+        c.remove_node(victim, allow_graceful=False)
+        value = ember.get(big, timeout=60)
+        expected = np.random.default_rng(5).integers(0, 255, size=8_000_000, dtype=np.uint8)
+        assert np.array_equal(value, expected)
+        head_log = "".join(p.read_text() for p in (c.head_node.session_dir / "logs").glob("raylet-*.log"))
+        assert f"rebuilding {big.hex()[:12]}" in head_log
+        with pytest.raises(ember.exceptions.OwnerDiedError):
+            ember.get(owned_there, timeout=30)
+    finally:
+        for n in nodes:
+            if n in c.worker_nodes:
+                c.remove_node(n)

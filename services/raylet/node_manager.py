@@ -20,6 +20,7 @@ from ember_raylet import resources, scheduling_policy
 from ember_raylet.actor_table import ALIVE, DEAD, PENDING, RESTARTING, Actor, ActorEntry, ActorTable, RemoteActor
 from ember_raylet.client_session import DRIVER, RAYLET, WORKER, ClientSession
 from ember_raylet.cluster_view import ClusterView
+from ember_raylet.lineage import Lineage
 from ember_raylet.object_directory import ObjectDirectory
 from ember_raylet.resources import Resources
 from ember_raylet.task_manager import ASSIGNED, FORWARDED, QUEUED, WAITING, TaskEntry, TaskManager
@@ -72,6 +73,7 @@ class NodeManager:
         # Pulls in flight: object id -> (tasks, sessions) waiting for the local copy.
         self.pulls: dict[bytes, tuple[list[bytes], list[ClientSession]]] = {}
         self.job_driver_node: dict[bytes, bytes] = {}  # where each job's output goes
+        self.lineage = Lineage()  # how to rebuild our objects stored on other nodes
         self._spread_next = 0
         self.remote_actors: dict[bytes, RemoteActor] = {}  # actors other nodes host that we call
         # Placement group bundles held here: (group id, index) -> (resources, committed).
@@ -180,6 +182,10 @@ class NodeManager:
                 self._maybe_end_out_of_scope(actor)
             for remote in [r for r in self.remote_actors.values() if r.ready_id == ready_id]:
                 self._kill_remote(remote, Actor.OUT_OF_SCOPE, "every handle to it went out of scope")
+            spec = self.lineage.release(ready_id)
+            if spec is not None:  # no return of it left: its arguments may go
+                self.objects.unpin(spec.dependencies)
+                self.objects.unpin(spec.nested_refs)
         releases, self.objects.remote_releases = self.objects.remote_releases, []
         for node_id, object_id in releases:
             if node_id in self.view.nodes:
@@ -612,10 +618,16 @@ class NodeManager:
         self.forward_count.pop(node_id, None)
         for remote in list(self.remote_actors.values()):
             self._pump_remote(remote)  # fails the calls still waiting for a dead host
-        for object_id in self.objects.lost_node(node_id):
-            if not self.objects.is_ready(object_id):  # a value it was to send us
-                self._ready(self.objects.set_ready(error_value(object_id, exceptions.OwnerDiedError(
-                    f"object {object_id.hex()} was owned by node {node_id.hex()}, which died: {reason}"))))
+        pending, stored = self.objects.lost_node(node_id)
+        for object_id in pending:  # values it was to send us
+            self._ready(self.objects.set_ready(error_value(object_id, exceptions.OwnerDiedError(
+                f"object {object_id.hex()} was owned by node {node_id.hex()}, which died: {reason}"))))
+        for object_id, owned_there in stored:  # values only it had
+            if not self._rebuild(object_id):
+                self.objects.replace(error_value(object_id, (exceptions.OwnerDiedError if owned_there else
+                                                             exceptions.ObjectLostError)(
+                    f"object {object_id.hex()} was stored only on node {node_id.hex()}, which died ({reason}), "
+                    "and cannot be rebuilt: it was put, not computed by a task of this node")))
         self._after_changes()
         self.schedule()
 
@@ -637,6 +649,32 @@ class NodeManager:
         if session is not None:
             waiters[1].append(session)
         return False
+
+    def _rebuild(self, object_id: bytes) -> bool:
+        """Run again the task that made a lost object (its lineage); False if
+        there is none. Its lost arguments are rebuilt first, the same way."""
+        entry = self.lineage.of_object(object_id)
+        if entry is None:
+            return False
+        if self.objects.is_ready(object_id):
+            self.objects.reset(object_id)
+        spec = entry.spec
+        if spec.task_id in self.tasks.tasks:
+            return True  # rebuilding already
+        entry.rebuilds += 1
+        log.warning("rebuilding %s (return of %s) from its lineage (rebuild %d)", object_id.hex()[:12],
+                    spec.function_name, entry.rebuilds)
+        task = TaskEntry(spec, entry.submitter)
+        self.tasks.tasks[spec.task_id] = task
+        for dep in spec.dependencies:
+            value = self.objects.get(dep)
+            if value is not None and not self.objects.is_local(dep) and self.objects.stored_on(value) in self.view.lost:
+                self._rebuild(dep)
+            if self.objects.wait_for(dep, spec.task_id):
+                task.missing += 1
+        if task.missing == 0:
+            self._deps_ready(task)
+        return True
 
     def _fetch(self, session: ClientSession, object_id: bytes) -> None:
         if object_id not in self.objects:
@@ -662,6 +700,12 @@ class NodeManager:
                     session.outbox.ready.append(value)
                     session.touch()
             self._ready(task_ids)
+        elif object_id in self.objects and self._rebuild(object_id):
+            for task_id in task_ids:  # they wait for the rebuilt value instead
+                if self.objects.wait_for(object_id, task_id) is False:
+                    self._ready([task_id])
+            for session in sessions:
+                self.objects.subscribe(object_id, session)
         else:
             lost = exceptions.ObjectLostError(f"object {object_id.hex()} could not be fetched to this node: "
                                               f"{error or 'it was freed'}")
@@ -750,6 +794,16 @@ class NodeManager:
             self._ready(self.objects.set_ready(value))
         if actor is not None and spec.HasField("actor_creation") and actor.state != DEAD:
             return  # a restart runs the constructor again: its arguments stay pinned
+        if spec.task_id in self.lineage.entries:
+            return  # a rebuild: the lineage holds the arguments already
+        if not spec.actor_id and error is None and failed_dep is None:
+            stored_elsewhere = {v.object_id for v in returns if v.object_id in self.objects
+                                and self.objects.stored_on(v) not in (None, self.node_id)}
+            if stored_elsewhere:
+                # Kept to rebuild them if their node dies: the arguments stay pinned.
+                self.lineage.record(spec, task.submitter, stored_elsewhere)
+                self.objects.watched.update(stored_elsewhere)
+                return
         self.objects.unpin(spec.dependencies)
         self.objects.unpin(spec.nested_refs)
 

@@ -114,17 +114,38 @@ class ObjectDirectory:
         if entry is not None:
             entry.remote = node_id
 
-    def lost_node(self, node_id: bytes) -> list[bytes]:
+    def lost_node(self, node_id: bytes) -> tuple[list[bytes], list[tuple[bytes, bool]]]:
         """A node died: forget what its raylet kept for us (nothing to
-        release there any more); the objects whose only copy was there."""
-        lost = []
+        release there any more). Returns the objects it was to send us
+        (pending), and those whose only copy was there, each with whether
+        it was owned there."""
+        pending, stored = [], []
         for object_id, entry in self._objects.items():
-            if entry.remote == node_id:
+            owned_there = entry.remote == node_id
+            if owned_there:
                 entry.remote = None
             value = entry.value
-            if value is not None and not entry.local_copy and self.stored_on(value) == node_id:
-                lost.append(object_id)
-        return lost
+            if value is None:
+                if owned_there:
+                    pending.append(object_id)
+            elif not entry.local_copy and self.stored_on(value) == node_id:
+                stored.append((object_id, owned_there))
+        return pending, stored
+
+    def reset(self, object_id: bytes) -> None:
+        """A lost value about to be rebuilt: pending again (holders stay)."""
+        entry = self._objects[object_id]
+        old, entry.value, entry.local_copy = entry.value, None, False
+        if old is not None:
+            self.unpin(old.nested_ids)  # the rebuilt value has refs of its own
+
+    def replace(self, value: common_pb2.ObjectValue) -> None:
+        """A lost value that cannot be rebuilt: its error takes its place."""
+        entry = self._objects[value.object_id]
+        old, entry.value, entry.local_copy = entry.value, value, False
+        self.inline_bytes += len(value.data)
+        if old is not None:
+            self.unpin(old.nested_ids)
 
     def is_ready(self, object_id: bytes) -> bool:
         entry = self._objects.get(object_id)

@@ -174,3 +174,42 @@ def test_calls_to_a_dead_or_unknown_actor_fail_with_the_reason():
     submit(nm, driver, _call(actor_id))  # known dead now: fails at once
     value, _ = serialization.deserialize(driver.take().ready[0].data)
     assert isinstance(value, exceptions.ActorDiedError)
+
+
+def test_a_return_stored_on_a_lost_node_is_rebuilt_and_its_arguments_kept_until_freed():
+    nm, driver, (w1,), _ = make(cpus=1)
+    peer, other = node(cpus=1, accel=1), node(cpus=1, accel=1)
+    nm.update_view([peer, other])
+    arg = common_pb2.ObjectValue(object_id=ids.object_id_for(ids.new_unique_id(), 1), data=b"arg")
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=[arg]))
+    s = spec(deps=[arg.object_id], retries=0)
+    s.resources.amounts["accel"] = 1
+    submit(nm, driver, s)
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(remove_refs=[arg.object_id]))  # only the task keeps it
+    first = next(n for n in (peer, other) if nm.take_peer_batch(n.node_id) is not None)
+    ret = common_pb2.ObjectValue(object_id=ids.object_id_for(s.task_id, 1), stored_size=1 << 20, node_id=first.node_id)
+    nm.handle_peer_batch(first.node_id, raylet_pb2.RayletBatch(ready=[ret]))
+    assert arg.object_id in nm.objects  # lineage keeps the argument
+    nm.peer_lost(first.node_id, "killed")
+    survivor = other if first is peer else peer
+    again = nm.take_peer_batch(survivor.node_id)
+    assert [x.task_id for x in again.submit] == [s.task_id]  # the same task, elsewhere
+    assert not nm.objects.is_ready(ret.object_id)
+    rebuilt = common_pb2.ObjectValue(object_id=ret.object_id, stored_size=1 << 20, node_id=survivor.node_id)
+    nm.handle_peer_batch(survivor.node_id, raylet_pb2.RayletBatch(ready=[rebuilt]))
+    assert nm.objects.get(ret.object_id).node_id == survivor.node_id
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(remove_refs=[ret.object_id]))
+    assert arg.object_id not in nm.objects and not nm.lineage.entries  # freed with the last return
+
+
+def test_a_put_value_stored_only_on_a_lost_node_is_lost():
+    nm, driver, _, _ = make(cpus=1)
+    peer = node(cpus=1)
+    nm.update_view([peer])
+    put = common_pb2.ObjectValue(object_id=ids.object_id_for(ids.new_unique_id(), 1), stored_size=1 << 20,
+                                 node_id=peer.node_id)
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=[put]))
+    nm.peer_lost(peer.node_id, "killed")
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(fetch=[put.object_id]))
+    value, is_error = serialization.deserialize(driver.take().ready[-1].data)
+    assert is_error and isinstance(value, exceptions.ObjectLostError) and "cannot be rebuilt" in str(value)

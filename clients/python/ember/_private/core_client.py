@@ -282,6 +282,7 @@ class CoreClient:
                             if oid in self._live:
                                 if value.node_id and value.node_id != node_id:
                                     self._remote[oid] = value
+                                    self._fetching.discard(oid)  # (a rebuilt value): fetch it anew
                                 else:
                                     self._values[oid] = value
                                     self._remote.pop(oid, None)
