@@ -105,3 +105,25 @@ def test_spilled_objects_travel_and_copies_are_evicted(cluster):
 def test_a_put_that_can_never_fit_says_the_sizes(cluster):
     with pytest.raises(ember.exceptions.ObjectStoreFullError, match=str(CAPACITY)):
         ember.put(np.zeros(CAPACITY + 1, dtype=np.uint8))
+
+
+def test_ember_memory_lists_objects_with_their_place_and_holders(cluster):
+    import json
+    import subprocess
+    import sys
+
+    c, _far = cluster
+    refs = [ember.put(_block(200 + i)) for i in range(6)]  # some spilled
+    small = ember.put("tiny")
+    out = subprocess.run([sys.executable, "-m", "ember._private.cli", "memory", "--json", "--address", c.address],
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "EMBER_AUTH_TOKEN": c.token})
+    assert out.returncode == 0, out.stderr
+    rows = {r["object_id"]: r for r in map(json.loads, out.stdout.splitlines())}
+    mine = [rows[r.hex()] for r in refs]
+    assert all(r["size"] > MB16 and r["state"] == "READY" and r["node"] == c.head_node.node_id.hex() for r in mine)
+    assert any("(spilled)" in r["where"] for r in mine) and any("(spilled)" not in r["where"] for r in mine)
+    assert rows[small.hex()]["where"] == "inline"
+    assert all(h.startswith("driver pid ") for r in mine for h in r["referenced_by"])
+    text = subprocess.run([sys.executable, "-m", "ember._private.cli", "memory", "--address", c.address],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "EMBER_AUTH_TOKEN": c.token})
+    assert "spilled" in text.stdout and "REFERENCED BY" in text.stdout

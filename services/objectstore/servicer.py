@@ -50,7 +50,8 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
                 object_id=object_id,
                 found=entry is not None,
                 path=str(self._store.path(object_id)) if entry else "",
-                size=entry.size if entry else 0,
+                size=entry.size if entry else self._spiller.spilled.get(object_id, 0),
+                spilled=entry is None and object_id in self._spiller.spilled,
             )
         return reply
 

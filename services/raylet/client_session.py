@@ -32,6 +32,11 @@ class ClientSession:
         # this; otherwise a writer task waits on `next_batch`.
         self.notify: Callable[[], None] | None = None
 
+    def describe(self) -> str:
+        if self.kind == RAYLET:
+            return f"node {self.node_id.hex()[:8]}"
+        return f"{'driver' if self.kind == DRIVER else 'worker'} pid {self.pid}"
+
     @property
     def outbox(self) -> raylet_pb2.RayletBatch:
         """The batch being filled; mark it with `touch()` after adding."""

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ember.v1 import common_pb2
+from ember.v1 import common_pb2, raylet_pb2
+
+from ember._private import ids
 
 from ember_raylet.client_session import ClientSession
 
@@ -146,6 +148,25 @@ class ObjectDirectory:
         self.inline_bytes += len(value.data)
         if old is not None:
             self.unpin(old.nested_ids)
+
+    def describe(self, lineage: set[bytes]) -> list[raylet_pb2.ObjectInfo]:
+        """Every object, for `ember memory` (tasks with lineage in `lineage`)."""
+        out = []
+        for object_id, entry in self._objects.items():
+            info = raylet_pb2.ObjectInfo(object_id=object_id, ready=entry.value is not None, pins=entry.pins,
+                                         local_copy=entry.local_copy, owner_node=entry.remote or b"",
+                                         lineage=object_id[:ids.UNIQUE_ID_SIZE] in lineage)
+            value = entry.value
+            if value is not None:
+                info.is_error = value.is_error
+                if value.WhichOneof("location") == "stored_size":
+                    info.size, info.stored_on = value.stored_size, self.stored_on(value) or b""
+                else:
+                    info.size, info.inline = len(value.data), True
+            for holder in entry.holders:
+                info.holders.append(holder.describe())
+            out.append(info)
+        return out
 
     def is_ready(self, object_id: bytes) -> bool:
         entry = self._objects.get(object_id)

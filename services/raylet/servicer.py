@@ -29,6 +29,11 @@ class RayletServicer(raylet_pb2_grpc.RayletServicer):
             await context.abort(*failure)
 
     @map_errors
+    async def ListObjects(self, request: raylet_pb2.ListObjectsRequest, context: grpc.aio.ServicerContext) -> raylet_pb2.ListObjectsReply:
+        return raylet_pb2.ListObjectsReply(node_id=self._nm.node_id,
+                                           objects=self._nm.objects.describe(set(self._nm.lineage.entries)))
+
+    @map_errors
     async def PrepareBundles(self, request: raylet_pb2.BundlesRequest, context: grpc.aio.ServicerContext) -> raylet_pb2.PrepareBundlesReply:
         _check_bundles(request)
         reason = self._nm.prepare_bundles(request.bundles)

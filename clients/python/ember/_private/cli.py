@@ -4,6 +4,7 @@
     ember start --address HOST:PORT          # add a node to a running cluster
     ember stop                                # stop every node started here
     ember status [--address HOST:PORT]        # nodes and their resources
+    ember memory [--json]                    # objects per node: size, where, spilled, who refers to them
     ember list actors [--all] [--json]        # actors: state, node, restarts, name
     ember list placement-groups [--all] [--json]  # groups: strategy, state, bundles and their nodes
 """
@@ -124,18 +125,25 @@ def stop(timeout: float) -> None:
     click.echo(f"Stopped {stopped} node(s).")
 
 
+def _resolve_cluster(address: str | None) -> tuple[str, str]:
+    """(GCS address, token) of the cluster at `address` or this machine's latest."""
+    from ember._private import runtime
+
+    try:
+        address, token, _ = runtime._resolve(address or "auto", os.environ.get(auth.TOKEN_ENV), Config.load())
+    except ConnectionError as e:
+        raise click.ClickException(str(e)) from None
+    return address, token
+
+
 def _query_gcs(address: str | None, *calls: tuple[str, Any], token: str | None = None) -> tuple[str, list[Any]]:
     """Answers of Gcs RPCs (method name, request) from the cluster at
     `address` (default: this machine's latest), from its leader replica; a
     clear error if unreachable."""
-    from ember._private import runtime
     from ember._private.gcs_client import GcsClient
 
     if token is None:
-        try:
-            address, token, _ = runtime._resolve(address or "auto", os.environ.get(auth.TOKEN_ENV), Config.load())
-        except ConnectionError as e:
-            raise click.ClickException(str(e)) from None
+        address, token = _resolve_cluster(address)
     assert address is not None
     gcs = GcsClient(address, token, failover_window_s=5)
     try:
@@ -173,6 +181,79 @@ def status(address: str | None) -> None:
     click.echo("resources (cluster):")
     for name, (used, total) in sorted(totals.items()):
         click.echo(f"  {name}: {_fmt(name, used)}/{_fmt(name, total)} used")
+
+
+@main.command()
+@click.option("--address", default=None, help="GCS address (default: this machine's latest cluster).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per object and node.")
+def memory(address: str | None, as_json: bool) -> None:
+    """Objects on every node: size, state, where stored (spilled?), who refers to them."""
+    from ember._private import rpc
+    from ember.v1 import objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
+
+    address, token = _resolve_cluster(address)
+    _, (reply,) = _query_gcs(address, ("GetAllNodes", gcs_pb2.GetAllNodesRequest()), token=token)
+    nodes = [n for n in reply.nodes if n.alive]
+    listed: list[tuple[Any, list[Any]]] = []
+    stored: dict[bytes, set[bytes]] = {}  # node -> object ids stored there
+    for node in nodes:
+        channel = rpc.channel(f"{node.node_address}:{node.raylet_port}", token)
+        try:
+            objects = raylet_pb2_grpc.RayletStub(channel).ListObjects(raylet_pb2.ListObjectsRequest(), timeout=10).objects
+        except grpc.RpcError as e:
+            click.echo(f"node {node.node_id.hex()[:8]}: cannot list objects: {e.code().name}", err=True)
+            objects = []
+        finally:
+            channel.close()
+        listed.append((node, list(objects)))
+        for o in objects:
+            if o.stored_on and not o.owner_node:
+                stored.setdefault(o.stored_on, set()).add(o.object_id)
+    spilled: set[bytes] = set()
+    for node in nodes:
+        if node.node_id in stored:
+            channel = rpc.channel(f"{node.node_address}:{node.object_store_port}", token)
+            try:
+                located = objectstore_pb2_grpc.ObjectStoreStub(channel).Locate(
+                    objectstore_pb2.LocateRequest(object_ids=list(stored[node.node_id])), timeout=10)
+                spilled |= {e.object_id for e in located.entries if e.spilled}
+            except grpc.RpcError:
+                pass
+            finally:
+                channel.close()
+    rows = []
+    for node, objects in listed:
+        for o in objects:
+            where = ("inline" if o.inline else f"store@{o.stored_on.hex()[:8]}" if o.stored_on else "pending")
+            rows.append({
+                "node": node.node_id.hex(), "object_id": o.object_id.hex(), "size": o.size,
+                "state": "ERROR" if o.is_error else "READY" if o.ready else "PENDING",
+                "owner": f"node {o.owner_node.hex()[:8]}" if o.owner_node else "this node",
+                "where": where + (" (spilled)" if o.object_id in spilled and not o.owner_node else "")
+                         + (" +copy here" if o.local_copy else ""),
+                "referenced_by": list(o.holders), "pins": o.pins, "lineage": o.lineage,
+            })
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    for node, objects in listed:
+        mine = [r for r in rows if r["node"] == node.node_id.hex()]
+        total = sum(r["size"] for r in mine)
+        click.echo(f"node {node.node_id.hex()[:8]} ({node.node_address}): {len(mine)} object(s), {_bytes(total)}")
+        if mine:
+            click.echo(f"  {'OBJECT_ID':<14} {'SIZE':>10} {'STATE':<8} {'OWNER':<14} {'WHERE':<28} PINS  REFERENCED BY")
+        for r in mine:
+            click.echo(f"  {r['object_id'][:14]:<14} {_bytes(r['size']):>10} {r['state']:<8} {r['owner']:<14} "
+                       f"{r['where'][:28]:<28} {r['pins']:>4}  {', '.join(r['referenced_by']) or '-'}")
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return f"{n:.1f}GiB"
 
 
 @main.group(name="list")

@@ -63,16 +63,18 @@ class LocateRequest(_message.Message):
 class LocateReply(_message.Message):
     __slots__ = ("entries",)
     class Entry(_message.Message):
-        __slots__ = ("object_id", "found", "path", "size")
+        __slots__ = ("object_id", "found", "path", "size", "spilled")
         OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
         FOUND_FIELD_NUMBER: _ClassVar[int]
         PATH_FIELD_NUMBER: _ClassVar[int]
         SIZE_FIELD_NUMBER: _ClassVar[int]
+        SPILLED_FIELD_NUMBER: _ClassVar[int]
         object_id: bytes
         found: bool
         path: str
         size: int
-        def __init__(self, object_id: _Optional[bytes] = ..., found: _Optional[bool] = ..., path: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+        spilled: bool
+        def __init__(self, object_id: _Optional[bytes] = ..., found: _Optional[bool] = ..., path: _Optional[str] = ..., size: _Optional[int] = ..., spilled: _Optional[bool] = ...) -> None: ...
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[LocateReply.Entry]
     def __init__(self, entries: _Optional[_Iterable[_Union[LocateReply.Entry, _Mapping]]] = ...) -> None: ...

@@ -8,6 +8,44 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ListObjectsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ObjectInfo(_message.Message):
+    __slots__ = ("object_id", "ready", "size", "inline", "stored_on", "local_copy", "owner_node", "holders", "pins", "lineage", "is_error")
+    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    INLINE_FIELD_NUMBER: _ClassVar[int]
+    STORED_ON_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_COPY_FIELD_NUMBER: _ClassVar[int]
+    OWNER_NODE_FIELD_NUMBER: _ClassVar[int]
+    HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    PINS_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_FIELD_NUMBER: _ClassVar[int]
+    IS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    object_id: bytes
+    ready: bool
+    size: int
+    inline: bool
+    stored_on: bytes
+    local_copy: bool
+    owner_node: bytes
+    holders: _containers.RepeatedScalarFieldContainer[str]
+    pins: int
+    lineage: bool
+    is_error: bool
+    def __init__(self, object_id: _Optional[bytes] = ..., ready: _Optional[bool] = ..., size: _Optional[int] = ..., inline: _Optional[bool] = ..., stored_on: _Optional[bytes] = ..., local_copy: _Optional[bool] = ..., owner_node: _Optional[bytes] = ..., holders: _Optional[_Iterable[str]] = ..., pins: _Optional[int] = ..., lineage: _Optional[bool] = ..., is_error: _Optional[bool] = ...) -> None: ...
+
+class ListObjectsReply(_message.Message):
+    __slots__ = ("node_id", "objects")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    node_id: bytes
+    objects: _containers.RepeatedCompositeFieldContainer[ObjectInfo]
+    def __init__(self, node_id: _Optional[bytes] = ..., objects: _Optional[_Iterable[_Union[ObjectInfo, _Mapping]]] = ...) -> None: ...
+
 class Bundle(_message.Message):
     __slots__ = ("placement_group_id", "index", "resources")
     PLACEMENT_GROUP_ID_FIELD_NUMBER: _ClassVar[int]

@@ -59,6 +59,11 @@ class RayletStub:
                 request_serializer=ember_dot_v1_dot_raylet__pb2.GetNodeStatsRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_raylet__pb2.GetNodeStatsReply.FromString,
                 _registered_method=True)
+        self.ListObjects = channel.unary_unary(
+                '/ember.v1.Raylet/ListObjects',
+                request_serializer=ember_dot_v1_dot_raylet__pb2.ListObjectsRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_raylet__pb2.ListObjectsReply.FromString,
+                _registered_method=True)
         self.PrepareBundles = channel.unary_unary(
                 '/ember.v1.Raylet/PrepareBundles',
                 request_serializer=ember_dot_v1_dot_raylet__pb2.BundlesRequest.SerializeToString,
@@ -115,13 +120,21 @@ class RayletServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def PrepareBundles(self, request, context):
+    def ListObjects(self, request, context):
         """Placement group bundles, called by the GCS (two-phase). Prepare
         reserves the bundles' resources (all or none: ok=false if they do not
         fit now); Commit turns reserved bundles into resources tasks can ask
         for (docs/architecture.md, "Placement groups"); Return gives prepared or
         committed bundles back. All three are idempotent per (group, index).
+        Read-only: every object this raylet knows (owns, or refers to for its
+        clients), for `ember memory`; safe to retry.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PrepareBundles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -150,6 +163,11 @@ def add_RayletServicer_to_server(servicer, server):
                     servicer.GetNodeStats,
                     request_deserializer=ember_dot_v1_dot_raylet__pb2.GetNodeStatsRequest.FromString,
                     response_serializer=ember_dot_v1_dot_raylet__pb2.GetNodeStatsReply.SerializeToString,
+            ),
+            'ListObjects': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListObjects,
+                    request_deserializer=ember_dot_v1_dot_raylet__pb2.ListObjectsRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_raylet__pb2.ListObjectsReply.SerializeToString,
             ),
             'PrepareBundles': grpc.unary_unary_rpc_method_handler(
                     servicer.PrepareBundles,
@@ -236,6 +254,33 @@ class Raylet:
             '/ember.v1.Raylet/GetNodeStats',
             ember_dot_v1_dot_raylet__pb2.GetNodeStatsRequest.SerializeToString,
             ember_dot_v1_dot_raylet__pb2.GetNodeStatsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListObjects(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.Raylet/ListObjects',
+            ember_dot_v1_dot_raylet__pb2.ListObjectsRequest.SerializeToString,
+            ember_dot_v1_dot_raylet__pb2.ListObjectsReply.FromString,
             options,
             channel_credentials,
             insecure,
