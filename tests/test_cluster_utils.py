@@ -53,3 +53,13 @@ def test_head_plus_nodes_join_leave_and_clean_up():
     for s in sessions:
         assert not wait_gone(s)
     assert not [f for f in shm_files() if any(s[-6:] in f for s in sessions)]
+
+
+def test_a_session_directory_too_long_for_unix_sockets_is_refused_before_anything_starts(tmp_path):
+    from ember._private import node_launcher
+
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    with pytest.raises(ValueError, match="too long for unix socket paths"):
+        node_launcher.start_node(deep, "t" * 43, head=True)
+    assert not wait_gone(str(deep), timeout=1)

@@ -143,6 +143,9 @@ def start_node(
     config = config or Config.load()
     node_id = ids.new_unique_id()
     short = node_id.hex()[:8]
+    if len(str(session_dir / f"raylet-{short}.local.sock").encode()) > 107:  # sockaddr_un's limit
+        raise ValueError(f"the session directory {session_dir} is too long for unix socket paths "
+                         "(107 bytes at most): use a shorter EMBER_SESSION_ROOT")
     logs = session_dir / "logs"
     env = {**os.environ, auth.TOKEN_ENV: token}
     common = ["--session-dir", str(session_dir), "--host", host]

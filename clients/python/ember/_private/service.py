@@ -173,17 +173,20 @@ async def _serve(service: Service, args: argparse.Namespace, token: str) -> None
         loop.add_signal_handler(sig, stop.set)
     watcher = asyncio.create_task(_watch_parent(args.parent_pid, stop)) if args.parent_pid else None
 
+    failed = False
     try:
         await service.start(port)
     except Exception:
         log.exception("%s failed to start", service.name)
+        failed = True
         stop.set()
-    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    if args.ready_file:
-        tmp = pathlib.Path(args.ready_file + ".tmp")
-        tmp.write_text(json.dumps({"port": port, "pid": os.getpid(), "host": args.host}))
-        tmp.rename(args.ready_file)
-    log.info("%s serving on %s:%d (pid %d)", service.name, args.host, port, os.getpid())
+    if not failed:
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        if args.ready_file:
+            tmp = pathlib.Path(args.ready_file + ".tmp")
+            tmp.write_text(json.dumps({"port": port, "pid": os.getpid(), "host": args.host}))
+            tmp.rename(args.ready_file)
+        log.info("%s serving on %s:%d (pid %d)", service.name, args.host, port, os.getpid())
 
     await stop.wait()
     log.info("%s stopping", service.name)
@@ -199,6 +202,8 @@ async def _serve(service: Service, args: argparse.Namespace, token: str) -> None
         if args.ready_file:
             pathlib.Path(args.ready_file).unlink(missing_ok=True)
     log.info("%s stopped", service.name)
+    if failed:
+        raise SystemExit(1)
 
 
 async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
