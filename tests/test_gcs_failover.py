@@ -25,6 +25,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 DRIVER = textwrap.dedent("""
     import sys, time, ember
+    from ember.util import placement_group, remove_placement_group
+    from ember.util.scheduling_strategies import PlacementGroupSchedulingStrategy
     ember.init(address="auto")
 
     @ember.remote
@@ -40,9 +42,10 @@ DRIVER = textwrap.dedent("""
             return self.n
 
     keeper = Counter.options(name="keeper", lifetime="detached").remote()
+    kept = placement_group([{"CPU": 0.1}], name="pg-keeper", lifetime="detached")
     local = Counter.remote()
     print("running", flush=True)
-    total, calls, named = 0, 0, 0
+    total, calls, named, groups = 0, 0, 0, 0
     deadline = time.monotonic() + float(sys.argv[1])
     while time.monotonic() < deadline:
         total += sum(ember.get([square.remote(i) for i in range(50)]))
@@ -51,11 +54,19 @@ DRIVER = textwrap.dedent("""
         # Needs the GCS (a synchronous RegisterActor), failover or not.
         Counter.options(name=f"n{named}", lifetime="detached").remote()
         named += 1
+        if calls % 4 == 1:  # placement groups are reserved by the GCS leader
+            pg = placement_group([{"CPU": 0.1}, {"CPU": 0.1}], strategy="PACK")
+            assert pg.wait(30), "a placement group was not reserved"
+            in_pg = square.options(num_cpus=0.1, scheduling_strategy=PlacementGroupSchedulingStrategy(pg, 1))
+            assert ember.get(in_pg.remote(7)) == 49
+            remove_placement_group(pg)
+            groups += 1
         time.sleep(0.05)
     rounds = calls
     assert total == rounds * sum(i * i for i in range(50)), (total, rounds)
     assert ember.get(keeper.inc.remote()) == rounds + 1
-    print("OK", rounds, named, flush=True)
+    assert kept.wait(30)
+    print("OK", rounds, named, groups, flush=True)
 """)
 
 
@@ -115,6 +126,7 @@ def test_cluster_rides_over_killed_gcs_leaders(tmp_path):
         ok = stdout.split()
         assert ok[0] == "OK" and int(ok[1]) > 10, stdout
         named = int(ok[2])
+        assert int(ok[3]) >= 3, stdout  # placement groups made and removed across the failovers
         # Nothing stored was lost: every detached actor registered before,
         # during and after the failovers is there, alive.
         # (The raylet reports ALIVE asynchronously, in order, retrying across
@@ -128,6 +140,10 @@ def test_cluster_rides_over_killed_gcs_leaders(tmp_path):
                 break
             assert time.monotonic() < deadline, [(n, actors.get(n)) for n in missing]
             time.sleep(0.1)
+        groups = gcs.ListPlacementGroups(gcs_pb2.ListPlacementGroupsRequest(), timeout=10).groups
+        kept = [g for g in groups if g.name == "pg-keeper"]
+        assert len(kept) == 1 and kept[0].state == gcs_pb2.PlacementGroupInfo.CREATED, kept
+        assert not [g for g in groups if g.state == gcs_pb2.PlacementGroupInfo.PENDING], groups
         status = subprocess.run(["ember", "status"], capture_output=True, text=True, timeout=30, env=env)
         leader_now = _leader_pid(session, gcs)[0]
         assert f"leader: {leader_now}" in status.stdout and leader_now not in killed, status.stdout
