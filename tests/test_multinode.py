@@ -313,3 +313,45 @@ def test_an_object_lost_with_its_node_is_rebuilt_from_lineage(cluster):
         for n in nodes:
             if n in c.worker_nodes:
                 c.remove_node(n)
+
+
+def test_an_actor_whose_node_dies_restarts_on_another_node(cluster):
+    c, _far = cluster
+    nodes = [c.add_node(num_cpus=1, resources={"x": 1}) for _ in range(2)]
+    try:
+        _wait_nodes(4)
+
+        @ember.remote(resources={"x": 1}, max_restarts=1, max_task_retries=1)
+        class Tally:
+            def __init__(self) -> None:
+                self.n = 0
+
+            def add(self, k: int) -> tuple[int, str]:
+                self.n += k
+                return self.n, _here()
+
+        tally = Tally.options(name="tally").remote()
+        n, first = ember.get(tally.add.remote(5))
+        assert n == 5
+        c.remove_node(next(x for x in nodes if x.node_id.hex() == first), allow_graceful=False)
+        n, second = ember.get(tally.add.remote(1), timeout=60)  # the constructor ran again there
+        assert n == 1 and second != first and second in {x.node_id.hex() for x in nodes}
+        gcs = GcsClient(c.address, c.token)
+        try:
+            info = gcs.GetActor(gcs_pb2.GetActorRequest(actor_id=tally._actor_id), timeout=5).actor
+            deadline = time.monotonic() + 10
+            while info.state != info.ALIVE or info.node_id.hex() != second:  # the new host reports
+                assert time.monotonic() < deadline, info
+                time.sleep(0.1)
+                info = gcs.GetActor(gcs_pb2.GetActorRequest(actor_id=tally._actor_id), timeout=5).actor
+            assert info.num_restarts == 1
+        finally:
+            gcs.close()
+        assert ember.get(ember.get_actor("tally").add.remote(1))[0] == 2
+        c.remove_node(next(x for x in nodes if x.node_id.hex() == second), allow_graceful=False)
+        with pytest.raises(ember.exceptions.ActorDiedError):  # no restarts left
+            ember.get(tally.add.remote(1), timeout=60)
+    finally:
+        for x in nodes:
+            if x in c.worker_nodes:
+                c.remove_node(x)

@@ -107,13 +107,22 @@ class ActorTable:
                 del self._names[(actor.namespace, actor.name)]
             log.info("actor %s (%s) is dead: %s", actor.actor_id.hex(), actor.class_name, actor.death_message)
 
-    async def node_died(self, node_id: bytes) -> None:
-        """Actors of a dead node die with it (their raylet cannot say so)."""
+    async def node_died(self, node_id: bytes, alive_nodes: set[bytes]) -> None:
+        """Actors of a dead node die with it (their raylet cannot say so),
+        unless restarts are left and the raylet that created them lives on
+        another node: that one restarts them elsewhere."""
         for actor in list(self._actors.values()):
-            if actor.node_id == node_id and actor.state != Actor.DEAD:
+            if actor.node_id != node_id or actor.state == Actor.DEAD:
+                continue
+            restarts_left = actor.max_restarts < 0 or actor.num_restarts < actor.max_restarts
+            if restarts_left and actor.owner_node_id and actor.owner_node_id != node_id \
+                    and actor.owner_node_id in alive_nodes:
                 await self.update(gcs_pb2.UpdateActorRequest(
-                    actor_id=actor.actor_id, state=Actor.DEAD, death_cause=Actor.NODE_DIED,
-                    death_message=f"its node {node_id.hex()[:8]} died", num_restarts=actor.num_restarts))
+                    actor_id=actor.actor_id, state=Actor.RESTARTING, num_restarts=actor.num_restarts))
+                continue
+            await self.update(gcs_pb2.UpdateActorRequest(
+                actor_id=actor.actor_id, state=Actor.DEAD, death_cause=Actor.NODE_DIED,
+                death_message=f"its node {node_id.hex()[:8]} died", num_restarts=actor.num_restarts))
 
     def get(self, actor_id: bytes) -> gcs_pb2.ActorInfo | None:
         return self._actors.get(actor_id)

@@ -98,7 +98,7 @@ class GcsService:
                 continue
             try:
                 for node_id in await self.nodes.check_health():
-                    await self.actors.node_died(node_id)
+                    await self.actors.node_died(node_id, {n.node_id for n in self.nodes.alive()})
                     await self.placement_groups.node_died(node_id)
             except Exception:
                 log.exception("health check failed")

@@ -71,7 +71,7 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
     async def UnregisterNode(self, request: gcs_pb2.UnregisterNodeRequest, context: Ctx) -> gcs_pb2.UnregisterNodeReply:
         node_id = _id(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
         await self._nodes.mark_dead(node_id, request.reason or "unregistered")
-        await self._actors.node_died(node_id)
+        await self._actors.node_died(node_id, {n.node_id for n in self._nodes.alive()})
         await self._groups.node_died(node_id)
         return gcs_pb2.UnregisterNodeReply()
 

@@ -29,7 +29,7 @@ class ActorEntry:
         self.owner = owner
         self.state = PENDING
         self.worker = None  # WorkerHandle once placed
-        self.num_restarts = 0
+        self.num_restarts = creation.actor_creation.num_restarts
         # Calls not yet sent to the worker, in arrival order (per caller,
         # submission order: one stream per caller keeps it).
         self.queue: collections.deque[bytes] = collections.deque()
@@ -89,10 +89,11 @@ class RemoteActor:
     """An actor hosted by another node, called through this raylet. Its
     calls wait here, in submission order, until the host is known (the GCS
     is asked) and their arguments are ready, then go to the host's raylet.
-    If this raylet created it there (`owner` set), it also ends it when the
-    owner exits or, for a scoped actor, when no handle is left here."""
+    If this raylet created it there (`creation` set), it also ends it when
+    the owner exits or, for a scoped actor, when no handle is left here, and
+    restarts it on another node if its node dies and restarts are left."""
 
-    __slots__ = ("actor_id", "node", "queue", "owner", "ready_id", "dead", "kill")
+    __slots__ = ("actor_id", "node", "queue", "owner", "ready_id", "dead", "kill", "creation")
 
     def __init__(self, actor_id: bytes, node: bytes | None = None, owner: ClientSession | None = None,
                  ready_id: bytes | None = None) -> None:
@@ -103,3 +104,10 @@ class RemoteActor:
         self.ready_id = ready_id  # watched for scoping, if scoped
         self.dead: str | None = None  # why calls fail, once it is known dead
         self.kill: raylet_pb2.KillActor | None = None  # a kill asked before the host was known
+        self.creation: raylet_pb2.TaskSpec | None = None  # ours: how to start it again elsewhere
+
+    def restarts_left(self) -> bool:
+        if self.creation is None:
+            return False
+        options = self.creation.actor_creation
+        return options.max_restarts < 0 or options.num_restarts < options.max_restarts

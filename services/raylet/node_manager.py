@@ -74,6 +74,10 @@ class NodeManager:
         self.pulls: dict[bytes, tuple[list[bytes], list[ClientSession]]] = {}
         self.job_driver_node: dict[bytes, bytes] = {}  # where each job's output goes
         self.lineage = Lineage()  # how to rebuild our objects stored on other nodes
+        # The submitter of work this raylet starts on its own (actor restarts):
+        # never connected, so nothing is pushed to it.
+        self._internal = ClientSession(b"", RAYLET, node_id=node_id)
+        self._internal.closed = True
         self._spread_next = 0
         self.remote_actors: dict[bytes, RemoteActor] = {}  # actors other nodes host that we call
         # Placement group bundles held here: (group id, index) -> (resources, committed).
@@ -248,6 +252,8 @@ class NodeManager:
             actor = self.actors.get(spec.actor_id)
             if actor is None:  # hosted elsewhere (or unknown): sent on from here
                 remote = self.remote_actors.get(spec.actor_id) or self._locate_actor(spec.actor_id)
+                if remote.creation is not None:
+                    task.retries_left = remote.creation.actor_creation.max_task_retries
                 remote.queue.append(spec.task_id)
             elif actor.state == DEAD:
                 self._finish(task, error=exceptions.ActorDiedError(f"{actor.describe()} is dead: {actor.death_message}"))
@@ -420,8 +426,31 @@ class NodeManager:
         remote.queue = actor.queue  # calls made meanwhile follow the creation
         self.remote_actors[actor.actor_id] = remote
         task.spec.actor_creation.scoped = False  # the host must not end it when our copy of `ready` goes
+        remote.creation = raylet_pb2.TaskSpec()
+        remote.creation.CopyFrom(task.spec)
         self._forward(task, node_id)
         self._pump_remote(remote)
+
+    def _restart_remote(self, remote: RemoteActor, why: str) -> None:
+        """Start an actor we created again, on another node that fits it."""
+        creation = remote.creation
+        assert creation is not None
+        shape = dict(creation.resources.amounts)
+        target = scheduling_policy.pick_spill_node(shape, self.view, {}, 1)
+        if target is None:
+            remote.dead = f"{creation.actor_creation.class_name} actor {remote.actor_id.hex()[:8]} is dead: {why}; " \
+                          "no other node can host it"
+            return
+        creation.actor_creation.num_restarts += 1
+        log.warning("restarting actor %s on node %s (%s; restart %d)", remote.actor_id.hex()[:8], target.hex()[:8],
+                    why, creation.actor_creation.num_restarts)
+        spec = raylet_pb2.TaskSpec()
+        spec.CopyFrom(creation)
+        # (A detached actor's creator may be gone: the restart is our own doing.)
+        task = TaskEntry(spec, remote.owner or self._internal)
+        self.tasks.tasks[spec.task_id] = task
+        remote.node = target
+        self._forward(task, target)
 
     def _locate_actor(self, actor_id: bytes) -> RemoteActor:
         remote = self.remote_actors[actor_id] = RemoteActor(actor_id)
@@ -594,15 +623,32 @@ class NodeManager:
         log.warning("lost node %s: %s", node_id.hex()[:8], reason)
         self.view.remove(node_id)
         self.peer_out.pop(node_id, None)
+        restarting: list[RemoteActor] = []
         for remote in self.remote_actors.values():
             if remote.node == node_id and remote.dead is None:
-                remote.dead = f"actor {remote.actor_id.hex()[:8]} lived on node {node_id.hex()[:8]}, which died: {reason}"
+                if remote.restarts_left():
+                    remote.node = None  # until it is started elsewhere
+                    restarting.append(remote)
+                else:
+                    remote.dead = (f"actor {remote.actor_id.hex()[:8]} lived on node {node_id.hex()[:8]}, which "
+                                   f"died: {reason}")
+        retried: dict[bytes, list[bytes]] = {}
         for task in self.tasks.forwarded_to(node_id):
             self.forward_count[node_id] -= 1
-            if task.spec.actor_id:
+            remote = self.remote_actors.get(task.spec.actor_id) if task.spec.actor_id else None
+            if remote is not None and remote in restarting and task.spec.HasField("actor_creation"):
+                self.tasks.tasks.pop(task.spec.task_id, None)  # started again below
+            elif (remote is not None and remote in restarting and task.retries_left != 0 and not task.cancelled):
+                task.retries_left -= 1
+                task.state, task.node = QUEUED, None
+                retried.setdefault(remote.actor_id, []).append(task.spec.task_id)
+            elif task.spec.actor_id:
                 self._finish(task, error=exceptions.ActorDiedError(
-                    self.remote_actors[task.spec.actor_id].dead if task.spec.actor_id in self.remote_actors
-                    else f"the node of actor {task.spec.actor_id.hex()[:8]} ({node_id.hex()[:8]}) died: {reason}"))
+                    remote.dead if remote is not None and remote.dead else
+                    f"the node of actor {task.spec.actor_id.hex()[:8]} ({node_id.hex()[:8]}) died while it ran "
+                    f"{task.spec.method_name or 'its constructor'}: {reason}"
+                    + ("; it is restarting, but this call may not be retried (max_task_retries)"
+                       if remote in restarting else "")))
             elif task.cancelled:
                 self._finish(task, error=exceptions.TaskCancelledError(f"task {task.spec.function_name} was cancelled"))
             elif task.retries_left != 0:
@@ -616,6 +662,9 @@ class NodeManager:
                     f"the node running {task.spec.function_name} ({node_id.hex()}) died: {reason}; "
                     f"no retries left (max_retries={task.spec.max_retries})"))
         self.forward_count.pop(node_id, None)
+        for remote in restarting:
+            remote.queue.extendleft(reversed(retried.get(remote.actor_id, [])))  # in their order
+            self._restart_remote(remote, f"its node {node_id.hex()[:8]} died: {reason}")
         for remote in list(self.remote_actors.values()):
             self._pump_remote(remote)  # fails the calls still waiting for a dead host
         pending, stored = self.objects.lost_node(node_id)
@@ -796,6 +845,9 @@ class NodeManager:
             return  # a restart runs the constructor again: its arguments stay pinned
         if spec.task_id in self.lineage.entries:
             return  # a rebuild: the lineage holds the arguments already
+        remote = self.remote_actors.get(spec.actor_id) if spec.HasField("actor_creation") else None
+        if remote is not None and remote.creation is not None and remote.creation.actor_creation.max_restarts != 0:
+            return  # started on another node: its arguments stay pinned for restarts there
         if not spec.actor_id and error is None and failed_dep is None:
             stored_elsewhere = {v.object_id for v in returns if v.object_id in self.objects
                                 and self.objects.stored_on(v) not in (None, self.node_id)}
@@ -927,7 +979,8 @@ class NodeManager:
         info = gcs_pb2.ActorInfo(
             actor_id=actor.actor_id, job_id=spec.job_id, class_name=actor.options.class_name,
             name=actor.options.name, namespace=actor.options.namespace, node_id=self.node_id,
-            max_restarts=actor.options.max_restarts, detached=actor.options.detached)
+            max_restarts=actor.options.max_restarts, detached=actor.options.detached,
+            owner_node_id=task.submitter.node_id if task.submitter.kind == RAYLET else self.node_id)
         self._on_actor_event(gcs_pb2.RegisterActorRequest(actor=info))
 
     def _report(self, actor: ActorEntry) -> None:

@@ -133,7 +133,7 @@ class SchedulingStrategy(_message.Message):
     def __init__(self, kind: _Optional[_Union[SchedulingStrategy.Kind, str]] = ..., node_id: _Optional[bytes] = ..., soft: _Optional[bool] = ...) -> None: ...
 
 class ActorCreation(_message.Message):
-    __slots__ = ("actor_id", "class_name", "max_restarts", "max_task_retries", "max_concurrency", "is_async", "detached", "name", "namespace", "scoped")
+    __slots__ = ("actor_id", "class_name", "max_restarts", "max_task_retries", "max_concurrency", "is_async", "detached", "name", "namespace", "scoped", "num_restarts")
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
     MAX_RESTARTS_FIELD_NUMBER: _ClassVar[int]
@@ -144,6 +144,7 @@ class ActorCreation(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     SCOPED_FIELD_NUMBER: _ClassVar[int]
+    NUM_RESTARTS_FIELD_NUMBER: _ClassVar[int]
     actor_id: bytes
     class_name: str
     max_restarts: int
@@ -154,7 +155,8 @@ class ActorCreation(_message.Message):
     name: str
     namespace: str
     scoped: bool
-    def __init__(self, actor_id: _Optional[bytes] = ..., class_name: _Optional[str] = ..., max_restarts: _Optional[int] = ..., max_task_retries: _Optional[int] = ..., max_concurrency: _Optional[int] = ..., is_async: _Optional[bool] = ..., detached: _Optional[bool] = ..., name: _Optional[str] = ..., namespace: _Optional[str] = ..., scoped: _Optional[bool] = ...) -> None: ...
+    num_restarts: int
+    def __init__(self, actor_id: _Optional[bytes] = ..., class_name: _Optional[str] = ..., max_restarts: _Optional[int] = ..., max_task_retries: _Optional[int] = ..., max_concurrency: _Optional[int] = ..., is_async: _Optional[bool] = ..., detached: _Optional[bool] = ..., name: _Optional[str] = ..., namespace: _Optional[str] = ..., scoped: _Optional[bool] = ..., num_restarts: _Optional[int] = ...) -> None: ...
 
 class KillActor(_message.Message):
     __slots__ = ("actor_id", "no_restart", "reason", "death_cause")
