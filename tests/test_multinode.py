@@ -355,3 +355,24 @@ def test_an_actor_whose_node_dies_restarts_on_another_node(cluster):
         for x in nodes:
             if x in c.worker_nodes:
                 c.remove_node(x)
+
+
+def test_the_store_data_plane_refuses_wrong_tokens_and_unknown_objects(cluster):
+    import socket
+    import struct
+
+    c, far = cluster
+    gcs = GcsClient(c.address, c.token)
+    try:
+        info = next(n for n in gcs.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=5).nodes
+                    if n.node_id == far.node_id)
+    finally:
+        gcs.close()
+
+    def ask(token: bytes, object_id: bytes) -> int:
+        with socket.create_connection((info.node_address, info.object_transfer_port), timeout=5) as s:
+            s.sendall(len(token).to_bytes(2, "little") + token + object_id + struct.pack("<QQ", 0, 0))
+            return s.recv(9)[0]
+
+    assert ask(b"wrong", b"\0" * 20) == 2  # refused before anything else is read
+    assert ask(c.token.encode(), b"\1" * 20) == 1  # no such object

@@ -17,6 +17,8 @@ def _parser() -> argparse.ArgumentParser:
     add_common_args(parser)
     parser.add_argument("--directory", default=None, help="shared-memory directory (default /dev/shm/ember-<pid>)")
     parser.add_argument("--capacity", type=int, default=None, help="bytes (default: 30%% of RAM)")
+    parser.add_argument("--transfer-port", type=int, default=0,
+                        help="TCP port of the data plane other nodes pull objects from (0 picks one)")
     parser.add_argument("--spill-directory", default=None,
                         help="where objects go when the store is full, in a spill-<pid> directory (default: the session directory)")
     return parser
@@ -26,7 +28,8 @@ def _make(args: argparse.Namespace, config: Config) -> ObjectStoreService:
     directory = pathlib.Path(args.directory or f"/dev/shm/ember-{os.getpid()}")
     capacity = args.capacity or config.object_store_bytes or default_capacity(config.object_store_fraction)
     spill = pathlib.Path(args.spill_directory or config.object_spilling_directory or args.session_dir) / f"spill-{os.getpid()}"
-    return ObjectStoreService(directory, capacity, load_token(pathlib.Path(args.session_dir)), spill)
+    return ObjectStoreService(directory, capacity, load_token(pathlib.Path(args.session_dir)), spill,
+                              host=args.host, transfer_port=args.transfer_port)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""The object store process: the shared-memory store and its servicer."""
+"""The object store process: the shared-memory store, its servicer, and the
+TCP data plane other nodes pull objects through."""
 
 from __future__ import annotations
 
@@ -10,16 +11,20 @@ from ember.v1 import objectstore_pb2_grpc
 from ember_objectstore.servicer import ObjectStoreServicer
 from ember_objectstore.shm_store import ShmStore
 from ember_objectstore.spilling import Spiller
-from ember_objectstore.transfer import Puller
+from ember_objectstore.transfer import Puller, TransferServer
 
 
 class ObjectStoreService:
     name = "objectstore"
 
-    def __init__(self, directory: pathlib.Path, capacity: int, token: str, spill_directory: pathlib.Path) -> None:
+    def __init__(self, directory: pathlib.Path, capacity: int, token: str, spill_directory: pathlib.Path,
+                 host: str = "127.0.0.1", transfer_port: int = 0) -> None:
         self.store = ShmStore(directory, capacity)
         self.spiller = Spiller(self.store, spill_directory)
         self.puller = Puller(self.store, self.spiller, token)  # reads from other nodes' stores
+        self.transfer = TransferServer(self.store, self.spiller, token)  # other nodes read from us
+        self._host = host
+        self._transfer_port = transfer_port
         self.spiller.pull = self.puller.pull  # evicted copies come back from their source
 
     def register(self, server: grpc.aio.Server) -> None:
@@ -27,9 +32,9 @@ class ObjectStoreService:
             ObjectStoreServicer(self.store, self.puller, self.spiller), server)
 
     async def start(self, port: int) -> None:
-        return None
+        self._transfer_port = await self.transfer.start(self._host, self._transfer_port)
 
     async def stop(self) -> None:
-        await self.puller.close()
+        await self.transfer.stop()
         self.spiller.close()
         self.store.close()

@@ -9,7 +9,7 @@ from ember.v1 import objectstore_pb2_grpc
 from ember._private.service import InvalidArgument, map_errors
 from ember_objectstore.shm_store import ShmStore
 from ember_objectstore.spilling import Spiller
-from ember_objectstore.transfer import Puller, read_chunks
+from ember_objectstore.transfer import Puller
 
 Ctx = grpc.aio.ServicerContext
 
@@ -71,11 +71,6 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
             num_evicted=len(spiller.evicted),
             spill_directory=str(spiller.directory),
         )
-
-    @map_errors
-    async def Read(self, request: pb.ReadRequest, context: Ctx) -> None:
-        async for chunk in read_chunks(self._store, self._spiller, request.object_id, request.offset, request.length):
-            await context.write(chunk)
 
     @map_errors
     async def Pull(self, request: pb.PullRequest, context: Ctx) -> pb.PullReply:

@@ -16,6 +16,7 @@ class NodeView:
     address: str          # host other nodes reach it at
     raylet_port: int
     store_port: int
+    transfer_port: int  # the store's data plane
     total: Resources
     available: Resources
     labels: dict[str, str]
@@ -25,8 +26,8 @@ class NodeView:
         return f"{self.address}:{self.raylet_port}"
 
     @property
-    def store_address(self) -> str:
-        return f"{self.address}:{self.store_port}"
+    def transfer_address(self) -> str:
+        return f"{self.address}:{self.transfer_port}"
 
 
 class ClusterView:
@@ -44,7 +45,8 @@ class ClusterView:
         for n in nodes:
             if n.alive and n.node_id != self.local_id and n.node_id not in self.lost:
                 fresh[n.node_id] = NodeView(n.node_id, n.node_address, n.raylet_port, n.object_store_port,
-                                            dict(n.total.amounts), dict(n.available.amounts), dict(n.labels))
+                                            n.object_transfer_port, dict(n.total.amounts),
+                                            dict(n.available.amounts), dict(n.labels))
         gone = [node_id for node_id in self.nodes if node_id not in fresh]
         self.nodes = fresh
         return gone

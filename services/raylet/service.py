@@ -43,6 +43,7 @@ class RayletService:
         store_address: str,
         store_dir: str,
         store_port: int,
+        store_transfer_port: int,
         node_address: str,
         socket_path: str,
         local_socket_path: str,
@@ -58,6 +59,7 @@ class RayletService:
         self._store_address = store_address
         self._store_dir = store_dir
         self._store_port = store_port
+        self._store_transfer_port = store_transfer_port
         self._node_address = node_address
         self._socket_path = socket_path
         self._local_socket_path = local_socket_path
@@ -144,6 +146,7 @@ class RayletService:
             node_address=self._node_address,
             raylet_port=self._port,
             object_store_port=self._store_port,
+            object_transfer_port=self._store_transfer_port,
             is_head=self._is_head,
             session_dir=str(self._session_dir),
             start_time=time.time(),
@@ -288,7 +291,7 @@ class RayletService:
         else:
             try:
                 await self._store.Pull(objectstore_pb2.PullRequest(
-                    object_id=object_id, source_address=node.store_address, size=size), timeout=600)
+                    object_id=object_id, source_address=node.transfer_address, size=size), timeout=600)
                 error = None
             except grpc.aio.AioRpcError as e:
                 error = f"{e.code().name}: {e.details()}"

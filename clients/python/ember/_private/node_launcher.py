@@ -185,8 +185,9 @@ def start_node(
     store_dir = f"/dev/shm/ember-{session_dir.name[-6:]}-{short}"
     store_socket = session_dir / f"store-{short}.sock"
     # Known in advance: the raylet advertises it, so other nodes can pull.
-    store_port = free_port(host)
+    store_port, transfer_port = free_port(host), free_port(host)
     store_args = ["ember_objectstore.main", *common, "--port", str(store_port), "--socket", str(store_socket),
+                  "--transfer-port", str(transfer_port),
                   "--directory", store_dir,
                   "--ready-file", ready_file(f"objectstore-{short}"), "--log-file", str(logs / f"objectstore-{short}.log")]
     if object_store_bytes:
@@ -200,7 +201,7 @@ def start_node(
         "ember_raylet.main", *common, "--socket", str(raylet_socket), "--local-socket", str(local_socket),
         "--node-id", node_id.hex(),
         "--gcs-address", local_gcs, "--store-address", f"unix:{store_socket}", "--store-dir", store_dir,
-        "--store-port", str(store_port),
+        "--store-port", str(store_port), "--store-transfer-port", str(transfer_port),
         "--num-cpus", str(cpus), "--num-gpus", str(num_gpus), "--memory", str(memory),
         "--resources", json.dumps(resources or {}), "--labels", json.dumps(labels or {}),
         "--ready-file", ready_file(f"raylet-{short}"), "--log-file", str(logs / f"raylet-{short}.log"),

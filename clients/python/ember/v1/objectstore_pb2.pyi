@@ -79,22 +79,6 @@ class LocateReply(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[LocateReply.Entry]
     def __init__(self, entries: _Optional[_Iterable[_Union[LocateReply.Entry, _Mapping]]] = ...) -> None: ...
 
-class ReadRequest(_message.Message):
-    __slots__ = ("object_id", "offset", "length")
-    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
-    OFFSET_FIELD_NUMBER: _ClassVar[int]
-    LENGTH_FIELD_NUMBER: _ClassVar[int]
-    object_id: bytes
-    offset: int
-    length: int
-    def __init__(self, object_id: _Optional[bytes] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
-
-class ReadChunk(_message.Message):
-    __slots__ = ("data",)
-    DATA_FIELD_NUMBER: _ClassVar[int]
-    data: bytes
-    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
-
 class PullRequest(_message.Message):
     __slots__ = ("object_id", "source_address", "size")
     OBJECT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -68,11 +68,6 @@ class ObjectStoreStub:
                 request_serializer=ember_dot_v1_dot_objectstore__pb2.StatsRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_objectstore__pb2.StatsReply.FromString,
                 _registered_method=True)
-        self.Read = channel.unary_stream(
-                '/ember.v1.ObjectStore/Read',
-                request_serializer=ember_dot_v1_dot_objectstore__pb2.ReadRequest.SerializeToString,
-                response_deserializer=ember_dot_v1_dot_objectstore__pb2.ReadChunk.FromString,
-                _registered_method=True)
         self.Pull = channel.unary_unary(
                 '/ember.v1.ObjectStore/Pull',
                 request_serializer=ember_dot_v1_dot_objectstore__pb2.PullRequest.SerializeToString,
@@ -137,19 +132,12 @@ class ObjectStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def Read(self, request, context):
-        """Another node's store reading a sealed object: the bytes of
-        [offset, offset+length) (to the end if length is 0) as a stream of
-        chunks. NOT_FOUND if the object is not here. Read-only; safe to retry.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def Pull(self, request, context):
-        """Copies an object from another node's store into this one: several
-        range streams in flight, written straight into the new file, sealed
-        when complete. Concurrent pulls of one object share one transfer.
+        """Copies an object from another node's store into this one over the
+        stores' TCP data plane (services/objectstore/transfer.py: sendfile at
+        the source, recv_into the new file's mapping here), several ranges at
+        once, sealed when complete. Concurrent pulls of one object share one
+        transfer.
         Idempotent: an object already here answers at once. NOT_FOUND if the
         source does not have it, UNAVAILABLE if the source cannot be reached,
         RESOURCE_EXHAUSTED if it can never fit here.
@@ -200,11 +188,6 @@ def add_ObjectStoreServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=ember_dot_v1_dot_objectstore__pb2.StatsRequest.FromString,
                     response_serializer=ember_dot_v1_dot_objectstore__pb2.StatsReply.SerializeToString,
-            ),
-            'Read': grpc.unary_stream_rpc_method_handler(
-                    servicer.Read,
-                    request_deserializer=ember_dot_v1_dot_objectstore__pb2.ReadRequest.FromString,
-                    response_serializer=ember_dot_v1_dot_objectstore__pb2.ReadChunk.SerializeToString,
             ),
             'Pull': grpc.unary_unary_rpc_method_handler(
                     servicer.Pull,
@@ -383,33 +366,6 @@ class ObjectStore:
             '/ember.v1.ObjectStore/Stats',
             ember_dot_v1_dot_objectstore__pb2.StatsRequest.SerializeToString,
             ember_dot_v1_dot_objectstore__pb2.StatsReply.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Read(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
-            target,
-            '/ember.v1.ObjectStore/Read',
-            ember_dot_v1_dot_objectstore__pb2.ReadRequest.SerializeToString,
-            ember_dot_v1_dot_objectstore__pb2.ReadChunk.FromString,
             options,
             channel_credentials,
             insecure,
