@@ -120,9 +120,10 @@ class PlacementGroupTable:
                                        return_exceptions=True)
         failed = [(n, a) for n, a in zip(by_node, answers) if a is not None]
         if failed:
-            # Phase one failed somewhere: give back what was reserved; retry later.
-            await asyncio.gather(*(self._raylets.give_back(alive[n], b) for (n, b), a in zip(by_node.items(), answers)
-                                   if a is None), return_exceptions=True)
+            # Phase one failed somewhere: give back what was reserved (on every
+            # node asked: a prepare that timed out may have been applied); retry later.
+            await asyncio.gather(*(self._raylets.give_back(alive[n], b) for n, b in by_node.items()),
+                                 return_exceptions=True)
             await self._set_reason(group, f"node {failed[0][0].hex()[:8]} could not reserve its bundles: {failed[0][1]}")
             return
         created = Group()
@@ -137,13 +138,22 @@ class PlacementGroupTable:
                                  return_exceptions=True)
             raise
         self._groups[group.placement_group_id] = created
-        results = await asyncio.gather(*(self._raylets.commit(alive[n], b) for n, b in by_node.items()),
-                                       return_exceptions=True)
-        for node_id, result in zip(by_node, results):
-            if isinstance(result, BaseException):  # the node died between the phases: its death reschedules
-                log.warning("committing bundles of %s on node %s failed: %s", group.placement_group_id.hex()[:8],
-                            node_id.hex()[:8], result)
+        await asyncio.gather(*(self._commit(alive[n], b) for n, b in by_node.items()))
         log.info("placement group %s created on %d node(s)", group.placement_group_id.hex()[:8], len(by_node))
+
+    async def _commit(self, node: gcs_pb2.NodeInfo, bundles: list[raylet_pb2.Bundle]) -> None:
+        """Commit is idempotent: retried while the node lives (if it dies,
+        its death sends the group back to PENDING)."""
+        for attempt in range(5):
+            try:
+                await self._raylets.commit(node, bundles)
+                return
+            except Exception as e:
+                log.warning("committing bundles of %s on node %s failed (%s); attempt %d",
+                            bundles[0].placement_group_id.hex()[:8], node.node_id.hex()[:8], e, attempt + 1)
+                if node.node_id not in {n.node_id for n in self._nodes.alive()}:
+                    return
+                await asyncio.sleep(0.2 * (attempt + 1))
 
     async def _set_reason(self, group: Group, reason: str) -> None:
         if group.pending_reason != reason:

@@ -163,7 +163,10 @@ class ShmStore:
     def lock_unmapped(self, object_id: bytes) -> int | None:
         """An fd holding the sealed object's file locked exclusively (so no
         reader maps it, nor can start to), or None if a reader maps it."""
-        fd = os.open(self.path(object_id), os.O_RDONLY)
+        try:
+            fd = os.open(self.path(object_id), os.O_RDONLY)
+        except FileNotFoundError:
+            return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

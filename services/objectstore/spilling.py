@@ -36,6 +36,7 @@ class Spiller:
         self.evicted: dict[bytes, tuple[str, int]] = {}  # pulled copies dropped: (source, size)
         self.sources: dict[bytes, str] = {}  # pulled copies here: where they came from
         self.pull: Pull | None = None  # set by the service (the Puller's pull)
+        self._restoring: dict[bytes, asyncio.Future[str]] = {}
         self.spilled_bytes_total = 0
         self.restored_bytes_total = 0
 
@@ -51,8 +52,8 @@ class Spiller:
             for object_id, entry in list(store.objects().items()):
                 if store.used + size <= store.capacity:
                     return
-                if not entry.sealed:
-                    continue
+                if not entry.sealed or store.objects().get(object_id) is not entry:
+                    continue  # being written, or deleted since we looked
                 fd = store.lock_unmapped(object_id)
                 if fd is None:
                     continue  # a reader maps it
@@ -60,19 +61,32 @@ class Spiller:
                     source = self.sources.pop(object_id, None)
                     if source is not None:
                         self.evicted[object_id] = (source, entry.size)
+                        store.drop(object_id)
                         log.info("evicting copy %s (%d bytes)", object_id.hex()[:12], entry.size)
-                    else:
-                        self.directory.mkdir(parents=True, exist_ok=True)
-                        await asyncio.to_thread(_copy_fd, fd, self.spill_path(object_id))
-                        self.spilled[object_id] = entry.size
-                        self.spilled_bytes_total += entry.size
-                        log.info("spilled %s (%d bytes) to %s", object_id.hex()[:12], entry.size, self.directory)
+                        continue
+                    self.directory.mkdir(parents=True, exist_ok=True)
+                    target = self.spill_path(object_id)
+                    await asyncio.to_thread(_copy_fd, fd, target)
+                    if store.objects().get(object_id) is not entry:  # deleted while we copied
+                        target.unlink(missing_ok=True)
+                        continue
+                    self.spilled[object_id] = entry.size
+                    self.spilled_bytes_total += entry.size
                     store.drop(object_id)
+                    log.info("spilled %s (%d bytes) to %s", object_id.hex()[:12], entry.size, self.directory)
                 finally:
                     os.close(fd)
 
     async def restore(self, object_id: bytes) -> str:
-        """The object back in shared memory: its path."""
+        """The object back in shared memory: its path. Concurrent restores of
+        one object share the work."""
+        running = self._restoring.get(object_id)
+        if running is None:
+            running = self._restoring[object_id] = asyncio.ensure_future(self._restore(object_id))
+            running.add_done_callback(lambda _f: self._restoring.pop(object_id, None))
+        return await asyncio.shield(running)
+
+    async def _restore(self, object_id: bytes) -> str:
         store = self._store
         if store.locate(object_id) is not None:
             return str(store.path(object_id))

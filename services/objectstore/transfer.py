@@ -75,6 +75,31 @@ class TransferServer:
             return str(self._spiller.spill_path(object_id)), self._spiller.spilled[object_id]
         return None
 
+    async def _open_locked(self, object_id: bytes) -> tuple[object, int] | None:
+        """The object's file, open and share-locked like any reader's (the
+        store neither recycles nor spills it meanwhile), and its size. Never
+        blocks the loop: while the store is spilling the object (holding it
+        exclusively), wait and look again, on disk by then."""
+        deadline = asyncio.get_running_loop().time() + _TIMEOUT_S
+        while True:
+            found = self._locate(object_id)
+            if found is None:
+                return None
+            path, size = found
+            try:
+                f = open(path, "rb")
+            except FileNotFoundError:
+                f = None  # moved (spilled, restored) meanwhile: look again
+            if f is not None:
+                try:
+                    fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    return f, size
+                except BlockingIOError:
+                    f.close()
+            if asyncio.get_running_loop().time() > deadline:
+                return None
+            await asyncio.sleep(0.005)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             n = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), _TIMEOUT_S), "little")
@@ -85,24 +110,16 @@ class TransferServer:
             head = await asyncio.wait_for(reader.readexactly(ids.OBJECT_ID_SIZE + _RANGE.size), _TIMEOUT_S)
             object_id = head[:ids.OBJECT_ID_SIZE]
             offset, length = _RANGE.unpack(head[ids.OBJECT_ID_SIZE:])
-            found = self._locate(object_id)
-            if found is None:
+            opened = await self._open_locked(object_id)
+            if opened is None:
                 writer.write(_REPLY.pack(NOT_FOUND, 0))
                 return
-            path, size = found
-            if offset > size:
-                writer.write(_REPLY.pack(BAD_REQUEST, 0))
-                return
-            count = size - offset if length == 0 else min(length, size - offset)
-            try:
-                f = open(path, "rb")
-            except FileNotFoundError:  # spilled or deleted meanwhile
-                writer.write(_REPLY.pack(NOT_FOUND, 0))
-                return
+            f, size = opened
             with f:
-                # A shared lock, like any reader: the store neither recycles
-                # nor spills the file while we send it.
-                fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+                if offset > size:
+                    writer.write(_REPLY.pack(BAD_REQUEST, 0))
+                    return
+                count = size - offset if length == 0 else min(length, size - offset)
                 writer.write(_REPLY.pack(OK, count))
                 await writer.drain()
                 await asyncio.get_running_loop().sendfile(writer.transport, f, offset, count)

@@ -93,7 +93,7 @@ class RemoteActor:
     the owner exits or, for a scoped actor, when no handle is left here, and
     restarts it on another node if its node dies and restarts are left."""
 
-    __slots__ = ("actor_id", "node", "queue", "owner", "ready_id", "dead", "kill", "creation")
+    __slots__ = ("actor_id", "node", "queue", "owner", "ready_id", "dead", "kill", "creation", "lookups")
 
     def __init__(self, actor_id: bytes, node: bytes | None = None, owner: ClientSession | None = None,
                  ready_id: bytes | None = None) -> None:
@@ -105,6 +105,7 @@ class RemoteActor:
         self.dead: str | None = None  # why calls fail, once it is known dead
         self.kill: raylet_pb2.KillActor | None = None  # a kill asked before the host was known
         self.creation: raylet_pb2.TaskSpec | None = None  # ours: how to start it again elsewhere
+        self.lookups = 0  # GCS answers so far that it is starting or restarting
 
     def restarts_left(self) -> bool:
         if self.creation is None:

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # Workers started at once: on a small machine, starting many at a time slows
 # each start (and what runs meanwhile) more than it helps.
 _MAX_STARTS = 4
+# GCS lookups of an actor that is starting or restarting (0.25 s apart)
+# before its calls fail.
+_MAX_LOOKUPS = 240
 
 
 class ProtocolError(ValueError):
@@ -55,7 +58,7 @@ class NodeManager:
         on_kv_get: Callable[[ClientSession, raylet_pb2.KvKey], None] = lambda s, k: None,
         on_pull: Callable[[bytes, bytes, int], None] = lambda object_id, node_id, size: None,
         on_peer_send: Callable[[bytes], None] = lambda node_id: None,
-        on_actor_lookup: Callable[[bytes], None] = lambda actor_id: None,
+        on_actor_lookup: Callable[[bytes, float], None] = lambda actor_id, delay: None,
     ) -> None:
         self.node_id = node_id
         self.total = dict(total)
@@ -70,8 +73,8 @@ class NodeManager:
         self.forward_count: collections.Counter[bytes] = collections.Counter()  # unfinished, per node
         # What goes to each peer raylet (we are its client), sent by the service.
         self.peer_out: dict[bytes, raylet_pb2.ClientBatch] = {}
-        # Pulls in flight: object id -> (tasks, sessions) waiting for the local copy.
-        self.pulls: dict[bytes, tuple[list[bytes], list[ClientSession]]] = {}
+        # Pulls in flight: object id -> (tasks, sessions waiting for the local copy, source node).
+        self.pulls: dict[bytes, tuple[list[bytes], list[ClientSession], bytes]] = {}
         self.job_driver_node: dict[bytes, bytes] = {}  # where each job's output goes
         self.lineage = Lineage()  # how to rebuild our objects stored on other nodes
         # The submitter of work this raylet starts on its own (actor restarts):
@@ -79,6 +82,8 @@ class NodeManager:
         self._internal = ClientSession(b"", RAYLET, node_id=node_id)
         self._internal.closed = True
         self._spread_next = 0
+        # Totals or the cluster view changed: infeasible tasks are looked at again.
+        self._resources_changed = False
         self.remote_actors: dict[bytes, RemoteActor] = {}  # actors other nodes host that we call
         # Placement group bundles held here: (group id, index) -> (resources, committed).
         self.bundles: dict[tuple[bytes, int], tuple[Resources, bool]] = {}
@@ -134,7 +139,7 @@ class NodeManager:
             raise ProtocolError("only raylets may `provide` values")
         for value in batch.provide:
             self._check_object_id(value.object_id)
-            self.objects.provide(value)
+        self.objects.provide(batch.provide)
         for object_id in batch.add_refs:
             self.objects.add_holder(object_id, session)
         for spec in batch.submit:
@@ -287,6 +292,7 @@ class NodeManager:
             value = self.objects.get(object_id)
             if value is not None and value.is_error:
                 self._finish(task, failed_dep=value)  # propagate without running
+                self._dispatch_after(task)
                 return
         spec = task.spec
         if spec.actor_id and not spec.HasField("actor_creation") and spec.actor_id in self.remote_actors:
@@ -339,8 +345,10 @@ class NodeManager:
         """Hand queued tasks to workers: idle workers first (each lease holds
         the task's resources), then pipeline onto leased workers of the same
         shape, then start workers."""
-        if self.tasks.infeasible:
-            self._recheck_infeasible()
+        if self._resources_changed:
+            self._resources_changed = False
+            if self.tasks.infeasible:
+                self._recheck_infeasible()
         want_workers = 0
         spare = dict(self.available)  # what new workers could be leased with
         for _key, queue in self.tasks.queues():
@@ -454,7 +462,7 @@ class NodeManager:
 
     def _locate_actor(self, actor_id: bytes) -> RemoteActor:
         remote = self.remote_actors[actor_id] = RemoteActor(actor_id)
-        self._on_actor_lookup(actor_id)
+        self._on_actor_lookup(actor_id, 0.0)
         return remote
 
     def actor_located(self, actor_id: bytes, info: gcs_pb2.ActorInfo | None) -> None:
@@ -462,11 +470,16 @@ class NodeManager:
         remote = self.remote_actors.get(actor_id)
         if remote is None or remote.node is not None:
             return
+        usable = info is not None and info.state == ALIVE and info.node_id in self.view.nodes
+        if info is not None and not usable and info.state != DEAD and remote.lookups < _MAX_LOOKUPS:
+            remote.lookups += 1  # starting, or restarting elsewhere: ask again shortly
+            self._on_actor_lookup(actor_id, 0.25)
+            return
         if info is None:
             remote.dead = f"actor {actor_id.hex()} is unknown to the cluster"
         elif info.state == DEAD:
             remote.dead = f"{info.class_name} actor {actor_id.hex()[:8]} is dead: {info.death_message}"
-        elif info.node_id == self.node_id or info.node_id not in self.view.nodes:
+        elif not usable:
             remote.dead = (f"{info.class_name} actor {actor_id.hex()[:8]} was on node {info.node_id.hex()[:8]}, "
                            "which is gone")
         else:
@@ -498,10 +511,19 @@ class NodeManager:
         kill = raylet_pb2.KillActor(actor_id=remote.actor_id, no_restart=no_restart, reason=reason, death_cause=cause)
         if no_restart:
             remote.owner = remote.ready_id = None  # ended: nothing more to end it for
+            self._forget_creation(remote)
         if remote.node is not None:
             self._peer_batch(remote.node).kill_actors.append(kill)
         elif remote.dead is None:
             remote.kill = kill
+
+    def _forget_creation(self, remote: RemoteActor) -> None:
+        """An actor we created elsewhere ended for good: no restarts, and the
+        constructor's arguments (kept for restarts) may go."""
+        creation, remote.creation = remote.creation, None
+        if creation is not None and creation.actor_creation.max_restarts != 0:
+            self.objects.unpin(creation.dependencies)
+            self.objects.unpin(creation.nested_refs)
 
     def _spill(self, queue: collections.deque[bytes], skip: int) -> None:
         """Forward the queued tasks past the first `skip` to nodes with room."""
@@ -563,7 +585,8 @@ class NodeManager:
         task.state = FORWARDED
         task.node = node_id
         task.returns = {}
-        self.forward_count[node_id] += 1
+        if not task.spec.actor_id:  # actor work does not take a node's task slots
+            self.forward_count[node_id] += 1
         batch = self._peer_batch(node_id)
         todo, seen = [*task.spec.dependencies, *task.spec.nested_refs], set()
         while todo:
@@ -578,8 +601,11 @@ class NodeManager:
 
     def update_view(self, nodes: list[gcs_pb2.NodeInfo]) -> None:
         """The GCS's list of alive nodes (the answer to each resource report)."""
+        before = {n: v.total for n, v in self.view.nodes.items()}
         for node_id in self.view.update(nodes):
             self.peer_lost(node_id, "the GCS no longer lists it as alive")
+        if before != {n: v.total for n, v in self.view.nodes.items()}:
+            self._resources_changed = True
         self.schedule()
 
     def handle_peer_batch(self, node_id: bytes, batch: raylet_pb2.RayletBatch) -> None:
@@ -594,8 +620,9 @@ class NodeManager:
         self.schedule()
 
     def _peer_value(self, node_id: bytes, value: common_pb2.ObjectValue) -> None:
-        # Refs inside it that we do not know: the peer keeps them for us.
-        for nested in value.nested_ids:
+        # Refs inside it that we do not know: the peer keeps them for us (if
+        # the value itself is still wanted here).
+        for nested in value.nested_ids if value.object_id in self.objects else ():
             if nested not in self.objects:
                 self.objects.create_remote(nested, node_id)
                 batch = self._peer_batch(node_id)
@@ -629,12 +656,15 @@ class NodeManager:
                 if remote.restarts_left():
                     remote.node = None  # until it is started elsewhere
                     restarting.append(remote)
+                elif remote.creation is None:
+                    remote.node = None  # its creator may restart it elsewhere: ask the GCS again
+                    remote.lookups = 0
+                    self._on_actor_lookup(remote.actor_id, 1.0)
                 else:
                     remote.dead = (f"actor {remote.actor_id.hex()[:8]} lived on node {node_id.hex()[:8]}, which "
                                    f"died: {reason}")
         retried: dict[bytes, list[bytes]] = {}
         for task in self.tasks.forwarded_to(node_id):
-            self.forward_count[node_id] -= 1
             remote = self.remote_actors.get(task.spec.actor_id) if task.spec.actor_id else None
             if remote is not None and remote in restarting and task.spec.HasField("actor_creation"):
                 self.tasks.tasks.pop(task.spec.task_id, None)  # started again below
@@ -655,8 +685,8 @@ class NodeManager:
                 task.retries_left -= 1
                 log.info("retrying %s after losing node %s (%d retries left)", task.spec.function_name,
                          node_id.hex()[:8], task.retries_left)
-                task.state, task.node, task.returns, task.missing = WAITING, None, {}, 0
-                self._deps_ready(task)
+                task.state, task.node, task.returns = WAITING, None, {}
+                self._await_deps(task)
             else:
                 self._finish(task, error=exceptions.NodeDiedError(
                     f"the node running {task.spec.function_name} ({node_id.hex()}) died: {reason}; "
@@ -689,15 +719,27 @@ class NodeManager:
             return True
         waiters = self.pulls.get(object_id)
         if waiters is None:
-            waiters = self.pulls[object_id] = ([], [])
             value = self.objects.get(object_id)
             assert value is not None
-            self._on_pull(object_id, self.objects.stored_on(value), value.stored_size)  # type: ignore[arg-type]
+            source = self.objects.stored_on(value)
+            assert source is not None
+            waiters = self.pulls[object_id] = ([], [], source)
+            self._on_pull(object_id, source, value.stored_size)
         if task_id is not None:
             waiters[0].append(task_id)
         if session is not None:
             waiters[1].append(session)
         return False
+
+    def _await_deps(self, task: TaskEntry) -> None:
+        """Wait for a task's arguments (some may be pending: being rebuilt),
+        then place it."""
+        task.missing = 0
+        for dep in dict.fromkeys(task.spec.dependencies):
+            if self.objects.wait_for(dep, task.spec.task_id):
+                task.missing += 1
+        if task.missing == 0:
+            self._deps_ready(task)
 
     def _rebuild(self, object_id: bytes) -> bool:
         """Run again the task that made a lost object (its lineage); False if
@@ -715,14 +757,13 @@ class NodeManager:
                     spec.function_name, entry.rebuilds)
         task = TaskEntry(spec, entry.submitter)
         self.tasks.tasks[spec.task_id] = task
+        for object_id_ in (*spec.dependencies, *spec.nested_refs):
+            self.objects.pin(object_id_)  # its own, as a submission's (the lineage may let go meanwhile)
         for dep in spec.dependencies:
             value = self.objects.get(dep)
             if value is not None and not self.objects.is_local(dep) and self.objects.stored_on(value) in self.view.lost:
                 self._rebuild(dep)
-            if self.objects.wait_for(dep, spec.task_id):
-                task.missing += 1
-        if task.missing == 0:
-            self._deps_ready(task)
+        self._await_deps(task)
         return True
 
     def _fetch(self, session: ClientSession, object_id: bytes) -> None:
@@ -739,22 +780,22 @@ class NodeManager:
 
     def pull_done(self, object_id: bytes, error: str | None) -> None:
         """The store finished (or failed) pulling an object into this node."""
-        task_ids, sessions = self.pulls.pop(object_id, ([], []))
-        if error is None and not self.objects.mark_local_copy(object_id):
-            self.objects.store_deletes.append(object_id)  # freed meanwhile: drop the copy
-        if error is None and object_id in self.objects:
+        task_ids, sessions, source = self.pulls.pop(object_id, ([], [], b""))
+        known = object_id in self.objects
+        if error is None and not (known and self.objects.is_ready(object_id)):
+            self.objects.store_deletes.append(object_id)  # freed, or reset for a rebuild: drop the copy
+        if known and not self.objects.is_ready(object_id):
+            self._wait_again(object_id, task_ids, sessions)  # reset meanwhile: a rebuild runs
+        elif error is None and known:
+            self.objects.mark_local_copy(object_id)
             value = self.objects.local_value(object_id)
             for session in sessions:
                 if not session.closed:
                     session.outbox.ready.append(value)
                     session.touch()
             self._ready(task_ids)
-        elif object_id in self.objects and self._rebuild(object_id):
-            for task_id in task_ids:  # they wait for the rebuilt value instead
-                if self.objects.wait_for(object_id, task_id) is False:
-                    self._ready([task_id])
-            for session in sessions:
-                self.objects.subscribe(object_id, session)
+        elif known and (source in self.view.lost or source not in self.view.nodes) and self._rebuild(object_id):
+            self._wait_again(object_id, task_ids, sessions)  # its node is gone: wait for the rebuilt value
         else:
             lost = exceptions.ObjectLostError(f"object {object_id.hex()} could not be fetched to this node: "
                                               f"{error or 'it was freed'}")
@@ -766,8 +807,26 @@ class NodeManager:
                 task = self.tasks.tasks.get(task_id)
                 if task is not None and task.state == WAITING:
                     self._finish(task, error=lost)
+                    self._dispatch_after(task)
         self._after_changes()
         self.schedule()
+
+    def _wait_again(self, object_id: bytes, task_ids: list[bytes], sessions: list[ClientSession]) -> None:
+        """Waiters of a pull whose object went pending: wait for its value."""
+        for task_id in task_ids:
+            if not self.objects.wait_for(object_id, task_id):
+                self._ready([task_id])
+        for session in sessions:
+            self.objects.subscribe(object_id, session)
+
+    def _dispatch_after(self, task: TaskEntry) -> None:
+        """An actor call ended without running: the calls behind it may go."""
+        if task.spec.actor_id and not task.spec.HasField("actor_creation"):
+            actor = self.actors.get(task.spec.actor_id)
+            if actor is not None:
+                self._dispatch_actor(actor)
+            elif task.spec.actor_id in self.remote_actors:
+                self._pump_remote(self.remote_actors[task.spec.actor_id])
 
     def _pick_worker(self, task: TaskEntry) -> WorkerHandle | None:
         if self.pool.idle and resources.fits(task.shape, self.available):
@@ -821,7 +880,7 @@ class NodeManager:
                 error: BaseException | None = None, failed_dep: common_pb2.ObjectValue | None = None) -> None:
         spec = task.spec
         self.tasks.tasks.pop(spec.task_id, None)
-        if task.state == FORWARDED:
+        if task.state == FORWARDED and not spec.actor_id:
             self.forward_count[task.node] -= 1  # type: ignore[index]
         actor = self.actors.get(spec.actor_id) if spec.actor_id else None
         if actor is not None and not spec.HasField("actor_creation"):
@@ -843,10 +902,16 @@ class NodeManager:
             self._ready(self.objects.set_ready(value))
         if actor is not None and spec.HasField("actor_creation") and actor.state != DEAD:
             return  # a restart runs the constructor again: its arguments stay pinned
-        if spec.task_id in self.lineage.entries:
-            return  # a rebuild: the lineage holds the arguments already
+        if spec.task_id in self.lineage.entries and self.lineage.entries[spec.task_id].rebuilds:
+            self.objects.unpin(spec.dependencies)  # a rebuild's own pins; the lineage keeps its own
+            self.objects.unpin(spec.nested_refs)
+            return
         remote = self.remote_actors.get(spec.actor_id) if spec.HasField("actor_creation") else None
         if remote is not None and remote.creation is not None and remote.creation.actor_creation.max_restarts != 0:
+            if any(v.is_error for v in returns):  # its constructor raised there: dead for good
+                remote.dead = f"{spec.actor_creation.class_name} actor {spec.actor_id.hex()[:8]} failed to start"
+                self._forget_creation(remote)
+                self._pump_remote(remote)
             return  # started on another node: its arguments stay pinned for restarts there
         if not spec.actor_id and error is None and failed_dep is None:
             stored_elsewhere = {v.object_id for v in returns if v.object_id in self.objects
@@ -866,7 +931,8 @@ class NodeManager:
         self.tasks.remove_queued(task)
         self.tasks.tasks.pop(task.spec.task_id, None)
         if task.state == FORWARDED:  # its peer need not finish it
-            self.forward_count[task.node] -= 1  # type: ignore[index]
+            if not task.spec.actor_id:
+                self.forward_count[task.node] -= 1  # type: ignore[index]
             self._peer_batch(task.node).cancel.add(task_id=task.spec.task_id)  # type: ignore[arg-type]
         self.objects.unpin(task.spec.dependencies)
         self.objects.unpin(task.spec.nested_refs)
@@ -1134,6 +1200,7 @@ class NodeManager:
         error = exceptions.TaskCancelledError(f"task {task.spec.function_name} was cancelled")
         if task.state in (WAITING, QUEUED):
             self._finish(task, error=error)
+            self._dispatch_after(task)
         elif task.state == FORWARDED:
             self._peer_batch(task.node).cancel.add(task_id=task_id, force=force, recursive=recursive)  # type: ignore[arg-type]
         elif task.state == ASSIGNED and task.worker is not None:
@@ -1172,6 +1239,7 @@ class NodeManager:
             derived = placement.bundle_resources(b.placement_group_id.hex(), b.index, held[0])
             resources.add(self.total, derived)
             resources.add(self.available, derived)
+            self._resources_changed = True
         self._after_changes()
         self.schedule()
 

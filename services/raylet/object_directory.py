@@ -89,11 +89,14 @@ class ObjectDirectory:
         entry.local_copy = True
         return True
 
-    def provide(self, value: common_pb2.ObjectValue) -> None:
-        """A value a peer sent along with its tasks: added unheld if unknown
-        (the tasks' pins keep it)."""
-        if value.object_id not in self._objects:
+    def provide(self, values: Iterable[common_pb2.ObjectValue]) -> None:
+        """Values a peer sent along with its tasks: added unheld if unknown
+        (the tasks' pins keep them). All entries exist before any value is
+        set, so a value pins the refs inside it whatever their order."""
+        fresh = [v for v in values if v.object_id not in self._objects]
+        for value in fresh:
             self._objects[value.object_id] = ObjectEntry()
+        for value in fresh:
             self.set_ready(value)
 
     def release_unused(self, object_ids: Iterable[bytes]) -> None:
@@ -138,6 +141,9 @@ class ObjectDirectory:
         """A lost value about to be rebuilt: pending again (holders stay)."""
         entry = self._objects[object_id]
         old, entry.value, entry.local_copy = entry.value, None, False
+        if entry.remote is not None:  # whatever copy a peer kept for us is moot now
+            self.remote_releases.append((entry.remote, object_id))
+            entry.remote = None
         if old is not None:
             self.unpin(old.nested_ids)  # the rebuilt value has refs of its own
 

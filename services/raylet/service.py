@@ -178,7 +178,10 @@ class RayletService:
             try:
                 reply = await self._gcs.ReportResources(request, timeout=5)
                 self.nm.update_view(list(reply.nodes))
-            except grpc.aio.AioRpcError as e:
+            except Exception as e:
+                if not isinstance(e, grpc.aio.AioRpcError):  # a bug: keep reporting, or the GCS declares us dead
+                    log.exception("applying the cluster view failed")
+                    continue
                 if e.code() == grpc.StatusCode.NOT_FOUND:
                     log.warning("the GCS does not know this node; registering again")
                     await self._register_node()
@@ -255,14 +258,15 @@ class RayletService:
             session.outbox.kv.append(entry)
             session.touch()
 
-    def _lookup_actor(self, actor_id: bytes) -> None:
-        task = asyncio.create_task(self._fetch_actor(actor_id))
+    def _lookup_actor(self, actor_id: bytes, delay: float) -> None:
+        task = asyncio.create_task(self._fetch_actor(actor_id, delay))
         self._tasks.append(task)
         task.add_done_callback(self._tasks.remove)
 
-    async def _fetch_actor(self, actor_id: bytes) -> None:
+    async def _fetch_actor(self, actor_id: bytes, wait: float) -> None:
         """Where an actor lives, for calls to an actor this node does not host."""
         assert self._gcs is not None
+        await asyncio.sleep(wait)
         delay = 0.1
         while True:
             try:

@@ -175,7 +175,7 @@ def test_kill_and_exit():
 def test_unknown_actor_and_malformed_calls():
     node = Node()
     looked_up = []
-    node.nm._on_actor_lookup = looked_up.append
+    node.nm._on_actor_lookup = lambda actor_id, delay: looked_up.append(actor_id)
     actor_id = ids.new_unique_id()
     call = node.call(actor_id)
     assert looked_up == [actor_id]  # not hosted here: the GCS is asked where it is

@@ -146,7 +146,7 @@ def _call(actor_id, name="m", deps=()):
 def test_calls_to_an_actor_hosted_elsewhere_are_looked_up_then_sent_in_order():
     looked_up = []
     nm, driver, _, _ = make(cpus=1)
-    nm._on_actor_lookup = looked_up.append
+    nm._on_actor_lookup = lambda actor_id, delay: looked_up.append(actor_id)
     host = node(cpus=1)
     nm.update_view([host])
     actor_id = ids.new_unique_id()
@@ -213,3 +213,31 @@ def test_a_put_value_stored_only_on_a_lost_node_is_lost():
     nm.handle_batch(driver, raylet_pb2.ClientBatch(fetch=[put.object_id]))
     value, is_error = serialization.deserialize(driver.take().ready[-1].data)
     assert is_error and isinstance(value, exceptions.ObjectLostError) and "cannot be rebuilt" in str(value)
+
+
+def test_provided_values_pin_the_refs_inside_them_whatever_their_order():
+    nm, _driver, _, _ = make(cpus=1)
+    peer = ClientSession(ids.new_unique_id(), RAYLET, node_id=ids.new_unique_id())
+    nm.connect(peer)
+    child = common_pb2.ObjectValue(object_id=ids.object_id_for(ids.new_unique_id(), 1), data=b"child")
+    parent = common_pb2.ObjectValue(object_id=ids.object_id_for(ids.new_unique_id(), 1), data=b"parent",
+                                    nested_ids=[child.object_id])
+    s = spec(deps=[parent.object_id])
+    nm.handle_batch(peer, raylet_pb2.ClientBatch(provide=[parent, child], submit=[s]))  # parent first
+    assert child.object_id in nm.objects and parent.object_id in nm.objects
+
+
+def test_a_remote_actor_call_with_a_failed_argument_does_not_hold_up_the_next():
+    nm, driver, _, _ = make(cpus=1)
+    host = node(cpus=1)
+    nm.update_view([host])
+    actor_id = ids.new_unique_id()
+    bad = ids.object_id_for(ids.new_unique_id(), 1)
+    nm.objects.create_pending(bad, driver)
+    submit(nm, driver, _call(actor_id, "first", deps=[bad]), _call(actor_id, "second"))
+    nm.actor_located(actor_id, gcs_pb2.ActorInfo(actor_id=actor_id, state=gcs_pb2.ActorInfo.ALIVE, node_id=host.node_id))
+    assert nm.take_peer_batch(host.node_id) is None  # the second waits behind the first
+    failed = common_pb2.ObjectValue(object_id=bad, data=serialization.serialize_error(ValueError("x")).to_bytes(),
+                                    is_error=True)
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=[failed]))
+    assert [x.method_name for x in nm.take_peer_batch(host.node_id).submit] == ["second"]
