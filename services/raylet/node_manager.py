@@ -267,7 +267,10 @@ class NodeManager:
                 task.retries_left = actor.options.max_task_retries
                 actor.queue.append(spec.task_id)
         lost = None
-        for object_id in spec.dependencies:
+        # A call to an actor on another node goes with the values of the refs
+        # inside its arguments: it waits for those too.
+        awaited = (*spec.dependencies, *spec.nested_refs) if spec.actor_id in self.remote_actors else spec.dependencies
+        for object_id in dict.fromkeys(awaited):
             if object_id not in self.objects:
                 lost = object_id
             elif self.objects.wait_for(object_id, spec.task_id):
@@ -325,6 +328,11 @@ class NodeManager:
         if not resources.fits(task.shape, self.total):
             if self._spillable(task) and scheduling_policy.fits_somewhere(task.shape, self.view):
                 self.tasks.enqueue(task)  # another node will take it
+                return
+            if task.submitter.kind == RAYLET:  # sent here on a view that is out of date (a bundle gone)
+                self._finish(task, error=exceptions.TaskUnschedulableError(
+                    f"task {task.spec.function_name} requests {resources.describe(task.shape)}, which node "
+                    f"{self.node_id.hex()[:8]} does not have (any more): {resources.describe(self.total)}"))
                 return
             self.tasks.infeasible[task.key].append(task.spec.task_id)
             task.state = QUEUED
@@ -391,6 +399,8 @@ class NodeManager:
         spec, shape = task.spec, task.shape
         if (spec.actor_id and not spec.HasField("actor_creation")) or task.submitter.kind == RAYLET:
             return False
+        if not all(self.objects.is_ready(o) for o in spec.nested_refs):
+            return False  # their values could not go along: run it here
         if spec.scheduling.kind == raylet_pb2.SchedulingStrategy.SPREAD:
             fitting = sorted(n.node_id for n in self.view.nodes.values() if resources.fits(shape, n.total))
             if resources.fits(shape, self.total):

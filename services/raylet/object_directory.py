@@ -184,8 +184,12 @@ class ObjectDirectory:
         if entry is None:
             entry = self._objects[object_id] = ObjectEntry()
         entry.holders.add(owner)
-        entry.subscribers.add(owner)
         owner.held.add(object_id)
+        if entry.value is not None:  # a task submitted again whose return is here already
+            owner.outbox.ready.append(entry.value)
+            owner.touch()
+        else:
+            entry.subscribers.add(owner)
 
     def put(self, value: common_pb2.ObjectValue, holder: ClientSession) -> list[bytes]:
         """An object a client created; returns the tasks it unblocks."""
