@@ -376,3 +376,26 @@ def test_the_store_data_plane_refuses_wrong_tokens_and_unknown_objects(cluster):
 
     assert ask(b"wrong", b"\0" * 20) == 2  # refused before anything else is read
     assert ask(c.token.encode(), b"\1" * 20) == 1  # no such object
+
+
+def test_label_selectors_pick_nodes_by_label(cluster):
+    c, _far = cluster
+    node = c.add_node(num_cpus=1, labels={"zone": "b"})
+    try:
+        _wait_nodes(3)
+        in_b = where.options(label_selector={"zone": "b"})
+        assert {ember.get(in_b.remote()) for _ in range(4)} == {node.node_id.hex()}
+
+        @ember.remote(label_selector={"zone": "b"})
+        class InB:
+            def node(self) -> str:
+                return _here()
+
+        assert ember.get(InB.remote().node.remote()) == node.node_id.hex()
+        with pytest.raises(ValueError, match="label_selector"):
+            where.options(label_selector={"zone": 1}).remote()
+        nowhere = where.options(label_selector={"zone": "z"}).remote()
+        assert ember.wait([nowhere], timeout=1.0)[0] == []  # infeasible: no node has the label
+        ember.cancel(nowhere)
+    finally:
+        c.remove_node(node)

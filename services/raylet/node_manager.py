@@ -59,7 +59,9 @@ class NodeManager:
         on_pull: Callable[[bytes, bytes, int], None] = lambda object_id, node_id, size: None,
         on_peer_send: Callable[[bytes], None] = lambda node_id: None,
         on_actor_lookup: Callable[[bytes, float], None] = lambda actor_id, delay: None,
+        labels: dict[str, str] | None = None,
     ) -> None:
+        self.labels = dict(labels or {})
         self.node_id = node_id
         self.total = dict(total)
         self.available = dict(total)
@@ -305,8 +307,8 @@ class NodeManager:
         if spec.scheduling.kind and not task.pinned and self._place_by_strategy(task):
             return
         if spec.HasField("actor_creation") and task.submitter.kind != RAYLET and self.view.nodes \
-                and not resources.fits(task.shape, self.total):
-            target = scheduling_policy.pick_spill_node(task.shape, self.view, {}, 1)
+                and not self._fits_here(task):
+            target = scheduling_policy.pick_spill_node(task.shape, self.view, {}, 1, task.spec.label_selector)
             if target is not None:
                 self._forward_actor_creation(task, target)
                 return
@@ -325,8 +327,10 @@ class NodeManager:
             task.state = QUEUED  # in its actor's queue
             self._dispatch_actor(self.actors.actors[task.spec.actor_id])
             return
-        if not resources.fits(task.shape, self.total):
-            if self._spillable(task) and scheduling_policy.fits_somewhere(task.shape, self.view):
+        if not self._fits_here(task):
+            if self._spillable(task) and scheduling_policy.fits_somewhere(task.shape, self.view,
+                                                                          task.spec.label_selector):
+                task.remote_only = True
                 self.tasks.enqueue(task)  # another node will take it
                 return
             if task.submitter.kind == RAYLET:  # sent here on a view that is out of date (a bundle gone)
@@ -340,9 +344,11 @@ class NodeManager:
                 return  # its placement group is not reserved yet: it runs once it is
             if task.key not in self._warned_infeasible:
                 self._warned_infeasible.add(task.key)
-                msg = (f"task {task.spec.function_name} requests {resources.describe(task.shape)} but no "
-                       f"node has that much (this node: {resources.describe(self.total)}); it stays "
-                       "queued until a node that fits joins")
+                wants = resources.describe(task.shape) + (
+                    f" on a node labelled {dict(task.spec.label_selector)}" if task.spec.label_selector else "")
+                msg = (f"task {task.spec.function_name} requests {wants} but no node has that much (this node: "
+                       f"{resources.describe(self.total)}, labels {self.labels}); it stays queued until a node "
+                       "that fits joins")
                 log.warning(msg)
                 task.submitter.outbox.warnings.append(msg)
                 task.submitter.touch()
@@ -367,8 +373,9 @@ class NodeManager:
                     # Start workers for as many queued tasks as free resources allow.
                     planned = 0
                     for task_id in itertools.islice(queue, _MAX_STARTS):
-                        shape = self.tasks.tasks[task_id].shape
-                        if not resources.fits(shape, spare) or want_workers >= _MAX_STARTS:
+                        queued = self.tasks.tasks[task_id]
+                        shape = queued.shape
+                        if queued.remote_only or not resources.fits(shape, spare) or want_workers >= _MAX_STARTS:
                             break
                         resources.subtract(spare, shape)
                         want_workers += 1
@@ -402,8 +409,9 @@ class NodeManager:
         if not all(self.objects.is_ready(o) for o in spec.nested_refs):
             return False  # their values could not go along: run it here
         if spec.scheduling.kind == raylet_pb2.SchedulingStrategy.SPREAD:
-            fitting = sorted(n.node_id for n in self.view.nodes.values() if resources.fits(shape, n.total))
-            if resources.fits(shape, self.total):
+            fitting = sorted(n.node_id for n in self.view.nodes.values() if resources.fits(shape, n.total)
+                             and scheduling_policy.labels_match(spec.label_selector, n.labels))
+            if self._fits_here(task):
                 fitting.append(self.node_id)
             if not fitting:
                 return False  # infeasible everywhere: reported as such
@@ -412,8 +420,9 @@ class NodeManager:
         else:
             target = spec.scheduling.node_id
             node = self.view.get(target)
-            if not (resources.fits(shape, self.total) if target == self.node_id
-                    else node is not None and resources.fits(shape, node.total)):
+            if not (self._fits_here(task) if target == self.node_id
+                    else node is not None and resources.fits(shape, node.total)
+                    and scheduling_policy.labels_match(spec.label_selector, node.labels)):
                 if spec.scheduling.soft:
                     return False
                 self._finish(task, error=exceptions.TaskUnschedulableError(
@@ -454,7 +463,7 @@ class NodeManager:
         creation = remote.creation
         assert creation is not None
         shape = dict(creation.resources.amounts)
-        target = scheduling_policy.pick_spill_node(shape, self.view, {}, 1)
+        target = scheduling_policy.pick_spill_node(shape, self.view, {}, 1, creation.label_selector)
         if target is None:
             remote.dead = f"{creation.actor_creation.class_name} actor {remote.actor_id.hex()[:8]} is dead: {why}; " \
                           "no other node can host it"
@@ -541,7 +550,8 @@ class NodeManager:
             task = self.tasks.tasks[queue[skip]]
             if not self._spillable(task):
                 return
-            node_id = scheduling_policy.pick_spill_node(task.shape, self.view, self.forward_count, self.pipeline_depth)
+            node_id = scheduling_policy.pick_spill_node(task.shape, self.view, self.forward_count, self.pipeline_depth,
+                                                        task.spec.label_selector)
             if node_id is None:
                 return
             del queue[skip]
@@ -553,18 +563,20 @@ class NodeManager:
         for key, waiting in list(self.tasks.infeasible.items()):
             for task_id in list(waiting):
                 task = self.tasks.tasks[task_id]
-                if resources.fits(task.shape, self.total):
+                if self._fits_here(task):
                     waiting.remove(task_id)
                     self.tasks.enqueue(task)
                 elif not self.view.nodes:
                     continue
                 elif task.spec.HasField("actor_creation") and task.submitter.kind != RAYLET:
-                    target = scheduling_policy.pick_spill_node(task.shape, self.view, {}, 1)
+                    target = scheduling_policy.pick_spill_node(task.shape, self.view, {}, 1, task.spec.label_selector)
                     if target is not None:
                         waiting.remove(task_id)
                         self._forward_actor_creation(task, target)
-                elif self._spillable(task) and scheduling_policy.fits_somewhere(task.shape, self.view):
+                elif self._spillable(task) and scheduling_policy.fits_somewhere(task.shape, self.view,
+                                                                                task.spec.label_selector):
                     waiting.remove(task_id)
+                    task.remote_only = True
                     self.tasks.enqueue(task)
             if not waiting:
                 del self.tasks.infeasible[key]
@@ -577,7 +589,7 @@ class NodeManager:
             node_id = self.objects.stored_on(value) if value is not None else None
             if node_id is not None:
                 by_node[self.node_id if self.objects.is_local(object_id) else node_id] += value.stored_size
-        return scheduling_policy.locality_node(by_node, task.shape, self.view, self.node_id)
+        return scheduling_policy.locality_node(by_node, task.shape, self.view, self.node_id, task.spec.label_selector)
 
     def _peer_batch(self, node_id: bytes) -> raylet_pb2.ClientBatch:
         batch = self.peer_out.get(node_id)
@@ -838,7 +850,14 @@ class NodeManager:
             elif task.spec.actor_id in self.remote_actors:
                 self._pump_remote(self.remote_actors[task.spec.actor_id])
 
+    def _fits_here(self, task: TaskEntry) -> bool:
+        """Whether this node could ever run the task (resources and labels)."""
+        return resources.fits(task.shape, self.total) and scheduling_policy.labels_match(task.spec.label_selector,
+                                                                                           self.labels)
+
     def _pick_worker(self, task: TaskEntry) -> WorkerHandle | None:
+        if task.remote_only:
+            return None
         if self.pool.idle and resources.fits(task.shape, self.available):
             worker = self.pool.idle[-1]
             self.pool.lease(worker, task.shape, task.key)

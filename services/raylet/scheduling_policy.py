@@ -30,14 +30,20 @@ def slots(shape: Mapping[str, float], total: Mapping[str, float]) -> int:
     return min(int(total.get(k, 0.0) / v + 1e-9) for k, v in wanted)
 
 
-def fits_somewhere(shape: Mapping[str, float], view: ClusterView) -> bool:
-    return any(resources.fits(shape, node.total) for node in view.nodes.values())
+def labels_match(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def fits_somewhere(shape: Mapping[str, float], view: ClusterView, selector: Mapping[str, str] = {}) -> bool:
+    return any(resources.fits(shape, node.total) and labels_match(selector, node.labels) for node in view.nodes.values())
 
 
 def pick_spill_node(shape: Mapping[str, float], view: ClusterView, inflight: Mapping[bytes, int],
-                    pipeline_depth: int) -> bytes | None:
+                    pipeline_depth: int, selector: Mapping[str, str] = {}) -> bytes | None:
     best, best_score = None, None
     for node in view.nodes.values():
+        if not labels_match(selector, node.labels):
+            continue
         n = slots(shape, node.total)
         if n == 0:
             continue
@@ -51,7 +57,7 @@ def pick_spill_node(shape: Mapping[str, float], view: ClusterView, inflight: Map
 
 
 def locality_node(bytes_by_node: Mapping[bytes, int], shape: Mapping[str, float], view: ClusterView,
-                  local_id: bytes) -> bytes | None:
+                  local_id: bytes, selector: Mapping[str, str] = {}) -> bytes | None:
     """The other node holding most of a task's argument bytes, if it holds
     more than this one and could run the task; else None (run here)."""
     if not bytes_by_node:
@@ -60,6 +66,6 @@ def locality_node(bytes_by_node: Mapping[bytes, int], shape: Mapping[str, float]
     if node_id == local_id or bytes_by_node[node_id] <= bytes_by_node.get(local_id, 0):
         return None
     node = view.get(node_id)
-    if node is None or not resources.fits(shape, node.total):
+    if node is None or not resources.fits(shape, node.total) or not labels_match(selector, node.labels):
         return None
     return node_id

@@ -88,6 +88,7 @@ class RayletService:
             on_pull=self._pull,
             on_peer_send=self._peer_send,
             on_actor_lookup=self._lookup_actor,
+            labels=labels,
         )
         self._peers = PeerLinks(self.nm, token)
         registered = raylet_pb2.ClientRegistered(

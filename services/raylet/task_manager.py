@@ -17,7 +17,7 @@ WAITING, QUEUED, ASSIGNED, FORWARDED = "WAITING", "QUEUED", "ASSIGNED", "FORWARD
 
 class TaskEntry:
     __slots__ = ("spec", "submitter", "state", "missing", "worker", "retries_left", "cancelled", "shape", "key",
-                 "node", "returns", "pinned")
+                 "node", "returns", "pinned", "remote_only")
 
     def __init__(self, spec: raylet_pb2.TaskSpec, submitter: ClientSession) -> None:
         self.spec = spec
@@ -28,10 +28,12 @@ class TaskEntry:
         self.node: bytes | None = None  # the node it was forwarded to, while FORWARDED
         self.returns: dict[bytes, object] = {}  # returns a forwarded task sent back so far
         self.pinned = False  # its scheduling strategy chose this node: never spilled
+        self.remote_only = False  # this node cannot run it (resources or labels): it waits to be spilled
         self.retries_left = spec.max_retries
         self.cancelled = False
         self.shape: Resources = dict(spec.resources.amounts)
-        self.key = resources.key(self.shape)
+        # Tasks asking for node labels queue apart: this node may not serve them.
+        self.key = resources.key(self.shape) + tuple(sorted(spec.label_selector.items()))
 
 
 class TaskManager:

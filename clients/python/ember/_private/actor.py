@@ -28,6 +28,7 @@ ACTOR_DEFAULTS: dict[str, Any] = {
     "lifetime": None,  # or "detached"
     "get_if_exists": False,
     "scheduling_strategy": None,
+    "label_selector": None,
 }
 METHOD_DEFAULTS: dict[str, Any] = {"num_returns": 1, "name": None}
 
@@ -131,7 +132,7 @@ class ActorClass(Exported):
         ))
         shape_opts = dict(opts)
         shape_opts["num_cpus"] = opts["num_cpus"] or 0  # Ray: an actor holds no CPU unless it asks
-        place(spec, resource_request(shape_opts), opts["scheduling_strategy"])
+        place(spec, resource_request(shape_opts), opts["scheduling_strategy"], opts["label_selector"])
         client.submit(spec)
         del keep
         # The handle counts as a reference to the actor's ready object: an

@@ -22,6 +22,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "retry_exceptions": False,
     "name": None,
     "scheduling_strategy": None,
+    "label_selector": None,  # {"zone": "b"}: only on nodes with these labels
 }
 
 
@@ -43,6 +44,9 @@ def validate_options(options: dict[str, Any], allowed: dict[str, Any], what: str
             raise ValueError(f"max_retries must be an int >= -1, got {value!r}")
         if key == "scheduling_strategy" and value is not None:
             scheduling_strategy(value)  # raises on a bad one
+        if key == "label_selector" and value is not None:
+            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+                raise ValueError(f"label_selector must map label names to values (strings), got {value!r}")
 
 
 def scheduling_strategy(value: Any) -> raylet_pb2.SchedulingStrategy:
@@ -59,13 +63,16 @@ def scheduling_strategy(value: Any) -> raylet_pb2.SchedulingStrategy:
                      f"PlacementGroupSchedulingStrategy, got {value!r}")
 
 
-def place(spec: raylet_pb2.TaskSpec, shape: dict[str, float], strategy: Any) -> None:
+def place(spec: raylet_pb2.TaskSpec, shape: dict[str, float], strategy: Any,
+          label_selector: dict[str, str] | None = None) -> None:
     """Fill a spec's resources and scheduling from the resource request and
-    the scheduling_strategy option."""
+    the scheduling_strategy and label_selector options."""
     request = getattr(strategy, "task_request", None)
     spec.resources.amounts.update(request(shape) if request is not None else shape)
     if strategy is not None:
         spec.scheduling.CopyFrom(scheduling_strategy(strategy))
+    if label_selector:
+        spec.label_selector.update(label_selector)
 
 
 def resource_request(opts: dict[str, Any]) -> dict[str, float]:
@@ -129,7 +136,7 @@ class RemoteFunction(Exported):
             retry_exceptions=bool(opts["retry_exceptions"]),
             parent_task_id=ctx.task_id or b"",
         )
-        place(spec, resource_request(opts), opts["scheduling_strategy"])
+        place(spec, resource_request(opts), opts["scheduling_strategy"], opts["label_selector"])
         client.submit(spec)
         del keep  # the submission now pins them
         n = opts["num_returns"]
