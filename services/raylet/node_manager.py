@@ -365,9 +365,22 @@ class NodeManager:
                 self._recheck_infeasible()
         want_workers = 0
         spare = dict(self.available)  # what new workers could be leased with
+        spread = bool(self.view.nodes)
         for _key, queue in self.tasks.queues():
             while queue:
                 task = self.tasks.tasks[queue[0]]
+                if spread and not task.remote_only and self._spillable(task):
+                    # Pack this node to about half, then spread (scheduling_policy).
+                    node_id = scheduling_policy.pick_spread_node(
+                        task.shape, self.view, self.forward_count, self.total, self.available,
+                        task.spec.label_selector)
+                    if node_id is None and not (self.pool.idle and resources.fits(task.shape, self.available)):
+                        node_id = scheduling_policy.pick_free_node(task.shape, self.view, self.forward_count,
+                                                                   task.spec.label_selector)
+                    if node_id is not None:
+                        queue.popleft()
+                        self._forward(task, node_id)
+                        continue
                 worker = self._pick_worker(task)
                 if worker is None:
                     # Start workers for as many queued tasks as free resources allow.

@@ -1,5 +1,12 @@
-"""Where a task goes when this node cannot run it now: pure functions over
-the cluster view, so the policy is tested without sockets.
+"""Where a task goes when this node cannot run it now, or should not: pure
+functions over the cluster view, so the policy is tested without sockets.
+
+Default placement packs this node until half its CPUs are busy, then
+spreads (Ray's hybrid policy): while this node is at least half busy, a task
+goes to a node less than half busy (by its last report plus what we sent
+it since); when every node is, this node fills up. A task this node has no free
+worker for goes to a node with a free slot before it is pipelined behind a
+busy worker here; what is left after that spills as below.
 
 A raylet runs what it can itself (its idle workers, then workers it pipelines
 to or starts); only the rest is spilled. Each other node takes up to
@@ -53,6 +60,50 @@ def pick_spill_node(shape: Mapping[str, float], view: ClusterView, inflight: Map
         score = (not resources.fits(shape, node.available), load)
         if best_score is None or score < best_score:
             best, best_score = node.node_id, score
+    return best
+
+
+HALF = 0.5
+
+
+def _cpu_load(total: Mapping[str, float], available: Mapping[str, float], extra: float) -> float:
+    cpus = total.get("CPU", 0.0)
+    return (cpus - available.get("CPU", 0.0) + extra) / cpus if cpus > 0 else 1.0
+
+
+def pick_spread_node(shape: Mapping[str, float], view: ClusterView, inflight: Mapping[bytes, int],
+                     local_total: Mapping[str, float], local_available: Mapping[str, float],
+                     selector: Mapping[str, str] = {}) -> bytes | None:
+    """A node to spread a task to instead of running it here: None while
+    this node is less than half busy, or no other node is."""
+    cpu = shape.get("CPU", 0.0)
+    if cpu <= 0 or _cpu_load(local_total, local_available, 0.0) < HALF - 1e-9:
+        return None
+    best, best_load = None, None
+    for node in view.nodes.values():
+        if not labels_match(selector, node.labels) or not resources.fits(shape, node.available):
+            continue
+        load = _cpu_load(node.total, node.available, cpu * inflight.get(node.node_id, 0))
+        if load < HALF - 1e-9 and (best_load is None or load < best_load):
+            best, best_load = node.node_id, load
+    return best
+
+
+def pick_free_node(shape: Mapping[str, float], view: ClusterView, inflight: Mapping[bytes, int],
+                   selector: Mapping[str, str] = {}) -> bytes | None:
+    """A node with a free slot for the task now (by its last report and what
+    we sent it since), the emptiest first: better than queueing it behind
+    this node's busy workers."""
+    best, best_load = None, None
+    for node in view.nodes.values():
+        if not labels_match(selector, node.labels) or not resources.fits(shape, node.available):
+            continue
+        n = slots(shape, node.total)
+        if n == 0 or inflight.get(node.node_id, 0) >= n:
+            continue
+        load = inflight.get(node.node_id, 0) / n
+        if best_load is None or load < best_load:
+            best, best_load = node.node_id, load
     return best
 
 

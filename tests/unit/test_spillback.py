@@ -241,3 +241,25 @@ def test_a_remote_actor_call_with_a_failed_argument_does_not_hold_up_the_next():
                                     is_error=True)
     nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=[failed]))
     assert [x.method_name for x in nm.take_peer_batch(host.node_id).submit] == ["second"]
+
+
+def test_default_placement_packs_to_half_then_spreads():
+    other = node(cpus=2)
+    v = view(other)
+    local_total = {"CPU": 2.0}
+    one = {"CPU": 1.0}
+    assert scheduling_policy.pick_spread_node(one, v, {}, local_total, {"CPU": 2.0}) is None  # idle here: stay
+    assert scheduling_policy.pick_spread_node(one, v, {}, local_total, {"CPU": 1.0}) == other.node_id  # half busy
+    # The other node is half busy with what we sent it: this one fills up.
+    assert scheduling_policy.pick_spread_node(one, v, {other.node_id: 1}, local_total, {"CPU": 1.0}) is None
+    assert scheduling_policy.pick_spread_node({}, v, {}, local_total, {"CPU": 0.0}) is None  # no CPU asked
+
+
+def test_four_tasks_on_two_idle_two_cpu_nodes_split_two_and_two():
+    nm, driver, (w1, w2), _ = make(cpus=2)
+    peer = node(cpus=2)
+    nm.update_view([peer])
+    submit(nm, driver, *[spec() for _ in range(4)])
+    here = len(executed(w1)) + len(executed(w2))
+    there = len(nm.take_peer_batch(peer.node_id).submit)
+    assert (here, there) == (2, 2)
