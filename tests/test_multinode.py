@@ -399,3 +399,16 @@ def test_label_selectors_pick_nodes_by_label(cluster):
         ember.cancel(nowhere)
     finally:
         c.remove_node(node)
+
+
+def test_arrow_tables_cross_nodes_as_arrow_ipc(cluster):
+    import pyarrow as pa
+
+    def make(n: int):
+        return pa.table({"x": pa.array(range(n), type=pa.int64()), "y": pa.array([i * 0.5 for i in range(n)])})
+
+    table, node = ember.get(on_far.remote(make, 1_000_000))  # stored on the far node, pulled, mapped here
+    assert node == cluster[1].node_id.hex()
+    assert isinstance(table, pa.Table) and table.equals(make(1_000_000))
+    total, node = ember.get(on_far.remote(lambda t: int(t.column("x").to_numpy().sum()), ember.put(table)))
+    assert total == sum(range(1_000_000))

@@ -74,3 +74,24 @@ def test_task_error_is_instance_of_cause():
     assert "tb" in str(err)
     again = pickle.loads(pickle.dumps(err))
     assert isinstance(again, exceptions.TaskError)
+
+
+def test_arrow_tables_and_batches_are_arrow_ipc_read_without_copying():
+    import pyarrow as pa
+
+    table = pa.table({"x": list(range(100_000)), "s": [str(i) for i in range(100_000)]})
+    so = serialization.serialize(table)
+    assert so.kind == serialization.KIND_ARROW
+    out = bytearray(so.total_size)
+    so.write_into(memoryview(out))
+    _, _, buffers = serialization.parse(memoryview(out))
+    # Any Arrow reader can read the stored bytes: they are an IPC stream.
+    assert pa.ipc.open_stream(pa.py_buffer(bytes(buffers[0]))).read_all().equals(table)
+    got, is_error = serialization.deserialize(memoryview(out))
+    assert not is_error and got.equals(table)
+    base = pa.py_buffer(memoryview(out)).address
+    column = got.column("x").chunk(0).buffers()[1]
+    assert base <= column.address < base + len(out)  # built over the encoded bytes: zero-copy
+    batch = table.to_batches()[0]
+    back, _ = serialization.deserialize(serialization.serialize(batch).to_bytes())
+    assert isinstance(back, pa.RecordBatch) and back.equals(batch)

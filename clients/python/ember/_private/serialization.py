@@ -11,6 +11,11 @@ out-of-band buffers) over that memory without copying:
 
 ObjectRefs inside a value are pickled by id; the ids are collected while
 encoding (`SerializedObject.nested_ids`) so the owner can pin them.
+
+`pyarrow.Table` and `RecordBatch` values are kind ARROW: one buffer holding
+an Arrow IPC stream (schema, then the record batches), so any Arrow reader
+(another language's client too) can read a stored object, and a reader on
+the node gets a table built over the store's memory without copying.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ MAGIC = b"EMB1"
 KIND_PICKLE = 0
 KIND_ERROR = 1
 KIND_RAW = 2
+KIND_ARROW = 3  # inband: b"table" or b"batch"; one buffer: an Arrow IPC stream
 
 _HEADER = struct.Struct("<4sBxxxIQ")
 _BUF = struct.Struct("<QQ")
@@ -114,8 +120,39 @@ def _buffer_callback(buffers: list[memoryview]) -> Callable[[pickle.PickleBuffer
     return callback
 
 
+def _serialize_arrow(value: Any) -> SerializedObject | None:
+    """Arrow tables and record batches as an IPC stream (None: not Arrow)."""
+    if not type(value).__module__.startswith("pyarrow"):
+        return None
+    import pyarrow as pa  # only when an Arrow value is seen: it is heavy to import
+
+    if isinstance(value, pa.Table):
+        kind = b"table"
+    elif isinstance(value, pa.RecordBatch):
+        kind = b"batch"
+    else:
+        return None
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, value.schema) as writer:
+        writer.write(value)
+    return SerializedObject(KIND_ARROW, kind, [memoryview(sink.getvalue())], [])
+
+
+def _deserialize_arrow(inband: memoryview, buffers: list[memoryview]) -> Any:
+    import pyarrow as pa
+
+    table = pa.ipc.open_stream(pa.py_buffer(buffers[0])).read_all()  # over `buffers[0]`: no copy
+    if bytes(inband) == b"batch":
+        batches = table.combine_chunks().to_batches()
+        return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
+    return table
+
+
 def serialize(value: Any) -> SerializedObject:
     """Encode a value. Raises TypeError with the reason if it cannot be pickled."""
+    arrow = _serialize_arrow(value)
+    if arrow is not None:
+        return arrow
     buffers: list[memoryview] = []
     nested: list[bytes] = []
     outer = _context.nested
@@ -178,6 +215,8 @@ def deserialize(data: bytes | memoryview) -> tuple[Any, bool]:
         return bytes(inband), False
     if kind == KIND_ERROR:
         return pickle.loads(inband), True
+    if kind == KIND_ARROW:
+        return _deserialize_arrow(inband, buffers), False
     if kind != KIND_PICKLE:
         raise ValueError(f"unknown object kind {kind}")
     return pickle.loads(inband, buffers=buffers), False
