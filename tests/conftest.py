@@ -4,9 +4,11 @@ file behind (checked by `no_leftovers`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import time
+from typing import Any, Iterator
 
 import psutil
 import pytest
@@ -75,3 +77,32 @@ def cluster() -> object:
     ember.shutdown()
     assert not wait_gone(marker), "processes left after shutdown()"
     assert not shm_files(f"ember-{pathlib.Path(marker).name[-6:]}"), "shared memory left after shutdown()"
+
+
+def wait_nodes(n: int, timeout: float = 10) -> None:
+    """Until `n` nodes are alive, and a little more: each raylet learns the
+    others from its next resource report (0.5 s)."""
+    deadline = time.monotonic() + timeout
+    while len([x for x in ember.nodes() if x["Alive"]]) != n:
+        assert time.monotonic() < deadline, ember.nodes()
+        time.sleep(0.05)
+    time.sleep(1.2)
+
+
+@contextlib.contextmanager
+def multinode_cluster(head: dict[str, Any], *nodes: dict[str, Any]) -> Iterator[tuple[Any, list[Any]]]:
+    """A connected ember.cluster_utils.Cluster: the head plus `nodes`; every
+    process gone after."""
+    from ember.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args=head)
+    try:
+        added = [c.add_node(**args) for args in nodes]
+        c.connect()
+        wait_nodes(1 + len(nodes))
+        yield c, added
+    finally:
+        sessions = [str(n.session_dir) for n in c.list_all_nodes()]
+        c.shutdown()
+        for s in sessions:
+            assert not wait_gone(s), f"processes of {s} left behind"

@@ -14,34 +14,15 @@ import pytest
 
 import ember
 from ember._private.gcs_client import GcsClient
-from ember.cluster_utils import Cluster
 from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ember.v1 import gcs_pb2
-from tests.conftest import wait_gone
+from tests.conftest import multinode_cluster, wait_nodes
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        far = c.add_node(num_cpus=2, resources={"far": 1})
-        c.connect()
-        _wait_nodes(2)
+    with multinode_cluster({"num_cpus": 1}, {"num_cpus": 2, "resources": {"far": 1}}) as (c, (far,)):
         yield c, far
-    finally:
-        sessions = [str(n.session_dir) for n in c.list_all_nodes()]
-        c.shutdown()
-        for s in sessions:
-            assert not wait_gone(s), f"processes of {s} left behind"
-
-
-def _wait_nodes(n: int, timeout: float = 10) -> None:
-    # Each raylet learns the others from its next resource report (0.5 s).
-    deadline = time.monotonic() + timeout
-    while len([x for x in ember.nodes() if x["Alive"]]) != n:
-        assert time.monotonic() < deadline, ember.nodes()
-        time.sleep(0.05)
-    time.sleep(1.2)
 
 
 def _here() -> str:
@@ -173,7 +154,7 @@ def test_tasks_on_a_killed_node_are_retried_elsewhere(cluster):
     a = c.add_node(num_cpus=2, resources={"pool": 2})
     b = c.add_node(num_cpus=2, resources={"pool": 2})
     try:
-        _wait_nodes(4)
+        wait_nodes(4)
 
         @ember.remote(resources={"pool": 1}, max_retries=3)
         def work(i):
@@ -270,7 +251,7 @@ def test_a_remote_actor_ends_with_its_handles_and_with_its_node(cluster):
     # An actor on a node that is killed: calls fail with ActorDiedError.
     node = c.add_node(num_cpus=1, resources={"doomed": 1})
     try:
-        _wait_nodes(3)
+        wait_nodes(3)
         doomed = FarCounter.options(resources={"doomed": 1}).remote()
         assert ember.get(doomed.inc.remote())[1] == node.node_id.hex()
         c.remove_node(node, allow_graceful=False)
@@ -285,7 +266,7 @@ def test_an_object_lost_with_its_node_is_rebuilt_from_lineage(cluster):
     c, _far = cluster
     nodes = [c.add_node(num_cpus=1, resources={"x": 1}) for _ in range(2)]
     try:
-        _wait_nodes(4)
+        wait_nodes(4)
 
         @ember.remote(resources={"x": 1}, num_returns=2)
         def make(seed: int) -> tuple[np.ndarray, str]:
@@ -319,7 +300,7 @@ def test_an_actor_whose_node_dies_restarts_on_another_node(cluster):
     c, _far = cluster
     nodes = [c.add_node(num_cpus=1, resources={"x": 1}) for _ in range(2)]
     try:
-        _wait_nodes(4)
+        wait_nodes(4)
 
         @ember.remote(resources={"x": 1}, max_restarts=1, max_task_retries=1)
         class Tally:
@@ -382,7 +363,7 @@ def test_label_selectors_pick_nodes_by_label(cluster):
     c, _far = cluster
     node = c.add_node(num_cpus=1, labels={"zone": "b"})
     try:
-        _wait_nodes(3)
+        wait_nodes(3)
         in_b = where.options(label_selector={"zone": "b"})
         assert {ember.get(in_b.remote()) for _ in range(4)} == {node.node_id.hex()}
 

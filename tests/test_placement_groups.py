@@ -15,23 +15,13 @@ import ember
 from ember.cluster_utils import Cluster
 from ember.util import get_placement_group, placement_group, placement_group_table, remove_placement_group
 from ember.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-from tests.conftest import wait_gone
-from tests.test_multinode import _wait_nodes
+from tests.conftest import multinode_cluster, wait_nodes
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
-    try:
-        other = c.add_node(num_cpus=2)
-        c.connect()
-        _wait_nodes(2)
+    with multinode_cluster({"num_cpus": 2}, {"num_cpus": 2}) as (c, (other,)):
         yield c, other
-    finally:
-        sessions = [str(n.session_dir) for n in c.list_all_nodes()]
-        c.shutdown()
-        for s in sessions:
-            assert not wait_gone(s)
 
 
 @ember.remote(num_cpus=1)
@@ -156,7 +146,7 @@ def test_a_group_on_a_node_that_leaves_is_reserved_again(cluster):
     c, _other = cluster
     node = c.add_node(num_cpus=1, resources={"spot": 1})
     try:
-        _wait_nodes(3)
+        wait_nodes(3)
         pg = placement_group([{"CPU": 1}, {"CPU": 1, "spot": 1}], strategy="SPREAD")
         assert pg.wait(10) and _nodes_of(pg)[1] == node.node_id.hex()
         c.remove_node(node)

@@ -13,10 +13,8 @@ import pytest
 
 import ember
 from ember._private import rpc
-from ember.cluster_utils import Cluster
 from ember.v1 import objectstore_pb2, objectstore_pb2_grpc
-from tests.conftest import wait_gone
-from tests.test_multinode import _wait_nodes
+from tests.conftest import multinode_cluster
 
 CAPACITY = 64 << 20
 MB16 = 16 << 20
@@ -24,17 +22,9 @@ MB16 = 16 << 20
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": CAPACITY})
-    try:
-        far = c.add_node(num_cpus=1, resources={"far": 1}, object_store_memory=CAPACITY)
-        c.connect()
-        _wait_nodes(2)
+    with multinode_cluster({"num_cpus": 1, "object_store_memory": CAPACITY},
+                           {"num_cpus": 1, "resources": {"far": 1}, "object_store_memory": CAPACITY}) as (c, (far,)):
         yield c, far
-    finally:
-        sessions = [str(n.session_dir) for n in c.list_all_nodes()]
-        c.shutdown()
-        for s in sessions:
-            assert not wait_gone(s)
 
 
 def _stats(node) -> objectstore_pb2.StatsReply:
