@@ -28,9 +28,6 @@ class Lineage:
     def __init__(self) -> None:
         self.entries: dict[bytes, LineageEntry] = {}  # by task id
 
-    def __len__(self) -> int:
-        return len(self.entries)
-
     def record(self, spec: raylet_pb2.TaskSpec, submitter: ClientSession, live: set[bytes]) -> None:
         self.entries[spec.task_id] = LineageEntry(spec, submitter, live)
 
