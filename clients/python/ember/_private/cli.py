@@ -234,8 +234,7 @@ def memory(address: str | None, as_json: bool) -> None:
                 "referenced_by": list(o.holders), "pins": o.pins, "lineage": o.lineage,
             })
     if as_json:
-        for row in rows:
-            click.echo(json.dumps(row))
+        _echo_json_lines(rows)
         return
     for node, objects in listed:
         mine = [r for r in rows if r["node"] == node.node_id.hex()]
@@ -283,8 +282,7 @@ def actors(address: str | None, show_all: bool, as_json: bool) -> None:
                   if a.state == gcs_pb2.ActorInfo.DEAD else ""),
     } for a in sorted(shown, key=lambda a: a.start_time)]
     if as_json:
-        for row in rows:
-            click.echo(json.dumps(row))
+        _echo_json_lines(rows)
         return
     click.echo(f"{len(rows)} actor(s)" + ("" if show_all else " alive or starting (--all adds dead ones)"))
     if rows:
@@ -315,8 +313,7 @@ def placement_groups(address: str | None, show_all: bool, as_json: bool) -> None
         "pending_reason": g.pending_reason,
     } for g in sorted(shown, key=lambda g: g.create_time)]
     if as_json:
-        for row in rows:
-            click.echo(json.dumps(row))
+        _echo_json_lines(rows)
         return
     click.echo(f"{len(rows)} placement group(s)" + ("" if show_all else " (--all adds removed ones)"))
     if rows:
@@ -328,6 +325,11 @@ def placement_groups(address: str | None, show_all: bool, as_json: bool) -> None
         why = f"  ({r['pending_reason']})" if r["state"] == "PENDING" and r["pending_reason"] else ""
         click.echo(f"{r['placement_group_id'][:12]:<12} {r['name'][:16]:<16} {r['strategy']:<13} {r['state']:<8}  "
                    f"{bundles}{why}")
+
+
+def _echo_json_lines(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        click.echo(json.dumps(row))
 
 
 def _fmt(name: str, value: float) -> str:
