@@ -176,3 +176,31 @@ def test_bad_placement_groups_are_refused(cluster):
             PlacementGroupSchedulingStrategy(pg, 3)
     finally:
         remove_placement_group(pg)
+
+
+def test_bundles_no_group_holds_are_returned(cluster):
+    """What a GCS leader that died between the two phases leaves behind: a
+    bundle prepared on a raylet (here straight through the raylet's RPC, as
+    that leader sent it) for a group the cluster does not have. The raylet
+    reports it; the GCS has it returned and the CPU is free again."""
+    from ember.v1 import common_pb2, raylet_pb2, raylet_pb2_grpc
+
+    from ember._private import rpc
+
+    c, _other = cluster
+    head = next(n for n in ember.nodes() if n["NodeID"] == c.head_node.node_id.hex())
+    stub = raylet_pb2_grpc.RayletStub(rpc.channel(f"{head['NodeManagerAddress']}:{head['NodeManagerPort']}", c.token))
+    bundle = raylet_pb2.Bundle(placement_group_id=os.urandom(16), index=0,
+                               resources=common_pb2.ResourceSet(amounts={"CPU": 1}))
+    def free_here() -> float:
+        return stub.GetNodeStats(raylet_pb2.GetNodeStatsRequest(), timeout=5).available.amounts["CPU"]
+
+    before = free_here()
+    reply = stub.PrepareBundles(raylet_pb2.BundlesRequest(bundles=[bundle]), timeout=5)
+    assert reply.ok, reply.reason
+    assert free_here() == before - 1
+    deadline = time.monotonic() + 5  # a report every half second, then the GCS's ReturnBundles
+    while free_here() != before:
+        assert time.monotonic() < deadline, "the stray bundle was never returned"
+        time.sleep(0.1)
+    assert _free_cpus() == 4

@@ -93,6 +93,9 @@ def test_gcs_kv_jobs_nodes_and_bad_input(gcs):
         (stub.FinishJob, gcs_pb2.FinishJobRequest(job_id=b"\0\0\0\x63"), grpc.StatusCode.NOT_FOUND, "does not exist"),
         (stub.RegisterNode, gcs_pb2.RegisterNodeRequest(), grpc.StatusCode.INVALID_ARGUMENT, "node_id"),
         (stub.ReportResources, gcs_pb2.ReportResourcesRequest(node_id=b"x" * 16), grpc.StatusCode.NOT_FOUND, "not registered"),
+        (stub.ReportResources, gcs_pb2.ReportResourcesRequest(
+            node_id=b"x" * 16, bundles=[gcs_pb2.HeldBundle(placement_group_id=b"short")]),
+         grpc.StatusCode.INVALID_ARGUMENT, "placement_group_id"),
         (stub.KvPut, gcs_pb2.KvPutRequest(namespace="a\0b", key=b"k"), grpc.StatusCode.INVALID_ARGUMENT, "NUL"),
     ]
     for call, request, code, text in bad:

@@ -25,16 +25,18 @@ _ORDER = {Actor.PENDING_CREATION: 0, Actor.RESTARTING: 0, Actor.ALIVE: 1, Actor.
 
 
 class ActorTable:
+    table = TABLE
+
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
         self._actors: dict[bytes, gcs_pb2.ActorInfo] = {}
         self._names: dict[tuple[str, str], bytes] = {}  # live named actors
         self._watchers: set[asyncio.Queue[gcs_pb2.ActorInfo | None]] = set()
 
-    async def load(self) -> None:
-        """Replace what is in memory with what storage holds."""
+    def restore(self, rows: dict[bytes, bytes]) -> None:
+        """Replace what is in memory with the stored rows (at start and at takeover)."""
         self._actors, self._names = {}, {}
-        for key, raw in (await self._storage.load(TABLE)).items():
+        for key, raw in rows.items():
             actor = gcs_pb2.ActorInfo.FromString(raw)
             self._actors[key] = actor
             if actor.name and actor.state != Actor.DEAD:

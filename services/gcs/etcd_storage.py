@@ -15,6 +15,9 @@ import urllib.parse
 from typing import Any, Awaitable, Callable, TypeVar
 
 import aetcd
+import aetcd.rpc
+import aetcd.utils
+import grpc
 
 from ember._private.service import Unavailable
 from ember_gcs.storage import Storage
@@ -23,6 +26,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _UNREACHABLE = (aetcd.ConnectionFailedError, aetcd.ConnectionTimeoutError)
 CALL_TIMEOUT_S = 5
+# Whole tables are read in pages of this many rows, each page one gRPC
+# reply: etcd holds a row to 1.5 MiB by default, so a page stays under the
+# receive limit below (gRPC's default, 4 MiB, is 4 MiB of rows in all).
+PAGE_ROWS = 128
+MAX_REPLY_BYTES = 256 * 1024 * 1024
 
 
 class Deposed(Unavailable):
@@ -81,7 +89,8 @@ class EtcdStorage(Storage):
         for _ in range(len(self.endpoints)):
             if self._client is None:
                 host, port = self.endpoints[self._current]
-                self._client = aetcd.Client(host=host, port=port, timeout=CALL_TIMEOUT_S)
+                self._client = aetcd.Client(host=host, port=port, timeout=CALL_TIMEOUT_S,
+                                            options={"grpc.max_receive_message_length": MAX_REPLY_BYTES})
             try:
                 return await fn(self._client)
             except _UNREACHABLE as e:
@@ -126,8 +135,35 @@ class EtcdStorage(Storage):
 
     async def load(self, table: str) -> dict[bytes, bytes]:
         start = self.prefix + table.encode() + b"/"
-        rows = await self._call(f"{table} load", lambda c: c.get_prefix(start))
-        return {bytes.fromhex(kv.key[len(start):].decode()): kv.value for kv in rows}
+        rows, _ = await self.read_prefix(start)
+        return {bytes.fromhex(key[len(start):].decode()): value for key, value in rows.items()}
+
+    async def read_prefix(self, prefix: bytes) -> tuple[dict[bytes, bytes], int]:
+        """Every key under `prefix` as of one revision, and that revision.
+        Read in pages (aetcd's get_prefix asks for all in one reply, which
+        fails past the reply size limit), all pages at the first's revision."""
+        return await self._call(f"reading {prefix.decode(errors='replace')}", lambda c: self._read_pages(c, prefix))
+
+    @staticmethod
+    async def _read_pages(client: aetcd.Client, prefix: bytes) -> tuple[dict[bytes, bytes], int]:
+        await client.connect()
+        rows: dict[bytes, bytes] = {}
+        start, end, revision = prefix, aetcd.utils.prefix_range_end(prefix), 0
+        while True:
+            request = aetcd.rpc.RangeRequest(key=start, range_end=end, limit=PAGE_ROWS, revision=revision)
+            try:
+                reply = await client.kvstub.Range(request, timeout=CALL_TIMEOUT_S, metadata=client.metadata)
+            except grpc.aio.AioRpcError as e:  # as aetcd's own calls raise them
+                if e.code() == grpc.StatusCode.UNAVAILABLE:
+                    raise aetcd.ConnectionFailedError(e.details()) from e
+                if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise aetcd.ConnectionTimeoutError(e.details()) from e
+                raise aetcd.ClientError(e.details()) from e
+            revision = revision or reply.header.revision
+            rows.update((kv.key, kv.value) for kv in reply.kvs)
+            if not reply.more or not reply.kvs:
+                return rows, revision
+            start = reply.kvs[-1].key + b"\0"
 
     async def close(self) -> None:
         await self._drop_client()

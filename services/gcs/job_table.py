@@ -14,16 +14,18 @@ TABLE = "jobs"
 
 
 class JobTable:
+    table = TABLE
+
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
         self._jobs: dict[bytes, gcs_pb2.JobInfo] = {}
         self._next = 1
         self._by_request: dict[bytes, bytes] = {}  # AddJob request_id -> job_id
 
-    async def load(self) -> None:
-        """Replace what is in memory with what storage holds."""
+    def restore(self, rows: dict[bytes, bytes]) -> None:
+        """Replace what is in memory with the stored rows (at start and at takeover)."""
         self._jobs, self._next, self._by_request = {}, 1, {}
-        for key, raw in (await self._storage.load(TABLE)).items():
+        for key, raw in rows.items():
             job = self._jobs[key] = gcs_pb2.JobInfo.FromString(raw)
             self._next = max(self._next, ids.job_id_to_int(key) + 1)
             if job.request_id:

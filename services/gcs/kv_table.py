@@ -14,13 +14,15 @@ def _row(namespace: str, key: bytes) -> bytes:
 
 
 class KvTable:
+    table = TABLE
+
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
         self._data: dict[bytes, bytes] = {}
 
-    async def load(self) -> None:
-        """Replace what is in memory with what storage holds."""
-        self._data = await self._storage.load(TABLE)
+    def restore(self, rows: dict[bytes, bytes]) -> None:
+        """Replace what is in memory with the stored rows (at start and at takeover)."""
+        self._data = dict(rows)
 
     async def put(self, namespace: str, key: bytes, value: bytes, overwrite: bool) -> bool:
         row = _row(namespace, key)

@@ -15,6 +15,8 @@ TABLE = "nodes"
 
 
 class NodeTable:
+    table = TABLE
+
     def __init__(self, storage: Storage, health_timeout_s: float) -> None:
         self._storage = storage
         self.health_timeout_s = health_timeout_s
@@ -22,10 +24,10 @@ class NodeTable:
         self._last_report: dict[bytes, float] = {}
         self._infeasible: dict[bytes, list[common_pb2.ResourceSet]] = {}
 
-    async def load(self) -> None:
-        """Replace what is in memory with what storage holds."""
+    def restore(self, rows: dict[bytes, bytes]) -> None:
+        """Replace what is in memory with the stored rows (at start and at takeover)."""
         self._nodes, self._last_report, self._infeasible = {}, {}, {}
-        for key, raw in (await self._storage.load(TABLE)).items():
+        for key, raw in rows.items():
             node = gcs_pb2.NodeInfo.FromString(raw)
             self._nodes[key] = node
             if node.alive:  # give restored nodes a full timeout to report

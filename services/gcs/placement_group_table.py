@@ -6,6 +6,12 @@ them in two phases: every chosen raylet prepares its bundles (all or none),
 and only if all did, every one commits; otherwise the prepared ones are
 returned and the group stays PENDING for the next round. A group whose
 node dies is returned everywhere and goes back to PENDING.
+
+A leader that dies between the phases leaves bundles on raylets that its
+successor's table does not match: prepared for a group still PENDING (or
+removed), or prepared but never committed for a CREATED one. Raylets
+report what they hold with their resources; `settle` commits what the
+table says is created there and returns the rest.
 """
 
 from __future__ import annotations
@@ -36,15 +42,19 @@ class BundleClient(Protocol):
 
 
 class PlacementGroupTable:
+    table = TABLE
+
     def __init__(self, storage: Storage, nodes: NodeTable, raylets: BundleClient) -> None:
         self._storage = storage
         self._nodes = nodes
         self._raylets = raylets
         self._groups: dict[bytes, Group] = {}
         self._lock = asyncio.Lock()  # one change at a time: scheduling awaits raylets
+        self._settling: dict[bytes, asyncio.Task[None]] = {}  # node id -> its settle in flight
 
-    async def load(self) -> None:
-        self._groups = {k: Group.FromString(v) for k, v in (await self._storage.load(TABLE)).items()}
+    def restore(self, rows: dict[bytes, bytes]) -> None:
+        """Replace what is in memory with the stored rows (at start and at takeover)."""
+        self._groups = {k: Group.FromString(v) for k, v in rows.items()}
 
     async def _save(self, group: Group) -> None:
         await self._storage.put(TABLE, group.placement_group_id, group.SerializeToString())
@@ -154,6 +164,51 @@ class PlacementGroupTable:
                 if node.node_id not in {n.node_id for n in self._nodes.alive()}:
                     return
                 await asyncio.sleep(0.2 * (attempt + 1))
+
+    def _matches(self, node_id: bytes, held: gcs_pb2.HeldBundle) -> bool:
+        group = self._groups.get(held.placement_group_id)
+        return (held.committed and group is not None and group.state == Group.CREATED
+                and 0 <= held.index < len(group.bundle_nodes) and group.bundle_nodes[held.index] == node_id)
+
+    def settle(self, node_id: bytes, held: list[gcs_pb2.HeldBundle]) -> None:
+        """Check a node's reported bundles against the table (cheap: every
+        report); if they differ, put it right in the background."""
+        if node_id in self._settling or all(self._matches(node_id, h) for h in held):
+            return
+        task = asyncio.create_task(self._settle(node_id, held))
+        self._settling[node_id] = task
+        task.add_done_callback(lambda _: self._settling.pop(node_id, None))
+
+    async def _settle(self, node_id: bytes, held: list[gcs_pb2.HeldBundle]) -> None:
+        # Under the lock no two-phase reservation is in flight, so a bundle
+        # that does not match the table now is one nobody will finish.
+        async with self._lock:
+            node = next((n for n in self._nodes.alive() if n.node_id == node_id), None)
+            if node is None:
+                return
+            commit, give_back = [], []
+            for h in held:
+                if self._matches(node_id, h):
+                    continue
+                group = self._groups.get(h.placement_group_id)
+                bundle = raylet_pb2.Bundle(placement_group_id=h.placement_group_id, index=h.index)
+                if group is not None and 0 <= h.index < len(group.bundles):
+                    bundle.resources.CopyFrom(group.bundles[h.index])
+                if (group is not None and group.state == Group.CREATED and h.index < len(group.bundle_nodes)
+                        and group.bundle_nodes[h.index] == node_id):
+                    commit.append(bundle)  # created here, never committed
+                else:
+                    give_back.append(bundle)  # pending, removed, unknown or placed elsewhere
+            try:
+                if commit:
+                    log.warning("committing %d bundle(s) on node %s left prepared", len(commit), node_id.hex()[:8])
+                    await self._raylets.commit(node, commit)
+                if give_back:
+                    log.warning("returning %d bundle(s) on node %s that no placement group holds there",
+                                len(give_back), node_id.hex()[:8])
+                    await self._raylets.give_back(node, give_back)
+            except Exception as e:  # the next report tries again
+                log.warning("settling the bundles of node %s failed: %s", node_id.hex()[:8], e)
 
     async def _set_reason(self, group: Group, reason: str) -> None:
         if group.pending_reason != reason:

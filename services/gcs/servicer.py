@@ -78,7 +78,12 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
     @map_errors
     async def ReportResources(self, request: gcs_pb2.ReportResourcesRequest, context: Ctx) -> gcs_pb2.ReportResourcesReply:
         node_id = _id(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
+        for held in request.bundles:
+            _id(held.placement_group_id, ids.UNIQUE_ID_SIZE, "bundles.placement_group_id")
+            if held.index < 0:
+                raise InvalidArgument(f"bundles.index must be >= 0, got {held.index}")
         await self._nodes.report(node_id, request.available, list(request.infeasible), request.total)
+        self._groups.settle(node_id, list(request.bundles))
         return gcs_pb2.ReportResourcesReply(nodes=self._nodes.alive())
 
     @map_errors

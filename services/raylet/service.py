@@ -176,6 +176,8 @@ class RayletService:
             request.total.amounts.update(self.nm.total)
             for shape in self.nm.infeasible_shapes():
                 request.infeasible.add().amounts.update(shape)
+            for (group_id, index), (_, committed) in self.nm.bundles.items():
+                request.bundles.add(placement_group_id=group_id, index=index, committed=committed)
             try:
                 reply = await self._gcs.ReportResources(request, timeout=5)
                 self.nm.update_view(list(reply.nodes))

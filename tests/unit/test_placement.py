@@ -110,6 +110,38 @@ def test_a_node_death_sends_its_groups_back_to_pending():
     assert raylets.calls[-1][0:2] == ("return", B)  # the survivor gives its bundle back
 
 
+def test_bundles_a_dead_leader_left_half_done_are_settled_from_reports():
+    """A raylet reports bundles the table disagrees with: prepared for a
+    group still pending or removed, prepared but never committed for one
+    created there, or placed elsewhere; each is committed or returned,
+    and matching reports cost no call."""
+    raylets = Raylets()
+    table, _ = _table(raylets)
+    Held = gcs_pb2.HeldBundle
+    other = b"d" * 16
+
+    async def run():
+        await table.create(_group())
+        await table.schedule()  # created: one bundle on A, one on B
+        a_index = list(table.get(C).bundle_nodes).index(A)
+        raylets.calls.clear()
+        table.settle(A, [Held(placement_group_id=C, index=a_index, committed=True)])
+        assert not table._settling and not raylets.calls  # it matches
+
+        await table.create(Group(placement_group_id=other, bundles=[common_pb2.ResourceSet(amounts={"CPU": 1})]))
+        table.settle(A, [Held(placement_group_id=C, index=a_index, committed=False),  # created here, uncommitted
+                         Held(placement_group_id=C, index=1 - a_index, committed=True),  # B's bundle
+                         Held(placement_group_id=other, index=0),  # group still pending
+                         Held(placement_group_id=b"e" * 16, index=3, committed=True)])  # unknown group
+        await asyncio.gather(*table._settling.values())
+
+    asyncio.run(run())
+    a_index = list(table.get(C).bundle_nodes).index(A)
+    assert raylets.calls[0] == ("commit", A, [a_index])
+    assert raylets.calls[1][:2] == ("return", A) and sorted(raylets.calls[1][2]) == [0, 1 - a_index, 3]
+    assert len(raylets.calls) == 2
+
+
 def test_raylet_bundles_become_resources_and_go_back():
     nm, driver, (w1, w2), _ = make(cpus=2)
     bundle = raylet_pb2.Bundle(placement_group_id=C, index=0, resources=common_pb2.ResourceSet(amounts={"CPU": 1}))

@@ -176,16 +176,28 @@ class UnregisterNodeReply(_message.Message):
     def __init__(self) -> None: ...
 
 class ReportResourcesRequest(_message.Message):
-    __slots__ = ("node_id", "available", "infeasible", "total")
+    __slots__ = ("node_id", "available", "infeasible", "total", "bundles")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
+    BUNDLES_FIELD_NUMBER: _ClassVar[int]
     node_id: bytes
     available: _common_pb2.ResourceSet
     infeasible: _containers.RepeatedCompositeFieldContainer[_common_pb2.ResourceSet]
     total: _common_pb2.ResourceSet
-    def __init__(self, node_id: _Optional[bytes] = ..., available: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., infeasible: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ...) -> None: ...
+    bundles: _containers.RepeatedCompositeFieldContainer[HeldBundle]
+    def __init__(self, node_id: _Optional[bytes] = ..., available: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., infeasible: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., bundles: _Optional[_Iterable[_Union[HeldBundle, _Mapping]]] = ...) -> None: ...
+
+class HeldBundle(_message.Message):
+    __slots__ = ("placement_group_id", "index", "committed")
+    PLACEMENT_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_FIELD_NUMBER: _ClassVar[int]
+    placement_group_id: bytes
+    index: int
+    committed: bool
+    def __init__(self, placement_group_id: _Optional[bytes] = ..., index: _Optional[int] = ..., committed: _Optional[bool] = ...) -> None: ...
 
 class ReportResourcesReply(_message.Message):
     __slots__ = ("nodes",)

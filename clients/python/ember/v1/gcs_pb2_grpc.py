@@ -166,7 +166,10 @@ class GcsServicer:
     def ReportResources(self, request, context):
         """Periodic liveness and load report of a raylet. Idempotent; a node that
         stops reporting is marked dead after the health timeout. NOT_FOUND if
-        the node was never registered or was already declared dead.
+        the node was never registered or was already declared dead. Bundles the
+        node holds that the placement group table disagrees with (left by a
+        leader that died between the two phases) are committed or returned
+        after the reply, by the leader, idempotently.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
