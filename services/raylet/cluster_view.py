@@ -51,6 +51,14 @@ class ClusterView:
         self.nodes = fresh
         return gone
 
+    def correct_total(self, node_id: bytes, total: dict[str, float]) -> None:
+        """What a node said its resources are now (newer than the GCS's last
+        list): resources it no longer has are not free there either."""
+        node = self.nodes.get(node_id)
+        if node is not None:
+            node.total = total
+            node.available = {k: v for k, v in node.available.items() if k in total}
+
     def remove(self, node_id: bytes) -> None:
         self.nodes.pop(node_id, None)
         self.lost.add(node_id)

@@ -334,9 +334,12 @@ class NodeManager:
                 self.tasks.enqueue(task)  # another node will take it
                 return
             if task.submitter.kind == RAYLET:  # sent here on a view that is out of date (a bundle gone)
-                self._finish(task, error=exceptions.TaskUnschedulableError(
-                    f"task {task.spec.function_name} requests {resources.describe(task.shape)}, which node "
-                    f"{self.node_id.hex()[:8]} does not have (any more): {resources.describe(self.total)}"))
+                if task.spec.actor_id:
+                    self._finish(task, error=exceptions.TaskUnschedulableError(
+                        f"task {task.spec.function_name} requests {resources.describe(task.shape)}, which node "
+                        f"{self.node_id.hex()[:8]} does not have (any more): {resources.describe(self.total)}"))
+                else:
+                    self._hand_back(task)
                 return
             self.tasks.infeasible[task.key].append(task.spec.task_id)
             task.state = QUEUED
@@ -595,6 +598,35 @@ class NodeManager:
                 del self.tasks.infeasible[key]
                 self._warned_infeasible.discard(key)
 
+    def _hand_back(self, task: TaskEntry) -> None:
+        """A peer's task this node cannot run: it goes back to the peer, who
+        places it again (its owner keeps its retries); nothing of it stays."""
+        spec = task.spec
+        self.tasks.tasks.pop(spec.task_id, None)
+        for i in range(spec.num_returns):
+            self.objects.remove_holder(ids.object_id_for(spec.task_id, i + 1), task.submitter)
+        self.objects.unpin(spec.dependencies)
+        self.objects.unpin(spec.nested_refs)
+        outbox = task.submitter.outbox
+        outbox.handed_back.append(spec.task_id)
+        outbox.total.Clear()
+        outbox.total.amounts.update(self.total)
+        task.submitter.touch()
+
+    def _handed_back(self, node_id: bytes, task_ids: Iterable[bytes], total: common_pb2.ResourceSet) -> None:
+        """Tasks we forwarded that the peer cannot run: placed again, with
+        our view of that node corrected so they do not go straight back."""
+        self.view.correct_total(node_id, dict(total.amounts))
+        self._resources_changed = True
+        for task_id in task_ids:
+            task = self.tasks.tasks.get(task_id)
+            if task is None or task.state != FORWARDED or task.node != node_id or task.spec.actor_id:
+                continue
+            self.forward_count[node_id] -= 1
+            log.info("node %s handed %s back; placing it again", node_id.hex()[:8], task.spec.function_name)
+            task.state, task.node, task.returns = WAITING, None, {}
+            self._await_deps(task)
+
     def _locality_target(self, task: TaskEntry) -> bytes | None:
         by_node: collections.Counter[bytes] = collections.Counter()
         for object_id in task.spec.dependencies:
@@ -647,6 +679,8 @@ class NodeManager:
         """What a peer raylet sent us on the stream we opened to it."""
         for value in batch.ready:
             self._peer_value(node_id, value)
+        if batch.handed_back:
+            self._handed_back(node_id, batch.handed_back, batch.total)
         if batch.logs:
             self._forward_logs(batch.logs, local_only=True)
         for warning in batch.warnings:

@@ -137,6 +137,52 @@ def test_a_peer_task_runs_here_with_provided_values_and_is_never_spilled_again()
     assert arg.object_id not in nm.objects  # the provided value went with its last task
 
 
+def test_a_peer_task_this_node_cannot_run_is_handed_back_whole():
+    """Sent here on an out-of-date view (its bundle left this node): the
+    task goes back to the peer with this node's resources, never runs here
+    and leaves nothing behind."""
+    nm, _driver, (w1,), _ = make(cpus=1)
+    peer = ClientSession(ids.new_unique_id(), RAYLET, node_id=ids.new_unique_id())
+    nm.connect(peer)
+    arg = common_pb2.ObjectValue(object_id=ids.object_id_for(ids.new_unique_id(), 1), data=b"arg")
+    s = spec(deps=[arg.object_id], cpus=0)
+    s.resources.amounts["CPU_group_0_" + "ab" * 16] = 1
+    nm.handle_batch(peer, raylet_pb2.ClientBatch(provide=[arg], submit=[s]))
+    reply = peer.take()
+    assert list(reply.handed_back) == [s.task_id] and dict(reply.total.amounts) == {"CPU": 1}
+    assert not executed(w1) and s.task_id not in nm.tasks.tasks
+    assert arg.object_id not in nm.objects and ids.object_id_for(s.task_id, 1) not in nm.objects
+
+
+def test_a_handed_back_task_waits_for_its_bundle_then_goes_where_it_is():
+    nm, driver, (w1,), _ = make(cpus=1)
+    group_cpu = "CPU_group_0_" + "ab" * 16
+    stale = node(cpus=2, **{group_cpu: 1})
+    nm.update_view([stale])
+    s = spec(cpus=0, retries=0)
+    s.resources.amounts[group_cpu] = 1
+    submit(nm, driver, s)
+    assert [x.task_id for x in nm.take_peer_batch(stale.node_id).submit] == [s.task_id]
+    nm.handle_peer_batch(stale.node_id, raylet_pb2.RayletBatch(
+        handed_back=[s.task_id], total=common_pb2.ResourceSet(amounts={"CPU": 2})))
+    # Not failed, not sent back to the node that lacks the bundle: it waits.
+    assert not (driver.take() or raylet_pb2.RayletBatch()).ready
+    assert nm.take_peer_batch(stale.node_id) is None
+    assert s.task_id in nm.tasks.tasks and nm.forward_count[stale.node_id] == 0
+    # The group is reserved again on another node: the task goes there.
+    moved = node(cpus=2, **{group_cpu: 1})
+    nm.update_view([moved, _without(stale, group_cpu)])
+    assert [x.task_id for x in nm.take_peer_batch(moved.node_id).submit] == [s.task_id]
+
+
+def _without(info, resource):
+    copy = gcs_pb2.NodeInfo()
+    copy.CopyFrom(info)
+    del copy.total.amounts[resource]
+    del copy.available.amounts[resource]
+    return copy
+
+
 def _call(actor_id, name="m", deps=()):
     s = spec(deps=deps, cpus=0, name=name)
     s.actor_id, s.method_name = actor_id, name

@@ -328,7 +328,7 @@ class ExecuteTask(_message.Message):
     def __init__(self, spec: _Optional[_Union[TaskSpec, _Mapping]] = ..., args: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ...) -> None: ...
 
 class RayletBatch(_message.Message):
-    __slots__ = ("registered", "execute", "ready", "cancel", "warnings", "error", "logs", "kv")
+    __slots__ = ("registered", "execute", "ready", "cancel", "warnings", "error", "logs", "kv", "handed_back", "total")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     EXECUTE_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
@@ -337,6 +337,8 @@ class RayletBatch(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     LOGS_FIELD_NUMBER: _ClassVar[int]
     KV_FIELD_NUMBER: _ClassVar[int]
+    HANDED_BACK_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
     registered: ClientRegistered
     execute: _containers.RepeatedCompositeFieldContainer[ExecuteTask]
     ready: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
@@ -345,7 +347,9 @@ class RayletBatch(_message.Message):
     error: str
     logs: _containers.RepeatedCompositeFieldContainer[LogLines]
     kv: _containers.RepeatedCompositeFieldContainer[KvEntry]
-    def __init__(self, registered: _Optional[_Union[ClientRegistered, _Mapping]] = ..., execute: _Optional[_Iterable[_Union[ExecuteTask, _Mapping]]] = ..., ready: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[bytes]] = ..., warnings: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kv: _Optional[_Iterable[_Union[KvEntry, _Mapping]]] = ...) -> None: ...
+    handed_back: _containers.RepeatedScalarFieldContainer[bytes]
+    total: _common_pb2.ResourceSet
+    def __init__(self, registered: _Optional[_Union[ClientRegistered, _Mapping]] = ..., execute: _Optional[_Iterable[_Union[ExecuteTask, _Mapping]]] = ..., ready: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[bytes]] = ..., warnings: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kv: _Optional[_Iterable[_Union[KvEntry, _Mapping]]] = ..., handed_back: _Optional[_Iterable[bytes]] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ...) -> None: ...
 
 class GetNodeStatsRequest(_message.Message):
     __slots__ = ()
