@@ -338,6 +338,43 @@ def test_an_actor_whose_node_dies_restarts_on_another_node(cluster):
                 c.remove_node(x)
 
 
+def test_an_actor_that_exited_stays_dead_when_its_node_dies(cluster):
+    """exit_actor() on another node is final, restarts left or not: its
+    creator's node hears of it and does not start it again when that node
+    dies."""
+    c, _far = cluster
+    nodes = [c.add_node(num_cpus=1, resources={"q": 1}) for _ in range(2)]
+    try:
+        wait_nodes(4)
+
+        @ember.remote(resources={"q": 1}, max_restarts=3)
+        class Quitter:
+            def where(self) -> str:
+                return _here()
+
+            def quit(self) -> None:
+                ember.actor.exit_actor()
+
+        quitter = Quitter.remote()
+        host = ember.get(quitter.where.remote())
+        with pytest.raises(ember.exceptions.ActorDiedError):
+            ember.get(quitter.quit.remote(), timeout=20)
+        c.remove_node(next(x for x in nodes if x.node_id.hex() == host), allow_graceful=False)
+        time.sleep(3)  # a restart would be under way by now
+        gcs = GcsClient(c.address, c.token)
+        try:
+            info = gcs.GetActor(gcs_pb2.GetActorRequest(actor_id=quitter._actor_id), timeout=5).actor
+        finally:
+            gcs.close()
+        assert info.state == info.DEAD and info.death_cause == info.EXITED and info.num_restarts == 0, info
+        with pytest.raises(ember.exceptions.ActorDiedError, match="exit"):
+            ember.get(quitter.where.remote(), timeout=20)
+    finally:
+        for x in nodes:
+            if x in c.worker_nodes:
+                c.remove_node(x)
+
+
 def test_the_store_data_plane_refuses_wrong_tokens_and_unknown_objects(cluster):
     import socket
     import struct

@@ -542,6 +542,17 @@ class NodeManager:
                 queue.popleft()
                 self._forward(task, remote.node)
 
+    def _remote_actor_ended(self, actor_id: bytes, message: str) -> None:
+        """An actor we created on another node ended for good there: never
+        restarted, its constructor's arguments released, later calls fail."""
+        remote = self.remote_actors.get(actor_id)
+        if remote is None or remote.dead is not None:
+            return
+        remote.dead = message
+        remote.owner = remote.ready_id = None
+        self._forget_creation(remote)
+        self._pump_remote(remote)
+
     def _kill_remote(self, remote: RemoteActor, cause: int, reason: str, no_restart: bool = True) -> None:
         kill = raylet_pb2.KillActor(actor_id=remote.actor_id, no_restart=no_restart, reason=reason, death_cause=cause)
         if no_restart:
@@ -681,6 +692,8 @@ class NodeManager:
             self._peer_value(node_id, value)
         if batch.handed_back:
             self._handed_back(node_id, batch.handed_back, batch.total)
+        for ended in batch.actors_ended:
+            self._remote_actor_ended(ended.actor_id, ended.message)
         if batch.logs:
             self._forward_logs(batch.logs, local_only=True)
         for warning in batch.warnings:
@@ -1247,6 +1260,12 @@ class NodeManager:
         actor.death_cause, actor.death_message = cause, message
         log.info("%s is dead: %s", actor.describe(), message)
         self._report(actor)
+        creator = actor.owner
+        if creator.kind == RAYLET and self.sessions.get(creator.client_id) is creator:
+            # Created for another node, which would start it again if ours
+            # died: it must know the actor is over.
+            creator.outbox.actors_ended.add(actor_id=actor.actor_id, message=f"{actor.describe()} is dead: {message}")
+            creator.touch()
         error = exceptions.ActorDiedError(f"{actor.describe()} is dead: {message}")
         creation = self.tasks.tasks.get(actor.creation.task_id)
         if creation is not None:  # never placed, or mid-(re)start

@@ -172,6 +172,30 @@ def test_kill_and_exit():
     assert node.events[-1].death_cause == Actor.EXITED
 
 
+def test_an_actor_created_for_another_node_tells_it_when_it_ends():
+    from ember_raylet.client_session import RAYLET
+
+    node = Node(cpus=2)
+    creator = ClientSession(ids.new_unique_id(), RAYLET, node_id=ids.new_unique_id())
+    node.nm.connect(creator)
+    actor_id = ids.new_unique_id()
+    s = raylet_pb2.TaskSpec(task_id=ids.new_unique_id(), function_id=FN, function_name="C.__init__", num_returns=1,
+                            actor_id=actor_id)
+    s.actor_creation.CopyFrom(raylet_pb2.ActorCreation(actor_id=actor_id, class_name="C", max_concurrency=1,
+                                                       max_restarts=5))
+    node.nm.handle_batch(creator, raylet_pb2.ClientBatch(submit=[s]))
+    wid, host = node.host(s)
+    node.finish(host, s.task_id)
+    creator.take()
+    call = raylet_pb2.TaskSpec(task_id=ids.new_unique_id(), function_id=FN, function_name="m", num_returns=1,
+                               actor_id=actor_id, method_name="m")
+    node.nm.handle_batch(creator, raylet_pb2.ClientBatch(submit=[call]))
+    executed(host)
+    node.finish(host, call.task_id, actor_exit=True)
+    (ended,) = creator.take().actors_ended
+    assert ended.actor_id == actor_id and "exit_actor" in ended.message
+
+
 def test_unknown_actor_and_malformed_calls():
     node = Node()
     looked_up = []

@@ -222,6 +222,40 @@ def test_calls_to_a_dead_or_unknown_actor_fail_with_the_reason():
     assert isinstance(value, exceptions.ActorDiedError)
 
 
+def test_an_actor_that_ended_on_its_host_is_never_restarted_by_its_creator():
+    """The host ran exit_actor() (say) for an actor this node created there
+    with restarts left: told so, this node fails later calls with the
+    host's reason, releases the constructor's arguments, and does not start
+    the actor again when the host's node dies."""
+    nm, driver, _, _ = make(cpus=1)
+    host, spare = node(cpus=1, accel=1), node(cpus=1, accel=1)
+    nm.update_view([host, spare])
+    arg = common_pb2.ObjectValue(object_id=ids.object_id_for(ids.new_unique_id(), 1), data=b"arg")
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=[arg]))
+    actor_id = ids.new_unique_id()
+    creation = spec(deps=[arg.object_id], cpus=0, name="C.__init__")
+    creation.actor_id = actor_id
+    creation.resources.amounts["accel"] = 1
+    creation.actor_creation.CopyFrom(raylet_pb2.ActorCreation(actor_id=actor_id, class_name="C", max_concurrency=1,
+                                                              max_restarts=3))
+    submit(nm, driver, creation)
+    target = next(n for n in (host, spare) if nm.take_peer_batch(n.node_id) is not None)
+    nm.handle_peer_batch(target.node_id, raylet_pb2.RayletBatch(ready=[common_pb2.ObjectValue(
+        object_id=ids.object_id_for(creation.task_id, 1), data=b"ok")]))
+    driver.take()
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(remove_refs=[arg.object_id]))
+    assert arg.object_id in nm.objects  # pinned for restarts
+    nm.handle_peer_batch(target.node_id, raylet_pb2.RayletBatch(actors_ended=[raylet_pb2.ActorEnded(
+        actor_id=actor_id, message="C actor is dead: it called exit_actor()")]))
+    assert arg.object_id not in nm.objects
+    submit(nm, driver, _call(actor_id))
+    value, _ = serialization.deserialize(driver.take().ready[0].data)
+    assert isinstance(value, exceptions.ActorDiedError) and "exit_actor" in str(value)
+    nm.peer_lost(target.node_id, "node died")
+    other = spare if target is host else host
+    assert nm.take_peer_batch(other.node_id) is None  # not started again
+
+
 def test_a_return_stored_on_a_lost_node_is_rebuilt_and_its_arguments_kept_until_freed():
     nm, driver, (w1,), _ = make(cpus=1)
     peer, other = node(cpus=1, accel=1), node(cpus=1, accel=1)
