@@ -178,6 +178,28 @@ def test_large_values_through_the_store_zero_copy():
         b[0] = 1
 
 
+def test_a_freed_objects_file_is_reused_once_nobody_maps_it():
+    """A get keeps its mapping cached; the last ref going lets go of it, so
+    the store can recycle the file for the next object of that size (fresh
+    shared-memory pages cost more than the copy)."""
+    from ember._private import runtime
+
+    store_dir = runtime.client().info.object_store_dir
+    size = 23_456_789  # a size no other test leaves in the pool
+    ref = ember.put(np.ones(size, dtype=np.uint8))
+    arr = ember.get(ref)
+    path = os.path.join(store_dir, ref.hex())
+    inode = os.stat(path).st_ino
+    del arr, ref
+    deadline = time.monotonic() + 10
+    while os.path.exists(path):  # freed: moved to the store's pool
+        assert time.monotonic() < deadline, "the object was never freed"
+        time.sleep(0.02)
+    again = ember.put(np.zeros(size, dtype=np.uint8))
+    assert os.stat(os.path.join(store_dir, again.hex())).st_ino == inode
+    assert ember.get(again)[-1] == 0
+
+
 def test_large_argument_and_result():
     @ember.remote
     def total(arr):

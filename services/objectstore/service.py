@@ -3,6 +3,8 @@ TCP data plane other nodes pull objects through."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import pathlib
 
 import grpc.aio
@@ -12,6 +14,10 @@ from ember_objectstore.servicer import ObjectStoreServicer
 from ember_objectstore.shm_store import ShmStore
 from ember_objectstore.spilling import Spiller
 from ember_objectstore.transfer import Puller, TransferServer
+
+log = logging.getLogger(__name__)
+# Freed files kept for reuse go back to the system after this long unused.
+POOL_IDLE_S = 30.0
 
 
 class ObjectStoreService:
@@ -26,6 +32,7 @@ class ObjectStoreService:
         self._host = host
         self._transfer_port = transfer_port
         self.spiller.pull = self.puller.pull  # evicted copies come back from their source
+        self._trimming: asyncio.Task[None] | None = None
 
     def register(self, server: grpc.aio.Server) -> None:
         objectstore_pb2_grpc.add_ObjectStoreServicer_to_server(
@@ -33,8 +40,21 @@ class ObjectStoreService:
 
     async def start(self, port: int) -> None:
         self._transfer_port = await self.transfer.start(self._host, self._transfer_port)
+        self._trimming = asyncio.create_task(self._trim_pool())
+
+    async def _trim_pool(self) -> None:
+        while True:
+            await asyncio.sleep(POOL_IDLE_S / 4)
+            try:
+                self.store.trim_pool(POOL_IDLE_S)
+            except OSError as e:  # a file removed under us: the next round sees the rest
+                log.warning("trimming the reuse pool failed: %s", e)
 
     async def stop(self) -> None:
+        trimming = self._trimming
+        if trimming is not None:
+            trimming.cancel()
+            await asyncio.gather(trimming, return_exceptions=True)
         await self.transfer.stop()
         self.spiller.close()
         self.store.close()

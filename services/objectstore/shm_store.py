@@ -10,7 +10,9 @@ a memcpy into pages already touched, so a deleted object's file goes to a
 pool (`free/`, under a name no reader opens) and a later Create of a similar
 size reuses it. A reader holds a shared flock on a file for as long as its
 mapping lives; the store reuses a pooled file only if it can take the lock
-exclusively, i.e. nobody maps it any more.
+exclusively, i.e. nobody maps it any more. Pooled files give way whenever a
+live object needs their room, and go back to the system once unused for a
+while (`trim_pool`), so an idle node does not keep a busy hour's memory.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import logging
 import os
 import pathlib
 import shutil
+import time
 
 from ember._private import ids
 from ember._private.service import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
@@ -35,7 +38,7 @@ class Entry:
 
 
 class ShmStore:
-    def __init__(self, directory: pathlib.Path, capacity: int, pool_fraction: float = 0.25) -> None:
+    def __init__(self, directory: pathlib.Path, capacity: int, pool_fraction: float = 0.5) -> None:
         self.directory = directory
         self.capacity = capacity
         self.used = 0
@@ -43,7 +46,7 @@ class ShmStore:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._free_dir = directory / "free"
         self._free_dir.mkdir(exist_ok=True, mode=0o700)
-        self._pool: list[tuple[int, pathlib.Path]] = []  # recyclable files: (size, path)
+        self._pool: list[tuple[int, pathlib.Path, float]] = []  # recyclable files: (size, path, pooled at)
         self.pool_bytes = 0
         self.pool_limit = int(capacity * pool_fraction)
         self._next_free = 0
@@ -128,7 +131,7 @@ class ShmStore:
                 os.rename(path, free)
             except FileNotFoundError:
                 return
-            self._pool.append((entry.size, free))
+            self._pool.append((entry.size, free, time.monotonic()))
             self.pool_bytes += entry.size
         else:
             path.unlink(missing_ok=True)
@@ -151,7 +154,15 @@ class ShmStore:
             return item[1]
         return None
 
-    def _drop_pooled(self, item: tuple[int, pathlib.Path]) -> None:
+    def trim_pool(self, idle_s: float, now: float | None = None) -> int:
+        """Give back pooled files nobody reused for `idle_s`; how many."""
+        cutoff = (time.monotonic() if now is None else now) - idle_s
+        stale = [item for item in self._pool if item[2] <= cutoff]
+        for item in stale:
+            self._drop_pooled(item)
+        return len(stale)
+
+    def _drop_pooled(self, item: tuple[int, pathlib.Path, float]) -> None:
         self._pool.remove(item)
         self.pool_bytes -= item[0]
         item[1].unlink(missing_ok=True)

@@ -102,3 +102,16 @@ def test_pool_gives_way_to_live_objects(store):
     assert store.pool_bytes == 200
     store.create(ids.new_put_id(), 900)  # needs the pool's room: pooled file dropped or reused
     assert store.used == 900 and store.used + store.pool_bytes <= store.capacity
+
+
+def test_pooled_files_unused_for_a_while_go_back(store):
+    import time
+
+    first, _ = _fill(store, 100, 1)
+    second, _ = _fill(store, 200, 2)
+    store.delete([first, second])
+    assert store.pool_bytes == 300
+    later = time.monotonic() + 10
+    assert store.trim_pool(idle_s=30, now=later) == 0  # pooled 10 s before `later`: kept
+    assert store.trim_pool(idle_s=5, now=later) == 2
+    assert store.pool_bytes == 0 and os.listdir(store.directory / "free") == []

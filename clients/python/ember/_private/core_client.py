@@ -177,6 +177,10 @@ class CoreClient:
                         self._subscribed.discard(payload)
                         self._remote.pop(payload, None)
                         self._fetching.discard(payload)
+                    # Its cached mapping's flock would keep the store from
+                    # recycling the file (its pages are what makes the next
+                    # object of that size fast to write) while nobody reads it.
+                    self._reader_maps.drop(payload)
             elif kind == _SUBMIT:
                 batch.submit.append(payload)
                 returns = [ids.object_id_for(payload.task_id, i + 1) for i in range(payload.num_returns)]
@@ -749,6 +753,12 @@ class _ReaderMaps:
             if view is not None:
                 self._views[object_id] = view  # most recent last
             return view
+
+    def drop(self, object_id: bytes) -> None:
+        with self._lock:
+            view = self._views.pop(object_id, None)
+            if view is not None:
+                self._bytes -= view.nbytes
 
     def clear(self) -> int:
         """Drop every cached view; how many there were."""
