@@ -163,9 +163,11 @@ class RayletService:
 
     async def _register_node(self) -> None:
         assert self._gcs is not None
-        await self._gcs.RegisterNode(
+        reply = await self._gcs.RegisterNode(
             gcs_pb2.RegisterNodeRequest(node=self._node_info()), wait_for_ready=True, timeout=30
         )
+        if reply.health_timeout_s > 0:  # a peer the GCS lists this long after we lost it is alive
+            self.nm.view.readmit_after_s = 2 * reply.health_timeout_s
 
     async def _report_loop(self) -> None:
         assert self._gcs is not None

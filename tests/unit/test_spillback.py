@@ -53,11 +53,14 @@ def test_locality_picks_the_node_with_most_argument_bytes_if_it_fits():
     assert scheduling_policy.locality_node({far.node_id: 100}, {"CPU": 8}, v, local) is None
 
 
-def test_the_view_never_brings_back_a_lost_node():
+def test_the_view_brings_back_a_lost_node_only_once_the_gcs_kept_it_alive_long_enough():
     n = node()
     v = view(n)
-    v.remove(n.node_id)
-    assert v.update([n]) == [] and v.get(n.node_id) is None
+    v.readmit_after_s = 20
+    v.remove(n.node_id, now=100.0)
+    assert v.update([n], now=110.0) == [] and v.get(n.node_id) is None  # maybe dead: the GCS may not know yet
+    v.update([n], now=120.0)  # still reporting to the GCS 20 s later: a network break, not a death
+    assert v.get(n.node_id) is not None and n.node_id not in v.lost
 
 
 def test_a_task_this_node_cannot_run_goes_to_a_peer_and_its_result_comes_back():
