@@ -5,6 +5,7 @@ work survives a node's death. Every node is a real set of processes."""
 from __future__ import annotations
 
 import collections
+import gc
 import os
 import re
 import time
@@ -373,6 +374,42 @@ def test_an_actor_that_exited_stays_dead_when_its_node_dies(cluster):
         for x in nodes:
             if x in c.worker_nodes:
                 c.remove_node(x)
+
+
+@ember.remote(resources={"far": 1})
+class Keeper:
+    """Keeps a ref it was given inside an argument, past the call."""
+
+    def keep(self, refs: list) -> None:
+        self.refs = refs
+
+    def total(self) -> float:
+        return float(ember.get(self.refs[0]).sum())
+
+    def drop(self) -> None:
+        self.refs = None
+
+
+def test_a_ref_kept_on_another_node_outlives_the_owners_own_refs(cluster):
+    """Borrowing: an actor on the far node keeps a ref to an object stored
+    on the head; the driver drops all of its refs; the object stays until
+    the actor drops its ref too, then is freed."""
+    c, _far = cluster
+    keeper = Keeper.remote()
+    ref = ember.put(np.ones(4_000_000))  # 32 MB: stored in the head's store
+    name = ref.hex()
+    ember.get(keeper.keep.remote([ref]))
+    del ref
+    gc.collect()
+    time.sleep(0.5)  # the driver's drop reaches the head's raylet
+    assert name in _stored_files(c.head_node.store_dir)
+    assert ember.get(keeper.total.remote(), timeout=30) == 4_000_000.0
+    ember.get(keeper.drop.remote())
+    deadline = time.monotonic() + 10
+    while name in _stored_files(c.head_node.store_dir):
+        assert time.monotonic() < deadline, "the borrowed object was never freed"
+        time.sleep(0.05)
+    ember.kill(keeper)
 
 
 def test_the_store_data_plane_refuses_wrong_tokens_and_unknown_objects(cluster):

@@ -87,6 +87,7 @@ class NodeManager:
         # Totals or the cluster view changed: infeasible tasks are looked at again.
         self._resources_changed = False
         self.remote_actors: dict[bytes, RemoteActor] = {}  # actors other nodes host that we call
+        self.borrowers: dict[bytes, ClientSession] = {}  # node id -> holder of its borrows of our objects
         # Placement group bundles held here: (group id, index) -> (resources, committed).
         self.bundles: dict[tuple[bytes, int], tuple[Resources, bool]] = {}
         self._on_actor_lookup = on_actor_lookup
@@ -141,7 +142,18 @@ class NodeManager:
             raise ProtocolError("only raylets may `provide` values")
         for value in batch.provide:
             self._check_object_id(value.object_id)
-        self.objects.provide(batch.provide)
+        if batch.provide:
+            borrowed = self.objects.provide(batch.provide, session)
+            if borrowed:  # before any result of the tasks they came with
+                outbox = session.outbox
+                for object_id in borrowed:
+                    # (Returned and borrowed again before the batch left: the
+                    # owner need hear of neither.)
+                    if object_id in outbox.returned_borrows:
+                        outbox.returned_borrows.remove(object_id)
+                    else:
+                        outbox.borrowed.append(object_id)
+                session.touch()
         for object_id in batch.add_refs:
             self.objects.add_holder(object_id, session)
         for spec in batch.submit:
@@ -201,6 +213,15 @@ class NodeManager:
         for node_id, object_id in releases:
             if node_id in self.view.nodes:
                 self._peer_batch(node_id).remove_refs.append(object_id)
+        returns, self.objects.borrow_returns = self.objects.borrow_returns, []
+        for lender, object_id in returns:
+            if self.sessions.get(lender.client_id) is lender:  # (gone: it dropped our borrows itself)
+                outbox = lender.outbox
+                if object_id in outbox.borrowed:  # borrowed and done with before the batch left
+                    outbox.borrowed.remove(object_id)
+                else:
+                    outbox.returned_borrows.append(object_id)
+                lender.touch()
         self._flush_store_deletes()
 
     def _flush_store_deletes(self) -> None:
@@ -624,6 +645,13 @@ class NodeManager:
         outbox.total.amounts.update(self.total)
         task.submitter.touch()
 
+    def _borrower(self, node_id: bytes) -> ClientSession:
+        """The holder standing for a peer's borrows of objects we own."""
+        borrower = self.borrowers.get(node_id)
+        if borrower is None:
+            borrower = self.borrowers[node_id] = ClientSession(b"borrower:" + node_id, RAYLET, node_id=node_id)
+        return borrower
+
     def _handed_back(self, node_id: bytes, task_ids: Iterable[bytes], total: common_pb2.ResourceSet) -> None:
         """Tasks we forwarded that the peer cannot run: placed again, with
         our view of that node corrected so they do not go straight back."""
@@ -688,8 +716,14 @@ class NodeManager:
 
     def handle_peer_batch(self, node_id: bytes, batch: raylet_pb2.RayletBatch) -> None:
         """What a peer raylet sent us on the stream we opened to it."""
+        if batch.borrowed:  # before the results of the tasks that lent them
+            borrower = self._borrower(node_id)
+            for object_id in batch.borrowed:
+                self.objects.add_holder(object_id, borrower)
         for value in batch.ready:
             self._peer_value(node_id, value)
+        for object_id in batch.returned_borrows:
+            self.objects.remove_holder(object_id, self._borrower(node_id))
         if batch.handed_back:
             self._handed_back(node_id, batch.handed_back, batch.total)
         for ended in batch.actors_ended:
@@ -732,6 +766,9 @@ class NodeManager:
         log.warning("lost node %s: %s", node_id.hex()[:8], reason)
         self.view.remove(node_id)
         self.peer_out.pop(node_id, None)
+        borrower = self.borrowers.pop(node_id, None)
+        if borrower is not None:  # what it borrowed from us it cannot read any more
+            self.objects.drop_session(borrower)
         restarting: list[RemoteActor] = []
         for remote in self.remote_actors.values():
             if remote.node == node_id and remote.dead is None:

@@ -22,7 +22,7 @@ from ember_raylet.client_session import ClientSession
 
 
 class ObjectEntry:
-    __slots__ = ("value", "holders", "pins", "subscribers", "waiting_tasks", "local_copy", "remote")
+    __slots__ = ("value", "holders", "pins", "subscribers", "waiting_tasks", "local_copy", "remote", "lender")
 
     def __init__(self) -> None:
         self.value: common_pb2.ObjectValue | None = None  # None while pending
@@ -32,6 +32,7 @@ class ObjectEntry:
         self.waiting_tasks: list[bytes] = []
         self.local_copy = False  # a stored value pulled into this node's store
         self.remote: bytes | None = None  # the node whose raylet keeps it for us
+        self.lender: ClientSession | None = None  # the peer that owns it and lent it to us (borrowed)
 
 
 class ObjectDirectory:
@@ -40,6 +41,7 @@ class ObjectDirectory:
         self._objects: dict[bytes, ObjectEntry] = {}
         self.store_deletes: list[bytes] = []
         self.remote_releases: list[tuple[bytes, bytes]] = []  # (node id, object id)
+        self.borrow_returns: list[tuple[ClientSession, bytes]] = []  # (lender, object id)
         self.inline_bytes = 0
         # Objects whose freeing someone waits for (actor handles going out
         # of scope): freed ones are appended to `freed_watched`.
@@ -89,15 +91,23 @@ class ObjectDirectory:
         entry.local_copy = True
         return True
 
-    def provide(self, values: Iterable[common_pb2.ObjectValue]) -> None:
+    def provide(self, values: Iterable[common_pb2.ObjectValue], lender: ClientSession) -> list[bytes]:
         """Values a peer sent along with its tasks: added unheld if unknown
         (the tasks' pins keep them). All entries exist before any value is
-        set, so a value pins the refs inside it whatever their order."""
+        set, so a value pins the refs inside it whatever their order.
+        Returns the stored ones now borrowed from the peer: it keeps them
+        until this node frees them (`borrow_returns`), however long a ref
+        to them lives here after the tasks."""
         fresh = [v for v in values if v.object_id not in self._objects]
+        borrowed = []
         for value in fresh:
-            self._objects[value.object_id] = ObjectEntry()
+            entry = self._objects[value.object_id] = ObjectEntry()
+            if value.WhichOneof("location") == "stored_size" and self.stored_on(value) != self.node_id:
+                entry.lender = lender
+                borrowed.append(value.object_id)
         for value in fresh:
             self.set_ready(value)
+        return borrowed
 
     def release_unused(self, object_ids: Iterable[bytes]) -> None:
         for object_id in object_ids:
@@ -160,7 +170,8 @@ class ObjectDirectory:
         out = []
         for object_id, entry in self._objects.items():
             info = raylet_pb2.ObjectInfo(object_id=object_id, ready=entry.value is not None, pins=entry.pins,
-                                         local_copy=entry.local_copy, owner_node=entry.remote or b"",
+                                         local_copy=entry.local_copy,
+                                         owner_node=entry.remote or (entry.lender.node_id if entry.lender else b""),
                                          lineage=object_id[:ids.UNIQUE_ID_SIZE] in lineage)
             value = entry.value
             if value is not None:
@@ -286,6 +297,8 @@ class ObjectDirectory:
             self.freed_watched.append(object_id)
         if entry.remote is not None:
             self.remote_releases.append((entry.remote, object_id))
+        if entry.lender is not None:
+            self.borrow_returns.append((entry.lender, object_id))
         value = entry.value
         if value is None:
             return

@@ -140,6 +140,52 @@ def test_a_peer_task_runs_here_with_provided_values_and_is_never_spilled_again()
     assert arg.object_id not in nm.objects  # the provided value went with its last task
 
 
+def test_a_stored_value_a_peer_lends_is_returned_only_when_nothing_here_refers_to_it():
+    """A task from a peer brings a stored argument: this node borrows it
+    (tells the peer before any result), a worker keeps a ref to it past the
+    task, and only when that ref goes is it returned."""
+    nm, _driver, (w1,), _ = make(cpus=1)
+    owner = ClientSession(ids.new_unique_id(), RAYLET, node_id=ids.new_unique_id())
+    nm.connect(owner)
+    arg = common_pb2.ObjectValue(object_id=ids.object_id_for(ids.new_unique_id(), 1), stored_size=1 << 20,
+                                 node_id=owner.node_id)
+    s = spec(deps=[arg.object_id])
+    nm.handle_batch(owner, raylet_pb2.ClientBatch(provide=[arg], submit=[s]))
+    assert list(owner.take().borrowed) == [arg.object_id]
+    executed(w1)
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(add_refs=[arg.object_id]))  # e.g. an actor keeps it
+    finish(nm, w1, s.task_id)
+    assert not owner.take().returned_borrows and arg.object_id in nm.objects
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(remove_refs=[arg.object_id]))
+    assert list(owner.take().returned_borrows) == [arg.object_id] and arg.object_id not in nm.objects
+
+
+def test_an_owner_keeps_what_a_peer_borrowed_until_it_is_returned_or_the_peer_dies():
+    nm, driver, _, deleted = make(cpus=1)
+    peer = node(cpus=2, accel=1)
+    nm.update_view([peer])
+    big = common_pb2.ObjectValue(object_id=ids.object_id_for(ids.new_unique_id(), 1), stored_size=1 << 20)
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=[big]))
+    s = spec(deps=[big.object_id], cpus=0)
+    s.resources.amounts["accel"] = 1
+    submit(nm, driver, s)
+    assert [v.object_id for v in nm.take_peer_batch(peer.node_id).provide] == [big.object_id]
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(remove_refs=[big.object_id]))
+    nm.handle_peer_batch(peer.node_id, raylet_pb2.RayletBatch(borrowed=[big.object_id], ready=[
+        common_pb2.ObjectValue(object_id=ids.object_id_for(s.task_id, 1), data=b"done")]))
+    assert big.object_id in nm.objects and not deleted  # the task is over, the peer still refers to it
+    nm.handle_peer_batch(peer.node_id, raylet_pb2.RayletBatch(returned_borrows=[big.object_id]))
+    assert big.object_id not in nm.objects and deleted == [big.object_id]
+    # A borrower that dies returns nothing: its borrows go with it.
+    again = common_pb2.ObjectValue(object_id=ids.object_id_for(ids.new_unique_id(), 1), stored_size=1 << 20)
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=[again], remove_refs=[]))
+    nm.handle_peer_batch(peer.node_id, raylet_pb2.RayletBatch(borrowed=[again.object_id]))
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(remove_refs=[again.object_id]))
+    assert again.object_id in nm.objects
+    nm.peer_lost(peer.node_id, "node died")
+    assert again.object_id not in nm.objects
+
+
 def test_a_peer_task_this_node_cannot_run_is_handed_back_whole():
     """Sent here on an out-of-date view (its bundle left this node): the
     task goes back to the peer with this node's resources, never runs here

@@ -328,7 +328,7 @@ class ExecuteTask(_message.Message):
     def __init__(self, spec: _Optional[_Union[TaskSpec, _Mapping]] = ..., args: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ...) -> None: ...
 
 class RayletBatch(_message.Message):
-    __slots__ = ("registered", "execute", "ready", "cancel", "warnings", "error", "logs", "kv", "handed_back", "total", "actors_ended")
+    __slots__ = ("registered", "execute", "ready", "cancel", "warnings", "error", "logs", "kv", "handed_back", "total", "actors_ended", "borrowed", "returned_borrows")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     EXECUTE_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
@@ -340,6 +340,8 @@ class RayletBatch(_message.Message):
     HANDED_BACK_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     ACTORS_ENDED_FIELD_NUMBER: _ClassVar[int]
+    BORROWED_FIELD_NUMBER: _ClassVar[int]
+    RETURNED_BORROWS_FIELD_NUMBER: _ClassVar[int]
     registered: ClientRegistered
     execute: _containers.RepeatedCompositeFieldContainer[ExecuteTask]
     ready: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
@@ -351,7 +353,9 @@ class RayletBatch(_message.Message):
     handed_back: _containers.RepeatedScalarFieldContainer[bytes]
     total: _common_pb2.ResourceSet
     actors_ended: _containers.RepeatedCompositeFieldContainer[ActorEnded]
-    def __init__(self, registered: _Optional[_Union[ClientRegistered, _Mapping]] = ..., execute: _Optional[_Iterable[_Union[ExecuteTask, _Mapping]]] = ..., ready: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[bytes]] = ..., warnings: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kv: _Optional[_Iterable[_Union[KvEntry, _Mapping]]] = ..., handed_back: _Optional[_Iterable[bytes]] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., actors_ended: _Optional[_Iterable[_Union[ActorEnded, _Mapping]]] = ...) -> None: ...
+    borrowed: _containers.RepeatedScalarFieldContainer[bytes]
+    returned_borrows: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, registered: _Optional[_Union[ClientRegistered, _Mapping]] = ..., execute: _Optional[_Iterable[_Union[ExecuteTask, _Mapping]]] = ..., ready: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[bytes]] = ..., warnings: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kv: _Optional[_Iterable[_Union[KvEntry, _Mapping]]] = ..., handed_back: _Optional[_Iterable[bytes]] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., actors_ended: _Optional[_Iterable[_Union[ActorEnded, _Mapping]]] = ..., borrowed: _Optional[_Iterable[bytes]] = ..., returned_borrows: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class ActorEnded(_message.Message):
     __slots__ = ("actor_id", "message")
