@@ -27,8 +27,9 @@ T = TypeVar("T")
 _UNREACHABLE = (aetcd.ConnectionFailedError, aetcd.ConnectionTimeoutError)
 CALL_TIMEOUT_S = 5
 # Whole tables are read in pages of this many rows, each page one gRPC
-# reply: etcd holds a row to 1.5 MiB by default, so a page stays under the
-# receive limit below (gRPC's default, 4 MiB, is 4 MiB of rows in all).
+# reply. etcd caps a row at 1.5 MiB by default, so a page is at most 192 MiB,
+# under the receive limit set below (gRPC's default, 4 MiB, holds only a
+# few large rows: a cluster's whole state in one reply failed past it).
 PAGE_ROWS = 128
 MAX_REPLY_BYTES = 256 * 1024 * 1024
 

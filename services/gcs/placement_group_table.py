@@ -165,10 +165,14 @@ class PlacementGroupTable:
                     return
                 await asyncio.sleep(0.2 * (attempt + 1))
 
-    def _matches(self, node_id: bytes, held: gcs_pb2.HeldBundle) -> bool:
+    def _placed_on(self, node_id: bytes, held: gcs_pb2.HeldBundle) -> bool:
+        """Whether the table has that bundle created on that node."""
         group = self._groups.get(held.placement_group_id)
-        return (held.committed and group is not None and group.state == Group.CREATED
+        return (group is not None and group.state == Group.CREATED
                 and 0 <= held.index < len(group.bundle_nodes) and group.bundle_nodes[held.index] == node_id)
+
+    def _matches(self, node_id: bytes, held: gcs_pb2.HeldBundle) -> bool:
+        return held.committed and self._placed_on(node_id, held)
 
     def settle(self, node_id: bytes, held: list[gcs_pb2.HeldBundle]) -> None:
         """Check a node's reported bundles against the table (cheap: every
@@ -194,8 +198,7 @@ class PlacementGroupTable:
                 bundle = raylet_pb2.Bundle(placement_group_id=h.placement_group_id, index=h.index)
                 if group is not None and 0 <= h.index < len(group.bundles):
                     bundle.resources.CopyFrom(group.bundles[h.index])
-                if (group is not None and group.state == Group.CREATED and h.index < len(group.bundle_nodes)
-                        and group.bundle_nodes[h.index] == node_id):
+                if self._placed_on(node_id, h):
                     commit.append(bundle)  # created here, never committed
                 else:
                     give_back.append(bundle)  # pending, removed, unknown or placed elsewhere

@@ -1297,13 +1297,14 @@ class NodeManager:
         actor.death_cause, actor.death_message = cause, message
         log.info("%s is dead: %s", actor.describe(), message)
         self._report(actor)
+        why = f"{actor.describe()} is dead: {message}"
         creator = actor.owner
         if creator.kind == RAYLET and self.sessions.get(creator.client_id) is creator:
             # Created for another node, which would start it again if ours
             # died: it must know the actor is over.
-            creator.outbox.actors_ended.add(actor_id=actor.actor_id, message=f"{actor.describe()} is dead: {message}")
+            creator.outbox.actors_ended.add(actor_id=actor.actor_id, message=why)
             creator.touch()
-        error = exceptions.ActorDiedError(f"{actor.describe()} is dead: {message}")
+        error = exceptions.ActorDiedError(why)
         creation = self.tasks.tasks.get(actor.creation.task_id)
         if creation is not None:  # never placed, or mid-(re)start
             self._finish(creation, error=error)
