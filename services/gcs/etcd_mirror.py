@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable
 
 import aetcd
 
@@ -34,6 +35,7 @@ class EtcdMirror:
         self._rows: dict[bytes, bytes] = {}  # full etcd key -> value, under the cluster's prefix
         self.revision = 0  # the last etcd revision seen: every earlier one is applied in full
         self._advanced = asyncio.Condition()
+        self.on_deleted: Callable[[bytes], None] = lambda key: None  # called with each key a watch sees deleted
 
     def table(self, table: str) -> dict[bytes, bytes]:
         """A table's rows as EtcdStorage.load returns them (row key -> value)."""
@@ -82,6 +84,7 @@ class EtcdMirror:
                     self._rows[kv.key] = kv.value
                 else:
                     self._rows.pop(kv.key, None)
+                    self.on_deleted(kv.key)
                 # The events of one transaction share its revision (ours
                 # write one row each; a leader key's creation is alone in its).
                 if kv.mod_revision > self.revision:

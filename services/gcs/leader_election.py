@@ -7,7 +7,9 @@ as long as it does; its key's create revision fences its writes (see
 EtcdStorage.fence_revision), so a leader that was paused or cut off and lost its
 lease can never write again. The others poll the key (no watch to lose on a
 reconnect) and campaign as soon as it is gone: a dead leader is replaced
-within the lease TTL plus one poll interval.
+within the lease TTL plus one poll interval. The replica's etcd mirror also
+sees the key's deletion and `poke`s the election, which then campaigns at
+once instead of at the next poll.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class LeaderElection:
         # Set once this replica leads or knows who does.
         self.settled = asyncio.Event()
         self._lost = asyncio.Event()  # a fenced write found we no longer lead
+        self._poked = asyncio.Event()  # the leader key is gone: campaign now
         storage.on_fence_failure = self._lost.set
         storage.requires_fence = True
 
@@ -61,7 +64,11 @@ class LeaderElection:
             if revision is None:
                 if self.leader:
                     self.settled.set()
-                await asyncio.sleep(self.poll_interval_s)
+                try:
+                    await asyncio.wait_for(self._poked.wait(), self.poll_interval_s)
+                except asyncio.TimeoutError:
+                    pass
+                self._poked.clear()
                 continue
             log.info("elected leader (%s, revision %d, lease TTL %gs)", self.identity, revision, self.ttl_s)
             try:
@@ -79,6 +86,11 @@ class LeaderElection:
             log.warning("stepping down: %s", reason)
             await on_deposed(reason)
             await self._resign()
+
+    def poke(self) -> None:
+        """The leader key was deleted (seen by a watch): campaign without
+        waiting for the next poll."""
+        self._poked.set()
 
     async def announce(self) -> None:
         """Keep /ember/<cluster>/replicas/<our address> alive (its own lease)

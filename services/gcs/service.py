@@ -50,6 +50,8 @@ class GcsService:
 
             self._election = LeaderElection(self._storage, lease_ttl_s)  # type: ignore[arg-type]
             self._mirror = EtcdMirror(self._storage)  # type: ignore[arg-type]
+            leader_key, election = self._storage.leader_key, self._election  # type: ignore[attr-defined]
+            self._mirror.on_deleted = lambda key: election.poke() if key == leader_key else None
         self.leadership: Leadership = self._election or SoleLeader()
         self._servicer = GcsServicer(self.nodes, self.jobs, self.kv, self.actors, self.placement_groups, session_name,
                                      self._storage.name, self.leadership)
