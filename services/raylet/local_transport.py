@@ -7,9 +7,12 @@ The first frame is the cluster token, compared in constant time before
 anything else is read; the socket lives in the 0700 session directory.
 
 Each connection is an asyncio Protocol, not a stream: frames are handled as
-the bytes arrive and what the raylet produced for the client leaves in one
-write per event-loop turn, with no reader or writer task to wake per message
-(the raylet's share of a sync round trip is most of its CPU).
+the bytes arrive, and what they made for any client leaves at once, one
+write per client, when the received bytes are handled (output made
+elsewhere, say by a peer or a timer, leaves in the next loop turn). No
+reader or writer task wakes per message, and no loop turn passes between a
+call coming in and going on to the worker (the raylet's share of a sync
+round trip is most of its CPU).
 """
 
 from __future__ import annotations
@@ -56,6 +59,14 @@ class LocalTransport:
             os.unlink(self._path)
 
 
+_dirty: list["_Connection"] = []  # connections with output, flushed together
+
+
+def _flush_dirty() -> None:
+    while _dirty:
+        _dirty.pop()._flush()
+
+
 class _Connection(asyncio.Protocol):
     """One client: token frame, then ClientBatch frames in, RayletBatch frames out."""
 
@@ -99,6 +110,7 @@ class _Connection(asyncio.Protocol):
             self._fail(f"INTERNAL: {type(e).__name__}: {e}")
         finally:
             del buffer[:offset]
+            _flush_dirty()  # what this input produced, for any client, leaves now
 
     def _frame(self, frame: bytes) -> None:
         if not self._authenticated:
@@ -121,7 +133,9 @@ class _Connection(asyncio.Protocol):
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled and not self._closing:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            if not _dirty:
+                asyncio.get_running_loop().call_soon(_flush_dirty)  # output made outside data_received
+            _dirty.append(self)
 
     def _flush(self) -> None:
         """Send what the raylet produced for this client in this loop turn."""
