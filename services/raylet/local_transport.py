@@ -43,13 +43,14 @@ class LocalTransport:
         self._nm = nm
         self._registered = registered
         self._server: asyncio.AbstractServer | None = None
+        self._pending = _PendingOutput()
 
     async def start(self) -> None:
         if os.path.exists(self._path):
             os.unlink(self._path)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(
-            lambda: _Connection(self._token, self._nm, self._registered), path=self._path)
+            lambda: _Connection(self._token, self._nm, self._registered, self._pending), path=self._path)
         os.chmod(self._path, 0o600)
 
     async def stop(self) -> None:
@@ -59,19 +60,30 @@ class LocalTransport:
             os.unlink(self._path)
 
 
-_dirty: list["_Connection"] = []  # connections with output, flushed together
+class _PendingOutput:
+    """The connections with output to send, flushed together: when the
+    input that made it is handled, or in the next loop turn otherwise."""
 
+    def __init__(self) -> None:
+        self._connections: list[_Connection] = []
 
-def _flush_dirty() -> None:
-    while _dirty:
-        _dirty.pop()._flush()
+    def add(self, connection: "_Connection") -> None:
+        if not self._connections:
+            asyncio.get_running_loop().call_soon(self.flush)  # output made outside data_received
+        self._connections.append(connection)
+
+    def flush(self) -> None:
+        while self._connections:
+            self._connections.pop()._flush()
 
 
 class _Connection(asyncio.Protocol):
     """One client: token frame, then ClientBatch frames in, RayletBatch frames out."""
 
-    def __init__(self, token: bytes, nm: NodeManager, registered: raylet_pb2.ClientRegistered) -> None:
+    def __init__(self, token: bytes, nm: NodeManager, registered: raylet_pb2.ClientRegistered,
+                 pending: _PendingOutput) -> None:
         self._token = token
+        self._pending = pending
         self._nm = nm
         self._registered = registered
         self._transport: asyncio.Transport | None = None
@@ -110,7 +122,7 @@ class _Connection(asyncio.Protocol):
             self._fail(f"INTERNAL: {type(e).__name__}: {e}")
         finally:
             del buffer[:offset]
-            _flush_dirty()  # what this input produced, for any client, leaves now
+            self._pending.flush()  # what this input produced, for any client, leaves now
 
     def _frame(self, frame: bytes) -> None:
         if not self._authenticated:
@@ -133,9 +145,7 @@ class _Connection(asyncio.Protocol):
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled and not self._closing:
             self._flush_scheduled = True
-            if not _dirty:
-                asyncio.get_running_loop().call_soon(_flush_dirty)  # output made outside data_received
-            _dirty.append(self)
+            self._pending.add(self)
 
     def _flush(self) -> None:
         """Send what the raylet produced for this client in this loop turn."""

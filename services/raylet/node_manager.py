@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
@@ -145,14 +145,8 @@ class NodeManager:
         if batch.provide:
             borrowed = self.objects.provide(batch.provide, session)
             if borrowed:  # before any result of the tasks they came with
-                outbox = session.outbox
                 for object_id in borrowed:
-                    # (Returned and borrowed again before the batch left: the
-                    # owner need hear of neither.)
-                    if object_id in outbox.returned_borrows:
-                        outbox.returned_borrows.remove(object_id)
-                    else:
-                        outbox.borrowed.append(object_id)
+                    _add_or_cancel(session.outbox.borrowed, session.outbox.returned_borrows, object_id)
                 session.touch()
         for object_id in batch.add_refs:
             self.objects.add_holder(object_id, session)
@@ -216,11 +210,7 @@ class NodeManager:
         returns, self.objects.borrow_returns = self.objects.borrow_returns, []
         for lender, object_id in returns:
             if self.sessions.get(lender.client_id) is lender:  # (gone: it dropped our borrows itself)
-                outbox = lender.outbox
-                if object_id in outbox.borrowed:  # borrowed and done with before the batch left
-                    outbox.borrowed.remove(object_id)
-                else:
-                    outbox.returned_borrows.append(object_id)
+                _add_or_cancel(lender.outbox.returned_borrows, lender.outbox.borrowed, object_id)
                 lender.touch()
         self._flush_store_deletes()
 
@@ -1414,3 +1404,12 @@ class NodeManager:
         for shape in self.infeasible_shapes():
             reply.infeasible.add().amounts.update(shape)
         return reply
+
+
+def _add_or_cancel(add_to: Any, opposite: Any, object_id: bytes) -> None:
+    """Note a borrow or its return for the owner, unless the batch not yet
+    sent holds the opposite note: then the owner need hear of neither."""
+    if object_id in opposite:
+        opposite.remove(object_id)
+    else:
+        add_to.append(object_id)
