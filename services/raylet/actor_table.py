@@ -20,7 +20,7 @@ PENDING, ALIVE, RESTARTING, DEAD = Actor.PENDING_CREATION, Actor.ALIVE, Actor.RE
 
 class ActorEntry:
     __slots__ = ("actor_id", "creation", "options", "owner", "state", "worker", "num_restarts", "queue",
-                 "inflight", "death_cause", "death_message", "out_of_scope", "ready_id", "ending")
+                 "inflight", "death_cause", "death_message", "out_of_scope", "ready_id", "ending", "last_death")
 
     def __init__(self, creation: raylet_pb2.TaskSpec, owner: ClientSession) -> None:
         self.actor_id = creation.actor_creation.actor_id
@@ -41,6 +41,7 @@ class ActorEntry:
         # Set when the actor is being ended on purpose: (cause, message);
         # its worker's death then ends it instead of restarting it.
         self.ending: tuple[int, str] | None = None
+        self.last_death = ""  # how its last worker died (quoted to calls cut off by it)
 
     @property
     def ordered(self) -> bool:

@@ -24,6 +24,9 @@ class ClientSession:
         self.pid = pid
         self.node_id = node_id  # RAYLET sessions: the peer's node
         self.held: set[bytes] = set()  # object ids this client refers to
+        # Objects it promised to put (results of its direct actor calls it
+        # passed on before they arrived): OwnerDiedError if it goes first.
+        self.promised: set[bytes] = set()
         self.closed = False
         self._outbox = raylet_pb2.RayletBatch()
         self._dirty = False

@@ -128,15 +128,25 @@ class NodeManager:
             for task in [t for t in self.tasks.tasks.values() if t.submitter is session and t.state != ASSIGNED
                          and not (t.spec.HasField("actor_creation") and t.spec.actor_creation.detached)]:
                 self._drop_task(task)
+        for object_id in session.promised:
+            if object_id in self.objects and not self.objects.is_ready(object_id):
+                self._ready(self.objects.set_ready(error_value(object_id, exceptions.OwnerDiedError(
+                    f"object {object_id.hex()} was to come from a direct actor call of {session.describe()}, "
+                    "which exited before it arrived"))))
         self.objects.drop_session(session)
         self._after_changes()
         self.schedule()
 
     def handle_batch(self, session: ClientSession, batch: raylet_pb2.ClientBatch) -> None:
         """Apply one client batch; field order is the protocol's order."""
+        for object_id in batch.promises:
+            self._check_object_id(object_id)
+            self.objects.create_pending(object_id, session)
+            session.promised.add(object_id)
         for value in batch.puts:
             self._check_object_id(value.object_id)
             self._stamp(value)
+            session.promised.discard(value.object_id)
             self._ready(self.objects.put(value, session))
         if batch.provide and session.kind != RAYLET:
             raise ProtocolError("only raylets may `provide` values")
@@ -262,6 +272,8 @@ class NodeManager:
         self.tasks.tasks[spec.task_id] = task
         for i in range(spec.num_returns):
             self.objects.create_pending(ids.object_id_for(spec.task_id, i + 1), submitter)
+        if submitter.promised and spec.direct_worker_id:  # the task will make what was promised
+            submitter.promised.difference_update(ids.object_id_for(spec.task_id, i + 1) for i in range(spec.num_returns))
         for object_id in (*spec.dependencies, *spec.nested_refs):
             self.objects.pin(object_id)
         if creation:
@@ -278,6 +290,8 @@ class NodeManager:
                 return
             else:
                 task.retries_left = actor.options.max_task_retries
+                if spec.direct_worker_id and not self._direct_call_broken(actor, task):
+                    return
                 actor.queue.append(spec.task_id)
         lost = None
         # A call to an actor on another node goes with the values of the refs
@@ -294,6 +308,27 @@ class NodeManager:
                 "or never created"))
         elif task.missing == 0:
             self._deps_ready(task)
+
+    def _direct_call_broken(self, actor: ActorEntry, task: TaskEntry) -> bool:
+        """A call that went straight to the actor's worker, whose connection
+        broke mid-call: as if it had been running there. True if it is to be
+        queued again (a retry), False if it is parked or finished."""
+        spec = task.spec
+        worker = actor.worker
+        if worker is not None and worker.worker_id == spec.direct_worker_id:
+            # Its death is not seen here yet: it decides, as for our own calls.
+            task.state = ASSIGNED
+            task.worker = worker
+            worker.assigned.append(spec.task_id)
+            actor.inflight.add(spec.task_id)
+            return False
+        if actor.state != DEAD and task.retries_left != 0:
+            task.retries_left -= 1
+            return True
+        self._finish(task, error=exceptions.ActorDiedError(
+            f"{actor.describe()} died while running {spec.method_name}: {actor.last_death}"
+            + ("" if actor.state == DEAD else "; it restarted, but this call may not be retried (max_task_retries)")))
+        return False
 
     def _ready(self, waiting: list[bytes]) -> None:
         for task_id in waiting:
@@ -982,6 +1017,10 @@ class NodeManager:
             if not worker.assigned and worker.actor_id is None:
                 self._release_lease(worker)
         if task is None:
+            if result.actor_exit and worker is not None and worker.actor_id is not None:
+                actor = self.actors.get(worker.actor_id)  # a direct call (never ours) ran exit_actor()
+                if actor is not None:
+                    self._end_actor(actor, Actor.EXITED, "it called ember.actor.exit_actor()")
             return
         if task.spec.actor_id:
             self._actor_task_done(task, result)
@@ -1249,6 +1288,7 @@ class NodeManager:
         restart = actor.ending is None and actor.restarts_left()
         died = (f"its worker process (pid {worker.process.pid}) died: {reason}"
                 + (f", after {actor.num_restarts} restart(s)" if actor.num_restarts else ""))
+        actor.last_death = died
         # Calls cut off mid-run: retried on the restarted actor if they may be,
         # in their order, ahead of the calls still queued.
         retry = []

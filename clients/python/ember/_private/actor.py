@@ -239,7 +239,9 @@ class ActorMethod:
             max_retries=handle._max_task_retries, parent_task_id=runtime.task_context.task_id or b"",
             actor_id=handle._actor_id, method_name=self._name,
         )
-        client.submit(spec)
+        # The handle's ready ref rides with a direct call: the actor stays in
+        # scope until its result is in, as it does for calls the raylet sees.
+        client.submit_actor_call(spec, handle._ready, direct=n == 1 and not deps and not nested)
         del keep
         refs = [ObjectRef(ids.object_id_for(task_id, i + 1), client) for i in range(n)]
         if n == 1:

@@ -28,12 +28,18 @@ from typing import Any, Callable, Iterator
 from ember.v1 import common_pb2, gcs_pb2, objectstore_pb2, raylet_pb2
 
 from ember import exceptions
-from ember._private import ids, serialization
+from ember._private import direct_calls, ids, serialization
 from ember._private.config import Config
+from ember._private.object_ref import ObjectRef
 
 log = logging.getLogger(__name__)
 
-_SUBMIT, _PUT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _CANCEL, _BLOCKED, _LOGS, _KILL, _KV_GET, _CLOSE, _FETCH = range(13)
+(_SUBMIT, _PUT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _CANCEL, _BLOCKED, _LOGS, _KILL, _KV_GET, _CLOSE, _FETCH,
+ _RESERVE, _RESUBMIT, _PUT_DIRECT) = range(16)
+# Results of direct actor calls not (yet) known to the raylet: running,
+# arrived (the value is ours alone), or promised to the raylet (passed on
+# while running: put when it arrives).
+_DIRECT_RUNNING, _DIRECT_HERE, _DIRECT_PROMISED = range(3)
 _MAX_ITEMS_PER_BATCH = 4096
 
 
@@ -84,6 +90,11 @@ class CoreClient:
         self._held_remote: set[bytes] = set()  # ids the raylet counts us as holding
         self._send_lock = threading.Lock()
         self._closed = False
+        # Direct actor calls (local transport only), guarded by _direct_lock.
+        self._direct_lock = threading.Lock()
+        self._channels: dict[bytes, direct_calls.ActorChannel] = {}
+        self._direct_local: dict[bytes, int] = {}  # object id -> _DIRECT_*
+        self._raylet_call_returns: dict[bytes, tuple[direct_calls.ActorChannel, ObjectRef]] = {}
         if raylet_address.startswith("local:"):
             self._local = _LocalSocket(raylet_address.removeprefix("local:"), token or "")
             self._local.send(raylet_pb2.ClientBatch(register=register))
@@ -157,7 +168,7 @@ class CoreClient:
                 c = counts.get(payload, 0)
                 counts[payload] = c + 1
                 if c == 0:
-                    if payload not in held_remote:
+                    if payload not in held_remote and payload not in self._direct_local:
                         held_remote.add(payload)
                         delta[payload] = delta.get(payload, 0) + 1
                     with cond:
@@ -171,6 +182,9 @@ class CoreClient:
                     if payload in held_remote:
                         held_remote.discard(payload)
                         delta[payload] = delta.get(payload, 0) - 1
+                    elif payload in self._direct_local:
+                        with self._direct_lock:
+                            self._direct_local.pop(payload, None)
                     with cond:
                         live.discard(payload)
                         values.pop(payload, None)
@@ -181,21 +195,42 @@ class CoreClient:
                     # recycling the file (its pages are what makes the next
                     # object of that size fast to write) while nobody reads it.
                     self._reader_maps.drop(payload)
-            elif kind == _SUBMIT:
-                batch.submit.append(payload)
+            elif kind in (_SUBMIT, _RESERVE, _RESUBMIT):
                 returns = [ids.object_id_for(payload.task_id, i + 1) for i in range(payload.num_returns)]
+                if kind != _RESERVE:
+                    self._publish_direct((*payload.dependencies, *payload.nested_refs), batch)
+                    batch.submit.append(payload)
                 held_remote.update(returns)
                 with cond:
                     live.update(returns)
                     # The raylet pushes a task's returns to its submitter
                     # unasked: a get need not subscribe (one message less).
                     self._subscribed.update(returns)
+                if kind == _RESUBMIT:
+                    # Submitted late (it waited for direct calls, or its
+                    # direct connection broke): refs to its returns may be
+                    # gone already.
+                    for object_id in returns:
+                        if object_id not in counts:
+                            held_remote.discard(object_id)
+                            batch.remove_refs.append(object_id)
             elif kind == _PUT:
+                self._publish_direct(payload.nested_ids, batch)
                 batch.puts.append(payload)
                 held_remote.add(payload.object_id)
                 with cond:
                     live.add(payload.object_id)
+            elif kind == _PUT_DIRECT:
+                # A direct call's result for the raylet: passed on, or stored.
+                batch.puts.append(payload)
+                if payload.object_id in counts:
+                    held_remote.add(payload.object_id)
+                else:
+                    held_remote.discard(payload.object_id)
+                    batch.remove_refs.append(payload.object_id)
             elif kind == _RESULT:
+                for value in payload.returns:
+                    self._publish_direct(value.nested_ids, batch)
                 batch.results.append(payload)
             elif kind == _SUBSCRIBE:
                 batch.subscribe.extend(payload)
@@ -233,6 +268,29 @@ class CoreClient:
                 self._local.send(batch)
             return None
         return batch
+
+    def _publish_direct(self, object_ids: Any, batch: raylet_pb2.ClientBatch) -> None:
+        """Results of direct calls among `object_ids` are being passed on:
+        the raylet must know them first (put, or promised while running)."""
+        direct_local = self._direct_local
+        for object_id in object_ids:
+            if object_id not in direct_local:
+                continue
+            with self._direct_lock:
+                state = direct_local.get(object_id)
+                if state == _DIRECT_HERE:
+                    del direct_local[object_id]
+                    with self._cond:
+                        value = self._values.get(object_id)
+                    if value is None:
+                        continue
+                    batch.puts.append(value)
+                elif state == _DIRECT_RUNNING:
+                    direct_local[object_id] = _DIRECT_PROMISED
+                    batch.promises.append(object_id)
+                else:
+                    continue
+            self._held_remote.add(object_id)
 
     def _enqueue(self, item: Any) -> None:
         self._out.put(item)
@@ -279,6 +337,8 @@ class CoreClient:
                     self._registered.set()
                 if batch.ready:
                     node_id = self.info.node_id
+                    if self._raylet_call_returns:
+                        self._raylet_calls_done(batch.ready)
                     with self._cond:
                         for value in batch.ready:
                             oid = value.object_id
@@ -325,6 +385,16 @@ class CoreClient:
             if self.on_execute is not None:
                 self.on_execute([])  # wakes a worker so it notices
 
+    def _raylet_calls_done(self, ready: Any) -> None:
+        """Actor calls that went through the raylet and are back: once none
+        is left, the next call to that actor may go direct."""
+        with self._direct_lock:
+            for value in ready:
+                entry = self._raylet_call_returns.pop(value.object_id, None)
+                if entry is not None:
+                    entry[0].raylet_calls -= 1
+                    entry[0].retry_at = 0.0  # the actor answered: it may be listening now
+
     @property
     def alive(self) -> bool:
         return self._dead is None
@@ -335,6 +405,9 @@ class CoreClient:
 
     def close(self) -> None:
         self._closed = True
+        with self._direct_lock:
+            for channel in self._channels.values():
+                channel.close()
         self._enqueue((_CLOSE, None))
         try:
             self._reader.join(timeout=5)
@@ -362,6 +435,135 @@ class CoreClient:
         self._check_alive()
         self._enqueue((_SUBMIT, spec))
 
+    def submit_actor_call(self, spec: raylet_pb2.TaskSpec, keep: Any, direct: bool) -> None:
+        """Send an actor call: straight to the actor's worker if `direct`
+        (one return, no ObjectRef in its arguments) and the actor listens on
+        this node, else through the raylet. One caller's calls to an actor
+        keep their order: none goes direct while one is on its way through
+        the raylet, and none goes through the raylet while direct ones are
+        in flight (it waits for them). `keep` lives until the result is in."""
+        self._check_alive()
+        if self._local is None or not self.info.session_dir:
+            self._enqueue((_SUBMIT, spec))
+            return
+        with self._direct_lock:
+            channel = self._channels.get(spec.actor_id)
+            if channel is None:
+                channel = self._channels[spec.actor_id] = direct_calls.ActorChannel(spec.actor_id)
+            if channel.deferred or (channel.inflight and not direct):
+                # Its arguments must outlive the caller's refs until the
+                # raylet pins them at submission.
+                args = [ObjectRef(object_id, self) for object_id in (*spec.dependencies, *spec.nested_refs)]
+                channel.deferred.append((spec, (keep, args)))
+                self._out.put((_RESERVE, spec))
+                returns = [ids.object_id_for(spec.task_id, i + 1) for i in range(spec.num_returns)]
+                with self._cond:  # a get now must not subscribe: the raylet does not know them yet
+                    self._live.update(returns)
+                    self._subscribed.update(returns)
+                return
+            if direct and channel.direct_ok and (channel.sock is not None or self._open_channel(channel)):
+                object_id = ids.object_id_for(spec.task_id, 1)
+                self._direct_local[object_id] = _DIRECT_RUNNING
+                with self._cond:
+                    self._live.add(object_id)
+                    self._subscribed.add(object_id)
+                channel.inflight[spec.task_id] = (spec, keep)
+                channel.send(calls=[raylet_pb2.ExecuteTask(spec=spec)])  # (if broken, its reader resubmits it)
+                return
+            self._via_raylet(channel, spec, _SUBMIT)
+        self._flush()
+
+    def _via_raylet(self, channel: direct_calls.ActorChannel, spec: raylet_pb2.TaskSpec, kind: int) -> None:
+        """Queue an actor call for the raylet, counted until its first
+        return is back (the direct lock is held)."""
+        if spec.num_returns == 0:
+            channel.returnless = True
+        else:
+            # Our own ref to its first return: the raylet pushes it to us
+            # when ready even if the caller's refs are gone by then.
+            object_id = ids.object_id_for(spec.task_id, 1)
+            channel.raylet_calls += 1
+            self._raylet_call_returns[object_id] = (channel, ObjectRef(object_id, self))
+        self._out.put((kind, spec))
+
+    def _open_channel(self, channel: direct_calls.ActorChannel) -> bool:
+        sock = channel.connect(direct_calls.socket_address(self.info.session_dir, channel.actor_id),
+                               self._token or "", self.node_id)
+        if sock is None:
+            return False
+        threading.Thread(target=self._read_direct, args=(channel, sock), name="ember-direct-reader",
+                         daemon=True).start()
+        return True
+
+    def _read_direct(self, channel: direct_calls.ActorChannel, sock: Any) -> None:
+        """Results of one actor's direct calls, until the connection breaks."""
+        try:
+            for data in direct_calls.read_frames(sock):
+                for result in raylet_pb2.DirectReplies.FromString(data).results:
+                    self._direct_result(channel, result)
+        except Exception as e:  # (OSError, or a malformed frame): the calls in flight go to the raylet
+            log.debug("direct connection to actor %s broke: %s", channel.actor_id.hex(), e)
+        self._direct_broken(channel, sock)
+
+    def _direct_result(self, channel: direct_calls.ActorChannel, result: raylet_pb2.TaskResult) -> None:
+        publish: list[common_pb2.ObjectValue] = []
+        with self._direct_lock:
+            if channel.inflight.pop(result.task_id, None) is None:
+                return
+            for value in result.returns:
+                object_id = value.object_id
+                state = self._direct_local.get(object_id)
+                if state is None and value.WhichOneof("location") != "stored_size":
+                    continue  # nobody refers to it any more
+                if state == _DIRECT_RUNNING and value.WhichOneof("location") != "stored_size":
+                    self._direct_local[object_id] = _DIRECT_HERE
+                else:  # stored values are the raylet's at once (the store frees them with it)
+                    self._direct_local.pop(object_id, None)
+                    publish.append(value)
+                with self._cond:
+                    if object_id in self._live:
+                        self._values[object_id] = value
+                        self._subscribed.discard(object_id)
+                    self._cond.notify_all()
+            for value in publish:
+                self._out.put((_PUT_DIRECT, value))
+            if not channel.inflight:
+                self._submit_deferred(channel)
+        if publish or not channel.inflight:
+            self._flush()
+
+    def _submit_deferred(self, channel: direct_calls.ActorChannel) -> None:
+        """The calls that waited for the direct ones go to the raylet, in order."""
+        deferred, channel.deferred = channel.deferred, []
+        for spec, _keep in deferred:
+            self._via_raylet(channel, spec, _RESUBMIT)  # (the refs in _keep drop after it, in queue order)
+            if spec.task_id in channel.cancel_deferred:
+                self._out.put((_CANCEL, raylet_pb2.CancelTask(task_id=spec.task_id)))
+        channel.cancel_deferred.clear()
+
+    def _direct_broken(self, channel: direct_calls.ActorChannel, sock: Any) -> None:
+        """The actor's worker went away (or we are closing): the calls in
+        flight go to the raylet, marked with the worker they ran on, so it
+        retries or fails them as for a call it had sent there itself."""
+        with self._direct_lock:
+            if channel.sock is not sock or self._closed:
+                return  # handled already (a kill), or we are closing
+            self._break_channel(channel)
+        self._flush()
+
+    def _break_channel(self, channel: direct_calls.ActorChannel) -> None:
+        """Close the connection; its calls in flight, then the deferred
+        ones, go to the raylet, in order (the direct lock is held)."""
+        channel.close()
+        channel.retry_at = time.monotonic() + direct_calls.RETRY_AFTER_S
+        inflight, channel.inflight = channel.inflight, {}
+        for spec, _keep in inflight.values():
+            for i in range(spec.num_returns):
+                self._direct_local.pop(ids.object_id_for(spec.task_id, i + 1), None)
+            spec.direct_worker_id = channel.worker_id
+            self._via_raylet(channel, spec, _RESUBMIT)
+        self._submit_deferred(channel)
+
     def send_result(self, result: raylet_pb2.TaskResult) -> None:
         self._enqueue((_RESULT, result))
 
@@ -373,10 +575,24 @@ class CoreClient:
         self._out.put((_LOGS, lines))
 
     def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        with self._direct_lock:
+            for channel in self._channels.values():
+                if task_id in channel.inflight:
+                    channel.send(cancel=[task_id])  # (an actor's call: never forced, as in Ray)
+                    return
+                if any(spec.task_id == task_id for spec, _keep in channel.deferred):
+                    channel.cancel_deferred.add(task_id)  # the raylet does not know it yet
+                    return
         self._enqueue((_CANCEL, raylet_pb2.CancelTask(task_id=task_id, force=force, recursive=recursive)))
 
     def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
         self._check_alive()
+        with self._direct_lock:
+            # Calls after the kill go through the raylet, behind it (they
+            # run on the restarted actor); those in flight go as cut off.
+            channel = self._channels.get(actor_id)
+            if channel is not None and channel.sock is not None:
+                self._break_channel(channel)
         self._enqueue((_KILL, raylet_pb2.KillActor(actor_id=actor_id, no_restart=no_restart)))
 
     def export_function(self, function_id: bytes, pickled: bytes) -> None:

@@ -31,10 +31,11 @@ from typing import Any, Iterator
 from ember.v1 import raylet_pb2
 
 from ember import exceptions
-from ember._private import auth, ids, runtime, serialization, task_args
+from ember._private import auth, direct_calls, ids, runtime, serialization, task_args
 from ember._private.actor import ActorExit
 from ember._private.config import Config
 from ember._private.core_client import CoreClient
+from ember._private.direct_calls import CallerConnection
 
 log = logging.getLogger("ember.worker")
 
@@ -56,8 +57,12 @@ class Worker:
         self._actor_loop: asyncio.AbstractEventLoop | None = None
         self._actor_slots: asyncio.Semaphore | None = None
         self._exited = False
+        # Calls that came straight from their caller: where each result goes.
+        self._direct_origin: dict[bytes, CallerConnection] = {}
         register = raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.WORKER, worker_id=worker_id, pid=os.getpid())
         self.client = CoreClient(raylet_address, token, register, config, on_execute=self._enqueue, on_cancel=self._cancel)
+        self._worker_id = worker_id
+        self._token = token or ""
         self.client.on_block = self._on_block
         runtime.connect_worker(self.client)
         self._node_id = self.client.node_id.hex()
@@ -73,6 +78,12 @@ class Worker:
                 # (they may be the very tasks we wait on): hand them back.
                 # Sent under the lock so it cannot overtake our "unblocked".
                 self.client.send_blocked(True, [t.spec.task_id for t in tasks])
+
+    # a direct caller's reader thread
+    def _enqueue_direct(self, tasks: list[raylet_pb2.ExecuteTask], origin: CallerConnection) -> None:
+        for execute in tasks:
+            self._direct_origin[execute.spec.task_id] = origin
+        self._enqueue(tasks)
 
     def _cancel(self, task_ids: list[bytes]) -> None:
         with self._cv:
@@ -181,7 +192,17 @@ class Worker:
 
     def _send_returns(self, spec: raylet_pb2.TaskSpec, result: Any) -> None:
         returns = self._returns(spec, result)
-        self.client.send_result(raylet_pb2.TaskResult(task_id=spec.task_id, returns=returns))
+        self._deliver(raylet_pb2.TaskResult(task_id=spec.task_id, returns=returns))
+
+    def _deliver(self, result: raylet_pb2.TaskResult) -> None:
+        """A call's result to whoever sent the call: the raylet or a direct caller."""
+        origin = self._direct_origin.pop(result.task_id, None)
+        if origin is None:
+            self.client.send_result(result)
+            return
+        origin.reply(result)
+        if result.actor_exit:  # the raylet ends the actor (and fails what else is in flight)
+            self.client.send_result(raylet_pb2.TaskResult(task_id=result.task_id, actor_exit=True))
 
     def _arguments(self, execute: raylet_pb2.ExecuteTask) -> tuple[tuple[Any, ...], dict[str, Any]]:
         deps = [self.client.decode(v) for v in execute.args]
@@ -212,6 +233,11 @@ class Worker:
         elif creation.max_concurrency > 1:
             self._actor_pool = concurrent.futures.ThreadPoolExecutor(
                 creation.max_concurrency, thread_name_prefix="ember-actor")
+        info = self.client.info
+        if info.session_dir:
+            hello = raylet_pb2.DirectHello(worker_id=self._worker_id, node_id=info.node_id, actor_id=creation.actor_id)
+            direct_calls.DirectCallServer(direct_calls.socket_address(info.session_dir, creation.actor_id), self._token,
+                                          hello, self._enqueue_direct, self._cancel).start()
 
     async def _execute_async(self, execute: raylet_pb2.ExecuteTask) -> None:
         """One call of an async actor: up to max_concurrency run at once."""
@@ -264,7 +290,7 @@ class Worker:
                                        actor_exit=actor_exit)
         for i in range(spec.num_returns):
             result.returns.add(object_id=ids.object_id_for(spec.task_id, i + 1), data=data, is_error=True)
-        self.client.send_result(result)
+        self._deliver(result)
 
 
 class TaskOutput(io.TextIOBase):

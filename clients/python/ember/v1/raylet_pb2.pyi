@@ -75,7 +75,7 @@ class BundlesReply(_message.Message):
     def __init__(self) -> None: ...
 
 class TaskSpec(_message.Message):
-    __slots__ = ("task_id", "job_id", "function_id", "function_name", "args", "dependencies", "nested_refs", "num_returns", "resources", "max_retries", "retry_exceptions", "parent_task_id", "traceparent", "actor_id", "method_name", "actor_creation", "driver_node_id", "scheduling", "label_selector")
+    __slots__ = ("task_id", "job_id", "function_id", "function_name", "args", "dependencies", "nested_refs", "num_returns", "resources", "max_retries", "retry_exceptions", "parent_task_id", "traceparent", "actor_id", "method_name", "actor_creation", "driver_node_id", "scheduling", "label_selector", "direct_worker_id")
     class LabelSelectorEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +102,7 @@ class TaskSpec(_message.Message):
     DRIVER_NODE_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEDULING_FIELD_NUMBER: _ClassVar[int]
     LABEL_SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    DIRECT_WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     task_id: bytes
     job_id: bytes
     function_id: bytes
@@ -121,7 +122,8 @@ class TaskSpec(_message.Message):
     driver_node_id: bytes
     scheduling: SchedulingStrategy
     label_selector: _containers.ScalarMap[str, str]
-    def __init__(self, task_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., function_id: _Optional[bytes] = ..., function_name: _Optional[str] = ..., args: _Optional[bytes] = ..., dependencies: _Optional[_Iterable[bytes]] = ..., nested_refs: _Optional[_Iterable[bytes]] = ..., num_returns: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., parent_task_id: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., actor_id: _Optional[bytes] = ..., method_name: _Optional[str] = ..., actor_creation: _Optional[_Union[ActorCreation, _Mapping]] = ..., driver_node_id: _Optional[bytes] = ..., scheduling: _Optional[_Union[SchedulingStrategy, _Mapping]] = ..., label_selector: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    direct_worker_id: bytes
+    def __init__(self, task_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., function_id: _Optional[bytes] = ..., function_name: _Optional[str] = ..., args: _Optional[bytes] = ..., dependencies: _Optional[_Iterable[bytes]] = ..., nested_refs: _Optional[_Iterable[bytes]] = ..., num_returns: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., parent_task_id: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., actor_id: _Optional[bytes] = ..., method_name: _Optional[str] = ..., actor_creation: _Optional[_Union[ActorCreation, _Mapping]] = ..., driver_node_id: _Optional[bytes] = ..., scheduling: _Optional[_Union[SchedulingStrategy, _Mapping]] = ..., label_selector: _Optional[_Mapping[str, str]] = ..., direct_worker_id: _Optional[bytes] = ...) -> None: ...
 
 class SchedulingStrategy(_message.Message):
     __slots__ = ("kind", "node_id", "soft")
@@ -266,7 +268,7 @@ class LogLines(_message.Message):
     def __init__(self, job_id: _Optional[bytes] = ..., pid: _Optional[int] = ..., task_name: _Optional[str] = ..., is_stderr: _Optional[bool] = ..., lines: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ClientBatch(_message.Message):
-    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs", "kill_actors", "kv_get", "fetch", "provide")
+    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs", "kill_actors", "kv_get", "fetch", "provide", "promises")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     SUBMIT_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
@@ -281,6 +283,7 @@ class ClientBatch(_message.Message):
     KV_GET_FIELD_NUMBER: _ClassVar[int]
     FETCH_FIELD_NUMBER: _ClassVar[int]
     PROVIDE_FIELD_NUMBER: _ClassVar[int]
+    PROMISES_FIELD_NUMBER: _ClassVar[int]
     register: RegisterClient
     submit: _containers.RepeatedCompositeFieldContainer[TaskSpec]
     results: _containers.RepeatedCompositeFieldContainer[TaskResult]
@@ -295,7 +298,8 @@ class ClientBatch(_message.Message):
     kv_get: _containers.RepeatedCompositeFieldContainer[KvKey]
     fetch: _containers.RepeatedScalarFieldContainer[bytes]
     provide: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
-    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kill_actors: _Optional[_Iterable[_Union[KillActor, _Mapping]]] = ..., kv_get: _Optional[_Iterable[_Union[KvKey, _Mapping]]] = ..., fetch: _Optional[_Iterable[bytes]] = ..., provide: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ...) -> None: ...
+    promises: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kill_actors: _Optional[_Iterable[_Union[KillActor, _Mapping]]] = ..., kv_get: _Optional[_Iterable[_Union[KvKey, _Mapping]]] = ..., fetch: _Optional[_Iterable[bytes]] = ..., provide: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., promises: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class KvKey(_message.Message):
     __slots__ = ("namespace", "key")
@@ -394,3 +398,29 @@ class GetNodeStatsReply(_message.Message):
     infeasible: _containers.RepeatedCompositeFieldContainer[_common_pb2.ResourceSet]
     num_actors: int
     def __init__(self, node_id: _Optional[bytes] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., available: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., num_workers: _Optional[int] = ..., num_idle_workers: _Optional[int] = ..., num_queued_tasks: _Optional[int] = ..., num_running_tasks: _Optional[int] = ..., num_objects: _Optional[int] = ..., inline_bytes: _Optional[int] = ..., infeasible: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ..., num_actors: _Optional[int] = ...) -> None: ...
+
+class DirectHello(_message.Message):
+    __slots__ = ("worker_id", "node_id", "actor_id")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    worker_id: bytes
+    node_id: bytes
+    actor_id: bytes
+    def __init__(self, worker_id: _Optional[bytes] = ..., node_id: _Optional[bytes] = ..., actor_id: _Optional[bytes] = ...) -> None: ...
+
+class DirectCalls(_message.Message):
+    __slots__ = ("calls", "cancel")
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[ExecuteTask]
+    cancel: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, calls: _Optional[_Iterable[_Union[ExecuteTask, _Mapping]]] = ..., cancel: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class DirectReplies(_message.Message):
+    __slots__ = ("hello", "results")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    hello: DirectHello
+    results: _containers.RepeatedCompositeFieldContainer[TaskResult]
+    def __init__(self, hello: _Optional[_Union[DirectHello, _Mapping]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ...) -> None: ...
