@@ -67,7 +67,7 @@ def _make(args: argparse.Namespace, config: Config) -> RayletService:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_service(_make, _parser(), argv, uvloop=True)
+    run_service(_make, _parser(), argv)
 
 
 if __name__ == "__main__":

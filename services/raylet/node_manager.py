@@ -286,7 +286,10 @@ class NodeManager:
                     task.retries_left = remote.creation.actor_creation.max_task_retries
                 remote.queue.append(spec.task_id)
             elif actor.state == DEAD:
-                self._finish(task, error=exceptions.ActorDiedError(f"{actor.describe()} is dead: {actor.death_message}"))
+                # (a direct call cut off by the death is told so, as the raylet's own are)
+                cut_off = f" (it died while running {spec.method_name})" if spec.direct_worker_id else ""
+                self._finish(task, error=exceptions.ActorDiedError(
+                    f"{actor.describe()} is dead: {actor.death_message}{cut_off}"))
                 return
             else:
                 task.retries_left = actor.options.max_task_retries

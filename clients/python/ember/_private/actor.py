@@ -241,9 +241,9 @@ class ActorMethod:
         )
         # The handle's ready ref rides with a direct call: the actor stays in
         # scope until its result is in, as it does for calls the raylet sees.
-        client.submit_actor_call(spec, handle._ready, direct=n == 1 and not deps and not nested)
+        first = client.submit_actor_call(spec, handle._ready, direct=n == 1 and not deps and not nested)
         del keep
-        refs = [ObjectRef(ids.object_id_for(task_id, i + 1), client) for i in range(n)]
+        refs = [first, *(ObjectRef(ids.object_id_for(task_id, i + 1), client) for i in range(1, n))] if n else []
         if n == 1:
             return refs[0]
         return refs if n else None

@@ -435,17 +435,20 @@ class CoreClient:
         self._check_alive()
         self._enqueue((_SUBMIT, spec))
 
-    def submit_actor_call(self, spec: raylet_pb2.TaskSpec, keep: Any, direct: bool) -> None:
+    def submit_actor_call(self, spec: raylet_pb2.TaskSpec, keep: Any, direct: bool) -> ObjectRef | None:
         """Send an actor call: straight to the actor's worker if `direct`
         (one return, no ObjectRef in its arguments) and the actor listens on
         this node, else through the raylet. One caller's calls to an actor
         keep their order: none goes direct while one is on its way through
         the raylet, and none goes through the raylet while direct ones are
-        in flight (it waits for them). `keep` lives until the result is in."""
+        in flight (it waits for them). `keep` lives until the result is in.
+        Returns the ref to the first return: made here, before any answer
+        can come back and drop our own refs to it."""
         self._check_alive()
+        first_id = ids.object_id_for(spec.task_id, 1)
         if self._local is None or not self.info.session_dir:
             self._enqueue((_SUBMIT, spec))
-            return
+            return ObjectRef(first_id, self) if spec.num_returns else None
         with self._direct_lock:
             channel = self._channels.get(spec.actor_id)
             if channel is None:
@@ -454,37 +457,42 @@ class CoreClient:
                 # Its arguments must outlive the caller's refs until the
                 # raylet pins them at submission.
                 args = [ObjectRef(object_id, self) for object_id in (*spec.dependencies, *spec.nested_refs)]
-                channel.deferred.append((spec, (keep, args)))
                 self._out.put((_RESERVE, spec))
+                first = ObjectRef(first_id, self) if spec.num_returns else None
+                channel.deferred.append((spec, (keep, args, first)))
                 returns = [ids.object_id_for(spec.task_id, i + 1) for i in range(spec.num_returns)]
                 with self._cond:  # a get now must not subscribe: the raylet does not know them yet
                     self._live.update(returns)
                     self._subscribed.update(returns)
-                return
+                return first
             if direct and channel.direct_ok and (channel.sock is not None or self._open_channel(channel)):
-                object_id = ids.object_id_for(spec.task_id, 1)
-                self._direct_local[object_id] = _DIRECT_RUNNING
+                self._direct_local[first_id] = _DIRECT_RUNNING
                 with self._cond:
-                    self._live.add(object_id)
-                    self._subscribed.add(object_id)
+                    self._live.add(first_id)
+                    self._subscribed.add(first_id)
+                first = ObjectRef(first_id, self)
                 channel.inflight[spec.task_id] = (spec, keep)
                 channel.send(calls=[raylet_pb2.ExecuteTask(spec=spec)])  # (if broken, its reader resubmits it)
-                return
-            self._via_raylet(channel, spec, _SUBMIT)
+                return first
+            first = self._via_raylet(channel, spec, _SUBMIT)
         self._flush()
+        return first
 
-    def _via_raylet(self, channel: direct_calls.ActorChannel, spec: raylet_pb2.TaskSpec, kind: int) -> None:
+    def _via_raylet(self, channel: direct_calls.ActorChannel, spec: raylet_pb2.TaskSpec, kind: int) -> ObjectRef | None:
         """Queue an actor call for the raylet, counted until its first
-        return is back (the direct lock is held)."""
+        return is back (the direct lock is held). Returns our ref to it,
+        held until then: the raylet pushes it to us when ready even if the
+        caller's refs are gone by then."""
+        first = None
         if spec.num_returns == 0:
             channel.returnless = True
         else:
-            # Our own ref to its first return: the raylet pushes it to us
-            # when ready even if the caller's refs are gone by then.
             object_id = ids.object_id_for(spec.task_id, 1)
+            first = ObjectRef(object_id, self)
             channel.raylet_calls += 1
-            self._raylet_call_returns[object_id] = (channel, ObjectRef(object_id, self))
+            self._raylet_call_returns[object_id] = (channel, first)
         self._out.put((kind, spec))
+        return first
 
     def _open_channel(self, channel: direct_calls.ActorChannel) -> bool:
         sock = channel.connect(direct_calls.socket_address(self.info.session_dir, channel.actor_id),

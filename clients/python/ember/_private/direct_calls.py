@@ -94,15 +94,24 @@ class DirectCallServer:
         self._on_cancel = on_cancel
 
     def start(self) -> None:
-        threading.Thread(target=self._serve, name="ember-direct-accept", daemon=True).start()
-
-    def _serve(self) -> None:
+        """Listen before the actor reports ready (so its callers' first
+        try finds it), unless the name is still taken (then in the background)."""
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(self._address)
+            listener.listen(64)
+            bound = True
+        except OSError:
+            bound = False
+        threading.Thread(target=self._serve, args=(listener, bound), name="ember-direct-accept", daemon=True).start()
+
+    def _serve(self, listener: socket.socket, bound: bool) -> None:
         deadline = time.monotonic() + 10
-        while True:
+        while not bound:
             try:
                 listener.bind(self._address)
-                break
+                listener.listen(64)
+                bound = True
             except OSError:
                 # The previous incarnation's process may not be gone yet;
                 # until we bind, callers use the raylet.
@@ -111,7 +120,6 @@ class DirectCallServer:
                     listener.close()
                     return
                 time.sleep(0.05)
-        listener.listen(64)
         while True:
             sock, _ = listener.accept()
             threading.Thread(target=self._caller, args=(sock,), name="ember-direct-caller", daemon=True).start()

@@ -214,12 +214,8 @@ async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
     stop.set()
 
 
-def run_service(make: Callable[[argparse.Namespace, Config], Service], parser: argparse.ArgumentParser,
-                argv: list[str] | None = None, uvloop: bool = False) -> None:
-    """Parse flags, set up logging and run the service until told to stop.
-    `uvloop`: run on uvloop's event loop (libuv; the raylet's socket hops
-    cost less on it). The object store stays on asyncio's: it relies on
-    loop.sendfile, which uvloop's transports do not support."""
+def run_service(make: Callable[[argparse.Namespace, Config], Service], parser: argparse.ArgumentParser, argv: list[str] | None = None) -> None:
+    """Parse flags, set up logging and run the service until told to stop."""
     args = parser.parse_args(argv)
     session_dir = pathlib.Path(args.session_dir)
     config = Config.load(args.config_file)
@@ -227,12 +223,7 @@ def run_service(make: Callable[[argparse.Namespace, Config], Service], parser: a
     setup_logging(service.name, args.log_file, session_dir, config.log_json)
     token = load_token(session_dir)
     try:
-        if uvloop:
-            import uvloop as uvloop_
-
-            uvloop_.run(_serve(service, args, token))
-        else:
-            asyncio.run(_serve(service, args, token))
+        asyncio.run(_serve(service, args, token))
     except KeyboardInterrupt:
         pass
     sys.exit(0)
