@@ -239,6 +239,22 @@ def test_kill_with_restart_resets_state():
     assert ember.get(c.pid.remote()) != pid
 
 
+def test_a_call_sent_with_the_kill_runs_on_the_restarted_actor():
+    # Kill and call leave in one flush (the sender was busy): the call must
+    # still come after the kill, not die with the old worker.
+    from ember._private import runtime
+
+    c = Counter.options(max_restarts=1).remote(5)
+    pid = ember.get(c.pid.remote())
+    client = runtime.client()
+    with client._send_lock:
+        ember.kill(c, no_restart=False)
+        ref = c.inc.remote()
+    client._flush()
+    assert ember.get(ref, timeout=30) == 6
+    assert ember.get(c.pid.remote()) != pid
+
+
 def test_crash_restarts_up_to_max_restarts_then_dies(tmp_path):
     c = Counter.options(max_restarts=2).remote()
     for _ in range(2):

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 import ember
-from ember._private import runtime
+from ember._private import direct_calls, runtime
 from ember.exceptions import ActorDiedError, TaskCancelledError
+
+from tests.conftest import ember_processes
 
 pytestmark = pytest.mark.usefixtures("cluster")
 
@@ -158,6 +160,34 @@ def test_worker_killed_mid_call_fails_or_retries_as_configured():
     os.kill(pid, signal.SIGKILL)
     assert ember.get(ref, timeout=30) == "again"
     assert ember.get(retried.pid.remote()) != pid
+
+
+@pytest.mark.parametrize("no_restart", [True, False])
+def test_no_call_after_a_kill_reaches_the_old_worker(cluster, no_restart):
+    # The raylet is frozen while we kill and call again, so the old worker
+    # is certainly still up and listening: the call must still wait behind
+    # the kill (it used to connect and run there, ~1 in 10 times unfrozen).
+    b = Box.options(max_restarts=1).remote()
+    pid = ember.get(b.pid.remote())
+    assert ember.get(b.add.remote("old")) == 1
+    raylet = next(p for p in ember_processes(cluster["session_dir"]) if "ember_raylet.main" in " ".join(p.cmdline()))
+    raylet.suspend()
+    try:
+        ember.kill(b, no_restart=no_restart)
+        time.sleep(2 * direct_calls.RETRY_AFTER_S)  # past the pause after a broken connection
+        ref = b.add.remote("new")
+        ready, _ = ember.wait([ref], timeout=0.5)
+        assert not ready, "a call after the kill ran on the old worker"
+    finally:
+        raylet.resume()
+    if no_restart:
+        with pytest.raises(ActorDiedError, match="killed by ember.kill"):
+            ember.get(ref, timeout=30)
+    else:
+        assert ember.get(ref, timeout=30) == 1  # on the restarted actor
+        assert ember.get(b.pid.remote()) != pid
+        assert ember.get(b.add.remote("direct again")) == 2
+        assert _channel(b).sock is not None, "calls never went direct again after the restart"
 
 
 def test_exit_actor_on_a_direct_call():

@@ -21,8 +21,8 @@ import asyncio
 import hmac
 import logging
 import os
-import struct
 
+from ember._private.frames import FRAME_LEN, MAX_FRAME, MAX_TOKEN_FRAME
 from ember.v1 import raylet_pb2
 from google.protobuf.message import DecodeError
 
@@ -31,9 +31,6 @@ from ember_raylet.client_stream import open_session
 from ember_raylet.node_manager import NodeManager, ProtocolError
 
 log = logging.getLogger(__name__)
-_LEN = struct.Struct("<I")
-MAX_FRAME = 512 * 1024 * 1024
-MAX_TOKEN_FRAME = 4096
 
 
 class LocalTransport:
@@ -103,7 +100,7 @@ class _Connection(asyncio.Protocol):
         offset = 0
         try:
             while not self._closing and len(buffer) - offset >= 4:
-                (n,) = _LEN.unpack_from(buffer, offset)
+                (n,) = FRAME_LEN.unpack_from(buffer, offset)
                 limit = MAX_FRAME if self._authenticated else MAX_TOKEN_FRAME
                 if n > limit:
                     raise ConnectionError(f"frame of {n} bytes exceeds the limit of {limit}")
@@ -156,7 +153,7 @@ class _Connection(asyncio.Protocol):
         batch = session.take()
         if batch is not None:
             data = batch.SerializeToString()
-            transport.write(_LEN.pack(len(data)) + data)
+            transport.write(FRAME_LEN.pack(len(data)) + data)
         if session.closed:
             self._close()
 
@@ -171,7 +168,7 @@ class _Connection(asyncio.Protocol):
         """Tell the client why (the last frame it gets), then close."""
         if self._transport is not None and not self._closing:
             data = raylet_pb2.RayletBatch(error=error).SerializeToString()
-            self._transport.write(_LEN.pack(len(data)) + data)
+            self._transport.write(FRAME_LEN.pack(len(data)) + data)
         self._close()
 
     def _close(self) -> None:

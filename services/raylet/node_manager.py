@@ -74,7 +74,9 @@ class NodeManager:
         self.view = ClusterView(node_id)
         self.forward_count: collections.Counter[bytes] = collections.Counter()  # unfinished, per node
         # What goes to each peer raylet (we are its client), sent by the service.
-        self.peer_out: dict[bytes, raylet_pb2.ClientBatch] = {}
+        # Batches for each peer, oldest first; a batch with a kill takes
+        # nothing more (the peer applies kills after a batch's submissions).
+        self.peer_out: dict[bytes, list[raylet_pb2.ClientBatch]] = {}
         # Pulls in flight: object id -> (tasks, sessions waiting for the local copy, source node).
         self.pulls: dict[bytes, tuple[list[bytes], list[ClientSession], bytes]] = {}
         self.job_driver_node: dict[bytes, bytes] = {}  # where each job's output goes
@@ -704,14 +706,22 @@ class NodeManager:
         return scheduling_policy.locality_node(by_node, task.shape, self.view, self.node_id, task.spec.label_selector)
 
     def _peer_batch(self, node_id: bytes) -> raylet_pb2.ClientBatch:
-        batch = self.peer_out.get(node_id)
-        if batch is None:
-            batch = self.peer_out[node_id] = raylet_pb2.ClientBatch()
+        batches = self.peer_out.get(node_id)
+        if batches is None:
+            batches = self.peer_out[node_id] = []
             self._on_peer_send(node_id)
-        return batch
+        if not batches or batches[-1].kill_actors:
+            batches.append(raylet_pb2.ClientBatch())
+        return batches[-1]
 
     def take_peer_batch(self, node_id: bytes) -> raylet_pb2.ClientBatch | None:
-        return self.peer_out.pop(node_id, None)
+        batches = self.peer_out.get(node_id)
+        if not batches:
+            return None
+        batch = batches.pop(0)
+        if not batches:
+            del self.peer_out[node_id]
+        return batch
 
     def _forward(self, task: TaskEntry, node_id: bytes) -> None:
         """Submit the task to another node's raylet, with the values it uses.

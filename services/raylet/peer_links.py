@@ -85,6 +85,5 @@ class _Link:
         while True:
             await self.wake.wait()
             self.wake.clear()
-            batch = nm.take_peer_batch(self.node_id)
-            if batch is not None:
+            while (batch := nm.take_peer_batch(self.node_id)) is not None:
                 yield batch

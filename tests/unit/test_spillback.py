@@ -257,6 +257,26 @@ def test_calls_to_an_actor_hosted_elsewhere_are_looked_up_then_sent_in_order():
     assert [s.method_name for s in nm.take_peer_batch(host.node_id).submit] == ["b", "c"]
 
 
+def test_a_call_after_a_kill_leaves_for_the_host_in_a_later_batch():
+    """The host applies a batch's kills after its submissions: a call made
+    after a kill must not share its batch, or it would die with the old
+    worker instead of running on the restarted actor."""
+    nm, driver, _, _ = make(cpus=1)
+    host = node(cpus=1)
+    nm.update_view([host])
+    actor_id = ids.new_unique_id()
+    nm._on_actor_lookup = lambda actor_id, delay: None
+    submit(nm, driver, _call(actor_id, "before"))
+    nm.actor_located(actor_id, gcs_pb2.ActorInfo(actor_id=actor_id, state=gcs_pb2.ActorInfo.ALIVE, node_id=host.node_id))
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(kill_actors=[raylet_pb2.KillActor(actor_id=actor_id)]))
+    submit(nm, driver, _call(actor_id, "after"))
+    first = nm.take_peer_batch(host.node_id)
+    assert [s.method_name for s in first.submit] == ["before"] and len(first.kill_actors) == 1
+    second = nm.take_peer_batch(host.node_id)
+    assert [s.method_name for s in second.submit] == ["after"] and not second.kill_actors
+    assert nm.take_peer_batch(host.node_id) is None
+
+
 def test_calls_to_a_dead_or_unknown_actor_fail_with_the_reason():
     nm, driver, _, _ = make(cpus=1)
     actor_id = ids.new_unique_id()

@@ -18,7 +18,6 @@ import mmap
 import os
 import queue
 import socket
-import struct
 import sys
 import threading
 import time
@@ -30,6 +29,7 @@ from ember.v1 import common_pb2, gcs_pb2, objectstore_pb2, raylet_pb2
 from ember import exceptions
 from ember._private import direct_calls, ids, serialization
 from ember._private.config import Config
+from ember._private.frames import read_frames, send_frame
 from ember._private.object_ref import ObjectRef
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,11 @@ class CoreClient:
             elif kind == _LOGS:
                 batch.logs.append(payload)
             elif kind == _KILL:
+                # The raylet applies a batch's kills after its submissions:
+                # a call made after the kill must go in a later batch, or it
+                # would run on (and die with) the killed worker.
                 batch.kill_actors.append(payload)
+                break
             elif kind == _KV_GET:
                 batch.kv_get.append(payload)
             elif kind == _CLOSE:
@@ -392,8 +396,11 @@ class CoreClient:
             for value in ready:
                 entry = self._raylet_call_returns.pop(value.object_id, None)
                 if entry is not None:
-                    entry[0].raylet_calls -= 1
-                    entry[0].retry_at = 0.0  # the actor answered: it may be listening now
+                    channel = entry[0]
+                    channel.raylet_calls -= 1
+                    channel.retry_at = 0.0  # the actor answered: it may be listening now
+                    if value.object_id == channel.kill_barrier:
+                        channel.killed, channel.kill_barrier = False, None
 
     @property
     def alive(self) -> bool:
@@ -491,6 +498,8 @@ class CoreClient:
             first = ObjectRef(object_id, self)
             channel.raylet_calls += 1
             self._raylet_call_returns[object_id] = (channel, first)
+            if channel.killed and channel.kill_barrier is None:
+                channel.kill_barrier = object_id
         self._out.put((kind, spec))
         return first
 
@@ -506,7 +515,7 @@ class CoreClient:
     def _read_direct(self, channel: direct_calls.ActorChannel, sock: Any) -> None:
         """Results of one actor's direct calls, until the connection breaks."""
         try:
-            for data in direct_calls.read_frames(sock):
+            for data in read_frames(sock):
                 for result in raylet_pb2.DirectReplies.FromString(data).results:
                     self._direct_result(channel, result)
         except Exception as e:  # (OSError, or a malformed frame): the calls in flight go to the raylet
@@ -599,8 +608,11 @@ class CoreClient:
             # Calls after the kill go through the raylet, behind it (they
             # run on the restarted actor); those in flight go as cut off.
             channel = self._channels.get(actor_id)
-            if channel is not None and channel.sock is not None:
+            if channel is None:
+                channel = self._channels[actor_id] = direct_calls.ActorChannel(actor_id)
+            if channel.sock is not None:
                 self._break_channel(channel)
+            channel.killed, channel.kill_barrier = True, None
         self._enqueue((_KILL, raylet_pb2.KillActor(actor_id=actor_id, no_restart=no_restart)))
 
     def export_function(self, function_id: bytes, pickled: bytes) -> None:
@@ -854,9 +866,6 @@ def _map_locked(path: str) -> memoryview | None:
     return memoryview(mm)
 
 
-_LEN = struct.Struct("<I")
-
-
 class _LocalSocket:
     """The raylet's local transport (services/raylet/local_transport.py):
     length-prefixed protobuf frames on a unix socket; the token goes first."""
@@ -872,13 +881,10 @@ class _LocalSocket:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
-        self._file = self._sock.makefile("rb", buffering=1 << 16)
-        data = token.encode()
-        self._sock.sendall(_LEN.pack(len(data)) + data)
+        send_frame(self._sock, token.encode())
 
     def send(self, batch: raylet_pb2.ClientBatch) -> None:
-        data = batch.SerializeToString()
-        self._sock.sendall(_LEN.pack(len(data)) + data)
+        send_frame(self._sock, batch.SerializeToString())
 
     def shutdown_write(self) -> None:
         try:
@@ -887,15 +893,7 @@ class _LocalSocket:
             pass
 
     def incoming(self) -> Iterator[raylet_pb2.RayletBatch]:
-        read = self._file.read
-        while True:
-            header = read(4)
-            if len(header) < 4:
-                return
-            (n,) = _LEN.unpack(header)
-            data = read(n)
-            if len(data) < n:
-                return
+        for data in read_frames(self._sock):
             batch = raylet_pb2.RayletBatch.FromString(data)
             if batch.error:
                 raise ConnectionLost(f"the raylet closed the session: {batch.error}")
@@ -906,7 +904,6 @@ class _LocalSocket:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self._file.close()
         self._sock.close()
 
 

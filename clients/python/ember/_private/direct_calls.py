@@ -16,17 +16,16 @@ import hashlib
 import hmac
 import logging
 import socket
-import struct
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
+from ember._private.frames import MAX_TOKEN_FRAME, read_frames, recv_frame, send_frame
 from ember.v1 import raylet_pb2
+from google.protobuf.message import DecodeError
 
 log = logging.getLogger(__name__)
 
-FRAME_LEN = struct.Struct("<I")
-MAX_TOKEN_FRAME = 4096
 CONNECT_TIMEOUT_S = 5.0
 # After a failed connect (the actor is not up yet, or restarting), calls go
 # through the raylet for this long before the next try.
@@ -38,26 +37,6 @@ def socket_address(session_dir: str, actor_id: bytes) -> str:
     path length limit; the token guards it as the session dir's 0700 does."""
     session = hashlib.blake2b(session_dir.encode(), digest_size=8).hexdigest()
     return f"\0ember-{session}-{actor_id.hex()}"
-
-
-def send_frame(sock: socket.socket, data: bytes) -> None:
-    sock.sendall(FRAME_LEN.pack(len(data)) + data)
-
-
-def read_frames(sock: socket.socket, limit: int = 1 << 31) -> Iterator[bytes]:
-    """Frames until the peer closes (a cut-off frame ends it too)."""
-    read = sock.makefile("rb", buffering=1 << 16).read
-    while True:
-        header = read(4)
-        if len(header) < 4:
-            return
-        (n,) = FRAME_LEN.unpack(header)
-        if n > limit:
-            raise ConnectionError(f"frame of {n} bytes exceeds the limit of {limit}")
-        data = read(n)
-        if len(data) < n:
-            return
-        yield data
 
 
 # ---- the actor's side ------------------------------------------------------
@@ -127,12 +106,10 @@ class DirectCallServer:
     def _caller(self, sock: socket.socket) -> None:
         conn = CallerConnection(sock)
         try:
-            frames = read_frames(sock)
-            token = next(frames, None)
-            if token is None or len(token) > MAX_TOKEN_FRAME or not hmac.compare_digest(token, self._token):
+            if not hmac.compare_digest(recv_frame(sock, MAX_TOKEN_FRAME), self._token):
                 return
             send_frame(sock, self._hello)
-            for data in frames:
+            for data in read_frames(sock):
                 batch = raylet_pb2.DirectCalls.FromString(data)
                 if batch.calls:
                     self._on_calls(list(batch.calls), conn)
@@ -164,10 +141,16 @@ class ActorChannel:
         self.cancel_deferred: set[bytes] = set()
         self.retry_at = 0.0
         self.elsewhere = False  # the actor lives on another node: always through the raylet
+        # A kill of ours went to the raylet: until a call sent after it is
+        # back (the raylet has handled the kill, the old worker is gone),
+        # its worker may still answer a connect and run a call it must not.
+        self.killed = False
+        self.kill_barrier: bytes | None = None  # first return of the first call sent after the kill
 
     @property
     def direct_ok(self) -> bool:
-        return self.raylet_calls == 0 and not self.returnless and not self.deferred and not self.elsewhere
+        return (self.raylet_calls == 0 and not self.returnless and not self.deferred and not self.elsewhere
+                and not self.killed)
 
     def connect(self, address: str, token: str, node_id: bytes) -> socket.socket | None:
         """Open the connection if the actor listens (None if not, for now)."""
@@ -178,16 +161,14 @@ class ActorChannel:
             sock.settimeout(CONNECT_TIMEOUT_S)
             sock.connect(address)
             send_frame(sock, token.encode())
-            header = _recv_exact(sock, 4)
-            (n,) = FRAME_LEN.unpack(header)
-            hello = raylet_pb2.DirectReplies.FromString(_recv_exact(sock, n)).hello
+            hello = raylet_pb2.DirectReplies.FromString(recv_frame(sock)).hello
             if hello.actor_id != self.actor_id:
                 raise ConnectionError("another actor answered")
             if hello.node_id != node_id:  # (nodes sharing a machine and a session dir)
                 self.elsewhere = True
                 raise ConnectionError("the actor is on another node")
             sock.settimeout(None)
-        except (OSError, ConnectionError, ValueError):
+        except (OSError, ValueError, DecodeError):
             sock.close()
             self.retry_at = time.monotonic() + RETRY_AFTER_S
             return None
@@ -215,12 +196,3 @@ class ActorChannel:
                 pass
             sock.close()
 
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    data = bytearray()
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("the actor closed the connection")
-        data += chunk
-    return bytes(data)
