@@ -69,3 +69,15 @@ def test_zygote_and_workers_exit_when_the_raylet_goes(tmp_path):
         assert pid_gone(zygote_pid), "the zygote outlived its raylet"
     finally:
         owner.kill()
+
+
+def test_the_zygote_loads_only_what_every_worker_needs():
+    # Everything the zygote imports is in every worker (shared, but counted in
+    # the cluster's idle memory); what only some workers use loads on demand.
+    import subprocess
+
+    probe = ("import sys, ember._private.worker_zygote; "
+             "print(' '.join(m for m in ('asyncio', 'concurrent.futures', 'psutil', 'grpc', 'numpy', "
+             "'ember._private.node_launcher') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == []

@@ -12,15 +12,18 @@ import pathlib
 import sys
 import threading
 import warnings
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ember.v1 import gcs_pb2, raylet_pb2
 
 from ember import exceptions
-from ember._private import auth, ids, node_launcher, serialization, session
+from ember._private import auth, ids, serialization, session
 from ember._private.config import Config
 from ember._private.core_client import CoreClient
 from ember._private.object_ref import ObjectRef
+
+if TYPE_CHECKING:
+    from ember._private.node_launcher import NodeProcesses
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,7 @@ log = logging.getLogger(__name__)
 class _State:
     def __init__(self) -> None:
         self.client: CoreClient | None = None
-        self.local_node: node_launcher.NodeProcesses | None = None
+        self.local_node: NodeProcesses | None = None
         self.session_dir: pathlib.Path | None = None
         self.job_id: bytes = b""
         self.namespace: str = ""
@@ -109,6 +112,9 @@ def init(
         address = address or os.environ.get("EMBER_ADDRESS") or None
         token = _token or os.environ.get(auth.TOKEN_ENV)
         if address is None:
+            # (Imported here: workers import this module too, and never start a node.)
+            from ember._private import node_launcher
+
             session_dir, token = session.create(config.session_root, token)
             node = node_launcher.start_node(
                 session_dir, token, head=True, num_cpus=num_cpus, num_gpus=num_gpus or 0,

@@ -11,9 +11,7 @@ life: its method calls run on the main thread in order, or on a thread pool
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
-import concurrent.futures
 import contextlib
 import ctypes
 import faulthandler
@@ -26,7 +24,7 @@ import os
 import sys
 import threading
 import traceback
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ember.v1 import raylet_pb2
 
@@ -36,6 +34,10 @@ from ember._private.actor import ActorExit
 from ember._private.config import Config
 from ember._private.core_client import CoreClient
 from ember._private.direct_calls import CallerConnection
+
+if TYPE_CHECKING:
+    import asyncio
+    import concurrent.futures
 
 log = logging.getLogger("ember.worker")
 
@@ -126,6 +128,8 @@ class Worker:
                     continue  # exit_actor() ran: the raylet ends us and fails the rest
                 if execute.spec.actor_id and not execute.spec.HasField("actor_creation"):
                     if self._actor_loop is not None:
+                        import asyncio  # (loaded by _start_actor)
+
                         asyncio.run_coroutine_threadsafe(self._execute_async(execute), self._actor_loop)
                         continue
                     if self._actor_pool is not None:
@@ -225,12 +229,18 @@ class Worker:
         self._actor_id = creation.actor_id
         runtime.task_context.actor_id = creation.actor_id
         self._actor = cls(*args, **kwargs)
+        # asyncio and the thread pool are loaded only by the actors that use
+        # them: the zygote (and so every worker) stays ~3 MB smaller.
         if creation.is_async:
+            import asyncio
+
             loop = asyncio.new_event_loop()
             self._actor_slots = asyncio.Semaphore(max(1, creation.max_concurrency))
             threading.Thread(target=loop.run_forever, daemon=True, name="ember-actor-loop").start()
             self._actor_loop = loop
         elif creation.max_concurrency > 1:
+            import concurrent.futures
+
             self._actor_pool = concurrent.futures.ThreadPoolExecutor(
                 creation.max_concurrency, thread_name_prefix="ember-actor")
         info = self.client.info

@@ -19,6 +19,7 @@ its workers show, name the session.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -75,6 +76,9 @@ def main() -> None:
         request = json.loads(line)
         # No SIGCHLD handler may run between fork and the child's reset.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        # The child's garbage collections then skip what was imported here,
+        # and leave those pages shared instead of writing to each object.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             code = 1
