@@ -12,6 +12,8 @@ stdout gets JSON lines only:
   {"metric", "ember", "ray", "unit", "ratio", "lower_is_better", "ember_advantage"}
       ratio = ember / ray, always; ember_advantage = how many times better
       Ember is (ember/ray for rates, ray/ember where lower is better), > 1 = Ember wins
+  {"runtime": "machine", "metric", "value", ...}       what the machine allows with no runtime
+                                                       (bench/ceilings.py), where a workload is bound by it
   {"goal", "met", ...}                                 the project's targets, when both ran
   {"runtime", "metric", "error"}                       a workload that failed or hung
 stderr gets progress and a Markdown table at the end.
@@ -39,6 +41,7 @@ import psutil
 
 HERE = pathlib.Path(__file__).resolve().parent
 WORKLOADS = HERE / "workloads.py"
+CEILINGS = HERE / "ceilings.py"
 
 # metric -> (label for the table, order)
 LABELS = {
@@ -201,6 +204,20 @@ def run_once(runtime: str, python: str, quick: bool, timeout: float, workdir: pa
     return records, errors
 
 
+def measure_ceilings(python: str) -> dict[str, dict]:
+    """bench/ceilings.py's figures, by metric (none if it fails: they only inform)."""
+    try:
+        proc = subprocess.run([python, str(CEILINGS)], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        log("[bench] ceilings.py timed out; no machine ceilings")
+        return {}
+    if proc.returncode != 0:
+        log(f"[bench] ceilings.py failed; no machine ceilings:\n{proc.stderr[-2000:]}")
+        return {}
+    recs = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    return {r["metric"]: r for r in recs}
+
+
 def median_record(recs: list[dict]) -> dict:
     values = [r["value"] for r in recs]
     med = statistics.median(values)
@@ -270,6 +287,7 @@ def main() -> int:
         return 2
 
     warm_memory(a.warm_memory_gb)
+    ceilings = {} if a.quick else measure_ceilings(a.ember_python)
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="ember-bench-"))
     t0 = time.perf_counter()
     load_before = os.getloadavg()
@@ -293,6 +311,8 @@ def main() -> int:
         medians[rt] = {m: median_record(rs) for m, rs in by_metric.items()}
         for m in sorted(medians[rt], key=lambda m: list(LABELS).index(m) if m in LABELS else 99):
             out(medians[rt][m], sink)
+    for rec in ceilings.values():
+        out(rec, sink)
     for e in all_errors:
         out(e, sink)
 
@@ -313,8 +333,11 @@ def main() -> int:
             slow = {m: round(ratios[m]["ember_advantage"], 2) for m in metrics
                     if m in ratios and ratios[m]["ember_advantage"] < 2}
             missing = [m for m in metrics if m not in ratios]
+            # Where both runtimes are near what the machine allows, 2x is out of reach: say how near.
+            share = {m: {rt: round(medians[rt][m]["value"] / ceilings[m]["value"], 2) for rt in medians}
+                     for m in slow if m in ceilings}
             goals.append({"goal": f"{label} >= 2x Ray", "met": not slow and not missing,
-                          "below_2x": slow, "missing": missing})
+                          "below_2x": slow, "missing": missing, **({"share_of_machine_ceiling": share} if share else {})})
         if "init" in medians["ember"]:
             goals.append({"goal": "init < 1 s", "met": medians["ember"]["init"]["value"] < 1.0,
                           "ember_s": medians["ember"]["init"]["value"]})
@@ -342,6 +365,9 @@ def main() -> int:
             rr = ratios.get(m)
             row += f" | {rr['ratio']:.2f} | {rr['ember_advantage']:.2f}x" if rr else " | — | —"
         log(row + f" | {unit} |")
+    for m, rec in ceilings.items():
+        shares = ", ".join(f"{rt} at {medians[rt][m]['value'] / rec['value']:.0%}" for rt in cols if m in medians[rt])
+        log(f"machine ceiling, {LABELS[m]}: {fmt(rec['value'])} {rec['unit']} with no runtime ({shares})")
     if all_errors:
         log(f"\n{len(all_errors)} error(s):")
         for e in all_errors:
