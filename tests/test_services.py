@@ -144,6 +144,11 @@ def test_objectstore_lifecycle_errors_and_sigterm_cleanup(store, session):
             stub.Create(request, timeout=5)
         assert info.value.code() == code
     assert stub.Stats(objectstore_pb2.StatsRequest()).num_objects == 1
+    assert list(stub.List(objectstore_pb2.ListRequest()).object_ids) == [oid]  # sealed 0 s or more ago
+    assert not stub.List(objectstore_pb2.ListRequest(min_sealed_age_s=3600)).object_ids
+    with pytest.raises(grpc.RpcError) as info:
+        stub.List(objectstore_pb2.ListRequest(min_sealed_age_s=-1), timeout=5)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "negative" in info.value.details()
     assert stop(proc) == 0
     assert not directory.exists(), "SIGTERM must remove the shared-memory directory"
     assert not (session / "store.ready").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import grpc.aio
 from ember.v1 import objectstore_pb2 as pb
 from ember.v1 import objectstore_pb2_grpc
@@ -54,6 +56,15 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
                 spilled=entry is None and object_id in self._spiller.spilled,
             )
         return reply
+
+    @map_errors
+    async def List(self, request: pb.ListRequest, context: Ctx) -> pb.ListReply:
+        if request.min_sealed_age_s < 0 or request.min_unsealed_age_s < 0:
+            raise InvalidArgument("ages must not be negative")
+        now = time.monotonic()
+        found = self._store.older_than(request.min_sealed_age_s, request.min_unsealed_age_s, now)
+        found += self._spiller.older_than(request.min_sealed_age_s, now)
+        return pb.ListReply(object_ids=found)
 
     @map_errors
     async def Stats(self, request: pb.StatsRequest, context: Ctx) -> pb.StatsReply:

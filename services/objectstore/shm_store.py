@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 class Entry:
     size: int
     sealed: bool = False
+    since: float = dataclasses.field(default_factory=time.monotonic)  # created, then sealed
 
 
 class ShmStore:
@@ -101,6 +102,7 @@ class ShmStore:
         if not entry.sealed:
             os.rename(self.path(object_id, sealed=False), self.path(object_id))
             entry.sealed = True
+            entry.since = time.monotonic()
         return self.path(object_id)
 
     def abort(self, object_id: bytes) -> None:
@@ -190,6 +192,13 @@ class ShmStore:
         entry = self._objects.pop(object_id)
         self.used -= entry.size
         self.path(object_id, sealed=entry.sealed).unlink(missing_ok=True)
+
+    def older_than(self, sealed_age_s: float, unsealed_age_s: float, now: float | None = None) -> list[bytes]:
+        """Objects sealed at least `sealed_age_s` ago, or still unsealed
+        `unsealed_age_s` after their creation."""
+        now = time.monotonic() if now is None else now
+        return [object_id for object_id, e in self._objects.items()
+                if now - e.since >= (sealed_age_s if e.sealed else unsealed_age_s)]
 
     def locate(self, object_id: bytes) -> Entry | None:
         entry = self._objects.get(self._check_id(object_id))

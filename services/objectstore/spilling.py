@@ -33,6 +33,7 @@ class Spiller:
         self.directory = directory
         self._lock = asyncio.Lock()  # one room-making at a time
         self.spilled: dict[bytes, int] = {}  # object id -> size, on disk
+        self.spilled_since: dict[bytes, float] = {}  # object id -> when it was sealed
         self.evicted: dict[bytes, tuple[str, int]] = {}  # pulled copies dropped: (source, size)
         self.sources: dict[bytes, str] = {}  # pulled copies here: where they came from
         self.pull: Pull | None = None  # set by the service (the Puller's pull)
@@ -71,6 +72,7 @@ class Spiller:
                         target.unlink(missing_ok=True)
                         continue
                     self.spilled[object_id] = entry.size
+                    self.spilled_since[object_id] = entry.since
                     self.spilled_bytes_total += entry.size
                     store.drop(object_id)
                     log.info("spilled %s (%d bytes) to %s", object_id.hex()[:12], entry.size, self.directory)
@@ -123,8 +125,13 @@ class Spiller:
                 gone += 1
         return gone
 
+    def older_than(self, age_s: float, now: float) -> list[bytes]:
+        """Spilled objects sealed at least `age_s` ago."""
+        return [object_id for object_id, since in self.spilled_since.items() if now - since >= age_s]
+
     def _forget_spilled(self, object_id: bytes) -> None:
         self.spilled.pop(object_id, None)
+        self.spilled_since.pop(object_id, None)
         self.spill_path(object_id).unlink(missing_ok=True)
 
     def close(self) -> None:

@@ -935,6 +935,10 @@ class NodeManager:
             session.outbox.ready.append(self.objects.local_value(object_id))
             session.touch()
 
+    def unknown_objects(self, object_ids: Iterable[bytes]) -> list[bytes]:
+        """Those of `object_ids` this raylet neither tracks nor is pulling."""
+        return [object_id for object_id in object_ids if object_id not in self.objects and object_id not in self.pulls]
+
     def pull_done(self, object_id: bytes, error: str | None) -> None:
         """The store finished (or failed) pulling an object into this node."""
         task_ids, sessions, source = self.pulls.pop(object_id, ([], [], b""))

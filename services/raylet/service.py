@@ -128,6 +128,7 @@ class RayletService:
         self._tasks += [
             asyncio.create_task(self._report_loop()),
             asyncio.create_task(self._reap_loop()),
+            asyncio.create_task(self._orphan_loop()),
             asyncio.create_task(self._actor_event_loop()),
         ]
 
@@ -205,6 +206,26 @@ class RayletService:
                 handle.process.terminate()
                 self.nm.to_reap.append(handle)
             self.nm.to_reap = [h for h in self.nm.to_reap if h.process.poll() is None]  # reap
+
+    async def _orphan_loop(self) -> None:
+        """Delete the store's objects this raylet has never heard of: their
+        writer died between writing one and telling us (a driver mid-put, a
+        direct call's caller before it passed a stored result on)."""
+        grace = self._config.orphan_grace_s
+        if grace <= 0 or self._store is None:
+            return
+        request = objectstore_pb2.ListRequest(min_sealed_age_s=grace, min_unsealed_age_s=10 * grace)
+        while True:
+            await asyncio.sleep(grace / 2)
+            try:
+                reply = await self._store.List(request, timeout=10)
+            except grpc.aio.AioRpcError as e:
+                log.warning("listing the store's objects failed: %s", e.code())
+                continue
+            orphans = self.nm.unknown_objects(reply.object_ids)
+            if orphans:
+                log.info("deleting %d objects from the store that nobody owns", len(orphans))
+                self._queue_store_deletes(orphans)
 
     def _queue_actor_event(self, event: gcs_pb2.RegisterActorRequest | gcs_pb2.UpdateActorRequest) -> None:
         if self._actor_events is None:

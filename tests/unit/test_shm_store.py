@@ -1,4 +1,5 @@
 import os
+import time
 
 import pytest
 
@@ -115,3 +116,14 @@ def test_pooled_files_unused_for_a_while_go_back(store):
     assert store.trim_pool(idle_s=30, now=later) == 0  # pooled 10 s before `later`: kept
     assert store.trim_pool(idle_s=5, now=later) == 2
     assert store.pool_bytes == 0 and os.listdir(store.directory / "free") == []
+
+
+def test_older_than_counts_from_the_seal_and_gives_writers_longer(store):
+    sealed, writing = ids.new_put_id(), ids.new_put_id()
+    store.create(sealed, 10)
+    store.create(writing, 10)
+    t0 = time.monotonic()
+    store.seal(sealed)
+    assert store.older_than(5, 50, now=t0 + 1) == []
+    assert store.older_than(5, 50, now=t0 + 6) == [sealed]
+    assert sorted(store.older_than(5, 50, now=t0 + 60)) == sorted([sealed, writing])

@@ -35,6 +35,10 @@ class Config:
     # and how long such a worker may sit idle before it is retired.
     max_extra_workers: int = 64
     idle_worker_timeout_s: float = 5.0
+    # A store object the raylet has not heard of this long after it was
+    # sealed (10x that if never sealed) is deleted: its writer died before
+    # telling the raylet. 0 turns the sweep off.
+    orphan_grace_s: float = 60.0
     # Drivers and workers on a raylet's node use its framed local socket
     # instead of gRPC for the per-task stream (same messages, less overhead).
     local_transport: bool = True

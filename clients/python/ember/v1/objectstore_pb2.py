@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65mber/v1/objectstore.proto\x12\x08\x65mber.v1\"0\n\rCreateRequest\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\x12\x0c\n\x04size\x18\x02 \x01(\x04\"\x1b\n\x0b\x43reateReply\x12\x0c\n\x04path\x18\x01 \x01(\t\" \n\x0bSealRequest\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\"\x19\n\tSealReply\x12\x0c\n\x04path\x18\x01 \x01(\t\"!\n\x0c\x41\x62ortRequest\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\"\x0c\n\nAbortReply\"#\n\rDeleteRequest\x12\x12\n\nobject_ids\x18\x01 \x03(\x0c\"\x1e\n\x0b\x44\x65leteReply\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\r\"#\n\rLocateRequest\x12\x12\n\nobject_ids\x18\x01 \x03(\x0c\"\x93\x01\n\x0bLocateReply\x12,\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1b.ember.v1.LocateReply.Entry\x1aV\n\x05\x45ntry\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x04\x12\x0f\n\x07spilled\x18\x05 \x01(\x08\"F\n\x0bPullRequest\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\x12\x16\n\x0esource_address\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\"\x19\n\tPullReply\x12\x0c\n\x04path\x18\x01 \x01(\t\"#\n\x0eRestoreRequest\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\"\x1c\n\x0cRestoreReply\x12\x0c\n\x04path\x18\x01 \x01(\t\"\x0e\n\x0cStatsRequest\"\xff\x01\n\nStatsReply\x12\x10\n\x08\x63\x61pacity\x18\x01 \x01(\x04\x12\x0c\n\x04used\x18\x02 \x01(\x04\x12\x13\n\x0bnum_objects\x18\x03 \x01(\r\x12\x14\n\x0cnum_unsealed\x18\x04 \x01(\r\x12\x11\n\tdirectory\x18\x05 \x01(\t\x12\x13\n\x0bnum_spilled\x18\x06 \x01(\r\x12\x15\n\rspilled_bytes\x18\x07 \x01(\x04\x12\x1b\n\x13spilled_bytes_total\x18\x08 \x01(\x04\x12\x1c\n\x14restored_bytes_total\x18\t \x01(\x04\x12\x13\n\x0bnum_evicted\x18\n \x01(\r\x12\x17\n\x0fspill_directory\x18\x0b \x01(\t2\xce\x03\n\x0bObjectStore\x12\x38\n\x06\x43reate\x12\x17.ember.v1.CreateRequest\x1a\x15.ember.v1.CreateReply\x12\x32\n\x04Seal\x12\x15.ember.v1.SealRequest\x1a\x13.ember.v1.SealReply\x12\x35\n\x05\x41\x62ort\x12\x16.ember.v1.AbortRequest\x1a\x14.ember.v1.AbortReply\x12\x38\n\x06\x44\x65lete\x12\x17.ember.v1.DeleteRequest\x1a\x15.ember.v1.DeleteReply\x12\x38\n\x06Locate\x12\x17.ember.v1.LocateRequest\x1a\x15.ember.v1.LocateReply\x12\x35\n\x05Stats\x12\x16.ember.v1.StatsRequest\x1a\x14.ember.v1.StatsReply\x12\x32\n\x04Pull\x12\x15.ember.v1.PullRequest\x1a\x13.ember.v1.PullReply\x12;\n\x07Restore\x12\x18.ember.v1.RestoreRequest\x1a\x16.ember.v1.RestoreReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65mber/v1/objectstore.proto\x12\x08\x65mber.v1\"0\n\rCreateRequest\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\x12\x0c\n\x04size\x18\x02 \x01(\x04\"\x1b\n\x0b\x43reateReply\x12\x0c\n\x04path\x18\x01 \x01(\t\" \n\x0bSealRequest\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\"\x19\n\tSealReply\x12\x0c\n\x04path\x18\x01 \x01(\t\"!\n\x0c\x41\x62ortRequest\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\"\x0c\n\nAbortReply\"#\n\rDeleteRequest\x12\x12\n\nobject_ids\x18\x01 \x03(\x0c\"\x1e\n\x0b\x44\x65leteReply\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\r\"#\n\rLocateRequest\x12\x12\n\nobject_ids\x18\x01 \x03(\x0c\"\x93\x01\n\x0bLocateReply\x12,\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1b.ember.v1.LocateReply.Entry\x1aV\n\x05\x45ntry\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x04\x12\x0f\n\x07spilled\x18\x05 \x01(\x08\"C\n\x0bListRequest\x12\x18\n\x10min_sealed_age_s\x18\x01 \x01(\x01\x12\x1a\n\x12min_unsealed_age_s\x18\x02 \x01(\x01\"\x1f\n\tListReply\x12\x12\n\nobject_ids\x18\x01 \x03(\x0c\"F\n\x0bPullRequest\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\x12\x16\n\x0esource_address\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\"\x19\n\tPullReply\x12\x0c\n\x04path\x18\x01 \x01(\t\"#\n\x0eRestoreRequest\x12\x11\n\tobject_id\x18\x01 \x01(\x0c\"\x1c\n\x0cRestoreReply\x12\x0c\n\x04path\x18\x01 \x01(\t\"\x0e\n\x0cStatsRequest\"\xff\x01\n\nStatsReply\x12\x10\n\x08\x63\x61pacity\x18\x01 \x01(\x04\x12\x0c\n\x04used\x18\x02 \x01(\x04\x12\x13\n\x0bnum_objects\x18\x03 \x01(\r\x12\x14\n\x0cnum_unsealed\x18\x04 \x01(\r\x12\x11\n\tdirectory\x18\x05 \x01(\t\x12\x13\n\x0bnum_spilled\x18\x06 \x01(\r\x12\x15\n\rspilled_bytes\x18\x07 \x01(\x04\x12\x1b\n\x13spilled_bytes_total\x18\x08 \x01(\x04\x12\x1c\n\x14restored_bytes_total\x18\t \x01(\x04\x12\x13\n\x0bnum_evicted\x18\n \x01(\r\x12\x17\n\x0fspill_directory\x18\x0b \x01(\t2\x82\x04\n\x0bObjectStore\x12\x38\n\x06\x43reate\x12\x17.ember.v1.CreateRequest\x1a\x15.ember.v1.CreateReply\x12\x32\n\x04Seal\x12\x15.ember.v1.SealRequest\x1a\x13.ember.v1.SealReply\x12\x35\n\x05\x41\x62ort\x12\x16.ember.v1.AbortRequest\x1a\x14.ember.v1.AbortReply\x12\x38\n\x06\x44\x65lete\x12\x17.ember.v1.DeleteRequest\x1a\x15.ember.v1.DeleteReply\x12\x38\n\x06Locate\x12\x17.ember.v1.LocateRequest\x1a\x15.ember.v1.LocateReply\x12\x35\n\x05Stats\x12\x16.ember.v1.StatsRequest\x1a\x14.ember.v1.StatsReply\x12\x32\n\x04List\x12\x15.ember.v1.ListRequest\x1a\x13.ember.v1.ListReply\x12\x32\n\x04Pull\x12\x15.ember.v1.PullRequest\x1a\x13.ember.v1.PullReply\x12;\n\x07Restore\x12\x18.ember.v1.RestoreRequest\x1a\x16.ember.v1.RestoreReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,18 +53,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOCATEREPLY']._serialized_end=483
   _globals['_LOCATEREPLY_ENTRY']._serialized_start=397
   _globals['_LOCATEREPLY_ENTRY']._serialized_end=483
-  _globals['_PULLREQUEST']._serialized_start=485
-  _globals['_PULLREQUEST']._serialized_end=555
-  _globals['_PULLREPLY']._serialized_start=557
-  _globals['_PULLREPLY']._serialized_end=582
-  _globals['_RESTOREREQUEST']._serialized_start=584
-  _globals['_RESTOREREQUEST']._serialized_end=619
-  _globals['_RESTOREREPLY']._serialized_start=621
-  _globals['_RESTOREREPLY']._serialized_end=649
-  _globals['_STATSREQUEST']._serialized_start=651
-  _globals['_STATSREQUEST']._serialized_end=665
-  _globals['_STATSREPLY']._serialized_start=668
-  _globals['_STATSREPLY']._serialized_end=923
-  _globals['_OBJECTSTORE']._serialized_start=926
-  _globals['_OBJECTSTORE']._serialized_end=1388
+  _globals['_LISTREQUEST']._serialized_start=485
+  _globals['_LISTREQUEST']._serialized_end=552
+  _globals['_LISTREPLY']._serialized_start=554
+  _globals['_LISTREPLY']._serialized_end=585
+  _globals['_PULLREQUEST']._serialized_start=587
+  _globals['_PULLREQUEST']._serialized_end=657
+  _globals['_PULLREPLY']._serialized_start=659
+  _globals['_PULLREPLY']._serialized_end=684
+  _globals['_RESTOREREQUEST']._serialized_start=686
+  _globals['_RESTOREREQUEST']._serialized_end=721
+  _globals['_RESTOREREPLY']._serialized_start=723
+  _globals['_RESTOREREPLY']._serialized_end=751
+  _globals['_STATSREQUEST']._serialized_start=753
+  _globals['_STATSREQUEST']._serialized_end=767
+  _globals['_STATSREPLY']._serialized_start=770
+  _globals['_STATSREPLY']._serialized_end=1025
+  _globals['_OBJECTSTORE']._serialized_start=1028
+  _globals['_OBJECTSTORE']._serialized_end=1542
 # @@protoc_insertion_point(module_scope)

@@ -79,6 +79,20 @@ class LocateReply(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[LocateReply.Entry]
     def __init__(self, entries: _Optional[_Iterable[_Union[LocateReply.Entry, _Mapping]]] = ...) -> None: ...
 
+class ListRequest(_message.Message):
+    __slots__ = ("min_sealed_age_s", "min_unsealed_age_s")
+    MIN_SEALED_AGE_S_FIELD_NUMBER: _ClassVar[int]
+    MIN_UNSEALED_AGE_S_FIELD_NUMBER: _ClassVar[int]
+    min_sealed_age_s: float
+    min_unsealed_age_s: float
+    def __init__(self, min_sealed_age_s: _Optional[float] = ..., min_unsealed_age_s: _Optional[float] = ...) -> None: ...
+
+class ListReply(_message.Message):
+    __slots__ = ("object_ids",)
+    OBJECT_IDS_FIELD_NUMBER: _ClassVar[int]
+    object_ids: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, object_ids: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
 class PullRequest(_message.Message):
     __slots__ = ("object_id", "source_address", "size")
     OBJECT_ID_FIELD_NUMBER: _ClassVar[int]

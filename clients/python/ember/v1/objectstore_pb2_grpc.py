@@ -68,6 +68,11 @@ class ObjectStoreStub:
                 request_serializer=ember_dot_v1_dot_objectstore__pb2.StatsRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_objectstore__pb2.StatsReply.FromString,
                 _registered_method=True)
+        self.List = channel.unary_unary(
+                '/ember.v1.ObjectStore/List',
+                request_serializer=ember_dot_v1_dot_objectstore__pb2.ListRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_objectstore__pb2.ListReply.FromString,
+                _registered_method=True)
         self.Pull = channel.unary_unary(
                 '/ember.v1.ObjectStore/Pull',
                 request_serializer=ember_dot_v1_dot_objectstore__pb2.PullRequest.SerializeToString,
@@ -132,6 +137,16 @@ class ObjectStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def List(self, request, context):
+        """Objects here (in memory or spilled) sealed at least min_sealed_age_s
+        ago, or still unsealed min_unsealed_age_s after their creation: the
+        raylet deletes those it does not know (their writer died before
+        telling it). Read-only; INVALID_ARGUMENT for a negative age.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Pull(self, request, context):
         """Copies an object from another node's store into this one over the
         stores' TCP data plane (services/objectstore/transfer.py: sendfile at
@@ -188,6 +203,11 @@ def add_ObjectStoreServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=ember_dot_v1_dot_objectstore__pb2.StatsRequest.FromString,
                     response_serializer=ember_dot_v1_dot_objectstore__pb2.StatsReply.SerializeToString,
+            ),
+            'List': grpc.unary_unary_rpc_method_handler(
+                    servicer.List,
+                    request_deserializer=ember_dot_v1_dot_objectstore__pb2.ListRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_objectstore__pb2.ListReply.SerializeToString,
             ),
             'Pull': grpc.unary_unary_rpc_method_handler(
                     servicer.Pull,
@@ -366,6 +386,33 @@ class ObjectStore:
             '/ember.v1.ObjectStore/Stats',
             ember_dot_v1_dot_objectstore__pb2.StatsRequest.SerializeToString,
             ember_dot_v1_dot_objectstore__pb2.StatsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def List(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.ObjectStore/List',
+            ember_dot_v1_dot_objectstore__pb2.ListRequest.SerializeToString,
+            ember_dot_v1_dot_objectstore__pb2.ListReply.FromString,
             options,
             channel_credentials,
             insecure,
