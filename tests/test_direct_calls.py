@@ -140,6 +140,42 @@ def test_cancel_a_queued_direct_call():
     assert "never" not in ember.get(b.items_.remote())
 
 
+@ember.remote
+def nap(seconds: float) -> str:
+    time.sleep(seconds)
+    return "woke"
+
+
+@ember.remote(max_concurrency=2)
+class Spawner:
+    def __init__(self) -> None:
+        self.child = None
+
+    def spawn(self) -> str:
+        self.child = nap.remote(60)
+        return ember.get(self.child)
+
+    def child_ref(self) -> list:
+        return [self.child] if self.child is not None else []
+
+
+def test_recursive_cancel_of_a_direct_call_reaches_the_tasks_it_submitted():
+    s = Spawner.remote()
+    ember.get(s.child_ref.remote())
+    ember.get(s.child_ref.remote())
+    assert _channel(s).sock is not None
+    running = s.spawn.remote()
+    deadline = time.monotonic() + 30
+    while not (found := ember.get(s.child_ref.remote())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (child,) = found
+    ember.cancel(running)  # recursive by default, as in Ray
+    with pytest.raises(TaskCancelledError):
+        ember.get(child, timeout=30)
+    with pytest.raises(TaskCancelledError):
+        ember.get(running, timeout=30)
+
+
 def test_worker_killed_mid_call_fails_or_retries_as_configured():
     once = Box.options(max_restarts=1, max_task_retries=0).remote()
     pid = ember.get(once.pid.remote())

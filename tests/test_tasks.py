@@ -246,6 +246,12 @@ def test_cancel_queued_and_running():
     ember.cancel(r)
     with pytest.raises(exceptions.TaskCancelledError):
         ember.get(r, timeout=10)
+    # ...and a blocking call in it (as Ray's KeyboardInterrupt does).
+    asleep = sleeper.remote(30, 2)
+    time.sleep(0.5)
+    ember.cancel(asleep)
+    with pytest.raises(exceptions.TaskCancelledError):
+        ember.get(asleep, timeout=10)
     assert ember.get(double.remote(1)) == 2
 
 

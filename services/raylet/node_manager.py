@@ -180,7 +180,7 @@ class NodeManager:
         for object_id in batch.remove_refs:
             self.objects.remove_holder(object_id, session)
         for cancel in batch.cancel:
-            self.cancel(cancel.task_id, cancel.force, cancel.recursive)
+            self.cancel(cancel.task_id, cancel.force, cancel.recursive, cancel.children_only)
         if batch.HasField("blocked"):
             self.worker_blocked(session, batch.blocked)
         if batch.logs:
@@ -1369,7 +1369,11 @@ class NodeManager:
 
     # ---- cancel --------------------------------------------------------
 
-    def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
+    def cancel(self, task_id: bytes, force: bool, recursive: bool, children_only: bool = False) -> None:
+        if children_only:
+            for child in self.tasks.children_of(task_id):
+                self.cancel(child.spec.task_id, force, True)
+            return
         task = self.tasks.tasks.get(task_id)
         if task is None:
             return  # finished already: cancel is a no-op, as in Ray

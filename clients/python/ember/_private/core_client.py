@@ -592,14 +592,20 @@ class CoreClient:
         self._out.put((_LOGS, lines))
 
     def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        direct = False
         with self._direct_lock:
             for channel in self._channels.values():
                 if task_id in channel.inflight:
                     channel.send(cancel=[task_id])  # (an actor's call: never forced, as in Ray)
-                    return
+                    direct = True
+                    break
                 if any(spec.task_id == task_id for spec, _keep in channel.deferred):
                     channel.cancel_deferred.add(task_id)  # the raylet does not know it yet
                     return
+        if direct:  # the raylet never saw the call, only the tasks it submitted
+            if recursive:
+                self._enqueue((_CANCEL, raylet_pb2.CancelTask(task_id=task_id, recursive=True, children_only=True)))
+            return
         self._enqueue((_CANCEL, raylet_pb2.CancelTask(task_id=task_id, force=force, recursive=recursive)))
 
     def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:

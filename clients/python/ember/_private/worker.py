@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import ctypes
 import faulthandler
 import inspect
 import io
@@ -41,6 +40,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ember.worker")
 
+# Interrupts the running task (SIGUSR1 dumps stacks, see main()).
+_CANCEL_SIGNAL = signal.SIGUSR2
+
 
 class Worker:
     def __init__(self, worker_id: bytes, raylet_address: str, token: str | None, config: Config) -> None:
@@ -50,6 +52,8 @@ class Worker:
         self._interruptible = False
         self._blocked = False  # the running task waits in get/wait
         self._main_thread = threading.get_ident()
+        self._cancelled: bytes | None = None  # the running task a cancel came for
+        signal.signal(_CANCEL_SIGNAL, self._on_cancel_signal)
         self._functions: dict[bytes, Any] = {}
         self._jobs_seen: set[bytes] = set()
         # Set once this worker hosts an actor.
@@ -96,8 +100,16 @@ class Worker:
                     self._send_error(queued.spec, exceptions.TaskCancelledError(
                         f"task {queued.spec.function_name} was cancelled before it started"), application=False)
                 elif task_id == self._current and self._interruptible:
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                        ctypes.c_ulong(self._main_thread), ctypes.py_object(exceptions.TaskCancelledError))
+                    self._cancelled = task_id
+                    signal.pthread_kill(self._main_thread, _CANCEL_SIGNAL)
+
+    # main thread, from the signal the reader thread sends it
+    def _on_cancel_signal(self, _signum: int, _frame: object) -> None:
+        # Raised between two bytecodes of the task, or out of a blocking call
+        # (sleep, a lock, a socket read) that the signal cut short.
+        if self._cancelled is not None and self._cancelled == self._current and self._interruptible:
+            self._cancelled = None
+            raise exceptions.TaskCancelledError("the task was cancelled while it ran")
 
     # main thread, inside a blocking get/wait
     def _on_block(self, blocked: bool) -> None:

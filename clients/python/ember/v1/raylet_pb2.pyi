@@ -236,14 +236,16 @@ class TaskResult(_message.Message):
     def __init__(self, task_id: _Optional[bytes] = ..., returns: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., application_error: _Optional[bool] = ..., actor_exit: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class CancelTask(_message.Message):
-    __slots__ = ("task_id", "force", "recursive")
+    __slots__ = ("task_id", "force", "recursive", "children_only")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
     RECURSIVE_FIELD_NUMBER: _ClassVar[int]
+    CHILDREN_ONLY_FIELD_NUMBER: _ClassVar[int]
     task_id: bytes
     force: bool
     recursive: bool
-    def __init__(self, task_id: _Optional[bytes] = ..., force: _Optional[bool] = ..., recursive: _Optional[bool] = ...) -> None: ...
+    children_only: bool
+    def __init__(self, task_id: _Optional[bytes] = ..., force: _Optional[bool] = ..., recursive: _Optional[bool] = ..., children_only: _Optional[bool] = ...) -> None: ...
 
 class WorkerBlocked(_message.Message):
     __slots__ = ("blocked", "returned_task_ids")
