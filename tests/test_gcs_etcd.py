@@ -106,6 +106,11 @@ def test_bad_storage_urls_are_refused(session, url, message):
     assert out.returncode != 0 and message in out.stderr
 
 
+def _log_tail(session, lines: int = 40) -> str:
+    logs = sorted((session / "logs").glob("gcs*"))
+    return "\n".join(line for log in logs for line in log.read_text(errors="replace").splitlines()[-lines:])
+
+
 def test_unreachable_etcd_fails_writes_until_it_is_back(session, tmp_path):
     server = started(tmp_path)
     proc = None
@@ -130,7 +135,8 @@ def test_unreachable_etcd_fails_writes_until_it_is_back(session, tmp_path):
                 stub.KvPut(gcs_pb2.KvPutRequest(namespace="user", key=b"after", value=b"3"), timeout=5)
                 break
             except grpc.RpcError as e:
-                assert e.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, e.details()
+                assert e.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, (
+                    f"{e.details()}\n--- the GCS's log:\n{_log_tail(session)}")
                 time.sleep(0.1)
     finally:
         if proc is not None:
@@ -177,7 +183,8 @@ def test_three_member_etcd_survives_losing_a_member(session, tmp_path):
                 stub.KvPut(gcs_pb2.KvPutRequest(namespace="user", key=b"b", value=b"2"), timeout=10)
                 break
             except grpc.RpcError as e:  # a moment without a leader, while it re-elects
-                assert e.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, e.details()
+                assert e.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, (
+                    f"{e.details()}\n--- the GCS's log:\n{_log_tail(session)}")
                 time.sleep(0.2)
         for key in (b"a", b"b"):
             assert stub.KvGet(gcs_pb2.KvGetRequest(namespace="user", key=key), timeout=5).found
