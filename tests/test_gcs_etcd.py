@@ -272,6 +272,7 @@ def test_mirror_follows_etcd_through_restart_and_compaction(tmp_path):
             await watched.close()
 
     try:
-        asyncio.run(scenario())
+        # A hang fails this test where it hung, not the whole run (pytest-timeout).
+        asyncio.run(asyncio.wait_for(scenario(), timeout=150))
     finally:
         server.stop()
