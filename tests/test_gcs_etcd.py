@@ -276,3 +276,38 @@ def test_mirror_follows_etcd_through_restart_and_compaction(tmp_path):
         asyncio.run(asyncio.wait_for(scenario(), timeout=150))
     finally:
         server.stop()
+
+
+def test_a_call_cut_off_by_another_task_dropping_the_client_is_unavailable(tmp_path):
+    """Tasks share one etcd client; one whose call fails drops it, and
+    grpc.aio then cancels the calls other tasks have in flight on it. Those
+    must fail as UNAVAILABLE, not end their task (it once ended the GCS's
+    health watch and its election, so it never led or served again)."""
+    import asyncio
+    import signal
+
+    from ember_gcs.etcd_storage import EtcdStorage
+
+    from ember._private.service import Unavailable
+
+    server = started(tmp_path)
+
+    async def scenario() -> None:
+        storage = EtcdStorage(server.url, "c1")
+        await storage.client()
+        server.proc.send_signal(signal.SIGSTOP)  # the next call hangs in flight
+        try:
+            in_flight = asyncio.create_task(storage.load("kv"))
+            await asyncio.sleep(0.5)
+            await storage._drop_client()  # what a failed call in another task does
+            with pytest.raises(Unavailable, match="cut off"):
+                await in_flight
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        assert await storage.load("kv") == {}  # a fresh client serves again
+        await storage.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), timeout=60))
+    finally:
+        server.stop()

@@ -22,7 +22,7 @@ from typing import Callable
 
 import aetcd
 
-from ember_gcs.etcd_storage import EtcdStorage
+from ember_gcs.etcd_storage import EtcdStorage, cancelled_for_us
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,10 @@ class EtcdMirror:
                     await self._read_all()
                 await self._follow()
             except asyncio.CancelledError:
-                raise
+                if cancelled_for_us():
+                    raise
+                log.warning("watching etcd was cut off; resuming from revision %d", self.revision + 1)
+                await asyncio.sleep(RETRY_S)
             except aetcd.RevisionCompactedError as e:
                 log.warning("etcd compacted revision %d away (now %d); reading every row again",
                             self.revision + 1, e.compacted_revision)

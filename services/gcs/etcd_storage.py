@@ -10,6 +10,7 @@ that cannot reach one moves on to the next.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import urllib.parse
 from typing import Any, Awaitable, Callable, TypeVar
@@ -25,6 +26,15 @@ from ember_gcs.storage import Storage
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _UNREACHABLE = (aetcd.ConnectionFailedError, aetcd.ConnectionTimeoutError)
+
+
+def cancelled_for_us() -> bool:
+    """Whether a CancelledError is meant for the running task. grpc.aio
+    also raises it in calls on a channel that another task closed (a client
+    dropped after a failure); the loops that must outlive etcd outages
+    treat that one as a failed call, not as their end."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 CALL_TIMEOUT_S = 5
 # Whole tables are read in pages of this many rows, each page one gRPC
 # reply. etcd caps a row at 1.5 MiB by default, so a page is at most 192 MiB,
@@ -92,8 +102,17 @@ class EtcdStorage(Storage):
                 host, port = self.endpoints[self._current]
                 self._client = aetcd.Client(host=host, port=port, timeout=CALL_TIMEOUT_S,
                                             options={"grpc.max_receive_message_length": MAX_REPLY_BYTES})
+            client = self._client
             try:
-                return await fn(self._client)
+                return await fn(client)
+            except asyncio.CancelledError:
+                if cancelled_for_us():
+                    raise
+                host, port = self.endpoints[self._current]
+                errors.append(f"{host}:{port}: call cut off (its client was dropped)")
+                if self._client is client:  # (else another task has moved on already)
+                    await self._drop_client()
+                    self._current = (self._current + 1) % len(self.endpoints)
             except _UNREACHABLE as e:
                 host, port = self.endpoints[self._current]
                 errors.append(f"{host}:{port}: {type(e).__name__}")

@@ -20,7 +20,7 @@ from typing import Awaitable, Callable
 
 import aetcd
 
-from ember_gcs.etcd_storage import EtcdStorage
+from ember_gcs.etcd_storage import EtcdStorage, cancelled_for_us
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,11 @@ class LeaderElection:
             try:
                 revision = await self._campaign()
             except asyncio.CancelledError:
-                raise
+                if cancelled_for_us():
+                    raise
+                log.warning("campaign failed: a call to etcd was cut off")
+                await asyncio.sleep(self.poll_interval_s * 2)
+                continue
             except Exception as e:  # etcd away: keep trying
                 log.warning("campaign failed: %s", e)
                 await asyncio.sleep(self.poll_interval_s * 2)
@@ -77,8 +81,10 @@ class LeaderElection:
                 self.settled.set()
                 reason = await self._hold()
             except asyncio.CancelledError:
-                await self._resign()
-                raise
+                if cancelled_for_us():
+                    await self._resign()
+                    raise
+                reason = "a call to etcd was cut off"
             except Exception as e:
                 reason = f"could not take over: {e}"
                 log.exception("taking over as leader failed")
@@ -104,12 +110,14 @@ class LeaderElection:
                     if lease is None:
                         lease = await client.lease(int(self.ttl_s))
                         await client.put(prefix + self.identity.encode(), self.identity.encode(), lease=lease)
-                    elif (await lease.refresh()).TTL <= 0:
+                    elif (await asyncio.wait_for(lease.refresh(), timeout=self.ttl_s)).TTL <= 0:
                         lease = None  # expired (etcd was away): announce again
                         continue
                     self.replicas = sorted(kv.value.decode() for kv in await client.get_prefix(prefix))
                 except asyncio.CancelledError:
-                    raise
+                    if cancelled_for_us():
+                        raise
+                    lease = None
                 except Exception as e:
                     log.debug("announcing this replica failed: %s", e)
                     lease = None
@@ -117,7 +125,7 @@ class LeaderElection:
         finally:
             if lease is not None:
                 try:
-                    await lease.revoke()
+                    await asyncio.wait_for(lease.revoke(), timeout=self.ttl_s)
                 except Exception:
                     pass
 
@@ -174,7 +182,12 @@ class LeaderElection:
         lease, self._lease = self._lease, None
         if lease is not None:
             try:
-                await lease.revoke()  # the key goes with it: standbys need not wait out the TTL
+                # The key goes with it: standbys need not wait out the TTL.
+                # Bounded: etcd may be away, and the next campaign waits on us.
+                await asyncio.wait_for(lease.revoke(), timeout=self.ttl_s)
+            except asyncio.CancelledError:
+                if cancelled_for_us():
+                    raise
             except Exception:
                 pass
 
