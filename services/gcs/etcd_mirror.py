@@ -94,7 +94,8 @@ class EtcdMirror:
                     await self._advance(kv.mod_revision)
         finally:
             try:
-                await watch.cancel()
+                # Bounded: it waits for etcd's answer, and etcd may be away.
+                await asyncio.wait_for(watch.cancel(), timeout=RETRY_S * 10)
             except Exception:  # the stream may be gone already
                 pass
 
