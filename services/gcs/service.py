@@ -132,19 +132,13 @@ class GcsService:
     async def _watch_etcd(self) -> None:
         """Health: NOT_SERVING while etcd does not answer (nothing can be
         stored then), SERVING again when it does; logged on each change."""
-        from ember_gcs.etcd_storage import cancelled_for_us  # (etcd storage only)
-
         serving = True
         while True:
             await asyncio.sleep(0.5)
             try:
                 await asyncio.wait_for(self._storage.client(), timeout=2)  # type: ignore[attr-defined]
                 ok = True
-            except asyncio.CancelledError:
-                if cancelled_for_us():
-                    raise
-                ok = False
-            except Exception:
+            except Exception:  # (a call cut off by a dropped client is one too: see EtcdStorage._call)
                 ok = False
             if ok != serving:
                 serving = ok
