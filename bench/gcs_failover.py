@@ -29,8 +29,8 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ember._private import auth  # noqa: E402
-from ember._private.gcs_client import GcsClient  # noqa: E402
+from ember_common import auth  # noqa: E402
+from ember_common.gcs_client import GcsClient  # noqa: E402
 from ember.v1 import gcs_pb2  # noqa: E402
 from tests.etcd_server import started  # noqa: E402
 

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import ember  # noqa: E402
-from ember._private import auth, rpc  # noqa: E402
+from ember_common import auth, rpc  # noqa: E402
 from ember.v1 import objectstore_pb2, objectstore_pb2_grpc  # noqa: E402
 from bench.transfer import warm_memory  # noqa: E402
 

@@ -38,8 +38,9 @@ import grpc.experimental.gevent as grpc_gevent
 from locust import User, between, events, task
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING
 
-from ember._private import auth, ids, rpc, session
-from ember._private.config import Config
+from ember_common import auth, ids, rpc
+from ember._private import session
+from ember_common.config import Config
 from ember.v1 import gcs_pb2, gcs_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
 # grpc's blocking calls must yield to gevent, or one user blocks them all.

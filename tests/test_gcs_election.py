@@ -12,7 +12,7 @@ import grpc
 import pytest
 from ember.v1 import gcs_pb2, gcs_pb2_grpc
 
-from ember._private import rpc
+from ember_common import rpc
 from tests.etcd_server import etcd_binary, started
 from tests.test_services import TOKEN, start, stop
 
@@ -119,7 +119,7 @@ def test_a_paused_leader_is_fenced_off(replicas):
 
 
 def test_a_client_given_one_replica_learns_the_others(replicas):
-    from ember._private.gcs_client import GcsClient
+    from ember_common.gcs_client import GcsClient
 
     leader = leader_of(replicas)
     standby = next(r for r in replicas if r is not leader)

@@ -15,7 +15,7 @@ import pytest
 from ember.v1 import common_pb2, gcs_pb2, gcs_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ember._private import rpc
+from ember_common import rpc
 from tests.etcd_server import etcd_binary, started
 from tests.test_services import TOKEN, start, stop
 
@@ -205,7 +205,7 @@ def test_mirror_follows_etcd_through_restart_and_compaction(tmp_path):
     from ember_gcs.etcd_mirror import EtcdMirror
     from ember_gcs.etcd_storage import EtcdStorage
 
-    from ember._private.service import Unavailable
+    from ember_common.errors import Unavailable
 
     server = started(tmp_path)
 
@@ -288,7 +288,7 @@ def test_a_call_cut_off_by_another_task_dropping_the_client_is_unavailable(tmp_p
 
     from ember_gcs.etcd_storage import EtcdStorage
 
-    from ember._private.service import Unavailable
+    from ember_common.errors import Unavailable
 
     server = started(tmp_path)
 

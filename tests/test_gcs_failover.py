@@ -18,7 +18,7 @@ import time
 import pytest
 from ember.v1 import gcs_pb2
 
-from ember._private.gcs_client import GcsClient
+from ember_common.gcs_client import GcsClient
 from tests.conftest import pid_gone
 from tests.etcd_server import etcd_binary, started
 

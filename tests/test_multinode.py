@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import ember
-from ember._private.gcs_client import GcsClient
+from ember_common.gcs_client import GcsClient
 from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ember.v1 import gcs_pb2
 from tests.conftest import multinode_cluster, wait_nodes

@@ -185,7 +185,7 @@ def test_bundles_no_group_holds_are_returned(cluster):
     reports it; the GCS has it returned and the CPU is free again."""
     from ember.v1 import common_pb2, raylet_pb2, raylet_pb2_grpc
 
-    from ember._private import rpc
+    from ember_common import rpc
 
     c, _other = cluster
     head = next(n for n in ember.nodes() if n["NodeID"] == c.head_node.node_id.hex())

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ember
-from ember._private import ids, rpc
+from ember_common import ids, rpc
 from ember.v1 import objectstore_pb2, objectstore_pb2_grpc
 from tests.conftest import multinode_cluster
 

@@ -311,7 +311,8 @@ def test_init_twice_and_reinit_ok():
 
 
 def test_unknown_function_is_a_clear_task_error():
-    from ember._private import ids, runtime
+    from ember_common import ids
+    from ember._private import runtime
     from ember.v1 import raylet_pb2
 
     c = runtime.client()

@@ -13,7 +13,7 @@ import time
 
 from ember.v1 import gcs_pb2
 
-from ember._private.service import NotFound
+from ember_common.errors import NotFound
 from ember_gcs.storage import Storage
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ import aetcd.rpc
 import aetcd.utils
 import grpc
 
-from ember._private.service import Unavailable
+from ember_common.errors import Unavailable
 from ember_gcs.storage import Storage
 
 log = logging.getLogger(__name__)

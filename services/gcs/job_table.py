@@ -6,8 +6,8 @@ import time
 
 from ember.v1 import gcs_pb2
 
-from ember._private import ids
-from ember._private.service import NotFound
+from ember_common import ids
+from ember_common.errors import NotFound
 from ember_gcs.storage import Storage
 
 TABLE = "jobs"

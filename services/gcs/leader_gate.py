@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable, Protocol
 import grpc
 import grpc.aio
 
-from ember._private import rpc
+from ember_common import rpc
 
 ANSWERED_BY_STANDBYS = {"/ember.v1.Gcs/GetClusterInfo"}
 LEADER_METADATA = "ember-leader"

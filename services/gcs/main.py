@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from ember._private.config import DEFAULT_GCS_PORT, Config
-from ember._private.service import add_common_args, load_token, run_service
+from ember_common.config import DEFAULT_GCS_PORT, Config
+from ember_common.service import add_common_args, load_token, run_service
 from ember_gcs.service import GcsService
 
 

@@ -7,7 +7,7 @@ import time
 
 from ember.v1 import common_pb2, gcs_pb2
 
-from ember._private.service import NotFound
+from ember_common.errors import NotFound
 from ember_gcs.storage import Storage
 
 log = logging.getLogger(__name__)

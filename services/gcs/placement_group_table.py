@@ -23,7 +23,7 @@ from typing import Protocol
 
 from ember.v1 import gcs_pb2, raylet_pb2
 
-from ember._private.service import NotFound
+from ember_common.errors import AlreadyExists, NotFound
 from ember_gcs import placement_policy
 from ember_gcs.node_table import NodeTable
 from ember_gcs.storage import Storage
@@ -70,7 +70,7 @@ class PlacementGroupTable:
             if group.placement_group_id in self._groups:
                 return  # a retry
             if group.name and self._named(group.namespace, group.name) is not None:
-                raise FileExistsError(f"a placement group named {group.name!r} already exists in namespace "
+                raise AlreadyExists(f"a placement group named {group.name!r} already exists in namespace "
                                       f"{group.namespace!r}")
             stored = Group()
             stored.CopyFrom(group)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc.aio
 from ember.v1 import gcs_pb2, raylet_pb2, raylet_pb2_grpc
 
-from ember._private import rpc
+from ember_common import rpc
 
 
 class RayletBundleClient:

@@ -13,7 +13,7 @@ import grpc.aio
 from ember.v1 import gcs_pb2_grpc
 from grpc_health.v1 import health_pb2
 
-from ember._private.config import Config
+from ember_common.config import Config
 from ember_gcs.actor_table import ActorTable
 from ember_gcs.job_table import JobTable
 from ember_gcs.kv_table import KvTable

@@ -10,8 +10,9 @@ import grpc
 import grpc.aio
 from ember.v1 import gcs_pb2, gcs_pb2_grpc
 
-from ember._private import ids
-from ember._private.service import InvalidArgument, map_errors
+from ember_common import ids
+from ember_common.errors import InvalidArgument
+from ember_common.rpc import map_errors
 from ember_gcs.actor_table import ActorTable
 from ember_gcs.job_table import JobTable
 from ember_gcs.kv_table import MAX_KEY, MAX_VALUE, KvTable
@@ -20,13 +21,6 @@ from ember_gcs.node_table import NodeTable
 from ember_gcs.placement_group_table import PlacementGroupTable
 
 Ctx = grpc.aio.ServicerContext
-
-
-def _id(value: bytes, size: int, what: str) -> bytes:
-    try:
-        return ids.check(value, size, what)
-    except ValueError as e:
-        raise InvalidArgument(str(e)) from None
 
 
 def _namespace(ns: str) -> str:
@@ -58,7 +52,7 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
     @map_errors
     async def RegisterNode(self, request: gcs_pb2.RegisterNodeRequest, context: Ctx) -> gcs_pb2.RegisterNodeReply:
         node = request.node
-        _id(node.node_id, ids.UNIQUE_ID_SIZE, "node_id")
+        ids.check(node.node_id, ids.UNIQUE_ID_SIZE, "node_id")
         if not node.node_address or not 0 < node.raylet_port < 65536:
             raise InvalidArgument("node_address and a raylet_port in 1..65535 are required")
         for name, amount in node.total.amounts.items():
@@ -69,7 +63,7 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
 
     @map_errors
     async def UnregisterNode(self, request: gcs_pb2.UnregisterNodeRequest, context: Ctx) -> gcs_pb2.UnregisterNodeReply:
-        node_id = _id(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
+        node_id = ids.check(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
         await self._nodes.mark_dead(node_id, request.reason or "unregistered")
         await self._actors.node_died(node_id, {n.node_id for n in self._nodes.alive()})
         await self._groups.node_died(node_id)
@@ -77,9 +71,9 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
 
     @map_errors
     async def ReportResources(self, request: gcs_pb2.ReportResourcesRequest, context: Ctx) -> gcs_pb2.ReportResourcesReply:
-        node_id = _id(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
+        node_id = ids.check(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
         for held in request.bundles:
-            _id(held.placement_group_id, ids.UNIQUE_ID_SIZE, "bundles.placement_group_id")
+            ids.check(held.placement_group_id, ids.UNIQUE_ID_SIZE, "bundles.placement_group_id")
             if held.index < 0:
                 raise InvalidArgument(f"bundles.index must be >= 0, got {held.index}")
         await self._nodes.report(node_id, request.available, list(request.infeasible), request.total)
@@ -99,7 +93,7 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
 
     @map_errors
     async def FinishJob(self, request: gcs_pb2.FinishJobRequest, context: Ctx) -> gcs_pb2.FinishJobReply:
-        job_id = _id(request.job_id, ids.JOB_ID_SIZE, "job_id")
+        job_id = ids.check(request.job_id, ids.JOB_ID_SIZE, "job_id")
         await self._jobs.finish(job_id)
         await self._groups.remove_job(job_id)
         return gcs_pb2.FinishJobReply()
@@ -140,8 +134,8 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
     @map_errors
     async def RegisterActor(self, request: gcs_pb2.RegisterActorRequest, context: Ctx) -> gcs_pb2.RegisterActorReply:
         actor = request.actor
-        _id(actor.actor_id, ids.UNIQUE_ID_SIZE, "actor_id")
-        _id(actor.job_id, ids.JOB_ID_SIZE, "job_id")
+        ids.check(actor.actor_id, ids.UNIQUE_ID_SIZE, "actor_id")
+        ids.check(actor.job_id, ids.JOB_ID_SIZE, "job_id")
         _namespace(actor.namespace)
         if len(actor.name) > 1024 or len(actor.handle) > MAX_VALUE:
             raise InvalidArgument("actor name must be at most 1024 characters and its handle at most "
@@ -153,7 +147,7 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
 
     @map_errors
     async def UpdateActor(self, request: gcs_pb2.UpdateActorRequest, context: Ctx) -> gcs_pb2.UpdateActorReply:
-        _id(request.actor_id, ids.UNIQUE_ID_SIZE, "actor_id")
+        ids.check(request.actor_id, ids.UNIQUE_ID_SIZE, "actor_id")
         if request.state == gcs_pb2.ActorInfo.STATE_UNSPECIFIED:
             raise InvalidArgument("state is required")
         await self._actors.update(request)
@@ -162,7 +156,7 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
     @map_errors
     async def GetActor(self, request: gcs_pb2.GetActorRequest, context: Ctx) -> gcs_pb2.GetActorReply:
         if request.actor_id:
-            actor = self._actors.get(_id(request.actor_id, ids.UNIQUE_ID_SIZE, "actor_id"))
+            actor = self._actors.get(ids.check(request.actor_id, ids.UNIQUE_ID_SIZE, "actor_id"))
         elif request.name:
             actor = self._actors.by_name(_namespace(request.namespace), request.name)
         else:
@@ -187,7 +181,7 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
     @map_errors
     async def CreatePlacementGroup(self, request: gcs_pb2.CreatePlacementGroupRequest, context: Ctx) -> gcs_pb2.CreatePlacementGroupReply:
         group = request.group
-        _id(group.placement_group_id, ids.UNIQUE_ID_SIZE, "placement_group_id")
+        ids.check(group.placement_group_id, ids.UNIQUE_ID_SIZE, "placement_group_id")
         _namespace(group.namespace)
         if not 1 <= len(group.bundles) <= 10_000:
             raise InvalidArgument(f"a placement group needs 1..10000 bundles, got {len(group.bundles)}")
@@ -202,13 +196,13 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
 
     @map_errors
     async def RemovePlacementGroup(self, request: gcs_pb2.RemovePlacementGroupRequest, context: Ctx) -> gcs_pb2.RemovePlacementGroupReply:
-        await self._groups.remove(_id(request.placement_group_id, ids.UNIQUE_ID_SIZE, "placement_group_id"))
+        await self._groups.remove(ids.check(request.placement_group_id, ids.UNIQUE_ID_SIZE, "placement_group_id"))
         return gcs_pb2.RemovePlacementGroupReply()
 
     @map_errors
     async def GetPlacementGroup(self, request: gcs_pb2.GetPlacementGroupRequest, context: Ctx) -> gcs_pb2.GetPlacementGroupReply:
         if request.placement_group_id:
-            _id(request.placement_group_id, ids.UNIQUE_ID_SIZE, "placement_group_id")
+            ids.check(request.placement_group_id, ids.UNIQUE_ID_SIZE, "placement_group_id")
         elif not request.name:
             raise InvalidArgument("give placement_group_id or name")
         group = self._groups.get(request.placement_group_id, _namespace(request.namespace), request.name)

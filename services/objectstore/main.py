@@ -6,8 +6,8 @@ import argparse
 import os
 import pathlib
 
-from ember._private.config import Config
-from ember._private.service import add_common_args, load_token, run_service
+from ember_common.config import Config
+from ember_common.service import add_common_args, load_token, run_service
 from ember_objectstore.service import ObjectStoreService
 from ember_objectstore.shm_store import default_capacity
 

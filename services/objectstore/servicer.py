@@ -8,7 +8,8 @@ import grpc.aio
 from ember.v1 import objectstore_pb2 as pb
 from ember.v1 import objectstore_pb2_grpc
 
-from ember._private.service import InvalidArgument, map_errors
+from ember_common.errors import AlreadyExists, InvalidArgument
+from ember_common.rpc import map_errors
 from ember_objectstore.shm_store import ShmStore
 from ember_objectstore.spilling import Spiller
 from ember_objectstore.transfer import Puller
@@ -25,7 +26,7 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
     @map_errors
     async def Create(self, request: pb.CreateRequest, context: Ctx) -> pb.CreateReply:
         if request.object_id in self._spiller.spilled:
-            raise FileExistsError(f"object {request.object_id.hex()} already exists (spilled to disk)")
+            raise AlreadyExists(f"object {request.object_id.hex()} already exists (spilled to disk)")
         await self._spiller.make_room(request.size)
         return pb.CreateReply(path=str(self._store.create(request.object_id, request.size)))
 

@@ -25,8 +25,8 @@ import pathlib
 import shutil
 import time
 
-from ember._private import ids
-from ember._private.service import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from ember_common import ids
+from ember_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +58,14 @@ class ShmStore:
 
     @staticmethod
     def _check_id(object_id: bytes) -> bytes:
-        try:
-            return ids.check(object_id, ids.OBJECT_ID_SIZE, "object_id")
-        except ValueError as e:
-            raise InvalidArgument(str(e)) from None
+        return ids.check(object_id, ids.OBJECT_ID_SIZE, "object_id")
 
     def create(self, object_id: bytes, size: int) -> pathlib.Path:
         self._check_id(object_id)
         if size <= 0:
             raise InvalidArgument(f"object size must be positive, got {size}")
         if object_id in self._objects:
-            raise FileExistsError(f"object {object_id.hex()} already exists")
+            raise AlreadyExists(f"object {object_id.hex()} already exists")
         if size > self.capacity:
             raise ResourceExhausted(
                 f"object of {size} bytes can never fit: the object store's capacity is {self.capacity} bytes"

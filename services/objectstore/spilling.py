@@ -19,7 +19,7 @@ import pathlib
 import shutil
 from typing import Awaitable, Callable
 
-from ember._private.service import NotFound
+from ember_common.errors import NotFound
 from ember_objectstore.shm_store import ShmStore
 
 log = logging.getLogger(__name__)

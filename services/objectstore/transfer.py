@@ -32,8 +32,8 @@ import select
 import socket
 import struct
 
-from ember._private import ids
-from ember._private.service import NotFound, Unavailable
+from ember_common import ids
+from ember_common.errors import NotFound, Unavailable
 from ember_objectstore.shm_store import ShmStore
 from ember_objectstore.spilling import Spiller
 

@@ -11,7 +11,7 @@ import collections
 
 from ember.v1 import gcs_pb2, raylet_pb2
 
-from ember._private import ids
+from ember_common import ids
 from ember_raylet.client_session import ClientSession
 
 Actor = gcs_pb2.ActorInfo

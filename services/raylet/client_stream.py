@@ -12,9 +12,10 @@ from typing import Awaitable, Callable
 import grpc
 from ember.v1 import raylet_pb2
 
-from ember._private import ids
+from ember_common import ids
 from ember_raylet.client_session import DRIVER, RAYLET, WORKER, ClientSession
-from ember_raylet.node_manager import NodeManager, ProtocolError
+from ember_common.errors import ProtocolError
+from ember_raylet.node_manager import NodeManager
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import dataclasses
 
 from ember.v1 import raylet_pb2
 
-from ember._private import ids
+from ember_common import ids
 from ember_raylet.client_session import ClientSession
 
 

@@ -14,8 +14,9 @@ from typing import Any, Callable, Iterable
 
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
-from ember import exceptions
-from ember._private import ids, placement, serialization
+from ember_common import ids, placement
+from ember_common.errors import ProtocolError
+from ember_common.object_layout import Failure, FailureType
 from ember_raylet import resources, scheduling_policy
 from ember_raylet.actor_table import ALIVE, DEAD, PENDING, RESTARTING, Actor, ActorEntry, ActorTable, RemoteActor
 from ember_raylet.client_session import DRIVER, RAYLET, WORKER, ClientSession
@@ -35,14 +36,8 @@ _MAX_STARTS = 4
 _MAX_LOOKUPS = 240
 
 
-class ProtocolError(ValueError):
-    """A client sent something malformed; its stream is closed with INVALID_ARGUMENT."""
-
-
-def error_value(object_id: bytes, error: BaseException) -> common_pb2.ObjectValue:
-    return common_pb2.ObjectValue(
-        object_id=object_id, data=serialization.serialize_error(error).to_bytes(), is_error=True
-    )
+def error_value(object_id: bytes, error: Failure) -> common_pb2.ObjectValue:
+    return common_pb2.ObjectValue(object_id=object_id, data=error.encode(), is_error=True)
 
 
 class NodeManager:
@@ -132,7 +127,7 @@ class NodeManager:
                 self._drop_task(task)
         for object_id in session.promised:
             if object_id in self.objects and not self.objects.is_ready(object_id):
-                self._ready(self.objects.set_ready(error_value(object_id, exceptions.OwnerDiedError(
+                self._ready(self.objects.set_ready(error_value(object_id, Failure(FailureType.OWNER_DIED, 
                     f"object {object_id.hex()} was to come from a direct actor call of {session.describe()}, "
                     "which exited before it arrived"))))
         self.objects.drop_session(session)
@@ -170,7 +165,7 @@ class NodeManager:
         for object_id in batch.subscribe:
             self._check_object_id(object_id)
             if not self.objects.subscribe(object_id, session):
-                session.outbox.ready.append(error_value(object_id, exceptions.ObjectLostError(
+                session.outbox.ready.append(error_value(object_id, Failure(FailureType.OBJECT_LOST, 
                     f"object {object_id.hex()} is unknown to this node: it was freed (no reference "
                     "was left) or never created")))
                 session.touch()
@@ -290,7 +285,7 @@ class NodeManager:
             elif actor.state == DEAD:
                 # (a direct call cut off by the death is told so, as the raylet's own are)
                 cut_off = f" (it died while running {spec.method_name})" if spec.direct_worker_id else ""
-                self._finish(task, error=exceptions.ActorDiedError(
+                self._finish(task, error=Failure(FailureType.ACTOR_DIED, 
                     f"{actor.describe()} is dead: {actor.death_message}{cut_off}"))
                 return
             else:
@@ -308,7 +303,7 @@ class NodeManager:
             elif self.objects.wait_for(object_id, spec.task_id):
                 task.missing += 1
         if lost is not None:
-            self._finish(task, error=exceptions.ObjectLostError(
+            self._finish(task, error=Failure(FailureType.OBJECT_LOST, 
                 f"argument {lost.hex()} of {spec.function_name} is unknown to this node: it was freed "
                 "or never created"))
         elif task.missing == 0:
@@ -330,7 +325,7 @@ class NodeManager:
         if actor.state != DEAD and task.retries_left != 0:
             task.retries_left -= 1
             return True
-        self._finish(task, error=exceptions.ActorDiedError(
+        self._finish(task, error=Failure(FailureType.ACTOR_DIED, 
             f"{actor.describe()} died while running {spec.method_name}: {actor.last_death}"
             + ("" if actor.state == DEAD else "; it restarted, but this call may not be retried (max_task_retries)")))
         return False
@@ -386,7 +381,7 @@ class NodeManager:
                 return
             if task.submitter.kind == RAYLET:  # sent here on a view that is out of date (a bundle gone)
                 if task.spec.actor_id:
-                    self._finish(task, error=exceptions.TaskUnschedulableError(
+                    self._finish(task, error=Failure(FailureType.TASK_UNSCHEDULABLE, 
                         f"task {task.spec.function_name} requests {resources.describe(task.shape)}, which node "
                         f"{self.node_id.hex()[:8]} does not have (any more): {resources.describe(self.total)}"))
                 else:
@@ -492,7 +487,7 @@ class NodeManager:
                     and scheduling_policy.labels_match(spec.label_selector, node.labels)):
                 if spec.scheduling.soft:
                     return False
-                self._finish(task, error=exceptions.TaskUnschedulableError(
+                self._finish(task, error=Failure(FailureType.TASK_UNSCHEDULABLE, 
                     f"task {spec.function_name} must run on node {target.hex()} (hard node affinity), but that node "
                     + ("cannot fit " + resources.describe(shape) if target == self.node_id or node is not None
                        else "is not alive")))
@@ -586,7 +581,7 @@ class NodeManager:
                 queue.popleft()
             elif remote.dead is not None:
                 queue.popleft()
-                self._finish(task, error=exceptions.ActorDiedError(remote.dead))
+                self._finish(task, error=Failure(FailureType.ACTOR_DIED, remote.dead))
             elif remote.node is None or task.state == WAITING:
                 return
             else:
@@ -830,14 +825,14 @@ class NodeManager:
                 task.state, task.node = QUEUED, None
                 retried.setdefault(remote.actor_id, []).append(task.spec.task_id)
             elif task.spec.actor_id:
-                self._finish(task, error=exceptions.ActorDiedError(
+                self._finish(task, error=Failure(FailureType.ACTOR_DIED, 
                     remote.dead if remote is not None and remote.dead else
                     f"the node of actor {task.spec.actor_id.hex()[:8]} ({node_id.hex()[:8]}) died while it ran "
                     f"{task.spec.method_name or 'its constructor'}: {reason}"
                     + ("; it is restarting, but this call may not be retried (max_task_retries)"
                        if remote in restarting else "")))
             elif task.cancelled:
-                self._finish(task, error=exceptions.TaskCancelledError(f"task {task.spec.function_name} was cancelled"))
+                self._finish(task, error=Failure(FailureType.TASK_CANCELLED, f"task {task.spec.function_name} was cancelled"))
             elif task.retries_left != 0:
                 task.retries_left -= 1
                 log.info("retrying %s after losing node %s (%d retries left)", task.spec.function_name,
@@ -845,7 +840,7 @@ class NodeManager:
                 task.state, task.node, task.returns = WAITING, None, {}
                 self._await_deps(task)
             else:
-                self._finish(task, error=exceptions.NodeDiedError(
+                self._finish(task, error=Failure(FailureType.NODE_DIED, 
                     f"the node running {task.spec.function_name} ({node_id.hex()}) died: {reason}; "
                     f"no retries left (max_retries={task.spec.max_retries})"))
         self.forward_count.pop(node_id, None)
@@ -856,12 +851,12 @@ class NodeManager:
             self._pump_remote(remote)  # fails the calls still waiting for a dead host
         pending, stored = self.objects.lost_node(node_id)
         for object_id in pending:  # values it was to send us
-            self._ready(self.objects.set_ready(error_value(object_id, exceptions.OwnerDiedError(
+            self._ready(self.objects.set_ready(error_value(object_id, Failure(FailureType.OWNER_DIED, 
                 f"object {object_id.hex()} was owned by node {node_id.hex()}, which died: {reason}"))))
         for object_id, owned_there in stored:  # values only it had
             if not self._rebuild(object_id):
-                self.objects.replace(error_value(object_id, (exceptions.OwnerDiedError if owned_there else
-                                                             exceptions.ObjectLostError)(
+                self.objects.replace(error_value(object_id, Failure(
+                    FailureType.OWNER_DIED if owned_there else FailureType.OBJECT_LOST,
                     f"object {object_id.hex()} was stored only on node {node_id.hex()}, which died ({reason}), "
                     "and cannot be rebuilt: it was put, not computed by a task of this node")))
         self._after_changes()
@@ -925,7 +920,7 @@ class NodeManager:
 
     def _fetch(self, session: ClientSession, object_id: bytes) -> None:
         if object_id not in self.objects:
-            session.outbox.ready.append(error_value(object_id, exceptions.ObjectLostError(
+            session.outbox.ready.append(error_value(object_id, Failure(FailureType.OBJECT_LOST, 
                 f"object {object_id.hex()} is unknown to this node: it was freed (no reference was left) or never "
                 "created")))
             session.touch()
@@ -958,7 +953,7 @@ class NodeManager:
         elif known and (source in self.view.lost or source not in self.view.nodes) and self._rebuild(object_id):
             self._wait_again(object_id, task_ids, sessions)  # its node is gone: wait for the rebuilt value
         else:
-            lost = exceptions.ObjectLostError(f"object {object_id.hex()} could not be fetched to this node: "
+            lost = Failure(FailureType.OBJECT_LOST, f"object {object_id.hex()} could not be fetched to this node: "
                                               f"{error or 'it was freed'}")
             for session in sessions:
                 if not session.closed:
@@ -1049,7 +1044,7 @@ class NodeManager:
         self._finish(task, returns=list(result.returns))
 
     def _finish(self, task: TaskEntry, returns: list[common_pb2.ObjectValue] | None = None,
-                error: BaseException | None = None, failed_dep: common_pb2.ObjectValue | None = None) -> None:
+                error: Failure | None = None, failed_dep: common_pb2.ObjectValue | None = None) -> None:
         spec = task.spec
         self.tasks.tasks.pop(spec.task_id, None)
         if task.state == FORWARDED and not spec.actor_id:
@@ -1062,7 +1057,7 @@ class NodeManager:
         elif task.state == QUEUED:
             self.tasks.remove_queued(task)
         if returns is None:
-            err_data = failed_dep.data if failed_dep is not None else serialization.serialize_error(error).to_bytes()  # type: ignore[arg-type]
+            err_data = failed_dep.data if failed_dep is not None else error.encode()  # type: ignore[union-attr]
             returns = [
                 common_pb2.ObjectValue(object_id=ids.object_id_for(spec.task_id, i + 1), data=err_data, is_error=True)
                 for i in range(spec.num_returns)
@@ -1157,7 +1152,7 @@ class NodeManager:
             if task is None:
                 continue
             if task.cancelled:
-                self._finish(task, error=exceptions.TaskCancelledError(f"task {task.spec.function_name} was cancelled"))
+                self._finish(task, error=Failure(FailureType.TASK_CANCELLED, f"task {task.spec.function_name} was cancelled"))
             elif not running:
                 self.tasks.enqueue(task)  # never started: no retry spent
             elif task.retries_left != 0:
@@ -1165,7 +1160,7 @@ class NodeManager:
                 log.info("retrying %s after worker death (%d retries left)", task.spec.function_name, task.retries_left)
                 self.tasks.enqueue(task)
             else:
-                self._finish(task, error=exceptions.WorkerCrashedError(
+                self._finish(task, error=Failure(FailureType.WORKER_CRASHED, 
                     f"the worker running {task.spec.function_name} (pid {worker.process.pid}) died: {reason}; "
                     f"no retries left (max_retries={task.spec.max_retries})"))
             running = False
@@ -1319,7 +1314,7 @@ class NodeManager:
                 task.state = QUEUED
                 retry.append(task_id)
             else:
-                self._finish(task, error=exceptions.ActorDiedError(
+                self._finish(task, error=Failure(FailureType.ACTOR_DIED, 
                     f"{actor.describe()} died while running {task.spec.method_name}: {died}"
                     + ("; it is restarting, but this call may not be retried (max_task_retries)" if restart else "")))
         actor.queue.extendleft(reversed(retry))
@@ -1351,7 +1346,7 @@ class NodeManager:
             # died: it must know the actor is over.
             creator.outbox.actors_ended.add(actor_id=actor.actor_id, message=why)
             creator.touch()
-        error = exceptions.ActorDiedError(why)
+        error = Failure(FailureType.ACTOR_DIED, why)
         creation = self.tasks.tasks.get(actor.creation.task_id)
         if creation is not None:  # never placed, or mid-(re)start
             self._finish(creation, error=error)
@@ -1381,7 +1376,7 @@ class NodeManager:
             for child in self.tasks.children_of(task_id):
                 self.cancel(child.spec.task_id, force, recursive)
         task.cancelled = True
-        error = exceptions.TaskCancelledError(f"task {task.spec.function_name} was cancelled")
+        error = Failure(FailureType.TASK_CANCELLED, f"task {task.spec.function_name} was cancelled")
         if task.state in (WAITING, QUEUED):
             self._finish(task, error=error)
             self._dispatch_after(task)

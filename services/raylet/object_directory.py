@@ -16,7 +16,7 @@ from typing import Iterable
 
 from ember.v1 import common_pb2, raylet_pb2
 
-from ember._private import ids
+from ember_common import ids
 
 from ember_raylet.client_session import ClientSession
 

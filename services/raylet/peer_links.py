@@ -14,7 +14,7 @@ import grpc
 import grpc.aio
 from ember.v1 import raylet_pb2, raylet_pb2_grpc
 
-from ember._private import rpc
+from ember_common import rpc
 from ember_raylet.node_manager import NodeManager
 
 log = logging.getLogger(__name__)

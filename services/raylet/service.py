@@ -14,9 +14,9 @@ import grpc
 import grpc.aio
 from ember.v1 import gcs_pb2, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
-from ember._private import auth, rpc
-from ember._private.config import Config
-from ember._private.gcs_client import AioGcsClient
+from ember_common import auth, rpc
+from ember_common.config import Config
+from ember_common.gcs_client import AioGcsClient
 from ember_raylet.client_session import ClientSession
 from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport

@@ -8,8 +8,9 @@ import grpc
 import grpc.aio
 from ember.v1 import raylet_pb2, raylet_pb2_grpc
 
-from ember._private import ids
-from ember._private.service import InvalidArgument, map_errors
+from ember_common import ids
+from ember_common.errors import InvalidArgument
+from ember_common.rpc import map_errors
 from ember_raylet.client_stream import serve_session
 from ember_raylet.node_manager import NodeManager
 

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Callable, Protocol
 
-from ember._private import ids
+from ember_common import ids
 from ember_raylet.client_session import ClientSession
 from ember_raylet.resources import Resources
 

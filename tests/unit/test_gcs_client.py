@@ -3,7 +3,7 @@
 import grpc
 import pytest
 
-from ember._private.gcs_client import _Replicas, split_addresses
+from ember_common.gcs_client import _Replicas, split_addresses
 
 
 class Unavailable(grpc.RpcError):

@@ -5,6 +5,7 @@ import pytest
 
 from ember import exceptions
 from ember._private import serialization
+from ember_common import object_layout
 
 
 def roundtrip(value):
@@ -26,10 +27,10 @@ def test_large_numpy_goes_out_of_band_and_aligned():
     data = bytearray(so.total_size)
     so.write_into(memoryview(data))
     kind, _inband, buffers = serialization.parse(memoryview(data))
-    assert kind == serialization.KIND_PICKLE
+    assert kind == object_layout.Kind.PICKLE
     # Buffers sit at 64-byte aligned offsets of the layout.
     offset = buffers[0].obj is not None and (np.frombuffer(buffers[0], dtype=np.uint8).ctypes.data - np.frombuffer(data, dtype=np.uint8).ctypes.data)
-    assert offset % serialization.ALIGN == 0
+    assert offset % object_layout.ALIGN == 0
     out, is_error = serialization.deserialize(memoryview(data))
     assert not is_error and np.array_equal(out, a)
 
@@ -81,7 +82,7 @@ def test_arrow_tables_and_batches_are_arrow_ipc_read_without_copying():
 
     table = pa.table({"x": list(range(100_000)), "s": [str(i) for i in range(100_000)]})
     so = serialization.serialize(table)
-    assert so.kind == serialization.KIND_ARROW
+    assert so.kind == object_layout.Kind.ARROW
     out = bytearray(so.total_size)
     so.write_into(memoryview(out))
     _, _, buffers = serialization.parse(memoryview(out))

@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from ember._private import ids
-from ember._private.service import InvalidArgument, ResourceExhausted
+from ember_common import ids
+from ember_common.errors import AlreadyExists, InvalidArgument, ResourceExhausted
 from ember_objectstore.shm_store import ShmStore
 
 
@@ -43,7 +43,7 @@ def test_bad_ids_and_sizes(store):
         store.create(ids.new_put_id(), 0)
     oid = ids.new_put_id()
     store.create(oid, 10)
-    with pytest.raises(FileExistsError):
+    with pytest.raises(AlreadyExists):
         store.create(oid, 10)
 
 

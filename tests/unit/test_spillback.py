@@ -6,11 +6,12 @@ import pytest
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
 from ember import exceptions
-from ember._private import ids, serialization
+from ember_common import ids
+from ember._private import serialization
 from ember_raylet import scheduling_policy
 from ember_raylet.client_session import RAYLET, ClientSession
 from ember_raylet.cluster_view import ClusterView
-from ember_raylet.node_manager import ProtocolError
+from ember_common.errors import ProtocolError
 from tests.unit.test_node_manager import executed, finish, make, spec, submit
 
 

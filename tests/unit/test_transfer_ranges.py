@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from ember._private.service import Unavailable
+from ember_common.errors import Unavailable
 from ember_objectstore import transfer
 
 

@@ -20,7 +20,7 @@ import shutil
 from typing import Any
 
 from ember._private import node_launcher, runtime, session
-from ember._private.config import Config
+from ember_common.config import Config
 
 _NODE_ARGS = {"num_cpus", "num_gpus", "memory", "resources", "labels", "object_store_memory"}
 

@@ -9,7 +9,8 @@ from typing import Any, Callable
 
 from ember.v1 import gcs_pb2, raylet_pb2
 
-from ember._private import ids, runtime, task_args
+from ember_common import ids
+from ember._private import runtime, task_args
 from ember._private.object_ref import ObjectRef
 from ember._private.remote_function import Exported, place, resource_request, validate_options
 

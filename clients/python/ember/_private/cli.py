@@ -21,8 +21,9 @@ import click
 import grpc
 from ember.v1 import gcs_pb2
 
-from ember._private import auth, node_launcher, session
-from ember._private.config import DEFAULT_GCS_PORT, Config
+from ember_common import auth
+from ember._private import node_launcher, session
+from ember_common.config import DEFAULT_GCS_PORT, Config
 
 
 def _resources(value: str | None) -> dict[str, float]:
@@ -140,7 +141,7 @@ def _query_gcs(address: str | None, *calls: tuple[str, Any], token: str | None =
     """Answers of Gcs RPCs (method name, request) from the cluster at
     `address` (default: this machine's latest), from its leader replica; a
     clear error if unreachable."""
-    from ember._private.gcs_client import GcsClient
+    from ember_common.gcs_client import GcsClient
 
     if token is None:
         address, token = _resolve_cluster(address)
@@ -188,7 +189,7 @@ def status(address: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per object and node.")
 def memory(address: str | None, as_json: bool) -> None:
     """Objects on every node: size, state, where stored (spilled?), who refers to them."""
-    from ember._private import rpc
+    from ember_common import rpc
     from ember.v1 import objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
     address, token = _resolve_cluster(address)

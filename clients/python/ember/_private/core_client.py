@@ -27,9 +27,10 @@ from typing import Any, Callable, Iterator
 from ember.v1 import common_pb2, gcs_pb2, objectstore_pb2, raylet_pb2
 
 from ember import exceptions
-from ember._private import direct_calls, ids, serialization
-from ember._private.config import Config
-from ember._private.frames import read_frames, send_frame
+from ember_common import ids
+from ember._private import direct_calls, serialization
+from ember_common.config import Config
+from ember_common.frames import read_frames, send_frame
 from ember._private.object_ref import ObjectRef
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class CoreClient:
             incoming: Iterator[raylet_pb2.RayletBatch] = self._local.incoming()
             threading.Thread(target=self._flush_loop, name="ember-flusher", daemon=True).start()
         else:
-            from ember._private import rpc
+            from ember_common import rpc
             from ember.v1 import raylet_pb2_grpc
 
             self._channel = rpc.channel(raylet_address, token)
@@ -123,7 +124,7 @@ class CoreClient:
     @functools.cached_property
     def store(self) -> Any:
         """The node's object store (large puts)."""
-        from ember._private import rpc
+        from ember_common import rpc
         from ember.v1 import objectstore_pb2_grpc
 
         with self._stubs_lock:
@@ -134,7 +135,7 @@ class CoreClient:
     def gcs(self) -> Any:
         """The GCS leader (function export, names, job metadata), followed
         across replicas and failovers."""
-        from ember._private.gcs_client import GcsClient
+        from ember_common.gcs_client import GcsClient
 
         with self._stubs_lock:
             self._gcs_client = self._gcs_client or GcsClient(self.info.gcs_address, self._token)

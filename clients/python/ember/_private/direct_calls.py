@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from ember._private.frames import MAX_TOKEN_FRAME, read_frames, recv_frame, send_frame
+from ember_common.frames import MAX_TOKEN_FRAME, read_frames, recv_frame, send_frame
 from ember.v1 import raylet_pb2
 from google.protobuf.message import DecodeError
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import psutil
 
-from ember._private import auth, ids, session
-from ember._private.config import Config
+from ember_common import auth, ids
+from ember._private import session
+from ember_common.config import Config
 
 
 @dataclasses.dataclass

@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 from ember.v1 import raylet_pb2
 
-from ember._private import ids, runtime, serialization, task_args
+from ember_common import ids
+from ember._private import runtime, serialization, task_args
 from ember._private.object_ref import ObjectRef
 
 # Options a task accepts, with Ray's defaults.

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 from ember.v1 import gcs_pb2, raylet_pb2
 
 from ember import exceptions
-from ember._private import auth, ids, serialization, session
-from ember._private.config import Config
+from ember_common import auth, ids
+from ember._private import serialization, session
+from ember_common.config import Config
 from ember._private.core_client import CoreClient
 from ember._private.object_ref import ObjectRef
 
@@ -167,7 +168,7 @@ def _pick_raylet(gcs_address: str, token: str, local_transport: bool) -> str:
     """The raylet of this machine: one whose unix socket exists here."""
     import grpc  # drivers only: workers never load gRPC unless they need it
 
-    from ember._private.gcs_client import GcsClient
+    from ember_common.gcs_client import GcsClient
 
     gcs = GcsClient(gcs_address, token, failover_window_s=_JOIN_WINDOW_S)
     try:
@@ -189,7 +190,7 @@ def _pick_raylet(gcs_address: str, token: str, local_transport: bool) -> str:
 
 
 def _connect(gcs_address: str, raylet_address: str, token: str, namespace: str, config: Config) -> None:
-    from ember._private.gcs_client import GcsClient
+    from ember_common.gcs_client import GcsClient
 
     gcs = GcsClient(gcs_address, token, failover_window_s=_JOIN_WINDOW_S)
     try:

@@ -1,13 +1,6 @@
-"""Ember's object layout: how a value becomes bytes and back.
-
-One layout everywhere, inline in messages and in shared-memory files, so a
-reader on the node maps a file and rebuilds numpy arrays (pickle protocol 5
-out-of-band buffers) over that memory without copying:
-
-    header  "EMB1" | kind u8 | 3 pad | n_buffers u32 | inband_len u64
-            (offset u64, length u64) * n_buffers
-    inband  pickle stream (or raw bytes), at a 64-byte aligned offset
-    buffers each at a 64-byte aligned offset
+"""How a Python value becomes bytes and back, in the object layout of
+`ember_common.object_layout` (pickle protocol 5, large buffers out of band so
+a reader on the node rebuilds numpy arrays over shared memory without copying).
 
 ObjectRefs inside a value are pickled by id; the ids are collected while
 encoding (`SerializedObject.nested_ids`) so the owner can pin them.
@@ -21,7 +14,6 @@ the node gets a table built over the store's memory without copying.
 from __future__ import annotations
 
 import pickle
-import struct
 import threading
 import traceback
 from typing import Any, Callable
@@ -29,22 +21,13 @@ from typing import Any, Callable
 import cloudpickle
 
 from ember import exceptions
+from ember_common.object_layout import Failure, Kind, SerializedObject, parse, serialize_raw
 
-MAGIC = b"EMB1"
-KIND_PICKLE = 0
-KIND_ERROR = 1
-KIND_RAW = 2
-KIND_ARROW = 3  # inband: b"table" or b"batch"; one buffer: an Arrow IPC stream
+__all__ = ["SerializedObject", "deserialize", "dumps_function", "loads_function", "note_nested_ref", "parse",
+           "serialize", "serialize_error", "serialize_raw"]
 
-_HEADER = struct.Struct("<4sBxxxIQ")
-_BUF = struct.Struct("<QQ")
-ALIGN = 64
 # Buffers smaller than this stay in-band: an out-of-band slot costs more.
 _OOB_MIN = 4096
-
-
-def _align(n: int) -> int:
-    return (n + ALIGN - 1) & ~(ALIGN - 1)
 
 
 class _Context(threading.local):
@@ -59,54 +42,6 @@ def note_nested_ref(object_id: bytes) -> None:
     """Called by ObjectRef.__reduce__ while a value is being encoded."""
     if _context.nested is not None:
         _context.nested.append(object_id)
-
-
-class SerializedObject:
-    """An encoded value: what `total_size` bytes of the layout hold."""
-
-    __slots__ = ("kind", "inband", "buffers", "nested_ids", "_offsets", "_size")
-
-    def __init__(
-        self, kind: int, inband: bytes, buffers: list[memoryview], nested_ids: list[bytes]
-    ) -> None:
-        self.kind = kind
-        self.inband = inband
-        self.buffers = buffers
-        self.nested_ids = nested_ids
-        header = _HEADER.size + _BUF.size * len(buffers)
-        pos = _align(header) if buffers else header
-        self._offsets: list[int] = []
-        pos += len(inband)
-        for buf in buffers:
-            pos = _align(pos)
-            self._offsets.append(pos)
-            pos += buf.nbytes
-        self._size = pos
-
-    @property
-    def total_size(self) -> int:
-        return self._size
-
-    def write_into(self, out: memoryview) -> None:
-        """Write the layout into `out` (at least total_size bytes)."""
-        n = len(self.buffers)
-        _HEADER.pack_into(out, 0, MAGIC, self.kind, n, len(self.inband))
-        pos = _HEADER.size
-        for off, buf in zip(self._offsets, self.buffers):
-            _BUF.pack_into(out, pos, off, buf.nbytes)
-            pos += _BUF.size
-        if n:
-            pos = _align(pos)
-        out[pos : pos + len(self.inband)] = self.inband
-        for off, buf in zip(self._offsets, self.buffers):
-            out[off : off + buf.nbytes] = buf.cast("B") if buf.ndim != 1 or buf.format != "B" else buf
-
-    def to_bytes(self) -> bytes:
-        if not self.buffers:
-            return _HEADER.pack(MAGIC, self.kind, 0, len(self.inband)) + self.inband
-        out = bytearray(self._size)
-        self.write_into(memoryview(out))
-        return bytes(out)
 
 
 def _buffer_callback(buffers: list[memoryview]) -> Callable[[pickle.PickleBuffer], bool]:
@@ -135,7 +70,7 @@ def _serialize_arrow(value: Any) -> SerializedObject | None:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, value.schema) as writer:
         writer.write(value)
-    return SerializedObject(KIND_ARROW, kind, [memoryview(sink.getvalue())], [])
+    return SerializedObject(Kind.ARROW, kind, [memoryview(sink.getvalue())], [])
 
 
 def _deserialize_arrow(inband: memoryview, buffers: list[memoryview]) -> Any:
@@ -163,7 +98,7 @@ def serialize(value: Any) -> SerializedObject:
         raise TypeError(f"cannot serialize {type(value).__name__} value: {e}") from e
     finally:
         _context.nested = outer
-    return SerializedObject(KIND_PICKLE, data, buffers, nested)
+    return SerializedObject(Kind.PICKLE, data, buffers, nested)
 
 
 def serialize_error(error: BaseException) -> SerializedObject:
@@ -182,42 +117,23 @@ def serialize_error(error: BaseException) -> SerializedObject:
             getattr(error, "pid", None),
         )
         data = cloudpickle.dumps(fallback, protocol=5)
-    return SerializedObject(KIND_ERROR, data, [], [])
-
-
-def serialize_raw(data: bytes) -> SerializedObject:
-    return SerializedObject(KIND_RAW, bytes(data), [], [])
-
-
-def parse(view: memoryview) -> tuple[int, memoryview, list[memoryview]]:
-    """Split an encoded object into (kind, inband, buffers), without copying."""
-    if view.nbytes < _HEADER.size:
-        raise ValueError(f"encoded object too short ({view.nbytes} bytes)")
-    magic, kind, n, inband_len = _HEADER.unpack_from(view, 0)
-    if magic != MAGIC:
-        raise ValueError("not an encoded Ember object (bad magic)")
-    pos = _HEADER.size
-    buffers = []
-    for _ in range(n):
-        off, length = _BUF.unpack_from(view, pos)
-        pos += _BUF.size
-        buffers.append(view[off : off + length])
-    if n:
-        pos = _align(pos)
-    return kind, view[pos : pos + inband_len], buffers
+    return SerializedObject(Kind.ERROR, data, [], [])
 
 
 def deserialize(data: bytes | memoryview) -> tuple[Any, bool]:
     """Decode an object: (value, is_error). Buffers stay views of `data`."""
     view = data if isinstance(data, memoryview) else memoryview(data)
     kind, inband, buffers = parse(view)
-    if kind == KIND_RAW:
+    if kind == Kind.RAW:
         return bytes(inband), False
-    if kind == KIND_ERROR:
+    if kind == Kind.ERROR:
         return pickle.loads(inband), True
-    if kind == KIND_ARROW:
+    if kind == Kind.SYSTEM_ERROR:
+        failure = Failure.decode(inband)
+        return getattr(exceptions, failure.type.value)(failure.message), True
+    if kind == Kind.ARROW:
         return _deserialize_arrow(inband, buffers), False
-    if kind != KIND_PICKLE:
+    if kind != Kind.PICKLE:
         raise ValueError(f"unknown object kind {kind}")
     return pickle.loads(inband, buffers=buffers), False
 

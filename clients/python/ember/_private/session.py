@@ -10,7 +10,7 @@ import pathlib
 import time
 from typing import Any
 
-from ember._private import auth, ids
+from ember_common import auth, ids
 
 LATEST = "session_latest"
 

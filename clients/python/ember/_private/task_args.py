@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ember._private import ids, serialization
+from ember_common import ids
+from ember._private import serialization
 from ember._private.object_ref import ObjectRef
 
 

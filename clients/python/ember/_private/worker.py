@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ember.v1 import raylet_pb2
 
 from ember import exceptions
-from ember._private import auth, direct_calls, ids, runtime, serialization, task_args
+from ember_common import auth, ids
+from ember._private import direct_calls, runtime, serialization, task_args
 from ember._private.actor import ActorExit
-from ember._private.config import Config
+from ember_common.config import Config
 from ember._private.core_client import CoreClient
 from ember._private.direct_calls import CallerConnection
 

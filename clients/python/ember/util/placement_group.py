@@ -9,7 +9,8 @@ from typing import Any
 
 from ember.v1 import common_pb2, gcs_pb2
 
-from ember._private import ids, runtime
+from ember_common import ids
+from ember._private import runtime
 from ember._private.object_ref import ObjectRef
 
 _STRATEGIES = {name: getattr(gcs_pb2.PlacementGroupInfo, name) for name in ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Mapping
 
-from ember._private import placement
+from ember_common import placement
 
 if TYPE_CHECKING:
     from ember.util.placement_group import PlacementGroup

@@ -12,10 +12,17 @@ it reveals nothing but SERVING / NOT_SERVING.
 from __future__ import annotations
 
 import hmac
-from typing import Any, Callable
+import asyncio
+import functools
+import logging
+from typing import Any, Awaitable, Callable, TypeVar
 
 import grpc
 import grpc.aio
+
+from ember_common import errors
+
+log = logging.getLogger(__name__)
 
 _HEALTH_PREFIX = "/grpc.health.v1.Health/"
 
@@ -156,3 +163,40 @@ def aio_channel(address: str, token: str | None) -> grpc.aio.Channel:
     or fail the call (INTERNAL, stream-stream fed by an async generator)."""
     interceptors = [_AioClientToken(token)] if token else None
     return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
+
+
+_STATUS: dict[type[errors.EmberServiceError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def status_of(error: errors.EmberServiceError) -> grpc.StatusCode:
+    """The status code a handler answers `error` with."""
+    return next(code for kind, code in _STATUS.items() if isinstance(error, kind))
+
+
+def map_errors(handler: F) -> F:
+    """Answer the project's own errors (`ember_common.errors`) with their
+    status code and message; anything else is a bug of ours, not the
+    caller's: INTERNAL, logged with its traceback."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await handler(self, request, context)
+        except errors.EmberServiceError as e:
+            await context.abort(status_of(e), str(e))
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as e:
+            log.exception("%s failed", handler.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+
+    return wrapper  # type: ignore[return-value]

@@ -10,76 +10,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import logging
 import os
 import pathlib
 import signal
 import sys
-from typing import Any, Awaitable, Callable, Protocol, TypeVar
+from typing import Callable, Protocol
 
 import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from ember._private import auth, rpc
-from ember._private.config import Config
+from ember_common import auth, rpc
+from ember_common.config import Config
 
 log = logging.getLogger(__name__)
-
-
-class InvalidArgument(ValueError):
-    """Bad input from a caller: answered with INVALID_ARGUMENT."""
-
-
-class NotFound(LookupError):
-    """A named thing does not exist: answered with NOT_FOUND."""
-
-
-class FailedPrecondition(RuntimeError):
-    """The request is valid but the state does not allow it."""
-
-
-class ResourceExhausted(RuntimeError):
-    """No room for the request: answered with RESOURCE_EXHAUSTED."""
-
-
-class Unavailable(ConnectionError):
-    """A backend the service needs cannot be reached: UNAVAILABLE, retry later."""
-
-
-_STATUS = {
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    ValueError: grpc.StatusCode.INVALID_ARGUMENT,
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    Unavailable: grpc.StatusCode.UNAVAILABLE,
-    FileExistsError: grpc.StatusCode.ALREADY_EXISTS,
-}
-
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-
-
-def map_errors(handler: F) -> F:
-    """Turn the exceptions above into gRPC status codes with their message;
-    anything else is an INTERNAL error, logged with its traceback."""
-
-    @functools.wraps(handler)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            return await handler(self, request, context)
-        except tuple(_STATUS) as e:  # type: ignore[misc]
-            code = next(c for t, c in _STATUS.items() if isinstance(e, t))
-            await context.abort(code, str(e))
-        except (grpc.aio.AbortError, asyncio.CancelledError):
-            raise
-        except Exception as e:
-            log.exception("%s failed", handler.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
-
-    return wrapper  # type: ignore[return-value]
 
 
 class Service(Protocol):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import struct
 
+from ember_common.errors import InvalidArgument
+
 UNIQUE_ID_SIZE = 16  # node, worker, task, actor, client
 OBJECT_ID_SIZE = 20  # task id + big-endian uint32 index
 JOB_ID_SIZE = 4
@@ -38,10 +40,10 @@ def is_put_id(object_id: bytes) -> bool:
 
 
 def check(value: bytes, size: int, what: str) -> bytes:
-    """Raise ValueError with a clear message unless `value` has `size` bytes."""
+    """Raise InvalidArgument (a ValueError) with a clear message unless `value` has `size` bytes."""
     if not isinstance(value, (bytes, bytearray)) or len(value) != size:
         got = len(value) if isinstance(value, (bytes, bytearray)) else type(value).__name__
-        raise ValueError(f"{what} must be {size} bytes, got {got}")
+        raise InvalidArgument(f"{what} must be {size} bytes, got {got}")
     return bytes(value)
 
 

@@ -23,7 +23,7 @@ import grpc
 import grpc.aio
 from ember.v1 import gcs_pb2, gcs_pb2_grpc
 
-from ember._private import rpc
+from ember_common import rpc
 
 log = logging.getLogger(__name__)
 LEADER_METADATA = "ember-leader"
