@@ -7,17 +7,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import grpc.aio
 from ember.v1 import gcs_pb2_grpc
 from grpc_health.v1 import health_pb2
 
+from ember_common.background import BackgroundTasks
 from ember_common.config import Config
 from ember_gcs.actor_table import ActorTable
 from ember_gcs.job_table import JobTable
 from ember_gcs.kv_table import KvTable
 from ember_gcs.leader_gate import Leadership, LeaderGate, SoleLeader
+from ember_gcs.membership import ClusterMembership
 from ember_gcs.node_table import NodeTable
 from ember_gcs.placement_group_table import PlacementGroupTable
 from ember_gcs.raylet_client import RayletBundleClient
@@ -40,6 +42,7 @@ class GcsService:
         self.actors = ActorTable(self._storage)
         self._raylets = RayletBundleClient(token)
         self.placement_groups = PlacementGroupTable(self._storage, self.nodes, self._raylets)
+        self.membership = ClusterMembership(self.nodes, self.jobs, self.actors, self.placement_groups)
         # Replicas on etcd elect a leader; alone in memory, this one leads.
         # (etcd's modules load only then: a GCS in memory stays ~3 MB smaller.)
         self._election: Any = None
@@ -53,10 +56,10 @@ class GcsService:
             leader_key, election = self._storage.leader_key, self._election  # type: ignore[attr-defined]
             self._mirror.on_deleted = lambda key: election.poke() if key == leader_key else None
         self.leadership: Leadership = self._election or SoleLeader()
-        self._servicer = GcsServicer(self.nodes, self.jobs, self.kv, self.actors, self.placement_groups, session_name,
-                                     self._storage.name, self.leadership)
+        self._servicer = GcsServicer(self.nodes, self.jobs, self.kv, self.actors, self.placement_groups,
+                                     self.membership, session_name, self._storage.name, self.leadership)
         self.interceptors = [LeaderGate(self.leadership)]
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = BackgroundTasks()
         self.health: Any = None  # the health servicer, set by run_service
 
     def register(self, server: grpc.aio.Server) -> None:
@@ -67,9 +70,9 @@ class GcsService:
         election = self._election
         if election is not None:
             election.identity = address
-            self._tasks.append(asyncio.create_task(self._mirror.run()))
-            self._tasks.append(asyncio.create_task(election.run(self._take_over, self._step_down)))
-            self._tasks.append(asyncio.create_task(election.announce()))
+            self._tasks.spawn(self._mirror.run())
+            self._tasks.spawn(election.run(self._take_over, self._step_down))
+            self._tasks.spawn(election.announce())
             # Report ready once we lead or know the leader (or after a while:
             # a standby that knows no leader still answers, with UNAVAILABLE).
             try:
@@ -79,10 +82,13 @@ class GcsService:
         else:
             self.leadership.leader = address
             await self._load_tables()
-        self._tasks.append(asyncio.create_task(self._check_health()))
-        self._tasks.append(asyncio.create_task(self._place_groups()))
+        # Nodes silent too long are declared dead; pending placement groups
+        # are reserved twice a second.
+        self._tasks.spawn(self._while_leading(min(1.0, self.nodes.health_timeout_s / 4),
+                                              self.membership.check_health, "health check"))
+        self._tasks.spawn(self._while_leading(0.5, self.placement_groups.schedule, "placing placement groups"))
         if self._storage.name == "etcd":
-            self._tasks.append(asyncio.create_task(self._watch_etcd()))
+            self._tasks.spawn(self._watch_etcd())
 
     async def _load_tables(self, mirror: Any = None) -> None:
         """Every table from storage, or from the etcd mirror when it is
@@ -105,29 +111,17 @@ class GcsService:
     async def _step_down(self, reason: str) -> None:
         self._storage.fence_revision = None  # type: ignore[attr-defined]
 
-    async def _check_health(self) -> None:
-        interval = min(1.0, self.nodes.health_timeout_s / 4)
+    async def _while_leading(self, interval_s: float, step: Callable[[], Awaitable[None]], what: str) -> None:
+        """`step()` every `interval_s` while this replica leads; a round that
+        fails is logged, and the next one tries again."""
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(interval_s)
             if not self.leadership.is_leader:
                 continue
             try:
-                for node_id in await self.nodes.check_health():
-                    await self.actors.node_died(node_id, {n.node_id for n in self.nodes.alive()})
-                    await self.placement_groups.node_died(node_id)
+                await step()
             except Exception:
-                log.exception("health check failed")
-
-    async def _place_groups(self) -> None:
-        """Reserve pending placement groups (leader only), twice a second."""
-        while True:
-            await asyncio.sleep(0.5)
-            if not self.leadership.is_leader:
-                continue
-            try:
-                await self.placement_groups.schedule()
-            except Exception:
-                log.exception("placing placement groups failed")
+                log.exception("%s failed", what)
 
     async def _watch_etcd(self) -> None:
         """Health: NOT_SERVING while etcd does not answer (nothing can be
@@ -151,8 +145,6 @@ class GcsService:
                     await self.health.set("", status)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
         await self._raylets.close()
         await self._storage.close()

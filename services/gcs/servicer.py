@@ -1,5 +1,6 @@
-"""Thin gRPC handlers for the Gcs service: validate, call a table, answer.
-The token was checked by the interceptor before any of this runs."""
+"""Thin gRPC handlers for the Gcs service: validate, call a table (or the
+cluster membership, for what spans tables), answer. The token was checked
+by the interceptor before any of this runs."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ember_gcs.actor_table import ActorTable
 from ember_gcs.job_table import JobTable
 from ember_gcs.kv_table import MAX_KEY, MAX_VALUE, KvTable
 from ember_gcs.leader_gate import Leadership
+from ember_gcs.membership import ClusterMembership
 from ember_gcs.node_table import NodeTable
 from ember_gcs.placement_group_table import PlacementGroupTable
 
@@ -37,14 +39,15 @@ def _key(key: bytes) -> bytes:
 
 class GcsServicer(gcs_pb2_grpc.GcsServicer):
     def __init__(self, nodes: NodeTable, jobs: JobTable, kv: KvTable, actors: ActorTable,
-                 placement_groups: PlacementGroupTable, session_name: str, storage_name: str,
-                 leadership: Leadership) -> None:
+                 placement_groups: PlacementGroupTable, membership: ClusterMembership, session_name: str,
+                 storage_name: str, leadership: Leadership) -> None:
         self._groups = placement_groups
         self._leadership = leadership
         self._nodes = nodes
         self._actors = actors
         self._jobs = jobs
         self._kv = kv
+        self._membership = membership
         self._session_name = session_name
         self._storage_name = storage_name
         self._start_time = time.time()
@@ -64,9 +67,7 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
     @map_errors
     async def UnregisterNode(self, request: gcs_pb2.UnregisterNodeRequest, context: Ctx) -> gcs_pb2.UnregisterNodeReply:
         node_id = ids.check(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
-        await self._nodes.mark_dead(node_id, request.reason or "unregistered")
-        await self._actors.node_died(node_id, {n.node_id for n in self._nodes.alive()})
-        await self._groups.node_died(node_id)
+        await self._membership.unregister_node(node_id, request.reason or "unregistered")
         return gcs_pb2.UnregisterNodeReply()
 
     @map_errors
@@ -76,9 +77,9 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
             ids.check(held.placement_group_id, ids.UNIQUE_ID_SIZE, "bundles.placement_group_id")
             if held.index < 0:
                 raise InvalidArgument(f"bundles.index must be >= 0, got {held.index}")
-        await self._nodes.report(node_id, request.available, list(request.infeasible), request.total)
-        self._groups.settle(node_id, list(request.bundles))
-        return gcs_pb2.ReportResourcesReply(nodes=self._nodes.alive())
+        alive = await self._membership.report(node_id, request.available, list(request.infeasible), request.total,
+                                              list(request.bundles))
+        return gcs_pb2.ReportResourcesReply(nodes=alive)
 
     @map_errors
     async def GetAllNodes(self, request: gcs_pb2.GetAllNodesRequest, context: Ctx) -> gcs_pb2.GetAllNodesReply:
@@ -94,8 +95,7 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
     @map_errors
     async def FinishJob(self, request: gcs_pb2.FinishJobRequest, context: Ctx) -> gcs_pb2.FinishJobReply:
         job_id = ids.check(request.job_id, ids.JOB_ID_SIZE, "job_id")
-        await self._jobs.finish(job_id)
-        await self._groups.remove_job(job_id)
+        await self._membership.finish_job(job_id)
         return gcs_pb2.FinishJobReply()
 
     @map_errors

@@ -10,9 +10,11 @@ import pathlib
 import grpc.aio
 from ember.v1 import objectstore_pb2_grpc
 
+from ember_common.background import BackgroundTasks
 from ember_objectstore.servicer import ObjectStoreServicer
 from ember_objectstore.shm_store import ShmStore
 from ember_objectstore.spilling import Spiller
+from ember_objectstore.store import ObjectStore
 from ember_objectstore.transfer import Puller, TransferServer
 
 log = logging.getLogger(__name__)
@@ -25,36 +27,34 @@ class ObjectStoreService:
 
     def __init__(self, directory: pathlib.Path, capacity: int, token: str, spill_directory: pathlib.Path,
                  host: str = "127.0.0.1", transfer_port: int = 0) -> None:
-        self.store = ShmStore(directory, capacity)
-        self.spiller = Spiller(self.store, spill_directory)
-        self.puller = Puller(self.store, self.spiller, token)  # reads from other nodes' stores
-        self.transfer = TransferServer(self.store, self.spiller, token)  # other nodes read from us
+        self.shm = ShmStore(directory, capacity)
+        self.spiller = Spiller(self.shm, spill_directory)
+        self.store = ObjectStore(self.shm, self.spiller)
+        self.puller = Puller(self.shm, self.spiller, token)  # reads from other nodes' stores
+        self.transfer = TransferServer(self.shm, self.spiller, token)  # other nodes read from us
         self._host = host
         self._transfer_port = transfer_port
         self.spiller.pull = self.puller.pull  # evicted copies come back from their source
-        self._trimming: asyncio.Task[None] | None = None
+        self._tasks = BackgroundTasks()
 
     def register(self, server: grpc.aio.Server) -> None:
         objectstore_pb2_grpc.add_ObjectStoreServicer_to_server(
-            ObjectStoreServicer(self.store, self.puller, self.spiller), server)
+            ObjectStoreServicer(self.store, self.puller), server)
 
     async def start(self, port: int) -> None:
         self._transfer_port = await self.transfer.start(self._host, self._transfer_port)
-        self._trimming = asyncio.create_task(self._trim_pool())
+        self._tasks.spawn(self._trim_pool())
 
     async def _trim_pool(self) -> None:
         while True:
             await asyncio.sleep(POOL_IDLE_S / 4)
             try:
-                self.store.trim_pool(POOL_IDLE_S)
+                self.shm.trim_pool(POOL_IDLE_S)
             except OSError as e:  # a file removed under us: the next round sees the rest
                 log.warning("trimming the reuse pool failed: %s", e)
 
     async def stop(self) -> None:
-        trimming = self._trimming
-        if trimming is not None:
-            trimming.cancel()
-            await asyncio.gather(trimming, return_exceptions=True)
+        await self._tasks.close()
         await self.transfer.stop()
         self.spiller.close()
-        self.store.close()
+        self.shm.close()

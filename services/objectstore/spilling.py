@@ -19,6 +19,7 @@ import pathlib
 import shutil
 from typing import Awaitable, Callable
 
+from ember_common.background import SharedRuns
 from ember_common.errors import NotFound
 from ember_objectstore.shm_store import ShmStore
 
@@ -37,7 +38,7 @@ class Spiller:
         self.evicted: dict[bytes, tuple[str, int]] = {}  # pulled copies dropped: (source, size)
         self.sources: dict[bytes, str] = {}  # pulled copies here: where they came from
         self.pull: Pull | None = None  # set by the service (the Puller's pull)
-        self._restoring: dict[bytes, asyncio.Future[str]] = {}
+        self._restoring: SharedRuns[bytes, str] = SharedRuns()
         self.spilled_bytes_total = 0
         self.restored_bytes_total = 0
 
@@ -82,11 +83,7 @@ class Spiller:
     async def restore(self, object_id: bytes) -> str:
         """The object back in shared memory: its path. Concurrent restores of
         one object share the work."""
-        running = self._restoring.get(object_id)
-        if running is None:
-            running = self._restoring[object_id] = asyncio.ensure_future(self._restore(object_id))
-            running.add_done_callback(lambda _f: self._restoring.pop(object_id, None))
-        return await asyncio.shield(running)
+        return await self._restoring.join(object_id, lambda: self._restore(object_id))
 
     async def _restore(self, object_id: bytes) -> str:
         store = self._store

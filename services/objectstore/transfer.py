@@ -33,6 +33,7 @@ import socket
 import struct
 
 from ember_common import ids
+from ember_common.background import SharedRuns
 from ember_common.errors import NotFound, Unavailable
 from ember_objectstore.shm_store import ShmStore
 from ember_objectstore.spilling import Spiller
@@ -138,18 +139,14 @@ class Puller:
         self._spiller = spiller
         raw = token.encode()
         self._hello = len(raw).to_bytes(2, "little") + raw
-        self._inflight: dict[bytes, asyncio.Future[None]] = {}
+        self._inflight: SharedRuns[bytes, None] = SharedRuns()
 
     async def pull(self, object_id: bytes, source: str, size: int) -> str:
         """Copy the object from the store whose transfer address is `source`
         (host:port); the local path."""
         if self._store.locate(object_id) is not None:
             return str(self._store.path(object_id))
-        running = self._inflight.get(object_id)
-        if running is None:
-            running = self._inflight[object_id] = asyncio.ensure_future(self._transfer(object_id, source, size))
-            running.add_done_callback(lambda _f: self._inflight.pop(object_id, None))
-        await asyncio.shield(running)
+        await self._inflight.join(object_id, lambda: self._transfer(object_id, source, size))
         return str(self._store.path(object_id))
 
     async def _transfer(self, object_id: bytes, source: str, size: int) -> None:

@@ -4,6 +4,7 @@ registration and resource reports to the GCS, deletes to the object store."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import pathlib
@@ -15,6 +16,8 @@ import grpc.aio
 from ember.v1 import gcs_pb2, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
 from ember_common import auth, rpc
+from ember_common.background import BackgroundTasks
+from ember_common.backoff import retry_with_backoff
 from ember_common.config import Config
 from ember_common.gcs_client import AioGcsClient
 from ember_raylet.client_session import ClientSession
@@ -53,19 +56,17 @@ class RayletService:
         log_name: str,
     ) -> None:
         self.node_id = node_id
-        self._labels = labels
-        self._session_dir = session_dir
         self._gcs_address = gcs_address
         self._store_address = store_address
-        self._store_dir = store_dir
-        self._store_port = store_port
-        self._store_transfer_port = store_transfer_port
-        self._node_address = node_address
-        self._socket_path = socket_path
-        self._local_socket_path = local_socket_path
         self._token = token
-        self._is_head = is_head
         self._config = config
+        # What the GCS learns about this node; each registration adds the
+        # port, the start time and the resources of the moment.
+        self._identity = gcs_pb2.NodeInfo(
+            node_id=node_id, node_address=node_address, object_store_port=store_port,
+            object_transfer_port=store_transfer_port, is_head=is_head, session_dir=str(session_dir),
+            raylet_socket=socket_path, raylet_local_socket=local_socket_path, object_store_socket=store_address,
+            object_store_dir=store_dir, labels=labels)
         self.name = log_name
         num_cpus = int(resources.get("CPU", 0))
         self._spawner = spawner = (ZygoteSpawner if config.worker_fork else ProcessSpawner)(
@@ -104,7 +105,7 @@ class RayletService:
         self._kv = KvCache()
         # Actor registrations and state changes for the GCS, sent in order.
         self._actor_events: asyncio.Queue[gcs_pb2.RegisterActorRequest | gcs_pb2.UpdateActorRequest] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = BackgroundTasks()
         self._gcs: AioGcsClient | None = None
         self._store: objectstore_pb2_grpc.ObjectStoreStub | None = None
         self._channels: list[grpc.aio.Channel] = []
@@ -123,14 +124,10 @@ class RayletService:
         # The worker zygote imports while we register and clients connect;
         # the pool fills (and queued tasks start) once it is ready.
         self.pool.spawn_ready = False
-        self._tasks.append(asyncio.create_task(self._start_workers()))
+        self._tasks.spawn(self._start_workers())
         await self._register_node()
-        self._tasks += [
-            asyncio.create_task(self._report_loop()),
-            asyncio.create_task(self._reap_loop()),
-            asyncio.create_task(self._orphan_loop()),
-            asyncio.create_task(self._actor_event_loop()),
-        ]
+        for loop in (self._report_loop(), self._reap_loop(), self._orphan_loop(), self._actor_event_loop()):
+            self._tasks.spawn(loop)
 
     async def _start_workers(self) -> None:
         try:
@@ -143,23 +140,12 @@ class RayletService:
         self.nm.schedule()
 
     def _node_info(self) -> gcs_pb2.NodeInfo:
-        info = gcs_pb2.NodeInfo(
-            node_id=self.node_id,
-            node_address=self._node_address,
-            raylet_port=self._port,
-            object_store_port=self._store_port,
-            object_transfer_port=self._store_transfer_port,
-            is_head=self._is_head,
-            session_dir=str(self._session_dir),
-            start_time=time.time(),
-            raylet_socket=self._socket_path,
-            raylet_local_socket=self._local_socket_path,
-            object_store_socket=self._store_address,
-            object_store_dir=self._store_dir,
-        )
+        info = gcs_pb2.NodeInfo()
+        info.CopyFrom(self._identity)
+        info.raylet_port = self._port
+        info.start_time = time.time()
         info.total.amounts.update(self.nm.total)
         info.available.amounts.update(self.nm.available)
-        info.labels.update(self._labels)
         return info
 
     async def _register_node(self) -> None:
@@ -237,24 +223,19 @@ class RayletService:
         a failed one is retried until it goes through."""
         if self._actor_events is None:
             self._actor_events = asyncio.Queue()
-        assert self._gcs is not None
+        gcs = self._gcs
+        assert gcs is not None
         while True:
             event = await self._actor_events.get()
-            delay = 0.1
-            while True:
-                try:
-                    if isinstance(event, gcs_pb2.RegisterActorRequest):
-                        await self._gcs.RegisterActor(event, timeout=10)
-                    else:
-                        await self._gcs.UpdateActor(event, timeout=10)
-                    break
-                except grpc.aio.AioRpcError as e:
-                    if e.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
-                        log.error("the GCS refused an actor update: %s", e.details())
-                        break
-                    log.warning("actor update to the GCS failed (%s); retrying in %.1fs", e.code(), delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+            send = gcs.RegisterActor if isinstance(event, gcs_pb2.RegisterActorRequest) else gcs.UpdateActor
+            try:
+                await retry_with_backoff(
+                    functools.partial(send, event, timeout=10), grpc.aio.AioRpcError,
+                    lambda e, delay: log.warning("actor update to the GCS failed (%s); retrying in %.1fs",
+                                                 e.code(), delay),
+                    give_up=_refused)
+            except grpc.aio.AioRpcError as e:
+                log.error("the GCS refused an actor update: %s", e.details())
 
     def _kv_get(self, session: ClientSession, key: raylet_pb2.KvKey) -> None:
         """A worker's read of the GCS KV: from the cache, or asked once for
@@ -263,9 +244,7 @@ class RayletService:
         if cached is not None:
             self._answer_kv(session, cached)
         elif self._kv.wait(key.namespace, key.key, session):
-            task = asyncio.create_task(self._fetch_kv(key.namespace, key.key))
-            self._tasks.append(task)
-            task.add_done_callback(self._tasks.remove)
+            self._tasks.spawn(self._fetch_kv(key.namespace, key.key))
 
     async def _fetch_kv(self, namespace: str, key: bytes) -> None:
         assert self._gcs is not None
@@ -285,32 +264,24 @@ class RayletService:
             session.touch()
 
     def _lookup_actor(self, actor_id: bytes, delay: float) -> None:
-        task = asyncio.create_task(self._fetch_actor(actor_id, delay))
-        self._tasks.append(task)
-        task.add_done_callback(self._tasks.remove)
+        self._tasks.spawn(self._fetch_actor(actor_id, delay))
 
     async def _fetch_actor(self, actor_id: bytes, wait: float) -> None:
         """Where an actor lives, for calls to an actor this node does not host."""
-        assert self._gcs is not None
+        gcs = self._gcs
+        assert gcs is not None
         await asyncio.sleep(wait)
-        delay = 0.1
-        while True:
-            try:
-                reply = await self._gcs.GetActor(gcs_pb2.GetActorRequest(actor_id=actor_id), timeout=10)
-                break
-            except grpc.aio.AioRpcError as e:
-                log.warning("looking up actor %s failed (%s); retrying in %.1fs", actor_id.hex()[:8], e.code(), delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        reply = await retry_with_backoff(
+            lambda: gcs.GetActor(gcs_pb2.GetActorRequest(actor_id=actor_id), timeout=10), grpc.aio.AioRpcError,
+            lambda e, delay: log.warning("looking up actor %s failed (%s); retrying in %.1fs",
+                                         actor_id.hex()[:8], e.code(), delay))
         self.nm.actor_located(actor_id, reply.actor if reply.found else None)
 
     def _peer_send(self, node_id: bytes) -> None:
         self._peers.wake(node_id)
 
     def _pull(self, object_id: bytes, node_id: bytes, size: int) -> None:
-        task = asyncio.create_task(self._pull_object(object_id, node_id, size))
-        self._tasks.append(task)
-        task.add_done_callback(self._tasks.remove)
+        self._tasks.spawn(self._pull_object(object_id, node_id, size))
 
     async def _pull_object(self, object_id: bytes, node_id: bytes, size: int) -> None:
         """Have the local store copy an object from the node that stores it."""
@@ -336,9 +307,7 @@ class RayletService:
     def _send_store_deletes(self) -> None:
         deletes, self._pending_deletes = self._pending_deletes, []
         if deletes and self._store is not None:
-            task = asyncio.create_task(self._store_delete(deletes))
-            self._tasks.append(task)
-            task.add_done_callback(self._tasks.remove)
+            self._tasks.spawn(self._store_delete(deletes))
 
     async def _store_delete(self, object_ids: list[bytes]) -> None:
         assert self._store is not None
@@ -351,8 +320,7 @@ class RayletService:
         self.pool.closed = True
         await self._local.stop()
         await self._peers.close()
-        for task in self._tasks:
-            task.cancel()
+        self._tasks.cancel()
         workers = [*self.pool.all(), *self.nm.to_reap]
         for handle in workers:
             handle.process.terminate()
@@ -377,3 +345,8 @@ class RayletService:
             await self._gcs.close()
         for channel in self._channels:
             await channel.close()
+
+
+def _refused(error: grpc.aio.AioRpcError) -> bool:
+    """The GCS will never take this actor update: retrying cannot help."""
+    return error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
