@@ -6,12 +6,16 @@ consequences whoever noticed it."""
 
 from __future__ import annotations
 
+import logging
+
 from ember.v1 import common_pb2, gcs_pb2
 
 from ember_gcs.actor_table import ActorTable
 from ember_gcs.job_table import JobTable
 from ember_gcs.node_table import NodeTable
 from ember_gcs.placement_group_table import PlacementGroupTable
+
+log = logging.getLogger(__name__)
 
 
 class ClusterMembership:
@@ -21,6 +25,10 @@ class ClusterMembership:
         self._jobs = jobs
         self._actors = actors
         self._groups = placement_groups
+        # Nodes declared dead whose consequences have not all been applied
+        # (storage failed mid-way): tried again at each health check, since
+        # the node table will not name them again.
+        self._unsettled: set[bytes] = set()
 
     async def on_node_dead(self, node_id: bytes) -> None:
         """The node is marked dead in the node table: its actors and its
@@ -36,9 +44,18 @@ class ClusterMembership:
         await self.on_node_dead(node_id)
 
     async def check_health(self) -> None:
-        """Declare dead the nodes silent for too long, with the consequences."""
-        for node_id in await self._nodes.check_health():
-            await self.on_node_dead(node_id)
+        """Declare dead the nodes silent for too long, with the consequences.
+        One node's failing consequences hold up no other's; they are tried
+        again at the next check."""
+        self._unsettled.update(await self._nodes.check_health())
+        for node_id in list(self._unsettled):
+            try:
+                await self.on_node_dead(node_id)
+            except Exception:
+                log.exception("the consequences of node %s's death failed; trying again at the next check",
+                              node_id.hex())
+            else:
+                self._unsettled.discard(node_id)
 
     async def report(self, node_id: bytes, available: common_pb2.ResourceSet,
                      infeasible: list[common_pb2.ResourceSet], total: common_pb2.ResourceSet,

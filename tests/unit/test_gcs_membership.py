@@ -11,6 +11,7 @@ from ember_gcs.job_table import JobTable
 from ember_gcs.membership import ClusterMembership
 from ember_gcs.node_table import NodeTable
 from ember_gcs.placement_group_table import PlacementGroupTable
+from ember_common.errors import Unavailable
 from ember_gcs.storage import MemoryStorage
 from tests.unit.test_placement import Raylets
 
@@ -23,8 +24,8 @@ JOB = b"\0\0\0\1"
 class Cluster:
     """Tables over memory, nodes A and B with 2 CPUs each."""
 
-    def __init__(self, health_timeout_s=10.0):
-        storage = MemoryStorage()
+    def __init__(self, health_timeout_s=10.0, storage=None):
+        storage = storage or MemoryStorage()
         self.raylets = Raylets()
         self.nodes = NodeTable(storage, health_timeout_s)
         self.jobs = JobTable(storage)
@@ -149,3 +150,37 @@ def test_a_finished_job_takes_its_groups_but_not_the_detached_ones():
     assert cluster.jobs.all()[0].is_dead
     assert cluster.groups.get(GROUP).state == Group.REMOVED
     assert cluster.groups.get(DETACHED).state == Group.PENDING
+
+
+class _FlakyStorage(MemoryStorage):
+    """Memory storage whose writes to one table fail while `down` (an etcd
+    outage seen by that table alone)."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.table, self.down = table, False
+
+    async def put(self, table, key, value):
+        if self.down and table == self.table:
+            raise Unavailable("etcd is away")
+        await super().put(table, key, value)
+
+
+def test_a_death_whose_consequences_failed_is_settled_at_the_next_check():
+    storage = _FlakyStorage(ActorTable.table)
+    cluster = Cluster(health_timeout_s=0, storage=storage)
+
+    async def run():
+        await cluster.start()
+        await cluster.actor(b"2" * 16, A, owner=B)
+        await cluster.actor(b"3" * 16, B, owner=A)
+        storage.down = True
+        await cluster.membership.check_health()  # both nodes dead; no actor can be updated
+        stuck = [cluster.actors.get(a).state for a in (b"2" * 16, b"3" * 16)]
+        storage.down = False
+        await cluster.membership.check_health()  # names no node again, yet settles both
+        return stuck
+
+    assert asyncio.run(run()) == [Actor.ALIVE, Actor.ALIVE]
+    assert cluster.nodes.alive() == []
+    assert [cluster.actors.get(a).state for a in (b"2" * 16, b"3" * 16)] == [Actor.DEAD, Actor.DEAD]
