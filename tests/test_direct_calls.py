@@ -7,6 +7,7 @@ results, cancel, a worker killed mid-call, exit_actor, and scope."""
 from __future__ import annotations
 
 import os
+import pathlib
 import signal
 import time
 
@@ -16,6 +17,8 @@ import pytest
 import ember
 from ember._private import direct_calls, runtime
 from ember.exceptions import ActorDiedError, TaskCancelledError
+from ember.v1 import raylet_pb2, raylet_pb2_grpc
+from ember_common import auth, rpc
 
 from tests.conftest import ember_processes
 
@@ -58,26 +61,45 @@ def first(refs: list) -> object:
     return ember.get(refs[0])
 
 
-def _channel(handle):
-    return runtime.client()._channels.get(handle._actor_id)
+@pytest.fixture(scope="module")
+def raylet(cluster):
+    """The node's raylet, as an operator reaches it (`ember memory`)."""
+    (node,) = ember.nodes()
+    token = auth.read_token(pathlib.Path(cluster["session_dir"]) / "token")
+    channel = rpc.channel(f"{node['NodeManagerAddress']}:{node['NodeManagerPort']}", token)
+    yield raylet_pb2_grpc.RayletStub(channel)
+    channel.close()
 
 
-def test_sync_calls_go_straight_to_the_actor():
+def _went_direct(raylet, ref) -> bool:
+    """A call's result that came straight back (and was not passed on) is
+    ours alone: the raylet, which owns every other object we hold, never
+    heard of it."""
+    ember.get(ref)
+    listed = raylet.ListObjects(raylet_pb2.ListObjectsRequest(), timeout=10).objects
+    return ref.binary() not in {o.object_id for o in listed}
+
+
+def _call_until_direct(raylet, handle) -> None:
+    """The first calls go through the raylet while the actor starts; then direct."""
+    deadline = time.monotonic() + 10
+    while not _went_direct(raylet, handle.pid.remote()):
+        assert time.monotonic() < deadline, "calls never went direct"
+
+
+def test_sync_calls_go_straight_to_the_actor(raylet):
     b = Box.remote()
     assert ember.get(b.add.remote(1)) == 1  # through the raylet (the actor was starting)
-    for i in range(2, 20):
-        assert ember.get(b.add.remote(i)) == i
-    channel = _channel(b)
-    assert channel is not None and channel.sock is not None, "calls never went direct"
-    assert channel.worker_id  # the worker that answered the hello
+    refs = [b.add.remote(i) for i in range(2, 20)]
+    assert ember.get(refs) == list(range(2, 20))
+    assert _went_direct(raylet, refs[-1]), "calls never went direct"
+    assert runtime.client().direct_worker(b._actor_id)  # the worker that answered the hello
     assert ember.get(b.items_.remote()) == list(range(1, 20))
 
 
-def test_results_passed_on_before_and_after_they_arrive():
+def test_results_passed_on_before_and_after_they_arrive(raylet):
     b = Box.remote()
-    ember.get(b.pid.remote())
-    ember.get(b.pid.remote())
-    assert _channel(b).sock is not None
+    _call_until_direct(raylet, b)
     here = b.slow.remote(0, 5)
     assert ember.get(here) == 5
     assert ember.get(total.remote(here)) == 5  # arrived: put for the task
@@ -89,10 +111,9 @@ def test_results_passed_on_before_and_after_they_arrive():
     assert ember.get(ember.get(inside)[0]) == 11  # a ref inside a put value
 
 
-def test_order_holds_across_direct_and_raylet_calls():
+def test_order_holds_across_direct_and_raylet_calls(raylet):
     b = Box.remote()
-    ember.get(b.pid.remote())
-    ember.get(b.pid.remote())
+    _call_until_direct(raylet, b)
     refs = [b.slow.remote(0.3)]
     expected = []
     for i in range(30):
@@ -103,7 +124,7 @@ def test_order_holds_across_direct_and_raylet_calls():
         expected.append(i)
     ember.get(refs)
     assert ember.get(b.items_.remote()) == expected
-    assert _channel(b).raylet_calls == 0 and not _channel(b).deferred
+    assert _went_direct(raylet, b.pid.remote()), "calls stay on the raylet after the ones that had to go there"
 
 
 def test_big_results_come_back_and_are_freed():
@@ -159,11 +180,11 @@ class Spawner:
         return [self.child] if self.child is not None else []
 
 
-def test_recursive_cancel_of_a_direct_call_reaches_the_tasks_it_submitted():
+def test_recursive_cancel_of_a_direct_call_reaches_the_tasks_it_submitted(raylet):
     s = Spawner.remote()
-    ember.get(s.child_ref.remote())
-    ember.get(s.child_ref.remote())
-    assert _channel(s).sock is not None
+    deadline = time.monotonic() + 10
+    while not _went_direct(raylet, s.child_ref.remote()):
+        assert time.monotonic() < deadline, "calls never went direct"
     running = s.spawn.remote()
     deadline = time.monotonic() + 30
     while not (found := ember.get(s.child_ref.remote())) and time.monotonic() < deadline:
@@ -176,11 +197,10 @@ def test_recursive_cancel_of_a_direct_call_reaches_the_tasks_it_submitted():
         ember.get(running, timeout=30)
 
 
-def test_worker_killed_mid_call_fails_or_retries_as_configured():
+def test_worker_killed_mid_call_fails_or_retries_as_configured(raylet):
     once = Box.options(max_restarts=1, max_task_retries=0).remote()
     pid = ember.get(once.pid.remote())
-    ember.get(once.pid.remote())
-    assert _channel(once).sock is not None
+    _call_until_direct(raylet, once)
     ref = once.slow.remote(30)
     time.sleep(0.3)
     os.kill(pid, signal.SIGKILL)
@@ -199,15 +219,16 @@ def test_worker_killed_mid_call_fails_or_retries_as_configured():
 
 
 @pytest.mark.parametrize("no_restart", [True, False])
-def test_no_call_after_a_kill_reaches_the_old_worker(cluster, no_restart):
+def test_no_call_after_a_kill_reaches_the_old_worker(cluster, raylet, no_restart):
     # The raylet is frozen while we kill and call again, so the old worker
     # is certainly still up and listening: the call must still wait behind
     # the kill (it used to connect and run there, ~1 in 10 times unfrozen).
     b = Box.options(max_restarts=1).remote()
     pid = ember.get(b.pid.remote())
     assert ember.get(b.add.remote("old")) == 1
-    raylet = next(p for p in ember_processes(cluster["session_dir"]) if "ember_raylet.main" in " ".join(p.cmdline()))
-    raylet.suspend()
+    raylet_process = next(p for p in ember_processes(cluster["session_dir"])
+                          if "ember_raylet.main" in " ".join(p.cmdline()))
+    raylet_process.suspend()
     try:
         ember.kill(b, no_restart=no_restart)
         time.sleep(2 * direct_calls.RETRY_AFTER_S)  # past the pause after a broken connection
@@ -215,22 +236,21 @@ def test_no_call_after_a_kill_reaches_the_old_worker(cluster, no_restart):
         ready, _ = ember.wait([ref], timeout=0.5)
         assert not ready, "a call after the kill ran on the old worker"
     finally:
-        raylet.resume()
+        raylet_process.resume()
     if no_restart:
         with pytest.raises(ActorDiedError, match="killed by ember.kill"):
             ember.get(ref, timeout=30)
     else:
         assert ember.get(ref, timeout=30) == 1  # on the restarted actor
         assert ember.get(b.pid.remote()) != pid
-        assert ember.get(b.add.remote("direct again")) == 2
-        assert _channel(b).sock is not None, "calls never went direct again after the restart"
+        again = b.add.remote("direct again")
+        assert ember.get(again) == 2
+        assert _went_direct(raylet, again), "calls never went direct again after the restart"
 
 
-def test_exit_actor_on_a_direct_call():
+def test_exit_actor_on_a_direct_call(raylet):
     b = Box.options(max_restarts=3).remote()
-    ember.get(b.pid.remote())
-    ember.get(b.pid.remote())
-    assert _channel(b).sock is not None
+    _call_until_direct(raylet, b)
     with pytest.raises(ActorDiedError, match="exit_actor"):
         ember.get(b.leave.remote())
     with pytest.raises(ActorDiedError, match="exit_actor"):
@@ -253,6 +273,6 @@ def test_dropped_direct_results_leave_nothing_behind():
     assert ember.get(b.add.remote("last")) == 201
     client = runtime.client()
     deadline = time.monotonic() + 5
-    while left := [o for o in dropped if o in client._direct_local or o in client._values]:
+    while left := client.kept_objects().intersection(dropped):
         assert time.monotonic() < deadline, f"{len(left)} dropped direct results still kept"
         time.sleep(0.05)

@@ -7,11 +7,12 @@ The worker listens on an abstract unix socket named after the session and
 the actor (`DirectCallServer`); a caller keeps one connection per actor
 (`ActorChannel`). The protocol (frames, what goes direct, what happens when
 the connection breaks) is described with DirectCalls in raylet.proto; the
-caller's bookkeeping of the results lives in CoreClient.
+caller's bookkeeping of its calls and their results is the `DirectCaller`.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import logging
@@ -20,9 +21,13 @@ import threading
 import time
 from typing import Any, Callable
 
+from ember_common import ids
 from ember_common.frames import MAX_TOKEN_FRAME, read_frames, recv_frame, send_frame
-from ember.v1 import raylet_pb2
+from ember.v1 import common_pb2, raylet_pb2
 from google.protobuf.message import DecodeError
+
+from ember._private.client_batches import DirectResults, DirectState, Item, ItemKind, ObjectStates
+from ember._private.object_ref import ObjectRef
 
 log = logging.getLogger(__name__)
 
@@ -196,3 +201,221 @@ class ActorChannel:
                 pass
             sock.close()
 
+
+
+class Cancelled(enum.Enum):
+    """How DirectCaller.cancel dealt with a call."""
+    SENT_TO_ACTOR = enum.auto()  # it ran direct: the actor's worker cancels it
+    WHEN_SUBMITTED = enum.auto()  # it waited to go through the raylet: cancelled as it goes
+
+
+class DirectCaller:
+    """A client's actor calls: straight to the actor's worker where it can,
+    else through the raylet, one caller's calls to an actor in order.
+
+    `put(item)` queues an item for the raylet, `flush()` sends what is
+    queued; `objects` and `results` are the client's object states (its
+    refs to results are made with `ref_owner`, the client that counts
+    them); `info` is the client's registration (session dir, node id),
+    filled in once it connected. Channels are guarded by `results.lock`."""
+
+    def __init__(self, put: Callable[[Item], None], flush: Callable[[], None], objects: ObjectStates,
+                 results: DirectResults, ref_owner: Any, info: raylet_pb2.ClientRegistered, token: str) -> None:
+        self._put = put
+        self._flush = flush
+        self._objects = objects
+        self._results = results
+        self._lock = results.lock
+        self._ref_owner = ref_owner
+        self._info = info
+        self._token = token
+        self.channels: dict[bytes, ActorChannel] = {}
+        # First return of each call sent through the raylet -> its channel
+        # and our ref to it (held until it is back).
+        self._raylet_call_returns: dict[bytes, tuple[ActorChannel, ObjectRef]] = {}
+        self._closed = False
+
+    def direct_worker(self, actor_id: bytes) -> bytes | None:
+        """The worker our direct connection to the actor goes to; None if
+        there is none (calls go through the raylet)."""
+        with self._lock:
+            channel = self.channels.get(actor_id)
+            return channel.worker_id if channel is not None and channel.sock is not None else None
+
+    def submit(self, spec: raylet_pb2.TaskSpec, keep: Any, direct: bool) -> ObjectRef | None:
+        """As CoreClient.submit_actor_call, on the local transport."""
+        first_id = ids.object_id_for(spec.task_id, 1)
+        objects, owner = self._objects, self._ref_owner
+        with self._lock:
+            channel = self._channel(spec.actor_id)
+            if channel.deferred or (channel.inflight and not direct):
+                # Its arguments must outlive the caller's refs until the
+                # raylet pins them at submission.
+                args = [ObjectRef(object_id, owner) for object_id in (*spec.dependencies, *spec.nested_refs)]
+                self._put((ItemKind.RESERVE, spec))
+                first = ObjectRef(first_id, owner) if spec.num_returns else None
+                channel.deferred.append((spec, (keep, args, first)))
+                returns = [ids.object_id_for(spec.task_id, i + 1) for i in range(spec.num_returns)]
+                with objects.cond:  # a get now must not subscribe: the raylet does not know them yet
+                    objects.expect(returns)
+                return first
+            if direct and channel.direct_ok and (channel.sock is not None or self._open(channel)):
+                self._results.states[first_id] = DirectState.RUNNING
+                with objects.cond:
+                    objects.expect((first_id,))
+                first = ObjectRef(first_id, owner)
+                channel.inflight[spec.task_id] = (spec, keep)
+                channel.send(calls=[raylet_pb2.ExecuteTask(spec=spec)])  # (if broken, its reader resubmits it)
+                return first
+            first = self._via_raylet(channel, spec, ItemKind.SUBMIT)
+        self._flush()
+        return first
+
+    def _channel(self, actor_id: bytes) -> ActorChannel:
+        channel = self.channels.get(actor_id)
+        if channel is None:
+            channel = self.channels[actor_id] = ActorChannel(actor_id)
+        return channel
+
+    def _via_raylet(self, channel: ActorChannel, spec: raylet_pb2.TaskSpec,
+                    kind: ItemKind) -> ObjectRef | None:
+        """Queue an actor call for the raylet, counted until its first
+        return is back (the direct lock is held). Returns our ref to it,
+        held until then: the raylet pushes it to us when ready even if the
+        caller's refs are gone by then."""
+        first = None
+        if spec.num_returns == 0:
+            channel.returnless = True
+        else:
+            object_id = ids.object_id_for(spec.task_id, 1)
+            first = ObjectRef(object_id, self._ref_owner)
+            channel.raylet_calls += 1
+            self._raylet_call_returns[object_id] = (channel, first)
+            if channel.killed and channel.kill_barrier is None:
+                channel.kill_barrier = object_id
+        self._put((kind, spec))  # type: ignore[arg-type]  # (SUBMIT or RESUBMIT)
+        return first
+
+    def _open(self, channel: ActorChannel) -> bool:
+        sock = channel.connect(socket_address(self._info.session_dir, channel.actor_id), self._token,
+                               self._info.node_id)
+        if sock is None:
+            return False
+        threading.Thread(target=self._read, args=(channel, sock), name="ember-direct-reader", daemon=True).start()
+        return True
+
+    def _read(self, channel: ActorChannel, sock: socket.socket) -> None:
+        """Results of one actor's direct calls, until the connection breaks."""
+        try:
+            for data in read_frames(sock):
+                for result in raylet_pb2.DirectReplies.FromString(data).results:
+                    self.result(channel, result)
+        except Exception as e:  # (OSError, or a malformed frame): the calls in flight go to the raylet
+            log.debug("direct connection to actor %s broke: %s", channel.actor_id.hex(), e)
+        self.broken(channel, sock)
+
+    def result(self, channel: ActorChannel, result: raylet_pb2.TaskResult) -> None:
+        """A direct call's result is back: inline values stay ours until
+        they are passed on; stored ones are the raylet's at once."""
+        publish: list[common_pb2.ObjectValue] = []
+        states, objects = self._results.states, self._objects
+        with self._lock:
+            if channel.inflight.pop(result.task_id, None) is None:
+                return
+            for value in result.returns:
+                object_id = value.object_id
+                state = states.get(object_id)
+                if state is None and value.WhichOneof("location") != "stored_size":
+                    continue  # nobody refers to it any more
+                if state is DirectState.RUNNING and value.WhichOneof("location") != "stored_size":
+                    states[object_id] = DirectState.HERE
+                else:  # stored values are the raylet's at once (the store frees them with it)
+                    states.pop(object_id, None)
+                    publish.append(value)
+                with objects.cond:
+                    if object_id in objects.live:
+                        objects.values[object_id] = value
+                        objects.subscribed.discard(object_id)
+                    objects.cond.notify_all()
+            for value in publish:
+                self._put((ItemKind.PUT_DIRECT, value))
+            if not channel.inflight:
+                self._submit_deferred(channel)
+        if publish or not channel.inflight:
+            self._flush()
+
+    def _submit_deferred(self, channel: ActorChannel) -> None:
+        """The calls that waited for the direct ones go to the raylet, in order."""
+        deferred, channel.deferred = channel.deferred, []
+        for spec, _keep in deferred:
+            self._via_raylet(channel, spec, ItemKind.RESUBMIT)  # (the refs in _keep drop after it, in queue order)
+            if spec.task_id in channel.cancel_deferred:
+                self._put((ItemKind.CANCEL, raylet_pb2.CancelTask(task_id=spec.task_id)))
+        channel.cancel_deferred.clear()
+
+    def broken(self, channel: ActorChannel, sock: socket.socket) -> None:
+        """The actor's worker went away (or we are closing): the calls in
+        flight go to the raylet, marked with the worker they ran on, so it
+        retries or fails them as for a call it had sent there itself."""
+        with self._lock:
+            if channel.sock is not sock or self._closed:
+                return  # handled already (a kill), or we are closing
+            self._break(channel)
+        self._flush()
+
+    def _break(self, channel: ActorChannel) -> None:
+        """Close the connection; its calls in flight, then the deferred
+        ones, go to the raylet, in order (the direct lock is held)."""
+        channel.close()
+        channel.retry_at = time.monotonic() + RETRY_AFTER_S
+        inflight, channel.inflight = channel.inflight, {}
+        for spec, _keep in inflight.values():
+            for i in range(spec.num_returns):
+                self._results.states.pop(ids.object_id_for(spec.task_id, i + 1), None)
+            spec.direct_worker_id = channel.worker_id
+            self._via_raylet(channel, spec, ItemKind.RESUBMIT)
+        self._submit_deferred(channel)
+
+    def raylet_calls_done(self, ready: Any) -> None:
+        """Actor calls that went through the raylet and are back: once none
+        is left, the next call to that actor may go direct."""
+        if not self._raylet_call_returns:
+            return
+        with self._lock:
+            for value in ready:
+                entry = self._raylet_call_returns.pop(value.object_id, None)
+                if entry is not None:
+                    channel = entry[0]
+                    channel.raylet_calls -= 1
+                    channel.retry_at = 0.0  # the actor answered: it may be listening now
+                    if value.object_id == channel.kill_barrier:
+                        channel.killed, channel.kill_barrier = False, None
+
+    def cancel(self, task_id: bytes) -> Cancelled | None:
+        """Cancel a call of ours the raylet has not seen; None if there is
+        none with that id (the raylet cancels it)."""
+        with self._lock:
+            for channel in self.channels.values():
+                if task_id in channel.inflight:
+                    channel.send(cancel=[task_id])  # (an actor's call: never forced, as in Ray)
+                    return Cancelled.SENT_TO_ACTOR
+                if any(spec.task_id == task_id for spec, _keep in channel.deferred):
+                    channel.cancel_deferred.add(task_id)  # the raylet does not know it yet
+                    return Cancelled.WHEN_SUBMITTED
+        return None
+
+    def killing(self, actor_id: bytes) -> None:
+        """A kill of the actor goes to the raylet: calls after it go through
+        the raylet, behind it (they run on the restarted actor); those in
+        flight go as cut off."""
+        with self._lock:
+            channel = self._channel(actor_id)
+            if channel.sock is not None:
+                self._break(channel)
+            channel.killed, channel.kill_barrier = True, None
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for channel in self.channels.values():
+                channel.close()
