@@ -5,7 +5,10 @@ A worker given an actor's creation task hosts that actor for the rest of its
 life: its method calls run on the main thread in order, or on a thread pool
 (max_concurrency > 1), or as coroutines on one event loop (async actors).
 
-    python -m ember._private.worker --worker-id HEX --raylet-address unix:PATH ...
+    python -m ember._private.worker --worker-id HEX --raylet-address local:PATH ...
+
+(`local:PATH` is the raylet's framed unix socket; `unix:PATH` or `HOST:PORT`
+selects the gRPC stream instead.)
 """
 
 from __future__ import annotations
