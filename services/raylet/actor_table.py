@@ -8,6 +8,7 @@ State only; the node manager decides what happens on each event.
 from __future__ import annotations
 
 import collections
+import enum
 
 from ember.v1 import gcs_pb2, raylet_pb2
 
@@ -15,7 +16,17 @@ from ember_common import ids
 from ember_raylet.client_session import ClientSession
 
 Actor = gcs_pb2.ActorInfo
-PENDING, ALIVE, RESTARTING, DEAD = Actor.PENDING_CREATION, Actor.ALIVE, Actor.RESTARTING, Actor.DEAD
+
+
+class ActorState(enum.IntEnum):
+    """An actor's lifecycle state: the GCS's (ActorInfo.State) values."""
+    PENDING = Actor.PENDING_CREATION
+    ALIVE = Actor.ALIVE
+    RESTARTING = Actor.RESTARTING
+    DEAD = Actor.DEAD
+
+
+PENDING, ALIVE, RESTARTING, DEAD = ActorState.PENDING, ActorState.ALIVE, ActorState.RESTARTING, ActorState.DEAD
 
 
 class ActorEntry:

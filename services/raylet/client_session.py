@@ -5,13 +5,21 @@ event-loop turn leaves as one RayletBatch."""
 from __future__ import annotations
 
 import asyncio
+import enum
 from typing import Callable
 
 from ember.v1 import raylet_pb2
 
-DRIVER = raylet_pb2.RegisterClient.DRIVER
-WORKER = raylet_pb2.RegisterClient.WORKER
-RAYLET = raylet_pb2.RegisterClient.RAYLET  # another node's raylet
+
+
+class ClientKind(enum.IntEnum):
+    """Who is on the other end: RegisterClient.Kind's values."""
+    DRIVER = raylet_pb2.RegisterClient.DRIVER
+    WORKER = raylet_pb2.RegisterClient.WORKER
+    RAYLET = raylet_pb2.RegisterClient.RAYLET  # another node's raylet
+
+
+DRIVER, WORKER, RAYLET = ClientKind.DRIVER, ClientKind.WORKER, ClientKind.RAYLET
 
 
 class ClientSession:

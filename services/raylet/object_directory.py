@@ -5,20 +5,28 @@ An object lives while any client holds it or anything pins it (a pending
 task that takes it as an argument, or a live object that contains a ref to
 it). When neither remains it is freed: its inline value dropped, and if it
 lives in this node's object store (the primary copy, or a copy pulled from
-another node), queued in `store_deletes` for the store; if another node's
-raylet keeps it for us (a spilled task's stored return), queued in
-`remote_releases` for that raylet.
+another node), noted for the store to delete; if another node's raylet keeps
+it for us (a spilled task's stored return), noted for that raylet to release.
+What freeing set off is taken as one `Freed` (`take_freed`) by the node
+manager, which tells the store, the peers and the lenders.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterable
 
 from ember.v1 import common_pb2, raylet_pb2
 
 from ember_common import ids
+from ember_common.object_layout import Failure
 
 from ember_raylet.client_session import ClientSession
+
+
+def error_value(object_id: bytes, error: Failure) -> common_pb2.ObjectValue:
+    """The value that stands for an object in place of what failed to make it."""
+    return common_pb2.ObjectValue(object_id=object_id, data=error.encode(), is_error=True)
 
 
 class ObjectEntry:
@@ -35,18 +43,41 @@ class ObjectEntry:
         self.lender: ClientSession | None = None  # the peer that owns it and lent it to us (borrowed)
 
 
+@dataclasses.dataclass(slots=True)
+class Freed:
+    """What freeing objects set off since the directory was last asked."""
+    watched: list[bytes] = dataclasses.field(default_factory=list)  # watched objects now freed
+    store_deletes: list[bytes] = dataclasses.field(default_factory=list)  # copies this node's store may drop
+    remote_releases: list[tuple[bytes, bytes]] = dataclasses.field(default_factory=list)  # (node id, object id)
+    borrow_returns: list[tuple[ClientSession, bytes]] = dataclasses.field(default_factory=list)  # (lender, id)
+
+
 class ObjectDirectory:
     def __init__(self, node_id: bytes = b"") -> None:
         self.node_id = node_id
         self._objects: dict[bytes, ObjectEntry] = {}
-        self.store_deletes: list[bytes] = []
-        self.remote_releases: list[tuple[bytes, bytes]] = []  # (node id, object id)
-        self.borrow_returns: list[tuple[ClientSession, bytes]] = []  # (lender, object id)
+        self._freed = Freed()
         self.inline_bytes = 0
         # Objects whose freeing someone waits for (actor handles going out
-        # of scope): freed ones are appended to `freed_watched`.
-        self.watched: set[bytes] = set()
-        self.freed_watched: list[bytes] = []
+        # of scope): reported in `Freed.watched`.
+        self._watched: set[bytes] = set()
+
+    def take_freed(self) -> Freed | None:
+        """What freeing set off since the last call; None if nothing (the
+        common case, checked after every batch: no allocation then)."""
+        freed = self._freed
+        if not (freed.watched or freed.store_deletes or freed.remote_releases or freed.borrow_returns):
+            return None
+        self._freed = Freed()
+        return freed
+
+    def watch(self, object_ids: Iterable[bytes]) -> None:
+        """Report these objects in `Freed.watched` once they are freed."""
+        self._watched.update(object_ids)
+
+    def delete_copy(self, object_id: bytes) -> None:
+        """A copy in this node's store that nothing here tracks: the store may drop it."""
+        self._freed.store_deletes.append(object_id)
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -96,7 +127,7 @@ class ObjectDirectory:
         (the tasks' pins keep them). All entries exist before any value is
         set, so a value pins the refs inside it whatever their order.
         Returns the stored ones now borrowed from the peer: it keeps them
-        until this node frees them (`borrow_returns`), however long a ref
+        until this node frees them (`Freed.borrow_returns`), however long a ref
         to them lives here after the tasks."""
         fresh = [v for v in values if v.object_id not in self._objects]
         borrowed = []
@@ -152,7 +183,7 @@ class ObjectDirectory:
         entry = self._objects[object_id]
         old, entry.value, entry.local_copy = entry.value, None, False
         if entry.remote is not None:  # whatever copy a peer kept for us is moot now
-            self.remote_releases.append((entry.remote, object_id))
+            self._freed.remote_releases.append((entry.remote, object_id))
             entry.remote = None
         if old is not None:
             self.unpin(old.nested_ids)  # the rebuilt value has refs of its own
@@ -217,7 +248,7 @@ class ObjectDirectory:
         entry = self._objects.get(value.object_id)
         if entry is None:
             if self.stored_on(value) == self.node_id:
-                self.store_deletes.append(value.object_id)
+                self._freed.store_deletes.append(value.object_id)
             return []
         if entry.value is not None:
             return []  # first value wins (a retried task may report twice)
@@ -292,19 +323,20 @@ class ObjectDirectory:
         if entry.holders or entry.pins > 0:
             return
         del self._objects[object_id]
-        if object_id in self.watched:
-            self.watched.discard(object_id)
-            self.freed_watched.append(object_id)
+        freed = self._freed
+        if object_id in self._watched:
+            self._watched.discard(object_id)
+            freed.watched.append(object_id)
         if entry.remote is not None:
-            self.remote_releases.append((entry.remote, object_id))
+            freed.remote_releases.append((entry.remote, object_id))
         if entry.lender is not None:
-            self.borrow_returns.append((entry.lender, object_id))
+            freed.borrow_returns.append((entry.lender, object_id))
         value = entry.value
         if value is None:
             return
         if value.WhichOneof("location") == "stored_size":
             if entry.local_copy or self.stored_on(value) == self.node_id:
-                self.store_deletes.append(object_id)
+                freed.store_deletes.append(object_id)
         else:
             self.inline_bytes -= len(value.data)
         self.unpin(value.nested_ids)

@@ -5,14 +5,26 @@ another node's raylet, retried."""
 from __future__ import annotations
 
 import collections
+import enum
+from typing import Protocol
 
-from ember.v1 import raylet_pb2
+from ember.v1 import common_pb2, raylet_pb2
 
+from ember_common.object_layout import Failure, FailureType
 from ember_raylet import resources
 from ember_raylet.client_session import ClientSession
 from ember_raylet.resources import Resources
 
-WAITING, QUEUED, ASSIGNED, FORWARDED = "WAITING", "QUEUED", "ASSIGNED", "FORWARDED"
+
+
+class TaskState(enum.IntEnum):
+    WAITING = 1  # for its arguments
+    QUEUED = 2  # in a queue of this node (a shape's, an actor's, or infeasible)
+    ASSIGNED = 3  # sent to a worker here
+    FORWARDED = 4  # sent to another node's raylet
+
+
+WAITING, QUEUED, ASSIGNED, FORWARDED = TaskState.WAITING, TaskState.QUEUED, TaskState.ASSIGNED, TaskState.FORWARDED
 
 
 class TaskEntry:
@@ -34,6 +46,25 @@ class TaskEntry:
         self.shape: Resources = dict(spec.resources.amounts)
         # Tasks asking for node labels queue apart: this node may not serve them.
         self.key = resources.key(self.shape) + tuple(sorted(spec.label_selector.items()))
+
+    def cancelled_failure(self) -> Failure:
+        return Failure(FailureType.TASK_CANCELLED, f"task {self.spec.function_name} was cancelled")
+
+    def take_retry(self) -> bool:
+        """Whether the task may run again after a failure, spending one retry
+        if so. A cancelled task never runs again; a negative count never ends."""
+        if self.cancelled or self.retries_left == 0:
+            return False
+        self.retries_left -= 1
+        return True
+
+
+class FinishTask(Protocol):
+    """The node manager's end of a task: its returns (or `error`, or the
+    failed argument `failed_dep`, for every return) become ready."""
+
+    def __call__(self, task: TaskEntry, returns: list[common_pb2.ObjectValue] | None = None,
+                 error: Failure | None = None, failed_dep: common_pb2.ObjectValue | None = None) -> None: ...
 
 
 class TaskManager:

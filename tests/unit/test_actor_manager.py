@@ -20,9 +20,11 @@ Actor = gcs_pb2.ActorInfo
 class Node:
     def __init__(self, cpus=2):
         self.events = []
+        self.looked_up = []
         self.pool = WorkerPool(lambda wid: FakeProcess(), max_workers=8)
         self.nm = NodeManager(ids.new_unique_id(), {"CPU": cpus}, self.pool, min_workers=cpus, pipeline_depth=4,
-                              on_actor_event=self.events.append)
+                              on_actor_event=self.events.append,
+                              on_actor_lookup=lambda actor_id, delay: self.looked_up.append(actor_id))
         self.workers = {}
         self.connect_workers()
         self.driver = ClientSession(ids.new_unique_id(), DRIVER, job_id=b"\0\0\0\1", pid=42)
@@ -200,11 +202,9 @@ def test_an_actor_created_for_another_node_tells_it_when_it_ends():
 
 def test_unknown_actor_and_malformed_calls():
     node = Node()
-    looked_up = []
-    node.nm._on_actor_lookup = lambda actor_id, delay: looked_up.append(actor_id)
     actor_id = ids.new_unique_id()
     call = node.call(actor_id)
-    assert looked_up == [actor_id]  # not hosted here: the GCS is asked where it is
+    assert node.looked_up == [actor_id]  # not hosted here: the GCS is asked where it is
     node.nm.actor_located(actor_id, None)
     assert "unknown to the cluster" in str(node.error_of(call.task_id))
     bad = raylet_pb2.TaskSpec(task_id=ids.new_unique_id(), function_id=FN, num_returns=1, actor_id=b"short",

@@ -36,7 +36,7 @@ def make(cpus=2, **kw):
     deleted = []
     pool = WorkerPool(lambda wid: FakeProcess(), max_workers=8)
     nm = NodeManager(ids.new_unique_id(), {"CPU": cpus}, pool, min_workers=cpus, pipeline_depth=kw.get("depth", 4),
-                     on_store_delete=deleted.extend)
+                     on_store_delete=deleted.extend, on_actor_lookup=kw.get("on_actor_lookup", lambda a, d: None))
     nm.ensure_min_workers()
     workers = []
     for wid in list(pool.starting):

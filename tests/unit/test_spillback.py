@@ -12,15 +12,8 @@ from ember_raylet import scheduling_policy
 from ember_raylet.client_session import RAYLET, ClientSession
 from ember_raylet.cluster_view import ClusterView
 from ember_common.errors import ProtocolError
+from tests.unit.raylet_parts import node
 from tests.unit.test_node_manager import executed, finish, make, spec, submit
-
-
-def node(cpus=2.0, available=None, **custom):
-    info = gcs_pb2.NodeInfo(node_id=ids.new_unique_id(), node_address="127.0.0.1", raylet_port=1, object_store_port=2,
-                            alive=True)
-    info.total.amounts.update({"CPU": cpus, **custom})
-    info.available.amounts.update(available if available is not None else {"CPU": cpus, **custom})
-    return info
 
 
 def view(*nodes):
@@ -241,8 +234,7 @@ def _call(actor_id, name="m", deps=()):
 
 def test_calls_to_an_actor_hosted_elsewhere_are_looked_up_then_sent_in_order():
     looked_up = []
-    nm, driver, _, _ = make(cpus=1)
-    nm._on_actor_lookup = lambda actor_id, delay: looked_up.append(actor_id)
+    nm, driver, _, _ = make(cpus=1, on_actor_lookup=lambda actor_id, delay: looked_up.append(actor_id))
     host = node(cpus=1)
     nm.update_view([host])
     actor_id = ids.new_unique_id()
@@ -266,7 +258,6 @@ def test_a_call_after_a_kill_leaves_for_the_host_in_a_later_batch():
     host = node(cpus=1)
     nm.update_view([host])
     actor_id = ids.new_unique_id()
-    nm._on_actor_lookup = lambda actor_id, delay: None
     submit(nm, driver, _call(actor_id, "before"))
     nm.actor_located(actor_id, gcs_pb2.ActorInfo(actor_id=actor_id, state=gcs_pb2.ActorInfo.ALIVE, node_id=host.node_id))
     nm.handle_batch(driver, raylet_pb2.ClientBatch(kill_actors=[raylet_pb2.KillActor(actor_id=actor_id)]))

@@ -1,0 +1,143 @@
+"""This node's resources leased to its workers: which worker takes a task
+(an idle one, whose lease holds the task's resources, else pipelining onto
+a leased worker of the same shape), leases given back, a blocked worker's
+resources lent out meanwhile, a dead worker's tasks retried or failed, and
+idle workers beyond the minimum retired. The processes are `worker_pool`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from ember.v1 import raylet_pb2
+
+from ember_common.object_layout import Failure, FailureType
+from ember_raylet import resources
+from ember_raylet.client_session import ClientSession
+from ember_raylet.resources import Resources
+from ember_raylet.task_manager import ASSIGNED, FinishTask, TaskEntry, TaskManager
+from ember_raylet.worker_pool import WorkerHandle, WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+class WorkerLeases:
+    def __init__(self, pool: WorkerPool, total: Resources, available: Resources, min_workers: int,
+                 pipeline_depth: int, tasks: TaskManager, finish: FinishTask,
+                 actor_worker_died: Callable[[WorkerHandle, str], None],
+                 hosts_actors: Callable[[ClientSession], object]) -> None:
+        self._pool = pool
+        self._total = total  # this node's (the node manager's dicts, changed in place)
+        self._available = available
+        self._min_workers = min_workers
+        self._pipeline_depth = pipeline_depth
+        self._tasks = tasks
+        self._finish = finish
+        self._actor_worker_died = actor_worker_died
+        self._hosts_actors = hosts_actors  # truthy if the session owns live actors: never retired
+
+    def pick(self, task: TaskEntry) -> WorkerHandle | None:
+        """A worker to take the task now, leased for it if it was idle."""
+        if task.remote_only:
+            return None
+        pool, shape = self._pool, task.shape
+        if pool.idle and resources.fits(shape, self._available):
+            worker = pool.idle[-1]
+            pool.lease(worker, shape, task.key)
+            resources.subtract(self._available, shape)
+            return worker
+        best = None
+        for worker in pool.leased.get(task.key, ()):
+            if not worker.blocked and len(worker.assigned) < self._pipeline_depth:
+                if best is None or len(worker.assigned) < len(best.assigned):
+                    best = worker
+        return best
+
+    def release(self, worker: WorkerHandle) -> None:
+        """The worker has nothing left to run: its lease is given back."""
+        available = self._available
+        if worker.lease is not None and not worker.blocked:
+            resources.add(available, worker.lease)
+            for name in worker.lease:
+                if name not in self._total:  # a bundle returned while the task ran
+                    available.pop(name, None)
+        worker.blocked = False
+        self._pool.release(worker)
+
+    def blocked(self, session: ClientSession, blocked: raylet_pb2.WorkerBlocked) -> None:
+        """A worker waits on (or stopped waiting on) objects: its resources
+        are lent out meanwhile, and the tasks it hands back queue again."""
+        worker = self._pool.workers.get(session.worker_id)
+        if worker is None:
+            return
+        # Tasks it hands back go to the front of their queues, in order.
+        # (An actor's calls are its own: never handed back.)
+        for task_id in reversed(blocked.returned_task_ids if worker.actor_id is None else ()):
+            task = self._tasks.tasks.get(task_id)
+            if task is not None and task_id in worker.assigned and task.state == ASSIGNED:
+                worker.assigned.remove(task_id)
+                self._tasks.enqueue(task, front=True)
+        if worker.lease is None:
+            return
+        if blocked.blocked and not worker.blocked:
+            worker.blocked = True
+            resources.add(self._available, worker.lease)
+        elif not blocked.blocked and worker.blocked:
+            worker.blocked = False
+            resources.subtract(self._available, worker.lease)  # may oversubscribe briefly
+
+    def died(self, worker_id: bytes, reason: str) -> WorkerHandle | None:
+        """A worker is gone: its lease back, its running task retried or
+        failed, the tasks pipelined behind it queued again (no retry spent).
+        Returns it (its process to reap), or None if it was not ours."""
+        worker = self._pool.remove(worker_id)
+        if worker is None:
+            return None
+        log.warning("worker %s (pid %d) died: %s", worker_id.hex()[:8], worker.process.pid, reason)
+        if worker.lease is not None and not worker.blocked:
+            resources.add(self._available, worker.lease)
+        if worker.actor_id is not None:
+            self._actor_worker_died(worker, reason)
+            worker.assigned.clear()
+        running = True
+        for task_id in list(worker.assigned):
+            task = self._tasks.tasks.get(task_id)
+            if task is None:
+                continue
+            if task.cancelled:
+                self._finish(task, error=task.cancelled_failure())
+            elif not running:
+                self._tasks.enqueue(task)  # never started: no retry spent
+            elif task.take_retry():
+                log.info("retrying %s after worker death (%d retries left)", task.spec.function_name, task.retries_left)
+                self._tasks.enqueue(task)
+            else:
+                self._finish(task, error=Failure(FailureType.WORKER_CRASHED,
+                    f"the worker running {task.spec.function_name} (pid {worker.process.pid}) died: {reason}; "
+                    f"no retries left (max_retries={task.spec.max_retries})"))
+            running = False
+        worker.assigned.clear()
+        if worker.session is not None:
+            worker.session.close()
+        self.ensure_min_workers()
+        return worker
+
+    def retire_idle(self, now: float, idle_timeout_s: float) -> list[WorkerHandle]:
+        """Workers started beyond the pool's minimum (for blocked nested
+        tasks) that have been idle for a while: removed from the pool here,
+        for the caller to terminate. The longest idle go first."""
+        retired = []
+        for worker in sorted(self._pool.idle, key=lambda w: w.idle_since):
+            if self._pool.size - len(retired) <= self._min_workers:
+                break
+            if now - worker.idle_since >= idle_timeout_s and not (
+                    worker.session is not None and self._hosts_actors(worker.session)):
+                retired.append(worker)
+        for worker in retired:
+            self._pool.remove(worker.worker_id)
+        return retired
+
+    def ensure_min_workers(self) -> None:
+        while self._pool.size < self._min_workers and self._pool.start() is not None:
+            pass
