@@ -46,36 +46,45 @@ from ember.v1 import objectstore_pb2, objectstore_pb2_grpc  # noqa: E402
 from bench.transfer import warm_memory  # noqa: E402
 
 
+class Split:
+    """Summed seconds of timed ops, split by whether a Stats counter grew
+    during the op: those that moved bytes (and how many) and the others."""
+
+    def __init__(self, counter: str) -> None:
+        self.counter = counter
+        self.moved_t = self.other_t = 0.0
+        self.moved_b = self.others = 0
+
+    def timed(self, op, stats, prev):
+        """op()'s result and the Stats after it (read untimed)."""
+        t = time.perf_counter()
+        result = op()
+        dt, s = time.perf_counter() - t, stats()
+        moved = getattr(s, self.counter) - getattr(prev, self.counter)
+        if moved > 0:
+            self.moved_t += dt
+            self.moved_b += moved
+        else:
+            self.other_t += dt
+            self.others += 1
+        return result, s
+
+
 def ember_round(stats, base: np.ndarray, n: int, rnd: int) -> dict:
     """Put n arrays, then get them back; per-op times split by the Stats deltas."""
     refs, crcs = [], []
-    fill_t = spill_t = get_t = restore_t = 0.0
-    fill_b = spilled_b = spilled_in_gets = restored_b = 0
+    puts, gets = Split("spilled_bytes_total"), Split("restored_bytes_total")
+    spilled_in_gets = 0
     prev = stats()
     for i in range(n):
         arr = base + np.uint8((rnd * n + i) % 251 + 1)  # distinct content per object
         crcs.append(zlib.crc32(arr))
-        t = time.perf_counter()
-        refs.append(ember.put(arr))
-        dt, s = time.perf_counter() - t, stats()
-        if s.spilled_bytes_total > prev.spilled_bytes_total:
-            spill_t += dt
-            spilled_b += s.spilled_bytes_total - prev.spilled_bytes_total
-        else:
-            fill_t += dt
-            fill_b += base.nbytes
-        prev = s
+        ref, prev = puts.timed(lambda: ember.put(arr), stats, prev)
+        refs.append(ref)
     del arr  # the last one put
-    full = {"used": s.used, "num_spilled": s.num_spilled}
+    full = {"used": prev.used, "num_spilled": prev.num_spilled}
     for i in range(n):
-        t = time.perf_counter()
-        arr = ember.get(refs[i])
-        dt, s = time.perf_counter() - t, stats()
-        if s.restored_bytes_total > prev.restored_bytes_total:
-            restore_t += dt
-            restored_b += s.restored_bytes_total - prev.restored_bytes_total
-        else:
-            get_t += dt
+        arr, s = gets.timed(lambda: ember.get(refs[i]), stats, prev)
         spilled_in_gets += s.spilled_bytes_total - prev.spilled_bytes_total
         prev = s
         if zlib.crc32(arr) != crcs[i]:
@@ -83,11 +92,11 @@ def ember_round(stats, base: np.ndarray, n: int, rnd: int) -> dict:
         refs[i] = arr = None
         gc.collect()
     gbps = lambda b, t: round(b / t / 1e9, 3) if t else None  # noqa: E731
-    return {"spill_gbps": gbps(spilled_b, spill_t), "restore_gbps": gbps(restored_b, restore_t),
-            "fill_gbps": gbps(fill_b, fill_t),
-            "spilled_bytes": spilled_b, "restored_bytes": restored_b, "spilled_during_gets_bytes": spilled_in_gets,
-            "spill_puts_s": round(spill_t, 3), "restore_gets_s": round(restore_t, 3),
-            "gets_without_restore_s": round(get_t, 4), "store_after_puts": full}
+    return {"spill_gbps": gbps(puts.moved_b, puts.moved_t), "restore_gbps": gbps(gets.moved_b, gets.moved_t),
+            "fill_gbps": gbps(puts.others * base.nbytes, puts.other_t),
+            "spilled_bytes": puts.moved_b, "restored_bytes": gets.moved_b, "spilled_during_gets_bytes": spilled_in_gets,
+            "spill_puts_s": round(puts.moved_t, 3), "restore_gets_s": round(gets.moved_t, 3),
+            "gets_without_restore_s": round(gets.other_t, 4), "store_after_puts": full}
 
 
 def passes(fn, items, targets=()) -> list[float]:

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 import ember
+from tests.helpers import wait_nodes
 
 
 def ember_processes(marker: str | None = None) -> list[psutil.Process]:
@@ -79,14 +80,23 @@ def cluster() -> object:
     assert not shm_files(f"ember-{pathlib.Path(marker).name[-6:]}"), "shared memory left after shutdown()"
 
 
-def wait_nodes(n: int, timeout: float = 10) -> None:
-    """Until `n` nodes are alive, and a little more: each raylet learns the
-    others from its next resource report (0.5 s)."""
-    deadline = time.monotonic() + timeout
-    while len([x for x in ember.nodes() if x["Alive"]]) != n:
-        assert time.monotonic() < deadline, ember.nodes()
-        time.sleep(0.05)
-    time.sleep(1.2)
+@contextlib.contextmanager
+def added_nodes(c: Any, *nodes: dict[str, Any]) -> Iterator[list[Any]]:
+    """Nodes added to Cluster `c` (one per dict of add_node arguments), once
+    every node knows every other (wait_nodes); after, those the body did not
+    remove are removed, and no process of any of them is left."""
+    added = []
+    try:
+        for args in nodes:
+            added.append(c.add_node(**args))
+        wait_nodes(len(c.list_all_nodes()))
+        yield added
+    finally:
+        for node in added:
+            if node in c.worker_nodes:
+                c.remove_node(node)
+        for node in added:
+            assert not wait_gone(str(node.session_dir)), f"processes of {node.session_dir} left behind"
 
 
 @contextlib.contextmanager
@@ -96,13 +106,11 @@ def multinode_cluster(head: dict[str, Any], *nodes: dict[str, Any]) -> Iterator[
     from ember.cluster_utils import Cluster
 
     c = Cluster(initialize_head=True, head_node_args=head)
+    head_session = str(c.head_node.session_dir)
     try:
-        added = [c.add_node(**args) for args in nodes]
         c.connect()
-        wait_nodes(1 + len(nodes))
-        yield c, added
+        with added_nodes(c, *nodes) as added:
+            yield c, added
     finally:
-        sessions = [str(n.session_dir) for n in c.list_all_nodes()]
         c.shutdown()
-        for s in sessions:
-            assert not wait_gone(s), f"processes of {s} left behind"
+        assert not wait_gone(head_session), f"processes of {head_session} left behind"

@@ -79,8 +79,8 @@ def test_driver_over_grpc_connect_stream():
     code = """
         import numpy as np, ember
         ember.init(num_cpus=2)
-        from ember._private import runtime
-        assert runtime.client()._local is None
+        from ember._private import client_transport, runtime
+        assert isinstance(runtime.client().transport, client_transport.GrpcTransport)
         @ember.remote
         def f(x): return x * 2
         @ember.remote

@@ -17,8 +17,9 @@ import pytest
 import ember
 from ember_common.gcs_client import GcsClient
 from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-from ember.v1 import gcs_pb2
-from tests.conftest import multinode_cluster, wait_nodes
+from ember.v1 import gcs_pb2, raylet_pb2
+from tests.conftest import added_nodes, multinode_cluster
+from tests.helpers import raylet_call, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,22 @@ def on_far(fn, *args):
 
 def _stored_files(directory: str) -> list[str]:
     return [f for f in os.listdir(directory) if f != "free"] if os.path.isdir(directory) else []
+
+
+def _head_raylet_log(c) -> str:
+    return "".join(p.read_text() for p in (c.head_node.session_dir / "logs").glob("raylet-*.log"))
+
+
+def _raylet(c, node, method: str, request):
+    return raylet_call(c.token, node.node_id.hex(), method, request)
+
+
+def _actor(c, actor_id: bytes) -> gcs_pb2.ActorInfo:
+    gcs = GcsClient(c.address, c.token)
+    try:
+        return gcs.GetActor(gcs_pb2.GetActorRequest(actor_id=actor_id), timeout=5).actor
+    finally:
+        gcs.close()
 
 
 def test_tasks_spill_to_the_other_node_when_this_one_is_busy(cluster):
@@ -110,27 +127,20 @@ def test_output_of_a_task_on_another_node_reaches_the_driver(cluster, capfd):
         return 1
 
     ember.get(on_far.remote(shout))
-    deadline = time.monotonic() + 10
-    out = ""
-    while "hello from the far node" not in out:
-        assert time.monotonic() < deadline, out
-        time.sleep(0.1)
-        out += capfd.readouterr().out
+    out = []
+    wait_until(lambda: out.append(capfd.readouterr().out) or "hello from the far node" in "".join(out), 10,
+               "the far node's output")
 
 
 def test_objects_are_freed_on_every_node(cluster):
     c, far = cluster
-    time.sleep(0.5)
-    before_far = set(_stored_files(far.store_dir))
+    before_far = set(_stored_files(far.store_dir))  # earlier tests' objects may still be going: only new ones count
     value, _ = ember.get(on_far.remote(np.zeros, 3_000_000))  # stored on far, pulled to the head
-    assert len(_stored_files(far.store_dir)) > len(before_far)
+    assert set(_stored_files(far.store_dir)) - before_far
     del value
-    import gc
     gc.collect()
-    deadline = time.monotonic() + 10
-    while set(_stored_files(far.store_dir)) - before_far or _stored_files(c.head_node.store_dir):
-        assert time.monotonic() < deadline, (_stored_files(far.store_dir), _stored_files(c.head_node.store_dir))
-        time.sleep(0.05)
+    wait_until(lambda: not (set(_stored_files(far.store_dir)) - before_far or _stored_files(c.head_node.store_dir)),
+               10, "the object freed on both nodes")
 
 
 def test_an_infeasible_task_runs_once_a_fitting_node_joins(cluster, capfd):
@@ -141,22 +151,17 @@ def test_an_infeasible_task_runs_once_a_fitting_node_joins(cluster, capfd):
         return _here()
 
     ref = late.remote()
-    ready, _ = ember.wait([ref], timeout=1.5)
-    assert not ready
-    assert "no node has that much" in capfd.readouterr().err
-    node = c.add_node(num_cpus=1, resources={"late": 1})
-    try:
+    err = []
+    wait_until(lambda: err.append(capfd.readouterr().err) or "no node has that much" in "".join(err), 10,
+               "the warning that no node fits the task")
+    assert not ember.wait([ref], timeout=0)[0]
+    with added_nodes(c, {"num_cpus": 1, "resources": {"late": 1}}) as (node,):
         assert ember.get(ref, timeout=30) == node.node_id.hex()
-    finally:
-        c.remove_node(node)
 
 
 def test_tasks_on_a_killed_node_are_retried_elsewhere(cluster):
     c, _far = cluster
-    a = c.add_node(num_cpus=2, resources={"pool": 2})
-    b = c.add_node(num_cpus=2, resources={"pool": 2})
-    try:
-        wait_nodes(4)
+    with added_nodes(c, {"num_cpus": 2, "resources": {"pool": 2}}, {"num_cpus": 2, "resources": {"pool": 2}}) as (a, b):
 
         @ember.remote(resources={"pool": 1}, max_retries=3)
         def work(i):
@@ -164,16 +169,15 @@ def test_tasks_on_a_killed_node_are_retried_elsewhere(cluster):
             return i, _here()
 
         refs = [work.remote(i) for i in range(16)]
-        time.sleep(0.5)  # some run on each pool node
+        for node in (a, b):  # some run on each pool node
+            wait_until(lambda: _raylet(c, node, "GetNodeStats", raylet_pb2.GetNodeStatsRequest()).num_running_tasks,
+                       10, f"tasks running on node {node.node_id.hex()[:8]}", interval=0.02)
         c.remove_node(b, allow_graceful=False)  # SIGKILL: its tasks die mid-run
         results = ember.get(refs, timeout=60)
         assert [i for i, _ in results] == list(range(16))
         # It had tasks when it died: the head (their owner) retried them.
-        head_log = "".join(p.read_text() for p in (c.head_node.session_dir / "logs").glob("raylet-*.log"))
+        head_log = _head_raylet_log(c)
         assert re.search(rf"retrying \S*work after losing node {b.node_id.hex()[:8]}", head_log), head_log
-    finally:
-        if a in c.worker_nodes:
-            c.remove_node(a)
 
 
 def test_spread_uses_every_node_that_fits(cluster):
@@ -240,35 +244,21 @@ def test_a_remote_actor_ends_with_its_handles_and_with_its_node(cluster):
     actor_id = counter._actor_id
     ember.get(counter.inc.remote())
     del counter  # no handle left: the node that created it ends it there
-    gcs = GcsClient(c.address, c.token)
-    try:
-        deadline = time.monotonic() + 10
-        while (info := gcs.GetActor(gcs_pb2.GetActorRequest(actor_id=actor_id), timeout=5).actor).state != info.DEAD:
-            assert time.monotonic() < deadline, info
-            time.sleep(0.1)
-        assert info.death_cause == info.OUT_OF_SCOPE and info.node_id == far.node_id
-    finally:
-        gcs.close()
+    info = wait_until(lambda: (a := _actor(c, actor_id)).state == a.DEAD and a, 10, "the actor's death")
+    assert info.death_cause == info.OUT_OF_SCOPE and info.node_id == far.node_id
 
     # An actor on a node that is killed: calls fail with ActorDiedError.
-    node = c.add_node(num_cpus=1, resources={"doomed": 1})
-    try:
-        wait_nodes(3)
+    with added_nodes(c, {"num_cpus": 1, "resources": {"doomed": 1}}) as (node,):
         doomed = FarCounter.options(resources={"doomed": 1}).remote()
         assert ember.get(doomed.inc.remote())[1] == node.node_id.hex()
         c.remove_node(node, allow_graceful=False)
         with pytest.raises(ember.exceptions.ActorDiedError, match="died"):
             ember.get(doomed.inc.remote(), timeout=30)
-    finally:
-        if node in c.worker_nodes:
-            c.remove_node(node)
 
 
 def test_an_object_lost_with_its_node_is_rebuilt_from_lineage(cluster):
     c, _far = cluster
-    nodes = [c.add_node(num_cpus=1, resources={"x": 1}) for _ in range(2)]
-    try:
-        wait_nodes(4)
+    with added_nodes(c, *[{"num_cpus": 1, "resources": {"x": 1}}] * 2) as nodes:
 
         @ember.remote(resources={"x": 1}, num_returns=2)
         def make(seed: int) -> tuple[np.ndarray, str]:
@@ -288,21 +278,14 @@ def test_an_object_lost_with_its_node_is_rebuilt_from_lineage(cluster):
         value = ember.get(big, timeout=60)
         expected = np.random.default_rng(5).integers(0, 255, size=8_000_000, dtype=np.uint8)
         assert np.array_equal(value, expected)
-        head_log = "".join(p.read_text() for p in (c.head_node.session_dir / "logs").glob("raylet-*.log"))
-        assert f"rebuilding {big.hex()[:12]}" in head_log
+        assert f"rebuilding {big.hex()[:12]}" in _head_raylet_log(c)
         with pytest.raises(ember.exceptions.OwnerDiedError):
             ember.get(owned_there, timeout=30)
-    finally:
-        for n in nodes:
-            if n in c.worker_nodes:
-                c.remove_node(n)
 
 
 def test_an_actor_whose_node_dies_restarts_on_another_node(cluster):
     c, _far = cluster
-    nodes = [c.add_node(num_cpus=1, resources={"x": 1}) for _ in range(2)]
-    try:
-        wait_nodes(4)
+    with added_nodes(c, *[{"num_cpus": 1, "resources": {"x": 1}}] * 2) as nodes:
 
         @ember.remote(resources={"x": 1}, max_restarts=1, max_task_retries=1)
         class Tally:
@@ -319,25 +302,13 @@ def test_an_actor_whose_node_dies_restarts_on_another_node(cluster):
         c.remove_node(next(x for x in nodes if x.node_id.hex() == first), allow_graceful=False)
         n, second = ember.get(tally.add.remote(1), timeout=60)  # the constructor ran again there
         assert n == 1 and second != first and second in {x.node_id.hex() for x in nodes}
-        gcs = GcsClient(c.address, c.token)
-        try:
-            info = gcs.GetActor(gcs_pb2.GetActorRequest(actor_id=tally._actor_id), timeout=5).actor
-            deadline = time.monotonic() + 10
-            while info.state != info.ALIVE or info.node_id.hex() != second:  # the new host reports
-                assert time.monotonic() < deadline, info
-                time.sleep(0.1)
-                info = gcs.GetActor(gcs_pb2.GetActorRequest(actor_id=tally._actor_id), timeout=5).actor
-            assert info.num_restarts == 1
-        finally:
-            gcs.close()
+        info = wait_until(lambda: (a := _actor(c, tally._actor_id)).state == a.ALIVE and a.node_id.hex() == second
+                          and a, 10, "the new host's report")
+        assert info.num_restarts == 1
         assert ember.get(ember.get_actor("tally").add.remote(1))[0] == 2
         c.remove_node(next(x for x in nodes if x.node_id.hex() == second), allow_graceful=False)
         with pytest.raises(ember.exceptions.ActorDiedError):  # no restarts left
             ember.get(tally.add.remote(1), timeout=60)
-    finally:
-        for x in nodes:
-            if x in c.worker_nodes:
-                c.remove_node(x)
 
 
 def test_an_actor_that_exited_stays_dead_when_its_node_dies(cluster):
@@ -345,9 +316,7 @@ def test_an_actor_that_exited_stays_dead_when_its_node_dies(cluster):
     creator's node hears of it and does not start it again when that node
     dies."""
     c, _far = cluster
-    nodes = [c.add_node(num_cpus=1, resources={"q": 1}) for _ in range(2)]
-    try:
-        wait_nodes(4)
+    with added_nodes(c, *[{"num_cpus": 1, "resources": {"q": 1}}] * 2) as nodes:
 
         @ember.remote(resources={"q": 1}, max_restarts=3)
         class Quitter:
@@ -362,19 +331,12 @@ def test_an_actor_that_exited_stays_dead_when_its_node_dies(cluster):
         with pytest.raises(ember.exceptions.ActorDiedError):
             ember.get(quitter.quit.remote(), timeout=20)
         c.remove_node(next(x for x in nodes if x.node_id.hex() == host), allow_graceful=False)
-        time.sleep(3)  # a restart would be under way by now
-        gcs = GcsClient(c.address, c.token)
-        try:
-            info = gcs.GetActor(gcs_pb2.GetActorRequest(actor_id=quitter._actor_id), timeout=5).actor
-        finally:
-            gcs.close()
+        # Its creator's raylet decides on a restart when it loses the node, right after logging so.
+        wait_until(lambda: f"lost node {host[:8]}" in _head_raylet_log(c), 20, "the head raylet to lose the node")
+        info = _actor(c, quitter._actor_id)
         assert info.state == info.DEAD and info.death_cause == info.EXITED and info.num_restarts == 0, info
-        with pytest.raises(ember.exceptions.ActorDiedError, match="exit"):
+        with pytest.raises(ember.exceptions.ActorDiedError, match="exit"):  # queued behind any restart
             ember.get(quitter.where.remote(), timeout=20)
-    finally:
-        for x in nodes:
-            if x in c.worker_nodes:
-                c.remove_node(x)
 
 
 @ember.remote(resources={"far": 1})
@@ -395,21 +357,24 @@ def test_a_ref_kept_on_another_node_outlives_the_owners_own_refs(cluster):
     """Borrowing: an actor on the far node keeps a ref to an object stored
     on the head; the driver drops all of its refs; the object stays until
     the actor drops its ref too, then is freed."""
-    c, _far = cluster
+    c, far = cluster
     keeper = Keeper.remote()
     ref = ember.put(np.ones(4_000_000))  # 32 MB: stored in the head's store
     name = ref.hex()
     ember.get(keeper.keep.remote([ref]))
     del ref
     gc.collect()
-    time.sleep(0.5)  # the driver's drop reaches the head's raylet
+
+    def holders() -> list[str] | None:
+        listed = _raylet(c, c.head_node, "ListObjects", raylet_pb2.ListObjectsRequest()).objects
+        return next((list(o.holders) for o in listed if o.object_id.hex() == name), None)
+
+    # The driver's drop reached the head's raylet: only the far node holds it now.
+    wait_until(lambda: holders() == [f"node {far.node_id.hex()[:8]}"], 10, "the driver's drop", interval=0.02)
     assert name in _stored_files(c.head_node.store_dir)
     assert ember.get(keeper.total.remote(), timeout=30) == 4_000_000.0
     ember.get(keeper.drop.remote())
-    deadline = time.monotonic() + 10
-    while name in _stored_files(c.head_node.store_dir):
-        assert time.monotonic() < deadline, "the borrowed object was never freed"
-        time.sleep(0.05)
+    wait_until(lambda: name not in _stored_files(c.head_node.store_dir), 10, "the borrowed object to be freed")
     ember.kill(keeper)
 
 
@@ -436,9 +401,7 @@ def test_the_store_data_plane_refuses_wrong_tokens_and_unknown_objects(cluster):
 
 def test_label_selectors_pick_nodes_by_label(cluster):
     c, _far = cluster
-    node = c.add_node(num_cpus=1, labels={"zone": "b"})
-    try:
-        wait_nodes(3)
+    with added_nodes(c, {"num_cpus": 1, "labels": {"zone": "b"}}) as (node,):
         in_b = where.options(label_selector={"zone": "b"})
         assert {ember.get(in_b.remote()) for _ in range(4)} == {node.node_id.hex()}
 
@@ -451,10 +414,9 @@ def test_label_selectors_pick_nodes_by_label(cluster):
         with pytest.raises(ValueError, match="label_selector"):
             where.options(label_selector={"zone": 1}).remote()
         nowhere = where.options(label_selector={"zone": "z"}).remote()
-        assert ember.wait([nowhere], timeout=1.0)[0] == []  # infeasible: no node has the label
+        # Infeasible: no node has the label, so no event to wait on; it does not run within a second.
+        assert ember.wait([nowhere], timeout=1.0)[0] == []
         ember.cancel(nowhere)
-    finally:
-        c.remove_node(node)
 
 
 def test_arrow_tables_cross_nodes_as_arrow_ipc(cluster):

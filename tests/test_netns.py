@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import wait_gone
 
 PORT = 6390
+ROOT = pathlib.Path(__file__).resolve().parent.parent  # the driver below imports tests.helpers from here
 
 
 def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -78,12 +79,11 @@ def test_a_cluster_across_two_namespaces(hosts):
               env={"EMBER_AUTH_TOKEN": token})
     assert "joined" in out.stdout, out.stderr
     driver = textwrap.dedent(f"""
-        import json, time, numpy as np, ember
+        import json, sys, time, numpy as np, ember
+        sys.path.insert(0, {str(ROOT)!r})
+        from tests.helpers import wait_nodes
         ember.init(address="{ip_a}:{PORT}")
-        deadline = time.monotonic() + 20
-        while len([n for n in ember.nodes() if n["Alive"]]) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.2)  # raylets learn each other from their next report
+        wait_nodes(2, timeout=20)
         here = lambda: ember.get_runtime_context().get_node_id()
         @ember.remote(resources={{"b": 1}})
         def on_b(arr):

@@ -15,7 +15,8 @@ import ember
 from ember.cluster_utils import Cluster
 from ember.util import get_placement_group, placement_group, placement_group_table, remove_placement_group
 from ember.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-from tests.conftest import multinode_cluster, wait_nodes
+from tests.conftest import added_nodes, multinode_cluster
+from tests.helpers import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,8 @@ def test_reservation_is_all_or_nothing_and_waits_for_room(cluster):
         time.sleep(seconds)
 
     busy = [hold.remote(3) for _ in range(2)]  # one CPU busy on each node, or two on one
-    time.sleep(0.8)
+    # Placement uses the GCS's view of free CPUs: wait until both holds show in it.
+    wait_until(lambda: ember.available_resources().get("CPU", 0) == 2, 10, "the holds running", interval=0.02)
     pg = placement_group([{"CPU": 2}, {"CPU": 2}], strategy="STRICT_SPREAD")
     try:
         assert not pg.wait(1.0)
@@ -144,22 +146,14 @@ def test_actors_run_in_their_bundle(cluster):
 
 def test_a_group_on_a_node_that_leaves_is_reserved_again(cluster):
     c, _other = cluster
-    node = c.add_node(num_cpus=1, resources={"spot": 1})
-    try:
-        wait_nodes(3)
+    with added_nodes(c, {"num_cpus": 1, "resources": {"spot": 1}}) as (node,):
         pg = placement_group([{"CPU": 1}, {"CPU": 1, "spot": 1}], strategy="SPREAD")
         assert pg.wait(10) and _nodes_of(pg)[1] == node.node_id.hex()
         c.remove_node(node)
-        deadline = time.monotonic() + 10
-        while placement_group_table(pg)["state"] != "PENDING":
-            assert time.monotonic() < deadline, placement_group_table(pg)
-            time.sleep(0.1)
+        wait_until(lambda: placement_group_table(pg)["state"] == "PENDING", 10, "the group pending again")
         assert "died" in placement_group_table(pg)["pending_reason"] or \
             placement_group_table(pg)["pending_reason"] == "no set of alive nodes can ever hold it"
         remove_placement_group(pg)
-    finally:
-        if node in c.worker_nodes:
-            c.remove_node(node)
     assert _free_cpus() == 4
 
 

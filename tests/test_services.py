@@ -4,11 +4,13 @@ SIGTERM."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pathlib
 import signal
 import subprocess
+import threading
 import time
 
 import grpc
@@ -17,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ember_common import auth, ids, rpc
 from ember.v1 import common_pb2, gcs_pb2, gcs_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
+from tests.helpers import wait_until
 
 TOKEN = "test-token-123"
 
@@ -240,21 +243,47 @@ def test_raylet_alone_registers_runs_and_reaps_workers(session, gcs, store):
     assert not node.alive and "stopped" in node.death_reason
 
 
+def _touch_task(gcs: str, marker: pathlib.Path) -> raylet_pb2.TaskSpec:
+    """A task that creates `marker` when it runs (its function put in the GCS's function table)."""
+    from ember._private import serialization
+
+    pickled = serialization.dumps_function(marker.touch)  # by reference to pathlib: any worker loads it
+    function_id = hashlib.sha256(pickled).digest()
+    gcs_pb2_grpc.GcsStub(rpc.channel(gcs, TOKEN)).KvPut(
+        gcs_pb2.KvPutRequest(namespace="fn", key=function_id, value=pickled, overwrite=True), timeout=5)
+    return raylet_pb2.TaskSpec(task_id=ids.new_unique_id(), job_id=b"\0\0\0\1", function_id=function_id,
+                               function_name="touch", args=serialization.serialize(((), {})).to_bytes(), num_returns=1)
+
+
 def test_raylet_refuses_unauthenticated_submissions_before_running_anything(session, gcs, store):
     address, directory, _ = store
     proc, port = _raylet(session, gcs, address, directory)
+    done = threading.Event()  # sessions stay open until then: a task taken would run
+
+    def open_session(token: str, marker: pathlib.Path):
+        def batches():
+            yield raylet_pb2.ClientBatch(register=raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.DRIVER),
+                                         submit=[_touch_task(gcs, marker)])
+            done.wait(30)
+
+        return raylet_pb2_grpc.RayletStub(rpc.channel(f"127.0.0.1:{port}", token)).Connect(batches())
+
     try:
-        marker = session / "ran"
-        spec = raylet_pb2.TaskSpec(task_id=b"t" * 16, function_id=b"f" * 32, num_returns=1)
-        reg = raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.DRIVER)
-        bad = raylet_pb2_grpc.RayletStub(rpc.channel(f"127.0.0.1:{port}", "wrong"))
+        refused, ran = session / "refused-ran", session / "accepted-ran"
         with pytest.raises(grpc.RpcError) as info:
-            list(bad.Connect(iter([raylet_pb2.ClientBatch(register=reg, submit=[spec])])))
+            list(open_session("wrong", refused))
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
         rstub = raylet_pb2_grpc.RayletStub(rpc.channel(f"127.0.0.1:{port}", TOKEN))
         stats = rstub.GetNodeStats(raylet_pb2.GetNodeStatsRequest())
-        assert stats.num_queued_tasks == 0 and stats.num_running_tasks == 0 and not marker.exists()
+        assert stats.num_queued_tasks == 0 and stats.num_running_tasks == 0
+        # The same submission with the token runs; the raylet's one CPU runs tasks in order, so the
+        # refused one, had it been taken, would have run by then.
+        accepted = open_session(TOKEN, ran)
+        wait_until(ran.exists, 20, "the accepted task to run")
+        accepted.cancel()
+        assert not refused.exists()
     finally:
+        done.set()
         stop(proc)
 
 

@@ -178,7 +178,7 @@ def test_a_direct_call_result_whose_caller_died_is_deleted(cluster):
                 return np.ones(1 << 20)  # 8 MiB: stored, not inline
         m = Maker.options(name="orphan-maker", lifetime="detached").remote()
         ember.get(m.node.remote()); node = ember.get(m.node.remote())
-        direct = runtime.client()._channels[m._actor_id].sock is not None
+        direct = runtime.client().direct_worker(m._actor_id) is not None
         m.make.remote()
         print(node, direct, flush=True)
         time.sleep(60)

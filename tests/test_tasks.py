@@ -16,6 +16,7 @@ import pytest
 import ember
 from ember import exceptions
 from tests import helpers
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.usefixtures("cluster")
 
@@ -228,30 +229,43 @@ def test_wait():
         ember.wait(fast[0])
 
 
-def test_cancel_queued_and_running():
-    sleeper = ember.remote(helpers.sleep_then)
-    running = sleeper.remote(30, 1)
-    time.sleep(0.5)
+def test_cancel_queued_and_running(tmp_path):
+    sleeper = ember.remote(helpers.touch_then_sleep)
+    running = sleeper.remote(str(tmp_path / "1"), 30, 1)
+    wait_until((tmp_path / "1").exists, 10, "the task to start")
     ember.cancel(running, force=True)
     with pytest.raises(exceptions.TaskCancelledError):
         ember.get(running, timeout=10)
     # Non-forced cancel interrupts Python code running in the task.
     @ember.remote
-    def spin():
+    def spin(started):
+        pathlib.Path(started).touch()
         while True:
             sum(range(1000))
 
-    r = spin.remote()
-    time.sleep(0.5)
+    r = spin.remote(str(tmp_path / "spin"))
+    wait_until((tmp_path / "spin").exists, 10, "the task to start")
     ember.cancel(r)
     with pytest.raises(exceptions.TaskCancelledError):
         ember.get(r, timeout=10)
     # ...and a blocking call in it (as Ray's KeyboardInterrupt does).
-    asleep = sleeper.remote(30, 2)
-    time.sleep(0.5)
+    asleep = sleeper.remote(str(tmp_path / "2"), 30, 2)
+    wait_until((tmp_path / "2").exists, 10, "the task to start")
     ember.cancel(asleep)
     with pytest.raises(exceptions.TaskCancelledError):
         ember.get(asleep, timeout=10)
+    assert ember.get(double.remote(1)) == 2
+
+
+def test_a_cancel_that_comes_while_the_worker_sets_a_task_up_cancels_it(tmp_path):
+    # The worker is decoding the argument (as it may be fetching the
+    # function): the task's code has not started and cannot be interrupted
+    # yet, so the cancel must wait for it to start, not be dropped.
+    ref = double.remote(helpers.SlowToDecode(str(tmp_path / "decoding"), 2))
+    wait_until((tmp_path / "decoding").exists, 10, "the worker to decode the argument")
+    ember.cancel(ref)
+    with pytest.raises(exceptions.TaskCancelledError):
+        ember.get(ref, timeout=10)
     assert ember.get(double.remote(1)) == 2
 
 

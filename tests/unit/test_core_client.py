@@ -172,3 +172,15 @@ def test_task_output_is_printed_for_the_driver(raylet, client, capsys):
     client.wait_values([ref.binary()], 1, timeout=10)
     out = capsys.readouterr()
     assert "(f pid=7) hi\n" in out.out and "ember: warning: careful" in out.err
+
+
+def test_task_output_to_a_closed_stdout_costs_the_lines_not_the_connection(raylet, client, monkeypatch):
+    closed = open(__file__)
+    closed.close()  # writes to it raise ValueError, as a torn-down capture's do
+    monkeypatch.setattr("sys.stdout", closed)
+    monkeypatch.setattr("sys.stderr", closed)
+    raylet.answer(logs=[raylet_pb2.LogLines(task_name="f", pid=7, lines=["hi"])], warnings=["careful"])
+    raylet.answer(ready=[common_pb2.ObjectValue(object_id=ids.object_id_for(TASK, 1))])
+    ref = ObjectRef(ids.object_id_for(TASK, 1), client)
+    client.wait_values([ref.binary()], 1, timeout=10)  # the reader lived on past the logs
+    assert client.alive

@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
 import signal
-from typing import Any
+from typing import Any, Callable
 
 import click
 import grpc
@@ -36,6 +37,56 @@ def _resources(value: str | None) -> dict[str, float]:
     if not isinstance(parsed, dict) or not all(isinstance(v, (int, float)) and v >= 0 for v in parsed.values()):
         raise click.BadParameter("--resources must map names to non-negative numbers")
     return {str(k): float(v) for k, v in parsed.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Column:
+    """A table column: its heading, its width (0: the last column, unpadded)
+    and what a row shows in it."""
+
+    heading: str
+    width: int
+    value: Callable[[dict[str, Any]], Any]
+    align: str = "<"    # ">": right-aligned (numbers)
+    clip: bool = True   # cut to the width (ids, names); else a longer value runs over
+
+    def cell(self, row: dict[str, Any]) -> str:
+        value = self.value(row)
+        if self.clip:
+            value = str(value)[:self.width]
+        return f"{value:{self.align}{self.width}}"
+
+
+def _echo_listing(rows: list[dict[str, Any]], as_json: bool, title: str, columns: list[_Column]) -> None:
+    """The rows as JSON lines, or the title and a table."""
+    if as_json:
+        _echo_json_lines(rows)
+        return
+    click.echo(title)
+    _echo_table(rows, columns)
+
+
+def _echo_table(rows: list[dict[str, Any]], columns: list[_Column], indent: str = "") -> None:
+    """A heading line and a line a row (nothing for no rows): the fixed-width
+    columns one space apart, then two spaces and the last column, unpadded."""
+    if not rows:
+        return
+    *fixed, last = columns
+
+    def line(cells: list[str], tail: str) -> str:
+        return indent + " ".join(cells) + "  " + tail
+
+    click.echo(line([f"{c.heading:{c.align}{c.width}}" for c in fixed], last.heading))
+    for r in rows:
+        click.echo(line([c.cell(r) for c in fixed], str(last.value(r))))
+
+
+def _echo_json_lines(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        click.echo(json.dumps(row))
+
+
+_address_option = click.option("--address", default=None, help="GCS address (default: this machine's latest cluster).")
 
 
 @click.group()
@@ -156,7 +207,7 @@ def _query_gcs(address: str | None, *calls: tuple[str, Any], token: str | None =
 
 
 @main.command()
-@click.option("--address", default=None, help="GCS address (default: this machine's latest cluster).")
+@_address_option
 def status(address: str | None) -> None:
     """Show the cluster's nodes and their resources."""
     gcs_address, (info, reply) = _query_gcs(address, ("GetClusterInfo", gcs_pb2.GetClusterInfoRequest()),
@@ -185,11 +236,10 @@ def status(address: str | None) -> None:
 
 
 @main.command()
-@click.option("--address", default=None, help="GCS address (default: this machine's latest cluster).")
+@_address_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per object and node.")
 def memory(address: str | None, as_json: bool) -> None:
     """Objects on every node: size, state, where stored (spilled?), who refers to them."""
-    from ember_common import rpc
     from ember.v1 import objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
     address, token = _resolve_cluster(address)
@@ -198,14 +248,12 @@ def memory(address: str | None, as_json: bool) -> None:
     listed: list[tuple[Any, list[Any]]] = []
     stored: dict[bytes, set[bytes]] = {}  # node -> object ids stored there
     for node in nodes:
-        channel = rpc.channel(f"{node.node_address}:{node.raylet_port}", token)
         try:
-            objects = raylet_pb2_grpc.RayletStub(channel).ListObjects(raylet_pb2.ListObjectsRequest(), timeout=10).objects
+            objects = _call_node(f"{node.node_address}:{node.raylet_port}", token, raylet_pb2_grpc.RayletStub,
+                                 "ListObjects", raylet_pb2.ListObjectsRequest()).objects
         except grpc.RpcError as e:
             click.echo(f"node {node.node_id.hex()[:8]}: cannot list objects: {e.code().name}", err=True)
             objects = []
-        finally:
-            channel.close()
         listed.append((node, list(objects)))
         for o in objects:
             if o.stored_on and not o.owner_node:
@@ -213,15 +261,13 @@ def memory(address: str | None, as_json: bool) -> None:
     spilled: set[bytes] = set()
     for node in nodes:
         if node.node_id in stored:
-            channel = rpc.channel(f"{node.node_address}:{node.object_store_port}", token)
             try:
-                located = objectstore_pb2_grpc.ObjectStoreStub(channel).Locate(
-                    objectstore_pb2.LocateRequest(object_ids=list(stored[node.node_id])), timeout=10)
+                located = _call_node(f"{node.node_address}:{node.object_store_port}", token,
+                                     objectstore_pb2_grpc.ObjectStoreStub, "Locate",
+                                     objectstore_pb2.LocateRequest(object_ids=list(stored[node.node_id])))
                 spilled |= {e.object_id for e in located.entries if e.spilled}
             except grpc.RpcError:
                 pass
-            finally:
-                channel.close()
     rows = []
     for node, objects in listed:
         for o in objects:
@@ -241,11 +287,29 @@ def memory(address: str | None, as_json: bool) -> None:
         mine = [r for r in rows if r["node"] == node.node_id.hex()]
         total = sum(r["size"] for r in mine)
         click.echo(f"node {node.node_id.hex()[:8]} ({node.node_address}): {len(mine)} object(s), {_bytes(total)}")
-        if mine:
-            click.echo(f"  {'OBJECT_ID':<14} {'SIZE':>10} {'STATE':<8} {'OWNER':<14} {'WHERE':<28} PINS  REFERENCED BY")
-        for r in mine:
-            click.echo(f"  {r['object_id'][:14]:<14} {_bytes(r['size']):>10} {r['state']:<8} {r['owner']:<14} "
-                       f"{r['where'][:28]:<28} {r['pins']:>4}  {', '.join(r['referenced_by']) or '-'}")
+        _echo_table(mine, _OBJECT_COLUMNS, indent="  ")
+
+
+_OBJECT_COLUMNS = [
+    _Column("OBJECT_ID", 14, lambda r: r["object_id"]),
+    _Column("SIZE", 10, lambda r: _bytes(r["size"]), align=">", clip=False),
+    _Column("STATE", 8, lambda r: r["state"], clip=False),
+    _Column("OWNER", 14, lambda r: r["owner"], clip=False),
+    _Column("WHERE", 28, lambda r: r["where"]),
+    _Column("PINS", 4, lambda r: r["pins"], align=">", clip=False),
+    _Column("REFERENCED BY", 0, lambda r: ", ".join(r["referenced_by"]) or "-"),
+]
+
+
+def _call_node(address: str, token: str, stub: Any, method: str, request: Any) -> Any:
+    """One RPC to a node's service at `address` on a channel of its own."""
+    from ember_common import rpc
+
+    channel = rpc.channel(address, token)
+    try:
+        return getattr(stub(channel), method)(request, timeout=10)
+    finally:
+        channel.close()
 
 
 def _bytes(n: float) -> str:
@@ -262,7 +326,7 @@ def list_() -> None:
 
 
 @list_.command()
-@click.option("--address", default=None, help="GCS address (default: this machine's latest cluster).")
+@_address_option
 @click.option("--all", "show_all", is_flag=True, help="Include dead actors.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per actor.")
 def actors(address: str | None, show_all: bool, as_json: bool) -> None:
@@ -282,20 +346,24 @@ def actors(address: str | None, show_all: bool, as_json: bool) -> None:
         "death": (f"{gcs_pb2.ActorInfo.DeathCause.Name(a.death_cause)}: {a.death_message}"
                   if a.state == gcs_pb2.ActorInfo.DEAD else ""),
     } for a in sorted(shown, key=lambda a: a.start_time)]
-    if as_json:
-        _echo_json_lines(rows)
-        return
-    click.echo(f"{len(rows)} actor(s)" + ("" if show_all else " alive or starting (--all adds dead ones)"))
-    if rows:
-        click.echo(f"{'ACTOR_ID':<12} {'CLASS':<20} {'STATE':<16} {'NAME':<16} {'NODE':<8} {'PID':>7} {'RESTARTS':>8}  DEATH")
-    for r in rows:
-        name = f"{r['namespace']}/{r['name']}" if r["namespace"] and r["name"] else r["name"]
-        click.echo(f"{r['actor_id'][:12]:<12} {r['class_name'][:20]:<20} {r['state']:<16} {name[:16]:<16} "
-                   f"{r['node_id'][:8]:<8} {r['pid']:>7} {r['restarts']:>8}  {r['death']}")
+    _echo_listing(rows, as_json, f"{len(rows)} actor(s)" + ("" if show_all else " alive or starting (--all adds dead ones)"),
+                  _ACTOR_COLUMNS)
+
+
+_ACTOR_COLUMNS = [
+    _Column("ACTOR_ID", 12, lambda r: r["actor_id"]),
+    _Column("CLASS", 20, lambda r: r["class_name"]),
+    _Column("STATE", 16, lambda r: r["state"], clip=False),
+    _Column("NAME", 16, lambda r: f"{r['namespace']}/{r['name']}" if r["namespace"] and r["name"] else r["name"]),
+    _Column("NODE", 8, lambda r: r["node_id"]),
+    _Column("PID", 7, lambda r: r["pid"], align=">", clip=False),
+    _Column("RESTARTS", 8, lambda r: r["restarts"], align=">", clip=False),
+    _Column("DEATH", 0, lambda r: r["death"]),
+]
 
 
 @list_.command(name="placement-groups")
-@click.option("--address", default=None, help="GCS address (default: this machine's latest cluster).")
+@_address_option
 @click.option("--all", "show_all", is_flag=True, help="Include removed groups.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per group.")
 def placement_groups(address: str | None, show_all: bool, as_json: bool) -> None:
@@ -313,24 +381,25 @@ def placement_groups(address: str | None, show_all: bool, as_json: bool) -> None
         "nodes": [n.hex() for n in g.bundle_nodes],
         "pending_reason": g.pending_reason,
     } for g in sorted(shown, key=lambda g: g.create_time)]
-    if as_json:
-        _echo_json_lines(rows)
-        return
-    click.echo(f"{len(rows)} placement group(s)" + ("" if show_all else " (--all adds removed ones)"))
-    if rows:
-        click.echo(f"{'GROUP_ID':<12} {'NAME':<16} {'STRATEGY':<13} {'STATE':<8}  BUNDLES")
-    for r in rows:
-        bundles = ", ".join(
-            "{" + ", ".join(f"{k}: {_fmt(k, v)}" for k, v in sorted(b.items())) + "}"
-            + (f"@{r['nodes'][i][:8]}" if r["nodes"] else "") for i, b in enumerate(r["bundles"]))
-        why = f"  ({r['pending_reason']})" if r["state"] == "PENDING" and r["pending_reason"] else ""
-        click.echo(f"{r['placement_group_id'][:12]:<12} {r['name'][:16]:<16} {r['strategy']:<13} {r['state']:<8}  "
-                   f"{bundles}{why}")
+    _echo_listing(rows, as_json, f"{len(rows)} placement group(s)" + ("" if show_all else " (--all adds removed ones)"),
+                  _GROUP_COLUMNS)
 
 
-def _echo_json_lines(rows: list[dict[str, Any]]) -> None:
-    for row in rows:
-        click.echo(json.dumps(row))
+def _bundles_cell(r: dict[str, Any]) -> str:
+    bundles = ", ".join(
+        "{" + ", ".join(f"{k}: {_fmt(k, v)}" for k, v in sorted(b.items())) + "}"
+        + (f"@{r['nodes'][i][:8]}" if r["nodes"] else "") for i, b in enumerate(r["bundles"]))
+    why = f"  ({r['pending_reason']})" if r["state"] == "PENDING" and r["pending_reason"] else ""
+    return bundles + why
+
+
+_GROUP_COLUMNS = [
+    _Column("GROUP_ID", 12, lambda r: r["placement_group_id"]),
+    _Column("NAME", 16, lambda r: r["name"]),
+    _Column("STRATEGY", 13, lambda r: r["strategy"], clip=False),
+    _Column("STATE", 8, lambda r: r["state"], clip=False),
+    _Column("BUNDLES", 0, _bundles_cell),
+]
 
 
 def _fmt(name: str, value: float) -> str:

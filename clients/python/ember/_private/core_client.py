@@ -91,7 +91,6 @@ class CoreClient:
         self._local: Transport | None = None if self._transport.pulls else self._transport
         self._direct = DirectCaller(self._out.put, self._flush, self.objects, direct_results, self, self.info,
                                     token or "")
-        self._channels = self._direct.channels  # (read by tests/test_spilling.py)
         incoming = self._transport.open(raylet_pb2.ClientBatch(register=register), self._next_batch)
         if self._local is not None:
             threading.Thread(target=self._flush_loop, name="ember-flusher", daemon=True).start()
@@ -229,6 +228,11 @@ class CoreClient:
                     channel.close()
 
     # ---- introspection -------------------------------------------------
+
+    @property
+    def transport(self) -> Transport:
+        """What carries this session: the local socket or a gRPC stream."""
+        return self._transport
 
     def direct_worker(self, actor_id: bytes) -> bytes | None:
         """The worker this process's calls to the actor go straight to; None

@@ -103,9 +103,13 @@ class Worker:
                     self._queue.remove(queued)
                     self._send_error(queued.spec, exceptions.TaskCancelledError(
                         f"task {queued.spec.function_name} was cancelled before it started"), application=False)
-                elif task_id == self._current and self._interruptible:
+                elif task_id == self._current:
+                    # Noted before `_interruptible` is read: a task still
+                    # setting up (fetching its function, decoding its
+                    # arguments) sees the note as it starts (_execute).
                     self._cancelled = task_id
-                    signal.pthread_kill(self._main_thread, _CANCEL_SIGNAL)
+                    if self._interruptible:
+                        signal.pthread_kill(self._main_thread, _CANCEL_SIGNAL)
 
     # main thread, from the signal the reader thread sends it
     def _on_cancel_signal(self, _signum: int, _frame: object) -> None:
@@ -191,6 +195,9 @@ class Worker:
                 args, kwargs = self._arguments(execute)
                 self._interruptible = on_main
                 try:
+                    if on_main and self._cancelled == spec.task_id:  # came while it set up
+                        self._cancelled = None
+                        raise exceptions.TaskCancelledError("the task was cancelled before it started")
                     result = self._invoke(spec, target, args, kwargs)
                 finally:
                     self._interruptible = False

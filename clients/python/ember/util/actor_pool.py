@@ -33,19 +33,18 @@ class ActorPool:
 
     def map(self, fn: Submit, values: Iterable[Any]) -> Iterator[Any]:
         """Results in the order of `values`."""
-        self._drain_previous()
-        for value in values:
-            self.submit(fn, value)
-        while self.has_next():
-            yield self.get_next()
+        return self._results(fn, values, self.get_next)
 
     def map_unordered(self, fn: Submit, values: Iterable[Any]) -> Iterator[Any]:
         """Results as they finish."""
+        return self._results(fn, values, self.get_next_unordered)
+
+    def _results(self, fn: Submit, values: Iterable[Any], next_result: Callable[[], Any]) -> Iterator[Any]:
         self._drain_previous()
         for value in values:
             self.submit(fn, value)
         while self.has_next():
-            yield self.get_next_unordered()
+            yield next_result()
 
     def _drain_previous(self) -> None:
         # Ray's behaviour: results of earlier submits are discarded by map.
