@@ -50,7 +50,7 @@ class SerializedObject:
     __slots__ = ("kind", "inband", "buffers", "nested_ids", "_offsets", "_size")
 
     def __init__(
-        self, kind: Kind, inband: bytes, buffers: list[memoryview], nested_ids: list[bytes]
+        self, kind: int, inband: bytes, buffers: list[memoryview], nested_ids: list[bytes]
     ) -> None:
         self.kind = kind
         self.inband = inband

@@ -38,8 +38,8 @@ import grpc.experimental.gevent as grpc_gevent
 from locust import User, between, events, task
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING
 
-from ember_common import auth, ids, rpc
 from ember._private import session
+from ember_common import auth, ids, rpc
 from ember_common.config import Config
 from ember.v1 import gcs_pb2, gcs_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 

@@ -8,9 +8,9 @@ import time
 from typing import Callable, TypeVar
 
 import ember
-from ember_common import rpc
 from ember.exceptions import TaskUnschedulableError
 from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from ember_common import rpc
 from ember.v1 import raylet_pb2_grpc
 
 T = TypeVar("T")

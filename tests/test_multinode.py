@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import ember
-from ember_common.gcs_client import GcsClient
 from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from ember_common.gcs_client import GcsClient
 from ember.v1 import gcs_pb2, raylet_pb2
 from tests.conftest import added_nodes, multinode_cluster
 from tests.helpers import raylet_call, wait_until

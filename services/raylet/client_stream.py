@@ -13,8 +13,8 @@ import grpc
 from ember.v1 import raylet_pb2
 
 from ember_common import ids
-from ember_raylet.client_session import DRIVER, RAYLET, WORKER, ClientSession
 from ember_common.errors import ProtocolError
+from ember_raylet.client_session import DRIVER, RAYLET, WORKER, ClientSession
 from ember_raylet.node_manager import NodeManager
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ from ember_common.frames import FRAME_LEN, MAX_FRAME, MAX_TOKEN_FRAME
 from ember.v1 import raylet_pb2
 from google.protobuf.message import DecodeError
 
+from ember_common.errors import ProtocolError
 from ember_raylet.client_session import ClientSession
 from ember_raylet.client_stream import open_session
-from ember_common.errors import ProtocolError
 from ember_raylet.node_manager import NodeManager
 
 log = logging.getLogger(__name__)

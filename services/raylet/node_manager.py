@@ -79,8 +79,7 @@ class NodeManager:
         self.total = dict(total)  # changed in place only: the parts share these two
         self.available = dict(total)
         self.pool = pool
-        self.min_workers = min_workers
-        self.pipeline_depth = max(1, pipeline_depth)
+        pipeline_depth = max(1, pipeline_depth)
         self.objects = ObjectDirectory(node_id)
         self.tasks = TaskManager()
         self.view = ClusterView(node_id)  # other nodes: where tasks this node cannot run now may go
@@ -108,13 +107,13 @@ class NodeManager:
             lambda actor_id, returns: self.remote.creation_finished(actor_id, returns),
             lambda node_id_: self.peers.peer_batch(node_id_))
         self._finish = finish = self.completion.finish
-        self.peers = PeerForwarding(node_id, self.total, self.pipeline_depth, self.view, self.tasks, self.objects,
+        self.peers = PeerForwarding(node_id, self.total, pipeline_depth, self.view, self.tasks, self.objects,
                                     self.forward_count, on_peer_send, finish, self._ready, self._await_deps)
         self.remote = RemoteActors(self.view, self.tasks, self.objects, self.actors, internal, on_actor_lookup,
                                    self.peers.forward, self.peers.peer_batch, finish)
         self.local_actors = LocalActors(node_id, self.actors, self.tasks, self.objects, self.sessions,
                                         on_actor_event, finish, self._assign, self.worker_died)
-        self.workers = WorkerLeases(pool, self.total, self.available, min_workers, self.pipeline_depth, self.tasks,
+        self.workers = WorkerLeases(pool, self.total, self.available, min_workers, pipeline_depth, self.tasks,
                                     finish, self.local_actors.worker_died, self.actors.owned_by)
         self.fetches = ObjectPulls(self.objects, self.tasks, self.view, self.lineage, on_pull, finish,
                                    self._ready, self._await_deps, self._dispatch_after)

@@ -34,6 +34,6 @@ def test_an_uncommitted_bundle_given_back_frees_only_what_it_reserved():
     total, available = {"CPU": 2.0}, {"CPU": 2.0}
     held = BundleReservations(total, available)
     b = bundle(ids.new_unique_id(), 0, 1)
-    held.prepare([b])
+    assert held.prepare([b]) is None and available == {"CPU": 1.0} and len(held.held) == 1
     held.give_back([b, bundle(ids.new_unique_id(), 0, 1)])  # (one never held here)
-    assert total == {"CPU": 2.0} and available == {"CPU": 2.0}
+    assert total == {"CPU": 2.0} and available == {"CPU": 2.0} and not held.held

@@ -6,12 +6,12 @@ import asyncio
 
 from ember.v1 import common_pb2, gcs_pb2
 
+from ember_common.errors import Unavailable
 from ember_gcs.actor_table import ActorTable
 from ember_gcs.job_table import JobTable
 from ember_gcs.membership import ClusterMembership
 from ember_gcs.node_table import NodeTable
 from ember_gcs.placement_group_table import PlacementGroupTable
-from ember_common.errors import Unavailable
 from ember_gcs.storage import MemoryStorage
 from tests.unit.test_placement import Raylets
 

@@ -5,10 +5,10 @@ import pytest
 from ember.v1 import common_pb2, raylet_pb2
 
 from ember import exceptions
-from ember_common import ids
 from ember._private import serialization
-from ember_raylet.client_session import DRIVER, WORKER, ClientSession
+from ember_common import ids
 from ember_common.errors import ProtocolError
+from ember_raylet.client_session import DRIVER, WORKER, ClientSession
 from ember_raylet.node_manager import NodeManager
 from ember_raylet.worker_pool import WorkerPool
 

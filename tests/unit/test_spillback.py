@@ -6,12 +6,12 @@ import pytest
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
 from ember import exceptions
-from ember_common import ids
 from ember._private import serialization
+from ember_common import ids
+from ember_common.errors import ProtocolError
 from ember_raylet import scheduling_policy
 from ember_raylet.client_session import RAYLET, ClientSession
 from ember_raylet.cluster_view import ClusterView
-from ember_common.errors import ProtocolError
 from tests.unit.raylet_parts import node
 from tests.unit.test_node_manager import executed, finish, make, spec, submit
 

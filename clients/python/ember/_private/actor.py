@@ -9,10 +9,10 @@ from typing import Any, Callable
 
 from ember.v1 import gcs_pb2, raylet_pb2
 
-from ember_common import ids
 from ember._private import runtime, task_args
 from ember._private.object_ref import ObjectRef
 from ember._private.remote_function import Exported, place, resource_request, validate_options
+from ember_common import ids
 
 # Options an actor accepts, with Ray's defaults. num_cpus=None means Ray's
 # default: 1 CPU to place it, none held while it lives.

@@ -22,8 +22,8 @@ import click
 import grpc
 from ember.v1 import gcs_pb2
 
-from ember_common import auth
 from ember._private import node_launcher, session
+from ember_common import auth
 from ember_common.config import DEFAULT_GCS_PORT, Config
 
 

@@ -22,14 +22,14 @@ from typing import Any, Callable, Iterator
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
 from ember import exceptions
-from ember_common import ids
-from ember_common.config import Config
 from ember._private import client_transport, log_printer, serialization
 from ember._private.client_batches import Blocked, DirectResults, ItemKind, ObjectStates, Outbox
 from ember._private.client_transport import ConnectionLost, Transport
 from ember._private.direct_calls import Cancelled, DirectCaller
 from ember._private.object_ref import ObjectRef
 from ember._private.store_io import StoreIO, raise_fd_limit
+from ember_common import ids
+from ember_common.config import Config
 
 __all__ = ["ConnectionLost", "CoreClient"]
 

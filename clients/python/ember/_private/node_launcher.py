@@ -22,8 +22,8 @@ from typing import Any
 
 import psutil
 
-from ember_common import auth, ids
 from ember._private import session
+from ember_common import auth, ids
 from ember_common.config import Config
 
 

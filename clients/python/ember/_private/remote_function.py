@@ -8,9 +8,9 @@ from typing import Any, Callable
 
 from ember.v1 import raylet_pb2
 
-from ember_common import ids
 from ember._private import runtime, serialization, task_args
 from ember._private.object_ref import ObjectRef
+from ember_common import ids
 
 # Options a task accepts, with Ray's defaults.
 TASK_DEFAULTS: dict[str, Any] = {

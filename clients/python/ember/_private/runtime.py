@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, Sequence
 from ember.v1 import gcs_pb2, raylet_pb2
 
 from ember import exceptions
-from ember_common import auth, ids
 from ember._private import serialization, session
-from ember_common.config import Config
 from ember._private.core_client import CoreClient
 from ember._private.object_ref import ObjectRef
+from ember_common import auth, ids
+from ember_common.config import Config
 
 if TYPE_CHECKING:
     from ember._private.node_launcher import NodeProcesses

@@ -28,6 +28,10 @@ __all__ = ["SerializedObject", "deserialize", "dumps_function", "loads_function"
 
 # Buffers smaller than this stay in-band: an out-of-band slot costs more.
 _OOB_MIN = 4096
+# The kinds as plain ints: every get and put compares or packs one, and an
+# enum member's lookup and comparison cost several times an int's.
+_PICKLE, _ERROR, _RAW, _ARROW, _SYSTEM_ERROR = (int(k) for k in (Kind.PICKLE, Kind.ERROR, Kind.RAW, Kind.ARROW,
+                                                                 Kind.SYSTEM_ERROR))
 
 
 class _Context(threading.local):
@@ -70,7 +74,7 @@ def _serialize_arrow(value: Any) -> SerializedObject | None:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, value.schema) as writer:
         writer.write(value)
-    return SerializedObject(Kind.ARROW, kind, [memoryview(sink.getvalue())], [])
+    return SerializedObject(_ARROW, kind, [memoryview(sink.getvalue())], [])
 
 
 def _deserialize_arrow(inband: memoryview, buffers: list[memoryview]) -> Any:
@@ -98,7 +102,7 @@ def serialize(value: Any) -> SerializedObject:
         raise TypeError(f"cannot serialize {type(value).__name__} value: {e}") from e
     finally:
         _context.nested = outer
-    return SerializedObject(Kind.PICKLE, data, buffers, nested)
+    return SerializedObject(_PICKLE, data, buffers, nested)
 
 
 def serialize_error(error: BaseException) -> SerializedObject:
@@ -117,25 +121,25 @@ def serialize_error(error: BaseException) -> SerializedObject:
             getattr(error, "pid", None),
         )
         data = cloudpickle.dumps(fallback, protocol=5)
-    return SerializedObject(Kind.ERROR, data, [], [])
+    return SerializedObject(_ERROR, data, [], [])
 
 
 def deserialize(data: bytes | memoryview) -> tuple[Any, bool]:
     """Decode an object: (value, is_error). Buffers stay views of `data`."""
     view = data if isinstance(data, memoryview) else memoryview(data)
     kind, inband, buffers = parse(view)
-    if kind == Kind.RAW:
+    if kind == _PICKLE:
+        return pickle.loads(inband, buffers=buffers), False
+    if kind == _RAW:
         return bytes(inband), False
-    if kind == Kind.ERROR:
+    if kind == _ERROR:
         return pickle.loads(inband), True
-    if kind == Kind.SYSTEM_ERROR:
+    if kind == _SYSTEM_ERROR:
         failure = Failure.decode(inband)
         return getattr(exceptions, failure.type.value)(failure.message), True
-    if kind == Kind.ARROW:
+    if kind == _ARROW:
         return _deserialize_arrow(inband, buffers), False
-    if kind != Kind.PICKLE:
-        raise ValueError(f"unknown object kind {kind}")
-    return pickle.loads(inband, buffers=buffers), False
+    raise ValueError(f"unknown object kind {kind}")
 
 
 def dumps_function(fn: Any) -> bytes:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ember_common import ids
 from ember._private import serialization
 from ember._private.object_ref import ObjectRef
+from ember_common import ids
 
 
 class _Dep:

@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ember.v1 import raylet_pb2
 
 from ember import exceptions
-from ember_common import auth, ids
 from ember._private import direct_calls, runtime, serialization, task_args
 from ember._private.actor import ActorExit
-from ember_common.config import Config
 from ember._private.core_client import CoreClient
 from ember._private.direct_calls import CallerConnection
+from ember_common import auth, ids
+from ember_common.config import Config
 
 if TYPE_CHECKING:
     import asyncio

@@ -9,9 +9,9 @@ from typing import Any
 
 from ember.v1 import common_pb2, gcs_pb2
 
-from ember_common import ids
 from ember._private import runtime
 from ember._private.object_ref import ObjectRef
+from ember_common import ids
 
 _STRATEGIES = {name: getattr(gcs_pb2.PlacementGroupInfo, name) for name in ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")}
 _STATES = {gcs_pb2.PlacementGroupInfo.PENDING: "PENDING", gcs_pb2.PlacementGroupInfo.CREATED: "CREATED",
