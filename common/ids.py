@@ -35,10 +35,6 @@ def task_id_of(object_id: bytes) -> bytes:
     return object_id[:UNIQUE_ID_SIZE]
 
 
-def is_put_id(object_id: bytes) -> bool:
-    return object_id[UNIQUE_ID_SIZE:] == b"\0\0\0\0"
-
-
 def check(value: bytes, size: int, what: str) -> bytes:
     """Raise InvalidArgument (a ValueError) with a clear message unless `value` has `size` bytes."""
     if not isinstance(value, (bytes, bytearray)) or len(value) != size:
