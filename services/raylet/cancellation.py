@@ -1,6 +1,7 @@
 """`ember.cancel()` on this node: a task not yet running ends cancelled; a
 forwarded one is cancelled by its peer; a running one is told to stop, or
-its worker killed (force). Children go first (recursive)."""
+its worker killed (force; a task on a thread of its own beside waiting
+tasks is interrupted instead). Children go first (recursive)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,9 @@ class Cancellation:
             self._peer_batch(task.node).cancel.add(task_id=task_id, force=force, recursive=recursive)  # type: ignore[arg-type]
         elif task.state == ASSIGNED and task.worker is not None:
             worker = task.worker
-            if force and worker.actor_id is None:  # never kill an actor for one call
+            # Never kill an actor for one call, nor the tasks a thread-hosted
+            # task runs beside (it is interrupted instead).
+            if force and worker.actor_id is None and task_id not in worker.threads:
                 worker.process.kill()
                 self._worker_died(worker.worker_id, "killed by ember.cancel(force=True)")
             elif worker.session is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import os
 from typing import Any, Callable, Iterable
 
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
@@ -114,7 +115,7 @@ class NodeManager:
         self.local_actors = LocalActors(node_id, self.actors, self.tasks, self.objects, self.sessions,
                                         on_actor_event, finish, self._assign, self.worker_died)
         self.workers = WorkerLeases(pool, self.total, self.available, min_workers, pipeline_depth, self.tasks,
-                                    finish, self.local_actors.worker_died, self.actors.owned_by)
+                                    finish, self.local_actors.worker_died, self.actors.owned_by, self._warn_job)
         self.fetches = ObjectPulls(self.objects, self.tasks, self.view, self.lineage, on_pull, finish,
                                    self._ready, self._await_deps, self._dispatch_after)
         self.placement = TaskPlacement(
@@ -212,6 +213,8 @@ class NodeManager:
             self.cancel(cancel.task_id, cancel.force, cancel.recursive, cancel.children_only)
         if batch.HasField("blocked"):
             self.worker_blocked(session, batch.blocked)
+        for blocked in batch.threads_blocked:
+            self.workers.thread_blocked(session, blocked)
         if batch.logs:
             self._forward_logs(batch.logs, local_only=session.kind == RAYLET)
         for kill in batch.kill_actors:
@@ -248,6 +251,12 @@ class NodeManager:
             if freed.store_deletes:
                 self._on_store_delete(freed.store_deletes)
             freed = self.objects.take_freed()
+
+    def _warn_job(self, job_id: bytes, message: str) -> None:
+        """A warning for the drivers of a job, wherever they run (as a line
+        of this raylet's stderr, printed like task output)."""
+        self._forward_logs([raylet_pb2.LogLines(job_id=job_id, pid=os.getpid(), task_name="raylet", is_stderr=True,
+                                                lines=[f"WARNING: {message}"])])
 
     def _forward_logs(self, logs: Iterable[raylet_pb2.LogLines], local_only: bool = False) -> None:
         for lines in logs:
@@ -345,7 +354,7 @@ class NodeManager:
             if self.tasks.infeasible:
                 self.placement.recheck_infeasible()
         want_workers = 0
-        spare = dict(self.available)  # what new workers could be leased with
+        planned: Resources = {}  # what the workers to start will be leased with
         spread = bool(self.view.nodes)
         for _key, queue in self.tasks.queues():
             while queue:
@@ -364,18 +373,22 @@ class NodeManager:
                         continue
                 worker = self._pick_worker(task)
                 if worker is None:
-                    # Start workers for as many queued tasks as free resources allow.
-                    planned = 0
+                    # Start workers for as many queued tasks as free resources allow
+                    # (free now: earlier queues' tasks may have taken some).
+                    spare = dict(self.available)
+                    resources.subtract(spare, planned)
+                    num_planned = 0
                     for task_id in itertools.islice(queue, _MAX_STARTS):
                         queued = self.tasks.tasks[task_id]
                         shape = queued.shape
                         if queued.remote_only or not resources.fits(shape, spare) or want_workers >= _MAX_STARTS:
                             break
                         resources.subtract(spare, shape)
+                        resources.add(planned, shape)
                         want_workers += 1
-                        planned += 1
+                        num_planned += 1
                     if self.view.nodes:
-                        self.peers.spill(queue, planned)
+                        self.peers.spill(queue, num_planned)
                     break
                 queue.popleft()
                 self._assign(task, worker)
@@ -391,8 +404,11 @@ class NodeManager:
             self.ensure_min_workers()
         task.state = ASSIGNED
         task.worker = worker
-        worker.assigned.append(task.spec.task_id)
         execute = worker.session.outbox.execute.add()  # type: ignore[union-attr]
+        if task.spec.task_id in worker.threads:  # leased by pick, beside the worker's waiting tasks
+            execute.own_thread = True
+        else:
+            worker.assigned.append(task.spec.task_id)
         execute.spec.CopyFrom(task.spec)
         for object_id in task.spec.dependencies:
             execute.args.append(self.objects.local_value(object_id))
@@ -403,7 +419,9 @@ class NodeManager:
             self._stamp(value)
         task = self.tasks.tasks.get(result.task_id)
         worker = self.pool.workers.get(session.worker_id)
-        if worker is not None and result.task_id in worker.assigned:
+        if worker is None or (worker.threads and self.workers.thread_done(worker, result.task_id)):
+            pass  # (a task on a thread of its own: the worker's lease is not its)
+        elif result.task_id in worker.assigned:
             worker.assigned.remove(result.task_id)
             if not worker.assigned and worker.actor_id is None:
                 self._release_lease(worker)

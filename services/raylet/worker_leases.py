@@ -1,8 +1,17 @@
 """This node's resources leased to its workers: which worker takes a task
 (an idle one, whose lease holds the task's resources, else pipelining onto
-a leased worker of the same shape), leases given back, a blocked worker's
+a leased worker of the same shape, else a thread of its own in a worker
+whose tasks all wait in get/wait), leases given back, a blocked worker's
 resources lent out meanwhile, a dead worker's tasks retried or failed, and
 idle workers beyond the minimum retired. The processes are `worker_pool`'s.
+
+Why threads for nested tasks: a task blocked in `get` on tasks it submitted
+lends its CPU, and the tasks it waits on need a worker. Starting a process
+for each (as Ray does) grows the pool with the recursion; capping it
+deadlocks once every worker waits. A worker whose tasks all wait has a free
+interpreter, so the waited-on tasks run there, each on a thread with its
+own lease: the pool stays at its size, at the cost of a thread per waiting
+task instead of a process (docs/architecture.md, "Nested tasks").
 """
 
 from __future__ import annotations
@@ -17,16 +26,21 @@ from ember_raylet import resources
 from ember_raylet.client_session import ClientSession
 from ember_raylet.resources import Resources
 from ember_raylet.task_manager import ASSIGNED, FinishTask, TaskEntry, TaskManager
-from ember_raylet.worker_pool import WorkerHandle, WorkerPool
+from ember_raylet.worker_pool import ThreadLease, WorkerHandle, WorkerPool
 
 log = logging.getLogger(__name__)
+
+# Tasks on threads of their own on this node at which its drivers are told
+# (once) that recursion is keeping many tasks alive.
+MANY_THREADS = 200
 
 
 class WorkerLeases:
     def __init__(self, pool: WorkerPool, total: Resources, available: Resources, min_workers: int,
                  pipeline_depth: int, tasks: TaskManager, finish: FinishTask,
                  actor_worker_died: Callable[[WorkerHandle, str], None],
-                 hosts_actors: Callable[[ClientSession], object]) -> None:
+                 hosts_actors: Callable[[ClientSession], object],
+                 warn: Callable[[bytes, str], None] = lambda job_id, message: None) -> None:
         self._pool = pool
         self._total = total  # this node's (the node manager's dicts, changed in place)
         self._available = available
@@ -36,6 +50,10 @@ class WorkerLeases:
         self._finish = finish
         self._actor_worker_died = actor_worker_died
         self._hosts_actors = hosts_actors  # truthy if the session owns live actors: never retired
+        self._warn = warn  # (job id, message) for the job's drivers
+        self._waiting: set[WorkerHandle] = set()  # task workers whose main task waits in get/wait
+        self.num_threads = 0  # tasks running on threads of their own
+        self._warned_threads = False
 
     def pick(self, task: TaskEntry) -> WorkerHandle | None:
         """A worker to take the task now, leased for it if it was idle."""
@@ -52,7 +70,57 @@ class WorkerLeases:
             if not worker.blocked and len(worker.assigned) < self._pipeline_depth:
                 if best is None or len(worker.assigned) < len(best.assigned):
                     best = worker
+        if (best is None and self._waiting and resources.fits(shape, self._available)
+                and not task.spec.HasField("actor_creation")):  # an actor needs a process of its own
+            best = self._thread_host(task)
         return best
+
+    def _thread_host(self, task: TaskEntry) -> WorkerHandle | None:
+        """A worker whose tasks all wait, to run `task` on a thread of its
+        own (the one with fewest such threads: they may all wake at once)."""
+        host = None
+        for worker in self._waiting:
+            if worker.waits_only() and (host is None or len(worker.threads) < len(host.threads)):
+                host = worker
+        if host is None:
+            return None
+        host.threads[task.spec.task_id] = ThreadLease(task.shape)
+        resources.subtract(self._available, task.shape)
+        self.num_threads += 1
+        if self.num_threads >= MANY_THREADS and not self._warned_threads:
+            self._warned_threads = True
+            message = (f"{self.num_threads} tasks on this node run nested inside tasks that wait for them in "
+                       "ember.get()/ember.wait() (recursion such as fib calling fib.remote and getting the "
+                       f"results): each waiting task keeps a thread alive in one of the {self._pool.size} "
+                       "workers. Deep or wide recursion holds them all; consider fewer, larger tasks or "
+                       "returning refs instead of getting them")
+            log.warning(message)
+            self._warn(task.spec.job_id, message)
+        return host
+
+    def thread_done(self, worker: WorkerHandle, task_id: bytes) -> bool:
+        """A task on a thread of its own ended: its resources come back.
+        False if it was not one."""
+        lease = worker.threads.pop(task_id, None)
+        if lease is None:
+            return False
+        self.num_threads -= 1
+        if not lease.blocked:
+            resources.add(self._available, lease.shape)
+        return True
+
+    def thread_blocked(self, session: ClientSession, blocked: raylet_pb2.WorkerBlocked) -> None:
+        """A task on a thread of its own waits in get/wait (its resources
+        lent out), or is back (taking them again, maybe oversubscribing)."""
+        worker = self._pool.workers.get(session.worker_id)
+        lease = worker.threads.get(blocked.task_id) if worker is not None else None
+        if lease is None or lease.blocked == blocked.blocked:
+            return
+        lease.blocked = blocked.blocked
+        if blocked.blocked:
+            resources.add(self._available, lease.shape)
+        else:
+            resources.subtract(self._available, lease.shape)
 
     def release(self, worker: WorkerHandle) -> None:
         """The worker has nothing left to run: its lease is given back."""
@@ -63,6 +131,7 @@ class WorkerLeases:
                 if name not in self._total:  # a bundle returned while the task ran
                     available.pop(name, None)
         worker.blocked = False
+        self._waiting.discard(worker)
         self._pool.release(worker)
 
     def blocked(self, session: ClientSession, blocked: raylet_pb2.WorkerBlocked) -> None:
@@ -83,8 +152,11 @@ class WorkerLeases:
         if blocked.blocked and not worker.blocked:
             worker.blocked = True
             resources.add(self._available, worker.lease)
+            if worker.actor_id is None:
+                self._waiting.add(worker)
         elif not blocked.blocked and worker.blocked:
             worker.blocked = False
+            self._waiting.discard(worker)
             resources.subtract(self._available, worker.lease)  # may oversubscribe briefly
 
     def died(self, worker_id: bytes, reason: str) -> WorkerHandle | None:
@@ -97,11 +169,16 @@ class WorkerLeases:
         log.warning("worker %s (pid %d) died: %s", worker_id.hex()[:8], worker.process.pid, reason)
         if worker.lease is not None and not worker.blocked:
             resources.add(self._available, worker.lease)
+        self._waiting.discard(worker)
         if worker.actor_id is not None:
             self._actor_worker_died(worker, reason)
             worker.assigned.clear()
+        # Tasks on threads of their own were running too: each is retried or failed.
+        threads = list(worker.threads)
+        for task_id in threads:
+            self.thread_done(worker, task_id)
         running = True
-        for task_id in list(worker.assigned):
+        for task_id in [*threads, *worker.assigned]:
             task = self._tasks.tasks.get(task_id)
             if task is None:
                 continue
@@ -116,7 +193,7 @@ class WorkerLeases:
                 self._finish(task, error=Failure(FailureType.WORKER_CRASHED,
                     f"the worker running {task.spec.function_name} (pid {worker.process.pid}) died: {reason}; "
                     f"no retries left (max_retries={task.spec.max_retries})"))
-            running = False
+            running = task_id in threads
         worker.assigned.clear()
         if worker.session is not None:
             worker.session.close()
@@ -131,7 +208,7 @@ class WorkerLeases:
         for worker in sorted(self._pool.idle, key=lambda w: w.idle_since):
             if self._pool.size - len(retired) <= self._min_workers:
                 break
-            if now - worker.idle_since >= idle_timeout_s and not (
+            if now - worker.idle_since >= idle_timeout_s and not worker.threads and not (
                     worker.session is not None and self._hosts_actors(worker.session)):
                 retired.append(worker)
         for worker in retired:

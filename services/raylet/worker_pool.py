@@ -32,9 +32,21 @@ class Process(Protocol):
     def terminate(self) -> None: ...
 
 
+class ThreadLease:
+    """A task a worker runs on a thread of its own, beside its tasks that
+    wait in get/wait, holding resources of its own (`shape`) unless it
+    waits too (`blocked`: lent out)."""
+
+    __slots__ = ("shape", "blocked")
+
+    def __init__(self, shape: Resources) -> None:
+        self.shape = shape
+        self.blocked = False
+
+
 class WorkerHandle:
     __slots__ = ("worker_id", "process", "session", "lease", "lease_key", "assigned", "blocked", "started_at",
-                 "idle_since", "actor_id")
+                 "idle_since", "actor_id", "threads")
 
     def __init__(self, worker_id: bytes, process: Process) -> None:
         self.worker_id = worker_id
@@ -47,6 +59,11 @@ class WorkerHandle:
         self.started_at = time.monotonic()
         self.idle_since = self.started_at
         self.actor_id: bytes | None = None  # set while it hosts an actor
+        self.threads: dict[bytes, ThreadLease] = {}  # task id -> its lease, for tasks on threads of their own
+
+    def waits_only(self) -> bool:
+        """Whether every task it runs waits in get/wait (none uses its CPU)."""
+        return self.blocked and all(t.blocked for t in self.threads.values())
 
 
 class WorkerPool:

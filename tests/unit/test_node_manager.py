@@ -10,6 +10,7 @@ from ember_common import ids
 from ember_common.errors import ProtocolError
 from ember_raylet.client_session import DRIVER, WORKER, ClientSession
 from ember_raylet.node_manager import NodeManager
+from ember_raylet.task_manager import QUEUED
 from ember_raylet.worker_pool import WorkerPool
 
 FN = b"f" * 32
@@ -172,8 +173,12 @@ def test_blocked_worker_releases_cpu_and_hands_back_queue():
     submit(nm, driver, a, b)
     assert len(executed(w1)) == 2
     nm.handle_batch(w1, raylet_pb2.ClientBatch(blocked=raylet_pb2.WorkerBlocked(blocked=True, returned_task_ids=[b.task_id])))
+    # b runs at once beside a, which waits, on a thread of its own with a's lent CPU.
+    (again,) = executed(w1)
+    assert again.spec.task_id == b.task_id and again.own_thread
+    assert nm.available["CPU"] == 0 and not nm.pool.starting
+    finish(nm, w1, b.task_id)
     assert nm.available["CPU"] == 1
-    assert nm.pool.starting  # a new worker is coming for b
     nm.handle_batch(w1, raylet_pb2.ClientBatch(blocked=raylet_pb2.WorkerBlocked(blocked=False)))
     assert nm.available["CPU"] == 0
 
@@ -227,10 +232,67 @@ def test_tasks_from_tasks_go_before_new_top_level_work():
     child.parent_task_id = parent.task_id
     nm.handle_batch(w1, raylet_pb2.ClientBatch(submit=[child]))
     nm.handle_batch(w1, raylet_pb2.ClientBatch(blocked=raylet_pb2.WorkerBlocked(blocked=True)))
-    (wid,) = list(nm.pool.starting)  # the parent's freed CPU needs a worker
-    w2 = ClientSession(ids.new_unique_id(), WORKER, worker_id=wid)
-    nm.connect(w2)
-    assert [e.spec.function_name for e in executed(w2)] == ["child"]
+    assert [e.spec.function_name for e in executed(w1)] == ["child"]  # on the parent's freed CPU
+
+
+def test_nested_tasks_to_any_depth_keep_the_pool_at_its_size():
+    """Each level waits for the next: every waiting task's CPU goes to the
+    task it waits on, on a thread of the waiting worker (no new process)."""
+    nm, driver, (w1,), _ = make(cpus=1, depth=1)
+    parent = spec(name="level0")
+    submit(nm, driver, parent)
+    executed(w1)
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(blocked=raylet_pb2.WorkerBlocked(blocked=True)))
+    chain = [parent]
+    for depth in range(1, 20):
+        child = spec(name=f"level{depth}")
+        child.parent_task_id = chain[-1].task_id
+        nm.handle_batch(w1, raylet_pb2.ClientBatch(submit=[child]))
+        (run,) = executed(w1)
+        assert run.spec.task_id == child.task_id and run.own_thread
+        nm.handle_batch(w1, raylet_pb2.ClientBatch(threads_blocked=[
+            raylet_pb2.WorkerBlocked(blocked=True, task_id=child.task_id)]))
+        chain.append(child)
+    assert nm.pool.size == 1 and not nm.pool.starting and nm.available["CPU"] == 1
+    for task in reversed(chain[1:]):  # unwinding: each wakes, finishes, its parent wakes
+        nm.handle_batch(w1, raylet_pb2.ClientBatch(threads_blocked=[
+            raylet_pb2.WorkerBlocked(blocked=False, task_id=task.task_id)]))
+        finish(nm, w1, task.task_id)
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(blocked=raylet_pb2.WorkerBlocked(blocked=False)))
+    assert nm.available["CPU"] == 0
+    finish(nm, w1, parent.task_id)
+    assert nm.available["CPU"] == 1 and nm.workers.num_threads == 0
+
+
+def test_actor_creation_never_runs_on_a_waiting_workers_thread():
+    nm, driver, (w1,), _ = make(cpus=1, depth=1)
+    parent = spec(name="parent")
+    submit(nm, driver, parent)
+    executed(w1)
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(blocked=raylet_pb2.WorkerBlocked(blocked=True)))
+    creation = spec(name="Actor.__init__")
+    creation.actor_id = ids.new_unique_id()
+    creation.actor_creation.CopyFrom(raylet_pb2.ActorCreation(actor_id=creation.actor_id, class_name="Actor",
+                                                              max_concurrency=1))
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(submit=[creation]))
+    assert not executed(w1)
+    assert nm.pool.starting  # a process of its own
+
+
+def test_a_dead_worker_retries_the_tasks_on_its_threads():
+    nm, driver, (w1,), _ = make(cpus=1, depth=1)
+    parent = spec(name="parent")
+    submit(nm, driver, parent)
+    executed(w1)
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(blocked=raylet_pb2.WorkerBlocked(blocked=True)))
+    child = spec(name="child", retries=1)
+    child.parent_task_id = parent.task_id
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(submit=[child]))
+    assert executed(w1)[0].own_thread
+    nm.worker_died(w1.worker_id, "killed")
+    assert nm.workers.num_threads == 0
+    retried = nm.tasks.tasks[child.task_id]  # not failed: queued again, for a new worker
+    assert retried.state == QUEUED and retried.retries_left == 0 and nm.pool.starting
 
 
 def test_idle_workers_beyond_the_minimum_are_retired():

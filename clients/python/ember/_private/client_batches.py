@@ -44,6 +44,7 @@ class ItemKind(enum.IntEnum):
 class Blocked(NamedTuple):
     blocked: bool
     returned_task_ids: list[bytes]  # tasks this worker hands back to the raylet
+    task_id: bytes = b""  # set for a task on a thread of its own (ExecuteTask.own_thread)
 
 
 _Ids = Union[list[bytes], tuple[bytes, ...]]
@@ -219,8 +220,11 @@ class Outbox:
             elif kind is _CANCEL:
                 batch.cancel.append(payload)
             elif kind is _BLOCKED:
-                batch.blocked.blocked = payload.blocked
-                batch.blocked.returned_task_ids.extend(payload.returned_task_ids)
+                if payload.task_id:  # a task on a thread of its own
+                    batch.threads_blocked.add(blocked=payload.blocked, task_id=payload.task_id)
+                else:
+                    batch.blocked.blocked = payload.blocked
+                    batch.blocked.returned_task_ids.extend(payload.returned_task_ids)
             elif kind is _LOGS:
                 batch.logs.append(payload)
             elif kind is _KILL:

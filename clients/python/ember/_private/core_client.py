@@ -280,8 +280,10 @@ class CoreClient:
     def send_result(self, result: raylet_pb2.TaskResult) -> None:
         self._enqueue((_RESULT, result))
 
-    def send_blocked(self, blocked: bool, returned: list[bytes]) -> None:
-        self._enqueue((ItemKind.BLOCKED, Blocked(blocked, returned)))
+    def send_blocked(self, blocked: bool, returned: list[bytes], task_id: bytes = b"") -> None:
+        """This worker's main task (or `task_id`, on a thread of its own)
+        waits in get/wait, or is back."""
+        self._enqueue((ItemKind.BLOCKED, Blocked(blocked, returned, task_id)))
 
     def send_logs(self, lines: raylet_pb2.LogLines) -> None:
         """Queued only: the next batch (or the flusher, within ~20 ms) carries it."""

@@ -1,5 +1,7 @@
 """A worker process: started by its raylet, runs the tasks pushed to it in
 order on its main thread; its reader thread queues tasks and cancellations.
+While its tasks wait in get/wait, the raylet may give it the tasks they wait
+on (`own_thread`): each runs at once on a thread of its own (TaskThreads).
 
 A worker given an actor's creation task hosts that actor for the rest of its
 life: its method calls run on the main thread in order, or on a thread pool
@@ -23,6 +25,7 @@ import signal
 import json
 import logging
 import os
+import queue
 import sys
 import threading
 import traceback
@@ -69,6 +72,11 @@ class Worker:
         self._exited = False
         # Calls that came straight from their caller: where each result goes.
         self._direct_origin: dict[bytes, CallerConnection] = {}
+        # Tasks on threads of their own: task id -> the thread's id while the
+        # task's own code runs (a cancel may interrupt it), else None.
+        self._on_threads: dict[bytes, int | None] = {}
+        self._thread_cancels: set[bytes] = set()  # of those, the ones cancelled
+        self._threads = TaskThreads(self._run_on_thread)
         register = raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.WORKER, worker_id=worker_id, pid=os.getpid())
         self.client = CoreClient(raylet_address, token, register, config, on_execute=self._enqueue, on_cancel=self._cancel)
         self._worker_id = worker_id
@@ -79,6 +87,13 @@ class Worker:
 
     # reader thread
     def _enqueue(self, tasks: list[raylet_pb2.ExecuteTask]) -> None:
+        if any(t.own_thread for t in tasks):
+            for execute in tasks:
+                if execute.own_thread:
+                    with self._cv:
+                        self._on_threads[execute.spec.task_id] = None
+                    self._threads.start(execute)
+            tasks = [t for t in tasks if not t.own_thread]
         with self._cv:
             if not self._blocked or self._actor_id is not None:  # an actor's calls are its own
                 self._queue.extend(tasks)
@@ -110,6 +125,11 @@ class Worker:
                     self._cancelled = task_id
                     if self._interruptible:
                         signal.pthread_kill(self._main_thread, _CANCEL_SIGNAL)
+                elif task_id in self._on_threads:
+                    self._thread_cancels.add(task_id)
+                    thread_id = self._on_threads[task_id]
+                    if thread_id is not None:  # (signals reach only the main thread)
+                        _raise_in_thread(thread_id, exceptions.TaskCancelledError)
 
     # main thread, from the signal the reader thread sends it
     def _on_cancel_signal(self, _signum: int, _frame: object) -> None:
@@ -119,7 +139,7 @@ class Worker:
             self._cancelled = None
             raise exceptions.TaskCancelledError("the task was cancelled while it ran")
 
-    # main thread, inside a blocking get/wait
+    # a task's thread, inside a blocking get/wait
     def _on_block(self, blocked: bool) -> None:
         if self._actor_id is not None:
             # A one-call-at-a-time actor lends its resources while it waits;
@@ -127,6 +147,11 @@ class Worker:
             if self._actor_pool is None and self._actor_loop is None:
                 self.client.send_blocked(blocked, [])
             return
+        if threading.get_ident() != self._main_thread:
+            task_id = runtime.task_context.task_id
+            if task_id in self._on_threads:
+                self.client.send_blocked(blocked, [], task_id)
+            return  # (a thread the task started itself: its task is the one that counts)
         returned: list[bytes] = []
         with self._cv:
             self._blocked = blocked
@@ -134,6 +159,25 @@ class Worker:
                 returned = [e.spec.task_id for e in self._queue]
                 self._queue.clear()
         self.client.send_blocked(blocked, returned)
+
+    # a thread of TaskThreads
+    def _run_on_thread(self, execute: raylet_pb2.ExecuteTask) -> None:
+        task_id = execute.spec.task_id
+        try:
+            self._execute(execute)
+        except exceptions.TaskCancelledError:
+            pass  # a cancel that landed just after the task finished
+        finally:
+            while True:  # (a cancel landing in here must not skip the clean-up)
+                try:
+                    with self._cv:
+                        self._on_threads.pop(task_id, None)
+                        if task_id in self._thread_cancels:
+                            self._thread_cancels.discard(task_id)
+                            _raise_in_thread(threading.get_ident(), None)  # one still pending is dropped
+                    break
+                except exceptions.TaskCancelledError:
+                    continue
 
     def run(self) -> None:
         while True:
@@ -193,14 +237,17 @@ class Worker:
             with self._outcome(spec):
                 target = self._target(spec)
                 args, kwargs = self._arguments(execute)
-                self._interruptible = on_main
-                try:
-                    if on_main and self._cancelled == spec.task_id:  # came while it set up
-                        self._cancelled = None
-                        raise exceptions.TaskCancelledError("the task was cancelled before it started")
-                    result = self._invoke(spec, target, args, kwargs)
-                finally:
-                    self._interruptible = False
+                if on_main:
+                    self._interruptible = True
+                    try:
+                        if self._cancelled == spec.task_id:  # came while it set up
+                            self._cancelled = None
+                            raise exceptions.TaskCancelledError("the task was cancelled before it started")
+                        result = self._invoke(spec, target, args, kwargs)
+                    finally:
+                        self._interruptible = False
+                else:
+                    result = self._invoke_on_thread(spec, target, args, kwargs)
                 self._send_returns(spec, result)
         finally:
             ctx.task_id = ctx.job_id = ctx.task_name = None
@@ -211,6 +258,8 @@ class Worker:
         try:
             yield
         except exceptions.TaskCancelledError as e:
+            if not e.args:  # raised into its thread (_raise_in_thread): a class, no message
+                e = exceptions.TaskCancelledError("the task was cancelled while it ran")
             self._send_error(spec, e, application=False)
         except ActorExit:
             self._send_exit(spec)
@@ -240,6 +289,23 @@ class Worker:
         if spec.actor_id and not spec.HasField("actor_creation"):
             return getattr(self._actor, spec.method_name)
         return self._function(spec)
+
+    def _invoke_on_thread(self, spec: raylet_pb2.TaskSpec, target: Any, args: tuple[Any, ...],
+                          kwargs: dict[str, Any]) -> Any:
+        """Run a task off the main thread (an actor's pool thread, or a
+        thread of its own: then a cancel interrupts it while its code runs)."""
+        task_id = spec.task_id
+        with self._cv:
+            if task_id in self._thread_cancels:
+                raise exceptions.TaskCancelledError("the task was cancelled before it started")
+            if task_id in self._on_threads:
+                self._on_threads[task_id] = threading.get_ident()
+        try:
+            return self._invoke(spec, target, args, kwargs)
+        finally:
+            with self._cv:
+                if task_id in self._on_threads:
+                    self._on_threads[task_id] = None
 
     def _invoke(self, spec: raylet_pb2.TaskSpec, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if spec.HasField("actor_creation"):
@@ -324,6 +390,55 @@ class Worker:
         for i in range(spec.num_returns):
             result.returns.add(object_id=ids.object_id_for(spec.task_id, i + 1), data=data, is_error=True)
         self._deliver(result)
+
+
+class TaskThreads:
+    """Threads for the tasks a worker runs beside its waiting ones: one per
+    task at a time, kept a while once idle so recursion reuses them."""
+
+    IDLE_S = 10.0  # an idle thread exits after this long
+
+    def __init__(self, run: Any) -> None:
+        self._run = run
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[raylet_pb2.ExecuteTask]] = []
+        self.count = 0  # threads alive
+
+    def start(self, execute: raylet_pb2.ExecuteTask) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle.pop().put(execute)
+                return
+            self.count += 1
+        inbox: queue.SimpleQueue[raylet_pb2.ExecuteTask] = queue.SimpleQueue()
+        inbox.put(execute)
+        threading.Thread(target=self._serve, args=(inbox,), daemon=True, name="ember-task").start()
+
+    def _serve(self, inbox: queue.SimpleQueue[raylet_pb2.ExecuteTask]) -> None:
+        while True:
+            try:
+                execute = inbox.get(timeout=self.IDLE_S)
+            except queue.Empty:
+                with self._lock:
+                    if inbox in self._idle:  # (else a task was just handed to it)
+                        self._idle.remove(inbox)
+                        self.count -= 1
+                        return
+                execute = inbox.get()
+            self._run(execute)
+            del execute
+            with self._lock:
+                self._idle.append(inbox)
+
+
+def _raise_in_thread(thread_id: int, exc: type[BaseException] | None) -> None:
+    """Raise `exc` in another thread at its next bytecode (None: drop one
+    pending). Signals reach only the main thread; this reaches any."""
+    import ctypes
+
+    set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    set_async_exc.argtypes = [ctypes.c_ulong, ctypes.py_object]
+    set_async_exc(thread_id, ctypes.py_object() if exc is None else exc)
 
 
 class TaskOutput(io.TextIOBase):

@@ -248,12 +248,14 @@ class CancelTask(_message.Message):
     def __init__(self, task_id: _Optional[bytes] = ..., force: _Optional[bool] = ..., recursive: _Optional[bool] = ..., children_only: _Optional[bool] = ...) -> None: ...
 
 class WorkerBlocked(_message.Message):
-    __slots__ = ("blocked", "returned_task_ids")
+    __slots__ = ("blocked", "returned_task_ids", "task_id")
     BLOCKED_FIELD_NUMBER: _ClassVar[int]
     RETURNED_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
     blocked: bool
     returned_task_ids: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, blocked: _Optional[bool] = ..., returned_task_ids: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    task_id: bytes
+    def __init__(self, blocked: _Optional[bool] = ..., returned_task_ids: _Optional[_Iterable[bytes]] = ..., task_id: _Optional[bytes] = ...) -> None: ...
 
 class LogLines(_message.Message):
     __slots__ = ("job_id", "pid", "task_name", "is_stderr", "lines")
@@ -270,7 +272,7 @@ class LogLines(_message.Message):
     def __init__(self, job_id: _Optional[bytes] = ..., pid: _Optional[int] = ..., task_name: _Optional[str] = ..., is_stderr: _Optional[bool] = ..., lines: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ClientBatch(_message.Message):
-    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs", "kill_actors", "kv_get", "fetch", "provide", "promises")
+    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs", "kill_actors", "kv_get", "fetch", "provide", "promises", "threads_blocked")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     SUBMIT_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
@@ -286,6 +288,7 @@ class ClientBatch(_message.Message):
     FETCH_FIELD_NUMBER: _ClassVar[int]
     PROVIDE_FIELD_NUMBER: _ClassVar[int]
     PROMISES_FIELD_NUMBER: _ClassVar[int]
+    THREADS_BLOCKED_FIELD_NUMBER: _ClassVar[int]
     register: RegisterClient
     submit: _containers.RepeatedCompositeFieldContainer[TaskSpec]
     results: _containers.RepeatedCompositeFieldContainer[TaskResult]
@@ -301,7 +304,8 @@ class ClientBatch(_message.Message):
     fetch: _containers.RepeatedScalarFieldContainer[bytes]
     provide: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
     promises: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kill_actors: _Optional[_Iterable[_Union[KillActor, _Mapping]]] = ..., kv_get: _Optional[_Iterable[_Union[KvKey, _Mapping]]] = ..., fetch: _Optional[_Iterable[bytes]] = ..., provide: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., promises: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    threads_blocked: _containers.RepeatedCompositeFieldContainer[WorkerBlocked]
+    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kill_actors: _Optional[_Iterable[_Union[KillActor, _Mapping]]] = ..., kv_get: _Optional[_Iterable[_Union[KvKey, _Mapping]]] = ..., fetch: _Optional[_Iterable[bytes]] = ..., provide: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., promises: _Optional[_Iterable[bytes]] = ..., threads_blocked: _Optional[_Iterable[_Union[WorkerBlocked, _Mapping]]] = ...) -> None: ...
 
 class KvKey(_message.Message):
     __slots__ = ("namespace", "key")
@@ -326,12 +330,14 @@ class KvEntry(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., key: _Optional[bytes] = ..., found: _Optional[bool] = ..., value: _Optional[bytes] = ..., error: _Optional[str] = ...) -> None: ...
 
 class ExecuteTask(_message.Message):
-    __slots__ = ("spec", "args")
+    __slots__ = ("spec", "args", "own_thread")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
+    OWN_THREAD_FIELD_NUMBER: _ClassVar[int]
     spec: TaskSpec
     args: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
-    def __init__(self, spec: _Optional[_Union[TaskSpec, _Mapping]] = ..., args: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ...) -> None: ...
+    own_thread: bool
+    def __init__(self, spec: _Optional[_Union[TaskSpec, _Mapping]] = ..., args: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., own_thread: _Optional[bool] = ...) -> None: ...
 
 class RayletBatch(_message.Message):
     __slots__ = ("registered", "execute", "ready", "cancel", "warnings", "error", "logs", "kv", "handed_back", "total", "actors_ended", "borrowed", "returned_borrows")
