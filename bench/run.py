@@ -62,6 +62,8 @@ LABELS = {
     "actor_sync_calls": "actor calls, sync (call, get)",
     "actor_async_calls": "actor calls, async (1000 submitted, then get)",
     "actor_n_to_n_calls": "actor calls, 2 callers to 2 actors",
+    "recursion_fib_s": "recursion: fib(n) by nested tasks (time)",
+    "mem_recursion_peak": "recursion: peak cluster memory during fib(n) (PSS)",
     "import": "import of the SDK (info)",
     "shutdown": "shutdown (info)",
 }

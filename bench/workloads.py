@@ -22,6 +22,7 @@ import os
 import signal
 import statistics
 import sys
+import threading
 import time
 import traceback
 
@@ -53,6 +54,11 @@ def _outer(batches, fanout):
     for _ in range(batches):
         n += sum(rt.get([inner.remote() for _ in range(fanout)]))
     return n
+
+
+def _fib(n):
+    # The recursion every tutorial shows: each level waits in get for the next.
+    return n if n < 2 else sum(rt.get([fib.remote(n - 1), fib.remote(n - 2)]))
 
 
 def _array_sum(a):
@@ -221,6 +227,34 @@ def bench_nested(n_outer, batches, fanout, rounds):
          outer_tasks=n_outer, batches=batches, fanout=fanout, rounds=rounds)
 
 
+def bench_recursion(n):
+    """fib(n) by recursive tasks on num_cpus CPUs: wall time, and the
+    cluster's peak memory and worker count while it runs (sampled)."""
+    peak = {"mb": 0.0, "workers": 0}
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.2):
+            mb, _by_kind, counts, _extra = cluster_pss()
+            peak["mb"] = max(peak["mb"], mb)
+            workers = sum(c for kind, c in counts.items() if "worker" in kind or kind.startswith("ray::"))
+            peak["workers"] = max(peak["workers"], workers)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t = time.perf_counter()
+    got = rt.get(fib.remote(n))
+    elapsed = time.perf_counter() - t
+    done.set()
+    sampler.join()
+    a, b = 0, 1
+    for _ in range(n):
+        a, b = b, a + b
+    assert got == a, (got, a)
+    emit("recursion_fib_s", elapsed, "s", lower_is_better=True, n=n)
+    emit("mem_recursion_peak", peak["mb"], "MB", lower_is_better=True, n=n, peak_workers=peak["workers"])
+
+
 def bench_put_get_small(n_put, n_get):
     for i in range(20):
         rt.put(i)
@@ -348,7 +382,7 @@ def run_metric(name, fn, *args, timeout=120):
 
 
 def main():
-    global rt, RUNTIME, OUT, PID_FILE, small, inner, outer, array_sum, target, caller
+    global rt, RUNTIME, OUT, PID_FILE, small, inner, outer, fib, array_sum, target, caller
     ap = argparse.ArgumentParser()
     ap.add_argument("--runtime", choices=["ember", "ray"], required=True)
     ap.add_argument("--quick", action="store_true")
@@ -373,7 +407,7 @@ def main():
     emit("import", import_s, "s", lower_is_better=True,
          version=getattr(rt, "__version__", "?"), python=sys.version.split()[0])
 
-    small, inner, outer, array_sum = (rt.remote(f) for f in (_small, _inner, _outer, _array_sum))
+    small, inner, outer, fib, array_sum = (rt.remote(f) for f in (_small, _inner, _outer, _fib, _array_sum))
     target, caller = rt.remote(_Target), rt.remote(_Caller)
 
     faulthandler.dump_traceback_later(120, exit=True)
@@ -408,6 +442,8 @@ def main():
     run_metric("actor_creation", bench_actor_creation, 8 if q else 20)
     run_metric("actor_calls", bench_actor_calls, 200 if q else 1000, 1000, 1 if q else 5)
     run_metric("actor_n_to_n", bench_actor_n_to_n, 2, 200 if q else 1000, 1 if q else 3)
+    # Last: Ray's pool grows with the recursion and keeps what it started.
+    run_metric("recursion", bench_recursion, 10 if q else 12, timeout=300)
 
     faulthandler.dump_traceback_later(60, exit=True)
     t = time.perf_counter()

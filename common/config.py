@@ -31,9 +31,13 @@ class Config:
     report_interval_s: float = 0.5
     # Queued tasks pushed to one worker ahead of time (pipelining).
     max_tasks_in_flight_per_worker: int = 10
-    # Workers the raylet may start beyond num_cpus (for tasks blocked in get),
-    # and how long such a worker may sit idle before it is retired.
+    # Workers the raylet may start beyond num_cpus, and how long such a worker
+    # may sit idle before it is retired. Few are needed: tasks that a task
+    # blocked in get waits for run on threads of its worker.
     max_extra_workers: int = 64
+    # Tasks on such threads on one node at which its drivers are warned (once)
+    # that recursion keeps many tasks alive.
+    nested_tasks_warning: int = 200
     idle_worker_timeout_s: float = 5.0
     # A store object the raylet has not heard of this long after it was
     # sealed (10x that if never sealed) is deleted: its writer died before

@@ -67,6 +67,7 @@ class NodeManager:
         pool: WorkerPool,
         min_workers: int,
         pipeline_depth: int,
+        nested_tasks_warning: int = 200,
         on_store_delete: Callable[[list[bytes]], None] = _ignore,
         on_actor_event: Callable[[ActorEvent], None] = _ignore,
         on_kv_get: Callable[[ClientSession, raylet_pb2.KvKey], None] = _ignore,
@@ -115,7 +116,8 @@ class NodeManager:
         self.local_actors = LocalActors(node_id, self.actors, self.tasks, self.objects, self.sessions,
                                         on_actor_event, finish, self._assign, self.worker_died)
         self.workers = WorkerLeases(pool, self.total, self.available, min_workers, pipeline_depth, self.tasks,
-                                    finish, self.local_actors.worker_died, self.actors.owned_by, self._warn_job)
+                                    finish, self.local_actors.worker_died, self.actors.owned_by, self._warn_job,
+                                    nested_tasks_warning)
         self.fetches = ObjectPulls(self.objects, self.tasks, self.view, self.lineage, on_pull, finish,
                                    self._ready, self._await_deps, self._dispatch_after)
         self.placement = TaskPlacement(

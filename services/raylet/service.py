@@ -83,6 +83,7 @@ class RayletService:
             node_id, resources, self.pool,
             min_workers=max(1, num_cpus),
             pipeline_depth=config.max_tasks_in_flight_per_worker,
+            nested_tasks_warning=config.nested_tasks_warning,
             on_store_delete=self._queue_store_deletes,
             on_actor_event=self._queue_actor_event,
             on_kv_get=self._kv_get,

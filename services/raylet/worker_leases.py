@@ -30,17 +30,13 @@ from ember_raylet.worker_pool import ThreadLease, WorkerHandle, WorkerPool
 
 log = logging.getLogger(__name__)
 
-# Tasks on threads of their own on this node at which its drivers are told
-# (once) that recursion is keeping many tasks alive.
-MANY_THREADS = 200
-
-
 class WorkerLeases:
     def __init__(self, pool: WorkerPool, total: Resources, available: Resources, min_workers: int,
                  pipeline_depth: int, tasks: TaskManager, finish: FinishTask,
                  actor_worker_died: Callable[[WorkerHandle, str], None],
                  hosts_actors: Callable[[ClientSession], object],
-                 warn: Callable[[bytes, str], None] = lambda job_id, message: None) -> None:
+                 warn: Callable[[bytes, str], None] = lambda job_id, message: None,
+                 many_threads: int = 200) -> None:
         self._pool = pool
         self._total = total  # this node's (the node manager's dicts, changed in place)
         self._available = available
@@ -53,6 +49,7 @@ class WorkerLeases:
         self._warn = warn  # (job id, message) for the job's drivers
         self._waiting: set[WorkerHandle] = set()  # task workers whose main task waits in get/wait
         self.num_threads = 0  # tasks running on threads of their own
+        self._many_threads = many_threads  # tasks on threads at which drivers are warned (once)
         self._warned_threads = False
 
     def pick(self, task: TaskEntry) -> WorkerHandle | None:
@@ -87,7 +84,7 @@ class WorkerLeases:
         host.threads[task.spec.task_id] = ThreadLease(task.shape)
         resources.subtract(self._available, task.shape)
         self.num_threads += 1
-        if self.num_threads >= MANY_THREADS and not self._warned_threads:
+        if self.num_threads >= self._many_threads and not self._warned_threads:
             self._warned_threads = True
             message = (f"{self.num_threads} tasks on this node run nested inside tasks that wait for them in "
                        "ember.get()/ember.wait() (recursion such as fib calling fib.remote and getting the "
