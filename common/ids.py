@@ -35,6 +35,11 @@ def task_id_of(object_id: bytes) -> bytes:
     return object_id[:UNIQUE_ID_SIZE]
 
 
+def index_of(object_id: bytes) -> int:
+    """Which return of its task an object is (0: a put)."""
+    return _INDEX.unpack_from(object_id, UNIQUE_ID_SIZE)[0]
+
+
 def check(value: bytes, size: int, what: str) -> bytes:
     """Raise InvalidArgument (a ValueError) with a clear message unless `value` has `size` bytes."""
     if not isinstance(value, (bytes, bytearray)) or len(value) != size:

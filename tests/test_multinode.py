@@ -430,3 +430,34 @@ def test_arrow_tables_cross_nodes_as_arrow_ipc(cluster):
     assert isinstance(table, pa.Table) and table.equals(make(1_000_000))
     total, node = ember.get(on_far.remote(lambda t: int(t.column("x").to_numpy().sum()), ember.put(table)))
     assert total == sum(range(1_000_000))
+
+
+def test_generators_on_another_node_stream_to_the_driver(cluster):
+    _c, far = cluster
+
+    @ember.remote(resources={"far": 1})
+    def count_there(n):
+        for i in range(n):
+            yield i, _here(), np.full(300_000, i, dtype=np.int32)  # large: held in the far store
+
+    @ember.remote(resources={"far": 1}, num_returns="dynamic")
+    def all_there(n):
+        yield from range(n)
+
+    seen = []
+    for ref in count_there.remote(4):
+        i, node, arr = ember.get(ref)
+        seen.append(i)
+        assert node == far.node_id.hex() and int(arr.sum()) == 300_000 * i
+    assert seen == [0, 1, 2, 3]
+    assert ember.get(list(ember.get(all_there.remote(5)))) == [0, 1, 2, 3, 4]
+
+    @ember.remote(resources={"far": 1})
+    class FarSource:
+        def items(self, n):
+            for i in range(n):
+                yield i * 10
+
+    source = FarSource.remote()
+    assert [ember.get(r) for r in source.items.remote(3)] == [0, 10, 20]
+    ember.kill(source)

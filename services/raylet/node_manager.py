@@ -420,6 +420,9 @@ class NodeManager:
         for value in result.returns:
             self._stamp(value)
         task = self.tasks.tasks.get(result.task_id)
+        if result.partial:
+            self.stream_values(task, result.returns)
+            return
         worker = self.pool.workers.get(session.worker_id)
         if worker is None or (worker.threads and self.workers.thread_done(worker, result.task_id)):
             pass  # (a task on a thread of its own: the worker's lease is not its)
@@ -440,6 +443,16 @@ class NodeManager:
             self.tasks.enqueue(task)
             return
         self._finish(task, returns=list(result.returns))
+
+    def stream_values(self, task: TaskEntry | None, values: Iterable[common_pb2.ObjectValue]) -> None:
+        """Values a streaming generator yielded (returns 2, 3, ...): held by
+        its submitter and sent to it now, the task going on."""
+        for value in values:
+            if (task is not None and ids.task_id_of(value.object_id) == task.spec.task_id
+                    and ids.index_of(value.object_id) > task.spec.num_returns):
+                self._ready(self.objects.set_streamed(value, task.submitter))
+            else:  # a stream nobody waits for any more, or not its: dropped
+                self.objects.set_ready(value)
 
     # ---- workers -------------------------------------------------------
 

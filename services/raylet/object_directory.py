@@ -140,6 +140,14 @@ class ObjectDirectory:
             self.set_ready(value)
         return borrowed
 
+    def add_unheld(self, object_ids: Iterable[bytes]) -> None:
+        """Pending entries nobody holds yet, so that a value about to be set
+        can pin them (a dynamic generator's values, inside its one return).
+        `release_unused` drops those that nothing pinned."""
+        for object_id in object_ids:
+            if object_id not in self._objects:
+                self._objects[object_id] = ObjectEntry()
+
     def release_unused(self, object_ids: Iterable[bytes]) -> None:
         for object_id in object_ids:
             entry = self._objects.get(object_id)
@@ -232,6 +240,12 @@ class ObjectDirectory:
             owner.touch()
         else:
             entry.subscribers.add(owner)
+
+    def set_streamed(self, value: common_pb2.ObjectValue, submitter: ClientSession) -> list[bytes]:
+        """A value a streaming generator yielded: held by (and pushed to)
+        the task's submitter as its returns are. Returns the tasks it unblocks."""
+        self.create_pending(value.object_id, submitter)
+        return self.set_ready(value)
 
     def put(self, value: common_pb2.ObjectValue, holder: ClientSession) -> list[bytes]:
         """An object a client created; returns the tasks it unblocks."""

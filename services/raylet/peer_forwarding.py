@@ -166,7 +166,10 @@ class PeerForwarding:
                 batch.add_refs.append(nested)
                 batch.subscribe.append(nested)
         task = self._tasks.tasks.get(ids.task_id_of(value.object_id))
-        if task is not None and task.state == FORWARDED and task.node == node_id:
+        if (task is not None and task.state == FORWARDED and task.node == node_id
+                and ids.index_of(value.object_id) > task.spec.num_returns):
+            self._ready(objects.set_streamed(value, task.submitter))  # a streaming generator's value
+        elif task is not None and task.state == FORWARDED and task.node == node_id:
             task.returns[value.object_id] = value
             if len(task.returns) >= task.spec.num_returns:
                 self._finish(task, returns=list(task.returns.values()))  # type: ignore[arg-type]

@@ -22,7 +22,9 @@ __version__ = "0.1.0"
 
 # Public name -> (module, attribute; None for the module itself).
 _EXPORTS: "dict[str, tuple[str, str | None]]" = {
+    "DynamicObjectRefGenerator": ("ember._private.generators", "DynamicObjectRefGenerator"),
     "ObjectRef": ("ember._private.object_ref", "ObjectRef"),
+    "ObjectRefGenerator": ("ember._private.generators", "ObjectRefGenerator"),
     "actor": ("ember.actor", None),
     "available_resources": ("ember._private.runtime", "available_resources"),
     "cancel": ("ember._private.runtime", "cancel"),

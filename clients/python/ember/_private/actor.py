@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from ember.v1 import gcs_pb2, raylet_pb2
 
-from ember._private import runtime, task_args
+from ember._private import generators, runtime, task_args
 from ember._private.object_ref import ObjectRef
 from ember._private.remote_function import Exported, place, resource_request, validate_options
 from ember_common import ids
@@ -75,6 +75,8 @@ class _ClassInfo:
             if name.startswith("__") and name != "__call__":
                 continue
             self.methods[name] = {**METHOD_DEFAULTS, **getattr(member, "__ember_method_options__", {})}
+            if generators.is_generator(member) and "num_returns" not in getattr(member, "__ember_method_options__", {}):
+                self.methods[name]["num_returns"] = "streaming"  # Ray's default for a generator
             if inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member):
                 self.is_async = True
 
@@ -232,19 +234,25 @@ class ActorMethod:
         client = runtime.client()
         encoded, deps, nested, keep = task_args.pack(client, args, kwargs)
         task_id = ids.new_unique_id()
-        n = self._options["num_returns"]
+        n, generator = generators.spec_returns(self._options["num_returns"])
         spec = raylet_pb2.TaskSpec(
             task_id=task_id, job_id=runtime.current_job_id(), function_id=handle._function_id,
             function_name=self._options["name"] or f"{handle._info.class_name}.{self._name}",
-            args=encoded, dependencies=deps, nested_refs=nested, num_returns=n,
+            args=encoded, dependencies=deps, nested_refs=nested, num_returns=n, generator=generator,
             max_retries=handle._max_task_retries, parent_task_id=runtime.task_context.task_id or b"",
             actor_id=handle._actor_id, method_name=self._name,
         )
+        if generator == raylet_pb2.TaskSpec.STREAMING:
+            client.open_stream(task_id)
         # The handle's ready ref rides with a direct call: the actor stays in
         # scope until its result is in, as it does for calls the raylet sees.
-        first = client.submit_actor_call(spec, handle._ready, direct=n == 1 and not deps and not nested)
+        # (A generator's values go through the raylet, which holds them.)
+        direct = n == 1 and not deps and not nested and not generator
+        first = client.submit_actor_call(spec, handle._ready, direct=direct)
         del keep
         refs = [first, *(ObjectRef(ids.object_id_for(task_id, i + 1), client) for i in range(1, n))] if n else []
+        if generator == raylet_pb2.TaskSpec.STREAMING:
+            return generators.ObjectRefGenerator(task_id, refs[0], client)
         if n == 1:
             return refs[0]
         return refs if n else None

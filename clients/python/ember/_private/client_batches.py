@@ -39,6 +39,7 @@ class ItemKind(enum.IntEnum):
     KILL = enum.auto()  # KillActor: ends the batch
     KV_GET = enum.auto()  # KvKey: read the GCS KV through the raylet
     CLOSE = enum.auto()  # None: the session ends
+    RELEASE = enum.auto()  # object ids: values the raylet keeps for us that no ref here wants
 
 
 class Blocked(NamedTuple):
@@ -60,11 +61,12 @@ Item = Union[
     tuple[Literal[ItemKind.KILL], raylet_pb2.KillActor],
     tuple[Literal[ItemKind.KV_GET], raylet_pb2.KvKey],
     tuple[Literal[ItemKind.CLOSE], None],
+    tuple[Literal[ItemKind.RELEASE], _Ids],
 ]
 
 # Module globals: an enum attribute lookup costs three of these on the hot path.
 (_SUBMIT, _RESERVE, _RESUBMIT, _PUT, _PUT_DIRECT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _FETCH, _CANCEL, _BLOCKED,
- _LOGS, _KILL, _KV_GET, _CLOSE) = ItemKind
+ _LOGS, _KILL, _KV_GET, _CLOSE, _RELEASE) = ItemKind
 
 
 class DirectState(enum.Enum):
@@ -90,6 +92,13 @@ class ObjectStates:
         # the raylet fetched them (wait_values asks).
         self.remote: dict[bytes, common_pb2.ObjectValue] = {}
         self.fetching: set[bytes] = set()
+        # Streaming generators this process submitted and still reads: task
+        # id -> the last value index come so far. Their values come unasked
+        # (as returns do) before any ref to them exists here.
+        self.streams: dict[bytes, int] = {}
+        # Those dropped unfinished: values still coming are not wanted.
+        self.dropped_streams: set[bytes] = set()
+        self.unwanted: list[bytes] = []  # such values come: to be released (ItemKind.RELEASE)
 
     def expect(self, object_ids: Iterable[bytes]) -> None:
         """Returns of our own tasks: the raylet pushes them to their
@@ -105,6 +114,13 @@ class ObjectStates:
             for value in values:
                 oid = value.object_id
                 self.subscribed.discard(oid)
+                if oid not in self.live and self.streams:
+                    stream = oid[:ids.UNIQUE_ID_SIZE]
+                    if stream in self.streams:
+                        self.live.add(oid)  # a stream's value: the generator makes its ref
+                        self.streams[stream] = max(self.streams[stream], ids.index_of(oid))
+                    elif stream in self.dropped_streams:
+                        self.unwanted.append(oid)
                 if oid in self.live:
                     if value.node_id and value.node_id != node_id:
                         self.remote[oid] = value
@@ -235,6 +251,15 @@ class Outbox:
                 break
             elif kind is _KV_GET:
                 batch.kv_get.append(payload)
+            elif kind is _RELEASE:
+                for object_id in payload:
+                    if object_id not in counts:  # (else a ref made meanwhile holds it)
+                        held_remote.discard(object_id)
+                        batch.remove_refs.append(object_id)
+                        with cond:
+                            live.discard(object_id)
+                            objects.values.pop(object_id, None)
+                            objects.remote.pop(object_id, None)
             elif kind is _CLOSE:
                 closing = True
                 break

@@ -177,6 +177,8 @@ class CoreClient:
                 if batch.ready:
                     self._direct.raylet_calls_done(batch.ready)
                     self.objects.ready(batch.ready, self.info.node_id)
+                    if self.objects.unwanted:
+                        self._release_unwanted()
                 if batch.execute and self.on_execute is not None:
                     self.on_execute(list(batch.execute))
                 if batch.cancel and self.on_cancel is not None:
@@ -255,6 +257,41 @@ class CoreClient:
 
     def ref_deleted(self, object_id: bytes) -> None:
         self._out.put((_REF_DEL, object_id))
+
+    # ---- streaming generators ------------------------------------------
+
+    def open_stream(self, task_id: bytes) -> None:
+        """A streaming generator task about to be submitted: keep the values
+        it yields as they come (before any ref to them exists here)."""
+        with self._cond:
+            self.objects.streams[task_id] = 1
+
+    def wait_stream(self, value_id: bytes, end_id: bytes, timeout: float | None) -> set[bytes]:
+        """Block until a stream's next value or its end (its one return) is
+        here, or the timeout passes; the ids that are."""
+        with self._cond:  # it comes unasked: no subscription (the raylet knows no such object yet)
+            if value_id not in self._values and value_id not in self.objects.remote:
+                self.objects.subscribed.add(value_id)
+        return self.wait_values([value_id, end_id], 1, timeout, fetch_local=False)
+
+    def close_stream(self, task_id: bytes, next_index: int, finished: bool) -> None:
+        """The generator is done with (read to its end, or dropped): values
+        it has not handed out are released, and so are those still to come."""
+        with self._cond:
+            last = self.objects.streams.pop(task_id, 0)
+            if not finished:
+                self.objects.dropped_streams.add(task_id)
+            subscribed = self.objects.subscribed
+            subscribed.discard(ids.object_id_for(task_id, next_index))
+            unread = [ids.object_id_for(task_id, i) for i in range(next_index, last + 1)]
+            self.objects.unwanted.extend(unread)
+        self._release_unwanted()
+
+    def _release_unwanted(self) -> None:
+        with self._cond:
+            unwanted, self.objects.unwanted = self.objects.unwanted, []
+        if unwanted:
+            self._out.put((ItemKind.RELEASE, unwanted))
 
     # ---- submission ----------------------------------------------------
 

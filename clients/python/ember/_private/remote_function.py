@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from ember.v1 import raylet_pb2
 
-from ember._private import runtime, serialization, task_args
+from ember._private import generators, runtime, serialization, task_args
 from ember._private.object_ref import ObjectRef
 from ember_common import ids
 
@@ -39,8 +39,8 @@ def validate_options(options: dict[str, Any], allowed: dict[str, Any], what: str
                 raise ValueError(f"resources must map names to non-negative numbers, got {value!r}")
             if {"CPU", "GPU", "memory"} & set(value):
                 raise ValueError("use num_cpus / num_gpus / memory instead of resources={'CPU'|'GPU'|'memory': ...}")
-        if key == "num_returns" and (not isinstance(value, int) or value < 0):
-            raise ValueError(f"num_returns must be a non-negative int, got {value!r}")
+        if key == "num_returns":
+            generators.check_num_returns(value)
         if key == "max_retries" and (not isinstance(value, int) or value < -1):
             raise ValueError(f"max_retries must be an int >= -1, got {value!r}")
         if key == "scheduling_strategy" and value is not None:
@@ -103,6 +103,8 @@ class RemoteFunction(Exported):
         validate_options(options, TASK_DEFAULTS, "a remote function")
         self._function = self._exported_target = function
         self._options = {**TASK_DEFAULTS, **options}
+        if "num_returns" not in options and generators.is_generator(function):
+            self._options["num_returns"] = "streaming"  # Ray's default for a generator
         functools.update_wrapper(self, function)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -124,6 +126,7 @@ class RemoteFunction(Exported):
         encoded, deps, nested, keep = task_args.pack(client, args, kwargs)
         task_id = ids.new_unique_id()
         ctx = runtime.task_context
+        n, generator = generators.spec_returns(opts["num_returns"])
         spec = raylet_pb2.TaskSpec(
             task_id=task_id,
             job_id=runtime.current_job_id(),
@@ -132,16 +135,20 @@ class RemoteFunction(Exported):
             args=encoded,
             dependencies=deps,
             nested_refs=nested,
-            num_returns=opts["num_returns"],
+            num_returns=n,
+            generator=generator,
             max_retries=opts["max_retries"],
             retry_exceptions=bool(opts["retry_exceptions"]),
             parent_task_id=ctx.task_id or b"",
         )
         place(spec, resource_request(opts), opts["scheduling_strategy"], opts["label_selector"])
+        if generator == raylet_pb2.TaskSpec.STREAMING:
+            client.open_stream(task_id)
         client.submit(spec)
         del keep  # the submission now pins them
-        n = opts["num_returns"]
         refs = [ObjectRef(ids.object_id_for(task_id, i + 1), client) for i in range(n)]
+        if generator == raylet_pb2.TaskSpec.STREAMING:
+            return generators.ObjectRefGenerator(task_id, refs[0], client)
         if n == 1:
             return refs[0]
         return refs if n else None

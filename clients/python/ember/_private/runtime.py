@@ -11,6 +11,7 @@ import os
 import pathlib
 import sys
 import threading
+import time
 import warnings
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -19,6 +20,7 @@ from ember.v1 import gcs_pb2, raylet_pb2
 from ember import exceptions
 from ember._private import serialization, session
 from ember._private.core_client import CoreClient
+from ember._private.generators import ObjectRefGenerator
 from ember._private.object_ref import ObjectRef
 from ember_common import auth, ids
 from ember_common.config import Config
@@ -300,6 +302,8 @@ def wait(refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | No
          fetch_local: bool = True) -> tuple[list[ObjectRef], list[ObjectRef]]:
     if isinstance(refs, ObjectRef) or not isinstance(refs, (list, tuple)):
         raise TypeError("wait() takes a list of ObjectRefs")
+    if any(isinstance(r, ObjectRefGenerator) for r in refs):
+        return _wait_with_generators(refs, num_returns, timeout, fetch_local)
     try:
         object_ids = [r._id for r in refs]
     except AttributeError:
@@ -322,7 +326,42 @@ def wait(refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | No
     return ready, not_ready
 
 
-def cancel(ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
+def _wait_with_generators(refs: Sequence[Any], num_returns: int, timeout: float | None,
+                          fetch_local: bool) -> tuple[list[Any], list[Any]]:
+    """wait() on refs and streaming generators (ready: next() would not
+    block), in the order given."""
+    if not all(isinstance(r, (ObjectRef, ObjectRefGenerator)) for r in refs):
+        bad = next(r for r in refs if not isinstance(r, (ObjectRef, ObjectRefGenerator)))
+        raise TypeError(f"wait() takes a list of ObjectRefs, got a {type(bad).__name__} in the list")
+    if len({id(r) for r in refs}) != len(refs):
+        raise ValueError("wait() got duplicate ObjectRefs")
+    if not 0 <= num_returns <= len(refs):
+        raise ValueError(f"num_returns must be between 0 and {len(refs)}, got {num_returns}")
+    if timeout is not None and timeout < 0:
+        raise ValueError("timeout must be >= 0 or None")
+    c = client()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    ready_at: set[int] = set()
+    while True:
+        for i, r in enumerate(refs):
+            if i not in ready_at and isinstance(r, ObjectRefGenerator) and r.next_ready():
+                ready_at.add(i)
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if len(ready_at) >= num_returns or (remaining is not None and remaining <= 0):
+            break
+        groups = [(i, r._wait_ids() if isinstance(r, ObjectRefGenerator) else [r._id])
+                  for i, r in enumerate(refs) if i not in ready_at]
+        got = c.wait_values([object_id for _, group in groups for object_id in group], 1, remaining, fetch_local)
+        ready_at.update(i for i, group in groups if isinstance(refs[i], ObjectRef) and group[0] in got)
+    ready = [r for i, r in enumerate(refs) if i in ready_at][:num_returns]
+    chosen = {id(r) for r in ready}
+    return ready, [r for r in refs if id(r) not in chosen]
+
+
+def cancel(ref: ObjectRef | ObjectRefGenerator, *, force: bool = False, recursive: bool = True) -> None:
+    if isinstance(ref, ObjectRefGenerator):
+        client().cancel(ref.task_id(), force, recursive)
+        return
     if not isinstance(ref, ObjectRef):
         raise TypeError(f"cancel() takes an ObjectRef, got {type(ref).__name__}")
     client().cancel(ref.task_id(), force, recursive)

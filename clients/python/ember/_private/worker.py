@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ember.v1 import raylet_pb2
 
 from ember import exceptions
-from ember._private import direct_calls, runtime, serialization, task_args
+from ember._private import direct_calls, generators, runtime, serialization, task_args
 from ember._private.actor import ActorExit
 from ember._private.core_client import CoreClient
 from ember._private.direct_calls import CallerConnection
+from ember._private.object_ref import ObjectRef
 from ember_common import auth, ids
 from ember_common.config import Config
 
@@ -311,7 +312,32 @@ class Worker:
         if spec.HasField("actor_creation"):
             self._start_actor(spec, target, args, kwargs)
             return None
-        return target(*args, **kwargs)
+        result = target(*args, **kwargs)
+        if spec.generator:  # run here, where a cancel interrupts it
+            return self._run_generator(spec, result)
+        return result
+
+    def _run_generator(self, spec: raylet_pb2.TaskSpec, values: Any) -> "_Yielded":
+        """Run a generator task's generator: each value sent as it comes
+        (streaming), or kept for the task's end (dynamic)."""
+        yielded = _Yielded()
+        for value in values:
+            self._yield(spec, yielded, value)
+        return yielded
+
+    async def _run_async_generator(self, spec: raylet_pb2.TaskSpec, values: Any) -> "_Yielded":
+        yielded = _Yielded()
+        async for value in values:
+            self._yield(spec, yielded, value)
+        return yielded
+
+    def _yield(self, spec: raylet_pb2.TaskSpec, yielded: "_Yielded", value: Any) -> None:
+        encoded = self.client.encode(generators.value_id(spec.task_id, yielded.count), serialization.serialize(value))
+        yielded.count += 1
+        if spec.generator == raylet_pb2.TaskSpec.STREAMING:
+            self.client.send_result(raylet_pb2.TaskResult(task_id=spec.task_id, returns=[encoded], partial=True))
+        else:
+            yielded.values.append(encoded)
 
     def _start_actor(self, spec: raylet_pb2.TaskSpec, cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         creation = spec.actor_creation
@@ -350,7 +376,11 @@ class Worker:
                 method = self._target(spec)
                 args, kwargs = self._arguments(execute)
                 result = method(*args, **kwargs)
-                if inspect.isawaitable(result):
+                if inspect.isasyncgen(result):
+                    result = await self._run_async_generator(spec, result)
+                elif spec.generator:
+                    result = self._run_generator(spec, result)
+                elif inspect.isawaitable(result):
                     result = await result
                 self._send_returns(spec, result)
 
@@ -367,6 +397,8 @@ class Worker:
         self._send_error(spec, error, application=False, actor_exit=True)
 
     def _returns(self, spec: raylet_pb2.TaskSpec, result: Any) -> list[Any]:
+        if spec.generator:
+            return self._generator_end(spec, result)
         n = spec.num_returns
         if n == 0:
             return []
@@ -382,6 +414,15 @@ class Worker:
             for i, v in enumerate(values)
         ]
 
+    def _generator_end(self, spec: raylet_pb2.TaskSpec, yielded: "_Yielded") -> list[Any]:
+        """A generator task's one return (how many it yielded, or a
+        DynamicObjectRefGenerator of them), and for a dynamic one, the values."""
+        end_id = ids.object_id_for(spec.task_id, 1)
+        if spec.generator == raylet_pb2.TaskSpec.STREAMING:
+            return [self.client.encode(end_id, serialization.serialize(yielded.count))]
+        refs = generators.DynamicObjectRefGenerator([ObjectRef(v.object_id) for v in yielded.values])
+        return [self.client.encode(end_id, serialization.serialize(refs)), *yielded.values]
+
     def _send_error(self, spec: raylet_pb2.TaskSpec, error: BaseException, application: bool, message: str = "",
                     actor_exit: bool = False) -> None:
         data = serialization.serialize_error(error).to_bytes()
@@ -390,6 +431,17 @@ class Worker:
         for i in range(spec.num_returns):
             result.returns.add(object_id=ids.object_id_for(spec.task_id, i + 1), data=data, is_error=True)
         self._deliver(result)
+
+
+class _Yielded:
+    """What a generator task yielded so far: how many, and for a dynamic
+    one the values (sent with its end)."""
+
+    __slots__ = ("count", "values")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.values: list[Any] = []
 
 
 class TaskThreads:

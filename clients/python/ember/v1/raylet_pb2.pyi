@@ -75,7 +75,15 @@ class BundlesReply(_message.Message):
     def __init__(self) -> None: ...
 
 class TaskSpec(_message.Message):
-    __slots__ = ("task_id", "job_id", "function_id", "function_name", "args", "dependencies", "nested_refs", "num_returns", "resources", "max_retries", "retry_exceptions", "parent_task_id", "traceparent", "actor_id", "method_name", "actor_creation", "driver_node_id", "scheduling", "label_selector", "direct_worker_id")
+    __slots__ = ("task_id", "job_id", "function_id", "function_name", "args", "dependencies", "nested_refs", "num_returns", "resources", "max_retries", "retry_exceptions", "parent_task_id", "traceparent", "actor_id", "method_name", "actor_creation", "driver_node_id", "scheduling", "label_selector", "direct_worker_id", "generator")
+    class Generator(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        NOT_GENERATOR: _ClassVar[TaskSpec.Generator]
+        DYNAMIC: _ClassVar[TaskSpec.Generator]
+        STREAMING: _ClassVar[TaskSpec.Generator]
+    NOT_GENERATOR: TaskSpec.Generator
+    DYNAMIC: TaskSpec.Generator
+    STREAMING: TaskSpec.Generator
     class LabelSelectorEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +111,7 @@ class TaskSpec(_message.Message):
     SCHEDULING_FIELD_NUMBER: _ClassVar[int]
     LABEL_SELECTOR_FIELD_NUMBER: _ClassVar[int]
     DIRECT_WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_FIELD_NUMBER: _ClassVar[int]
     task_id: bytes
     job_id: bytes
     function_id: bytes
@@ -123,7 +132,8 @@ class TaskSpec(_message.Message):
     scheduling: SchedulingStrategy
     label_selector: _containers.ScalarMap[str, str]
     direct_worker_id: bytes
-    def __init__(self, task_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., function_id: _Optional[bytes] = ..., function_name: _Optional[str] = ..., args: _Optional[bytes] = ..., dependencies: _Optional[_Iterable[bytes]] = ..., nested_refs: _Optional[_Iterable[bytes]] = ..., num_returns: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., parent_task_id: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., actor_id: _Optional[bytes] = ..., method_name: _Optional[str] = ..., actor_creation: _Optional[_Union[ActorCreation, _Mapping]] = ..., driver_node_id: _Optional[bytes] = ..., scheduling: _Optional[_Union[SchedulingStrategy, _Mapping]] = ..., label_selector: _Optional[_Mapping[str, str]] = ..., direct_worker_id: _Optional[bytes] = ...) -> None: ...
+    generator: TaskSpec.Generator
+    def __init__(self, task_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., function_id: _Optional[bytes] = ..., function_name: _Optional[str] = ..., args: _Optional[bytes] = ..., dependencies: _Optional[_Iterable[bytes]] = ..., nested_refs: _Optional[_Iterable[bytes]] = ..., num_returns: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., parent_task_id: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., actor_id: _Optional[bytes] = ..., method_name: _Optional[str] = ..., actor_creation: _Optional[_Union[ActorCreation, _Mapping]] = ..., driver_node_id: _Optional[bytes] = ..., scheduling: _Optional[_Union[SchedulingStrategy, _Mapping]] = ..., label_selector: _Optional[_Mapping[str, str]] = ..., direct_worker_id: _Optional[bytes] = ..., generator: _Optional[_Union[TaskSpec.Generator, str]] = ...) -> None: ...
 
 class SchedulingStrategy(_message.Message):
     __slots__ = ("kind", "node_id", "soft")
@@ -222,18 +232,20 @@ class ClientRegistered(_message.Message):
     def __init__(self, node_id: _Optional[bytes] = ..., client_id: _Optional[bytes] = ..., object_store_dir: _Optional[str] = ..., object_store_socket: _Optional[str] = ..., gcs_address: _Optional[str] = ..., session_dir: _Optional[str] = ...) -> None: ...
 
 class TaskResult(_message.Message):
-    __slots__ = ("task_id", "returns", "application_error", "actor_exit", "error_message")
+    __slots__ = ("task_id", "returns", "application_error", "actor_exit", "error_message", "partial")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     RETURNS_FIELD_NUMBER: _ClassVar[int]
     APPLICATION_ERROR_FIELD_NUMBER: _ClassVar[int]
     ACTOR_EXIT_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
     task_id: bytes
     returns: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
     application_error: bool
     actor_exit: bool
     error_message: str
-    def __init__(self, task_id: _Optional[bytes] = ..., returns: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., application_error: _Optional[bool] = ..., actor_exit: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
+    partial: bool
+    def __init__(self, task_id: _Optional[bytes] = ..., returns: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., application_error: _Optional[bool] = ..., actor_exit: _Optional[bool] = ..., error_message: _Optional[str] = ..., partial: _Optional[bool] = ...) -> None: ...
 
 class CancelTask(_message.Message):
     __slots__ = ("task_id", "force", "recursive", "children_only")
