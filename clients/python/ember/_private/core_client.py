@@ -27,6 +27,7 @@ from ember._private.client_batches import Blocked, DirectResults, ItemKind, Obje
 from ember._private.client_transport import ConnectionLost, Transport
 from ember._private.direct_calls import Cancelled, DirectCaller
 from ember._private.object_ref import ObjectRef
+from ember._private.ready_watcher import ReadyWatcher
 from ember._private.store_io import StoreIO, raise_fd_limit
 from ember_common import ids
 from ember_common.config import Config
@@ -418,10 +419,13 @@ class CoreClient:
         return result
 
     def wait_values(self, object_ids: list[bytes], num: int, timeout: float | None,
-                    fetch_local: bool = True) -> set[bytes]:
+                    fetch_local: bool = True, *, interrupt: Callable[[], bool] | None = None,
+                    report_blocked: bool = True) -> set[bytes]:
         """Block until `num` of the objects are ready (readable on this node,
-        unless not `fetch_local`) or the timeout passes; returns the ids that
-        are ready."""
+        unless not `fetch_local`), the timeout passes or `interrupt()` (asked
+        under the lock, after each wake-up) is true; returns the ids that are
+        ready. A task's thread waiting tells the raylet (`on_block`), unless
+        not `report_blocked` (a thread of the SDK's own)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         values = self._values
         objects = self.objects
@@ -459,7 +463,9 @@ class CoreClient:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         return ready
-                    if not blocked and self.on_block is not None:
+                    if interrupt is not None and interrupt():
+                        return ready
+                    if not blocked and report_blocked and self.on_block is not None:
                         blocked = True
                         self._cond.release()
                         try:
@@ -481,6 +487,16 @@ class CoreClient:
             self.objects.fetching.update(fetch)
             self._out.put((ItemKind.FETCH, fetch))
         return fetch
+
+    def wake_waiters(self) -> None:
+        """Wake the threads in wait_values (to ask their `interrupt`)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    @functools.cached_property
+    def ready_watcher(self) -> ReadyWatcher:
+        """Callbacks run when objects become ready (futures, awaits)."""
+        return ReadyWatcher(self)
 
     def get_value(self, object_id: bytes) -> common_pb2.ObjectValue:
         with self._cond:

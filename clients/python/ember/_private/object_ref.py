@@ -4,6 +4,7 @@ and reported to the owner in batches."""
 
 from __future__ import annotations
 
+import concurrent.futures
 from typing import Any
 
 from ember._private import serialization
@@ -48,23 +49,12 @@ class ObjectRef:
         serialization.note_nested_ref(self._id)
         return _rebuild_ref, (self._id,)
 
-    def future(self) -> Any:
-        """A concurrent.futures.Future resolved with the value."""
-        import concurrent.futures
-        import threading
-
+    def future(self) -> concurrent.futures.Future[Any]:
+        """A concurrent.futures.Future resolved with the value (or its error)."""
         from ember._private import runtime
 
-        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-        def resolve() -> None:
-            try:
-                fut.set_result(runtime.get(self))
-            except BaseException as e:
-                fut.set_exception(e)
-
-        threading.Thread(target=resolve, daemon=True).start()
-        return fut
+        client = self._client if self._client is not None else runtime.client()
+        return client.ready_watcher.future(self)
 
     def __await__(self) -> Any:
         import asyncio
