@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
@@ -27,10 +27,12 @@ from ember._private.client_batches import Blocked, DirectResults, ItemKind, Obje
 from ember._private.client_transport import ConnectionLost, Transport
 from ember._private.direct_calls import Cancelled, DirectCaller
 from ember._private.object_ref import ObjectRef
-from ember._private.ready_watcher import ReadyWatcher
 from ember._private.store_io import StoreIO, raise_fd_limit
 from ember_common import ids
 from ember_common.config import Config
+
+if TYPE_CHECKING:
+    from ember._private.ready_watcher import ReadyWatcher
 
 __all__ = ["ConnectionLost", "CoreClient"]
 
@@ -494,8 +496,10 @@ class CoreClient:
             self._cond.notify_all()
 
     @functools.cached_property
-    def ready_watcher(self) -> ReadyWatcher:
+    def ready_watcher(self) -> "ReadyWatcher":
         """Callbacks run when objects become ready (futures, awaits)."""
+        from ember._private.ready_watcher import ReadyWatcher  # (concurrent.futures: not in every worker)
+
         return ReadyWatcher(self)
 
     def get_value(self, object_id: bytes) -> common_pb2.ObjectValue:

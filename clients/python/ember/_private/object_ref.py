@@ -4,10 +4,12 @@ and reported to the owner in batches."""
 
 from __future__ import annotations
 
-import concurrent.futures
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ember._private import serialization
+
+if TYPE_CHECKING:
+    import concurrent.futures
 
 
 class ObjectRef:
@@ -49,7 +51,7 @@ class ObjectRef:
         serialization.note_nested_ref(self._id)
         return _rebuild_ref, (self._id,)
 
-    def future(self) -> concurrent.futures.Future[Any]:
+    def future(self) -> "concurrent.futures.Future[Any]":
         """A concurrent.futures.Future resolved with the value (or its error)."""
         from ember._private import runtime
 
