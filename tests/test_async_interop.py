@@ -59,3 +59,22 @@ def test_an_async_actor_awaits_refs(cluster):
     assert ember.get([relay.go.remote(i) for i in range(4)]) == [0, 2, 4, 6]
     assert ember.get(relay.both.remote(5)) == [10, 12]
     ember.kill(relay)
+
+
+def test_an_async_init_runs_on_the_actors_loop(cluster):
+    @ember.remote
+    class Warm:
+        async def __init__(self, x):
+            self.loop = asyncio.get_running_loop()
+            self.value = await double.remote(x)
+
+        def get(self):
+            return self.value
+
+        async def same_loop(self):
+            return asyncio.get_running_loop() is self.loop
+
+    warm = Warm.remote(21)
+    assert ember.get(warm.get.remote()) == 42
+    assert ember.get(warm.same_loop.remote()) is True
+    ember.kill(warm)

@@ -70,7 +70,8 @@ class _ClassInfo:
     def __init__(self, cls: type) -> None:
         self.class_name = cls.__qualname__
         self.methods: dict[str, dict[str, Any]] = {}
-        self.is_async = False
+        # An async __init__ makes an async actor too (it runs on the actor's loop).
+        self.is_async = inspect.iscoroutinefunction(getattr(cls, "__init__", None))
         for name, member in inspect.getmembers(cls, predicate=inspect.isfunction):
             if name.startswith("__") and name != "__call__":
                 continue

@@ -343,7 +343,6 @@ class Worker:
         creation = spec.actor_creation
         self._actor_id = creation.actor_id
         runtime.task_context.actor_id = creation.actor_id
-        self._actor = cls(*args, **kwargs)
         # asyncio and the thread pool are loaded only by the actors that use
         # them: the zygote (and so every worker) stays ~3 MB smaller.
         if creation.is_async:
@@ -353,11 +352,21 @@ class Worker:
             self._actor_slots = asyncio.Semaphore(max(1, creation.max_concurrency))
             threading.Thread(target=loop.run_forever, daemon=True, name="ember-actor-loop").start()
             self._actor_loop = loop
-        elif creation.max_concurrency > 1:
-            import concurrent.futures
+            if inspect.iscoroutinefunction(getattr(cls, "__init__", None)):
+                # cls() would refuse the coroutine __init__ returns: run it
+                # on the loop the actor's calls will run on.
+                actor = cls.__new__(cls)
+                asyncio.run_coroutine_threadsafe(actor.__init__(*args, **kwargs), loop).result()
+                self._actor = actor
+            else:
+                self._actor = cls(*args, **kwargs)
+        else:
+            self._actor = cls(*args, **kwargs)
+            if creation.max_concurrency > 1:
+                import concurrent.futures
 
-            self._actor_pool = concurrent.futures.ThreadPoolExecutor(
-                creation.max_concurrency, thread_name_prefix="ember-actor")
+                self._actor_pool = concurrent.futures.ThreadPoolExecutor(
+                    creation.max_concurrency, thread_name_prefix="ember-actor")
         info = self.client.info
         if info.session_dir:
             hello = raylet_pb2.DirectHello(worker_id=self._worker_id, node_id=info.node_id, actor_id=creation.actor_id)
