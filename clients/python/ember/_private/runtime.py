@@ -317,10 +317,7 @@ def wait(refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | No
         raise TypeError(f"wait() takes a list of ObjectRefs, got a {type(bad).__name__} in the list") from None
     if len(set(object_ids)) != len(object_ids):
         raise ValueError("wait() got duplicate ObjectRefs")
-    if not 0 <= num_returns <= len(refs):
-        raise ValueError(f"num_returns must be between 0 and {len(refs)}, got {num_returns}")
-    if timeout is not None and timeout < 0:
-        raise ValueError("timeout must be >= 0 or None")
+    _check_wait_bounds(len(refs), num_returns, timeout)
     c = client()
     ready_ids = c.wait_values(object_ids, num_returns, timeout, fetch_local)
     if len(ready_ids) == len(refs) and num_returns == len(refs):
@@ -332,6 +329,13 @@ def wait(refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | No
     return ready, not_ready
 
 
+def _check_wait_bounds(count: int, num_returns: int, timeout: float | None) -> None:
+    if not 0 <= num_returns <= count:
+        raise ValueError(f"num_returns must be between 0 and {count}, got {num_returns}")
+    if timeout is not None and timeout < 0:
+        raise ValueError("timeout must be >= 0 or None")
+
+
 def _wait_with_generators(refs: Sequence[Any], num_returns: int, timeout: float | None,
                           fetch_local: bool) -> tuple[list[Any], list[Any]]:
     """wait() on refs and streaming generators (ready: next() would not
@@ -341,10 +345,7 @@ def _wait_with_generators(refs: Sequence[Any], num_returns: int, timeout: float 
         raise TypeError(f"wait() takes a list of ObjectRefs, got a {type(bad).__name__} in the list")
     if len({id(r) for r in refs}) != len(refs):
         raise ValueError("wait() got duplicate ObjectRefs")
-    if not 0 <= num_returns <= len(refs):
-        raise ValueError(f"num_returns must be between 0 and {len(refs)}, got {num_returns}")
-    if timeout is not None and timeout < 0:
-        raise ValueError("timeout must be >= 0 or None")
+    _check_wait_bounds(len(refs), num_returns, timeout)
     c = client()
     deadline = None if timeout is None else time.monotonic() + timeout
     ready_at: set[int] = set()
