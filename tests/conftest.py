@@ -114,3 +114,16 @@ def multinode_cluster(head: dict[str, Any], *nodes: dict[str, Any]) -> Iterator[
     finally:
         c.shutdown()
         assert not wait_gone(head_session), f"processes of {head_session} left behind"
+
+
+@pytest.fixture(scope="module")
+def raylet(cluster):
+    """The one node's raylet, as an operator reaches it (`ember memory`)."""
+    from ember.v1 import raylet_pb2_grpc
+    from ember_common import auth, rpc
+
+    (node,) = ember.nodes()
+    token = auth.read_token(pathlib.Path(cluster["session_dir"]) / "token")
+    channel = rpc.channel(f"{node['NodeManagerAddress']}:{node['NodeManagerPort']}", token)
+    yield raylet_pb2_grpc.RayletStub(channel)
+    channel.close()

@@ -7,7 +7,6 @@ results, cancel, a worker killed mid-call, exit_actor, and scope."""
 from __future__ import annotations
 
 import os
-import pathlib
 import signal
 import time
 
@@ -17,8 +16,7 @@ import pytest
 import ember
 from ember._private import direct_calls, runtime
 from ember.exceptions import ActorDiedError, TaskCancelledError
-from ember.v1 import raylet_pb2, raylet_pb2_grpc
-from ember_common import auth, rpc
+from ember.v1 import raylet_pb2
 
 from tests.conftest import ember_processes
 
@@ -59,16 +57,6 @@ def total(x) -> int:
 @ember.remote
 def first(refs: list) -> object:
     return ember.get(refs[0])
-
-
-@pytest.fixture(scope="module")
-def raylet(cluster):
-    """The node's raylet, as an operator reaches it (`ember memory`)."""
-    (node,) = ember.nodes()
-    token = auth.read_token(pathlib.Path(cluster["session_dir"]) / "token")
-    channel = rpc.channel(f"{node['NodeManagerAddress']}:{node['NodeManagerPort']}", token)
-    yield raylet_pb2_grpc.RayletStub(channel)
-    channel.close()
 
 
 def _went_direct(raylet, ref) -> bool:

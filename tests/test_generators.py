@@ -8,21 +8,11 @@ import pathlib
 import time
 
 import pytest
-from ember.v1 import raylet_pb2, raylet_pb2_grpc
+from ember.v1 import raylet_pb2
 
 import ember
 from ember import exceptions
-from ember_common import auth, rpc
 from tests.helpers import wait_until
-
-
-@pytest.fixture(scope="module")
-def raylet(cluster):
-    (node,) = ember.nodes()
-    token = auth.read_token(pathlib.Path(cluster["session_dir"]) / "token")
-    channel = rpc.channel(f"{node['NodeManagerAddress']}:{node['NodeManagerPort']}", token)
-    yield raylet_pb2_grpc.RayletStub(channel)
-    channel.close()
 
 
 def objects_of(raylet, task_id: bytes) -> set[bytes]:
