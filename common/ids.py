@@ -22,13 +22,29 @@ def new_unique_id() -> bytes:
     return os.urandom(UNIQUE_ID_SIZE)
 
 
+# The low bit of a task id's last byte tells an actor method call (set) from
+# any other task (clear), so any process holding only a ref knows which
+# rules apply to it (ember.cancel refuses force=True for actor calls, as Ray).
+_ACTOR_CALL_BIT = 0x01
+
+
+def new_task_id(actor_call: bool = False) -> bytes:
+    raw = bytearray(os.urandom(UNIQUE_ID_SIZE))
+    raw[-1] = (raw[-1] | _ACTOR_CALL_BIT) if actor_call else (raw[-1] & ~_ACTOR_CALL_BIT)
+    return bytes(raw)
+
+
+def is_actor_call(task_id: bytes) -> bool:
+    return bool(task_id[UNIQUE_ID_SIZE - 1] & _ACTOR_CALL_BIT)
+
+
 def object_id_for(task_id: bytes, index: int) -> bytes:
     """The id of return value `index` (1-based) of a task; index 0 is a put."""
     return task_id + _INDEX.pack(index)
 
 
 def new_put_id() -> bytes:
-    return object_id_for(new_unique_id(), 0)
+    return object_id_for(new_task_id(), 0)
 
 
 def task_id_of(object_id: bytes) -> bytes:

@@ -42,3 +42,24 @@ def task_request(shape: Mapping[str, float], group_hex: str, index: int = -1) ->
     out = {group_resource(name, group_hex, index): amount for name, amount in shape.items() if amount > 0}
     out[group_resource("bundle", group_hex, index)] = _SLIVER
     return out
+
+
+def group_of(request: Mapping[str, float]) -> str | None:
+    """The hex id of the group a request was moved into (task_request), if any."""
+    for name in request:
+        if name.startswith("bundle_group_"):
+            return name.rsplit("_", 1)[1]
+    return None
+
+
+def base_request(request: Mapping[str, float]) -> dict[str, float]:
+    """A request as the task asked for it: group resources back to their
+    plain names (CPU_group_0_G -> CPU), the bundle sliver dropped."""
+    out: dict[str, float] = {}
+    for name, amount in request.items():
+        if is_group_resource(name):
+            name = name.split("_group_", 1)[0]
+            if name == "bundle":
+                continue
+        out[name] = amount
+    return out

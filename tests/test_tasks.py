@@ -381,3 +381,20 @@ def test_workers_running_small_tasks_never_load_grpc():
     assert out.returncode == 0, out.stderr
     loaded, n = out.stdout.rsplit(" ", 1)
     assert loaded == "[]" and int(n) >= 1, out.stdout
+
+
+def test_nodes_offer_memory_and_object_store_memory_as_ray_sizes_them():
+    from ember_common import node_memory
+
+    total = ember.cluster_resources()
+    assert total["object_store_memory"] > 0 and total["memory"] > 0
+    # Ray's rule: the store's share of what was available, the rest is memory.
+    assert total["memory"] + total["object_store_memory"] <= node_memory.available_bytes() * 1.1
+    assert ember.get(double.options(num_cpus=1, memory=min(2 * 1024**3, total["memory"] // 2)).remote(21),
+                     timeout=30) == 42
+    too_big = double.options(memory=total["memory"] * 2).remote(1)
+    ready, _ = ember.wait([too_big], timeout=1)
+    assert not ready  # infeasible, as any request no node can hold
+    ember.cancel(too_big)
+    with pytest.raises(ValueError, match="not implemented for tasks"):
+        double.options(object_store_memory=1)

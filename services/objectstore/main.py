@@ -9,7 +9,7 @@ import pathlib
 from ember_common.config import Config
 from ember_common.service import add_common_args, load_token, run_service
 from ember_objectstore.service import ObjectStoreService
-from ember_objectstore.shm_store import default_capacity
+from ember_common.node_memory import default_object_store_bytes
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _make(args: argparse.Namespace, config: Config) -> ObjectStoreService:
     directory = pathlib.Path(args.directory or f"/dev/shm/ember-{os.getpid()}")
-    capacity = args.capacity or config.object_store_bytes or default_capacity(config.object_store_fraction)
+    capacity = args.capacity or config.object_store_bytes or default_object_store_bytes(config.object_store_fraction)
     spill = pathlib.Path(args.spill_directory or config.object_spilling_directory or args.session_dir) / f"spill-{os.getpid()}"
     return ObjectStoreService(directory, capacity, load_token(pathlib.Path(args.session_dir)), spill,
                               host=args.host, transfer_port=args.transfer_port)

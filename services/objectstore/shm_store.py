@@ -216,11 +216,3 @@ class ShmStore:
         self._pool.clear()
         self.used = self.pool_bytes = 0
 
-
-def default_capacity(fraction: float) -> int:
-    """`fraction` of RAM, bounded by what /dev/shm can hold."""
-    import psutil
-
-    ram = psutil.virtual_memory().total
-    shm = shutil.disk_usage("/dev/shm").total if os.path.isdir("/dev/shm") else ram
-    return int(min(ram * fraction, shm * 0.95))

@@ -214,6 +214,8 @@ class LocalActors:
             creation = TaskEntry(actor.creation, actor.owner)
             creation.key = ("actor", actor.actor_id)
             self._tasks.tasks[actor.creation.task_id] = creation
+        # The new worker learns it is a restart (was_current_actor_reconstructed).
+        creation.spec.actor_creation.num_restarts = actor.num_restarts
         self._tasks.enqueue(creation)
 
     def _report(self, actor: ActorEntry) -> None:

@@ -7,6 +7,7 @@ import json
 import pathlib
 
 from ember_common.config import Config
+from ember_common.node_memory import default_memory_bytes, default_object_store_bytes
 from ember_common.service import add_common_args, load_token, run_service
 from ember_raylet.service import RayletService
 
@@ -24,7 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--node-address", default=None, help="address other nodes reach this one at (default --host)")
     parser.add_argument("--num-cpus", type=float, required=True)
     parser.add_argument("--num-gpus", type=float, default=0)
-    parser.add_argument("--memory", type=float, default=0, help="bytes of memory to offer as a resource")
+    parser.add_argument("--memory", type=float, default=0,
+                        help="bytes of memory to offer as a resource (default: what the object store leaves of the available memory)")
+    parser.add_argument("--object-store-memory", type=float, default=0,
+                        help="the object store's capacity in bytes, offered as a resource (default: as the store sizes itself)")
     parser.add_argument("--resources", default="{}", help='custom resources as JSON, e.g. {"accel": 2}')
     parser.add_argument("--labels", default="{}", help="node labels as JSON")
     parser.add_argument("--head", action="store_true", help="this is the head node")
@@ -39,8 +43,10 @@ def _make(args: argparse.Namespace, config: Config) -> RayletService:
     resources = {"CPU": float(args.num_cpus)}
     if args.num_gpus:
         resources["GPU"] = float(args.num_gpus)
-    if args.memory:
-        resources["memory"] = float(args.memory)
+    # Every node offers memory and object_store_memory, sized as Ray does.
+    store = args.object_store_memory or config.object_store_bytes or default_object_store_bytes(config.object_store_fraction)
+    resources["memory"] = float(args.memory or default_memory_bytes(int(store)))
+    resources["object_store_memory"] = float(store)
     for name, amount in json.loads(args.resources).items():
         resources[str(name)] = float(amount)
     session_dir = pathlib.Path(args.session_dir)

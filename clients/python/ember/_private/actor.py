@@ -11,7 +11,7 @@ from ember.v1 import gcs_pb2, raylet_pb2
 
 from ember._private import generators, runtime, task_args
 from ember._private.object_ref import ObjectRef
-from ember._private.remote_function import Exported, place, resource_request, validate_options
+from ember._private.remote_function import PLACEMENT_GROUP_OPTIONS, Exported, place, resource_request, validate_options
 from ember_common import ids
 
 # Options an actor accepts, with Ray's defaults. num_cpus=None means Ray's
@@ -20,6 +20,7 @@ ACTOR_DEFAULTS: dict[str, Any] = {
     "num_cpus": None,
     "num_gpus": 0,
     "memory": 0,
+    "object_store_memory": None,
     "resources": None,
     "max_concurrency": None,  # 1; 1000 for async actors
     "max_restarts": 0,
@@ -28,10 +29,16 @@ ACTOR_DEFAULTS: dict[str, Any] = {
     "namespace": None,
     "lifetime": None,  # or "detached"
     "get_if_exists": False,
+    "concurrency_groups": None,  # accepted; calls share max_concurrency
     "scheduling_strategy": None,
     "label_selector": None,
+    **PLACEMENT_GROUP_OPTIONS,
 }
-METHOD_DEFAULTS: dict[str, Any] = {"num_returns": 1, "name": None}
+METHOD_DEFAULTS: dict[str, Any] = {"num_returns": 1, "name": None,
+                                   "concurrency_group": None}  # accepted; calls share max_concurrency
+# The method every actor has (Ray's): its call's value is True once the
+# actor was created; ActorDiedError if its creation failed.
+READY_METHOD = "__ray_ready__"
 
 
 def method(*args: Any, **options: Any) -> Any:
@@ -112,7 +119,7 @@ class ActorClass(Exported):
         detached = opts["lifetime"] == "detached"
         concurrency = opts["max_concurrency"] or (1000 if info.is_async else 1)
         actor_id = ids.new_unique_id()
-        task_id = ids.new_unique_id()
+        task_id = ids.new_task_id()
         handle = ActorHandle(actor_id, function_id, info, opts["max_task_retries"],
                              ObjectRef(ids.object_id_for(task_id, 1), None))
         if name is not None:
@@ -136,7 +143,7 @@ class ActorClass(Exported):
         ))
         shape_opts = dict(opts)
         shape_opts["num_cpus"] = opts["num_cpus"] or 0  # Ray: an actor holds no CPU unless it asks
-        place(spec, resource_request(shape_opts), opts["scheduling_strategy"], opts["label_selector"])
+        place(spec, resource_request(shape_opts), opts)
         client.submit(spec)
         del keep
         # The handle counts as a reference to the actor's ready object: an
@@ -186,6 +193,8 @@ class ActorHandle:
         self._ready = ready
 
     def __getattr__(self, name: str) -> "ActorMethod":
+        if name == READY_METHOD:
+            return ActorMethod(self, name, METHOD_DEFAULTS)
         if name.startswith("_"):
             raise AttributeError(name)
         options = self._info.methods.get(name)
@@ -212,6 +221,14 @@ class ActorHandle:
         return _rebuild_handle, (self._actor_id, self._function_id, self._info, self._max_task_retries, self._ready)
 
 
+def own_handle(cls: type, spec: raylet_pb2.TaskSpec) -> ActorHandle:
+    """The handle an actor's own code gets (get_runtime_context().current_actor).
+    Its ready ref is not counted: it must not keep its own actor in scope."""
+    creation = spec.actor_creation
+    return ActorHandle(creation.actor_id, spec.function_id, _ClassInfo(cls), creation.max_task_retries,
+                       ObjectRef(ids.object_id_for(spec.task_id, 1)))
+
+
 def _rebuild_handle(actor_id: bytes, function_id: bytes, info: _ClassInfo, max_task_retries: int,
                     ready: ObjectRef) -> ActorHandle:
     return ActorHandle(actor_id, function_id, info, max_task_retries, ready)
@@ -234,7 +251,7 @@ class ActorMethod:
         handle = self._handle
         client = runtime.client()
         encoded, deps, nested, keep = task_args.pack(client, args, kwargs)
-        task_id = ids.new_unique_id()
+        task_id = ids.new_task_id(actor_call=True)
         n, generator = generators.spec_returns(self._options["num_returns"])
         spec = raylet_pb2.TaskSpec(
             task_id=task_id, job_id=runtime.current_job_id(), function_id=handle._function_id,

@@ -65,6 +65,7 @@ class CoreClient:
         self.on_cancel = on_cancel
         self.on_block: Callable[[bool], None] | None = None
         self.print_logs = True  # print the job's task output (init(log_to_driver=...))
+        self.worker_id = register.worker_id  # b"" for a driver
         self._token = token
         self.objects = ObjectStates()
         self._cond = self.objects.cond

@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 
 from ember._private import session
-from ember_common import auth, ids
+from ember_common import auth, ids, node_memory
 from ember_common.config import Config
 
 
@@ -191,8 +191,11 @@ def start_node(
                   "--transfer-port", str(transfer_port),
                   "--directory", store_dir,
                   "--ready-file", ready_file(f"objectstore-{short}"), "--log-file", str(logs / f"objectstore-{short}.log")]
-    if object_store_bytes:
-        store_args += ["--capacity", str(int(object_store_bytes))]
+    # Sized once here, so the store's capacity and the raylet's
+    # object_store_memory resource agree.
+    object_store_bytes = (object_store_bytes or config.object_store_bytes
+                          or node_memory.default_object_store_bytes(config.object_store_fraction))
+    store_args += ["--capacity", str(int(object_store_bytes))]
     popens.append(_spawn(store_args, logs / f"objectstore-{short}.out", env, detached))
 
     raylet_socket = session_dir / f"raylet-{short}.sock"
@@ -204,6 +207,7 @@ def start_node(
         "--gcs-address", local_gcs, "--store-address", f"unix:{store_socket}", "--store-dir", store_dir,
         "--store-port", str(store_port), "--store-transfer-port", str(transfer_port),
         "--num-cpus", str(cpus), "--num-gpus", str(num_gpus), "--memory", str(memory),
+        "--object-store-memory", str(int(object_store_bytes)),
         "--resources", json.dumps(resources or {}), "--labels", json.dumps(labels or {}),
         "--ready-file", ready_file(f"raylet-{short}"), "--log-file", str(logs / f"raylet-{short}.log"),
     ]

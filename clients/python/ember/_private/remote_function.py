@@ -12,11 +12,20 @@ from ember._private import generators, runtime, serialization, task_args
 from ember._private.object_ref import ObjectRef
 from ember_common import ids
 
+# Ray's older way to name a placement group (tasks and actors); Ray 2.60
+# still takes them. "default": none, unless the parent captures its children.
+PLACEMENT_GROUP_OPTIONS: dict[str, Any] = {
+    "placement_group": "default",
+    "placement_group_bundle_index": -1,
+    "placement_group_capture_child_tasks": None,
+}
+
 # Options a task accepts, with Ray's defaults.
 TASK_DEFAULTS: dict[str, Any] = {
     "num_cpus": 1,
     "num_gpus": 0,
     "memory": 0,
+    "object_store_memory": None,  # Ray: not implemented for tasks (only None)
     "resources": None,
     "num_returns": 1,
     "max_retries": 3,
@@ -24,6 +33,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "name": None,
     "scheduling_strategy": None,
     "label_selector": None,  # {"zone": "b"}: only on nodes with these labels
+    **PLACEMENT_GROUP_OPTIONS,
 }
 
 
@@ -31,20 +41,30 @@ def validate_options(options: dict[str, Any], allowed: dict[str, Any], what: str
     for key, value in options.items():
         if key not in allowed:
             raise ValueError(f"unknown option {key!r} for {what}; known: {', '.join(sorted(allowed))}")
-        if key in ("num_cpus", "num_gpus", "memory") and value is not None:
+        if key in ("num_cpus", "num_gpus", "memory", "object_store_memory") and value is not None:
             if not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{key} must be a non-negative number, got {value!r}")
         if key == "resources" and value is not None:
             if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, (int, float)) and v >= 0 for k, v in value.items()):
                 raise ValueError(f"resources must map names to non-negative numbers, got {value!r}")
-            if {"CPU", "GPU", "memory"} & set(value):
-                raise ValueError("use num_cpus / num_gpus / memory instead of resources={'CPU'|'GPU'|'memory': ...}")
+            if {"CPU", "GPU", "memory", "object_store_memory"} & set(value):
+                raise ValueError("use num_cpus / num_gpus / memory / object_store_memory instead of "
+                                 "resources={'CPU'|'GPU'|'memory'|'object_store_memory': ...}")
         if key == "num_returns":
             generators.check_num_returns(value)
         if key == "max_retries" and (not isinstance(value, int) or value < -1):
             raise ValueError(f"max_retries must be an int >= -1, got {value!r}")
         if key == "scheduling_strategy" and value is not None:
             scheduling_strategy(value)  # raises on a bad one
+        if key == "placement_group" and value not in ("default", None):
+            from ember.util.placement_group import PlacementGroup
+
+            if not isinstance(value, PlacementGroup):
+                raise ValueError(f"placement_group must be a PlacementGroup, None or 'default', got {value!r}")
+        if key == "placement_group_bundle_index" and (not isinstance(value, int) or value < -1):
+            raise ValueError(f"placement_group_bundle_index must be an int >= -1, got {value!r}")
+        if key == "placement_group_capture_child_tasks" and value not in (None, True, False):
+            raise ValueError(f"placement_group_capture_child_tasks must be a bool or None, got {value!r}")
         if key == "label_selector" and value is not None:
             if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
                 raise ValueError(f"label_selector must map label names to values (strings), got {value!r}")
@@ -64,20 +84,53 @@ def scheduling_strategy(value: Any) -> raylet_pb2.SchedulingStrategy:
                      f"PlacementGroupSchedulingStrategy, got {value!r}")
 
 
-def place(spec: raylet_pb2.TaskSpec, shape: dict[str, float], strategy: Any,
-          label_selector: dict[str, str] | None = None) -> None:
+def validate_task_options(options: dict[str, Any]) -> None:
+    validate_options(options, TASK_DEFAULTS, "a remote function")
+    if options.get("object_store_memory") is not None:
+        raise ValueError("Setting 'object_store_memory' is not implemented for tasks")  # (as Ray)
+
+
+def resolve_strategy(opts: dict[str, Any]) -> Any:
+    """The strategy a task or actor is placed by, as Ray decides it: its
+    scheduling_strategy, else the placement_group= options, else, when its
+    parent runs in a group that captures child tasks, that group (any bundle)."""
+    from ember.util.placement_group import PlacementGroup
+    from ember.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    strategy = opts.get("scheduling_strategy")
+    group = opts.get("placement_group", "default")
+    if group not in ("default", None):
+        if strategy is not None:
+            raise ValueError("give a placement group either as scheduling_strategy or as placement_group=, not both")
+        return PlacementGroupSchedulingStrategy(group, opts["placement_group_bundle_index"],
+                                                opts["placement_group_capture_child_tasks"])
+    if strategy is None and group == "default":
+        ctx = runtime.task_context
+        capture = opts.get("placement_group_capture_child_tasks")
+        if ctx.placement_group_id and (capture or (capture is None and ctx.capture_child_tasks)):
+            return PlacementGroupSchedulingStrategy(PlacementGroup(ctx.placement_group_id), -1, capture)
+    return strategy
+
+
+def place(spec: raylet_pb2.TaskSpec, shape: dict[str, float], opts: dict[str, Any]) -> None:
     """Fill a spec's resources and scheduling from the resource request and
-    the scheduling_strategy and label_selector options."""
+    the scheduling options (scheduling_strategy, placement_group=..., label_selector)."""
+    strategy = resolve_strategy(opts)
     request = getattr(strategy, "task_request", None)
     spec.resources.amounts.update(request(shape) if request is not None else shape)
     if strategy is not None:
         spec.scheduling.CopyFrom(scheduling_strategy(strategy))
-    if label_selector:
-        spec.label_selector.update(label_selector)
+    if request is not None:  # in a group: whether its own children follow it there
+        capture = strategy.placement_group_capture_child_tasks
+        spec.placement_group_capture_child_tasks = (runtime.task_context.capture_child_tasks if capture is None
+                                                    else bool(capture))
+    if opts.get("label_selector"):
+        spec.label_selector.update(opts["label_selector"])
 
 
 def resource_request(opts: dict[str, Any]) -> dict[str, float]:
-    shape = {"CPU": float(opts["num_cpus"] or 0), "GPU": float(opts["num_gpus"] or 0), "memory": float(opts["memory"] or 0)}
+    shape = {"CPU": float(opts["num_cpus"] or 0), "GPU": float(opts["num_gpus"] or 0), "memory": float(opts["memory"] or 0),
+             "object_store_memory": float(opts.get("object_store_memory") or 0)}
     shape.update({k: float(v) for k, v in (opts.get("resources") or {}).items()})
     return {k: v for k, v in shape.items() if v > 0}
 
@@ -100,7 +153,7 @@ class Exported:
 
 class RemoteFunction(Exported):
     def __init__(self, function: Callable[..., Any], options: dict[str, Any]) -> None:
-        validate_options(options, TASK_DEFAULTS, "a remote function")
+        validate_task_options(options)
         self._function = self._exported_target = function
         self._options = {**TASK_DEFAULTS, **options}
         if "num_returns" not in options and generators.is_generator(function):
@@ -114,7 +167,7 @@ class RemoteFunction(Exported):
         )
 
     def options(self, **options: Any) -> "_BoundOptions":
-        validate_options(options, TASK_DEFAULTS, "a remote function")
+        validate_task_options(options)
         return _BoundOptions(self, {**self._options, **options})
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
@@ -124,7 +177,7 @@ class RemoteFunction(Exported):
         client = runtime.client()
         function_id = self._export(client)
         encoded, deps, nested, keep = task_args.pack(client, args, kwargs)
-        task_id = ids.new_unique_id()
+        task_id = ids.new_task_id()
         ctx = runtime.task_context
         n, generator = generators.spec_returns(opts["num_returns"])
         spec = raylet_pb2.TaskSpec(
@@ -141,7 +194,7 @@ class RemoteFunction(Exported):
             retry_exceptions=bool(opts["retry_exceptions"]),
             parent_task_id=ctx.task_id or b"",
         )
-        place(spec, resource_request(opts), opts["scheduling_strategy"], opts["label_selector"])
+        place(spec, resource_request(opts), opts)
         if generator == raylet_pb2.TaskSpec.STREAMING:
             client.open_stream(task_id)
         client.submit(spec)

@@ -53,9 +53,19 @@ class TaskContext(threading.local):
         self.job_id: bytes | None = None
         self.task_name: str | None = None
         self.actor_id: bytes | None = None
+        self.actor_name: str | None = None  # "" for an unnamed actor (as Ray)
+        self.is_async_actor = False
+        self.actor_restarts = 0
+        self.actor_handle: Any = None  # the current actor's own handle
+        # What the task (or, in an actor, the actor) holds, as it asked for it.
+        self.resources: dict[str, float] = {}
+        self.placement_group_id: bytes | None = None
+        self.capture_child_tasks = False  # its children go into its placement group
 
 
 task_context = TaskContext()
+# The running tasks of this worker that a cancel reached (is_canceled()).
+cancelled_tasks: set[bytes] = set()
 
 
 def current_job_id() -> bytes:
@@ -366,12 +376,17 @@ def _wait_with_generators(refs: Sequence[Any], num_returns: int, timeout: float 
 
 
 def cancel(ref: ObjectRef | ObjectRefGenerator, *, force: bool = False, recursive: bool = True) -> None:
-    if isinstance(ref, ObjectRefGenerator):
-        client().cancel(ref.task_id(), force, recursive)
-        return
-    if not isinstance(ref, ObjectRef):
+    """Cancel the task behind `ref`. A running task is interrupted
+    (TaskCancelledError in it; force=True kills its worker); a running actor
+    call is flagged (`get_runtime_context().is_canceled()`), or, in an async
+    actor, its asyncio task cancelled. Either way `get` raises
+    TaskCancelledError, unless a task (not an actor call) caught it and returned."""
+    if not isinstance(ref, (ObjectRef, ObjectRefGenerator)):
         raise TypeError(f"cancel() takes an ObjectRef, got {type(ref).__name__}")
-    client().cancel(ref.task_id(), force, recursive)
+    task_id = ref.task_id()
+    if force and ids.is_actor_call(task_id):
+        raise ValueError("force=True is not supported for actor tasks; use ember.kill(actor) to end the actor")
+    client().cancel(task_id, force, recursive)
 
 
 # ---- cluster views ---------------------------------------------------------

@@ -35,11 +35,11 @@ from ember.v1 import raylet_pb2
 
 from ember import exceptions
 from ember._private import direct_calls, generators, runtime, serialization, task_args
-from ember._private.actor import ActorExit
+from ember._private.actor import READY_METHOD, ActorExit, own_handle
 from ember._private.core_client import CoreClient
 from ember._private.direct_calls import CallerConnection
 from ember._private.object_ref import ObjectRef
-from ember_common import auth, ids
+from ember_common import auth, ids, placement
 from ember_common.config import Config
 
 if TYPE_CHECKING:
@@ -70,6 +70,14 @@ class Worker:
         self._actor_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._actor_loop: asyncio.AbstractEventLoop | None = None
         self._actor_slots: asyncio.Semaphore | None = None
+        # What the actor holds and is (its creation spec without arguments).
+        self._actor_spec: raylet_pb2.TaskSpec | None = None
+        self._actor_handle: Any = None  # get_runtime_context().current_actor
+        # The actor's calls handed out to run: task id -> its asyncio task
+        # (async actors, once it started), else None. A cancel flags a
+        # running call rather than interrupting it (Ray: an actor has state);
+        # an async one has its asyncio task cancelled.
+        self._actor_calls: dict[bytes, Any] = {}
         self._exited = False
         # Calls that came straight from their caller: where each result goes.
         self._direct_origin: dict[bytes, CallerConnection] = {}
@@ -119,6 +127,13 @@ class Worker:
                     self._queue.remove(queued)
                     self._send_error(queued.spec, exceptions.TaskCancelledError(
                         f"task {queued.spec.function_name} was cancelled before it started"), application=False)
+                    continue
+                if task_id in self._actor_calls or task_id == self._current or task_id in self._on_threads:
+                    runtime.cancelled_tasks.add(task_id)  # get_runtime_context().is_canceled()
+                if task_id in self._actor_calls:
+                    running = self._actor_calls[task_id]
+                    if running is not None and self._actor_loop is not None:
+                        self._actor_loop.call_soon_threadsafe(running.cancel)
                 elif task_id == self._current:
                     # Noted before `_interruptible` is read: a task still
                     # setting up (fetching its function, decoding its
@@ -173,6 +188,7 @@ class Worker:
                 try:
                     with self._cv:
                         self._on_threads.pop(task_id, None)
+                        runtime.cancelled_tasks.discard(task_id)
                         if task_id in self._thread_cancels:
                             self._thread_cancels.discard(task_id)
                             _raise_in_thread(threading.get_ident(), None)  # one still pending is dropped
@@ -192,6 +208,7 @@ class Worker:
                 if self._exited:
                     continue  # exit_actor() ran: the raylet ends us and fails the rest
                 if execute.spec.actor_id and not execute.spec.HasField("actor_creation"):
+                    self._actor_calls[execute.spec.task_id] = None
                     if self._actor_loop is not None:
                         import asyncio  # (loaded by _start_actor)
 
@@ -208,6 +225,7 @@ class Worker:
             finally:
                 with self._cv:
                     self._current = None
+                    runtime.cancelled_tasks.discard(execute.spec.task_id)
 
     def _function(self, spec: raylet_pb2.TaskSpec) -> Any:
         fn = self._functions.get(spec.function_id)
@@ -230,15 +248,16 @@ class Worker:
 
     def _execute(self, execute: raylet_pb2.ExecuteTask) -> None:
         spec = execute.spec
-        ctx = runtime.task_context
-        ctx.task_id, ctx.job_id, ctx.task_name = spec.task_id, spec.job_id, spec.function_name
-        ctx.actor_id = self._actor_id or (spec.actor_id or None)
+        self._enter_context(spec)
         on_main = threading.get_ident() == self._main_thread
+        call = bool(spec.actor_id) and not spec.HasField("actor_creation")
         try:
             with self._outcome(spec):
                 target = self._target(spec)
                 args, kwargs = self._arguments(execute)
-                if on_main:
+                if call and spec.task_id in runtime.cancelled_tasks:
+                    raise exceptions.TaskCancelledError("the call was cancelled before it started")
+                if on_main and not call:
                     self._interruptible = True
                     try:
                         if self._cancelled == spec.task_id:  # came while it set up
@@ -247,11 +266,42 @@ class Worker:
                         result = self._invoke(spec, target, args, kwargs)
                     finally:
                         self._interruptible = False
+                elif on_main:
+                    result = self._invoke(spec, target, args, kwargs)
                 else:
                     result = self._invoke_on_thread(spec, target, args, kwargs)
+                if call and spec.task_id in runtime.cancelled_tasks:  # flagged while it ran: its value is dropped (Ray)
+                    raise exceptions.TaskCancelledError("the call was cancelled while it ran")
                 self._send_returns(spec, result)
         finally:
-            ctx.task_id = ctx.job_id = ctx.task_name = None
+            if call:
+                with self._cv:
+                    self._actor_calls.pop(spec.task_id, None)
+                    runtime.cancelled_tasks.discard(spec.task_id)
+            self._leave_context()
+
+    def _enter_context(self, spec: raylet_pb2.TaskSpec) -> None:
+        """The running task's runtime context, on its thread: ids, and what
+        it holds (in an actor: what the actor holds)."""
+        ctx = runtime.task_context
+        ctx.task_id, ctx.job_id, ctx.task_name = spec.task_id, spec.job_id, spec.function_name
+        ctx.actor_id = self._actor_id or (spec.actor_id or None)
+        source = self._actor_spec or spec
+        creation = source.actor_creation if source.HasField("actor_creation") else None
+        ctx.actor_name = creation.name if creation is not None else None
+        ctx.is_async_actor = creation is not None and creation.is_async
+        ctx.actor_restarts = creation.num_restarts if creation is not None else 0
+        ctx.actor_handle = self._actor_handle
+        ctx.resources = placement.base_request(source.resources.amounts)
+        group = placement.group_of(source.resources.amounts)
+        ctx.placement_group_id = bytes.fromhex(group) if group else None
+        ctx.capture_child_tasks = source.placement_group_capture_child_tasks
+
+    def _leave_context(self) -> None:
+        ctx = runtime.task_context
+        ctx.task_id = ctx.job_id = ctx.task_name = ctx.placement_group_id = None
+        ctx.resources = {}
+        ctx.capture_child_tasks = False
 
     @contextlib.contextmanager
     def _outcome(self, spec: raylet_pb2.TaskSpec) -> Iterator[None]:
@@ -288,6 +338,8 @@ class Worker:
     def _target(self, spec: raylet_pb2.TaskSpec) -> Any:
         """What the task calls: a function, an actor class, or a bound method."""
         if spec.actor_id and not spec.HasField("actor_creation"):
+            if spec.method_name == READY_METHOD:
+                return _ready
             return getattr(self._actor, spec.method_name)
         return self._function(spec)
 
@@ -332,6 +384,8 @@ class Worker:
         return yielded
 
     def _yield(self, spec: raylet_pb2.TaskSpec, yielded: "_Yielded", value: Any) -> None:
+        if spec.task_id in runtime.cancelled_tasks:  # an actor's generator call stops between yields
+            raise exceptions.TaskCancelledError("the generator was cancelled while it ran")
         encoded = self.client.encode(generators.value_id(spec.task_id, yielded.count), serialization.serialize(value))
         yielded.count += 1
         if spec.generator == raylet_pb2.TaskSpec.STREAMING:
@@ -343,6 +397,10 @@ class Worker:
         creation = spec.actor_creation
         self._actor_id = creation.actor_id
         runtime.task_context.actor_id = creation.actor_id
+        self._actor_spec = raylet_pb2.TaskSpec(
+            resources=spec.resources, actor_creation=creation,
+            placement_group_capture_child_tasks=spec.placement_group_capture_child_tasks)
+        self._actor_handle = runtime.task_context.actor_handle = own_handle(cls, spec)
         # asyncio and the thread pool are loaded only by the actors that use
         # them: the zygote (and so every worker) stays ~3 MB smaller.
         if creation.is_async:
@@ -375,23 +433,36 @@ class Worker:
 
     async def _execute_async(self, execute: raylet_pb2.ExecuteTask) -> None:
         """One call of an async actor: up to max_concurrency run at once."""
+        import asyncio  # (loaded by _start_actor)
+
         assert self._actor_slots is not None
         spec = execute.spec
-        async with self._actor_slots:
-            ctx = runtime.task_context
-            ctx.task_id, ctx.job_id, ctx.task_name, ctx.actor_id = (
-                spec.task_id, spec.job_id, spec.function_name, self._actor_id)
+        with self._cv:
+            cancelled = spec.task_id in runtime.cancelled_tasks
+            self._actor_calls[spec.task_id] = asyncio.current_task()  # what a cancel cancels
+        try:
             with self._outcome(spec):
-                method = self._target(spec)
-                args, kwargs = self._arguments(execute)
-                result = method(*args, **kwargs)
-                if inspect.isasyncgen(result):
-                    result = await self._run_async_generator(spec, result)
-                elif spec.generator:
-                    result = self._run_generator(spec, result)
-                elif inspect.isawaitable(result):
-                    result = await result
-                self._send_returns(spec, result)
+                if cancelled:
+                    raise exceptions.TaskCancelledError("the call was cancelled before it started")
+                try:
+                    async with self._actor_slots:
+                        self._enter_context(spec)
+                        method = self._target(spec)
+                        args, kwargs = self._arguments(execute)
+                        result = method(*args, **kwargs)
+                        if inspect.isasyncgen(result):
+                            result = await self._run_async_generator(spec, result)
+                        elif spec.generator:
+                            result = self._run_generator(spec, result)
+                        elif inspect.isawaitable(result):
+                            result = await result
+                        self._send_returns(spec, result)
+                except asyncio.CancelledError:  # ember.cancel, as asyncio cancels (a BaseException)
+                    raise exceptions.TaskCancelledError("the call was cancelled while it ran") from None
+        finally:
+            with self._cv:
+                self._actor_calls.pop(spec.task_id, None)
+                runtime.cancelled_tasks.discard(spec.task_id)
 
     def _send_failure(self, spec: raylet_pb2.TaskSpec, e: Exception) -> None:
         # From the user's frame on: the worker's own frame is noise.
@@ -440,6 +511,11 @@ class Worker:
         for i in range(spec.num_returns):
             result.returns.add(object_id=ids.object_id_for(spec.task_id, i + 1), data=data, is_error=True)
         self._deliver(result)
+
+
+def _ready() -> bool:
+    """An actor's __ray_ready__: it answers once its constructor ran."""
+    return True
 
 
 class _Yielded:

@@ -21,9 +21,17 @@ _STATES = {gcs_pb2.PlacementGroupInfo.PENDING: "PENDING", gcs_pb2.PlacementGroup
 class PlacementGroup:
     """A handle to a placement group; picklable, so tasks can use it too."""
 
-    def __init__(self, group_id: bytes, bundle_specs: list[dict[str, float]]) -> None:
+    def __init__(self, group_id: bytes, bundle_specs: list[dict[str, float]] | None = None) -> None:
         self._id = group_id
-        self.bundle_specs = bundle_specs
+        self._bundle_specs = bundle_specs  # None: asked of the GCS when first needed
+
+    @property
+    def bundle_specs(self) -> list[dict[str, float]]:
+        if self._bundle_specs is None:
+            reply = runtime.client().gcs.GetPlacementGroup(
+                gcs_pb2.GetPlacementGroupRequest(placement_group_id=self._id), timeout=30)
+            self._bundle_specs = [dict(b.amounts) for b in reply.group.bundles] if reply.found else []
+        return self._bundle_specs
 
     @property
     def id(self) -> bytes:
@@ -53,7 +61,9 @@ class PlacementGroup:
         return hash(self._id)
 
     def __repr__(self) -> str:
-        return f"PlacementGroup({self._id.hex()}, {len(self.bundle_specs)} bundles)"
+        if self._bundle_specs is None:
+            return f"PlacementGroup({self._id.hex()})"
+        return f"PlacementGroup({self._id.hex()}, {len(self._bundle_specs)} bundles)"
 
 
 def _ready_fn() -> bool:
@@ -95,6 +105,13 @@ def placement_group(bundles: list[dict[str, float]], strategy: str = "PACK", nam
         info.bundles.append(common_pb2.ResourceSet(amounts=spec))
     runtime.client().gcs.CreatePlacementGroup(gcs_pb2.CreatePlacementGroupRequest(group=info), timeout=30)
     return PlacementGroup(group_id, specs)
+
+
+def get_current_placement_group() -> PlacementGroup | None:
+    """The placement group the running task or actor was scheduled into;
+    None outside one (and in a driver)."""
+    group_id = runtime.task_context.placement_group_id
+    return PlacementGroup(group_id) if group_id else None
 
 
 def remove_placement_group(pg: PlacementGroup) -> None:

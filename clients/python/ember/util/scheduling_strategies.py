@@ -36,18 +36,22 @@ class NodeAffinitySchedulingStrategy:
 class PlacementGroupSchedulingStrategy:
     """Run in a placement group's bundle `placement_group_bundle_index` (any
     bundle if -1), taking its resources from that bundle's reservation. The
-    task waits while the group is not reserved yet."""
+    task waits while the group is not reserved yet. With
+    `placement_group_capture_child_tasks=True` the tasks and actors it starts
+    without a strategy of their own go into the group too (any bundle); None
+    inherits that from the task submitting it."""
 
     placement_group: "PlacementGroup"
     placement_group_bundle_index: int = -1
-    placement_group_capture_child_tasks: bool | None = None  # accepted for Ray's API; children are not captured
+    placement_group_capture_child_tasks: bool | None = None
 
     def __post_init__(self) -> None:
         from ember.util.placement_group import PlacementGroup
 
         if not isinstance(self.placement_group, PlacementGroup):
             raise ValueError(f"placement_group must be a PlacementGroup, got {self.placement_group!r}")
-        if not -1 <= self.placement_group_bundle_index < self.placement_group.bundle_count:
+        index = self.placement_group_bundle_index
+        if index < -1 or (index >= 0 and index >= self.placement_group.bundle_count):  # (-1 needs no bundle count)
             raise ValueError(f"placement_group_bundle_index must be -1..{self.placement_group.bundle_count - 1}, "
                              f"got {self.placement_group_bundle_index}")
 
