@@ -63,3 +63,28 @@ def test_a_session_directory_too_long_for_unix_sockets_is_refused_before_anythin
     with pytest.raises(ValueError, match="too long for unix socket paths"):
         node_launcher.start_node(deep, "t" * 43, head=True)
     assert not wait_gone(str(deep), timeout=1)
+
+
+def test_init_by_the_cluster_address_finds_its_token_and_a_wrong_one_still_fails(monkeypatch):
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    head_session = str(cluster.head_node.session_dir)
+    try:
+        # As Ray users write it: no token passed, none in the environment.
+        monkeypatch.delenv("EMBER_AUTH_TOKEN", raising=False)
+        ember.init(address=cluster.address)
+        try:
+            assert ember.get(_double.remote(21)) == 42
+        finally:
+            ember.shutdown()
+        monkeypatch.setenv("EMBER_AUTH_TOKEN", "wrong")
+        with pytest.raises(ConnectionError, match="UNAUTHENTICATED"):
+            ember.init(address=cluster.address)
+        assert not ember.is_initialized()
+    finally:
+        cluster.shutdown()
+    assert not wait_gone(head_session)
+
+
+@ember.remote
+def _double(x):
+    return x * 2

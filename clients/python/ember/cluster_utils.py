@@ -42,7 +42,7 @@ class Cluster:
 
     @property
     def address(self) -> str:
-        """The GCS address, for `ember.init(address=...)` (with the token)."""
+        """The GCS address, for `ember.init(address=...)` (which finds the token)."""
         if self.head_node is None:
             raise RuntimeError("the cluster has no head node yet: add_node() first")
         return self.head_node.gcs_address
@@ -75,6 +75,10 @@ class Cluster:
             raise
         if head:
             self.head_node = node
+            # What `ember.init(address=cluster.address)` finds the token by,
+            # in this process or another on this machine.
+            session.write_json(session_dir / "cluster.json", {"gcs_address": node.gcs_address,
+                                                              "session_dir": str(session_dir)})
         else:
             self.worker_nodes.append(node)
         return node

@@ -147,18 +147,24 @@ def init(
 
 
 def _resolve(address: str, token: str | None, config: Config) -> tuple[str, str, pathlib.Path | None]:
-    session_dir = session.latest(config.session_root)
+    """(GCS address, token, session directory) for `address`: "auto" is
+    this machine's latest `ember start` cluster; for "host:port" the token
+    is the one of the session on this machine serving that address (then of
+    the latest), unless given or set in the environment."""
     if address == "auto":
+        session_dir = session.latest(config.session_root)
         if session_dir is None or not (session_dir / "cluster.json").exists():
             raise ConnectionError("no running cluster found (start one with `ember start --head`)")
         gcs_address = session.read_json(session_dir / "cluster.json")["gcs_address"]
     else:
         gcs_address = address.removeprefix("ember://")
+        session_dir = (session.find_by_address(config.session_root, gcs_address)
+                       or session.latest(config.session_root))
     if token is None:
         if session_dir is not None and (session_dir / "token").exists():
             token = auth.read_token(session_dir / "token")
         else:
-            raise ConnectionError(f"no cluster token: set {auth.TOKEN_ENV}")
+            raise ConnectionError(f"no cluster token for {gcs_address}: set {auth.TOKEN_ENV}")
     return gcs_address, token, session_dir
 
 

@@ -42,6 +42,22 @@ def latest(root: str) -> pathlib.Path | None:
     return link.resolve() if link.exists() else None
 
 
+def find_by_address(root: str, gcs_address: str) -> pathlib.Path | None:
+    """The newest live session on this machine whose cluster serves
+    `gcs_address` (its `cluster.json`, written by `ember start` and by
+    cluster_utils.Cluster): where a driver joining by address finds the
+    token. A replica's address matches too."""
+    found = []
+    for record in pathlib.Path(root).glob("session_*/cluster.json"):
+        try:
+            addresses = read_json(record)["gcs_address"].split(",")
+        except (OSError, ValueError, KeyError):
+            continue  # being written or removed
+        if gcs_address in addresses and (record.parent / "token").exists():
+            found.append(record.parent)
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
 def write_json(path: pathlib.Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2))
