@@ -13,9 +13,6 @@ import ember
 
 pytestmark = pytest.mark.usefixtures("cluster")
 
-_LOCK = threading.Lock()
-
-
 def _user_module(tmp_path, source: str) -> dict:
     """Run `source` as the code of a user's script at tmp_path/prog.py (a
     module workers cannot import, so its functions travel by value, as a
@@ -63,7 +60,7 @@ def process(data, lock=None):
 
 @ember.remote
 def returns_a_lock():
-    return _LOCK
+    return threading.Lock()
 
 
 @ember.remote
