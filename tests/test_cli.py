@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,8 +15,12 @@ from ember._private.node_launcher import free_port
 from tests.conftest import ember_processes, shm_files, wait_gone
 
 
+# The `ember` of the Python running the tests (a PATH lookup may find another install's).
+EMBER = shutil.which("ember", path=os.path.dirname(sys.executable)) or "ember"
+
+
 def ember_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ember", *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run([EMBER, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture
@@ -109,3 +114,10 @@ def test_start_usage_errors():
     bad = ember_cli("start", "--head", "--resources", "not-json")
     assert bad.returncode != 0 and "JSON" in bad.stderr
     assert not ember_processes(os.environ["EMBER_SESSION_ROOT"])
+
+
+def test_version():
+    import ember
+
+    out = ember_cli("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"ember, version {ember.__version__}"

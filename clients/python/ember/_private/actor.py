@@ -10,6 +10,7 @@ from typing import Any, Callable
 from ember.v1 import gcs_pb2, raylet_pb2
 
 from ember._private import generators, runtime, task_args
+from ember._private.call_check import CallCheck
 from ember._private.object_ref import ObjectRef
 from ember._private.remote_function import PLACEMENT_GROUP_OPTIONS, Exported, place, resource_request, validate_options
 from ember_common import ids
@@ -77,12 +78,16 @@ class _ClassInfo:
     def __init__(self, cls: type) -> None:
         self.class_name = cls.__qualname__
         self.methods: dict[str, dict[str, Any]] = {}
+        # Each method's argument check, and the constructor's ("__init__").
+        self.checks = {"__init__": CallCheck.of_method(cls, "__init__", cls.__qualname__),
+                       READY_METHOD: CallCheck(f"{cls.__qualname__}.{READY_METHOD}", ())}
         # An async __init__ makes an async actor too (it runs on the actor's loop).
         self.is_async = inspect.iscoroutinefunction(getattr(cls, "__init__", None))
         for name, member in inspect.getmembers(cls, predicate=inspect.isfunction):
             if name.startswith("__") and name != "__call__":
                 continue
             self.methods[name] = {**METHOD_DEFAULTS, **getattr(member, "__ember_method_options__", {})}
+            self.checks[name] = CallCheck.of_method(cls, name, f"{self.class_name}.{name}")
             if generators.is_generator(member) and "num_returns" not in getattr(member, "__ember_method_options__", {}):
                 self.methods[name]["num_returns"] = "streaming"  # Ray's default for a generator
             if inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member):
@@ -111,6 +116,8 @@ class ActorClass(Exported):
         return self._remote(args, kwargs, self._options)
 
     def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any]) -> "ActorHandle":
+        check = self._info.checks["__init__"]
+        check(args, kwargs)
         client = runtime.client()
         function_id = self._export(client)
         info = self._info
@@ -129,7 +136,7 @@ class ActorClass(Exported):
                     return existing
                 raise ValueError(f"an actor named {name!r} already exists in namespace {namespace!r}; "
                                  "use get_if_exists=True or ember.get_actor to reach it")
-        encoded, deps, nested, keep = task_args.pack(client, args, kwargs)
+        encoded, deps, nested, keep = task_args.pack(client, args, kwargs, check.name)
         ctx = runtime.task_context
         spec = raylet_pb2.TaskSpec(
             task_id=task_id, job_id=runtime.current_job_id(), function_id=function_id,
@@ -249,8 +256,10 @@ class ActorMethod:
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         handle = self._handle
+        check = handle._info.checks[self._name]
+        check(args, kwargs)
         client = runtime.client()
-        encoded, deps, nested, keep = task_args.pack(client, args, kwargs)
+        encoded, deps, nested, keep = task_args.pack(client, args, kwargs, check.name)
         task_id = ids.new_task_id(actor_call=True)
         n, generator = generators.spec_returns(self._options["num_returns"])
         spec = raylet_pb2.TaskSpec(

@@ -22,6 +22,7 @@ import click
 import grpc
 from ember.v1 import gcs_pb2
 
+from ember import __version__
 from ember._private import node_launcher, session
 from ember_common import auth
 from ember_common.config import DEFAULT_GCS_PORT, Config
@@ -90,6 +91,7 @@ _address_option = click.option("--address", default=None, help="GCS address (def
 
 
 @click.group()
+@click.version_option(__version__, prog_name="ember")
 def main() -> None:
     """Ember: a distributed task and actor runtime."""
 

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from ember.v1 import raylet_pb2
 
 from ember._private import generators, runtime, serialization, task_args
+from ember._private.call_check import CallCheck
 from ember._private.object_ref import ObjectRef
 from ember_common import ids
 
@@ -159,6 +160,7 @@ class RemoteFunction(Exported):
         if "num_returns" not in options and generators.is_generator(function):
             self._options["num_returns"] = "streaming"  # Ray's default for a generator
         functools.update_wrapper(self, function)
+        self._check_call = CallCheck.of_function(function, getattr(function, "__qualname__", "task"))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
@@ -174,9 +176,10 @@ class RemoteFunction(Exported):
         return self._remote(args, kwargs, self._options)
 
     def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any]) -> Any:
+        self._check_call(args, kwargs)
         client = runtime.client()
         function_id = self._export(client)
-        encoded, deps, nested, keep = task_args.pack(client, args, kwargs)
+        encoded, deps, nested, keep = task_args.pack(client, args, kwargs, self._check_call.name)
         task_id = ids.new_task_id()
         ctx = runtime.task_context
         n, generator = generators.spec_returns(opts["num_returns"])

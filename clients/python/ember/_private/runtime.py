@@ -293,6 +293,8 @@ def put(value: Any) -> ObjectRef:
 
 
 def get(refs: Any, *, timeout: float | None = None) -> Any:
+    if timeout is not None and timeout < 0:
+        raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
     c = client()
     if isinstance(refs, ObjectRef):
         return _get_list(c, [refs], timeout)[0]

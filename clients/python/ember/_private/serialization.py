@@ -13,9 +13,13 @@ the node gets a table built over the store's memory without copying.
 
 from __future__ import annotations
 
+import collections
+import io
+import marshal
 import pickle
 import threading
 import traceback
+import types
 from typing import Any, Callable
 
 import cloudpickle
@@ -99,7 +103,7 @@ def serialize(value: Any) -> SerializedObject:
     try:
         data = cloudpickle.dumps(value, protocol=5, buffer_callback=_buffer_callback(buffers))
     except Exception as e:  # pickling errors come in many types
-        raise TypeError(f"cannot serialize {type(value).__name__} value: {e}") from e
+        raise TypeError(f"cannot serialize {type(value).__name__} value: {why_unpicklable(value)}") from e
     finally:
         _context.nested = outer
     return SerializedObject(_PICKLE, data, buffers, nested)
@@ -143,7 +147,108 @@ def deserialize(data: bytes | memoryview) -> tuple[Any, bool]:
 
 
 def dumps_function(fn: Any) -> bytes:
-    return cloudpickle.dumps(fn, protocol=5)
+    """Pickle a remote function or actor class. Raises TypeError naming
+    what it captured that cannot be pickled."""
+    out = io.BytesIO()
+    try:
+        _FunctionPickler(out, protocol=5).dump(fn)
+    except Exception as e:  # pickling errors come in many types
+        raise TypeError(f"cannot send {getattr(fn, '__qualname__', fn)!r} to workers: {why_unpicklable(fn)}") from e
+    return out.getvalue()
+
+
+def _code_reduce(code: types.CodeType) -> Any:
+    return marshal.loads, (marshal.dumps(code),)
+
+
+class _FunctionPickler(cloudpickle.Pickler):
+    """cloudpickle, except that code pickled by value keeps its file name
+    (cloudpickle writes "<dynamic-code>"): a remote traceback then names the
+    user's file and line, with the source line where the file is readable.
+    (Code is marshalled as in .pyc files: workers run the driver's Python.)"""
+
+    dispatch_table = collections.ChainMap({types.CodeType: _code_reduce}, cloudpickle.Pickler.dispatch_table)
+
+
+def why_unpicklable(value: Any) -> str:
+    """What in `value` cannot be pickled, for error messages (as Ray's
+    inspect_serializability), e.g. "a _thread.lock cannot be pickled", or
+    "a Holder cannot be pickled (.jobs[0].lock is a _thread.lock)", or for a
+    function "... (it captures 'lock', a _thread.lock)"."""
+    path, culprit = _unpicklable_part(value, _SEARCH_DEPTH)
+    text = f"{_a(value)} cannot be pickled"
+    if not path:
+        return text
+    where = ""
+    for step in path:
+        if step.startswith("'"):  # a variable a function captures
+            where += f" captures {step}" if where else f"it captures {step}"
+        else:
+            where += step
+    return f"{text} ({where}, {_a(culprit)})" if path[-1].startswith("'") else f"{text} ({where} is {_a(culprit)})"
+
+
+_SEARCH_DEPTH = 4  # how deep why_unpicklable looks into containers and objects
+
+
+def _picklable(value: Any) -> bool:
+    try:
+        cloudpickle.dumps(value, protocol=5)
+        return True
+    except Exception:
+        return False
+
+
+def _unpicklable_part(value: Any, depth: int) -> tuple[list[str], Any]:
+    """(path to the innermost part that fails, that part); ([], value) if no
+    part alone fails (or the search is too deep)."""
+    if depth == 0:
+        return [], value
+    for step, part in _parts(value):
+        if not _picklable(part):
+            path, culprit = _unpicklable_part(part, depth - 1)
+            return [step, *path], culprit
+    return [], value
+
+
+def _parts(value: Any) -> list[tuple[str, Any]]:
+    """The parts of a value that pickling it pickles, each with its step in
+    a path: a function's captured variables and globals, items, attributes."""
+    import inspect
+    import types
+
+    if isinstance(value, types.FunctionType):
+        try:
+            captured = inspect.getclosurevars(value)
+        except (TypeError, ValueError):
+            return []
+        return [(f"'{k}'", v) for k, v in {**captured.nonlocals, **captured.globals}.items()
+                if not isinstance(v, types.ModuleType)]
+    if isinstance(value, type):
+        return [(f".{k}", v) for k, v in vars(value).items() if isinstance(v, types.FunctionType)]
+    if isinstance(value, (list, tuple)):
+        return [(f"[{i}]", v) for i, v in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        return [("{...}", v) for v in value]
+    if isinstance(value, dict):
+        return [(f"[{k!r}]", v) for k, v in value.items()]
+    attributes = getattr(value, "__dict__", None)
+    if isinstance(attributes, dict):
+        return [(f".{k}", v) for k, v in attributes.items()]
+    return []
+
+
+def _a(value: Any) -> str:
+    """'a _thread.lock', 'function process', 'class Holder'."""
+    import types
+
+    if isinstance(value, types.FunctionType):
+        return f"function {value.__qualname__}"
+    if isinstance(value, type):
+        return f"class {value.__qualname__}"
+    kind = type(value)
+    name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}.{kind.__qualname__}"
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
 
 
 def loads_function(data: bytes) -> Any:

@@ -28,9 +28,11 @@ class _Dep:
         return (_Dep, (self.index,))
 
 
-def pack(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes, list[bytes], list[bytes], list[ObjectRef]]:
+def pack(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+         function_name: str = "the task") -> tuple[bytes, list[bytes], list[bytes], list[ObjectRef]]:
     """Returns (encoded args, dependency ids, nested ref ids, refs to keep
-    alive until the task is submitted)."""
+    alive until the task is submitted). An argument that cannot be pickled
+    raises TypeError naming it and `function_name`."""
     deps: list[bytes] = []
     keep: list[ObjectRef] = []
 
@@ -41,7 +43,11 @@ def pack(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[by
         return a
 
     call = (tuple(sub(a) for a in args), {k: sub(v) for k, v in kwargs.items()})
-    so = serialization.serialize(call)
+    try:
+        so = serialization.serialize(call)
+    except TypeError:
+        _raise_unpicklable(args, kwargs, function_name)
+        raise
     if so.total_size >= client.inline_threshold:
         # Put large arguments in the store, one object each.
         def big(a: Any) -> Any:
@@ -59,6 +65,18 @@ def pack(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[by
         call = (tuple(big(a) for a in call[0]), {k: big(v) for k, v in call[1].items()})
         so = serialization.serialize(call)
     return so.to_bytes(), deps, so.nested_ids, keep
+
+
+def _raise_unpicklable(args: tuple[Any, ...], kwargs: dict[str, Any], function_name: str) -> None:
+    """Raise TypeError naming the first argument that cannot be pickled."""
+    named = [(f"argument {i + 1}", a) for i, a in enumerate(args)]
+    named += [(f"argument {k!r}", v) for k, v in kwargs.items()]
+    for which, value in named:
+        try:
+            serialization.serialize(value)
+        except TypeError:
+            raise TypeError(f"cannot send {which} of {function_name}(): "
+                            f"{serialization.why_unpicklable(value)}") from None
 
 
 def unpack(data: bytes, dep_values: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:

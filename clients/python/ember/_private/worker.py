@@ -465,8 +465,7 @@ class Worker:
                 runtime.cancelled_tasks.discard(spec.task_id)
 
     def _send_failure(self, spec: raylet_pb2.TaskSpec, e: Exception) -> None:
-        # From the user's frame on: the worker's own frame is noise.
-        tb = "".join(traceback.format_exception(type(e), e, e.__traceback__.tb_next if e.__traceback__ else None))
+        tb = "".join(traceback.format_exception(type(e), e, _user_frames(e.__traceback__)))
         cause = e.cause if isinstance(e, exceptions.TaskError) and e.cause is not None else e
         self._send_error(spec, exceptions.TaskError(spec.function_name, tb, cause, os.getpid(), self._node_id),
                          application=True, message=f"{type(cause).__name__}: {cause}"[:500])
@@ -489,10 +488,8 @@ class Worker:
             if values is None or len(values) != n:
                 got = len(values) if values is not None else type(result).__name__
                 raise ValueError(f"task declared num_returns={n} but returned {got}")
-        return [
-            self.client.encode(ids.object_id_for(spec.task_id, i + 1), serialization.serialize(v))
-            for i, v in enumerate(values)
-        ]
+        return [self.client.encode(ids.object_id_for(spec.task_id, i + 1), _serialize_return(spec, v, i, n))
+                for i, v in enumerate(values)]
 
     def _generator_end(self, spec: raylet_pb2.TaskSpec, yielded: "_Yielded") -> list[Any]:
         """A generator task's one return (how many it yielded, or a
@@ -516,6 +513,23 @@ class Worker:
 def _ready() -> bool:
     """An actor's __ray_ready__: it answers once its constructor ran."""
     return True
+
+
+def _user_frames(tb: Any) -> Any:
+    """A task's traceback from the user's first frame on: the worker's own
+    frames (_execute, _invoke, ...) are noise to whoever reads it."""
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__ and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb
+
+
+def _serialize_return(spec: raylet_pb2.TaskSpec, value: Any, index: int, count: int) -> Any:
+    try:
+        return serialization.serialize(value)
+    except TypeError:
+        which = "the return value" if count == 1 else f"return value {index + 1}"
+        raise TypeError(f"cannot send {which} of {spec.function_name}(): "
+                        f"{serialization.why_unpicklable(value)}") from None
 
 
 class _Yielded:
