@@ -14,6 +14,8 @@ def test_is_a_dict_of_the_given_keys():
     assert isinstance(env, dict)
     assert env == {"working_dir": "/src", "env_vars": {"A": "1"}, "pip": ["requests==2.0"], "excludes": ["*.log"]}
     assert RuntimeEnv(**env) == env  # a plain dict of the same keys builds the same env
+    assert env.working_dir() == "/src" and env.env_vars() == {"A": "1"} and env.has_pip() and not env.has_conda()
+    assert RuntimeEnv().py_modules() == [] and not RuntimeEnv().has_working_dir()
 
 
 def test_unknown_keys_are_refused():

@@ -220,6 +220,37 @@ class RuntimeEnv(dict):
             self[key] = default
         return self.get(key)
 
+    # Ray's accessors of what the environment asks for.
+    def working_dir(self) -> str:
+        return self.get("working_dir", "")
+
+    def has_working_dir(self) -> bool:
+        return "working_dir" in self
+
+    def py_modules(self) -> list[Any]:
+        return list(self.get("py_modules", []))
+
+    def py_executable(self) -> str | None:
+        return self.get("py_executable")
+
+    def java_jars(self) -> list[str]:
+        return list(self.get("java_jars", []))
+
+    def env_vars(self) -> dict[str, str]:
+        return dict(self.get("env_vars", {}))
+
+    def has_pip(self) -> bool:
+        return "pip" in self
+
+    def has_uv(self) -> bool:
+        return "uv" in self
+
+    def has_conda(self) -> bool:
+        return "conda" in self
+
+    def image_uri(self) -> str | None:
+        return self.get("image_uri")
+
     def to_dict(self) -> dict[str, Any]:
         env = dict(copy.deepcopy(self))
         if "config" in env:
