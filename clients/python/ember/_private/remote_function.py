@@ -175,6 +175,10 @@ class RemoteFunction(Exported):
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         return self._remote(args, kwargs, self._options)
 
+    def bind(self, *args: Any, **kwargs: Any) -> Any:
+        """A node of a task graph calling this function (ember.dag)."""
+        return _bind(self, args, kwargs, self._options)
+
     def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any]) -> Any:
         self._check_call(args, kwargs)
         client = runtime.client()
@@ -217,6 +221,15 @@ class _BoundOptions:
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         return self._fn._remote(args, kwargs, self._options)
+
+    def bind(self, *args: Any, **kwargs: Any) -> Any:
+        return _bind(self._fn, args, kwargs, self._options)
+
+
+def _bind(fn: RemoteFunction, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]) -> Any:
+    from ember.dag.function_node import FunctionNode  # loaded when a graph is built, not by `import ember`
+
+    return FunctionNode(fn, args, kwargs, options)
 
 
 def remote(*args: Any, **options: Any) -> Any:
