@@ -39,7 +39,7 @@ class InputNode(DAGNode):
     def __init__(self, *args: Any, input_type: Any = None, _other_args_to_resolve: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:
         # Set first: __getattr__ below makes a node of any missing attribute.
-        self._attribute_nodes: dict[int | str, InputAttributeNode] = {}
+        self._attribute_nodes: dict[tuple[str, int | str], InputAttributeNode] = {}
         self._in_context = False
         if args or kwargs:
             raise ValueError("InputNode should not take any args or kwargs.")
@@ -63,9 +63,11 @@ class InputNode(DAGNode):
         return DAGInputData(*args, **kwargs)
 
     def _attribute(self, key: int | str, accessor: str) -> "InputAttributeNode":
-        node = self._attribute_nodes.get(key)
+        # One node per field; `inp.x` and `inp["x"]` are different fields of
+        # one object (Ray keys by name alone, so the second gets the first's).
+        node = self._attribute_nodes.get((accessor, key))
         if node is None:
-            node = self._attribute_nodes[key] = InputAttributeNode(self, key, accessor)
+            node = self._attribute_nodes[(accessor, key)] = InputAttributeNode(self, key, accessor)
         return node
 
     def __getattr__(self, key: str) -> "InputAttributeNode":
