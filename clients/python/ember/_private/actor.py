@@ -141,7 +141,7 @@ class ActorClass(Exported):
                 raise ValueError(f"an actor named {name!r} already exists in namespace {namespace!r}; "
                                  "use get_if_exists=True or ember.get_actor to reach it")
         encoded, deps, nested, keep = task_args.pack(client, args, kwargs, check.name)
-        ctx = runtime.task_context
+        ctx = runtime.task_context()
         spec = raylet_pb2.TaskSpec(
             task_id=task_id, job_id=runtime.current_job_id(), function_id=function_id,
             function_name=f"{info.class_name}.__init__", args=encoded, dependencies=deps, nested_refs=nested,
@@ -287,7 +287,7 @@ class ActorMethod:
             task_id=task_id, job_id=runtime.current_job_id(), function_id=handle._function_id,
             function_name=self._options["name"] or f"{handle._info.class_name}.{self._name}",
             args=encoded, dependencies=deps, nested_refs=nested, num_returns=n, generator=generator,
-            max_retries=handle._max_task_retries, parent_task_id=runtime.task_context.task_id or b"",
+            max_retries=handle._max_task_retries, parent_task_id=runtime.task_context().task_id or b"",
             actor_id=handle._actor_id, method_name=self._name,
         )
         if generator == raylet_pb2.TaskSpec.STREAMING:
@@ -335,6 +335,6 @@ class ActorExit(BaseException):
 def exit_actor() -> None:
     """End the current actor for good, from one of its methods. The call
     that exits fails with ActorDiedError; the actor is not restarted."""
-    if runtime.task_context.actor_id is None:
+    if runtime.task_context().actor_id is None:
         raise TypeError("exit_actor() can only be called from inside an actor method")
     raise ActorExit()

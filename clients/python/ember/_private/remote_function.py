@@ -106,7 +106,7 @@ def resolve_strategy(opts: dict[str, Any]) -> Any:
         return PlacementGroupSchedulingStrategy(group, opts["placement_group_bundle_index"],
                                                 opts["placement_group_capture_child_tasks"])
     if strategy is None and group == "default":
-        ctx = runtime.task_context
+        ctx = runtime.task_context()
         capture = opts.get("placement_group_capture_child_tasks")
         if ctx.placement_group_id and (capture or (capture is None and ctx.capture_child_tasks)):
             return PlacementGroupSchedulingStrategy(PlacementGroup(ctx.placement_group_id), -1, capture)
@@ -123,7 +123,7 @@ def place(spec: raylet_pb2.TaskSpec, shape: dict[str, float], opts: dict[str, An
         spec.scheduling.CopyFrom(scheduling_strategy(strategy))
     if request is not None:  # in a group: whether its own children follow it there
         capture = strategy.placement_group_capture_child_tasks
-        spec.placement_group_capture_child_tasks = (runtime.task_context.capture_child_tasks if capture is None
+        spec.placement_group_capture_child_tasks = (runtime.task_context().capture_child_tasks if capture is None
                                                     else bool(capture))
     if opts.get("label_selector"):
         spec.label_selector.update(opts["label_selector"])
@@ -185,7 +185,7 @@ class RemoteFunction(Exported):
         function_id = self._export(client)
         encoded, deps, nested, keep = task_args.pack(client, args, kwargs, self._check_call.name)
         task_id = ids.new_task_id()
-        ctx = runtime.task_context
+        ctx = runtime.task_context()
         n, generator = generators.spec_returns(opts["num_returns"])
         spec = raylet_pb2.TaskSpec(
             task_id=task_id,
