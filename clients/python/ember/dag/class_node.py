@@ -119,7 +119,7 @@ def bind_handle_method(handle: "ActorHandle", method_name: str, options: dict[st
     """`handle.method.bind(...)`: the call's node, or, when the method has
     num_returns > 1, one node per return (a tuple), as in Ray. Calls of a
     handle are not ordered after each other: each runs when executed."""
-    node = ClassMethodNode(method_name, args, kwargs, options,
+    node = ClassMethodNode(method_name, args, kwargs, dict(options),
                            {PARENT_CLASS_NODE_KEY: handle, PREV_CLASS_METHOD_CALL_KEY: None})
     num_returns = options["num_returns"]
     if not isinstance(num_returns, int) or num_returns <= 1:
