@@ -23,12 +23,12 @@ class ClassNode(DAGNode):
     execute) and gives its handle to the nodes that use it."""
 
     def __init__(self, cls: "ActorClass", cls_args: tuple[Any, ...], cls_kwargs: dict[str, Any],
-                 cls_options: dict[str, Any], other_args_to_resolve: dict[str, Any] | None = None) -> None:
+                 cls_options: dict[str, Any]) -> None:
         self._body = cls
         # The last method call bound on this node: the next one runs after it,
         # so a graph calls the actor in the order its calls were bound.
         self._last_call: ClassMethodNode | None = None
-        super().__init__(cls_args, cls_kwargs, cls_options, other_args_to_resolve or {})
+        super().__init__(cls_args, cls_kwargs, cls_options, {})
         if any(child._is_dag_input for child in self._children):
             raise ValueError("InputNode handles user dynamic input the DAG, and cannot be used as args, kwargs, or "
                              "other_args_to_resolve in ClassNode constructor because it is not available at class "

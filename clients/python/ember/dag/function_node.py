@@ -15,9 +15,9 @@ class FunctionNode(DAGNode):
     what `.remote()` gives for its num_returns)."""
 
     def __init__(self, func_body: "RemoteFunction", func_args: tuple[Any, ...], func_kwargs: dict[str, Any],
-                 func_options: dict[str, Any], other_args_to_resolve: dict[str, Any] | None = None) -> None:
+                 func_options: dict[str, Any]) -> None:
         self._body = func_body
-        super().__init__(func_args, func_kwargs, func_options, other_args_to_resolve or {})
+        super().__init__(func_args, func_kwargs, func_options, {})
 
     def _execute_impl(self, args: tuple[Any, ...], kwargs: dict[str, Any], other: dict[str, Any]) -> Any:
         return self._body._remote(args, kwargs, self._bound_options)

@@ -36,15 +36,14 @@ class InputNode(DAGNode):
 
     _is_dag_input = True
 
-    def __init__(self, *args: Any, input_type: Any = None, _other_args_to_resolve: dict[str, Any] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, *args: Any, input_type: Any = None, **kwargs: Any) -> None:
         # Set first: __getattr__ below makes a node of any missing attribute.
         self._attribute_nodes: dict[tuple[str, int | str], InputAttributeNode] = {}
         self._in_context = False
         if args or kwargs:
             raise ValueError("InputNode should not take any args or kwargs.")
         self.input_type = input_type  # accepted, as Ray's (it only labels inputs for its UIs)
-        super().__init__([], {}, {}, _other_args_to_resolve or {})
+        super().__init__([], {}, {}, {})
 
     def __enter__(self) -> "InputNode":
         self._in_context = True

@@ -11,12 +11,12 @@ class MultiOutputNode(DAGNode):
     """Ends a graph with several outputs: execute() gives a list, each node
     replaced by its result (ObjectRefs for task and method nodes)."""
 
-    def __init__(self, args: list[Any] | tuple[Any, ...], other_args_to_resolve: dict[str, Any] | None = None) -> None:
+    def __init__(self, args: list[Any] | tuple[Any, ...]) -> None:
         if isinstance(args, tuple):
             args = list(args)
         if not isinstance(args, list):
             raise ValueError(f"Invalid input type for `args`, {type(args)}.")  # Ray's error
-        super().__init__(args, {}, {}, other_args_to_resolve or {})
+        super().__init__(args, {}, {}, {})
 
     def _execute_impl(self, args: tuple[Any, ...], kwargs: dict[str, Any], other: dict[str, Any]) -> list[Any]:
         return list(args)
