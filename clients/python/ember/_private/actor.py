@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ember.v1 import gcs_pb2, raylet_pb2
 
@@ -14,6 +14,9 @@ from ember._private.call_check import CallCheck
 from ember._private.object_ref import ObjectRef
 from ember._private.remote_function import PLACEMENT_GROUP_OPTIONS, Exported, place, resource_request, validate_options
 from ember_common import ids
+
+if TYPE_CHECKING:
+    from ember.dag.class_node import ClassMethodNode, ClassNode
 
 # Options an actor accepts, with Ray's defaults. num_cpus=None means Ray's
 # default: 1 CPU to place it, none held while it lives.
@@ -115,6 +118,10 @@ class ActorClass(Exported):
     def remote(self, *args: Any, **kwargs: Any) -> "ActorHandle":
         return self._remote(args, kwargs, self._options)
 
+    def bind(self, *args: Any, **kwargs: Any) -> "ClassNode":
+        """A node of a task graph creating this actor (ember.dag)."""
+        return _bind_class(self, args, kwargs, self._options)
+
     def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any]) -> "ActorHandle":
         check = self._info.checks["__init__"]
         check(args, kwargs)
@@ -186,6 +193,15 @@ class _BoundActorOptions:
     def remote(self, *args: Any, **kwargs: Any) -> "ActorHandle":
         return self._cls._remote(args, kwargs, self._options)
 
+    def bind(self, *args: Any, **kwargs: Any) -> "ClassNode":
+        return _bind_class(self._cls, args, kwargs, self._options)
+
+
+def _bind_class(cls: ActorClass, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]) -> "ClassNode":
+    from ember.dag.class_node import ClassNode  # loaded when a graph is built, not by `import ember`
+
+    return ClassNode(cls, args, kwargs, dict(options))
+
 
 class ActorHandle:
     """A reference to an actor: call its methods with `.method.remote(...)`.
@@ -253,6 +269,14 @@ class ActorMethod:
     def options(self, **options: Any) -> "ActorMethod":
         validate_options(options, METHOD_DEFAULTS, "an actor method")
         return ActorMethod(self._handle, self._name, {**self._options, **options})
+
+    def bind(self, *args: Any, **kwargs: Any) -> "ClassMethodNode | tuple[ClassMethodNode, ...]":
+        """A node of a task graph calling this method (ember.dag); the
+        arguments are checked now, as Ray checks a handle's."""
+        self._handle._info.checks[self._name](args, kwargs)
+        from ember.dag.class_node import bind_handle_method  # loaded when a graph is built
+
+        return bind_handle_method(self._handle, self._name, self._options, args, kwargs)
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         handle = self._handle

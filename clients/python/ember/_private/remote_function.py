@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ember.v1 import raylet_pb2
 
@@ -12,6 +12,9 @@ from ember._private import generators, runtime, serialization, task_args
 from ember._private.call_check import CallCheck
 from ember._private.object_ref import ObjectRef
 from ember_common import ids
+
+if TYPE_CHECKING:
+    from ember.dag.function_node import FunctionNode
 
 # Ray's older way to name a placement group (tasks and actors); Ray 2.60
 # still takes them. "default": none, unless the parent captures its children.
@@ -175,6 +178,10 @@ class RemoteFunction(Exported):
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         return self._remote(args, kwargs, self._options)
 
+    def bind(self, *args: Any, **kwargs: Any) -> "FunctionNode":
+        """A node of a task graph calling this function (ember.dag)."""
+        return _bind(self, args, kwargs, self._options)
+
     def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any]) -> Any:
         self._check_call(args, kwargs)
         client = runtime.client()
@@ -217,6 +224,15 @@ class _BoundOptions:
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         return self._fn._remote(args, kwargs, self._options)
+
+    def bind(self, *args: Any, **kwargs: Any) -> "FunctionNode":
+        return _bind(self._fn, args, kwargs, self._options)
+
+
+def _bind(fn: RemoteFunction, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]) -> "FunctionNode":
+    from ember.dag.function_node import FunctionNode  # loaded when a graph is built, not by `import ember`
+
+    return FunctionNode(fn, args, kwargs, dict(options))
 
 
 def remote(*args: Any, **options: Any) -> Any:
