@@ -78,3 +78,60 @@ def test_an_async_init_runs_on_the_actors_loop(cluster):
     assert ember.get(warm.get.remote()) == 42
     assert ember.get(warm.same_loop.remote()) is True
     ember.kill(warm)
+
+
+@ember.remote
+class Gate:
+    """Calls wait until open() (an async actor: open() is served meanwhile)."""
+
+    def __init__(self):
+        self.event = asyncio.Event()
+
+    async def wait(self, value="open"):
+        await self.event.wait()
+        return value
+
+    def open(self):
+        self.event.set()
+
+
+@ember.remote
+class Waiter:
+    async def get_blocking(self, refs):
+        task_id = ember.get_runtime_context().get_task_id()
+        value = ember.get(refs[0])  # a sync get inside a coroutine
+        assert ember.get_runtime_context().get_task_id() == task_id  # its own context, after others ran
+        return value
+
+    def get_blocking_sync_method(self, refs):
+        return ember.get(refs[0])
+
+    async def ping(self):
+        await asyncio.sleep(0)
+        return ember.get_runtime_context().get_task_id()
+
+
+def test_a_sync_get_in_an_async_actor_does_not_block_its_other_calls(cluster):
+    gate, waiter = Gate.remote(), Waiter.remote()
+    first = waiter.get_blocking.remote([gate.wait.remote("a")])
+    second = waiter.get_blocking_sync_method.remote([gate.wait.remote("b")])
+    # Both wait inside the actor, and its other calls still run (each in its own context).
+    pings = [waiter.ping.remote() for _ in range(5)]
+    assert len(set(ember.get(pings, timeout=30))) == 5
+    assert ember.wait([first, second], num_returns=2, timeout=0)[0] == []
+    gate.open.remote()
+    assert ember.get([first, second], timeout=30) == ["a", "b"]
+    ember.kill(gate)
+    ember.kill(waiter)
+
+
+def test_a_call_blocked_in_a_sync_get_can_be_cancelled(cluster):
+    gate, waiter = Gate.remote(), Waiter.remote()
+    blocked = waiter.get_blocking.remote([gate.wait.remote()])
+    assert ember.get(waiter.ping.remote(), timeout=30)  # it waits now
+    ember.cancel(blocked)
+    with pytest.raises(ember.exceptions.TaskCancelledError):
+        ember.get(blocked, timeout=30)
+    assert ember.get(waiter.ping.remote(), timeout=30)  # the actor goes on serving
+    ember.kill(gate)
+    ember.kill(waiter)

@@ -5,7 +5,7 @@ from ember import exceptions
 
 PUBLIC = [
     "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator", "actor", "available_resources", "cancel", "cloudpickle",
-    "cluster_resources", "exceptions", "experimental", "get", "get_actor", "get_gpu_ids",
+    "cluster_resources", "dag", "exceptions", "experimental", "get", "get_actor", "get_gpu_ids",
     "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put", "remote", "runtime_env",
     "shutdown", "util", "wait", "__version__",
 ]
@@ -33,6 +33,15 @@ def test_cluster_utils_surface():
     from ember.cluster_utils import Cluster
 
     assert {"add_node", "remove_node", "connect", "shutdown", "address", "list_all_nodes"} <= set(dir(Cluster))
+
+
+def test_dag_surface():
+    import ember.dag
+
+    assert sorted(ember.dag.__all__) == ["ClassMethodNode", "ClassNode", "DAGInputData", "DAGNode", "FunctionNode",
+                                         "InputAttributeNode", "InputNode", "MultiOutputNode"]
+    for name in ember.dag.__all__:
+        assert hasattr(ember.dag, name), name
 
 
 def test_library_surfaces():

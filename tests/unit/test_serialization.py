@@ -96,3 +96,14 @@ def test_arrow_tables_and_batches_are_arrow_ipc_read_without_copying():
     batch = table.to_batches()[0]
     back, _ = serialization.deserialize(serialization.serialize(batch).to_bytes())
     assert isinstance(back, pa.RecordBatch) and back.equals(batch)
+
+
+def test_a_cancel_while_pickling_stays_a_cancel():
+    # The cancel signal raises TaskCancelledError wherever the task is,
+    # pickling its return included: that is not an unpicklable value.
+    class Cancelled:
+        def __reduce__(self):
+            raise exceptions.TaskCancelledError("the task was cancelled while it ran")
+
+    with pytest.raises(exceptions.TaskCancelledError):
+        serialization.serialize([1, Cancelled()])

@@ -30,6 +30,7 @@ _EXPORTS: "dict[str, tuple[str, str | None]]" = {
     "cancel": ("ember._private.runtime", "cancel"),
     "cloudpickle": ("ember.cloudpickle", None),
     "cluster_resources": ("ember._private.runtime", "cluster_resources"),
+    "dag": ("ember.dag", None),
     "exceptions": ("ember.exceptions", None),
     "experimental": ("ember.experimental", None),
     "get": ("ember._private.runtime", "get"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ember.v1 import gcs_pb2, raylet_pb2
 
@@ -14,6 +14,9 @@ from ember._private.call_check import CallCheck
 from ember._private.object_ref import ObjectRef
 from ember._private.remote_function import PLACEMENT_GROUP_OPTIONS, Exported, place, resource_request, validate_options
 from ember_common import ids
+
+if TYPE_CHECKING:
+    from ember.dag.class_node import ClassMethodNode, ClassNode
 
 # Options an actor accepts, with Ray's defaults. num_cpus=None means Ray's
 # default: 1 CPU to place it, none held while it lives.
@@ -116,6 +119,10 @@ class ActorClass(Exported):
     def remote(self, *args: Any, **kwargs: Any) -> "ActorHandle":
         return self._remote(args, kwargs, self._options)
 
+    def bind(self, *args: Any, **kwargs: Any) -> "ClassNode":
+        """A node of a task graph creating this actor (ember.dag)."""
+        return _bind_class(self, args, kwargs, self._options)
+
     def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any]) -> "ActorHandle":
         check = self._info.checks["__init__"]
         check(args, kwargs)
@@ -138,7 +145,7 @@ class ActorClass(Exported):
                 raise ValueError(f"an actor named {name!r} already exists in namespace {namespace!r}; "
                                  "use get_if_exists=True or ember.get_actor to reach it")
         encoded, deps, nested, keep = task_args.pack(client, args, kwargs, check.name)
-        ctx = runtime.task_context
+        ctx = runtime.task_context()
         spec = raylet_pb2.TaskSpec(
             task_id=task_id, job_id=runtime.current_job_id(), function_id=function_id,
             function_name=f"{info.class_name}.__init__", args=encoded, dependencies=deps, nested_refs=nested,
@@ -186,6 +193,15 @@ class _BoundActorOptions:
 
     def remote(self, *args: Any, **kwargs: Any) -> "ActorHandle":
         return self._cls._remote(args, kwargs, self._options)
+
+    def bind(self, *args: Any, **kwargs: Any) -> "ClassNode":
+        return _bind_class(self._cls, args, kwargs, self._options)
+
+
+def _bind_class(cls: ActorClass, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]) -> "ClassNode":
+    from ember.dag.class_node import ClassNode  # loaded when a graph is built, not by `import ember`
+
+    return ClassNode(cls, args, kwargs, dict(options))
 
 
 class ActorHandle:
@@ -255,6 +271,14 @@ class ActorMethod:
         validate_options(options, METHOD_DEFAULTS, "an actor method")
         return ActorMethod(self._handle, self._name, {**self._options, **options})
 
+    def bind(self, *args: Any, **kwargs: Any) -> "ClassMethodNode | tuple[ClassMethodNode, ...]":
+        """A node of a task graph calling this method (ember.dag); the
+        arguments are checked now, as Ray checks a handle's."""
+        self._handle._info.checks[self._name](args, kwargs)
+        from ember.dag.class_node import bind_handle_method  # loaded when a graph is built
+
+        return bind_handle_method(self._handle, self._name, self._options, args, kwargs)
+
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         handle = self._handle
         check = handle._info.checks[self._name]
@@ -267,7 +291,7 @@ class ActorMethod:
             task_id=task_id, job_id=runtime.current_job_id(), function_id=handle._function_id,
             function_name=self._options["name"] or f"{handle._info.class_name}.{self._name}",
             args=encoded, dependencies=deps, nested_refs=nested, num_returns=n, generator=generator,
-            max_retries=handle._max_task_retries, parent_task_id=runtime.task_context.task_id or b"",
+            max_retries=handle._max_task_retries, parent_task_id=runtime.task_context().task_id or b"",
             actor_id=handle._actor_id, method_name=self._name,
         )
         if generator == raylet_pb2.TaskSpec.STREAMING:
@@ -315,6 +339,6 @@ class ActorExit(BaseException):
 def exit_actor() -> None:
     """End the current actor for good, from one of its methods. The call
     that exits fails with ActorDiedError; the actor is not restarted."""
-    if runtime.task_context.actor_id is None:
+    if runtime.task_context().actor_id is None:
         raise TypeError("exit_actor() can only be called from inside an actor method")
     raise ActorExit()

@@ -79,12 +79,27 @@ class DirectState(enum.Enum):
 _RUNNING, _HERE, _PROMISED = DirectState
 
 
+class WakingCondition(threading.Condition):
+    """A condition whose notify_all also calls `wakers`: how a reader that
+    waits by running an event loop (ReentrantLoop.run_once), not on the
+    condition, learns that something changed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakers: list[Callable[[], None]] = []  # changed under the lock
+
+    def notify_all(self) -> None:
+        super().notify_all()
+        for wake in self.wakers:
+            wake()
+
+
 class ObjectStates:
     """What this process knows of objects, guarded by `cond` (readers wait
     on it for values)."""
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
+        self.cond = WakingCondition()
         self.values: dict[bytes, common_pb2.ObjectValue] = {}  # ready and readable here
         self.live: set[bytes] = set()  # ids this process refers to
         self.subscribed: set[bytes] = set()  # the raylet tells us when they are ready

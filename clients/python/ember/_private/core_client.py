@@ -33,6 +33,7 @@ from ember_common.config import Config
 
 if TYPE_CHECKING:
     from ember._private.ready_watcher import ReadyWatcher
+    from ember._private.reentrant_loop import ReentrantLoop
 
 __all__ = ["ConnectionLost", "CoreClient"]
 
@@ -64,6 +65,9 @@ class CoreClient:
         self.on_execute = on_execute
         self.on_cancel = on_cancel
         self.on_block: Callable[[bool], None] | None = None
+        # An async actor's loop: a wait inside one of its calls runs the
+        # loop's other calls meanwhile instead of blocking them.
+        self.actor_loop: "ReentrantLoop | None" = None
         self.print_logs = True  # print the job's task output (init(log_to_driver=...))
         self.worker_id = register.worker_id  # b"" for a driver
         self._token = token
@@ -447,8 +451,13 @@ class CoreClient:
         if (subscribe or fetch) and self._local is not None:
             self._flush()
         blocked = False
+        loop = self.actor_loop
+        if loop is not None and not loop.can_run_once():
+            loop = None
         try:
             with self._cond:
+                if loop is not None:
+                    self._cond.wakers.append(loop.wake)
                 while True:
                     ready = values.keys() & object_ids
                     if not fetch_local and remote:
@@ -477,8 +486,18 @@ class CoreClient:
                             self._cond.acquire()
                         continue
                     # Wake up now and then: a cancelled task is interrupted here.
-                    self._cond.wait(0.1 if remaining is None else min(remaining, 0.1))
+                    if loop is None:
+                        self._cond.wait(0.1 if remaining is None else min(remaining, 0.1))
+                        continue
+                    self._cond.release()
+                    try:
+                        loop.run_once(0.1 if remaining is None else min(remaining, 0.1))
+                    finally:
+                        self._cond.acquire()
         finally:
+            if loop is not None:
+                with self._cond:
+                    self._cond.wakers.remove(loop.wake)
             if blocked and self.on_block is not None:
                 self.on_block(False)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ember.v1 import raylet_pb2
 
@@ -13,6 +13,9 @@ from ember._private.runtime_env_support import refuse_unsupported
 from ember._private.call_check import CallCheck
 from ember._private.object_ref import ObjectRef
 from ember_common import ids
+
+if TYPE_CHECKING:
+    from ember.dag.function_node import FunctionNode
 
 # Ray's older way to name a placement group (tasks and actors); Ray 2.60
 # still takes them. "default": none, unless the parent captures its children.
@@ -110,7 +113,7 @@ def resolve_strategy(opts: dict[str, Any]) -> Any:
         return PlacementGroupSchedulingStrategy(group, opts["placement_group_bundle_index"],
                                                 opts["placement_group_capture_child_tasks"])
     if strategy is None and group == "default":
-        ctx = runtime.task_context
+        ctx = runtime.task_context()
         capture = opts.get("placement_group_capture_child_tasks")
         if ctx.placement_group_id and (capture or (capture is None and ctx.capture_child_tasks)):
             return PlacementGroupSchedulingStrategy(PlacementGroup(ctx.placement_group_id), -1, capture)
@@ -127,7 +130,7 @@ def place(spec: raylet_pb2.TaskSpec, shape: dict[str, float], opts: dict[str, An
         spec.scheduling.CopyFrom(scheduling_strategy(strategy))
     if request is not None:  # in a group: whether its own children follow it there
         capture = strategy.placement_group_capture_child_tasks
-        spec.placement_group_capture_child_tasks = (runtime.task_context.capture_child_tasks if capture is None
+        spec.placement_group_capture_child_tasks = (runtime.task_context().capture_child_tasks if capture is None
                                                     else bool(capture))
     if opts.get("label_selector"):
         spec.label_selector.update(opts["label_selector"])
@@ -179,13 +182,17 @@ class RemoteFunction(Exported):
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         return self._remote(args, kwargs, self._options)
 
+    def bind(self, *args: Any, **kwargs: Any) -> "FunctionNode":
+        """A node of a task graph calling this function (ember.dag)."""
+        return _bind(self, args, kwargs, self._options)
+
     def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any]) -> Any:
         self._check_call(args, kwargs)
         client = runtime.client()
         function_id = self._export(client)
         encoded, deps, nested, keep = task_args.pack(client, args, kwargs, self._check_call.name)
         task_id = ids.new_task_id()
-        ctx = runtime.task_context
+        ctx = runtime.task_context()
         n, generator = generators.spec_returns(opts["num_returns"])
         spec = raylet_pb2.TaskSpec(
             task_id=task_id,
@@ -221,6 +228,15 @@ class _BoundOptions:
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         return self._fn._remote(args, kwargs, self._options)
+
+    def bind(self, *args: Any, **kwargs: Any) -> "FunctionNode":
+        return _bind(self._fn, args, kwargs, self._options)
+
+
+def _bind(fn: RemoteFunction, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]) -> "FunctionNode":
+    from ember.dag.function_node import FunctionNode  # loaded when a graph is built, not by `import ember`
+
+    return FunctionNode(fn, args, kwargs, dict(options))
 
 
 def remote(*args: Any, **options: Any) -> Any:

@@ -5,6 +5,7 @@ the calls `get`, `put`, `wait`, `cancel`, `nodes`, ..."""
 from __future__ import annotations
 
 import atexit
+import contextvars
 import json
 import logging
 import os
@@ -45,7 +46,7 @@ class _State:
 _state = _State()
 
 
-class TaskContext(threading.local):
+class TaskContext:
     """What the running task is (workers); empty in a driver."""
 
     def __init__(self) -> None:
@@ -63,14 +64,31 @@ class TaskContext(threading.local):
         self.capture_child_tasks = False  # its children go into its placement group
 
 
-task_context = TaskContext()
+_thread_contexts = threading.local()
+# The calls of an async actor interleave on one thread: each asyncio task
+# sets its own context here (a task's contextvars are its own copy).
+coroutine_context: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
+    "ember_task_context", default=None)
+
+
+def task_context() -> TaskContext:
+    """The running task's context: the calling coroutine's in an async actor,
+    else the calling thread's."""
+    ctx = coroutine_context.get()
+    if ctx is None:
+        ctx = getattr(_thread_contexts, "value", None)
+        if ctx is None:
+            ctx = _thread_contexts.value = TaskContext()
+    return ctx
+
+
 # The running tasks of this worker that a cancel reached (is_canceled()).
 cancelled_tasks: set[bytes] = set()
 
 
 def current_job_id() -> bytes:
     """The job of the running task, else this driver's job."""
-    return task_context.job_id or _state.job_id
+    return task_context().job_id or _state.job_id
 
 
 def current_namespace() -> str:

@@ -10,7 +10,7 @@ from ember._private import runtime
 
 
 def _require_worker(what: str) -> None:
-    if runtime.task_context.task_id is None:
+    if runtime.task_context().task_id is None:
         raise RuntimeError(f"{what} is only available inside a task or actor, not in a driver")
 
 
@@ -28,22 +28,22 @@ class RuntimeContext:
 
     def get_task_id(self) -> str | None:
         """The running task's id; None in a driver."""
-        task_id = runtime.task_context.task_id
+        task_id = runtime.task_context().task_id
         return task_id.hex() if task_id else None
 
     def get_actor_id(self) -> str | None:
         """The current actor's id; None outside an actor."""
-        actor_id = runtime.task_context.actor_id
+        actor_id = runtime.task_context().actor_id
         return actor_id.hex() if actor_id else None
 
     def get_actor_name(self) -> str | None:
         """The current actor's name ("" if unnamed); None outside an actor."""
-        return runtime.task_context.actor_name if runtime.task_context.actor_id else None
+        return runtime.task_context().actor_name if runtime.task_context().actor_id else None
 
     @property
     def current_actor(self) -> Any:
         """A handle to the current actor (inside one of its methods)."""
-        ctx = runtime.task_context
+        ctx = runtime.task_context()
         if not ctx.actor_id:
             raise RuntimeError("current_actor is only available inside an actor")
         return ctx.actor_handle
@@ -51,7 +51,7 @@ class RuntimeContext:
     @property
     def was_current_actor_reconstructed(self) -> bool:
         """Whether the current actor was restarted (its constructor run again)."""
-        ctx = runtime.task_context
+        ctx = runtime.task_context()
         if not ctx.actor_id:
             raise RuntimeError("was_current_actor_reconstructed is only available inside an actor")
         return ctx.actor_restarts > 0
@@ -60,15 +60,15 @@ class RuntimeContext:
         """Whether ember.cancel reached the running task: a running actor
         call is not interrupted, it checks this to stop (as in Ray)."""
         _require_worker("is_canceled()")
-        if runtime.task_context.is_async_actor:
+        if runtime.task_context().is_async_actor:
             raise RuntimeError("is_canceled() is not supported in an async actor (a cancel cancels its asyncio task)")
-        return runtime.task_context.task_id in runtime.cancelled_tasks
+        return runtime.task_context().task_id in runtime.cancelled_tasks
 
     def get_assigned_resources(self) -> dict[str, float]:
         """What the running task holds (in an actor: what the actor holds),
         by plain names even inside a placement group: {"CPU": 1.0}."""
         _require_worker("get_assigned_resources()")
-        return dict(runtime.task_context.resources)
+        return dict(runtime.task_context().resources)
 
     def get_accelerator_ids(self) -> dict[str, list[str]]:
         return {"GPU": [str(i) for i in get_gpu_ids()]}

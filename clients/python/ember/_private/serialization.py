@@ -102,6 +102,8 @@ def serialize(value: Any) -> SerializedObject:
     _context.nested = nested
     try:
         data = cloudpickle.dumps(value, protocol=5, buffer_callback=_buffer_callback(buffers))
+    except exceptions.EmberError:
+        raise  # not a pickling error: a cancel that landed meanwhile, a get in a __reduce__ that failed
     except Exception as e:  # pickling errors come in many types
         raise TypeError(f"cannot serialize {type(value).__name__} value: {why_unpicklable(value)}") from e
     finally:

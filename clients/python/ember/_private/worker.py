@@ -164,7 +164,7 @@ class Worker:
                 self.client.send_blocked(blocked, [])
             return
         if threading.get_ident() != self._main_thread:
-            task_id = runtime.task_context.task_id
+            task_id = runtime.task_context().task_id
             if task_id in self._on_threads:
                 self.client.send_blocked(blocked, [], task_id)
             return  # (a thread the task started itself: its task is the one that counts)
@@ -283,7 +283,7 @@ class Worker:
     def _enter_context(self, spec: raylet_pb2.TaskSpec) -> None:
         """The running task's runtime context, on its thread: ids, and what
         it holds (in an actor: what the actor holds)."""
-        ctx = runtime.task_context
+        ctx = runtime.task_context()
         ctx.task_id, ctx.job_id, ctx.task_name = spec.task_id, spec.job_id, spec.function_name
         ctx.actor_id = self._actor_id or (spec.actor_id or None)
         source = self._actor_spec or spec
@@ -298,7 +298,7 @@ class Worker:
         ctx.capture_child_tasks = source.placement_group_capture_child_tasks
 
     def _leave_context(self) -> None:
-        ctx = runtime.task_context
+        ctx = runtime.task_context()
         ctx.task_id = ctx.job_id = ctx.task_name = ctx.placement_group_id = None
         ctx.resources = {}
         ctx.capture_child_tasks = False
@@ -396,25 +396,29 @@ class Worker:
     def _start_actor(self, spec: raylet_pb2.TaskSpec, cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         creation = spec.actor_creation
         self._actor_id = creation.actor_id
-        runtime.task_context.actor_id = creation.actor_id
+        runtime.task_context().actor_id = creation.actor_id
         self._actor_spec = raylet_pb2.TaskSpec(
             resources=spec.resources, actor_creation=creation,
             placement_group_capture_child_tasks=spec.placement_group_capture_child_tasks)
-        self._actor_handle = runtime.task_context.actor_handle = own_handle(cls, spec)
+        self._actor_handle = runtime.task_context().actor_handle = own_handle(cls, spec)
         # asyncio and the thread pool are loaded only by the actors that use
         # them: the zygote (and so every worker) stays ~3 MB smaller.
         if creation.is_async:
             import asyncio
 
-            loop = asyncio.new_event_loop()
+            from ember._private.reentrant_loop import ReentrantLoop
+
+            loop = ReentrantLoop()
             self._actor_slots = asyncio.Semaphore(max(1, creation.max_concurrency))
             threading.Thread(target=loop.run_forever, daemon=True, name="ember-actor-loop").start()
-            self._actor_loop = loop
+            self._actor_loop = self.client.actor_loop = loop
             if inspect.iscoroutinefunction(getattr(cls, "__init__", None)):
                 # cls() would refuse the coroutine __init__ returns: run it
-                # on the loop the actor's calls will run on.
+                # on the loop the actor's calls will run on, in this (the
+                # creation task's) context.
                 actor = cls.__new__(cls)
-                asyncio.run_coroutine_threadsafe(actor.__init__(*args, **kwargs), loop).result()
+                asyncio.run_coroutine_threadsafe(
+                    _in_context(runtime.task_context(), actor.__init__(*args, **kwargs)), loop).result()
                 self._actor = actor
             else:
                 self._actor = cls(*args, **kwargs)
@@ -437,6 +441,7 @@ class Worker:
 
         assert self._actor_slots is not None
         spec = execute.spec
+        runtime.coroutine_context.set(runtime.TaskContext())  # (this asyncio task's own)
         with self._cv:
             cancelled = spec.task_id in runtime.cancelled_tasks
             self._actor_calls[spec.task_id] = asyncio.current_task()  # what a cancel cancels
@@ -508,6 +513,11 @@ class Worker:
         for i in range(spec.num_returns):
             result.returns.add(object_id=ids.object_id_for(spec.task_id, i + 1), data=data, is_error=True)
         self._deliver(result)
+
+
+async def _in_context(ctx: runtime.TaskContext, call: Any) -> Any:
+    runtime.coroutine_context.set(ctx)
+    return await call
 
 
 def _ready() -> bool:
@@ -608,7 +618,7 @@ class TaskOutput(io.TextIOBase):
 
     def write(self, text: str) -> int:
         self._log.write(text)
-        ctx = runtime.task_context
+        ctx = runtime.task_context()
         if ctx.job_id is None:
             return len(text)  # not inside a task: the log only
         with self._lock:

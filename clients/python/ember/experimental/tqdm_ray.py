@@ -112,7 +112,7 @@ class tqdm:
         self._last_flush = now
         state = bar_state.BarState(uuid=self._uuid, desc=self._desc, n=self._x, total=self._total, unit=self._unit,
                                    position=self._pos, closed=self._closed)
-        if runtime.task_context.job_id is not None:
+        if runtime.task_context().job_id is not None:
             # In a task: one write of one whole line, which the driver turns back into the state.
             sys.stdout.write(bar_state.encode(state) + "\n")
         else:

@@ -110,7 +110,7 @@ def placement_group(bundles: list[dict[str, float]], strategy: str = "PACK", nam
 def get_current_placement_group() -> PlacementGroup | None:
     """The placement group the running task or actor was scheduled into;
     None outside one (and in a driver)."""
-    group_id = runtime.task_context.placement_group_id
+    group_id = runtime.task_context().placement_group_id
     return PlacementGroup(group_id) if group_id else None
 
 
