@@ -201,7 +201,7 @@ class RuntimeEnv(dict):
     def __setitem__(self, key: str, value: Any) -> None:
         check = _FIELDS.get(key)
         if check is None:
-            raise ValueError(f"unknown runtime_env key {key!r}; known: {', '.join(sorted(k for k in _FIELDS))}")
+            raise ValueError(f"unknown runtime_env key {key!r}; known: {', '.join(sorted(_FIELDS))}")
         value = check(key, value)
         if value is None:
             self.pop(key, None)

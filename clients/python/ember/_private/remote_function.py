@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from ember.v1 import raylet_pb2
 
 from ember._private import generators, runtime, serialization, task_args
-from ember._private.runtime_env_support import refuse_unsupported
 from ember._private.call_check import CallCheck
 from ember._private.object_ref import ObjectRef
+from ember._private.runtime_env_support import refuse_unsupported
 from ember_common import ids
 
 if TYPE_CHECKING:
