@@ -51,6 +51,9 @@ class Config:
     worker_fork: bool = True
     # Forward what tasks print to their driver, prefixed "(task pid=N)".
     log_to_driver: bool = True
+    # Once progress bars (ember.experimental.tqdm_ray) are drawn on the
+    # driver's terminal, print clears and redraws them around its output (Ray's).
+    tqdm_patch_print: bool = True
     session_root: str = DEFAULT_SESSION_ROOT
     log_json: bool = False
 

@@ -5,9 +5,9 @@ from ember import exceptions
 
 PUBLIC = [
     "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator", "actor", "available_resources", "cancel", "cloudpickle",
-    "cluster_resources", "dag", "exceptions", "get", "get_actor", "get_gpu_ids",
-    "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put", "remote", "shutdown", "util",
-    "wait", "__version__",
+    "cluster_resources", "dag", "exceptions", "experimental", "get", "get_actor", "get_gpu_ids",
+    "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put", "remote", "runtime_env",
+    "shutdown", "util", "wait", "__version__",
 ]
 
 
@@ -42,3 +42,23 @@ def test_dag_surface():
                                          "InputAttributeNode", "InputNode", "MultiOutputNode"]
     for name in ember.dag.__all__:
         assert hasattr(ember.dag, name), name
+
+
+def test_library_surfaces():
+    import queue
+
+    from ember.experimental import tqdm_ray
+    from ember.util import metrics
+    from ember.util import queue as ember_queue
+
+    assert ember_queue.__all__ == ["Empty", "Full", "Queue"]
+    assert issubclass(ember_queue.Empty, queue.Empty) and issubclass(ember_queue.Full, queue.Full)
+    assert {"put", "get", "put_nowait", "get_nowait", "put_nowait_batch", "get_nowait_batch", "put_async",
+            "get_async", "qsize", "size", "empty", "full", "shutdown", "__len__"} <= set(dir(ember_queue.Queue))
+    assert metrics.__all__ == ["Counter", "Gauge", "Histogram"]
+    assert {"inc", "set_default_tags", "info"} <= set(dir(metrics.Counter))
+    assert "set" in dir(metrics.Gauge) and "observe" in dir(metrics.Histogram)
+    assert tqdm_ray.__all__ == ["safe_print", "tqdm"]
+    assert {"update", "set_description", "close", "refresh", "n", "total"} <= set(dir(tqdm_ray.tqdm))
+    assert ember.runtime_env.__all__ == ["RuntimeEnv", "RuntimeEnvConfig"]
+    assert issubclass(ember.runtime_env.RuntimeEnv, dict) and issubclass(ember.runtime_env.RuntimeEnvConfig, dict)

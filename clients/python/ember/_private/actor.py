@@ -36,6 +36,7 @@ ACTOR_DEFAULTS: dict[str, Any] = {
     "concurrency_groups": None,  # accepted; calls share max_concurrency
     "scheduling_strategy": None,
     "label_selector": None,
+    "runtime_env": None,  # only None or empty until runtime environments exist
     **PLACEMENT_GROUP_OPTIONS,
 }
 METHOD_DEFAULTS: dict[str, Any] = {"num_returns": 1, "name": None,

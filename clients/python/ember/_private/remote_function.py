@@ -11,6 +11,7 @@ from ember.v1 import raylet_pb2
 from ember._private import generators, runtime, serialization, task_args
 from ember._private.call_check import CallCheck
 from ember._private.object_ref import ObjectRef
+from ember._private.runtime_env_support import refuse_unsupported
 from ember_common import ids
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "name": None,
     "scheduling_strategy": None,
     "label_selector": None,  # {"zone": "b"}: only on nodes with these labels
+    "runtime_env": None,  # only None or empty until runtime environments exist
     **PLACEMENT_GROUP_OPTIONS,
 }
 
@@ -72,6 +74,8 @@ def validate_options(options: dict[str, Any], allowed: dict[str, Any], what: str
         if key == "label_selector" and value is not None:
             if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
                 raise ValueError(f"label_selector must map label names to values (strings), got {value!r}")
+        if key == "runtime_env":
+            refuse_unsupported(value, what)
 
 
 def scheduling_strategy(value: Any) -> raylet_pb2.SchedulingStrategy:

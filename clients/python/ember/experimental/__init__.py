@@ -1,0 +1,2 @@
+"""Experimental APIs, as Ray's `ray.experimental`: `tqdm_ray` (progress bars
+from tasks and actors, drawn by the driver)."""
