@@ -1,11 +1,13 @@
 """Module-level task bodies and classes used by the tests (importable by
 workers by reference, as a user's own modules are), `wait_until`, the tests'
-one way to wait for something to happen, and `wait_nodes`, for a cluster
-whose nodes all know each other."""
+one way to wait for something to happen, `driver_output`, what the driver
+prints, and `wait_nodes`, for a cluster whose nodes all know each other."""
 
+import contextlib
+import io
 import os
 import time
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import ember
 from ember.exceptions import TaskUnschedulableError
@@ -28,6 +30,40 @@ def wait_until(condition: Callable[[], T], timeout: float = 10.0, what: str = "t
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {value!r})")
         time.sleep(interval)
+
+
+class DriverOutput:
+    """What the driver printed (task output, raylet lines, warnings), kept whole."""
+
+    def __init__(self) -> None:
+        self._out, self._err = io.StringIO(), io.StringIO()
+
+    @property
+    def out(self) -> str:
+        return self._out.getvalue()
+
+    @property
+    def err(self) -> str:
+        return self._err.getvalue()
+
+    def wait_for(self, condition: Callable[[str, str], bool], what: str, timeout: float = 30) -> tuple[str, str]:
+        """Wait until `condition(out, err)` holds; return (out, err)."""
+        try:
+            wait_until(lambda: condition(self.out, self.err), timeout=timeout, what=what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; stdout {self.out[-1000:]!r}, stderr {self.err[-1000:]!r}") from None
+        return self.out, self.err
+
+
+@contextlib.contextmanager
+def driver_output() -> Iterator[DriverOutput]:
+    """Record what the driver prints meanwhile. Not capfd: polling it races
+    the client's reader thread (a line written between a snapshot's read and
+    its truncation is lost). Enter it in the test's body: pytest sets
+    sys.stdout again after the fixtures ran."""
+    output = DriverOutput()
+    with contextlib.redirect_stdout(output._out), contextlib.redirect_stderr(output._err):
+        yield output
 
 
 def raylet_call(token: str, node_id: str, method: str, request):

@@ -19,7 +19,7 @@ from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ember_common.gcs_client import GcsClient
 from ember.v1 import gcs_pb2, raylet_pb2
 from tests.conftest import added_nodes, multinode_cluster
-from tests.helpers import raylet_call, wait_until
+from tests.helpers import driver_output, raylet_call, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -121,15 +121,14 @@ def test_refs_inside_values_and_arguments_cross_nodes(cluster):
     assert got == {"k": "from the driver"} and node == far.node_id.hex()
 
 
-def test_output_of_a_task_on_another_node_reaches_the_driver(cluster, capfd):
+def test_output_of_a_task_on_another_node_reaches_the_driver(cluster):
     def shout():
         print("hello from the far node", flush=True)
         return 1
 
-    ember.get(on_far.remote(shout))
-    out = []
-    wait_until(lambda: out.append(capfd.readouterr().out) or "hello from the far node" in "".join(out), 10,
-               "the far node's output")
+    with driver_output() as output:
+        ember.get(on_far.remote(shout))
+        output.wait_for(lambda out, err: "hello from the far node" in out, "the far node's output")
 
 
 def test_objects_are_freed_on_every_node(cluster):
@@ -143,17 +142,16 @@ def test_objects_are_freed_on_every_node(cluster):
                10, "the object freed on both nodes")
 
 
-def test_an_infeasible_task_runs_once_a_fitting_node_joins(cluster, capfd):
+def test_an_infeasible_task_runs_once_a_fitting_node_joins(cluster):
     c, _far = cluster
 
     @ember.remote(resources={"late": 1})
     def late():
         return _here()
 
-    ref = late.remote()
-    err = []
-    wait_until(lambda: err.append(capfd.readouterr().err) or "no node has that much" in "".join(err), 10,
-               "the warning that no node fits the task")
+    with driver_output() as output:
+        ref = late.remote()
+        output.wait_for(lambda out, err: "no node has that much" in err, "the warning that no node fits the task")
     assert not ember.wait([ref], timeout=0)[0]
     with added_nodes(c, {"num_cpus": 1, "resources": {"late": 1}}) as (node,):
         assert ember.get(ref, timeout=30) == node.node_id.hex()

@@ -11,7 +11,7 @@ import pytest
 import ember
 from ember import exceptions
 from tests.conftest import ember_processes, shm_files, wait_gone
-from tests.helpers import wait_until
+from tests.helpers import driver_output, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +59,15 @@ def worker_processes(info) -> list:
     return [p for p in ember_processes(info["session_dir"]) if "ember._private.worker" in " ".join(p.cmdline())]
 
 
-def test_fib_15_on_two_cpus_keeps_the_pool_at_its_size(small_cluster, capfd):
-    assert ember.get(fib.remote(15), timeout=120) == 610
-    # 1973 tasks, most waiting at some point: a zygote and 2 workers, no more.
-    assert len(worker_processes(small_cluster)) <= 3
-    # The drivers heard why once, as a line of the raylet's.
-    seen = []
-    wait_until(lambda: seen.append(capfd.readouterr().err) or "run nested inside tasks" in "".join(seen),
-               what="the nested-tasks warning")
-    assert "".join(seen).count("run nested inside tasks") == 1
-    assert ember.get(fib.remote(12), timeout=60) == 144
-    assert "run nested inside tasks" not in capfd.readouterr().err
+def test_fib_15_on_two_cpus_keeps_the_pool_at_its_size(small_cluster):
+    with driver_output() as output:
+        assert ember.get(fib.remote(15), timeout=120) == 610
+        # 1973 tasks, most waiting at some point: a zygote and 2 workers, no more.
+        assert len(worker_processes(small_cluster)) <= 3
+        # The drivers heard why once, as a line of the raylet's.
+        output.wait_for(lambda out, err: "run nested inside tasks" in err, "the nested-tasks warning")
+        assert ember.get(fib.remote(12), timeout=60) == 144
+    assert output.err.count("run nested inside tasks") == 1
 
 
 def test_each_nested_task_sees_its_own_runtime_context(small_cluster):

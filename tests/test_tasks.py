@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ import pytest
 import ember
 from ember import exceptions
 from tests import helpers
-from tests.helpers import wait_until
+from tests.helpers import driver_output, wait_until
 
 pytestmark = pytest.mark.usefixtures("cluster")
 
@@ -192,10 +193,7 @@ def test_a_freed_objects_file_is_reused_once_nobody_maps_it():
     path = os.path.join(store_dir, ref.hex())
     inode = os.stat(path).st_ino
     del arr, ref
-    deadline = time.monotonic() + 10
-    while os.path.exists(path):  # freed: moved to the store's pool
-        assert time.monotonic() < deadline, "the object was never freed"
-        time.sleep(0.02)
+    wait_until(lambda: not os.path.exists(path), what="the object freed (moved to the store's pool)")
     again = ember.put(np.zeros(size, dtype=np.uint8))
     assert os.stat(os.path.join(store_dir, again.hex())).st_ino == inode
     assert ember.get(again)[-1] == 0
@@ -303,17 +301,14 @@ def test_cluster_views():
     assert node["Alive"] and node["Resources"]["CPU"] == 2
     assert set(node) >= {"NodeID", "Alive", "NodeManagerAddress", "Resources"}
     assert ember.cluster_resources()["CPU"] == 2
-    deadline = time.monotonic() + 5
-    while ember.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert ember.available_resources()["CPU"] == 2
+    wait_until(lambda: ember.available_resources().get("CPU") == 2, what="both CPUs free again")
 
 
-def test_infeasible_task_warns(capfd):
-    r = double.options(num_cpus=64).remote(1)
-    ready, _ = ember.wait([r], timeout=1)
-    assert not ready
-    assert "no node has that much" in capfd.readouterr().err
+def test_infeasible_task_warns():
+    with driver_output() as output:
+        r = double.options(num_cpus=64).remote(1)
+        output.wait_for(lambda out, err: "no node has that much" in err, "the warning that no node fits")
+    assert not ember.wait([r], timeout=0)[0]
     ember.cancel(r)
 
 
@@ -338,7 +333,7 @@ def test_unknown_function_is_a_clear_task_error():
         ember.get(ref, timeout=30)
 
 
-def test_task_output_reaches_the_driver(capfd, cluster):
+def test_task_output_reaches_the_driver(cluster):
     @ember.remote
     def chatty(n):
         import sys
@@ -347,22 +342,12 @@ def test_task_output_reaches_the_driver(capfd, cluster):
         print("to stderr", file=sys.stderr)
         return n
 
-    assert ember.get(chatty.remote(7)) == 7
-    deadline = time.monotonic() + 5
-    out = err = ""
-    while time.monotonic() < deadline:
-        captured = capfd.readouterr()
-        out, err = out + captured.out, err + captured.err
-        if "hello 7" in out and "to stderr" in err:
-            break
-        time.sleep(0.05)
-    if "hello 7 from a task" not in out:  # say where the line got lost (seen once, not reproduced)
-        logs = pathlib.Path(cluster["session_dir"]) / "logs"
-        printed = [f.name for f in logs.glob("worker-*.log") if "hello 7 from a task" in f.read_text(errors="replace")]
-        pytest.fail(f"the task's line never reached the driver; worker logs with it: {printed}; "
-                    f"driver stdout {out!r}, stderr {err[-500:]!r}")
-    assert "pid=" in out and "chatty" in out
-    assert "to stderr" in err
+    with driver_output() as output:
+        assert ember.get(chatty.remote(7)) == 7
+        out, err = output.wait_for(lambda out, err: "hello 7 from a task" in out and "to stderr" in err,
+                                   "the task's lines")
+    (line,) = [line for line in out.splitlines() if "hello 7 from a task" in line]
+    assert re.match(r"\((\S+\.)?chatty pid=\d+\) hello 7 from a task$", line), line
 
 
 def test_workers_running_small_tasks_never_load_grpc():
