@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -121,3 +122,31 @@ def test_version():
 
     out = ember_cli("--version")
     assert out.returncode == 0 and out.stdout.strip() == f"ember, version {ember.__version__}"
+
+
+def test_rays_start_flags_and_stop_force():
+    """A Ray launch script's flags: accepted, with a note where they mean nothing here;
+    `ember stop --force` kills at once and still cleans the stores."""
+    root = os.environ["EMBER_SESSION_ROOT"]
+    before = set(shm_files())
+    port = free_port()
+    out = ember_cli("start", "--head", "--port", str(port), "--num-cpus", "1", "--node-ip-address", "127.0.0.1",
+                    "--include-dashboard", "false", "--dashboard-host", "0.0.0.0", "--disable-usage-stats")
+    assert out.returncode == 0, out.stderr
+    assert "--include-dashboard, --dashboard-host ignored: Ember has no dashboard yet" in out.stderr
+    assert ember_processes(root)
+    assert "1 alive" in ember_cli("status").stdout
+
+    stopped = ember_cli("stop", "--force")
+    assert stopped.returncode == 0 and "Stopped 1 node(s)" in stopped.stdout
+    assert not wait_gone(root)
+    ours = {d.name[-6:] for d in pathlib.Path(root).glob("session_*")}
+    assert not [f for f in set(shm_files()) - before if f.split("-")[1] in ours]
+    assert "no running cluster" in ember_cli("status").stderr
+
+
+def test_unknown_start_flag_is_refused():
+    out = ember_cli("start", "--head", "--no-such-flag")
+    # click's wording differs between versions ("option: --x" / "option '--x'").
+    assert out.returncode != 0 and re.search(r"No such option\W+--no-such-flag", out.stderr)
+    assert not ember_processes(os.environ["EMBER_SESSION_ROOT"])

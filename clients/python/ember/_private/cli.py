@@ -2,7 +2,7 @@
 
     ember start --head [--port 6380] [--num-cpus N] [--num-gpus N] [--resources JSON]
     ember start --address HOST:PORT          # add a node to a running cluster
-    ember stop                                # stop every node started here
+    ember stop [--force] [--grace-period S]   # stop every node started here
     ember status [--address HOST:PORT]        # nodes and their resources
     ember memory [--json]                    # objects per node: size, where, spilled, who refers to them
     ember list actors [--all] [--json]        # actors: state, node, restarts, name
@@ -100,7 +100,8 @@ def main() -> None:
 @click.option("--head", is_flag=True, help="Start the head node (GCS, object store, raylet).")
 @click.option("--address", default=None, help="Join the cluster whose GCS is at HOST:PORT.")
 @click.option("--port", type=int, default=DEFAULT_GCS_PORT, show_default=True, help="GCS port (head only).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address the services bind to.")
+@click.option("--host", "--node-ip-address", "host", default="127.0.0.1", show_default=True,
+              help="Address the services bind to.")
 @click.option("--num-cpus", type=float, default=None, help="CPUs to offer (default: all cores).")
 @click.option("--num-gpus", type=float, default=0, help="GPUs to offer.")
 @click.option("--memory", type=float, default=0, help="Bytes of memory to offer as a resource.")
@@ -115,12 +116,24 @@ def main() -> None:
 @click.option("--gcs-replicas", type=click.IntRange(1, 7), default=1, show_default=True,
               help="Head only, with etcd: GCS processes to start; they elect a leader, the others stand by.")
 @click.option("--block", is_flag=True, help="Stay in the foreground until interrupted, then stop.")
+@click.option("--include-dashboard", type=bool, default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
+@click.option("--dashboard-host", default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
+@click.option("--dashboard-port", type=int, default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
+@click.option("--disable-usage-stats", is_flag=True, help="Accepted for Ray's scripts; Ember collects no usage stats.")
 def start(head: bool, address: str | None, port: int, host: str, num_cpus: float | None, num_gpus: float,
           memory: float, resources: str | None, labels: str | None, object_store_memory: int | None,
-          token: str | None, storage: str, cluster_name: str, gcs_replicas: int, block: bool) -> None:
+          token: str | None, storage: str, cluster_name: str, gcs_replicas: int, block: bool,
+          include_dashboard: bool | None, dashboard_host: str | None, dashboard_port: int | None,
+          disable_usage_stats: bool) -> None:
     """Start a node: the head with --head, or a node joining --address."""
     if head == bool(address):
         raise click.UsageError("give exactly one of --head or --address")
+    dashboard_flags = [flag for flag, value in (("--include-dashboard", include_dashboard),
+                                                ("--dashboard-host", dashboard_host),
+                                                ("--dashboard-port", dashboard_port)) if value is not None]
+    if dashboard_flags:
+        # Ray's launch scripts pass these; refusing them would stop the script for nothing.
+        click.echo(f"note: {', '.join(dashboard_flags)} ignored: Ember has no dashboard yet (issue 16)", err=True)
     config = Config.load()
     if address:
         if token is None:
@@ -165,14 +178,16 @@ def _check_gcs(address: str, token: str) -> None:
 
 
 @main.command()
-@click.option("--timeout", type=float, default=10, show_default=True, help="Seconds to wait before SIGKILL.")
-def stop(timeout: float) -> None:
+@click.option("--timeout", "--grace-period", "timeout", type=float, default=10, show_default=True,
+              help="Seconds to wait after SIGTERM before SIGKILL.")
+@click.option("-f", "--force", is_flag=True, help="SIGKILL at once, without a graceful shutdown.")
+def stop(timeout: float, force: bool) -> None:
     """Stop every Ember node started on this machine with `ember start`."""
     root = pathlib.Path(Config.load().session_root)
     stopped = 0
     for session_dir in sorted(root.glob("session_*")):
         if session_dir.is_dir() and not session_dir.is_symlink():
-            stopped += node_launcher.stop_session(session_dir, timeout)
+            stopped += node_launcher.stop_session(session_dir, timeout, force=force)
             for leftover in ("token", "cluster.json"):
                 (session_dir / leftover).unlink(missing_ok=True)
     (root / session.LATEST).unlink(missing_ok=True)

@@ -87,7 +87,7 @@ def _kill(procs: list[psutil.Process]) -> None:
 
 
 def kill_pids(pids: dict[str, int], session_dir: pathlib.Path) -> None:
-    """SIGKILL a node's processes and their children (a crash, for tests)."""
+    """SIGKILL a node's processes and their children (a crash: tests, `ember stop --force`)."""
     _kill([p for proc, children in _session_processes(pids, session_dir) for p in (*children, proc)])
 
 
@@ -254,12 +254,16 @@ def _tail(path: pathlib.Path, lines: int = 20) -> str:
         return ""
 
 
-def stop_session(session_dir: pathlib.Path, timeout: float = 5.0) -> int:
-    """Stop every node recorded in a session; returns how many."""
+def stop_session(session_dir: pathlib.Path, timeout: float = 5.0, force: bool = False) -> int:
+    """Stop every node recorded in a session (force: SIGKILL at once, no
+    unregistering); returns how many."""
     stopped = 0
     for record in sorted((session_dir / "nodes").glob("*.json")):
         data: dict[str, Any] = session.read_json(record)
-        stop_pids(data.get("pids", {}), session_dir, timeout)
+        if force:
+            kill_pids(data.get("pids", {}), session_dir)
+        else:
+            stop_pids(data.get("pids", {}), session_dir, timeout)
         if data.get("store_dir"):
             shutil.rmtree(data["store_dir"], ignore_errors=True)
         record.unlink(missing_ok=True)
