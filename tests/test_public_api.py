@@ -6,7 +6,7 @@ from ember import exceptions
 PUBLIC = [
     "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator", "actor", "available_resources", "cancel", "cloudpickle",
     "cluster_resources", "dag", "exceptions", "experimental", "get", "get_actor", "get_gpu_ids",
-    "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put", "remote", "runtime_env",
+    "get_runtime_context", "init", "is_initialized", "job_config", "kill", "method", "nodes", "put", "remote", "runtime_env",
     "shutdown", "util", "wait", "__version__",
 ]
 
@@ -62,3 +62,6 @@ def test_library_surfaces():
     assert {"update", "set_description", "close", "refresh", "n", "total"} <= set(dir(tqdm_ray.tqdm))
     assert ember.runtime_env.__all__ == ["RuntimeEnv", "RuntimeEnvConfig"]
     assert issubclass(ember.runtime_env.RuntimeEnv, dict) and issubclass(ember.runtime_env.RuntimeEnvConfig, dict)
+    assert ember.job_config.__all__ == ["JobConfig"]
+    assert {"set_metadata", "set_ray_namespace", "set_runtime_env", "set_default_actor_lifetime",
+            "from_json"} <= set(dir(ember.job_config.JobConfig))

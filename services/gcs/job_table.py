@@ -42,6 +42,7 @@ class JobTable:
             entrypoint=request.entrypoint,
             start_time=time.time(),
             request_id=request.request_id,
+            metadata=request.metadata,
         )
         self._next += 1
         await self._storage.put(TABLE, job.job_id, job.SerializeToString())

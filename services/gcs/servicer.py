@@ -24,6 +24,9 @@ from ember_gcs.placement_group_table import PlacementGroupTable
 
 Ctx = grpc.aio.ServicerContext
 
+# A job's metadata is a label set, not a store: keys and values together.
+_MAX_JOB_METADATA = 64 * 1024
+
 
 def _namespace(ns: str) -> str:
     if "\0" in ns or len(ns) > 256:
@@ -90,6 +93,8 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
         _namespace(request.namespace)
         if len(request.request_id) > 64:
             raise InvalidArgument("request_id must be at most 64 bytes")
+        if sum(len(k) + len(v) for k, v in request.metadata.items()) > _MAX_JOB_METADATA:
+            raise InvalidArgument(f"job metadata must be at most {_MAX_JOB_METADATA} bytes of keys and values")
         return gcs_pb2.AddJobReply(job=await self._jobs.add(request))
 
     @map_errors

@@ -39,6 +39,7 @@ _EXPORTS: "dict[str, tuple[str, str | None]]" = {
     "get_runtime_context": ("ember._private.runtime_context", "get_runtime_context"),
     "init": ("ember._private.runtime", "init"),
     "is_initialized": ("ember._private.runtime", "is_initialized"),
+    "job_config": ("ember.job_config", None),
     "kill": ("ember._private.actor", "kill"),
     "method": ("ember._private.actor", "method"),
     "nodes": ("ember._private.runtime", "nodes"),

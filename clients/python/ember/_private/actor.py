@@ -70,7 +70,7 @@ def _validate_actor_options(options: dict[str, Any]) -> None:
         raise ValueError(f"max_concurrency must be an int >= 1, got {concurrency!r}")
     lifetime = options.get("lifetime")
     if lifetime not in (None, "detached", "non_detached"):
-        raise ValueError(f"lifetime must be 'detached' or None, got {lifetime!r}")
+        raise ValueError(f"lifetime must be 'detached', 'non_detached' or None, got {lifetime!r}")
     name = options.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise ValueError(f"an actor name must be a non-empty string, got {name!r}")
@@ -131,7 +131,8 @@ class ActorClass(Exported):
         info = self._info
         name = opts["name"]
         namespace = opts["namespace"] if opts["namespace"] is not None else runtime.current_namespace()
-        detached = opts["lifetime"] == "detached"
+        lifetime = opts["lifetime"] or runtime.job_settings(runtime.current_job_id()).default_actor_lifetime.value
+        detached = lifetime == "detached"
         concurrency = opts["max_concurrency"] or (1000 if info.is_async else 1)
         actor_id = ids.new_unique_id()
         task_id = ids.new_task_id()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import atexit
 import contextvars
-import json
 import logging
 import os
 import pathlib
@@ -19,15 +18,19 @@ from typing import TYPE_CHECKING, Any, Sequence
 from ember.v1 import gcs_pb2, raylet_pb2
 
 from ember import exceptions
+from ember._private import job_settings as job_settings_kv
 from ember._private import serialization, session
 from ember._private.core_client import CoreClient
 from ember._private.generators import ObjectRefGenerator
+from ember._private.job_settings import JobSettings, validate_namespace
 from ember._private.object_ref import ObjectRef
+from ember._private.runtime_env_support import refuse_unsupported
 from ember_common import auth, ids
 from ember_common.config import Config
 
 if TYPE_CHECKING:
     from ember._private.node_launcher import NodeProcesses
+    from ember.job_config import JobConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,8 @@ class _State:
         self.local_node: NodeProcesses | None = None
         self.session_dir: pathlib.Path | None = None
         self.job_id: bytes = b""
-        self.namespace: str = ""
+        # Job id -> its settings: the driver's own; in a worker, each job met.
+        self.job_settings: dict[bytes, JobSettings] = {}
         self.is_worker = False
         self.lock = threading.RLock()
 
@@ -92,7 +96,8 @@ def current_job_id() -> bytes:
 
 
 def current_namespace() -> str:
-    return _state.namespace
+    """The namespace of the running task's job, else this driver's."""
+    return job_settings(current_job_id()).namespace
 
 
 def current_client_or_none() -> CoreClient | None:
@@ -119,6 +124,8 @@ def init(
     num_gpus: float | None = None,
     resources: dict[str, float] | None = None,
     namespace: str | None = None,
+    runtime_env: dict[str, Any] | None = None,
+    job_config: JobConfig | None = None,
     object_store_memory: int | None = None,
     ignore_reinit_error: bool = False,
     log_to_driver: bool = True,
@@ -130,9 +137,12 @@ def init(
     address: None starts a private local cluster (stopped at shutdown or
     exit) unless EMBER_ADDRESS is set; "auto" joins the cluster started by
     `ember start` on this machine; "host:port" joins the GCS at that address.
+    namespace (else job_config's, else ""), runtime_env and job_config
+    (an ember.job_config.JobConfig) hold for every task and actor of the job.
     """
     if unsupported:
         warnings.warn(f"ember.init() ignores arguments it does not support: {sorted(unsupported)}", stacklevel=2)
+    settings, metadata = _job_settings(namespace, runtime_env, job_config)
     with _state.lock:
         if _state.client is not None:
             if ignore_reinit_error:
@@ -163,7 +173,7 @@ def init(
             _state.session_dir = session_dir
             raylet_address = _pick_raylet(gcs_address, token, config.local_transport)
         try:
-            _connect(gcs_address, raylet_address, token, namespace or "", config)
+            _connect(gcs_address, raylet_address, token, settings, metadata, config)
             assert _state.client is not None
             _state.client.print_logs = log_to_driver
         except BaseException:
@@ -225,27 +235,66 @@ def _pick_raylet(gcs_address: str, token: str, local_transport: bool) -> str:
     raise ConnectionError(f"the cluster at {gcs_address} has no live nodes")
 
 
-def _connect(gcs_address: str, raylet_address: str, token: str, namespace: str, config: Config) -> None:
+def _job_settings(namespace: str | None, runtime_env: dict[str, Any] | None,
+                  job_config: JobConfig | None) -> tuple[JobSettings, dict[str, str]]:
+    """The job's settings from init's arguments (checked before anything
+    starts), and its metadata."""
+    from ember.job_config import JobConfig
+
+    if job_config is None:
+        job_config = JobConfig()
+    elif not isinstance(job_config, JobConfig):
+        raise TypeError(f"job_config must be an ember.job_config.JobConfig, got {type(job_config).__name__}")
+    if runtime_env is not None and job_config.runtime_env is not None:
+        raise ValueError("runtime_env was given both to ember.init and in its job_config; give it once")
+    refuse_unsupported(runtime_env if runtime_env is not None else job_config.runtime_env, "ember.init")
+    if namespace is not None:
+        validate_namespace(namespace)
+    settings = JobSettings(
+        namespace=namespace if namespace is not None else job_config.ray_namespace or "",
+        code_search_path=tuple(os.path.abspath(p) for p in job_config.code_search_path),
+        driver_sys_path=tuple(dict.fromkeys([os.getcwd(), *sys.path, *job_config._py_driver_sys_path])),
+        default_actor_lifetime=job_config.default_actor_lifetime,
+    )
+    return settings, dict(job_config.metadata)
+
+
+def _connect(gcs_address: str, raylet_address: str, token: str, settings: JobSettings, metadata: dict[str, str],
+             config: Config) -> None:
     from ember_common.gcs_client import GcsClient
 
     gcs = GcsClient(gcs_address, token, failover_window_s=_JOIN_WINDOW_S)
     try:
         # One request id for all retries: a failover between the GCS storing the
         # job and its reply reaching us must not make a second job.
-        job = gcs.AddJob(gcs_pb2.AddJobRequest(driver_pid=os.getpid(), namespace=namespace,
-                                               entrypoint=" ".join(sys.argv)[:1024], request_id=ids.new_unique_id()),
+        job = gcs.AddJob(gcs_pb2.AddJobRequest(driver_pid=os.getpid(), namespace=settings.namespace,
+                                               entrypoint=" ".join(sys.argv)[:1024], request_id=ids.new_unique_id(),
+                                               metadata=metadata),
                          timeout=30, wait_for_ready=True).job
-        # Workers add the driver's import path, so what the driver pickles by
-        # reference (functions and classes of its own modules) imports there.
-        path = json.dumps([os.getcwd(), *sys.path]).encode()
-        gcs.KvPut(gcs_pb2.KvPutRequest(namespace="job", key=job.job_id + b"/sys_path", value=path, overwrite=True),
+        gcs.KvPut(gcs_pb2.KvPutRequest(namespace=job_settings_kv.KV_NAMESPACE, key=job_settings_kv.kv_key(job.job_id),
+                                       value=settings.to_json(), overwrite=True),
                   timeout=30)
     finally:
         gcs.close()
     register = raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.DRIVER, job_id=job.job_id, pid=os.getpid())
     _state.client = CoreClient(raylet_address, token, register, config)
     _state.job_id = job.job_id
-    _state.namespace = namespace
+    _state.job_settings = {job.job_id: settings}
+
+
+def job_settings(job_id: bytes) -> JobSettings:
+    """The settings of job `job_id` (this driver's own; in a worker, read
+    once per job from the GCS through the raylet)."""
+    found = _state.job_settings.get(job_id)
+    if found is not None:
+        return found
+    c = _state.client
+    if not job_id or c is None:
+        return JobSettings()
+    present, raw = c.kv_get(job_settings_kv.KV_NAMESPACE, job_settings_kv.kv_key(job_id), timeout=30)
+    settings = JobSettings.from_json(raw) if present else JobSettings()
+    _state.job_settings[job_id] = settings
+    return settings
 
 
 def connect_worker(client_: CoreClient) -> None:
@@ -282,6 +331,7 @@ def shutdown() -> None:
             if _state.session_dir is not None:
                 _clean_session_dir(_state.session_dir)
         _state.job_id = b""
+        _state.job_settings = {}
         _state.session_dir = None
 
 

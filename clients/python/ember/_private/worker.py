@@ -22,7 +22,6 @@ import faulthandler
 import inspect
 import io
 import signal
-import json
 import logging
 import os
 import queue
@@ -64,6 +63,7 @@ class Worker:
         signal.signal(_CANCEL_SIGNAL, self._on_cancel_signal)
         self._functions: dict[bytes, Any] = {}
         self._jobs_seen: set[bytes] = set()
+        self._jobs_lock = threading.Lock()
         # Set once this worker hosts an actor.
         self._actor: Any = None
         self._actor_id: bytes | None = None
@@ -228,23 +228,29 @@ class Worker:
                     runtime.cancelled_tasks.discard(execute.spec.task_id)
 
     def _function(self, spec: raylet_pb2.TaskSpec) -> Any:
+        if spec.job_id not in self._jobs_seen:  # (a cached function may be another job's too)
+            with self._jobs_lock:  # tasks on other threads wait until the path is in place
+                if spec.job_id not in self._jobs_seen:
+                    self._adopt_job_path(spec.job_id)
         fn = self._functions.get(spec.function_id)
         if fn is None:
-            if spec.job_id not in self._jobs_seen:
-                self._adopt_job_path(spec.job_id)
             fn = serialization.loads_function(self.client.fetch_function(spec.function_id))
             self._functions[spec.function_id] = fn
         return fn
 
     def _adopt_job_path(self, job_id: bytes) -> None:
-        """Put the driver's import path on ours, so functions and classes
-        pickled by reference import here too."""
+        """Put the job's code search path first on our import path, and the
+        driver's after ours, so functions and classes pickled by reference
+        import here too."""
+        settings = runtime.job_settings(job_id)
+        for entry in reversed(settings.code_search_path):
+            if entry in sys.path:
+                sys.path.remove(entry)
+            sys.path.insert(0, entry)
+        for entry in settings.driver_sys_path:
+            if entry not in sys.path:
+                sys.path.append(entry)
         self._jobs_seen.add(job_id)
-        found, value = self.client.kv_get("job", job_id + b"/sys_path", timeout=30)
-        if found:
-            for entry in json.loads(value):
-                if entry not in sys.path:
-                    sys.path.append(entry)
 
     def _execute(self, execute: raylet_pb2.ExecuteTask) -> None:
         spec = execute.spec

@@ -216,7 +216,14 @@ class GetAllNodesReply(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ...) -> None: ...
 
 class JobInfo(_message.Message):
-    __slots__ = ("job_id", "driver_address", "driver_pid", "is_dead", "start_time", "end_time", "namespace", "entrypoint", "request_id")
+    __slots__ = ("job_id", "driver_address", "driver_pid", "is_dead", "start_time", "end_time", "namespace", "entrypoint", "request_id", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     DRIVER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DRIVER_PID_FIELD_NUMBER: _ClassVar[int]
@@ -226,6 +233,7 @@ class JobInfo(_message.Message):
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
     job_id: bytes
     driver_address: str
     driver_pid: int
@@ -235,21 +243,31 @@ class JobInfo(_message.Message):
     namespace: str
     entrypoint: str
     request_id: bytes
-    def __init__(self, job_id: _Optional[bytes] = ..., driver_address: _Optional[str] = ..., driver_pid: _Optional[int] = ..., is_dead: _Optional[bool] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., namespace: _Optional[str] = ..., entrypoint: _Optional[str] = ..., request_id: _Optional[bytes] = ...) -> None: ...
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, job_id: _Optional[bytes] = ..., driver_address: _Optional[str] = ..., driver_pid: _Optional[int] = ..., is_dead: _Optional[bool] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., namespace: _Optional[str] = ..., entrypoint: _Optional[str] = ..., request_id: _Optional[bytes] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class AddJobRequest(_message.Message):
-    __slots__ = ("driver_pid", "driver_address", "namespace", "entrypoint", "request_id")
+    __slots__ = ("driver_pid", "driver_address", "namespace", "entrypoint", "request_id", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     DRIVER_PID_FIELD_NUMBER: _ClassVar[int]
     DRIVER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
     driver_pid: int
     driver_address: str
     namespace: str
     entrypoint: str
     request_id: bytes
-    def __init__(self, driver_pid: _Optional[int] = ..., driver_address: _Optional[str] = ..., namespace: _Optional[str] = ..., entrypoint: _Optional[str] = ..., request_id: _Optional[bytes] = ...) -> None: ...
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, driver_pid: _Optional[int] = ..., driver_address: _Optional[str] = ..., namespace: _Optional[str] = ..., entrypoint: _Optional[str] = ..., request_id: _Optional[bytes] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class AddJobReply(_message.Message):
     __slots__ = ("job",)

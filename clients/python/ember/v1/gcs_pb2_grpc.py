@@ -186,6 +186,8 @@ class GcsServicer:
         """Allocates a job id for a new driver. Idempotent by request_id: a retry
         (say across a GCS failover) with the same request_id gets the job the
         first call made. Without a request_id every call allocates a new id.
+        INVALID_ARGUMENT: a bad namespace, a request_id over 64 bytes, metadata
+        over 64 KiB.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
