@@ -156,7 +156,7 @@ def init(
             # (Imported here: workers import this module too, and never start a node.)
             from ember._private import node_launcher
 
-            session_dir, token = session.create(config.session_root, token)
+            session_dir, token = session.create(config.session_root, token, session.StartedBy.DRIVER)
             node = node_launcher.start_node(
                 session_dir, token, head=True, num_cpus=num_cpus, num_gpus=num_gpus or 0,
                 resources=resources, object_store_bytes=object_store_memory, config=config,
@@ -388,11 +388,11 @@ def wait(refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | No
          fetch_local: bool = True) -> tuple[list[ObjectRef], list[ObjectRef]]:
     if isinstance(refs, ObjectRef) or not isinstance(refs, (list, tuple)):
         raise TypeError("wait() takes a list of ObjectRefs")
-    if any(isinstance(r, ObjectRefGenerator) for r in refs):
-        return _wait_with_generators(refs, num_returns, timeout, fetch_local)
     try:
-        object_ids = [r._id for r in refs]
+        object_ids = [r._id for r in refs]  # (a generator has no _id: the common case pays no isinstance per ref)
     except AttributeError:
+        if any(isinstance(r, ObjectRefGenerator) for r in refs):
+            return _wait_with_generators(refs, num_returns, timeout, fetch_local)
         bad = next(r for r in refs if not isinstance(r, ObjectRef))
         raise TypeError(f"wait() takes a list of ObjectRefs, got a {type(bad).__name__} in the list") from None
     if len(set(object_ids)) != len(object_ids):
