@@ -7,7 +7,7 @@ dependencies), `rpc` (channel options, the token interceptor, `map_errors`),
 `service` (the runner every service's main() calls: flags, logging, health,
 ready file, stop), `background` (tasks a service keeps, shared runs),
 `backoff`, `gcs_client` (the leader-following GCS client, sync and asyncio),
-`config`, `auth` (the cluster token), `ids`, `frames` (length-prefixed frames
+`config`, `auth` (the cluster token), `ports` (listening exclusively, and why not), `ids`, `frames` (length-prefixed frames
 on unix sockets), `placement` (placement-group resource names),
 `object_layout` (how an object's bytes are laid out; runtime failures),
 `node_memory` (the memory a node offers by default, as Ray sizes it).

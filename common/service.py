@@ -22,7 +22,7 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from ember_common import auth, rpc
+from ember_common import auth, ports, rpc
 from ember_common.config import Config
 
 log = logging.getLogger(__name__)
@@ -98,15 +98,21 @@ async def _serve(service: Service, args: argparse.Namespace, token: str) -> None
     server = grpc.aio.server(
         # The token first: nothing else looks at an unauthenticated call.
         interceptors=[rpc.TokenInterceptor(token), *getattr(service, "interceptors", [])],
-        options=rpc.CHANNEL_OPTIONS
+        options=[*rpc.CHANNEL_OPTIONS, *ports.EXCLUSIVE_PORT_OPTIONS]
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service.health = health_servicer  # services may report NOT_SERVING later (the GCS without etcd)
     service.register(server)
-    port = server.add_insecure_port(f"{args.host}:{args.port}")
+    try:
+        port = server.add_insecure_port(f"{args.host}:{args.port}")
+    except RuntimeError:  # grpc >= 1.5x raises where it used to return 0
+        port = 0
     if port == 0:
-        raise SystemExit(f"{service.name}: cannot bind {args.host}:{args.port}")
+        error = ports.listen_error(f"{service.name}'s gRPC port", args.host, args.port)
+        log.error("%s", error)
+        await service.stop()  # what its constructor made (the store's shared-memory directory)
+        raise SystemExit(str(error))
     socket_path = pathlib.Path(args.socket) if args.socket else None
     if socket_path:
         socket_path.unlink(missing_ok=True)
@@ -122,6 +128,10 @@ async def _serve(service: Service, args: argparse.Namespace, token: str) -> None
     failed = False
     try:
         await service.start(port)
+    except ports.ListenError as e:
+        log.error("%s failed to start: %s", service.name, e)
+        failed = True
+        stop.set()
     except Exception:
         log.exception("%s failed to start", service.name)
         failed = True

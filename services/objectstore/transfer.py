@@ -32,7 +32,7 @@ import select
 import socket
 import struct
 
-from ember_common import ids
+from ember_common import ids, ports
 from ember_common.background import SharedRuns
 from ember_common.errors import NotFound, Unavailable
 from ember_objectstore.shm_store import ShmStore
@@ -63,7 +63,10 @@ class TransferServer:
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
-        self._server = await asyncio.start_server(self._serve, host, port)
+        try:
+            self._server = await asyncio.start_server(self._serve, host, port)
+        except OSError as e:
+            raise ports.listen_error("the object store's transfer port", host, port, e) from None
         return self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

@@ -60,7 +60,8 @@ class Cluster:
         unknown = set(node_args) - _NODE_ARGS
         if unknown:
             raise ValueError(f"add_node() does not take {sorted(unknown)}; it takes {sorted(_NODE_ARGS)}")
-        session_dir, self._token = session.create(self._config.session_root, self._token)
+        session_dir, self._token = session.create(self._config.session_root, self._token,
+                                                  session.StartedBy.TEST_CLUSTER)
         head = self.head_node is None
         try:
             node = node_launcher.start_node(

@@ -142,7 +142,7 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
                 raise click.UsageError(f"no token: pass --token or set {auth.TOKEN_ENV}")
             token = auth.read_token(latest / "token")
         _check_gcs(address, token)
-    session_dir, token = session.create(config.session_root, token)
+    session_dir, token = session.create(config.session_root, token, session.StartedBy.CLI)
     try:
         node = node_launcher.start_node(
             session_dir, token, head=head, gcs_address=address, gcs_port=port, host=host, num_cpus=num_cpus,
@@ -153,6 +153,7 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
             config=config,
         )
     except (RuntimeError, TimeoutError, ValueError) as e:
+        (session_dir / "token").unlink(missing_ok=True)  # (its logs stay, for the post-mortem)
         raise click.ClickException(str(e)) from None
     session.write_json(session_dir / "cluster.json", {"gcs_address": node.gcs_address, "session_dir": str(session_dir)})
     if head:
@@ -182,16 +183,31 @@ def _check_gcs(address: str, token: str) -> None:
               help="Seconds to wait after SIGTERM before SIGKILL.")
 @click.option("-f", "--force", is_flag=True, help="SIGKILL at once, without a graceful shutdown.")
 def stop(timeout: float, force: bool) -> None:
-    """Stop every Ember node started on this machine with `ember start`."""
+    """Stop every Ember node started on this machine with `ember start`.
+
+    Clusters that programs started for themselves (`ember.init()` without an
+    address, `cluster_utils.Cluster`) are left to their programs."""
     root = pathlib.Path(Config.load().session_root)
     stopped = 0
+    others: list[session.SessionOwner] = []
     for session_dir in sorted(root.glob("session_*")):
-        if session_dir.is_dir() and not session_dir.is_symlink():
-            stopped += node_launcher.stop_session(session_dir, timeout, force=force)
-            for leftover in ("token", "cluster.json"):
-                (session_dir / leftover).unlink(missing_ok=True)
+        if not session_dir.is_dir() or session_dir.is_symlink():
+            continue
+        who = session.owner(session_dir)
+        if who is not None and who.started_by is not session.StartedBy.CLI:
+            if any((session_dir / "nodes").glob("*.json")) and who.alive():
+                others.append(who)
+            continue
+        stopped += node_launcher.stop_session(session_dir, timeout, force=force)
+        for leftover in ("token", "cluster.json"):
+            (session_dir / leftover).unlink(missing_ok=True)
     (root / session.LATEST).unlink(missing_ok=True)
     click.echo(f"Stopped {stopped} node(s).")
+    if others:
+        click.echo(f"Left {len(others)} cluster(s) that running programs started for themselves; each stops "
+                   "when its program calls ember.shutdown() or exits:")
+        for who in others:
+            click.echo(f"  pid {who.pid} ({who.started_by.value}): {who.command}")
 
 
 def _resolve_cluster(address: str | None) -> tuple[str, str]:

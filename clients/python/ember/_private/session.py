@@ -4,19 +4,50 @@ by `ember start`, which is what `init(address="auto")` joins."""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import os
 import pathlib
+import sys
 import time
 from typing import Any
 
 from ember_common import auth, ids
 
 LATEST = "session_latest"
+_OWNER = "owner.json"
 
 
-def create(root: str, token: str | None = None) -> tuple[pathlib.Path, str]:
-    """A new session directory with its token (0600). Returns (dir, token)."""
+class StartedBy(str, enum.Enum):
+    """Who started a session's node, and so who may stop it: `ember stop`
+    stops only what `ember start` made; a program's private cluster
+    (`ember.init()`, `cluster_utils.Cluster`) stops with that program."""
+
+    CLI = "ember start"
+    DRIVER = "ember.init"
+    TEST_CLUSTER = "cluster_utils.Cluster"
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionOwner:
+    started_by: StartedBy
+    pid: int  # the process that started it
+    command: str  # its command line, for messages
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def create(root: str, token: str | None, started_by: StartedBy) -> tuple[pathlib.Path, str]:
+    """A new session directory with its token (0600) and a record of who
+    started it. Returns (dir, token)."""
     root_path = pathlib.Path(root)
     root_path.mkdir(parents=True, exist_ok=True)
     name = f"session_{time.strftime('%Y%m%d-%H%M%S')}_{os.getpid()}_{ids.new_unique_id().hex()[:6]}"
@@ -26,7 +57,18 @@ def create(root: str, token: str | None = None) -> tuple[pathlib.Path, str]:
     os.chmod(path, 0o700)
     token = token or auth.new_token()
     auth.write_token(path / "token", token)
+    write_json(path / _OWNER, {"started_by": started_by.value, "pid": os.getpid(),
+                               "command": " ".join(sys.argv)[:300]})
     return path, token
+
+
+def owner(session_dir: pathlib.Path) -> SessionOwner | None:
+    """Who started the session (None for one this version did not make)."""
+    try:
+        data = read_json(session_dir / _OWNER)
+        return SessionOwner(StartedBy(data["started_by"]), int(data["pid"]), str(data["command"]))
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def mark_latest(session_dir: pathlib.Path) -> None:
