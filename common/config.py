@@ -54,6 +54,10 @@ class Config:
     # Once progress bars (ember.experimental.tqdm_ray) are drawn on the
     # driver's terminal, print clears and redraws them around its output (Ray's).
     tqdm_patch_print: bool = True
+    # Nodes started by ember.init() and cluster_utils.Cluster serve TCP over
+    # mutual TLS, with a CA made for the cluster (`ember start --tls` for
+    # the CLI's; EMBER_TLS_CERT/KEY/CA give an operator's files instead).
+    tls: bool = False
     session_root: str = DEFAULT_SESSION_ROOT
     log_json: bool = False
 

@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 import grpc
 import grpc.aio
 
-from ember_common import errors
+from ember_common import errors, tls
 
 log = logging.getLogger(__name__)
 
@@ -151,17 +151,25 @@ class _AioClientToken(
 
 
 def channel(address: str, token: str | None) -> grpc.Channel:
-    """A blocking channel that sends the cluster token on every call."""
-    ch = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+    """A blocking channel that sends the cluster token on every call, over
+    TLS when this process has TLS files and the address is not a unix socket."""
+    files = tls.active() if tls.is_network_address(address) else None
+    ch = (grpc.secure_channel(address, files.channel_credentials(), options=CHANNEL_OPTIONS) if files
+          else grpc.insecure_channel(address, options=CHANNEL_OPTIONS))
     return grpc.intercept_channel(ch, _ClientToken(token)) if token else ch
 
 
 def aio_channel(address: str, token: str | None) -> grpc.aio.Channel:
-    """An asyncio channel that sends the cluster token on every unary call.
-    Streaming calls pass `metadata=token_metadata(token)` themselves: on
-    them grpc.aio's client interceptors lose the metadata (UNAUTHENTICATED)
-    or fail the call (INTERNAL, stream-stream fed by an async generator)."""
+    """An asyncio channel that sends the cluster token on every unary call
+    (TLS as for `channel`). Streaming calls pass `metadata=token_metadata(token)`
+    themselves: on them grpc.aio's client interceptors lose the metadata
+    (UNAUTHENTICATED) or fail the call (INTERNAL, stream-stream fed by an
+    async generator)."""
     interceptors = [_AioClientToken(token)] if token else None
+    files = tls.active() if tls.is_network_address(address) else None
+    if files:
+        return grpc.aio.secure_channel(address, files.channel_credentials(), options=CHANNEL_OPTIONS,
+                                       interceptors=interceptors)
     return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
 
 

@@ -22,7 +22,7 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from ember_common import auth, ports, rpc
+from ember_common import auth, ports, rpc, tls
 from ember_common.config import Config
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,11 @@ async def _serve(service: Service, args: argparse.Namespace, token: str) -> None
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service.health = health_servicer  # services may report NOT_SERVING later (the GCS without etcd)
     service.register(server)
+    files = tls.active()
     try:
-        port = server.add_insecure_port(f"{args.host}:{args.port}")
+        address = f"{args.host}:{args.port}"
+        port = (server.add_secure_port(address, files.server_credentials()) if files
+                else server.add_insecure_port(address))
     except RuntimeError:  # grpc >= 1.5x raises where it used to return 0
         port = 0
     if port == 0:
@@ -114,7 +117,7 @@ async def _serve(service: Service, args: argparse.Namespace, token: str) -> None
         await service.stop()  # what its constructor made (the store's shared-memory directory)
         raise SystemExit(str(error))
     socket_path = pathlib.Path(args.socket) if args.socket else None
-    if socket_path:
+    if socket_path:  # the node's own clients: never off the machine, so no TLS
         socket_path.unlink(missing_ok=True)
         server.add_insecure_port(f"unix:{socket_path}")
     await server.start()

@@ -60,7 +60,7 @@ class _Link:
             return
         # The token goes as call metadata: grpc.aio's client interceptors fail
         # a stream-stream call fed by an async generator (INTERNAL).
-        channel = grpc.aio.insecure_channel(node.raylet_address, options=rpc.CHANNEL_OPTIONS)
+        channel = rpc.aio_channel(node.raylet_address, None)
         reason = "its raylet closed the stream"
         try:
             call = raylet_pb2_grpc.RayletStub(channel).Connect(

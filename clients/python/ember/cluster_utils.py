@@ -64,12 +64,16 @@ class Cluster:
                                                   session.StartedBy.TEST_CLUSTER)
         head = self.head_node is None
         try:
+            # With EMBER_TLS=1, the head makes the cluster's CA and the other nodes' certificates come from it.
+            tls_files = node_launcher.prepare_tls(
+                session_dir, "127.0.0.1", enabled=self._config.tls,
+                ca_dir=None if head else session.tls_dir(self.head_node.session_dir))
             node = node_launcher.start_node(
                 session_dir, self._token, head=head, gcs_address=None if head else self.head_node.gcs_address,
                 num_cpus=node_args.get("num_cpus", 1), num_gpus=node_args.get("num_gpus", 0),
                 memory=node_args.get("memory", 0), resources=node_args.get("resources"),
                 labels={k: str(v) for k, v in (node_args.get("labels") or {}).items()},
-                object_store_bytes=node_args.get("object_store_memory"), config=self._config,
+                object_store_bytes=node_args.get("object_store_memory"), config=self._config, tls_files=tls_files,
             )
         except BaseException:
             shutil.rmtree(session_dir, ignore_errors=True)

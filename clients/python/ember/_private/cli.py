@@ -23,8 +23,8 @@ import grpc
 from ember.v1 import gcs_pb2
 
 from ember import __version__
-from ember._private import node_launcher, session
-from ember_common import auth
+from ember._private import cli_tls, node_launcher, session
+from ember_common import auth, tls
 from ember_common.config import DEFAULT_GCS_PORT, Config
 
 
@@ -115,6 +115,12 @@ def main() -> None:
               help="Head only, with etcd: this cluster's key prefix (clusters may share one etcd).")
 @click.option("--gcs-replicas", type=click.IntRange(1, 7), default=1, show_default=True,
               help="Head only, with etcd: GCS processes to start; they elect a leader, the others stand by.")
+@click.option("--tls", "use_tls", is_flag=True,
+              help="Mutual TLS on every TCP port. A head makes a cluster CA in its session (tls/); a joining node "
+                   "makes its certificate with the CA of --tls-ca-dir (default: this machine's latest head). "
+                   "EMBER_TLS_CERT/KEY/CA give your own files instead (and imply TLS).")
+@click.option("--tls-ca-dir", default=None, type=click.Path(file_okay=False, path_type=pathlib.Path),
+              help="A directory with the cluster CA's ca.crt and ca.key, to sign this node's certificate.")
 @click.option("--block", is_flag=True, help="Stay in the foreground until interrupted, then stop.")
 @click.option("--include-dashboard", type=bool, default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
 @click.option("--dashboard-host", default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
@@ -122,7 +128,8 @@ def main() -> None:
 @click.option("--disable-usage-stats", is_flag=True, help="Accepted for Ray's scripts; Ember collects no usage stats.")
 def start(head: bool, address: str | None, port: int, host: str, num_cpus: float | None, num_gpus: float,
           memory: float, resources: str | None, labels: str | None, object_store_memory: int | None,
-          token: str | None, storage: str, cluster_name: str, gcs_replicas: int, block: bool,
+          token: str | None, storage: str, cluster_name: str, gcs_replicas: int, use_tls: bool,
+          tls_ca_dir: pathlib.Path | None, block: bool,
           include_dashboard: bool | None, dashboard_host: str | None, dashboard_port: int | None,
           disable_usage_stats: bool) -> None:
     """Start a node: the head with --head, or a node joining --address."""
@@ -141,20 +148,27 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
             if latest is None or not (latest / "token").exists():
                 raise click.UsageError(f"no token: pass --token or set {auth.TOKEN_ENV}")
             token = auth.read_token(latest / "token")
-        _check_gcs(address, token)
+    if address and use_tls and tls_ca_dir is None:
+        latest = session.latest(config.session_root)  # a node joining on the head's machine
+        tls_ca_dir = session.tls_dir(latest) if latest is not None else None
     session_dir, token = session.create(config.session_root, token, session.StartedBy.CLI)
     try:
+        tls_files = node_launcher.prepare_tls(session_dir, host, enabled=use_tls or tls_ca_dir is not None,
+                                              ca_dir=tls_ca_dir)
+        tls.activate(tls_files)
+        if address:
+            _check_gcs(address, token)
         node = node_launcher.start_node(
             session_dir, token, head=head, gcs_address=address, gcs_port=port, host=host, num_cpus=num_cpus,
             num_gpus=num_gpus, memory=memory, resources=_resources(resources),
             labels={k: str(v) for k, v in json.loads(labels or "{}").items()},
             object_store_bytes=object_store_memory, storage=storage, cluster_name=cluster_name,
             gcs_replicas=gcs_replicas, detached=True,
-            config=config,
+            config=config, tls_files=tls_files,
         )
-    except (RuntimeError, TimeoutError, ValueError) as e:
+    except (RuntimeError, TimeoutError, ValueError, click.ClickException) as e:
         (session_dir / "token").unlink(missing_ok=True)  # (its logs stay, for the post-mortem)
-        raise click.ClickException(str(e)) from None
+        raise e if isinstance(e, click.ClickException) else click.ClickException(str(e)) from None
     session.write_json(session_dir / "cluster.json", {"gcs_address": node.gcs_address, "session_dir": str(session_dir)})
     if head:
         session.mark_latest(session_dir)
@@ -162,7 +176,11 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
         click.echo(f"  session:   {session_dir}")
         click.echo('  connect:   ember.init(address="auto")   # on this machine')
         click.echo(f"             ember.init(address=\"{node.gcs_address}\")  # with {auth.TOKEN_ENV} set")
-        click.echo(f"  add nodes: {auth.TOKEN_ENV}=$(cat {session_dir / 'token'}) ember start --address={node.gcs_address}")
+        made_ca = (session.tls_dir(session_dir) / "ca.key").exists()
+        join_tls = f" --tls --tls-ca-dir={session.tls_dir(session_dir)}" if made_ca else ""
+        click.echo(f"  add nodes: {auth.TOKEN_ENV}=$(cat {session_dir / 'token'}) ember start --address={node.gcs_address}{join_tls}")
+        if tls_files:
+            click.echo(f"  TLS:       mutual TLS on every TCP port (CA {tls_files.ca})")
         click.echo("  stop:      ember stop")
     else:
         click.echo(f"Ember node {node.node_id.hex()[:8]} joined the cluster at {address}")
@@ -234,7 +252,9 @@ def _query_gcs(address: str | None, *calls: tuple[str, Any], token: str | None =
     try:
         return gcs.address, [getattr(gcs, name)(request, timeout=10) for name, request in calls]
     except grpc.RpcError as e:
-        raise click.ClickException(f"cannot reach the GCS at {address}: {e.code().name}: {e.details()}") from None
+        hint = (" (if the cluster uses TLS: --tls, or EMBER_TLS_CERT/KEY/CA)"
+                if e.code() == grpc.StatusCode.UNAVAILABLE and tls.active() is None else "")
+        raise click.ClickException(f"cannot reach the GCS at {address}: {e.code().name}: {e.details()}{hint}") from None
     finally:
         gcs.close()
 
@@ -439,6 +459,9 @@ def _fmt(name: str, value: float) -> str:
     if name == "memory":
         return f"{value / 2**30:.2f}GiB"
     return f"{value:g}"
+
+
+main.add_command(cli_tls.tls)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 
 from ember._private import session
-from ember_common import auth, ids, node_memory
+from ember_common import auth, ids, node_memory, tls
 from ember_common.config import Config
 
 
@@ -119,6 +119,29 @@ def _spawn(args: list[str], log: pathlib.Path, env: dict[str, str], detached: bo
         )
 
 
+def prepare_tls(session_dir: pathlib.Path, host: str, *, enabled: bool,
+                ca_dir: pathlib.Path | None = None) -> tls.TlsFiles | None:
+    """The TLS files a node's services will use: the operator's
+    (EMBER_TLS_CERT/KEY/CA), else, when `enabled`, a node certificate made in
+    the session and signed by the CA in `ca_dir` (a new CA, when None: a
+    head's). None: plaintext."""
+    given = tls.from_environment()
+    if given is not None or not enabled:
+        return given
+    from ember._private import certificates  # (cryptography: only where certificates are made)
+
+    directory = session.tls_dir(session_dir)
+    if ca_dir is None:
+        ca_cert, ca_key = certificates.make_ca(directory, session_dir.name)
+    else:
+        ca_cert, ca_key = ca_dir / certificates.CA_CERT, ca_dir / certificates.CA_KEY
+        if not (ca_cert.is_file() and ca_key.is_file()):
+            raise ValueError(f"no cluster CA in {ca_dir} ({certificates.CA_CERT} and {certificates.CA_KEY}): "
+                             "copy the head's session tls/ directory, or give this node its own files with "
+                             f"{tls.CERT_ENV}, {tls.KEY_ENV} and {tls.CA_ENV}")
+    return certificates.issue_node(directory, ca_cert, ca_key, [host])
+
+
 def start_node(
     session_dir: pathlib.Path,
     token: str,
@@ -138,9 +161,11 @@ def start_node(
     gcs_replicas: int = 1,
     detached: bool = False,
     config: Config | None = None,
+    tls_files: tls.TlsFiles | None = None,
     timeout: float = 30.0,
 ) -> NodeProcesses:
-    """Start a node's services and wait until they serve."""
+    """Start a node's services and wait until they serve (over TLS with
+    `tls_files`, see prepare_tls)."""
     config = config or Config.load()
     node_id = ids.new_unique_id()
     short = node_id.hex()[:8]
@@ -148,7 +173,7 @@ def start_node(
         raise ValueError(f"the session directory {session_dir} is too long for unix socket paths "
                          "(107 bytes at most): use a shorter EMBER_SESSION_ROOT")
     logs = session_dir / "logs"
-    env = {**os.environ, auth.TOKEN_ENV: token}
+    env = {**os.environ, auth.TOKEN_ENV: token, **(tls_files.env() if tls_files else {})}
     common = ["--session-dir", str(session_dir), "--host", host]
     if not detached:
         common += ["--parent-pid", str(os.getpid())]

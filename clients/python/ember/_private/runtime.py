@@ -25,7 +25,7 @@ from ember._private.generators import ObjectRefGenerator
 from ember._private.job_settings import JobSettings, validate_namespace
 from ember._private.object_ref import ObjectRef
 from ember._private.runtime_env_support import refuse_unsupported
-from ember_common import auth, ids
+from ember_common import auth, ids, tls
 from ember_common.config import Config
 
 if TYPE_CHECKING:
@@ -157,9 +157,11 @@ def init(
             from ember._private import node_launcher
 
             session_dir, token = session.create(config.session_root, token, session.StartedBy.DRIVER)
+            tls_files = node_launcher.prepare_tls(session_dir, "127.0.0.1", enabled=config.tls)
+            tls.activate(tls_files)
             node = node_launcher.start_node(
                 session_dir, token, head=True, num_cpus=num_cpus, num_gpus=num_gpus or 0,
-                resources=resources, object_store_bytes=object_store_memory, config=config,
+                resources=resources, object_store_bytes=object_store_memory, config=config, tls_files=tls_files,
             )
             _state.local_node = node
             _state.session_dir = session_dir
@@ -203,6 +205,10 @@ def _resolve(address: str, token: str | None, config: Config) -> tuple[str, str,
             token = auth.read_token(session_dir / "token")
         else:
             raise ConnectionError(f"no cluster token for {gcs_address}: set {auth.TOKEN_ENV}")
+    # A TLS cluster's node files serve its drivers on the same machine too
+    # (as its token does); files in the environment win.
+    if session_dir is not None and tls.from_environment() is None:
+        tls.activate(session.tls_files(session_dir))
     return gcs_address, token, session_dir
 
 
@@ -333,6 +339,7 @@ def shutdown() -> None:
         _state.job_id = b""
         _state.job_settings = {}
         _state.session_dir = None
+        tls.activate(None)
 
 
 def _clean_session_dir(path: pathlib.Path) -> None:
@@ -474,6 +481,7 @@ def nodes() -> list[dict[str, Any]]:
             "Alive": n.alive,
             "NodeManagerAddress": n.node_address,
             "NodeManagerPort": n.raylet_port,
+            "ObjectManagerPort": n.object_transfer_port,  # (Ray's name: where other nodes pull objects from)
             "ObjectStoreSocketName": n.object_store_socket,
             "RayletSocketName": n.raylet_socket,
             "Resources": dict(n.total.amounts) if n.alive else {},

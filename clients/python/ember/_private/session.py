@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from ember_common import auth, ids
+from ember_common.tls import TlsFiles
 
 LATEST = "session_latest"
 _OWNER = "owner.json"
@@ -69,6 +70,19 @@ def owner(session_dir: pathlib.Path) -> SessionOwner | None:
         return SessionOwner(StartedBy(data["started_by"]), int(data["pid"]), str(data["command"]))
     except (OSError, ValueError, KeyError):
         return None
+
+
+def tls_dir(session_dir: pathlib.Path) -> pathlib.Path:
+    """Where a TLS session keeps its node's certificate and key, the CA's
+    certificate and, on a head that made the CA, the CA's key (all keys 0600)."""
+    return session_dir / "tls"
+
+
+def tls_files(session_dir: pathlib.Path) -> TlsFiles | None:
+    """The node files of a TLS session, if it is one."""
+    directory = tls_dir(session_dir)
+    files = TlsFiles(directory / "node.crt", directory / "node.key", directory / "ca.crt")
+    return files if files.cert.is_file() and files.key.is_file() and files.ca.is_file() else None
 
 
 def mark_latest(session_dir: pathlib.Path) -> None:
