@@ -54,6 +54,16 @@ class Config:
     # Once progress bars (ember.experimental.tqdm_ray) are drawn on the
     # driver's terminal, print clears and redraws them around its output (Ray's).
     tqdm_patch_print: bool = True
+    # Prometheus metrics: every service serves /metrics (on its --host) at
+    # its own port; 0 picks a free one. Off: no endpoint, nothing recorded
+    # beyond the plain counters the logic keeps anyway.
+    metrics_enabled: bool = True
+    metrics_gcs_port: int = 0
+    metrics_raylet_port: int = 0
+    metrics_objectstore_port: int = 0
+    # How often a driver or worker sends its changed ember.util.metrics
+    # values to its raylet.
+    metrics_report_interval_s: float = 1.0
     session_root: str = DEFAULT_SESSION_ROOT
     log_json: bool = False
 

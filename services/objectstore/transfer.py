@@ -61,6 +61,7 @@ class TransferServer:
         self._spiller = spiller
         self._token = token.encode()
         self._server: asyncio.base_events.Server | None = None
+        self.sent_bytes = 0  # to other nodes, since start (metrics)
 
     async def start(self, host: str, port: int) -> int:
         self._server = await asyncio.start_server(self._serve, host, port)
@@ -127,6 +128,7 @@ class TransferServer:
                 writer.write(_REPLY.pack(OK, count))
                 await writer.drain()
                 await asyncio.get_running_loop().sendfile(writer.transport, f, offset, count)
+                self.sent_bytes += count
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
             pass  # the client went away or never spoke
         finally:
@@ -140,6 +142,7 @@ class Puller:
         raw = token.encode()
         self._hello = len(raw).to_bytes(2, "little") + raw
         self._inflight: SharedRuns[bytes, None] = SharedRuns()
+        self.received_bytes = 0  # from other nodes, since start (metrics)
 
     async def pull(self, object_id: bytes, source: str, size: int) -> str:
         """Copy the object from the store whose transfer address is `source`
@@ -167,6 +170,7 @@ class Puller:
             self._store.abort(object_id)
             raise
         self._store.seal(object_id)
+        self.received_bytes += size
         self._spiller.sources[object_id] = source  # a copy: evicted, not spilled, when room is needed
 
     def _read_range(self, address: tuple[str, int], object_id: bytes, fd: int, offset: int, length: int) -> None:

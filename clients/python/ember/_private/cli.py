@@ -116,6 +116,12 @@ def main() -> None:
 @click.option("--gcs-replicas", type=click.IntRange(1, 7), default=1, show_default=True,
               help="Head only, with etcd: GCS processes to start; they elect a leader, the others stand by.")
 @click.option("--block", is_flag=True, help="Stay in the foreground until interrupted, then stop.")
+@click.option("--raylet-metrics-port", "--metrics-export-port", "raylet_metrics_port", type=int, default=None,
+              help="The raylet's Prometheus /metrics port (0: a free one; default EMBER_METRICS_RAYLET_PORT).")
+@click.option("--objectstore-metrics-port", type=int, default=None,
+              help="The object store's /metrics port (0: a free one; default EMBER_METRICS_OBJECTSTORE_PORT).")
+@click.option("--gcs-metrics-port", type=int, default=None,
+              help="Head only: the GCS's /metrics port (0: a free one; default EMBER_METRICS_GCS_PORT).")
 @click.option("--include-dashboard", type=bool, default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
 @click.option("--dashboard-host", default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
 @click.option("--dashboard-port", type=int, default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
@@ -123,6 +129,7 @@ def main() -> None:
 def start(head: bool, address: str | None, port: int, host: str, num_cpus: float | None, num_gpus: float,
           memory: float, resources: str | None, labels: str | None, object_store_memory: int | None,
           token: str | None, storage: str, cluster_name: str, gcs_replicas: int, block: bool,
+          raylet_metrics_port: int | None, objectstore_metrics_port: int | None, gcs_metrics_port: int | None,
           include_dashboard: bool | None, dashboard_host: str | None, dashboard_port: int | None,
           disable_usage_stats: bool) -> None:
     """Start a node: the head with --head, or a node joining --address."""
@@ -151,6 +158,8 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
             object_store_bytes=object_store_memory, storage=storage, cluster_name=cluster_name,
             gcs_replicas=gcs_replicas, detached=True,
             config=config,
+            metrics_ports={name: port for name, port in (("raylet", raylet_metrics_port), ("gcs", gcs_metrics_port),
+                                                         ("objectstore", objectstore_metrics_port)) if port is not None},
         )
     except (RuntimeError, TimeoutError, ValueError) as e:
         raise click.ClickException(str(e)) from None
@@ -162,9 +171,14 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
         click.echo('  connect:   ember.init(address="auto")   # on this machine')
         click.echo(f"             ember.init(address=\"{node.gcs_address}\")  # with {auth.TOKEN_ENV} set")
         click.echo(f"  add nodes: {auth.TOKEN_ENV}=$(cat {session_dir / 'token'}) ember start --address={node.gcs_address}")
+        if config.metrics_enabled:
+            click.echo(f"  metrics:   Prometheus targets of every node in {node.discovery_file} (file_sd_configs)")
         click.echo("  stop:      ember stop")
     else:
         click.echo(f"Ember node {node.node_id.hex()[:8]} joined the cluster at {address}")
+        if config.metrics_enabled:
+            ports = ", ".join(f"{name.split('-')[0]} {host}:{port}" for name, port in node.metrics_ports.items())
+            click.echo(f"  metrics:   {ports} (listed in the head's {node_launcher.PROMETHEUS_SD_FILE})")
     if block:
         try:
             signal.sigwait({signal.SIGINT, signal.SIGTERM})

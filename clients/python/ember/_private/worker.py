@@ -28,6 +28,7 @@ import os
 import queue
 import sys
 import threading
+import time
 import traceback
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -284,6 +285,7 @@ class Worker:
         """The running task's runtime context, on its thread: ids, and what
         it holds (in an actor: what the actor holds)."""
         ctx = runtime.task_context()
+        ctx.started_at = time.perf_counter()
         ctx.task_id, ctx.job_id, ctx.task_name = spec.task_id, spec.job_id, spec.function_name
         ctx.actor_id = self._actor_id or (spec.actor_id or None)
         source = self._actor_spec or spec
@@ -301,6 +303,7 @@ class Worker:
         ctx = runtime.task_context()
         ctx.task_id = ctx.job_id = ctx.task_name = ctx.placement_group_id = None
         ctx.resources = {}
+        ctx.started_at = 0.0
         ctx.capture_child_tasks = False
 
     @contextlib.contextmanager
@@ -325,6 +328,9 @@ class Worker:
         """A call's result to whoever sent the call: the raylet or a direct caller."""
         origin = self._direct_origin.pop(result.task_id, None)
         if origin is None:
+            started = runtime.task_context().started_at
+            if started:  # (for the raylet's latency metrics)
+                result.run_time_s = time.perf_counter() - started
             self.client.send_result(result)
             return
         origin.reply(result)
