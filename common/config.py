@@ -55,8 +55,9 @@ class Config:
     # driver's terminal, print clears and redraws them around its output (Ray's).
     tqdm_patch_print: bool = True
     # Prometheus metrics: every service serves /metrics (on its --host) at
-    # its own port; 0 picks a free one. Off: no endpoint, nothing recorded
-    # beyond the plain counters the logic keeps anyway.
+    # its own port; 0 picks a free one. Off: no endpoints, workers do not
+    # time their tasks, the raylet records no task outcomes or latencies
+    # and clients send no ember.util.metrics values (bench/ compares both).
     metrics_enabled: bool = True
     metrics_gcs_port: int = 0
     metrics_raylet_port: int = 0

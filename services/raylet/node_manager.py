@@ -78,8 +78,10 @@ class NodeManager:
         on_peer_send: Callable[[bytes], None] = _ignore,
         on_actor_lookup: Callable[[bytes, float], None] = _ignore,
         labels: dict[str, str] | None = None,
+        count_tasks: bool = True,
     ) -> None:
         self.labels = dict(labels or {})
+        self._count_tasks = count_tasks  # metrics on: each result's outcome and latencies are recorded
         self.node_id = node_id
         self.total = dict(total)  # changed in place only: the parts share these two
         self.available = dict(total)
@@ -435,7 +437,7 @@ class NodeManager:
         if result.partial:
             self.stream_values(task, result.returns)
             return
-        if task is not None:
+        if task is not None and self._count_tasks:
             self._count_outcome(task, result)
         worker = self.pool.workers.get(session.worker_id)
         if worker is None or (worker.threads and self.workers.thread_done(worker, result.task_id)):

@@ -94,6 +94,7 @@ class RayletService:
             on_peer_send=self._peer_send,
             on_actor_lookup=self._lookup_actor,
             labels=labels,
+            count_tasks=config.metrics_enabled,
         )
         self._peers = PeerLinks(self.nm, token)
         registered = raylet_pb2.ClientRegistered(

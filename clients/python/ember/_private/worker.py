@@ -88,6 +88,7 @@ class Worker:
         self._thread_cancels: set[bytes] = set()  # of those, the ones cancelled
         self._threads = TaskThreads(self._run_on_thread)
         register = raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.WORKER, worker_id=worker_id, pid=os.getpid())
+        self._timed = config.metrics_enabled  # measure each task's run time (TaskResult.run_time_s)
         self.client = CoreClient(raylet_address, token, register, config, on_execute=self._enqueue, on_cancel=self._cancel)
         self._worker_id = worker_id
         self._token = token or ""
@@ -285,7 +286,8 @@ class Worker:
         """The running task's runtime context, on its thread: ids, and what
         it holds (in an actor: what the actor holds)."""
         ctx = runtime.task_context()
-        ctx.started_at = time.perf_counter()
+        if self._timed:
+            ctx.started_at = time.perf_counter()
         ctx.task_id, ctx.job_id, ctx.task_name = spec.task_id, spec.job_id, spec.function_name
         ctx.actor_id = self._actor_id or (spec.actor_id or None)
         source = self._actor_spec or spec
