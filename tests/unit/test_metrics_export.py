@@ -339,3 +339,16 @@ def test_discovery_file_lists_alive_nodes_and_is_rewritten_on_change(tmp_path):
     discovery.update([])
     assert len(json.loads(path.read_text())) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["prometheus_sd.json"]  # no temporary file left
+
+
+def test_with_metrics_off_the_raylet_records_no_task_outcomes():
+    nm, driver, (w1,), _ = make(cpus=1)
+    nm._count_tasks = False  # as RayletService sets it from EMBER_METRICS_ENABLED=0
+    s = spec()
+    submit(nm, driver, s)
+    executed(w1)
+    ret = common_pb2.ObjectValue(object_id=ids.object_id_for(s.task_id, 1), data=b"v")
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(results=[raylet_pb2.TaskResult(task_id=s.task_id, returns=[ret],
+                                                                              run_time_s=0.01)]))
+    got = samples(RayletCollector(nm))
+    assert got[("ember_tasks_succeeded_total", ())] == 0 and got[("ember_task_execution_seconds_count", ())] == 0
