@@ -58,6 +58,17 @@ class Config:
     # mutual TLS, with a CA made for the cluster (`ember start --tls` for
     # the CLI's; EMBER_TLS_CERT/KEY/CA give an operator's files instead).
     tls: bool = False
+    # Prometheus metrics: every service serves /metrics (on its --host) at
+    # its own port; 0 picks a free one. Off: no endpoints, workers do not
+    # time their tasks, the raylet records no task outcomes or latencies
+    # and clients send no ember.util.metrics values (bench/ compares both).
+    metrics_enabled: bool = True
+    metrics_gcs_port: int = 0
+    metrics_raylet_port: int = 0
+    metrics_objectstore_port: int = 0
+    # How often a driver or worker sends its changed ember.util.metrics
+    # values to its raylet.
+    metrics_report_interval_s: float = 1.0
     session_root: str = DEFAULT_SESSION_ROOT
     log_json: bool = False
 

@@ -1,6 +1,7 @@
 """What every Ember service process shares: flags, logging, the gRPC server
 with the token interceptor and the standard health service, a TCP port plus
-a unix socket for clients on the node, a ready file, and a clean stop on
+a unix socket for clients on the node, the Prometheus endpoint (its
+collectors, on the same host), a ready file, and a clean stop on
 SIGTERM/SIGINT or when the process that started it dies.
 
 A service implements `Service`; its main() calls `run_service`.
@@ -16,7 +17,7 @@ import os
 import pathlib
 import signal
 import sys
-from typing import Callable, Protocol
+from typing import Any, Callable, NoReturn, Protocol
 
 import grpc
 import grpc.aio
@@ -24,6 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from ember_common import auth, ports, rpc, tls
 from ember_common.config import Config
+from ember_common.metrics_server import MetricsServer, make_registry
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +34,18 @@ class Service(Protocol):
     """What run_service runs. A service may also have `interceptors` (server
     interceptors installed after the token check); `health` is set to the
     process's health servicer before `start`, for services that can become
-    unhealthy while running."""
+    unhealthy while running.
+
+    Metrics: `metrics_setting` names the Config field of the service's
+    default metrics port; `collectors()` gives what its /metrics serves,
+    and `metrics_port` is set before `start` (0 when metrics are off)."""
 
     name: str
+    metrics_setting: str
+    metrics_port: int
+
+    def collectors(self) -> list[Any]:
+        """prometheus-client collectors reading the service's state at scrape time."""
 
     def register(self, server: grpc.aio.Server) -> None:
         """Add the servicers (before the server starts)."""
@@ -55,6 +66,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-file", default=None, help="log file (default: <session-dir>/logs/<service>.log)")
     parser.add_argument("--parent-pid", type=int, default=0, help="stop when this process dies")
     parser.add_argument("--config-file", default=None, help="JSON config file (flags > EMBER_* env > file)")
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="port of the Prometheus /metrics endpoint, on --host (0 picks a free one; "
+                             "default: the EMBER_METRICS_<SERVICE>_PORT setting; EMBER_METRICS_ENABLED=0: none)")
 
 
 def load_token(session_dir: pathlib.Path) -> str:
@@ -94,7 +108,29 @@ def setup_logging(name: str, log_file: str | None, session_dir: pathlib.Path, js
     root.setLevel(logging.INFO)
 
 
-async def _serve(service: Service, args: argparse.Namespace, token: str) -> None:
+async def _start_metrics(service: Service, args: argparse.Namespace, config: Config) -> MetricsServer | None:
+    """The service's /metrics endpoint on its host, or None when metrics are off."""
+    service.metrics_port = 0
+    if not config.metrics_enabled:
+        return None
+    port = args.metrics_port if args.metrics_port is not None else getattr(config, service.metrics_setting)
+    server = MetricsServer(make_registry(service.collectors()), args.host, port)
+    service.metrics_port = await server.start()
+    return server
+
+
+async def _fail_start(service: Service, error: ports.ListenError) -> NoReturn:
+    """Exit naming what could not listen, after releasing what the service
+    made already (a store's shared-memory directory)."""
+    log.error("%s", error)
+    try:
+        await service.stop()
+    except Exception:
+        log.exception("%s: stopping after a failed start failed", service.name)
+    raise SystemExit(str(error))
+
+
+async def _serve(service: Service, args: argparse.Namespace, token: str, config: Config) -> None:
     server = grpc.aio.server(
         # The token first: nothing else looks at an unauthenticated call.
         interceptors=[rpc.TokenInterceptor(token), *getattr(service, "interceptors", [])],
@@ -112,14 +148,15 @@ async def _serve(service: Service, args: argparse.Namespace, token: str) -> None
     except RuntimeError:  # grpc >= 1.5x raises where it used to return 0
         port = 0
     if port == 0:
-        error = ports.listen_error(f"{service.name}'s gRPC port", args.host, args.port)
-        log.error("%s", error)
-        await service.stop()  # what its constructor made (the store's shared-memory directory)
-        raise SystemExit(str(error))
+        await _fail_start(service, ports.listen_error(f"{service.name}'s gRPC port", args.host, args.port))
     socket_path = pathlib.Path(args.socket) if args.socket else None
     if socket_path:  # the node's own clients: never off the machine, so no TLS
         socket_path.unlink(missing_ok=True)
         server.add_insecure_port(f"unix:{socket_path}")
+    try:
+        metrics = await _start_metrics(service, args, config)
+    except ports.ListenError as e:
+        await _fail_start(service, e)
     await server.start()
 
     stop = asyncio.Event()
@@ -143,9 +180,12 @@ async def _serve(service: Service, args: argparse.Namespace, token: str) -> None
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         if args.ready_file:
             tmp = pathlib.Path(args.ready_file + ".tmp")
-            tmp.write_text(json.dumps({"port": port, "pid": os.getpid(), "host": args.host}))
+            tmp.write_text(json.dumps({"port": port, "pid": os.getpid(), "host": args.host,
+                                       "metrics_port": service.metrics_port}))
             tmp.rename(args.ready_file)
         log.info("%s serving on %s:%d (pid %d)", service.name, args.host, port, os.getpid())
+        if metrics is not None:
+            log.info("%s metrics at http://%s:%d/metrics", service.name, args.host, service.metrics_port)
 
     await stop.wait()
     log.info("%s stopping", service.name)
@@ -155,6 +195,8 @@ async def _serve(service: Service, args: argparse.Namespace, token: str) -> None
     try:
         await service.stop()
     finally:
+        if metrics is not None:
+            await metrics.stop()
         await server.stop(grace=0.5)
         if socket_path:
             socket_path.unlink(missing_ok=True)
@@ -182,7 +224,7 @@ def run_service(make: Callable[[argparse.Namespace, Config], Service], parser: a
     setup_logging(service.name, args.log_file, session_dir, config.log_json)
     token = load_token(session_dir)
     try:
-        asyncio.run(_serve(service, args, token))
+        asyncio.run(_serve(service, args, token, config))
     except KeyboardInterrupt:
         pass
     sys.exit(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
@@ -14,6 +15,7 @@ import pytest
 
 from ember._private.node_launcher import free_port
 from tests.conftest import ember_processes, shm_files, wait_gone
+from tests.helpers import wait_until
 
 
 # The `ember` of the Python running the tests (a PATH lookup may find another install's).
@@ -42,8 +44,12 @@ def test_start_status_join_run_stop(head):
     assert "1 alive" in status.stdout and "CPU: 0/2 used" in status.stdout and "accel: 0/3" in status.stdout
     assert f"leader: 127.0.0.1:{port}" in status.stdout
 
-    joined = ember_cli("start", f"--address=127.0.0.1:{port}", "--num-cpus", "1")
+    sd_file = re.search(r"metrics: +Prometheus targets of every node in (\S+prometheus_sd\.json)", started).group(1)
+    joined = ember_cli("start", f"--address=127.0.0.1:{port}", "--num-cpus", "1", "--raylet-metrics-port", "0")
     assert joined.returncode == 0, joined.stderr
+    assert re.search(r"metrics: +objectstore 127\.0\.0\.1:\d+, raylet 127\.0\.0\.1:\d+", joined.stdout), joined.stdout
+    # The head's GCS lists both nodes' raylet and store, and itself.
+    wait_until(lambda: len(json.loads(pathlib.Path(sd_file).read_text())) == 5, what="both nodes in the sd file")
     status = ember_cli("status")
     assert "2 alive" in status.stdout and "CPU: 0/3 used" in status.stdout
 

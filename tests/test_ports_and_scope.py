@@ -45,7 +45,13 @@ def _run_service(module: str, args: list[str], session_dir: pathlib.Path) -> sub
     ("ember_raylet.main", ["--port", "{held}", "--node-id", "00" * 16, "--gcs-address", "unix:/nonexistent/gcs.sock",
                            "--store-address", "unix:/nonexistent/store.sock", "--store-dir", "/dev/shm/ember-ports-{pid}",
                            "--num-cpus", "1"]),
-], ids=["gcs", "objectstore", "objectstore-transfer", "raylet"])
+    ("ember_gcs.main", ["--port", "0", "--metrics-port", "{held}"]),
+    ("ember_objectstore.main", ["--port", "0", "--metrics-port", "{held}", "--directory", "/dev/shm/ember-ports-{pid}",
+                                "--capacity", "1048576"]),
+    ("ember_raylet.main", ["--port", "0", "--metrics-port", "{held}", "--node-id", "00" * 16,
+                           "--gcs-address", "unix:/nonexistent/gcs.sock", "--store-address", "unix:/nonexistent/store.sock",
+                           "--store-dir", "/dev/shm/ember-ports-{pid}", "--num-cpus", "1"]),
+], ids=["gcs", "objectstore", "objectstore-transfer", "raylet", "gcs-metrics", "objectstore-metrics", "raylet-metrics"])
 def test_every_listener_refuses_a_port_in_use(tmp_path, held_port, service, args):
     (tmp_path / "logs").mkdir()
     args = [a.format(held=held_port, pid=os.getpid()) for a in args]

@@ -330,3 +330,29 @@ def test_raylet_local_socket_checks_token_and_frames(session, gcs, store):
         assert rstub.GetNodeStats(raylet_pb2.GetNodeStatsRequest()).num_queued_tasks == 0
     finally:
         stop(proc)
+
+
+def test_gcs_serves_metrics_on_its_host_and_only_at_metrics(session, gcs):
+    import urllib.error
+    import urllib.request
+
+    ready = json.loads((session / "gcs.ready").read_text())
+    metrics = f"http://127.0.0.1:{ready['metrics_port']}"
+    body = urllib.request.urlopen(f"{metrics}/metrics", timeout=10).read().decode()
+    assert 'ember_gcs_leader{storage="memory"} 1.0' in body
+    with pytest.raises(urllib.error.HTTPError) as wrong:
+        urllib.request.urlopen(f"{metrics}/metricz", timeout=10)
+    assert wrong.value.code == 404
+    # Its discovery file lists its own endpoint (no node has joined).
+    (group,) = json.loads((session / "prometheus_sd.json").read_text())
+    assert group["targets"] == [f"127.0.0.1:{ready['metrics_port']}"] and group["labels"]["ember_service"] == "gcs"
+
+
+def test_metrics_can_be_switched_off(session):
+    proc, _ = start(["ember-gcs"], session, "gcs", extra_env={"EMBER_METRICS_ENABLED": "0"})
+    try:
+        assert json.loads((session / "gcs.ready").read_text())["metrics_port"] == 0
+        assert not (session / "prometheus_sd.json").exists() or \
+            all(g["labels"]["ember_service"] != "gcs" for g in json.loads((session / "prometheus_sd.json").read_text()))
+    finally:
+        stop(proc)

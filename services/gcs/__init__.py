@@ -9,5 +9,7 @@ Layout: `storage` (the backend interface and the in-memory backend),
 `placement_policy` (which node each bundle goes to), `membership` (a node's
 death and a job's end across the tables), `raylet_client` (bundle
 reservations on raylets), `servicer` (thin gRPC handlers: validate, call one
-logic method, map errors), `service` (wiring and background work), `main`.
+logic method, map errors), `metrics` (RPC latency, the collector reading
+the tables at scrape time), `metrics_discovery` (prometheus_sd.json),
+`service` (wiring and background work), `main`.
 """

@@ -30,7 +30,8 @@ def _make(args: argparse.Namespace, config: Config) -> GcsService:
     try:
         return GcsService(args.storage, pathlib.Path(args.session_dir).name, config, args.cluster_name,
                           host=args.host, lease_ttl_s=args.leader_lease_ttl,
-                          token=load_token(pathlib.Path(args.session_dir)))
+                          token=load_token(pathlib.Path(args.session_dir)),
+                          session_dir=pathlib.Path(args.session_dir))
     except ValueError as e:
         raise SystemExit(f"ember-gcs: {e}") from None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
 from ember.v1 import common_pb2, gcs_pb2
 
@@ -23,6 +24,13 @@ class NodeTable:
         self._nodes: dict[bytes, gcs_pb2.NodeInfo] = {}
         self._last_report: dict[bytes, float] = {}
         self._infeasible: dict[bytes, list[common_pb2.ResourceSet]] = {}
+        # Called after a node joins, leaves or the table is reloaded (the
+        # metrics discovery file follows the alive nodes).
+        self.on_change: Callable[[], None] = lambda: None
+
+    def report_ages(self, now: float) -> dict[bytes, float]:
+        """Seconds since each alive node's last report (its heartbeat lag)."""
+        return {node_id: now - last for node_id, last in self._last_report.items()}
 
     def restore(self, rows: dict[bytes, bytes]) -> None:
         """Replace what is in memory with the stored rows (at start and at takeover)."""
@@ -32,6 +40,7 @@ class NodeTable:
             self._nodes[key] = node
             if node.alive:  # give restored nodes a full timeout to report
                 self._last_report[key] = time.monotonic()
+        self.on_change()
 
     async def _save(self, node: gcs_pb2.NodeInfo) -> None:
         await self._storage.put(TABLE, node.node_id, node.SerializeToString())
@@ -48,6 +57,7 @@ class NodeTable:
         self._nodes[node.node_id] = node
         self._last_report[node.node_id] = time.monotonic()
         log.info("node %s registered at %s:%d", node.node_id.hex(), node.node_address, node.raylet_port)
+        self.on_change()
 
     async def report(self, node_id: bytes, available: common_pb2.ResourceSet, infeasible: list[common_pb2.ResourceSet],
                      total: common_pb2.ResourceSet | None = None) -> None:
@@ -75,6 +85,7 @@ class NodeTable:
         self._last_report.pop(node_id, None)
         self._infeasible.pop(node_id, None)
         log.warning("node %s is dead: %s", node_id.hex(), reason)
+        self.on_change()
         return True
 
     async def check_health(self) -> list[bytes]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pathlib
 import time
 from typing import Any, Awaitable, Callable
 
@@ -20,6 +21,8 @@ from ember_gcs.job_table import JobTable
 from ember_gcs.kv_table import KvTable
 from ember_gcs.leader_gate import Leadership, LeaderGate, SoleLeader
 from ember_gcs.membership import ClusterMembership
+from ember_gcs.metrics import GcsCollector, LeadershipCounts, RpcLatency
+from ember_gcs.metrics_discovery import FILE_NAME, DiscoveryFile
 from ember_gcs.node_table import NodeTable
 from ember_gcs.placement_group_table import PlacementGroupTable
 from ember_gcs.raylet_client import RayletBundleClient
@@ -31,11 +34,14 @@ log = logging.getLogger(__name__)
 
 class GcsService:
     name = "gcs"
+    metrics_setting = "metrics_gcs_port"
 
     def __init__(self, storage_url: str, session_name: str, config: Config, cluster_name: str = "default",
-                 host: str = "127.0.0.1", lease_ttl_s: float = 3.0, token: str = "") -> None:
+                 host: str = "127.0.0.1", lease_ttl_s: float = 3.0, token: str = "",
+                 session_dir: pathlib.Path | None = None) -> None:
         self._storage = open_storage(storage_url, cluster_name)
         self._host = host
+        self.metrics_port = 0  # set by run_service
         self.nodes = NodeTable(self._storage, config.health_timeout_s)
         self.jobs = JobTable(self._storage)
         self.kv = KvTable(self._storage)
@@ -58,15 +64,36 @@ class GcsService:
         self.leadership: Leadership = self._election or SoleLeader()
         self._servicer = GcsServicer(self.nodes, self.jobs, self.kv, self.actors, self.placement_groups,
                                      self.membership, session_name, self._storage.name, self.leadership)
-        self.interceptors = [LeaderGate(self.leadership)]
+        self._rpc_latency = RpcLatency()
+        self._leadership_counts = LeadershipCounts()
+        self.interceptors = [LeaderGate(self.leadership), self._rpc_latency]
+        # The leader keeps the session's prometheus_sd.json listing every node's metrics endpoints.
+        self._discovery = DiscoveryFile(session_dir / FILE_NAME, session_name) if session_dir else None
+        self.nodes.on_change = self._update_discovery
         self._tasks = BackgroundTasks()
         self.health: Any = None  # the health servicer, set by run_service
+
+    def collectors(self) -> list[GcsCollector]:
+        return [GcsCollector(self.nodes, self.jobs, self.actors, self.leadership, self._rpc_latency,
+                             self._leadership_counts, self._storage.name)]
+
+    def _update_discovery(self) -> None:
+        if self._discovery is not None and self.leadership.is_leader:
+            self._discovery.update(self.nodes.alive())
+
+    async def _keep_discovery(self) -> None:
+        """Also written on becoming the leader (node changes write it at once)."""
+        while True:
+            self._update_discovery()
+            await asyncio.sleep(1.0)
 
     def register(self, server: grpc.aio.Server) -> None:
         gcs_pb2_grpc.add_GcsServicer_to_server(self._servicer, server)
 
     async def start(self, port: int) -> None:
         address = f"{self._host}:{port}"
+        if self._discovery is not None and self.metrics_port:
+            self._discovery.gcs_address = f"{self._host}:{self.metrics_port}"
         election = self._election
         if election is not None:
             election.identity = address
@@ -89,6 +116,8 @@ class GcsService:
         self._tasks.spawn(self._while_leading(0.5, self.placement_groups.schedule, "placing placement groups"))
         if self._storage.name == "etcd":
             self._tasks.spawn(self._watch_etcd())
+        if self._discovery is not None:
+            self._tasks.spawn(self._keep_discovery())
 
     async def _load_tables(self, mirror: Any = None) -> None:
         """Every table from storage, or from the etcd mirror when it is
@@ -97,6 +126,10 @@ class GcsService:
             table.restore(mirror.table(table.table) if mirror else await self._storage.load(table.table))
 
     async def _take_over(self, revision: int) -> None:
+        counts = self._leadership_counts
+        counts.elections += 1
+        if self._election.leader and self._election.leader != self._election.identity:
+            counts.failovers += 1  # (it saw another replica lead before)
         # Fence first: from here on, writes commit only while we lead.
         self._storage.fence_revision = revision  # type: ignore[attr-defined]
         # What the previous leader stored: all of it committed before our

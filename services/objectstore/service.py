@@ -11,6 +11,7 @@ import grpc.aio
 from ember.v1 import objectstore_pb2_grpc
 
 from ember_common.background import BackgroundTasks
+from ember_objectstore.metrics import ObjectStoreCollector
 from ember_objectstore.servicer import ObjectStoreServicer
 from ember_objectstore.shm_store import ShmStore
 from ember_objectstore.spilling import Spiller
@@ -24,6 +25,7 @@ POOL_IDLE_S = 30.0
 
 class ObjectStoreService:
     name = "objectstore"
+    metrics_setting = "metrics_objectstore_port"
 
     def __init__(self, directory: pathlib.Path, capacity: int, token: str, spill_directory: pathlib.Path,
                  host: str = "127.0.0.1", transfer_port: int = 0) -> None:
@@ -36,6 +38,10 @@ class ObjectStoreService:
         self._transfer_port = transfer_port
         self.spiller.pull = self.puller.pull  # evicted copies come back from their source
         self._tasks = BackgroundTasks()
+        self.metrics_port = 0  # set by run_service
+
+    def collectors(self) -> list[ObjectStoreCollector]:
+        return [ObjectStoreCollector(self.store, self.transfer, self.puller)]
 
     def register(self, server: grpc.aio.Server) -> None:
         objectstore_pb2_grpc.add_ObjectStoreServicer_to_server(

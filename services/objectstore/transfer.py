@@ -79,6 +79,7 @@ class TransferServer:
         self._listener: socket.socket | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
+        self.sent_bytes = 0  # to other nodes, since start (metrics)
 
     async def start(self, host: str, port: int) -> int:
         files = tls.active()
@@ -170,10 +171,14 @@ class TransferServer:
                 writer.write(_REPLY.pack(OK, count))
                 await writer.drain()
                 await asyncio.get_running_loop().sendfile(writer.transport, f, offset, count)
+                self.sent_bytes += count
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
             pass  # the client went away or never spoke
         finally:
             writer.close()
+
+    def _count_sent(self, count: int) -> None:
+        self.sent_bytes += count
 
     def _serve_tls(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
         """Blocking, on a pool thread: the same protocol inside mutual TLS."""
@@ -200,6 +205,7 @@ class TransferServer:
                     if count:
                         with mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mapped, memoryview(mapped) as view:
                             sock.sendall(view[offset:offset + count])
+                        loop.call_soon_threadsafe(self._count_sent, count)  # (the counter is the loop's)
         except (OSError, ValueError):
             pass  # a failed handshake (plaintext, another CA), a client gone or never speaking
         finally:
@@ -220,6 +226,7 @@ class Puller:
         self._inflight: SharedRuns[bytes, None] = SharedRuns()
         files = tls.active()
         self._tls = files.client_context() if files else None
+        self.received_bytes = 0  # from other nodes, since start (metrics)
 
     async def pull(self, object_id: bytes, source: str, size: int) -> str:
         """Copy the object from the store whose transfer address is `source`
@@ -247,6 +254,7 @@ class Puller:
             self._store.abort(object_id)
             raise
         self._store.seal(object_id)
+        self.received_bytes += size
         self._spiller.sources[object_id] = source  # a copy: evicted, not spilled, when room is needed
 
     def _read_range(self, address: tuple[str, int], object_id: bytes, fd: int, offset: int, length: int) -> None:

@@ -12,7 +12,9 @@ and dead workers), `task_completion` (a task's end), `local_actors` and
 (placement-group bundles). The state: `task_manager`, `object_directory`
 (readiness, reference counts, subscriptions), `actor_table`, `lineage`,
 `cluster_view`, `resources`, `client_session` (a client's outbox); policy:
-`scheduling_policy`. Transport and process: `client_stream` (a session's
+`scheduling_policy`. Metrics: `metrics` (counters the logic bumps, the
+collector reading state at scrape time), `user_metrics` (ember.util.metrics
+values of the node's drivers and workers, aggregated). Transport and process: `client_stream` (a session's
 start), `local_transport` (frames on the local socket), `servicer` (gRPC),
 `peer_links` (streams to other raylets), `kv_cache`, `worker_pool` (worker
 processes), `service` (GCS registration, reports, the store client), `main`.

@@ -22,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--store-port", type=int, default=0, help="the object store's TCP port (advertised)")
     parser.add_argument("--store-transfer-port", type=int, default=0,
                         help="the object store's data plane port, other nodes pull objects from (advertised)")
+    parser.add_argument("--store-metrics-port", type=int, default=0,
+                        help="the object store's Prometheus /metrics port (advertised; 0: it serves none)")
     parser.add_argument("--node-address", default=None, help="address other nodes reach this one at (default --host)")
     parser.add_argument("--num-cpus", type=float, required=True)
     parser.add_argument("--num-gpus", type=float, default=0)
@@ -62,6 +64,7 @@ def _make(args: argparse.Namespace, config: Config) -> RayletService:
         store_dir=args.store_dir,
         store_port=args.store_port,
         store_transfer_port=args.store_transfer_port,
+        store_metrics_port=args.store_metrics_port,
         node_address=args.node_address or args.host,
         socket_path=args.socket,
         local_socket_path=local_socket,

@@ -20,6 +20,7 @@ import collections
 import itertools
 import logging
 import os
+import time
 from typing import Any, Callable, Iterable
 
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
@@ -35,6 +36,7 @@ from ember_raylet.client_session import DRIVER, RAYLET, WORKER, ClientSession
 from ember_raylet.cluster_view import ClusterView
 from ember_raylet.lineage import Lineage
 from ember_raylet.local_actors import ActorEvent, LocalActors
+from ember_raylet.metrics import APPLICATION_ERROR, RayletMetrics
 from ember_raylet.object_directory import ObjectDirectory, error_value
 from ember_raylet.object_pulls import ObjectPulls
 from ember_raylet.peer_forwarding import PeerForwarding
@@ -44,6 +46,7 @@ from ember_raylet.task_checks import check_object_id, check_task_spec
 from ember_raylet.task_completion import TaskCompletion
 from ember_raylet.task_manager import ASSIGNED, WAITING, TaskEntry, TaskManager
 from ember_raylet.task_placement import TaskPlacement
+from ember_raylet.user_metrics import UserMetrics
 from ember_raylet.worker_leases import WorkerLeases
 from ember_raylet.worker_pool import WorkerHandle, WorkerPool
 
@@ -75,8 +78,10 @@ class NodeManager:
         on_peer_send: Callable[[bytes], None] = _ignore,
         on_actor_lookup: Callable[[bytes, float], None] = _ignore,
         labels: dict[str, str] | None = None,
+        count_tasks: bool = True,
     ) -> None:
         self.labels = dict(labels or {})
+        self._count_tasks = count_tasks  # metrics on: each result's outcome and latencies are recorded
         self.node_id = node_id
         self.total = dict(total)  # changed in place only: the parts share these two
         self.available = dict(total)
@@ -89,6 +94,8 @@ class NodeManager:
         self.lineage = Lineage()  # how to rebuild our objects stored on other nodes
         self.sessions: dict[bytes, ClientSession] = {}
         self.actors = ActorTable()
+        self.metrics = RayletMetrics()  # event counts; states are read at scrape time (metrics.RayletCollector)
+        self.user_metrics = UserMetrics()  # ember.util.metrics values of this node's clients
         # Workers gone from the pool whose processes the caller must still
         # reap (wait for), so none lingers as a zombie.
         self.to_reap: list[WorkerHandle] = []
@@ -107,7 +114,7 @@ class NodeManager:
         self.completion = TaskCompletion(
             node_id, self.tasks, self.objects, self.actors, self.lineage, self.forward_count, self._ready,
             lambda actor_id, returns: self.remote.creation_finished(actor_id, returns),
-            lambda node_id_: self.peers.peer_batch(node_id_))
+            lambda node_id_: self.peers.peer_batch(node_id_), self.metrics)
         self._finish = finish = self.completion.finish
         self.peers = PeerForwarding(node_id, self.total, pipeline_depth, self.view, self.tasks, self.objects,
                                     self.forward_count, on_peer_send, finish, self._ready, self._await_deps)
@@ -141,6 +148,8 @@ class NodeManager:
 
     def connect(self, session: ClientSession) -> None:
         self.sessions[session.client_id] = session
+        if session.kind == DRIVER:
+            self.metrics.driver_connects += 1
         if session.kind == WORKER:
             handle = self.pool.register(session.worker_id, session)
             if handle is None:
@@ -150,6 +159,9 @@ class NodeManager:
     def disconnect(self, session: ClientSession) -> None:
         session.close()
         self.sessions.pop(session.client_id, None)
+        self.user_metrics.client_gone(session.client_id)
+        if session.kind == DRIVER:
+            self.metrics.driver_disconnects += 1
         owner_exited = f"its owner ({'driver' if session.kind == DRIVER else 'worker'} pid {session.pid}) exited"
         for actor in self.actors.owned_by(session):
             self.local_actors.end(actor, Actor.OWNER_DIED, owner_exited)
@@ -223,6 +235,8 @@ class NodeManager:
             self.kill_actor(kill.actor_id, kill.no_restart, kill.death_cause, kill.reason)
         for key in batch.kv_get:
             self._on_kv_get(session, key)
+        if batch.HasField("user_metrics"):
+            self.user_metrics.report(session.client_id, batch.user_metrics)
         self._after_changes()
         self.schedule()
 
@@ -423,6 +437,8 @@ class NodeManager:
         if result.partial:
             self.stream_values(task, result.returns)
             return
+        if task is not None and self._count_tasks:
+            self._count_outcome(task, result)
         worker = self.pool.workers.get(session.worker_id)
         if worker is None or (worker.threads and self.workers.thread_done(worker, result.task_id)):
             pass  # (a task on a thread of its own: the worker's lease is not its)
@@ -443,6 +459,21 @@ class NodeManager:
             self.tasks.enqueue(task)
             return
         self._finish(task, returns=list(result.returns))
+
+    def _count_outcome(self, task: TaskEntry, result: raylet_pb2.TaskResult) -> None:
+        """Metrics of a task (or actor call) that ran on a worker here: how
+        it ended, how long it waited and ran."""
+        m = self.metrics
+        if result.application_error:
+            m.tasks_failed[APPLICATION_ERROR] += 1
+        elif result.returns and result.returns[0].is_error:  # ended by the runtime while it ran
+            m.tasks_failed["ActorDiedError" if result.actor_exit else "TaskCancelledError"] += 1
+        else:
+            m.tasks_succeeded += 1
+        run_time = result.run_time_s
+        if run_time > 0:  # (0: a worker that does not say)
+            m.execution_time.observe(run_time)
+            m.scheduling_latency.observe(max(0.0, time.monotonic() - task.submitted_at - run_time))
 
     def stream_values(self, task: TaskEntry | None, values: Iterable[common_pb2.ObjectValue]) -> None:
         """Values a streaming generator yielded (returns 2, 3, ...): held by

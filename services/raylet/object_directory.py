@@ -82,6 +82,10 @@ class ObjectDirectory:
     def __len__(self) -> int:
         return len(self._objects)
 
+    def counts(self) -> tuple[int, int]:
+        """How many objects there are, and how many of them are pinned (metrics)."""
+        return len(self._objects), sum(1 for entry in self._objects.values() if entry.pins > 0)
+
     def __contains__(self, object_id: bytes) -> bool:
         return object_id in self._objects
 

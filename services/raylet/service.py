@@ -23,6 +23,7 @@ from ember_common.gcs_client import AioGcsClient
 from ember_raylet.client_session import ClientSession
 from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport
+from ember_raylet.metrics import RayletCollector
 from ember_raylet.node_manager import NodeManager
 from ember_raylet.peer_links import PeerLinks
 from ember_raylet.resources import Resources
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 class RayletService:
     name = "raylet"
+    metrics_setting = "metrics_raylet_port"
 
     def __init__(
         self,
@@ -47,6 +49,7 @@ class RayletService:
         store_dir: str,
         store_port: int,
         store_transfer_port: int,
+        store_metrics_port: int = 0,
         node_address: str,
         socket_path: str,
         local_socket_path: str,
@@ -66,7 +69,7 @@ class RayletService:
             node_id=node_id, node_address=node_address, object_store_port=store_port,
             object_transfer_port=store_transfer_port, is_head=is_head, session_dir=str(session_dir),
             raylet_socket=socket_path, raylet_local_socket=local_socket_path, object_store_socket=store_address,
-            object_store_dir=store_dir, labels=labels)
+            object_store_dir=store_dir, labels=labels, object_store_metrics_port=store_metrics_port)
         self.name = log_name
         num_cpus = int(resources.get("CPU", 0))
         self._spawner = spawner = (ZygoteSpawner if config.worker_fork else ProcessSpawner)(
@@ -91,6 +94,7 @@ class RayletService:
             on_peer_send=self._peer_send,
             on_actor_lookup=self._lookup_actor,
             labels=labels,
+            count_tasks=config.metrics_enabled,
         )
         self._peers = PeerLinks(self.nm, token)
         registered = raylet_pb2.ClientRegistered(
@@ -111,6 +115,10 @@ class RayletService:
         self._store: objectstore_pb2_grpc.ObjectStoreStub | None = None
         self._channels: list[grpc.aio.Channel] = []
         self._port = 0
+        self.metrics_port = 0  # set by run_service
+
+    def collectors(self) -> list[RayletCollector]:
+        return [RayletCollector(self.nm, self.nm.user_metrics)]
 
     def register(self, server: grpc.aio.Server) -> None:
         raylet_pb2_grpc.add_RayletServicer_to_server(self._servicer, server)
@@ -144,6 +152,7 @@ class RayletService:
         info = gcs_pb2.NodeInfo()
         info.CopyFrom(self._identity)
         info.raylet_port = self._port
+        info.metrics_port = self.metrics_port
         info.start_time = time.time()
         info.total.amounts.update(self.nm.total)
         info.available.amounts.update(self.nm.available)

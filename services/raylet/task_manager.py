@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import time
 from typing import Protocol
 
 from ember.v1 import common_pb2, raylet_pb2
@@ -29,7 +30,7 @@ WAITING, QUEUED, ASSIGNED, FORWARDED = TaskState.WAITING, TaskState.QUEUED, Task
 
 class TaskEntry:
     __slots__ = ("spec", "submitter", "state", "missing", "worker", "retries_left", "cancelled", "shape", "key",
-                 "node", "returns", "pinned", "remote_only")
+                 "node", "returns", "pinned", "remote_only", "submitted_at")
 
     def __init__(self, spec: raylet_pb2.TaskSpec, submitter: ClientSession) -> None:
         self.spec = spec
@@ -46,6 +47,7 @@ class TaskEntry:
         self.shape: Resources = dict(spec.resources.amounts)
         # Tasks asking for node labels queue apart: this node may not serve them.
         self.key = resources.key(self.shape) + tuple(sorted(spec.label_selector.items()))
+        self.submitted_at = time.monotonic()  # its arrival here (scheduling latency)
 
     def cancelled_failure(self) -> Failure:
         return Failure(FailureType.TASK_CANCELLED, f"task {self.spec.function_name} was cancelled")

@@ -77,6 +77,7 @@ class WorkerPool:
         self.closed = False  # set at shutdown: start no more workers
         self.spawn_ready = True  # False while the spawner warms up: start none yet
         self.num_dedicated = 0  # workers hosting actors: not task capacity
+        self.num_started = 0  # since the raylet started (metrics)
 
     @property
     def size(self) -> int:
@@ -90,6 +91,7 @@ class WorkerPool:
         worker_id = ids.new_unique_id()
         handle = WorkerHandle(worker_id, self._spawn(worker_id))
         self.starting[worker_id] = handle
+        self.num_started += 1
         return handle
 
     def register(self, worker_id: bytes, session: ClientSession) -> WorkerHandle | None:

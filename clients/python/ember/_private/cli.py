@@ -122,6 +122,12 @@ def main() -> None:
 @click.option("--tls-ca-dir", default=None, type=click.Path(file_okay=False, path_type=pathlib.Path),
               help="A directory with the cluster CA's ca.crt and ca.key, to sign this node's certificate.")
 @click.option("--block", is_flag=True, help="Stay in the foreground until interrupted, then stop.")
+@click.option("--raylet-metrics-port", "--metrics-export-port", "raylet_metrics_port", type=int, default=None,
+              help="The raylet's Prometheus /metrics port (0: a free one; default EMBER_METRICS_RAYLET_PORT).")
+@click.option("--objectstore-metrics-port", type=int, default=None,
+              help="The object store's /metrics port (0: a free one; default EMBER_METRICS_OBJECTSTORE_PORT).")
+@click.option("--gcs-metrics-port", type=int, default=None,
+              help="Head only: the GCS's /metrics port (0: a free one; default EMBER_METRICS_GCS_PORT).")
 @click.option("--include-dashboard", type=bool, default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
 @click.option("--dashboard-host", default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
 @click.option("--dashboard-port", type=int, default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
@@ -130,6 +136,7 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
           memory: float, resources: str | None, labels: str | None, object_store_memory: int | None,
           token: str | None, storage: str, cluster_name: str, gcs_replicas: int, use_tls: bool,
           tls_ca_dir: pathlib.Path | None, block: bool,
+          raylet_metrics_port: int | None, objectstore_metrics_port: int | None, gcs_metrics_port: int | None,
           include_dashboard: bool | None, dashboard_host: str | None, dashboard_port: int | None,
           disable_usage_stats: bool) -> None:
     """Start a node: the head with --head, or a node joining --address."""
@@ -165,6 +172,8 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
             object_store_bytes=object_store_memory, storage=storage, cluster_name=cluster_name,
             gcs_replicas=gcs_replicas, detached=True,
             config=config, tls_files=tls_files,
+            metrics_ports={name: port for name, port in (("raylet", raylet_metrics_port), ("gcs", gcs_metrics_port),
+                                                         ("objectstore", objectstore_metrics_port)) if port is not None},
         )
     except (RuntimeError, TimeoutError, ValueError, click.ClickException) as e:
         (session_dir / "token").unlink(missing_ok=True)  # (its logs stay, for the post-mortem)
@@ -181,9 +190,14 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
         click.echo(f"  add nodes: {auth.TOKEN_ENV}=$(cat {session_dir / 'token'}) ember start --address={node.gcs_address}{join_tls}")
         if tls_files:
             click.echo(f"  TLS:       mutual TLS on every TCP port (CA {tls_files.ca})")
+        if config.metrics_enabled:
+            click.echo(f"  metrics:   Prometheus targets of every node in {node.discovery_file} (file_sd_configs)")
         click.echo("  stop:      ember stop")
     else:
         click.echo(f"Ember node {node.node_id.hex()[:8]} joined the cluster at {address}")
+        if config.metrics_enabled:
+            ports = ", ".join(f"{name.split('-')[0]} {host}:{port}" for name, port in node.metrics_ports.items())
+            click.echo(f"  metrics:   {ports} (listed in the head's {node_launcher.PROMETHEUS_SD_FILE})")
     if block:
         try:
             signal.sigwait({signal.SIGINT, signal.SIGTERM})

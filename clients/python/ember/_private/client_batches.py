@@ -40,6 +40,7 @@ class ItemKind(enum.IntEnum):
     KV_GET = enum.auto()  # KvKey: read the GCS KV through the raylet
     CLOSE = enum.auto()  # None: the session ends
     RELEASE = enum.auto()  # object ids: values the raylet keeps for us that no ref here wants
+    METRICS = enum.auto()  # UserMetrics: this process's changed ember.util.metrics families
 
 
 class Blocked(NamedTuple):
@@ -62,11 +63,12 @@ Item = Union[
     tuple[Literal[ItemKind.KV_GET], raylet_pb2.KvKey],
     tuple[Literal[ItemKind.CLOSE], None],
     tuple[Literal[ItemKind.RELEASE], _Ids],
+    tuple[Literal[ItemKind.METRICS], raylet_pb2.UserMetrics],
 ]
 
 # Module globals: an enum attribute lookup costs three of these on the hot path.
 (_SUBMIT, _RESERVE, _RESUBMIT, _PUT, _PUT_DIRECT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _FETCH, _CANCEL, _BLOCKED,
- _LOGS, _KILL, _KV_GET, _CLOSE, _RELEASE) = ItemKind
+ _LOGS, _KILL, _KV_GET, _CLOSE, _RELEASE, _METRICS) = ItemKind
 
 
 class DirectState(enum.Enum):
@@ -275,6 +277,8 @@ class Outbox:
                             live.discard(object_id)
                             objects.values.pop(object_id, None)
                             objects.remote.pop(object_id, None)
+            elif kind is _METRICS:  # (a later report's families replace an earlier one's at the raylet)
+                batch.user_metrics.families.extend(payload.families)
             elif kind is _CLOSE:
                 closing = True
                 break

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
 from ember import exceptions
-from ember._private import client_transport, log_printer, serialization
+from ember._private import client_transport, log_printer, metrics_registry, serialization
 from ember._private.client_batches import Blocked, DirectResults, ItemKind, ObjectStates, Outbox
 from ember._private.client_transport import ConnectionLost, Transport
 from ember._private.direct_calls import Cancelled, DirectCaller
+from ember._private.metrics_reporter import MetricsReporter
 from ember._private.object_ref import ObjectRef
 from ember._private.store_io import StoreIO, raise_fd_limit
 from ember_common import ids
@@ -93,6 +94,10 @@ class CoreClient:
         self._out = self._outbox.queue
         self._send_lock = threading.Lock()
         self._closed = False
+        # ember.util.metrics values to the raylet (a thread only once a metric is declared).
+        self._metrics = MetricsReporter(metrics_registry.REGISTRY,
+                                        lambda report: self._enqueue((ItemKind.METRICS, report)),
+                                        config.metrics_report_interval_s)
         self._transport = transport or client_transport.connect(raylet_address, token)
         # The local transport (our threads send; direct calls and KV reads
         # through the raylet are possible), or None on a Connect stream.
@@ -108,6 +113,8 @@ class CoreClient:
             self.close()
             raise ConnectionLost(f"could not connect to the raylet at {raylet_address}: {self._dead or 'timed out'}")
         self.node_id = self.info.node_id
+        if config.metrics_enabled:
+            self._metrics.start()
 
     # gRPC is imported on first use: a worker that only runs small tasks
     # talks to nothing but its raylet (over the local socket), and stays
@@ -226,6 +233,7 @@ class CoreClient:
             raise ConnectionLost(f"lost the connection to the raylet ({self._dead})")
 
     def close(self) -> None:
+        self._metrics.close()  # (its last report goes before the session ends)
         self._closed = True
         self._direct.close()
         self._enqueue((ItemKind.CLOSE, None))

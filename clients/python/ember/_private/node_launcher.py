@@ -26,6 +26,8 @@ from ember._private import session
 from ember_common import auth, ids, node_memory, tls
 from ember_common.config import Config
 
+PROMETHEUS_SD_FILE = "prometheus_sd.json"  # (the GCS's ember_gcs.metrics_discovery writes it)
+
 
 @dataclasses.dataclass
 class NodeProcesses:
@@ -37,6 +39,13 @@ class NodeProcesses:
     store_dir: str
     pids: dict[str, int]
     popens: list[subprocess.Popen[bytes]] = dataclasses.field(default_factory=list)
+    # Each service's Prometheus /metrics port (by process name; 0: metrics off).
+    metrics_ports: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def discovery_file(self) -> pathlib.Path:
+        """The head's Prometheus file-discovery list (written by its GCS)."""
+        return self.session_dir / PROMETHEUS_SD_FILE
 
     @property
     def record(self) -> pathlib.Path:
@@ -163,17 +172,23 @@ def start_node(
     config: Config | None = None,
     tls_files: tls.TlsFiles | None = None,
     timeout: float = 30.0,
+    metrics_ports: dict[str, int] | None = None,
 ) -> NodeProcesses:
     """Start a node's services and wait until they serve (over TLS with
-    `tls_files`, see prepare_tls)."""
+    `tls_files`, see prepare_tls). `metrics_ports` ("gcs", "raylet",
+    "objectstore") overrides the config's metrics ports."""
     config = config or Config.load()
+    ports = {"gcs": config.metrics_gcs_port, "raylet": config.metrics_raylet_port,
+             "objectstore": config.metrics_objectstore_port, **(metrics_ports or {})}
     node_id = ids.new_unique_id()
     short = node_id.hex()[:8]
     if len(str(session_dir / f"raylet-{short}.local.sock").encode()) > 107:  # sockaddr_un's limit
         raise ValueError(f"the session directory {session_dir} is too long for unix socket paths "
                          "(107 bytes at most): use a shorter EMBER_SESSION_ROOT")
     logs = session_dir / "logs"
-    env = {**os.environ, auth.TOKEN_ENV: token, **(tls_files.env() if tls_files else {})}
+    # The services read the same metrics switch as this config says.
+    env = {**os.environ, auth.TOKEN_ENV: token, "EMBER_METRICS_ENABLED": "1" if config.metrics_enabled else "0",
+           **(tls_files.env() if tls_files else {})}
     common = ["--session-dir", str(session_dir), "--host", host]
     if not detached:
         common += ["--parent-pid", str(os.getpid())]
@@ -197,7 +212,8 @@ def start_node(
             popens.append(_spawn(
                 ["ember_gcs.main", *common, "--port", str(port), "--socket", str(session_dir / f"{name}.sock"),
                  "--ready-file", ready_file(name), "--log-file", str(logs / f"{name}.log"),
-                 "--storage", storage, "--cluster-name", cluster_name],
+                 "--storage", storage, "--cluster-name", cluster_name,
+                 "--metrics-port", str(ports["gcs"] if i == 0 else 0)],
                 logs / f"{name}.out", env, detached))
             gcs_names.append(name)
             addresses.append(f"{host}:{port}")
@@ -212,8 +228,10 @@ def start_node(
     store_socket = session_dir / f"store-{short}.sock"
     # Known in advance: the raylet advertises it, so other nodes can pull.
     store_port, transfer_port = free_port(host), free_port(host)
+    # Also the store's metrics port, which the raylet advertises for it.
+    store_metrics_port = (ports["objectstore"] or free_port(host)) if config.metrics_enabled else 0
     store_args = ["ember_objectstore.main", *common, "--port", str(store_port), "--socket", str(store_socket),
-                  "--transfer-port", str(transfer_port),
+                  "--transfer-port", str(transfer_port), "--metrics-port", str(store_metrics_port),
                   "--directory", store_dir,
                   "--ready-file", ready_file(f"objectstore-{short}"), "--log-file", str(logs / f"objectstore-{short}.log")]
     # Sized once here, so the store's capacity and the raylet's
@@ -231,6 +249,7 @@ def start_node(
         "--node-id", node_id.hex(),
         "--gcs-address", local_gcs, "--store-address", f"unix:{store_socket}", "--store-dir", store_dir,
         "--store-port", str(store_port), "--store-transfer-port", str(transfer_port),
+        "--store-metrics-port", str(store_metrics_port), "--metrics-port", str(ports["raylet"]),
         "--num-cpus", str(cpus), "--num-gpus", str(num_gpus), "--memory", str(memory),
         "--object-store-memory", str(int(object_store_bytes)),
         "--resources", json.dumps(resources or {}), "--labels", json.dumps(labels or {}),
@@ -247,6 +266,7 @@ def start_node(
                                      "gcs_address": gcs_address, "head": head})
     try:
         _wait_ready(ready, popens, names, session_dir, timeout)
+        node.metrics_ports = {name: session.read_json(path).get("metrics_port", 0) for name, path in ready.items()}
         session.write_json(node.record, {"node_id": node_id.hex(), "pids": pids, "store_dir": store_dir,
                                          "gcs_address": gcs_address, "head": head, "store_port": store_port})
     except BaseException:

@@ -66,6 +66,7 @@ class TaskContext:
         self.resources: dict[str, float] = {}
         self.placement_group_id: bytes | None = None
         self.capture_child_tasks = False  # its children go into its placement group
+        self.started_at = 0.0  # time.perf_counter() when the task was taken up (TaskResult.run_time_s)
 
 
 _thread_contexts = threading.local()

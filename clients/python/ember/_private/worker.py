@@ -27,6 +27,7 @@ import os
 import queue
 import sys
 import threading
+import time
 import traceback
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -87,6 +88,7 @@ class Worker:
         self._thread_cancels: set[bytes] = set()  # of those, the ones cancelled
         self._threads = TaskThreads(self._run_on_thread)
         register = raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.WORKER, worker_id=worker_id, pid=os.getpid())
+        self._timed = config.metrics_enabled  # measure each task's run time (TaskResult.run_time_s)
         self.client = CoreClient(raylet_address, token, register, config, on_execute=self._enqueue, on_cancel=self._cancel)
         self._worker_id = worker_id
         self._token = token or ""
@@ -290,6 +292,8 @@ class Worker:
         """The running task's runtime context, on its thread: ids, and what
         it holds (in an actor: what the actor holds)."""
         ctx = runtime.task_context()
+        if self._timed:
+            ctx.started_at = time.perf_counter()
         ctx.task_id, ctx.job_id, ctx.task_name = spec.task_id, spec.job_id, spec.function_name
         ctx.actor_id = self._actor_id or (spec.actor_id or None)
         source = self._actor_spec or spec
@@ -307,6 +311,7 @@ class Worker:
         ctx = runtime.task_context()
         ctx.task_id = ctx.job_id = ctx.task_name = ctx.placement_group_id = None
         ctx.resources = {}
+        ctx.started_at = 0.0
         ctx.capture_child_tasks = False
 
     @contextlib.contextmanager
@@ -331,6 +336,9 @@ class Worker:
         """A call's result to whoever sent the call: the raylet or a direct caller."""
         origin = self._direct_origin.pop(result.task_id, None)
         if origin is None:
+            started = runtime.task_context().started_at
+            if started:  # (for the raylet's latency metrics)
+                result.run_time_s = time.perf_counter() - started
             self.client.send_result(result)
             return
         origin.reply(result)

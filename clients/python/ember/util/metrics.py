@@ -6,23 +6,23 @@ Histogram with tags, usable in the driver, tasks and actors.
     latency = Histogram("latency_s", boundaries=[0.01, 0.1, 1.0])
     latency.observe(0.05)
 
-Values are kept in the recording process (ember._private.metrics_registry);
-the node will export them in Prometheus format once it serves metrics.
-Checks are Ray's, plus two Ray leaves out: tags must be declared in
-tag_keys, and histogram boundaries must increase."""
+Values are kept in the recording process (ember._private.metrics_registry)
+and sent to its raylet when they change (at most every second), which
+exports them on the node's /metrics under the name given here, aggregated
+over the node's processes (docs/architecture.md, "Metrics"). Checks are
+Ray's, plus three Ray leaves out: tags must be declared in tag_keys,
+histogram boundaries must increase, and names starting with "ember_" or
+"process_" (Ember's own and the standard process metrics) are refused."""
 
 from __future__ import annotations
 
-import re
 import warnings
 from typing import Any
 
 from ember._private.metrics_registry import REGISTRY, MetricKind
+from ember_common import metric_names
 
 __all__ = ["Counter", "Gauge", "Histogram"]
-
-# Prometheus' metric names (Ray's rule): letters, digits, _ and :, not starting with a digit.
-_VALID_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
 class Metric:
@@ -49,7 +49,10 @@ class Metric:
         self._tag_keys: tuple[str, ...] = tag_keys
         self._default_tags: dict[str, str] = {}
         # Ray's rule: a name Prometheus would refuse is warned about and its values dropped.
-        self._discard = not _VALID_NAME.match(name)
+        if metric_names.reserved(name):
+            raise ValueError(f"metric name {name!r} starts with one of {metric_names.RESERVED_PREFIXES}, kept for "
+                             "Ember's own metrics and the standard process metrics: choose another name")
+        self._discard = not metric_names.VALID_NAME.match(name)
         if self._discard:
             warnings.warn(f"Invalid metric name: {name}. Metric will be discarded and data will not be collected "
                           "or published. Metric names can only contain letters, numbers, _, and :. "

@@ -103,7 +103,7 @@ class ListPlacementGroupsReply(_message.Message):
     def __init__(self, groups: _Optional[_Iterable[_Union[PlacementGroupInfo, _Mapping]]] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("node_id", "node_address", "raylet_port", "object_store_port", "total", "available", "alive", "labels", "session_dir", "is_head", "start_time", "end_time", "death_reason", "raylet_socket", "object_store_socket", "object_store_dir", "infeasible", "raylet_local_socket", "object_transfer_port")
+    __slots__ = ("node_id", "node_address", "raylet_port", "object_store_port", "total", "available", "alive", "labels", "session_dir", "is_head", "start_time", "end_time", "death_reason", "raylet_socket", "object_store_socket", "object_store_dir", "infeasible", "raylet_local_socket", "object_transfer_port", "metrics_port", "object_store_metrics_port")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +130,8 @@ class NodeInfo(_message.Message):
     INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
     RAYLET_LOCAL_SOCKET_FIELD_NUMBER: _ClassVar[int]
     OBJECT_TRANSFER_PORT_FIELD_NUMBER: _ClassVar[int]
+    METRICS_PORT_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_STORE_METRICS_PORT_FIELD_NUMBER: _ClassVar[int]
     node_id: bytes
     node_address: str
     raylet_port: int
@@ -149,7 +151,9 @@ class NodeInfo(_message.Message):
     infeasible: _containers.RepeatedCompositeFieldContainer[_common_pb2.ResourceSet]
     raylet_local_socket: str
     object_transfer_port: int
-    def __init__(self, node_id: _Optional[bytes] = ..., node_address: _Optional[str] = ..., raylet_port: _Optional[int] = ..., object_store_port: _Optional[int] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., available: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., alive: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., session_dir: _Optional[str] = ..., is_head: _Optional[bool] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., death_reason: _Optional[str] = ..., raylet_socket: _Optional[str] = ..., object_store_socket: _Optional[str] = ..., object_store_dir: _Optional[str] = ..., infeasible: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ..., raylet_local_socket: _Optional[str] = ..., object_transfer_port: _Optional[int] = ...) -> None: ...
+    metrics_port: int
+    object_store_metrics_port: int
+    def __init__(self, node_id: _Optional[bytes] = ..., node_address: _Optional[str] = ..., raylet_port: _Optional[int] = ..., object_store_port: _Optional[int] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., available: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., alive: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., session_dir: _Optional[str] = ..., is_head: _Optional[bool] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., death_reason: _Optional[str] = ..., raylet_socket: _Optional[str] = ..., object_store_socket: _Optional[str] = ..., object_store_dir: _Optional[str] = ..., infeasible: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ..., raylet_local_socket: _Optional[str] = ..., object_transfer_port: _Optional[int] = ..., metrics_port: _Optional[int] = ..., object_store_metrics_port: _Optional[int] = ...) -> None: ...
 
 class RegisterNodeRequest(_message.Message):
     __slots__ = ("node",)

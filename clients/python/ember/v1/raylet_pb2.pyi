@@ -234,20 +234,22 @@ class ClientRegistered(_message.Message):
     def __init__(self, node_id: _Optional[bytes] = ..., client_id: _Optional[bytes] = ..., object_store_dir: _Optional[str] = ..., object_store_socket: _Optional[str] = ..., gcs_address: _Optional[str] = ..., session_dir: _Optional[str] = ...) -> None: ...
 
 class TaskResult(_message.Message):
-    __slots__ = ("task_id", "returns", "application_error", "actor_exit", "error_message", "partial")
+    __slots__ = ("task_id", "returns", "application_error", "actor_exit", "error_message", "partial", "run_time_s")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     RETURNS_FIELD_NUMBER: _ClassVar[int]
     APPLICATION_ERROR_FIELD_NUMBER: _ClassVar[int]
     ACTOR_EXIT_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    RUN_TIME_S_FIELD_NUMBER: _ClassVar[int]
     task_id: bytes
     returns: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
     application_error: bool
     actor_exit: bool
     error_message: str
     partial: bool
-    def __init__(self, task_id: _Optional[bytes] = ..., returns: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., application_error: _Optional[bool] = ..., actor_exit: _Optional[bool] = ..., error_message: _Optional[str] = ..., partial: _Optional[bool] = ...) -> None: ...
+    run_time_s: float
+    def __init__(self, task_id: _Optional[bytes] = ..., returns: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., application_error: _Optional[bool] = ..., actor_exit: _Optional[bool] = ..., error_message: _Optional[str] = ..., partial: _Optional[bool] = ..., run_time_s: _Optional[float] = ...) -> None: ...
 
 class CancelTask(_message.Message):
     __slots__ = ("task_id", "force", "recursive", "children_only")
@@ -286,7 +288,7 @@ class LogLines(_message.Message):
     def __init__(self, job_id: _Optional[bytes] = ..., pid: _Optional[int] = ..., task_name: _Optional[str] = ..., is_stderr: _Optional[bool] = ..., lines: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ClientBatch(_message.Message):
-    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs", "kill_actors", "kv_get", "fetch", "provide", "promises", "threads_blocked")
+    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs", "kill_actors", "kv_get", "fetch", "provide", "promises", "threads_blocked", "user_metrics")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     SUBMIT_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
@@ -303,6 +305,7 @@ class ClientBatch(_message.Message):
     PROVIDE_FIELD_NUMBER: _ClassVar[int]
     PROMISES_FIELD_NUMBER: _ClassVar[int]
     THREADS_BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    USER_METRICS_FIELD_NUMBER: _ClassVar[int]
     register: RegisterClient
     submit: _containers.RepeatedCompositeFieldContainer[TaskSpec]
     results: _containers.RepeatedCompositeFieldContainer[TaskResult]
@@ -319,7 +322,50 @@ class ClientBatch(_message.Message):
     provide: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
     promises: _containers.RepeatedScalarFieldContainer[bytes]
     threads_blocked: _containers.RepeatedCompositeFieldContainer[WorkerBlocked]
-    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kill_actors: _Optional[_Iterable[_Union[KillActor, _Mapping]]] = ..., kv_get: _Optional[_Iterable[_Union[KvKey, _Mapping]]] = ..., fetch: _Optional[_Iterable[bytes]] = ..., provide: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., promises: _Optional[_Iterable[bytes]] = ..., threads_blocked: _Optional[_Iterable[_Union[WorkerBlocked, _Mapping]]] = ...) -> None: ...
+    user_metrics: UserMetrics
+    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kill_actors: _Optional[_Iterable[_Union[KillActor, _Mapping]]] = ..., kv_get: _Optional[_Iterable[_Union[KvKey, _Mapping]]] = ..., fetch: _Optional[_Iterable[bytes]] = ..., provide: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., promises: _Optional[_Iterable[bytes]] = ..., threads_blocked: _Optional[_Iterable[_Union[WorkerBlocked, _Mapping]]] = ..., user_metrics: _Optional[_Union[UserMetrics, _Mapping]] = ...) -> None: ...
+
+class UserMetrics(_message.Message):
+    __slots__ = ("families",)
+    FAMILIES_FIELD_NUMBER: _ClassVar[int]
+    families: _containers.RepeatedCompositeFieldContainer[UserMetricFamily]
+    def __init__(self, families: _Optional[_Iterable[_Union[UserMetricFamily, _Mapping]]] = ...) -> None: ...
+
+class UserMetricFamily(_message.Message):
+    __slots__ = ("name", "description", "kind", "tag_keys", "boundaries", "series")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        COUNTER: _ClassVar[UserMetricFamily.Kind]
+        GAUGE: _ClassVar[UserMetricFamily.Kind]
+        HISTOGRAM: _ClassVar[UserMetricFamily.Kind]
+    COUNTER: UserMetricFamily.Kind
+    GAUGE: UserMetricFamily.Kind
+    HISTOGRAM: UserMetricFamily.Kind
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TAG_KEYS_FIELD_NUMBER: _ClassVar[int]
+    BOUNDARIES_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    kind: UserMetricFamily.Kind
+    tag_keys: _containers.RepeatedScalarFieldContainer[str]
+    boundaries: _containers.RepeatedScalarFieldContainer[float]
+    series: _containers.RepeatedCompositeFieldContainer[UserMetricSeries]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., kind: _Optional[_Union[UserMetricFamily.Kind, str]] = ..., tag_keys: _Optional[_Iterable[str]] = ..., boundaries: _Optional[_Iterable[float]] = ..., series: _Optional[_Iterable[_Union[UserMetricSeries, _Mapping]]] = ...) -> None: ...
+
+class UserMetricSeries(_message.Message):
+    __slots__ = ("tag_values", "value", "bucket_counts", "set_time")
+    TAG_VALUES_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    SET_TIME_FIELD_NUMBER: _ClassVar[int]
+    tag_values: _containers.RepeatedScalarFieldContainer[str]
+    value: float
+    bucket_counts: _containers.RepeatedScalarFieldContainer[int]
+    set_time: float
+    def __init__(self, tag_values: _Optional[_Iterable[str]] = ..., value: _Optional[float] = ..., bucket_counts: _Optional[_Iterable[int]] = ..., set_time: _Optional[float] = ...) -> None: ...
 
 class KvKey(_message.Message):
     __slots__ = ("namespace", "key")
