@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import select
 import signal
 import sys
 import traceback
@@ -29,7 +30,7 @@ import traceback
 from ember._private import worker
 
 
-def _reap(_signum: int, _frame: object) -> None:
+def _reap() -> None:
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -49,8 +50,11 @@ def _say(line: str) -> None:
             continue
 
 
-def _child(request: dict, zygote_pid: int) -> None:
+def _child(request: dict, zygote_pid: int, wakeup: tuple[int, int]) -> None:
     """In the forked worker: become `python -m ember._private.worker`."""
+    signal.set_wakeup_fd(-1)
+    for fd in wakeup:
+        os.close(fd)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the user's subprocesses are theirs to wait for
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -68,32 +72,60 @@ def _child(request: dict, zygote_pid: int) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGCHLD, _reap)
+    # SIGCHLD only wakes the loop (through the wakeup fd), which reaps: a
+    # handler that reaps would not run while the loop blocks in a read it
+    # entered just after the signal came, and the exit would go unreported
+    # until the next request.
+    wakeup = os.pipe()
+    for fd in wakeup:
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(wakeup[1], warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     zygote_pid = os.getpid()
     _say("ready")
-    for line in sys.stdin:
-        request = json.loads(line)
-        # No SIGCHLD handler may run between fork and the child's reset.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
-        # The child's garbage collections then skip what was imported here,
-        # and leave those pages shared instead of writing to each object.
-        gc.freeze()
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-                _child(request, zygote_pid)
-                code = 0
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else 1
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                os._exit(code)
-        _say(f"pid {pid}")
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+    pending = b""
+    while True:
+        readable, _, _ = select.select([0, wakeup[0]], [], [])
+        if wakeup[0] in readable:
+            while True:
+                try:
+                    if not os.read(wakeup[0], 512):
+                        break
+                except BlockingIOError:
+                    break
+            _reap()
+        if 0 not in readable:
+            continue
+        chunk = os.read(0, 1 << 16)
+        if not chunk:
+            return  # EOF: the raylet stopped or died
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            _fork(json.loads(line), zygote_pid, wakeup)
+
+
+def _fork(request: dict, zygote_pid: int, wakeup: tuple[int, int]) -> None:
+    # No SIGCHLD handler may run between fork and the child's reset.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    # The child's garbage collections then skip what was imported here,
+    # and leave those pages shared instead of writing to each object.
+    gc.freeze()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+            _child(request, zygote_pid, wakeup)
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _say(f"pid {pid}")
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
 
 
 if __name__ == "__main__":
