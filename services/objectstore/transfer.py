@@ -38,6 +38,7 @@ import select
 import socket
 import ssl
 import struct
+from typing import Any
 
 from ember_common import ids, ports, tls
 from ember_common.background import SharedRuns
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 OK, NOT_FOUND, BAD_TOKEN, BAD_REQUEST = 0, 1, 2, 3
 _RANGE = struct.Struct("<QQ")
+_HEAD_BYTES = ids.OBJECT_ID_SIZE + _RANGE.size  # a request after its token: object id, range
 _REPLY = struct.Struct("<BQ")
 # Ranges read at once for a large object, and the smallest range worth a
 # connection of its own.
@@ -149,6 +151,21 @@ class TransferServer:
                 return None
             await asyncio.sleep(0.005)
 
+    async def _answer(self, head: bytes) -> tuple[bytes, Any, int, int]:
+        """The reply header to a request (after a right token), and what
+        follows it: the object's file (open and share-locked; the caller
+        closes it), offset and count, or None when nothing does."""
+        offset, length = _RANGE.unpack(head[ids.OBJECT_ID_SIZE:])
+        opened = await self._open_locked(head[:ids.OBJECT_ID_SIZE])
+        if opened is None:
+            return _REPLY.pack(NOT_FOUND, 0), None, 0, 0
+        f, size = opened
+        if offset > size:
+            f.close()
+            return _REPLY.pack(BAD_REQUEST, 0), None, 0, 0
+        count = size - offset if length == 0 else min(length, size - offset)
+        return _REPLY.pack(OK, count), f, offset, count
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             n = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), _TIMEOUT_S), "little")
@@ -156,21 +173,14 @@ class TransferServer:
             if not hmac.compare_digest(token, self._token):
                 writer.write(_REPLY.pack(BAD_TOKEN, 0))
                 return
-            head = await asyncio.wait_for(reader.readexactly(ids.OBJECT_ID_SIZE + _RANGE.size), _TIMEOUT_S)
-            object_id, offset, length = _parse_range(head)
-            opened = await self._open_locked(object_id)
-            if opened is None:
-                writer.write(_REPLY.pack(NOT_FOUND, 0))
-                return
-            f, size = opened
-            with f:
-                if offset > size:
-                    writer.write(_REPLY.pack(BAD_REQUEST, 0))
-                    return
-                count = size - offset if length == 0 else min(length, size - offset)
-                writer.write(_REPLY.pack(OK, count))
-                await writer.drain()
-                await asyncio.get_running_loop().sendfile(writer.transport, f, offset, count)
+            head = await asyncio.wait_for(reader.readexactly(_HEAD_BYTES), _TIMEOUT_S)
+            reply, f, offset, count = await self._answer(head)
+            writer.write(reply)
+            if f is not None:
+                with f:
+                    if count:  # (sendfile takes no empty range)
+                        await writer.drain()
+                        await asyncio.get_running_loop().sendfile(writer.transport, f, offset, count)
                 self.sent_bytes += count
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
             pass  # the client went away or never spoke
@@ -186,35 +196,23 @@ class TransferServer:
         conn.settimeout(_TIMEOUT_S)
         try:
             with self._tls.wrap_socket(conn, server_side=True) as sock:
-                n = int.from_bytes(_recv_exactly(sock, 2), "little")
-                if not hmac.compare_digest(_recv_exactly(sock, n), self._token):
+                token = _recv_exactly(sock, int.from_bytes(_recv_exactly(sock, 2), "little"))
+                if not hmac.compare_digest(token, self._token):
                     sock.sendall(_REPLY.pack(BAD_TOKEN, 0))
                     return
-                object_id, offset, length = _parse_range(_recv_exactly(sock, ids.OBJECT_ID_SIZE + _RANGE.size))
-                opened = asyncio.run_coroutine_threadsafe(self._open_locked(object_id), loop).result()
-                if opened is None:
-                    sock.sendall(_REPLY.pack(NOT_FOUND, 0))
-                    return
-                f, size = opened
-                with f:
-                    if offset > size:
-                        sock.sendall(_REPLY.pack(BAD_REQUEST, 0))
-                        return
-                    count = size - offset if length == 0 else min(length, size - offset)
-                    sock.sendall(_REPLY.pack(OK, count))
-                    if count:
-                        with mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mapped, memoryview(mapped) as view:
-                            sock.sendall(view[offset:offset + count])
-                        loop.call_soon_threadsafe(self._count_sent, count)  # (the counter is the loop's)
+                head = _recv_exactly(sock, _HEAD_BYTES)
+                reply, f, offset, count = asyncio.run_coroutine_threadsafe(self._answer(head), loop).result()
+                sock.sendall(reply)
+                if f is not None:
+                    with f:
+                        if count:
+                            with mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mapped, memoryview(mapped) as view:
+                                sock.sendall(view[offset:offset + count])
+                    loop.call_soon_threadsafe(self._count_sent, count)  # (the counter is the loop's)
         except (OSError, ValueError):
             pass  # a failed handshake (plaintext, another CA), a client gone or never speaking
         finally:
             conn.close()
-
-
-def _parse_range(head: bytes) -> tuple[bytes, int, int]:
-    offset, length = _RANGE.unpack(head[ids.OBJECT_ID_SIZE:])
-    return head[:ids.OBJECT_ID_SIZE], offset, length
 
 
 class Puller:

@@ -206,20 +206,28 @@ class Worker:
                         log.info("raylet connection closed; exiting")
                         return
                     self._cv.wait(1.0)
-                execute = self._queue.popleft()
-                if self._exited:
-                    continue  # exit_actor() ran: the raylet ends us and fails the rest
-                if execute.spec.actor_id and not execute.spec.HasField("actor_creation"):
-                    self._actor_calls[execute.spec.task_id] = None
-                    if self._actor_loop is not None:
-                        import asyncio  # (loaded by _start_actor)
-
-                        asyncio.run_coroutine_threadsafe(self._execute_async(execute), self._actor_loop)
-                        continue
-                    if self._actor_pool is not None:
-                        self._actor_pool.submit(self._execute, execute)
-                        continue
-                self._current = execute.spec.task_id
+                if self._actor_loop is not None and not self._exited:
+                    # An async actor's calls: all that are here, started by one
+                    # callback on its loop (one wake-up, not one per call).
+                    calls = list(self._queue)
+                    self._queue.clear()
+                    for execute in calls:
+                        self._actor_calls[execute.spec.task_id] = None
+                    loop = self._actor_loop
+                else:
+                    calls = None
+                    execute = self._queue.popleft()
+                    if self._exited:
+                        continue  # exit_actor() ran: the raylet ends us and fails the rest
+                    if execute.spec.actor_id and not execute.spec.HasField("actor_creation"):
+                        self._actor_calls[execute.spec.task_id] = None
+                        if self._actor_pool is not None:
+                            self._actor_pool.submit(self._execute, execute)
+                            continue
+                    self._current = execute.spec.task_id
+            if calls is not None:
+                loop.call_soon_threadsafe(self._start_async_calls, calls)
+                continue
             try:
                 self._execute(execute)
             except exceptions.TaskCancelledError:
@@ -449,6 +457,15 @@ class Worker:
             direct_calls.DirectCallServer(direct_calls.socket_address(info.session_dir, creation.actor_id), self._token,
                                           hello, self._enqueue_direct, self._cancel).start()
 
+    # the async actor's loop
+    def _start_async_calls(self, calls: list[raylet_pb2.ExecuteTask]) -> None:
+        assert self._actor_loop is not None
+        started = [(e.spec.task_id, self._actor_loop.create_task(self._execute_async(e))) for e in calls]
+        with self._cv:  # what a cancel cancels (none of them has run a step yet)
+            for task_id, task in started:
+                if task_id in self._actor_calls:
+                    self._actor_calls[task_id] = task
+
     async def _execute_async(self, execute: raylet_pb2.ExecuteTask) -> None:
         """One call of an async actor: up to max_concurrency run at once."""
         import asyncio  # (loaded by _start_actor)
@@ -456,9 +473,7 @@ class Worker:
         assert self._actor_slots is not None
         spec = execute.spec
         runtime.coroutine_context.set(runtime.TaskContext())  # (this asyncio task's own)
-        with self._cv:
-            cancelled = spec.task_id in runtime.cancelled_tasks
-            self._actor_calls[spec.task_id] = asyncio.current_task()  # what a cancel cancels
+        cancelled = spec.task_id in runtime.cancelled_tasks  # (added under the lock before any cancel of it)
         try:
             with self._outcome(spec):
                 if cancelled:
