@@ -102,22 +102,24 @@ def resolve_strategy(opts: dict[str, Any]) -> Any:
     """The strategy a task or actor is placed by, as Ray decides it: its
     scheduling_strategy, else the placement_group= options, else, when its
     parent runs in a group that captures child tasks, that group (any bundle)."""
-    from ember.util.placement_group import PlacementGroup
-    from ember.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
     strategy = opts.get("scheduling_strategy")
     group = opts.get("placement_group", "default")
-    if group not in ("default", None):
-        if strategy is not None:
-            raise ValueError("give a placement group either as scheduling_strategy or as placement_group=, not both")
-        return PlacementGroupSchedulingStrategy(group, opts["placement_group_bundle_index"],
-                                                opts["placement_group_capture_child_tasks"])
-    if strategy is None and group == "default":
-        ctx = runtime.task_context()
-        capture = opts.get("placement_group_capture_child_tasks")
-        if ctx.placement_group_id and (capture or (capture is None and ctx.capture_child_tasks)):
-            return PlacementGroupSchedulingStrategy(PlacementGroup(ctx.placement_group_id), -1, capture)
-    return strategy
+    if group in ("default", None):  # (the common case, on every .remote(): no imports)
+        if strategy is None and group == "default":
+            ctx = runtime.task_context()
+            capture = opts.get("placement_group_capture_child_tasks")
+            if ctx.placement_group_id and (capture or (capture is None and ctx.capture_child_tasks)):
+                from ember.util.placement_group import PlacementGroup
+                from ember.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+                return PlacementGroupSchedulingStrategy(PlacementGroup(ctx.placement_group_id), -1, capture)
+        return strategy
+    if strategy is not None:
+        raise ValueError("give a placement group either as scheduling_strategy or as placement_group=, not both")
+    from ember.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    return PlacementGroupSchedulingStrategy(group, opts["placement_group_bundle_index"],
+                                            opts["placement_group_capture_child_tasks"])
 
 
 def place(spec: raylet_pb2.TaskSpec, shape: dict[str, float], opts: dict[str, Any]) -> None:
