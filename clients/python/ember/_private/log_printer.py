@@ -14,7 +14,6 @@ import atexit
 import builtins
 import contextlib
 import logging
-import shutil
 import sys
 import threading
 import time
@@ -51,6 +50,8 @@ def _on_terminal() -> bool:
 
 
 def _columns() -> int:
+    import shutil  # (when bars are drawn only: it imports bz2 and lzma, ~3 ms of every driver's start)
+
     return shutil.get_terminal_size().columns
 
 
