@@ -5,10 +5,14 @@ that is only one side's. Services import this and the generated stubs
 Layout: `errors` (the errors a handler answers with a status code; no
 dependencies), `rpc` (channel options, the token interceptor, `map_errors`),
 `service` (the runner every service's main() calls: flags, logging, health,
-ready file, stop), `background` (tasks a service keeps, shared runs),
-`backoff`, `gcs_client` (the leader-following GCS client, sync and asyncio),
-`config`, `auth` (the cluster token), `ports` (listening exclusively, and why not), `ids`, `frames` (length-prefixed frames
-on unix sockets), `placement` (placement-group resource names),
-`object_layout` (how an object's bytes are laid out; runtime failures),
-`node_memory` (the memory a node offers by default, as Ray sizes it).
+metrics endpoint, ready file, stop), `background` (tasks a service keeps,
+shared runs), `backoff`, `gcs_client` (the leader-following GCS client,
+sync and asyncio), `config`, `auth` (the cluster token), `tls` (mutual TLS
+files and credentials), `ports` (listening exclusively, and why not),
+`metrics_server`, `loop_metrics` and `metric_names` (the Prometheus
+endpoint, lock-free counters for code on one loop, naming rules), `ids`,
+`frames` (length-prefixed frames on unix sockets), `placement`
+(placement-group resource names), `object_layout` (how an object's bytes
+are laid out; runtime failures), `node_memory` (the memory a node offers
+by default, as Ray sizes it).
 """
