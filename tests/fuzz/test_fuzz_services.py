@@ -146,6 +146,8 @@ def test_malformed_requests_get_a_status(targets: dict[str, Target], method: pb_
     @given(payload=INPUT_KINDS[kind](method))
     @example(payload=b"\x00")  # was UNKNOWN ("Unexpected DecodeError") from every RPC: rpc.ParseRequests
     @example(payload=b"\x0a\x05ab")
+    # was INTERNAL (int('') of the port): ObjectStore.Pull validates source_address
+    @example(payload=objectstore_pb2.PullRequest(object_id=b"\0" * 20, source_address=":", size=1).SerializeToString())
     def run(payload: bytes) -> None:
         _check(target, method, harness.call_raw(target.channel, method, payload, target.metadata), f"{kind} {payload[:64]!r}")
 
