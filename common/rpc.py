@@ -14,11 +14,13 @@ from __future__ import annotations
 import hmac
 import asyncio
 import functools
+import inspect
 import logging
 from typing import Any, Awaitable, Callable, TypeVar
 
 import grpc
 import grpc.aio
+from google.protobuf.message import DecodeError
 
 from ember_common import errors, tls
 
@@ -82,6 +84,71 @@ def refusal(handler: grpc.RpcMethodHandler | None, code: grpc.StatusCode, messag
     if handler.response_streaming:
         return grpc.unary_stream_rpc_method_handler(abort)
     return grpc.unary_unary_rpc_method_handler(abort)
+
+
+class ParseRequests(grpc.aio.ServerInterceptor):
+    """A request that does not parse is the caller's fault: INVALID_ARGUMENT.
+    gRPC parses a request before the handler runs and answers UNKNOWN when
+    that fails, so each handler gets raw bytes and parses them itself; on a
+    request stream, `context.read()` raises ProtocolError (an InvalidArgument)
+    for a message that does not parse. Installed after the token check."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self, continuation: Callable[..., Any], details: grpc.HandlerCallDetails
+    ) -> Any:
+        handler = await continuation(details)
+        if handler is None or handler.request_deserializer is None:  # refusals read nothing
+            return handler
+        method: str = details.method  # type: ignore[attr-defined]
+        cached = self._wrapped.get(method)
+        if cached is None or cached[0] is not handler:
+            cached = self._wrapped[method] = (handler, _parsing(handler))
+        return cached[1]
+
+
+def _parsing(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    parse = handler.request_deserializer
+    serialize = handler.response_serializer
+    if handler.request_streaming:
+        def strict(raw: bytes) -> Any:
+            try:
+                return parse(raw)
+            except DecodeError as e:
+                raise errors.ProtocolError(f"malformed request message: {e}") from None
+
+        make = (grpc.stream_stream_rpc_method_handler if handler.response_streaming
+                else grpc.stream_unary_rpc_method_handler)
+        return make(handler.stream_stream or handler.stream_unary, request_deserializer=strict,
+                    response_serializer=serialize)
+
+    async def parsed(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return parse(raw)
+        except DecodeError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {e}")
+
+    if handler.unary_unary is not None:
+        behavior = handler.unary_unary
+
+        async def unary(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+            return await behavior(await parsed(raw, context), context)
+
+        return grpc.unary_unary_rpc_method_handler(unary, response_serializer=serialize)
+    stream = handler.unary_stream
+    if inspect.isasyncgenfunction(stream) or inspect.isasyncgenfunction(getattr(stream, "__func__", None)):
+        async def generator(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+            async for response in stream(await parsed(raw, context), context):
+                yield response
+
+        return grpc.unary_stream_rpc_method_handler(generator, response_serializer=serialize)
+
+    async def writer(raw: bytes, context: grpc.aio.ServicerContext) -> Any:  # writes with context.write
+        return await stream(await parsed(raw, context), context)
+
+    return grpc.unary_stream_rpc_method_handler(writer, response_serializer=serialize)
 
 
 def _deny(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler | None:

@@ -133,7 +133,7 @@ async def _fail_start(service: Service, error: ports.ListenError) -> NoReturn:
 async def _serve(service: Service, args: argparse.Namespace, token: str, config: Config) -> None:
     server = grpc.aio.server(
         # The token first: nothing else looks at an unauthenticated call.
-        interceptors=[rpc.TokenInterceptor(token), *getattr(service, "interceptors", [])],
+        interceptors=[rpc.TokenInterceptor(token), rpc.ParseRequests(), *getattr(service, "interceptors", [])],
         options=[*rpc.CHANNEL_OPTIONS, *ports.EXCLUSIVE_PORT_OPTIONS]
     )
     health_servicer = health.aio.HealthServicer()

@@ -53,8 +53,9 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
 
     @map_errors
     async def Pull(self, request: pb.PullRequest, context: Ctx) -> pb.PullReply:
-        if not request.source_address:
-            raise InvalidArgument("source_address is required")
+        host, _, port = request.source_address.rpartition(":")
+        if not host or not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            raise InvalidArgument(f"source_address must be host:port, got {request.source_address[:100]!r}")
         if request.size <= 0:
             raise InvalidArgument(f"size must be positive, got {request.size}")
         return pb.PullReply(path=await self._puller.pull(request.object_id, request.source_address, request.size))

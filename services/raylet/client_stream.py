@@ -49,10 +49,10 @@ def open_session(nm: NodeManager, registered: raylet_pb2.ClientRegistered, first
 
 
 async def serve_session(nm: NodeManager, registered: raylet_pb2.ClientRegistered, read: Read, write: Write) -> Failure | None:
-    first = await read()
-    if first is None:
-        return None
     try:
+        first = await read()  # ProtocolError if it does not parse
+        if first is None:
+            return None
         session = open_session(nm, registered, first)
     except ProtocolError as e:
         return grpc.StatusCode.INVALID_ARGUMENT, str(e)
