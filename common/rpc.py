@@ -11,9 +11,10 @@ it reveals nothing but SERVING / NOT_SERVING.
 
 from __future__ import annotations
 
-import hmac
 import asyncio
+import dataclasses
 import functools
+import hmac
 import inspect
 import logging
 from typing import Any, Awaitable, Callable, TypeVar
@@ -93,8 +94,9 @@ class ParseRequests(grpc.aio.ServerInterceptor):
     request stream, `context.read()` raises ProtocolError (an InvalidArgument)
     for a message that does not parse. Installed after the token check."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: RequestLimits | None = None) -> None:
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._limits = limits or RequestLimits()
 
     async def intercept_service(
         self, continuation: Callable[..., Any], details: grpc.HandlerCallDetails
@@ -105,15 +107,32 @@ class ParseRequests(grpc.aio.ServerInterceptor):
         method: str = details.method  # type: ignore[attr-defined]
         cached = self._wrapped.get(method)
         if cached is None or cached[0] is not handler:
-            cached = self._wrapped[method] = (handler, _parsing(handler))
+            cached = self._wrapped[method] = (handler, _parsing(handler, method, self._limits.of(method)))
         return cached[1]
 
 
-def _parsing(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+@dataclasses.dataclass(frozen=True)
+class RequestLimits:
+    """The largest request (serialized bytes) a service takes, per method
+    (its last path element, e.g. "KvPut") or else `default`; None: gRPC's
+    own bound. A service that keeps what it is given (the GCS's tables)
+    must not keep a 5 MB class name: RESOURCE_EXHAUSTED, naming the limit."""
+
+    default: int | None = None
+    per_method: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def of(self, method: str) -> int | None:
+        return self.per_method.get(method.rsplit("/", 1)[-1], self.default)
+
+
+def _parsing(handler: grpc.RpcMethodHandler, method: str, limit: int | None) -> grpc.RpcMethodHandler:
     parse = handler.request_deserializer
     serialize = handler.response_serializer
+    name = method.rsplit("/", 1)[-1]
     if handler.request_streaming:
         def strict(raw: bytes) -> Any:
+            if limit is not None and len(raw) > limit:
+                raise errors.ResourceExhausted(f"a {name} message of {len(raw)} bytes; the limit is {limit}")
             try:
                 return parse(raw)
             except DecodeError as e:
@@ -125,6 +144,9 @@ def _parsing(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
                     response_serializer=serialize)
 
     async def parsed(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        if limit is not None and len(raw) > limit:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                f"a {name} request of {len(raw)} bytes; the limit is {limit}")
         try:
             return parse(raw)
         except DecodeError as e:

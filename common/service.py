@@ -36,6 +36,9 @@ class Service(Protocol):
     process's health servicer before `start`, for services that can become
     unhealthy while running.
 
+    `request_limits` (an rpc.RequestLimits), if it has one, bounds the
+    size of the requests it takes.
+
     Metrics: `metrics_setting` names the Config field of the service's
     default metrics port; `collectors()` gives what its /metrics serves,
     and `metrics_port` is set before `start` (0 when metrics are off)."""
@@ -133,7 +136,8 @@ async def _fail_start(service: Service, error: ports.ListenError) -> NoReturn:
 async def _serve(service: Service, args: argparse.Namespace, token: str, config: Config) -> None:
     server = grpc.aio.server(
         # The token first: nothing else looks at an unauthenticated call.
-        interceptors=[rpc.TokenInterceptor(token), rpc.ParseRequests(), *getattr(service, "interceptors", [])],
+        interceptors=[rpc.TokenInterceptor(token), rpc.ParseRequests(getattr(service, "request_limits", None)),
+                      *getattr(service, "interceptors", [])],
         options=[*rpc.CHANNEL_OPTIONS, *ports.EXCLUSIVE_PORT_OPTIONS]
     )
     health_servicer = health.aio.HealthServicer()

@@ -111,6 +111,25 @@ def test_gcs_kv_jobs_nodes_and_bad_input(gcs):
     assert [n.alive for n in stub.GetAllNodes(gcs_pb2.GetAllNodesRequest()).nodes] == [True]
 
 
+def test_gcs_refuses_to_keep_oversized_fields(gcs):
+    """The GCS's tables keep what they are given: a request over its limit is
+    RESOURCE_EXHAUSTED naming the limit (1 MiB but for KV values and actor
+    handles), and nothing of it is kept."""
+    stub = gcs_pb2_grpc.GcsStub(rpc.channel(gcs, TOKEN))
+    huge_node = gcs_pb2.NodeInfo(node_id=b"h" * 16, node_address="x" * (2 << 20), raylet_port=1)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.RegisterNode(gcs_pb2.RegisterNodeRequest(node=huge_node), timeout=10)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "a RegisterNode request of" in info.value.details() and f"the limit is {1 << 20}" in info.value.details()
+    assert not stub.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=5).nodes
+    # An exported function may be large: KvPut takes values up to the KV's own limit.
+    assert stub.KvPut(gcs_pb2.KvPutRequest(namespace="fn", key=b"big", value=bytes(3 << 20)), timeout=10).added
+    actor = gcs_pb2.ActorInfo(actor_id=b"a" * 16, job_id=b"\0\0\0\1", class_name="C" * 5000)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.RegisterActor(gcs_pb2.RegisterActorRequest(actor=actor), timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "class name" in info.value.details()
+
+
 def test_gcs_declares_silent_node_dead(session):
     proc, port = start(["ember-gcs", "--health-timeout", "0.5"], session, "gcs2")
     try:

@@ -16,9 +16,10 @@ from grpc_health.v1 import health_pb2
 
 from ember_common.background import BackgroundTasks
 from ember_common.config import Config
+from ember_common.rpc import RequestLimits
 from ember_gcs.actor_table import ActorTable
 from ember_gcs.job_table import JobTable
-from ember_gcs.kv_table import KvTable
+from ember_gcs.kv_table import MAX_KEY, MAX_VALUE, KvTable
 from ember_gcs.leader_gate import Leadership, LeaderGate, SoleLeader
 from ember_gcs.membership import ClusterMembership
 from ember_gcs.metrics import GcsCollector, LeadershipCounts, RpcLatency
@@ -32,8 +33,18 @@ from ember_gcs.storage import open_storage
 log = logging.getLogger(__name__)
 
 
+# What the GCS takes per request (serialized): its tables keep what they are
+# given, so a name or an address of megabytes is refused, not stored. The KV
+# holds exported functions and classes: up to its value limit.
+REQUEST_LIMITS = RequestLimits(default=1 << 20, per_method={
+    "KvPut": MAX_KEY + MAX_VALUE + 1024,
+    "RegisterActor": MAX_VALUE + 1024 * 1024,  # (its handle may carry default argument values)
+})
+
+
 class GcsService:
     name = "gcs"
+    request_limits = REQUEST_LIMITS
     metrics_setting = "metrics_gcs_port"
 
     def __init__(self, storage_url: str, session_name: str, config: Config, cluster_name: str = "default",

@@ -142,9 +142,9 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
         ids.check(actor.actor_id, ids.UNIQUE_ID_SIZE, "actor_id")
         ids.check(actor.job_id, ids.JOB_ID_SIZE, "job_id")
         _namespace(actor.namespace)
-        if len(actor.name) > 1024 or len(actor.handle) > MAX_VALUE:
-            raise InvalidArgument("actor name must be at most 1024 characters and its handle at most "
-                                  f"{MAX_VALUE} bytes")
+        if len(actor.name) > 1024 or len(actor.class_name) > 1024 or len(actor.handle) > MAX_VALUE:
+            raise InvalidArgument("an actor's name and class name must be at most 1024 characters and its handle "
+                                  f"at most {MAX_VALUE} bytes")
         existing = await self._actors.register(actor)
         if existing is not None:
             return gcs_pb2.RegisterActorReply(registered=False, existing=existing)
