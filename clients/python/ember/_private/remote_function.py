@@ -170,6 +170,7 @@ class RemoteFunction(Exported):
             self._options["num_returns"] = "streaming"  # Ray's default for a generator
         functools.update_wrapper(self, function)
         self._check_call = CallCheck.of_function(function, getattr(function, "__qualname__", "task"))
+        self._templates = SpecTemplates()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
@@ -188,29 +189,29 @@ class RemoteFunction(Exported):
         """A node of a task graph calling this function (ember.dag)."""
         return _bind(self, args, kwargs, self._options)
 
-    def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any]) -> Any:
+    def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any],
+                templates: "SpecTemplates | None" = None) -> Any:
         self._check_call(args, kwargs)
         client = runtime.client()
         function_id = self._export(client)
         encoded, deps, nested, keep = task_args.pack(client, args, kwargs, self._check_call.name)
         task_id = ids.new_task_id()
         ctx = runtime.task_context()
-        n, generator = generators.spec_returns(opts["num_returns"])
-        spec = raylet_pb2.TaskSpec(
-            task_id=task_id,
-            job_id=runtime.current_job_id(),
-            function_id=function_id,
-            function_name=opts["name"] or getattr(self._function, "__qualname__", "task"),
-            args=encoded,
-            dependencies=deps,
-            nested_refs=nested,
-            num_returns=n,
-            generator=generator,
-            max_retries=opts["max_retries"],
-            retry_exceptions=bool(opts["retry_exceptions"]),
-            parent_task_id=ctx.task_id or b"",
-        )
-        place(spec, resource_request(opts), opts)
+        if templates is None:  # (a graph node's own options: no template kept for them)
+            templates = self._templates if opts is self._options else SpecTemplates()
+        spec = raylet_pb2.TaskSpec()
+        spec.CopyFrom(templates.get(function_id, opts, self._function))
+        spec.task_id = task_id
+        spec.job_id = runtime.current_job_id()
+        spec.args = encoded
+        spec.dependencies.extend(deps)
+        spec.nested_refs.extend(nested)
+        spec.parent_task_id = ctx.task_id or b""
+        if not (SpecTemplates.default_placed(opts) and resolve_strategy(opts) is None):
+            spec.ClearField("resources")
+            spec.ClearField("label_selector")
+            place(spec, resource_request(opts), opts)
+        generator, n = spec.generator, spec.num_returns
         if generator == raylet_pb2.TaskSpec.STREAMING:
             client.open_stream(task_id)
         client.submit(spec)
@@ -223,13 +224,46 @@ class RemoteFunction(Exported):
         return refs if n else None
 
 
+class SpecTemplates:
+    """What every call with one set of options shares, made once: a TaskSpec
+    with the function, name, returns, retries and (placed by default, the
+    common case) resources and label selector, copied into each call's spec.
+    Rebuilt if the function is exported under another id (a new client)."""
+
+    def __init__(self) -> None:
+        self._spec: raylet_pb2.TaskSpec | None = None
+
+    def get(self, function_id: bytes, opts: dict[str, Any], function: Any) -> raylet_pb2.TaskSpec:
+        spec = self._spec
+        if spec is None or spec.function_id != function_id:
+            n, generator = generators.spec_returns(opts["num_returns"])
+            spec = raylet_pb2.TaskSpec(
+                function_id=function_id, function_name=opts["name"] or getattr(function, "__qualname__", "task"),
+                num_returns=n, generator=generator, max_retries=opts["max_retries"],
+                retry_exceptions=bool(opts["retry_exceptions"]))
+            if self.default_placed(opts):
+                spec.resources.amounts.update(resource_request(opts))
+                if opts.get("label_selector"):
+                    spec.label_selector.update(opts["label_selector"])
+            self._spec = spec
+        return spec
+
+    @staticmethod
+    def default_placed(opts: dict[str, Any]) -> bool:
+        """Whether the options name no strategy or placement group: then a
+        call is placed by its resources alone, unless its parent's placement
+        group captures it (resolve_strategy tells, per call)."""
+        return opts.get("scheduling_strategy") is None and opts.get("placement_group", "default") in ("default", None)
+
+
 class _BoundOptions:
     def __init__(self, fn: RemoteFunction, options: dict[str, Any]) -> None:
         self._fn = fn
         self._options = options
+        self._templates = SpecTemplates()
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
-        return self._fn._remote(args, kwargs, self._options)
+        return self._fn._remote(args, kwargs, self._options, self._templates)
 
     def bind(self, *args: Any, **kwargs: Any) -> "FunctionNode":
         return _bind(self._fn, args, kwargs, self._options)
