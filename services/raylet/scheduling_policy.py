@@ -38,7 +38,8 @@ def slots(shape: Mapping[str, float], total: Mapping[str, float]) -> int:
 
 
 def labels_match(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
+    # (most tasks have no selector: no generator made for them, once per task placed)
+    return not selector or all(labels.get(k) == v for k, v in selector.items())
 
 
 def fits_somewhere(shape: Mapping[str, float], view: ClusterView, selector: Mapping[str, str] = {}) -> bool:

@@ -61,18 +61,17 @@ class TaskCompletion:
                 common_pb2.ObjectValue(object_id=ids.object_id_for(spec.task_id, i + 1), data=err_data, is_error=True)
                 for i in range(spec.num_returns)
             ]
-        yielded = []  # a dynamic generator's values: pinned by its one return
+        own: list[common_pb2.ObjectValue] = []
+        yielded: list[common_pb2.ObjectValue] = []  # a dynamic generator's values: pinned by its one return
         for value in returns:
             if ids.task_id_of(value.object_id) != spec.task_id:
                 log.warning("dropping return %s that does not belong to task %s", value.object_id.hex(), spec.task_id.hex())
                 continue
-            if ids.index_of(value.object_id) > spec.num_returns:
-                yielded.append(value)
+            (yielded if ids.index_of(value.object_id) > spec.num_returns else own).append(value)
         if yielded and spec.generator == raylet_pb2.TaskSpec.DYNAMIC:
             objects.add_unheld(v.object_id for v in yielded)
-        for value in returns:
-            if ids.task_id_of(value.object_id) == spec.task_id and ids.index_of(value.object_id) <= spec.num_returns:
-                self._ready(objects.set_ready(value))
+        for value in own:
+            self._ready(objects.set_ready(value))
         for value in yielded:
             self._ready(objects.set_ready(value))
         if yielded:
