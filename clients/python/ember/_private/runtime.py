@@ -25,7 +25,7 @@ from ember._private.generators import ObjectRefGenerator
 from ember._private.job_settings import JobSettings, validate_namespace
 from ember._private.object_ref import ObjectRef
 from ember._private.runtime_env_support import refuse_unsupported
-from ember_common import auth, ids, tls
+from ember_common import auth, ids, placement, tls
 from ember_common.config import Config
 
 if TYPE_CHECKING:
@@ -58,15 +58,47 @@ class TaskContext:
         self.job_id: bytes | None = None
         self.task_name: str | None = None
         self.actor_id: bytes | None = None
-        self.actor_name: str | None = None  # "" for an unnamed actor (as Ray)
-        self.is_async_actor = False
-        self.actor_restarts = 0
         self.actor_handle: Any = None  # the current actor's own handle
-        # What the task (or, in an actor, the actor) holds, as it asked for it.
-        self.resources: dict[str, float] = {}
-        self.placement_group_id: bytes | None = None
-        self.capture_child_tasks = False  # its children go into its placement group
+        # The spec of what holds the resources: the task's, or in an actor its
+        # creation spec. What follows from it is read when asked (few tasks ask).
+        self.holder: raylet_pb2.TaskSpec | None = None
         self.started_at = 0.0  # time.perf_counter() when the task was taken up (TaskResult.run_time_s)
+
+    @property
+    def _creation(self) -> raylet_pb2.ActorCreation | None:
+        holder = self.holder
+        return holder.actor_creation if holder is not None and holder.HasField("actor_creation") else None
+
+    @property
+    def actor_name(self) -> str | None:
+        """"" for an unnamed actor (as Ray); None outside an actor."""
+        creation = self._creation
+        return creation.name if creation is not None else None
+
+    @property
+    def is_async_actor(self) -> bool:
+        creation = self._creation
+        return creation is not None and creation.is_async
+
+    @property
+    def actor_restarts(self) -> int:
+        creation = self._creation
+        return creation.num_restarts if creation is not None else 0
+
+    @property
+    def resources(self) -> dict[str, float]:
+        """What the task (or, in an actor, the actor) holds, as it asked for it."""
+        return placement.base_request(self.holder.resources.amounts) if self.holder is not None else {}
+
+    @property
+    def placement_group_id(self) -> bytes | None:
+        group = placement.group_of(self.holder.resources.amounts) if self.holder is not None else None
+        return bytes.fromhex(group) if group else None
+
+    @property
+    def capture_child_tasks(self) -> bool:
+        """Whether its children go into its placement group."""
+        return self.holder is not None and self.holder.placement_group_capture_child_tasks
 
 
 _thread_contexts = threading.local()

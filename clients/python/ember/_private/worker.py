@@ -39,7 +39,7 @@ from ember._private.actor import READY_METHOD, ActorExit, own_handle
 from ember._private.core_client import CoreClient
 from ember._private.direct_calls import CallerConnection
 from ember._private.object_ref import ObjectRef
-from ember_common import auth, ids, placement
+from ember_common import auth, ids
 from ember_common.config import Config
 
 if TYPE_CHECKING:
@@ -304,23 +304,13 @@ class Worker:
             ctx.started_at = time.perf_counter()
         ctx.task_id, ctx.job_id, ctx.task_name = spec.task_id, spec.job_id, spec.function_name
         ctx.actor_id = self._actor_id or (spec.actor_id or None)
-        source = self._actor_spec or spec
-        creation = source.actor_creation if source.HasField("actor_creation") else None
-        ctx.actor_name = creation.name if creation is not None else None
-        ctx.is_async_actor = creation is not None and creation.is_async
-        ctx.actor_restarts = creation.num_restarts if creation is not None else 0
         ctx.actor_handle = self._actor_handle
-        ctx.resources = placement.base_request(source.resources.amounts)
-        group = placement.group_of(source.resources.amounts)
-        ctx.placement_group_id = bytes.fromhex(group) if group else None
-        ctx.capture_child_tasks = source.placement_group_capture_child_tasks
+        ctx.holder = self._actor_spec or spec
 
     def _leave_context(self) -> None:
         ctx = runtime.task_context()
-        ctx.task_id = ctx.job_id = ctx.task_name = ctx.placement_group_id = None
-        ctx.resources = {}
+        ctx.task_id = ctx.job_id = ctx.task_name = ctx.holder = None
         ctx.started_at = 0.0
-        ctx.capture_child_tasks = False
 
     @contextlib.contextmanager
     def _outcome(self, spec: raylet_pb2.TaskSpec) -> Iterator[None]:
