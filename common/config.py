@@ -39,6 +39,12 @@ class Config:
     # that recursion keeps many tasks alive.
     nested_tasks_warning: int = 200
     idle_worker_timeout_s: float = 5.0
+    # The raylet kills a worker (its task fails with OutOfMemoryError, or is
+    # retried) when the node's memory in use passes this fraction, before
+    # the kernel's OOM killer picks a service (Ray's memory_usage_threshold).
+    memory_usage_threshold: float = 0.95
+    # How often it looks (Ray's memory_monitor_refresh_ms); 0 turns it off.
+    memory_monitor_refresh_ms: int = 250
     # A store object the raylet has not heard of this long after it was
     # sealed (10x that if never sealed) is deleted: its writer died before
     # telling the raylet. 0 turns the sweep off.

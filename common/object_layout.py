@@ -125,6 +125,7 @@ class FailureType(enum.Enum):
     ACTOR_DIED = "ActorDiedError"
     OBJECT_LOST = "ObjectLostError"
     OWNER_DIED = "OwnerDiedError"
+    OUT_OF_MEMORY = "OutOfMemoryError"  # the raylet's memory monitor killed its worker
 
 
 @dataclasses.dataclass(frozen=True)

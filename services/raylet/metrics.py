@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from ember_common.loop_metrics import LoopHistogram, histogram_family
 from ember_raylet.client_session import DRIVER
+from ember_raylet.memory_monitor import MemoryMonitor, read_memory_usage
 from ember_raylet.task_manager import TaskState
 
 if TYPE_CHECKING:
@@ -52,9 +53,11 @@ class RayletCollector:
     """Reads the node manager's state and counts when scraped (on the
     raylet's loop, so the tables are consistent)."""
 
-    def __init__(self, nm: "NodeManager", user_metrics: "UserMetrics | None" = None) -> None:
+    def __init__(self, nm: "NodeManager", user_metrics: "UserMetrics | None" = None,
+                 memory_monitor: "MemoryMonitor | None" = None) -> None:
         self._nm = nm
         self._user = user_metrics
+        self._memory_monitor = memory_monitor
 
     def collect(self) -> Iterator[Metric]:
         nm, m = self._nm, self._nm.metrics
@@ -67,8 +70,20 @@ class RayletCollector:
                                   value=m.driver_connects)
         yield CounterMetricFamily("ember_driver_disconnects", "Drivers that disconnected (or died).",
                                   value=m.driver_disconnects)
+        if self._memory_monitor is not None:
+            yield from self._memory(self._memory_monitor)
         if self._user is not None:
             yield from self._user.families()
+
+    @staticmethod
+    def _memory(monitor: "MemoryMonitor") -> Iterator[Metric]:
+        usage = read_memory_usage()
+        yield GaugeMetricFamily("ember_node_memory_used_bytes", "Memory in use on this node (the fuller of the "
+                                "machine and the raylet's cgroup), as the memory monitor sees it.", value=usage.used)
+        yield GaugeMetricFamily("ember_node_memory_total_bytes", "The node's memory (or its cgroup's limit).",
+                                value=usage.total)
+        yield CounterMetricFamily("ember_memory_monitor_worker_kills", "Workers the raylet killed because the "
+                                  "node's memory in use passed memory_usage_threshold.", value=monitor.kills_total)
 
     @staticmethod
     def _tasks(nm: "NodeManager", m: RayletMetrics) -> Iterator[Metric]:

@@ -36,6 +36,7 @@ from ember_raylet.client_session import DRIVER, RAYLET, WORKER, ClientSession
 from ember_raylet.cluster_view import ClusterView
 from ember_raylet.lineage import Lineage
 from ember_raylet.local_actors import ActorEvent, LocalActors
+from ember_raylet.memory_monitor import Candidate
 from ember_raylet.metrics import APPLICATION_ERROR, RayletMetrics
 from ember_raylet.object_directory import ObjectDirectory, error_value
 from ember_raylet.object_pulls import ObjectPulls
@@ -490,14 +491,34 @@ class NodeManager:
     def worker_blocked(self, session: ClientSession, blocked: raylet_pb2.WorkerBlocked) -> None:
         self.workers.blocked(session, blocked)
 
-    def worker_died(self, worker_id: bytes, reason: str) -> None:
-        worker = self.workers.died(worker_id, reason)
+    def worker_died(self, worker_id: bytes, reason: str,
+                    failure_type: FailureType = FailureType.WORKER_CRASHED) -> None:
+        worker = self.workers.died(worker_id, reason, failure_type)
         if worker is not None:
             self.to_reap.append(worker)
             self.schedule()
 
     def ensure_min_workers(self) -> None:
         self.workers.ensure_min_workers()
+
+    def memory_candidates(self) -> list[Candidate]:
+        """The workers running work (tasks, actors), as the memory monitor
+        chooses among them."""
+        out = []
+        for worker in self.pool.workers.values():
+            pid = worker.process.pid
+            if worker.actor_id is not None:
+                actor = self.actors.get(worker.actor_id)
+                if actor is not None:
+                    out.append(Candidate(worker.worker_id, pid, actor.restarts_left(), worker.started_at,
+                                         actor.describe()))
+                continue
+            running = [t for task_id in (*worker.threads, *itertools.islice(worker.assigned, 1))
+                       if (t := self.tasks.tasks.get(task_id)) is not None]
+            if running:  # (its lease began when it last left the idle list)
+                out.append(Candidate(worker.worker_id, pid, all(t.retries_left != 0 for t in running),
+                                     worker.idle_since, ", ".join(sorted({t.spec.function_name for t in running}))))
+        return out
 
     def retire_idle_workers(self, now: float, idle_timeout_s: float) -> list[WorkerHandle]:
         """Idle workers beyond the minimum, removed from the pool for the caller to terminate."""

@@ -20,15 +20,17 @@ from ember_common.background import BackgroundTasks
 from ember_common.backoff import retry_with_backoff
 from ember_common.config import Config
 from ember_common.gcs_client import AioGcsClient
+from ember_common.object_layout import FailureType
 from ember_raylet.client_session import ClientSession
 from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport
+from ember_raylet.memory_monitor import MemoryMonitor, choose_victim, read_memory_usage
 from ember_raylet.metrics import RayletCollector
 from ember_raylet.node_manager import NodeManager
 from ember_raylet.peer_links import PeerLinks
 from ember_raylet.resources import Resources
 from ember_raylet.servicer import RayletServicer
-from ember_raylet.worker_pool import ProcessSpawner, WorkerPool, ZygoteSpawner
+from ember_raylet.worker_pool import ProcessSpawner, WorkerHandle, WorkerPool, ZygoteSpawner
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ class RayletService:
             count_tasks=config.metrics_enabled,
         )
         self._peers = PeerLinks(self.nm, token)
+        self.memory_monitor = MemoryMonitor(config.memory_usage_threshold)
         registered = raylet_pb2.ClientRegistered(
             node_id=node_id,
             object_store_dir=store_dir,
@@ -118,7 +121,7 @@ class RayletService:
         self.metrics_port = 0  # set by run_service
 
     def collectors(self) -> list[RayletCollector]:
-        return [RayletCollector(self.nm, self.nm.user_metrics)]
+        return [RayletCollector(self.nm, self.nm.user_metrics, self.memory_monitor)]
 
     def register(self, server: grpc.aio.Server) -> None:
         raylet_pb2_grpc.add_RayletServicer_to_server(self._servicer, server)
@@ -135,7 +138,8 @@ class RayletService:
         self.pool.spawn_ready = False
         self._tasks.spawn(self._start_workers())
         await self._register_node()
-        for loop in (self._report_loop(), self._reap_loop(), self._orphan_loop(), self._actor_event_loop()):
+        for loop in (self._report_loop(), self._reap_loop(), self._orphan_loop(), self._actor_event_loop(),
+                     self._memory_loop()):
             self._tasks.spawn(loop)
 
     async def _start_workers(self) -> None:
@@ -202,6 +206,32 @@ class RayletService:
                 handle.process.terminate()
                 self.nm.to_reap.append(handle)
             self.nm.to_reap = [h for h in self.nm.to_reap if h.process.poll() is None]  # reap
+
+    async def _memory_loop(self) -> None:
+        """Kill one worker at a time while the node's memory in use is over
+        the threshold (memory_monitor.py says why and which)."""
+        if self._config.memory_monitor_refresh_ms <= 0:
+            return
+        monitor = self.memory_monitor
+        victim: WorkerHandle | None = None
+        while True:
+            await asyncio.sleep(self._config.memory_monitor_refresh_ms / 1000)
+            if victim is not None and victim.process.poll() is None:
+                continue  # its memory is not free until it is gone
+            victim = None
+            usage = read_memory_usage()
+            if not monitor.over(usage):
+                continue
+            chosen = choose_victim(self.nm.memory_candidates())
+            handle = self.pool.workers.get(chosen.worker_id) if chosen is not None else None
+            if chosen is None or handle is None:
+                continue  # nothing of ours runs: the memory is not ours to free
+            reason = monitor.reason(usage, chosen)
+            log.warning("%s", reason)
+            handle.process.kill()
+            monitor.kills_total += 1
+            self.nm.worker_died(chosen.worker_id, reason, FailureType.OUT_OF_MEMORY)
+            victim = handle
 
     async def _orphan_loop(self) -> None:
         """Delete the store's objects this raylet has never heard of: their

@@ -156,10 +156,12 @@ class WorkerLeases:
             self._waiting.discard(worker)
             resources.subtract(self._available, worker.lease)  # may oversubscribe briefly
 
-    def died(self, worker_id: bytes, reason: str) -> WorkerHandle | None:
+    def died(self, worker_id: bytes, reason: str,
+             failure_type: FailureType = FailureType.WORKER_CRASHED) -> WorkerHandle | None:
         """A worker is gone: its lease back, its running task retried or
-        failed, the tasks pipelined behind it queued again (no retry spent).
-        Returns it (its process to reap), or None if it was not ours."""
+        failed (with `failure_type` once out of retries), the tasks pipelined
+        behind it queued again (no retry spent). Returns it (its process to
+        reap), or None if it was not ours."""
         worker = self._pool.remove(worker_id)
         if worker is None:
             return None
@@ -187,7 +189,7 @@ class WorkerLeases:
                 log.info("retrying %s after worker death (%d retries left)", task.spec.function_name, task.retries_left)
                 self._tasks.enqueue(task)
             else:
-                self._finish(task, error=Failure(FailureType.WORKER_CRASHED,
+                self._finish(task, error=Failure(failure_type,
                     f"the worker running {task.spec.function_name} (pid {worker.process.pid}) died: {reason}; "
                     f"no retries left (max_retries={task.spec.max_retries})"))
             running = task_id in threads

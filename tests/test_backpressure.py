@@ -1,0 +1,84 @@
+"""Work that asks for more than the node has slows down or fails with a
+clear error, and no service dies: the raylet's memory monitor kills a
+worker (OutOfMemoryError) before the kernel's OOM killer picks a service.
+Real processes; the threshold is set a little above what is in use now, so
+a task that keeps allocating crosses it."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psutil
+import pytest
+
+import ember
+from ember.exceptions import OutOfMemoryError
+from ember_raylet.memory_monitor import read_memory_usage
+from tests.conftest import wait_gone
+
+GIB = 2**30
+HOG_STEP = 64 << 20
+HOG_LIMIT = 8 * GIB  # far above the margin: reaching it means no one stopped the hog
+
+
+@pytest.fixture
+def low_memory_cluster(monkeypatch):
+    """A cluster whose memory threshold is 1.5 GiB above today's use."""
+    usage = read_memory_usage()
+    if usage.total - usage.used < HOG_LIMIT + 2 * GIB:
+        pytest.skip("the machine has too little free memory for the hog to cross its margin safely")
+    monkeypatch.setenv("EMBER_MEMORY_USAGE_THRESHOLD", f"{(usage.used + 1.5 * GIB) / usage.total:.4f}")
+    monkeypatch.setenv("EMBER_MEMORY_MONITOR_REFRESH_MS", "100")
+    info = ember.init(num_cpus=2, object_store_memory=64 << 20)
+    yield info
+    ember.shutdown()
+    assert not wait_gone(info["session_dir"])
+
+
+def allocate_until_stopped() -> int:
+    """Allocates (and touches) memory in steps until it is stopped."""
+    import numpy as np
+
+    held = []
+    while len(held) * HOG_STEP < HOG_LIMIT:
+        held.append(np.ones(HOG_STEP, dtype=np.uint8))
+        time.sleep(0.05)
+    return len(held)
+
+
+hog = ember.remote(allocate_until_stopped)
+
+
+def _services(session_dir: str) -> list[psutil.Process]:
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or ())
+        if session_dir in cmd and any(s in cmd for s in ("ember_gcs", "ember_raylet", "ember_objectstore")):
+            out.append(p)
+    return out
+
+
+def test_a_task_over_the_memory_threshold_fails_with_out_of_memory_and_services_live(low_memory_cluster):
+    services = _services(low_memory_cluster["session_dir"])
+    assert len(services) == 3
+    with pytest.raises(OutOfMemoryError) as info:
+        ember.get(hog.options(max_retries=0).remote(), timeout=120)
+    message = str(info.value)
+    assert "memory_usage_threshold" in message and "allocate_until_stopped" in message and "GiB in use" in message
+    assert all(p.is_running() for p in services)
+    assert ember.get(ember.remote(lambda: "still serving").remote(), timeout=30) == "still serving"
+
+
+def test_a_retriable_task_is_retried_before_it_fails_with_out_of_memory(low_memory_cluster):
+    @ember.remote(max_retries=1)
+    def counted_hog(marker: str) -> int:
+        with open(marker, "a") as f:
+            f.write("started\n")
+        return allocate_until_stopped()
+
+    marker = os.path.join(low_memory_cluster["session_dir"], "hog-starts")
+    with pytest.raises(OutOfMemoryError):
+        ember.get(counted_hog.remote(marker), timeout=120)
+    started = open(marker).read().split()
+    assert started == ["started", "started"]  # the first run and its one retry
