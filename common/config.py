@@ -45,6 +45,10 @@ class Config:
     memory_usage_threshold: float = 0.95
     # How often it looks (Ray's memory_monitor_refresh_ms); 0 turns it off.
     memory_monitor_refresh_ms: int = 250
+    # Tasks a raylet keeps (queued, waiting, running) before it holds its
+    # drivers' submissions (their .remote() waits) until it is back under
+    # 90% of this. 0: a fifth of the node's memory at ~2 KB per task.
+    max_queued_tasks: int = 0
     # A store object the raylet has not heard of this long after it was
     # sealed (10x that if never sealed) is deleted: its writer died before
     # telling the raylet. 0 turns the sweep off.

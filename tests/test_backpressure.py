@@ -16,6 +16,7 @@ import ember
 from ember.exceptions import OutOfMemoryError
 from ember_raylet.memory_monitor import read_memory_usage
 from tests.conftest import wait_gone
+from tests.helpers import driver_output
 
 GIB = 2**30
 HOG_STEP = 64 << 20
@@ -82,3 +83,31 @@ def test_a_retriable_task_is_retried_before_it_fails_with_out_of_memory(low_memo
         ember.get(counted_hog.remote(marker), timeout=120)
     started = open(marker).read().split()
     assert started == ["started", "started"]  # the first run and its one retry
+
+
+@pytest.fixture
+def small_queue_cluster(monkeypatch):
+    """A raylet that holds its drivers once it keeps 200 tasks."""
+    monkeypatch.setenv("EMBER_MAX_QUEUED_TASKS", "200")
+    info = ember.init(num_cpus=1)
+    yield info
+    ember.shutdown()
+    assert not wait_gone(info["session_dir"])
+
+
+@ember.remote
+def slow_square(x: int) -> int:
+    time.sleep(0.002)
+    return x * x
+
+
+def test_a_driver_submitting_faster_than_the_node_runs_waits_at_max_queued_tasks(small_queue_cluster):
+    n = 3000  # 6 s of work on one CPU; submitting takes a fraction of that unheld
+    with driver_output() as output:
+        refs = [slow_square.remote(i) for i in range(n)]
+        _, pending = ember.wait(refs, num_returns=n, timeout=0)
+        # Held at 200 (plus what one round trip carries), let go under 180:
+        # submission ended with no more than that left to run.
+        assert len(pending) <= 400, f"{len(pending)} tasks pending after submission"
+        assert ember.get(refs, timeout=120) == [i * i for i in range(n)]
+    assert output.err.count("max_queued_tasks of 200") == 1, output.err

@@ -70,6 +70,10 @@ class RayletCollector:
                                   value=m.driver_connects)
         yield CounterMetricFamily("ember_driver_disconnects", "Drivers that disconnected (or died).",
                                   value=m.driver_disconnects)
+        yield GaugeMetricFamily("ember_drivers_held", "Drivers told to hold their submissions: this raylet keeps "
+                                "max_queued_tasks tasks or more.", value=len(nm.admission.held))
+        yield CounterMetricFamily("ember_driver_submission_holds", "Times a driver was told to hold its "
+                                  "submissions.", value=nm.admission.holds_total)
         if self._memory_monitor is not None:
             yield from self._memory(self._memory_monitor)
         if self._user is not None:

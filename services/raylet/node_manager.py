@@ -30,6 +30,7 @@ from ember_common.errors import ProtocolError
 from ember_common.object_layout import Failure, FailureType
 from ember_raylet import resources, scheduling_policy
 from ember_raylet.actor_table import Actor, ActorTable
+from ember_raylet.admission import DEFAULT_MAX_QUEUED_TASKS, SubmissionGate
 from ember_raylet.bundles import BundleReservations
 from ember_raylet.cancellation import Cancellation
 from ember_raylet.client_session import DRIVER, RAYLET, WORKER, ClientSession
@@ -80,6 +81,7 @@ class NodeManager:
         on_actor_lookup: Callable[[bytes, float], None] = _ignore,
         labels: dict[str, str] | None = None,
         count_tasks: bool = True,
+        max_queued_tasks: int = DEFAULT_MAX_QUEUED_TASKS,
     ) -> None:
         self.labels = dict(labels or {})
         self._count_tasks = count_tasks  # metrics on: each result's outcome and latencies are recorded
@@ -90,6 +92,7 @@ class NodeManager:
         pipeline_depth = max(1, pipeline_depth)
         self.objects = ObjectDirectory(node_id)
         self.tasks = TaskManager()
+        self.admission = SubmissionGate(max_queued_tasks)  # drivers hold their submissions past this
         self.view = ClusterView(node_id)  # other nodes: where tasks this node cannot run now may go
         self.job_driver_node: dict[bytes, bytes] = {}  # where each job's output goes
         self.lineage = Lineage()  # how to rebuild our objects stored on other nodes
@@ -161,6 +164,7 @@ class NodeManager:
         session.close()
         self.sessions.pop(session.client_id, None)
         self.user_metrics.client_gone(session.client_id)
+        self.admission.forget(session)
         if session.kind == DRIVER:
             self.metrics.driver_disconnects += 1
         owner_exited = f"its owner ({'driver' if session.kind == DRIVER else 'worker'} pid {session.pid}) exited"
@@ -209,6 +213,8 @@ class NodeManager:
             self.objects.add_holder(object_id, session)
         for spec in batch.submit:
             self.submit(spec, session)
+        if batch.submit:
+            self.admission.submitted(session, len(self.tasks.tasks))
         self.objects.release_unused(v.object_id for v in batch.provide)
         for result in batch.results:
             self.task_done(session, result)
@@ -370,6 +376,8 @@ class NodeManager:
             self._resources_changed = False
             if self.tasks.infeasible:
                 self.placement.recheck_infeasible()
+        if self.admission.held:
+            self.admission.drained(len(self.tasks.tasks))
         want_workers = 0
         planned: Resources = {}  # what the workers to start will be leased with
         spread = bool(self.view.nodes)

@@ -21,6 +21,7 @@ from ember_common.backoff import retry_with_backoff
 from ember_common.config import Config
 from ember_common.gcs_client import AioGcsClient
 from ember_common.object_layout import FailureType
+from ember_raylet.admission import default_max_queued_tasks
 from ember_raylet.client_session import ClientSession
 from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport
@@ -97,6 +98,7 @@ class RayletService:
             on_actor_lookup=self._lookup_actor,
             labels=labels,
             count_tasks=config.metrics_enabled,
+            max_queued_tasks=config.max_queued_tasks or default_max_queued_tasks(read_memory_usage().total),
         )
         self._peers = PeerLinks(self.nm, token)
         self.memory_monitor = MemoryMonitor(config.memory_usage_threshold)

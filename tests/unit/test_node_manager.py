@@ -37,7 +37,8 @@ def make(cpus=2, **kw):
     deleted = []
     pool = WorkerPool(lambda wid: FakeProcess(), max_workers=8)
     nm = NodeManager(ids.new_unique_id(), {"CPU": cpus}, pool, min_workers=cpus, pipeline_depth=kw.get("depth", 4),
-                     on_store_delete=deleted.extend, on_actor_lookup=kw.get("on_actor_lookup", lambda a, d: None))
+                     on_store_delete=deleted.extend, on_actor_lookup=kw.get("on_actor_lookup", lambda a, d: None),
+                     **({"max_queued_tasks": kw["max_queued"]} if "max_queued" in kw else {}))
     nm.ensure_min_workers()
     workers = []
     for wid in list(pool.starting):
@@ -308,3 +309,48 @@ def test_idle_workers_beyond_the_minimum_are_retired():
     for worker in retired:
         nm.disconnect(worker.session)  # their connections close: no retry, no respawn
     assert not nm.pool.starting
+
+
+def _window(session):
+    batch = session.take()
+    return batch.submissions if batch is not None and batch.HasField("submissions") else None
+
+
+def test_a_driver_is_held_at_max_queued_tasks_and_released_under_ninety_percent():
+    nm, driver, (w1,), _ = make(cpus=1, depth=1, max_queued=10)
+    submit(nm, driver, *[spec() for _ in range(9)])
+    assert _window(driver) is None  # 9 kept: under the limit
+    nm.handle_batch(w1, raylet_pb2.ClientBatch(submit=[spec()]))  # 10, but from a worker: never held
+    batch = w1.take()
+    assert not batch.HasField("submissions") and _window(driver) is None
+    running = [batch.execute[0].spec.task_id]
+    submit(nm, driver, spec())
+    window = _window(driver)
+    assert window.held and window.queued_tasks == 11 and window.max_queued_tasks == 10
+    for kept in (10, 9):  # not yet under 90% of the limit
+        finish(nm, w1, running.pop())
+        running.append(executed(w1)[0].spec.task_id)
+        assert _window(driver) is None, kept
+    finish(nm, w1, running.pop())  # 8 kept: released
+    window = _window(driver)
+    assert not window.held and window.queued_tasks == 8
+    assert nm.admission.holds_total == 1 and not nm.admission.held
+
+
+def test_a_held_driver_that_disconnects_is_forgotten():
+    nm, driver, _workers, _ = make(cpus=1, max_queued=2)
+    submit(nm, driver, spec(), spec())
+    assert _window(driver).held
+    nm.disconnect(driver)
+    assert not nm.admission.held
+
+
+def test_memory_candidates_are_the_workers_running_work():
+    nm, driver, (w1, w2), _ = make(cpus=2, depth=1)
+    retriable, final = spec(retries=2, name="retriable"), spec(name="final")
+    submit(nm, driver, retriable, final)
+    candidates = {c.description: c for c in nm.memory_candidates()}
+    assert set(candidates) == {"retriable", "final"}
+    assert candidates["retriable"].retriable and not candidates["final"].retriable
+    ran_retriable = w1 if [e.spec.task_id for e in executed(w1)] == [retriable.task_id] else w2
+    assert candidates["retriable"].worker_id == ran_retriable.worker_id

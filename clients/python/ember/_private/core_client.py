@@ -76,6 +76,10 @@ class CoreClient:
         self._cond = self.objects.cond
         self._values = self.objects.values
         self._dead: str | None = None
+        # The raylet holds our submissions (it keeps too many tasks): submit
+        # waits until it lets them go on (services/raylet/admission.py).
+        self._held = False
+        self._told_held = False
         self._registered = threading.Event()
         self.info = raylet_pb2.ClientRegistered()
         self._exported: set[bytes] = set()
@@ -204,6 +208,8 @@ class CoreClient:
                             if (entry.namespace, entry.key) in self._kv_waiting:
                                 self._kv_answers[(entry.namespace, entry.key)] = entry
                         self._cond.notify_all()
+                if batch.HasField("submissions"):
+                    self._submissions(batch.submissions)
                 if batch.warnings:
                     log_printer.print_warnings(batch.warnings)
                 if batch.logs and self.print_logs:
@@ -312,8 +318,27 @@ class CoreClient:
     # ---- submission ----------------------------------------------------
 
     def submit(self, spec: raylet_pb2.TaskSpec) -> None:
+        if self._held:
+            self._wait_to_submit()
         self._check_alive()
         self._enqueue((_SUBMIT, spec))
+
+    def _submissions(self, window: raylet_pb2.SubmissionWindow) -> None:
+        with self._cond:
+            self._held = window.held
+            self._cond.notify_all()
+        if window.held and not self._told_held:
+            self._told_held = True
+            log_printer.print_warnings([
+                f"the raylet keeps {window.queued_tasks:,} tasks, its max_queued_tasks of "
+                f"{window.max_queued_tasks:,}: submitting waits until they drain below 90% of that "
+                "(EMBER_MAX_QUEUED_TASKS sets the limit)"])
+
+    def _wait_to_submit(self) -> None:
+        """Until the raylet lets our submissions go on (or the connection ends)."""
+        with self._cond:
+            while self._held and self._dead is None:
+                self._cond.wait()
 
     def submit_actor_call(self, spec: raylet_pb2.TaskSpec, keep: Any, direct: bool) -> ObjectRef | None:
         """Send an actor call: straight to the actor's worker if `direct`
@@ -324,6 +349,8 @@ class CoreClient:
         in flight (it waits for them). `keep` lives until the result is in.
         Returns the ref to the first return: made here, before any answer
         can come back and drop our own refs to it."""
+        if self._held:
+            self._wait_to_submit()
         self._check_alive()
         if self._local is None or not self.info.session_dir:
             self._enqueue((_SUBMIT, spec))
