@@ -26,6 +26,9 @@ class Config:
     object_store_bytes: int = 0
     # Where a full object store spills objects (default: the session directory).
     object_spilling_directory: str = ""
+    # No spilling that would fill that file system past this fraction: a
+    # put then fails with ObjectStoreFullError (Ray's local_fs_capacity_threshold).
+    local_fs_capacity_threshold: float = 0.95
     # GCS marks a node dead after this long without a resource report.
     health_timeout_s: float = 10.0
     report_interval_s: float = 0.5

@@ -6,17 +6,22 @@ a task that keeps allocating crosses it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pathlib
+import subprocess
 import time
 
 import psutil
 import pytest
 
 import ember
-from ember.exceptions import OutOfMemoryError
+from ember.exceptions import ObjectStoreFullError, OutOfMemoryError
+from ember.v1 import objectstore_pb2, objectstore_pb2_grpc
+from ember_common import rpc
 from ember_raylet.memory_monitor import read_memory_usage
 from tests.conftest import wait_gone
-from tests.helpers import driver_output
+from tests.helpers import driver_output, wait_until
 
 GIB = 2**30
 HOG_STEP = 64 << 20
@@ -111,3 +116,55 @@ def test_a_driver_submitting_faster_than_the_node_runs_waits_at_max_queued_tasks
         assert len(pending) <= 400, f"{len(pending)} tasks pending after submission"
         assert ember.get(refs, timeout=120) == [i * i for i in range(n)]
     assert output.err.count("max_queued_tasks of 200") == 1, output.err
+
+
+@contextlib.contextmanager
+def _small_file_system(path: pathlib.Path, size: str):
+    """A tmpfs of `size` at `path`: a disk that fills (root only)."""
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {done.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def _store_used(session_dir: str, token: str) -> int:
+    (socket,) = pathlib.Path(session_dir).glob("store-*.sock")
+    channel = rpc.channel(f"unix:{socket}", token)
+    try:
+        return objectstore_pb2_grpc.ObjectStoreStub(channel).Stats(objectstore_pb2.StatsRequest(), timeout=10).used
+    finally:
+        channel.close()
+
+
+def test_puts_past_store_and_disk_fail_with_object_store_full_and_lose_nothing(tmp_path, monkeypatch):
+    import numpy as np
+
+    with _small_file_system(tmp_path / "spill", "40m") as spill:
+        monkeypatch.setenv("EMBER_OBJECT_SPILLING_DIRECTORY", str(spill))
+        info = ember.init(num_cpus=1, object_store_memory=64 << 20)
+        try:
+            refs = []
+            with pytest.raises(ObjectStoreFullError) as error:
+                for i in range(8):
+                    refs.append(ember.put(np.full(16 << 20, i, dtype=np.uint8)))
+            message = str(error.value)
+            assert "nothing more can be spilled" in message and "local_fs_capacity_threshold of 95%" in message
+            assert len(refs) == 5, message  # 3 in memory (each is 16 MiB and a header), 2 on disk
+            assert all(p.is_running() for p in _services(info["session_dir"]))
+            # Nothing was lost: with one object freed (room to bring the
+            # spilled ones back one by one), every other one reads back whole.
+            del refs[-1]
+            token = (pathlib.Path(info["session_dir"]) / "token").read_text().strip()
+            wait_until(lambda: _store_used(info["session_dir"], token) < 3 << 24, what="the freed object gone")
+            for i, ref in enumerate(refs):
+                value = ember.get(ref, timeout=60)
+                assert value[0] == i and value[-1] == i
+                del value
+        finally:
+            ember.shutdown()
+        assert not wait_gone(info["session_dir"])

@@ -29,7 +29,8 @@ def _make(args: argparse.Namespace, config: Config) -> ObjectStoreService:
     capacity = args.capacity or config.object_store_bytes or default_object_store_bytes(config.object_store_fraction)
     spill = pathlib.Path(args.spill_directory or config.object_spilling_directory or args.session_dir) / f"spill-{os.getpid()}"
     return ObjectStoreService(directory, capacity, load_token(pathlib.Path(args.session_dir)), spill,
-                              host=args.host, transfer_port=args.transfer_port)
+                              host=args.host, transfer_port=args.transfer_port,
+                              fs_capacity_threshold=config.local_fs_capacity_threshold)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,9 +28,9 @@ class ObjectStoreService:
     metrics_setting = "metrics_objectstore_port"
 
     def __init__(self, directory: pathlib.Path, capacity: int, token: str, spill_directory: pathlib.Path,
-                 host: str = "127.0.0.1", transfer_port: int = 0) -> None:
+                 host: str = "127.0.0.1", transfer_port: int = 0, fs_capacity_threshold: float = 0.95) -> None:
         self.shm = ShmStore(directory, capacity)
-        self.spiller = Spiller(self.shm, spill_directory)
+        self.spiller = Spiller(self.shm, spill_directory, fs_capacity_threshold)
         self.store = ObjectStore(self.shm, self.spiller)
         self.puller = Puller(self.shm, self.spiller, token)  # reads from other nodes' stores
         self.transfer = TransferServer(self.shm, self.spiller, token)  # other nodes read from us

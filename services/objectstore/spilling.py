@@ -29,9 +29,16 @@ Pull = Callable[[bytes, str, int], Awaitable[str]]
 
 
 class Spiller:
-    def __init__(self, store: ShmStore, directory: pathlib.Path) -> None:
+    def __init__(self, store: ShmStore, directory: pathlib.Path, fs_capacity_threshold: float = 0.95) -> None:
         self._store = store
         self.directory = directory
+        # Spill no further once the spill directory's file system would be
+        # fuller than this (Ray's local_fs_capacity_threshold): a full disk
+        # breaks the node's logs and everything else that writes there.
+        self.fs_capacity_threshold = fs_capacity_threshold
+        # Why the last room-making stopped short of what it was asked for
+        # (the disk), for the error the caller gets; "" if it did not.
+        self.refusal = ""
         self._lock = asyncio.Lock()  # one room-making at a time
         self.spilled: dict[bytes, int] = {}  # object id -> size, on disk
         self.spilled_since: dict[bytes, float] = {}  # object id -> when it was sealed
@@ -51,6 +58,7 @@ class Spiller:
         if store.used + size <= store.capacity or size > store.capacity:
             return  # fits, or never will (Create says so)
         async with self._lock:
+            self.refusal = ""
             for object_id, entry in list(store.objects().items()):
                 if store.used + size <= store.capacity:
                     return
@@ -67,8 +75,17 @@ class Spiller:
                         log.info("evicting copy %s (%d bytes)", object_id.hex()[:12], entry.size)
                         continue
                     self.directory.mkdir(parents=True, exist_ok=True)
+                    self.refusal = self._disk_refusal(entry.size)
+                    if self.refusal:
+                        return
                     target = self.spill_path(object_id)
-                    await asyncio.to_thread(_copy_fd, fd, target)
+                    try:
+                        await asyncio.to_thread(_copy_fd, fd, target)
+                    except OSError as e:  # e.g. ENOSPC: what was copied goes, the object stays in memory
+                        target.with_suffix(".partial").unlink(missing_ok=True)
+                        self.refusal = f"spilling to {self.directory} failed: {e.strerror or e}"
+                        log.warning("%s", self.refusal)
+                        return
                     if store.objects().get(object_id) is not entry:  # deleted while we copied
                         target.unlink(missing_ok=True)
                         continue
@@ -79,6 +96,17 @@ class Spiller:
                     log.info("spilled %s (%d bytes) to %s", object_id.hex()[:12], entry.size, self.directory)
                 finally:
                     os.close(fd)
+
+    def _disk_refusal(self, size: int) -> str:
+        """Why `size` more bytes may not go to the spill directory, or ""."""
+        st = os.statvfs(self.directory)
+        total = st.f_blocks * st.f_frsize
+        used_after = total - st.f_bavail * st.f_frsize + size
+        if total and used_after / total > self.fs_capacity_threshold:
+            return (f"the spill directory {self.directory} would be {used_after / total:.0%} full, over the "
+                    f"local_fs_capacity_threshold of {self.fs_capacity_threshold:.0%} "
+                    f"({st.f_bavail * st.f_frsize} of {total} bytes free)")
+        return ""
 
     async def restore(self, object_id: bytes) -> str:
         """The object back in shared memory: its path. Concurrent restores of

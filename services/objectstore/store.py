@@ -10,7 +10,7 @@ import time
 
 from ember.v1 import objectstore_pb2 as pb
 
-from ember_common.errors import AlreadyExists
+from ember_common.errors import AlreadyExists, ResourceExhausted
 from ember_objectstore.shm_store import ShmStore
 from ember_objectstore.spilling import Spiller
 
@@ -30,7 +30,12 @@ class ObjectStore:
         if object_id in self.spiller.spilled:
             raise AlreadyExists(f"object {object_id.hex()} already exists (spilled to disk)")
         await self.spiller.make_room(size)
-        return self.shm.create(object_id, size)
+        try:
+            return self.shm.create(object_id, size)
+        except ResourceExhausted as e:
+            if self.spiller.refusal:  # not for want of objects to spill: the disk
+                raise ResourceExhausted(f"{e}; nothing more can be spilled: {self.spiller.refusal}") from None
+            raise
 
     def seal(self, object_id: bytes) -> pathlib.Path:
         return self.shm.seal(object_id)
