@@ -52,6 +52,11 @@ class Config:
     # drivers' submissions (their .remote() waits) until it is back under
     # 90% of this. 0: a fifth of the node's memory at ~2 KB per task.
     max_queued_tasks: int = 0
+    # Bytes of small values (under inline_threshold) a raylet keeps in its
+    # own memory before it asks every client to write them to the object
+    # store instead (which spills), until it is back under 90%. 0: a tenth
+    # of the node's memory.
+    max_inline_bytes: int = 0
     # A store object the raylet has not heard of this long after it was
     # sealed (10x that if never sealed) is deleted: its writer died before
     # telling the raylet. 0 turns the sweep off.

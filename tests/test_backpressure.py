@@ -168,3 +168,38 @@ def test_puts_past_store_and_disk_fail_with_object_store_full_and_lose_nothing(t
         finally:
             ember.shutdown()
         assert not wait_gone(info["session_dir"])
+
+
+def _store_objects(session_dir: str) -> int:
+    token = (pathlib.Path(session_dir) / "token").read_text().strip()
+    (socket,) = pathlib.Path(session_dir).glob("store-*.sock")
+    channel = rpc.channel(f"unix:{socket}", token)
+    try:
+        return objectstore_pb2_grpc.ObjectStoreStub(channel).Stats(objectstore_pb2.StatsRequest(),
+                                                                    timeout=10).num_objects
+    finally:
+        channel.close()
+
+
+def test_small_values_past_max_inline_bytes_go_to_the_store_then_back_inline(monkeypatch):
+    monkeypatch.setenv("EMBER_MAX_INLINE_BYTES", str(1 << 20))
+    info = ember.init(num_cpus=1)
+    try:
+        session_dir = info["session_dir"]
+        small = [ember.put(bytes([i % 256]) * 10_000) for i in range(90)]  # 900 KB inline: under 1 MiB
+        assert _store_objects(session_dir) == 0
+        more = [ember.put(bytes([i % 256]) * 10_000) for i in range(90, 400)]
+        # Past 1 MiB the raylet asks for the store; the puts after its answer go there.
+        wait_until(lambda: _store_objects(session_dir) > 0, what="small values in the store")
+        values = ember.get(small + more, timeout=60)
+        assert all(v == bytes([i % 256]) * 10_000 for i, v in enumerate(values))
+        del small, more, values
+        # Under 90% again: small values are inline once more.
+        wait_until(lambda: _store_objects(session_dir) == 0, what="the stored small values freed")
+        ember.get(ember.remote(lambda: 1).remote(), timeout=30)  # (a round trip: the release has come)
+        again = [ember.put(b"y" * 10_000) for _ in range(10)]
+        assert ember.get(again, timeout=30) == [b"y" * 10_000] * 10
+        assert _store_objects(session_dir) == 0
+    finally:
+        ember.shutdown()
+    assert not wait_gone(info["session_dir"])

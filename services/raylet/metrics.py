@@ -74,6 +74,9 @@ class RayletCollector:
                                 "max_queued_tasks tasks or more.", value=len(nm.admission.held))
         yield CounterMetricFamily("ember_driver_submission_holds", "Times a driver was told to hold its "
                                   "submissions.", value=nm.admission.holds_total)
+        yield GaugeMetricFamily("ember_small_values_to_store", "1 while this raylet keeps max_inline_bytes of small "
+                                "values or more and asks its clients to write small values to the object store.",
+                                value=int(nm.admission.store_small_values))
         if self._memory_monitor is not None:
             yield from self._memory(self._memory_monitor)
         if self._user is not None:

@@ -30,7 +30,7 @@ from ember_common.errors import ProtocolError
 from ember_common.object_layout import Failure, FailureType
 from ember_raylet import resources, scheduling_policy
 from ember_raylet.actor_table import Actor, ActorTable
-from ember_raylet.admission import DEFAULT_MAX_QUEUED_TASKS, SubmissionGate
+from ember_raylet.admission import Admission
 from ember_raylet.bundles import BundleReservations
 from ember_raylet.cancellation import Cancellation
 from ember_raylet.client_session import DRIVER, RAYLET, WORKER, ClientSession
@@ -81,7 +81,7 @@ class NodeManager:
         on_actor_lookup: Callable[[bytes, float], None] = _ignore,
         labels: dict[str, str] | None = None,
         count_tasks: bool = True,
-        max_queued_tasks: int = DEFAULT_MAX_QUEUED_TASKS,
+        admission: Admission | None = None,
     ) -> None:
         self.labels = dict(labels or {})
         self._count_tasks = count_tasks  # metrics on: each result's outcome and latencies are recorded
@@ -92,7 +92,7 @@ class NodeManager:
         pipeline_depth = max(1, pipeline_depth)
         self.objects = ObjectDirectory(node_id)
         self.tasks = TaskManager()
-        self.admission = SubmissionGate(max_queued_tasks)  # drivers hold their submissions past this
+        self.admission = admission or Admission()  # backpressure on clients (queued tasks, inline values)
         self.view = ClusterView(node_id)  # other nodes: where tasks this node cannot run now may go
         self.job_driver_node: dict[bytes, bytes] = {}  # where each job's output goes
         self.lineage = Lineage()  # how to rebuild our objects stored on other nodes
@@ -152,6 +152,7 @@ class NodeManager:
 
     def connect(self, session: ClientSession) -> None:
         self.sessions[session.client_id] = session
+        self.admission.connected(session)
         if session.kind == DRIVER:
             self.metrics.driver_connects += 1
         if session.kind == WORKER:
@@ -215,6 +216,8 @@ class NodeManager:
             self.submit(spec, session)
         if batch.submit:
             self.admission.submitted(session, len(self.tasks.tasks))
+        if self.objects.inline_bytes > self.admission.max_inline_bytes:
+            self.admission.stored_inline(self.objects.inline_bytes, self.sessions.values())
         self.objects.release_unused(v.object_id for v in batch.provide)
         for result in batch.results:
             self.task_done(session, result)
@@ -376,8 +379,8 @@ class NodeManager:
             self._resources_changed = False
             if self.tasks.infeasible:
                 self.placement.recheck_infeasible()
-        if self.admission.held:
-            self.admission.drained(len(self.tasks.tasks))
+        if self.admission.engaged:
+            self.admission.drained(len(self.tasks.tasks), self.objects.inline_bytes, self.sessions.values())
         want_workers = 0
         planned: Resources = {}  # what the workers to start will be leased with
         spread = bool(self.view.nodes)

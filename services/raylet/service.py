@@ -21,7 +21,7 @@ from ember_common.backoff import retry_with_backoff
 from ember_common.config import Config
 from ember_common.gcs_client import AioGcsClient
 from ember_common.object_layout import FailureType
-from ember_raylet.admission import default_max_queued_tasks
+from ember_raylet.admission import Admission, default_max_inline_bytes, default_max_queued_tasks
 from ember_raylet.client_session import ClientSession
 from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport
@@ -84,6 +84,7 @@ class RayletService:
             {**os.environ, auth.TOKEN_ENV: token},
             str(session_dir / "logs"),
         )
+        node_memory = read_memory_usage().total
         self.pool = WorkerPool(spawner, max_workers=max(1, num_cpus) + config.max_extra_workers)
         self.nm = NodeManager(
             node_id, resources, self.pool,
@@ -98,7 +99,8 @@ class RayletService:
             on_actor_lookup=self._lookup_actor,
             labels=labels,
             count_tasks=config.metrics_enabled,
-            max_queued_tasks=config.max_queued_tasks or default_max_queued_tasks(read_memory_usage().total),
+            admission=Admission(config.max_queued_tasks or default_max_queued_tasks(node_memory),
+                                config.max_inline_bytes or default_max_inline_bytes(node_memory)),
         )
         self._peers = PeerLinks(self.nm, token)
         self.memory_monitor = MemoryMonitor(config.memory_usage_threshold)

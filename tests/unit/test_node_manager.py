@@ -9,6 +9,7 @@ from ember._private import serialization
 from ember_common import ids
 from ember_common.errors import ProtocolError
 from ember_raylet.client_session import DRIVER, WORKER, ClientSession
+from ember_raylet.admission import Admission
 from ember_raylet.node_manager import NodeManager
 from ember_raylet.task_manager import QUEUED
 from ember_raylet.worker_pool import WorkerPool
@@ -38,7 +39,7 @@ def make(cpus=2, **kw):
     pool = WorkerPool(lambda wid: FakeProcess(), max_workers=8)
     nm = NodeManager(ids.new_unique_id(), {"CPU": cpus}, pool, min_workers=cpus, pipeline_depth=kw.get("depth", 4),
                      on_store_delete=deleted.extend, on_actor_lookup=kw.get("on_actor_lookup", lambda a, d: None),
-                     **({"max_queued_tasks": kw["max_queued"]} if "max_queued" in kw else {}))
+                     admission=Admission(kw.get("max_queued", 1000), kw.get("max_inline", 1 << 20)))
     nm.ensure_min_workers()
     workers = []
     for wid in list(pool.starting):
@@ -313,7 +314,7 @@ def test_idle_workers_beyond_the_minimum_are_retired():
 
 def _window(session):
     batch = session.take()
-    return batch.submissions if batch is not None and batch.HasField("submissions") else None
+    return batch.backpressure if batch is not None and batch.HasField("backpressure") else None
 
 
 def test_a_driver_is_held_at_max_queued_tasks_and_released_under_ninety_percent():
@@ -322,25 +323,25 @@ def test_a_driver_is_held_at_max_queued_tasks_and_released_under_ninety_percent(
     assert _window(driver) is None  # 9 kept: under the limit
     nm.handle_batch(w1, raylet_pb2.ClientBatch(submit=[spec()]))  # 10, but from a worker: never held
     batch = w1.take()
-    assert not batch.HasField("submissions") and _window(driver) is None
+    assert not batch.HasField("backpressure") and _window(driver) is None
     running = [batch.execute[0].spec.task_id]
     submit(nm, driver, spec())
     window = _window(driver)
-    assert window.held and window.queued_tasks == 11 and window.max_queued_tasks == 10
+    assert window.hold_submissions and window.queued_tasks == 11 and window.max_queued_tasks == 10
     for kept in (10, 9):  # not yet under 90% of the limit
         finish(nm, w1, running.pop())
         running.append(executed(w1)[0].spec.task_id)
         assert _window(driver) is None, kept
     finish(nm, w1, running.pop())  # 8 kept: released
     window = _window(driver)
-    assert not window.held and window.queued_tasks == 8
+    assert not window.hold_submissions and window.queued_tasks == 8
     assert nm.admission.holds_total == 1 and not nm.admission.held
 
 
 def test_a_held_driver_that_disconnects_is_forgotten():
     nm, driver, _workers, _ = make(cpus=1, max_queued=2)
     submit(nm, driver, spec(), spec())
-    assert _window(driver).held
+    assert _window(driver).hold_submissions
     nm.disconnect(driver)
     assert not nm.admission.held
 
@@ -354,3 +355,22 @@ def test_memory_candidates_are_the_workers_running_work():
     assert candidates["retriable"].retriable and not candidates["final"].retriable
     ran_retriable = w1 if [e.spec.task_id for e in executed(w1)] == [retriable.task_id] else w2
     assert candidates["retriable"].worker_id == ran_retriable.worker_id
+
+
+def test_past_max_inline_bytes_every_client_writes_small_values_to_the_store_until_under_ninety_percent():
+    nm, driver, (w1, w2), _ = make(cpus=2, max_inline=1000)
+    for session in (driver, w1, w2):
+        session.take()
+    puts = [common_pb2.ObjectValue(object_id=ids.object_id_for(ids.new_unique_id(), 1), data=b"x" * 400)
+            for _ in range(3)]
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=puts[:2], add_refs=[p.object_id for p in puts[:2]]))
+    assert all(_window(s) is None for s in (driver, w1, w2))  # 800 bytes: under 1000
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(puts=puts[2:], add_refs=[puts[2].object_id]))
+    windows = [_window(s) for s in (driver, w1, w2)]  # 1200: every client is told
+    assert all(w.store_small_values and w.inline_bytes == 1200 and not w.hold_submissions for w in windows)
+    late = ClientSession(ids.new_unique_id(), DRIVER, job_id=b"\0\0\0\2")
+    nm.connect(late)  # a client that connects meanwhile is told at once
+    assert _window(late).store_small_values
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(remove_refs=[puts[0].object_id]))  # 800: under 90%
+    windows = [_window(s) for s in (driver, w1, w2, late)]
+    assert all(not w.store_small_values and w.inline_bytes == 800 for w in windows)

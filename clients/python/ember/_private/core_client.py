@@ -80,6 +80,8 @@ class CoreClient:
         # waits until it lets them go on (services/raylet/admission.py).
         self._held = False
         self._told_held = False
+        # The raylet keeps too many small values: write them to the store too.
+        self.store_small_values = False
         self._registered = threading.Event()
         self.info = raylet_pb2.ClientRegistered()
         self._exported: set[bytes] = set()
@@ -208,8 +210,8 @@ class CoreClient:
                             if (entry.namespace, entry.key) in self._kv_waiting:
                                 self._kv_answers[(entry.namespace, entry.key)] = entry
                         self._cond.notify_all()
-                if batch.HasField("submissions"):
-                    self._submissions(batch.submissions)
+                if batch.HasField("backpressure"):
+                    self._backpressure(batch.backpressure)
                 if batch.warnings:
                     log_printer.print_warnings(batch.warnings)
                 if batch.logs and self.print_logs:
@@ -323,15 +325,17 @@ class CoreClient:
         self._check_alive()
         self._enqueue((_SUBMIT, spec))
 
-    def _submissions(self, window: raylet_pb2.SubmissionWindow) -> None:
+    def _backpressure(self, asked: raylet_pb2.Backpressure) -> None:
+        """What the raylet asks (services/raylet/admission.py)."""
+        self.store_small_values = asked.store_small_values
         with self._cond:
-            self._held = window.held
+            self._held = asked.hold_submissions
             self._cond.notify_all()
-        if window.held and not self._told_held:
+        if asked.hold_submissions and not self._told_held:
             self._told_held = True
             log_printer.print_warnings([
-                f"the raylet keeps {window.queued_tasks:,} tasks, its max_queued_tasks of "
-                f"{window.max_queued_tasks:,}: submitting waits until they drain below 90% of that "
+                f"the raylet keeps {asked.queued_tasks:,} tasks, its max_queued_tasks of "
+                f"{asked.max_queued_tasks:,}: submitting waits until they drain below 90% of that "
                 "(EMBER_MAX_QUEUED_TASKS sets the limit)"])
 
     def _wait_to_submit(self) -> None:
@@ -433,7 +437,7 @@ class CoreClient:
     def encode(self, object_id: bytes, so: serialization.SerializedObject, is_error: bool = False) -> common_pb2.ObjectValue:
         """An ObjectValue for `so`: inline if small, else written to the store."""
         value = common_pb2.ObjectValue(object_id=object_id, is_error=is_error, nested_ids=so.nested_ids)
-        if so.total_size < self.inline_threshold:
+        if so.total_size < self.inline_threshold and not self.store_small_values:
             value.data = so.to_bytes()
         else:
             self._store_io.write(object_id, so)

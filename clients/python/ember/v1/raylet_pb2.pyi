@@ -400,7 +400,7 @@ class ExecuteTask(_message.Message):
     def __init__(self, spec: _Optional[_Union[TaskSpec, _Mapping]] = ..., args: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., own_thread: _Optional[bool] = ...) -> None: ...
 
 class RayletBatch(_message.Message):
-    __slots__ = ("registered", "execute", "ready", "cancel", "warnings", "error", "logs", "kv", "handed_back", "total", "actors_ended", "borrowed", "returned_borrows", "submissions")
+    __slots__ = ("registered", "execute", "ready", "cancel", "warnings", "error", "logs", "kv", "handed_back", "total", "actors_ended", "borrowed", "returned_borrows", "backpressure")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     EXECUTE_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
@@ -414,7 +414,7 @@ class RayletBatch(_message.Message):
     ACTORS_ENDED_FIELD_NUMBER: _ClassVar[int]
     BORROWED_FIELD_NUMBER: _ClassVar[int]
     RETURNED_BORROWS_FIELD_NUMBER: _ClassVar[int]
-    SUBMISSIONS_FIELD_NUMBER: _ClassVar[int]
+    BACKPRESSURE_FIELD_NUMBER: _ClassVar[int]
     registered: ClientRegistered
     execute: _containers.RepeatedCompositeFieldContainer[ExecuteTask]
     ready: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
@@ -428,18 +428,24 @@ class RayletBatch(_message.Message):
     actors_ended: _containers.RepeatedCompositeFieldContainer[ActorEnded]
     borrowed: _containers.RepeatedScalarFieldContainer[bytes]
     returned_borrows: _containers.RepeatedScalarFieldContainer[bytes]
-    submissions: SubmissionWindow
-    def __init__(self, registered: _Optional[_Union[ClientRegistered, _Mapping]] = ..., execute: _Optional[_Iterable[_Union[ExecuteTask, _Mapping]]] = ..., ready: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[bytes]] = ..., warnings: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kv: _Optional[_Iterable[_Union[KvEntry, _Mapping]]] = ..., handed_back: _Optional[_Iterable[bytes]] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., actors_ended: _Optional[_Iterable[_Union[ActorEnded, _Mapping]]] = ..., borrowed: _Optional[_Iterable[bytes]] = ..., returned_borrows: _Optional[_Iterable[bytes]] = ..., submissions: _Optional[_Union[SubmissionWindow, _Mapping]] = ...) -> None: ...
+    backpressure: Backpressure
+    def __init__(self, registered: _Optional[_Union[ClientRegistered, _Mapping]] = ..., execute: _Optional[_Iterable[_Union[ExecuteTask, _Mapping]]] = ..., ready: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[bytes]] = ..., warnings: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kv: _Optional[_Iterable[_Union[KvEntry, _Mapping]]] = ..., handed_back: _Optional[_Iterable[bytes]] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., actors_ended: _Optional[_Iterable[_Union[ActorEnded, _Mapping]]] = ..., borrowed: _Optional[_Iterable[bytes]] = ..., returned_borrows: _Optional[_Iterable[bytes]] = ..., backpressure: _Optional[_Union[Backpressure, _Mapping]] = ...) -> None: ...
 
-class SubmissionWindow(_message.Message):
-    __slots__ = ("held", "queued_tasks", "max_queued_tasks")
-    HELD_FIELD_NUMBER: _ClassVar[int]
+class Backpressure(_message.Message):
+    __slots__ = ("hold_submissions", "queued_tasks", "max_queued_tasks", "store_small_values", "inline_bytes", "max_inline_bytes")
+    HOLD_SUBMISSIONS_FIELD_NUMBER: _ClassVar[int]
     QUEUED_TASKS_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUED_TASKS_FIELD_NUMBER: _ClassVar[int]
-    held: bool
+    STORE_SMALL_VALUES_FIELD_NUMBER: _ClassVar[int]
+    INLINE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_INLINE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    hold_submissions: bool
     queued_tasks: int
     max_queued_tasks: int
-    def __init__(self, held: _Optional[bool] = ..., queued_tasks: _Optional[int] = ..., max_queued_tasks: _Optional[int] = ...) -> None: ...
+    store_small_values: bool
+    inline_bytes: int
+    max_inline_bytes: int
+    def __init__(self, hold_submissions: _Optional[bool] = ..., queued_tasks: _Optional[int] = ..., max_queued_tasks: _Optional[int] = ..., store_small_values: _Optional[bool] = ..., inline_bytes: _Optional[int] = ..., max_inline_bytes: _Optional[int] = ...) -> None: ...
 
 class ActorEnded(_message.Message):
     __slots__ = ("actor_id", "message")
