@@ -41,7 +41,8 @@ from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING
 from ember._private import session
 from ember_common import auth, ids, rpc
 from ember_common.config import Config
-from ember.v1 import gcs_pb2, gcs_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
+from ember_common.gcs_client import GcsClient
+from ember.v1 import gcs_pb2, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
 # grpc's blocking calls must yield to gevent, or one user blocks them all.
 # Must run before any channel is created.
@@ -58,7 +59,10 @@ _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
 def loopback_only(address: str) -> str:
-    """`address` if it is a unix socket or a loopback host:port; else refuse."""
+    """`address` if it is a unix socket or a loopback host:port (or a comma
+    list of them: GCS replicas); else refuse."""
+    if "," in address:
+        return ",".join(loopback_only(part) for part in address.split(","))
     if address.startswith(("unix:", "unix-abstract:")):
         return address
     host = address.removeprefix("dns:///").removeprefix("ipv4:").removeprefix("ipv6:")
@@ -99,13 +103,13 @@ class Targets:
 
     def _local_node(self) -> gcs_pb2.NodeInfo:
         """A live node whose services run on this machine (its sockets exist here)."""
-        channel = rpc.channel(self.gcs, self.token)
+        gcs = GcsClient(self.gcs, self.token)
         try:
-            nodes = gcs_pb2_grpc.GcsStub(channel).GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=CALL_TIMEOUT_S).nodes
+            nodes = gcs.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=CALL_TIMEOUT_S).nodes
         except grpc.RpcError as e:
             raise SystemExit(f"cannot reach the GCS at {self.gcs}: {e.code().name} {e.details()}") from None
         finally:
-            channel.close()
+            gcs.close()
         for node in nodes:
             if node.alive and os.path.exists(node.raylet_socket) \
                     and os.path.exists(node.object_store_socket.removeprefix("unix:")):
@@ -129,10 +133,10 @@ class TimedStub:
     (name "<service>.<method>", response time in ms, the exception if any).
     A failed call returns None; the caller decides what follows."""
 
-    def __init__(self, channel: grpc.Channel, stub_class: type, service: str) -> None:
-        self.channel = channel
-        self._stub = stub_class(channel)
+    def __init__(self, stub: Any, service: str, close: Callable[[], None]) -> None:
+        self._stub = stub
         self._service = service
+        self.close = close
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         call = getattr(self._stub, method)
@@ -157,14 +161,23 @@ class TimedStub:
 
 
 def _stub(address: str, stub_class: type, service: str) -> TimedStub:
-    return TimedStub(rpc.channel(address, targets().token), stub_class, service)
+    channel = rpc.channel(address, targets().token)
+    return TimedStub(stub_class(channel), service, channel.close)
+
+
+def _gcs_stub() -> TimedStub:
+    """The GCS leader, followed across replicas and failovers as every Ember
+    client follows it (a standby names the leader; a call during an election
+    waits for one, up to the failover window)."""
+    gcs = GcsClient(targets().gcs, targets().token)
+    return TimedStub(gcs, "Gcs", gcs.close)
 
 
 class GcsUser(User):
     wait_time = between(0, 0.01)
 
     def on_start(self) -> None:
-        self.gcs = _stub(targets().gcs, gcs_pb2_grpc.GcsStub, "Gcs")
+        self.gcs = _gcs_stub()
         self.key = b"loadtest/" + ids.new_unique_id().hex().encode()
 
     @task(3)
@@ -183,7 +196,7 @@ class GcsUser(User):
 
     def on_stop(self) -> None:
         self.gcs.KvDelete(gcs_pb2.KvDeleteRequest(namespace=KV_NAMESPACE, key=self.key))
-        self.gcs.channel.close()
+        self.gcs.close()
 
 
 class ObjectStoreUser(User):
@@ -211,7 +224,7 @@ class ObjectStoreUser(User):
             self.store.Delete(objectstore_pb2.DeleteRequest(object_ids=[oid]))  # sealed or not
 
     def on_stop(self) -> None:
-        self.store.channel.close()
+        self.store.close()
 
 
 class RayletUser(User):
@@ -225,7 +238,7 @@ class RayletUser(User):
         self.raylet.GetNodeStats(raylet_pb2.GetNodeStatsRequest())
 
     def on_stop(self) -> None:
-        self.raylet.channel.close()
+        self.raylet.close()
 
 
 @events.init.add_listener

@@ -309,6 +309,31 @@ def test_an_actor_whose_node_dies_restarts_on_another_node(cluster):
             ember.get(tally.add.remote(1), timeout=60)
 
 
+def test_an_actor_whose_node_dies_waits_for_a_node_that_fits_then_restarts_there(cluster):
+    c, _far = cluster
+    with added_nodes(c, {"num_cpus": 1, "resources": {"only": 1}}) as (host,):
+
+        @ember.remote(resources={"only": 1}, max_restarts=-1, max_task_retries=-1)
+        class Tally:
+            def __init__(self) -> None:
+                self.n = 0
+
+            def add(self, k: int) -> tuple[int, str]:
+                self.n += k
+                return self.n, _here()
+
+        tally = Tally.remote()
+        assert ember.get(tally.add.remote(5))[1] == host.node_id.hex()
+        c.remove_node(host, allow_graceful=False)  # no other node has "only": as Ray, it waits to restart
+        call = tally.add.remote(1)
+        ready, _ = ember.wait([call], timeout=2)
+        assert not ready
+        with added_nodes(c, {"num_cpus": 1, "resources": {"only": 1}}) as (new_host,):
+            n, where_now = ember.get(call, timeout=60)
+            assert n == 1 and where_now == new_host.node_id.hex()  # restarted there, the call retried
+            ember.kill(tally)
+
+
 def test_an_actor_that_exited_stays_dead_when_its_node_dies(cluster):
     """exit_actor() on another node is final, restarts left or not: its
     creator's node hears of it and does not start it again when that node

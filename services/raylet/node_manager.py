@@ -544,6 +544,8 @@ class NodeManager:
             self.peer_lost(node_id, "the GCS no longer lists it as alive")
         if before != {n: v.total for n, v in self.view.nodes.items()}:
             self._resources_changed = True
+            if self.remote.homeless:
+                self.remote.place_homeless()
         self.schedule()
 
     def handle_peer_batch(self, node_id: bytes, batch: raylet_pb2.RayletBatch) -> None:

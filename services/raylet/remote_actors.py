@@ -41,6 +41,10 @@ class RemoteActors:
         self._peer_batch = peer_batch
         self._finish = finish
         self.actors: dict[bytes, RemoteActor] = {}
+        # Actors to restart that no node can host now (their node died and no
+        # other has their resources): started when the nodes change, as Ray
+        # keeps such an actor RESTARTING until a node fits. Why they restart.
+        self.homeless: dict[bytes, str] = {}
 
     def get(self, actor_id: bytes) -> RemoteActor | None:
         return self.actors.get(actor_id)
@@ -120,6 +124,16 @@ class RemoteActors:
                 queue.popleft()
                 self._forward(task, remote.node)
 
+    def place_homeless(self) -> None:
+        """The nodes changed: restart the actors that had nowhere to go."""
+        for actor_id, why in list(self.homeless.items()):
+            del self.homeless[actor_id]
+            remote = self.actors.get(actor_id)
+            if remote is None or remote.dead is not None or remote.node is not None or remote.creation is None:
+                continue
+            self._restart(remote, why)
+            self.pump(remote)
+
     def ended(self, actor_id: bytes, message: str) -> None:
         """An actor we created on another node ended for good there: never
         restarted, its constructor's arguments released, later calls fail."""
@@ -139,6 +153,9 @@ class RemoteActors:
             self._forget_creation(remote)
         if remote.node is not None:
             self._peer_batch(remote.node).kill_actors.append(kill)
+        elif no_restart and self.homeless.pop(actor_id, None) is not None:
+            remote.dead = reason or "it was killed while it waited for a node to restart on"
+            self.pump(remote)
         elif remote.dead is None:
             remote.kill = kill
 
@@ -223,8 +240,10 @@ class RemoteActors:
         shape = dict(creation.resources.amounts)
         target = scheduling_policy.pick_spill_node(shape, self._view, {}, 1, creation.label_selector)
         if target is None:
-            remote.dead = f"{creation.actor_creation.class_name} actor {remote.actor_id.hex()[:8]} is dead: {why}; " \
-                          "no other node can host it"
+            if remote.actor_id not in self.homeless:
+                log.warning("actor %s must restart (%s), but no node can host it now (%s): it waits for one",
+                            remote.actor_id.hex()[:8], why, shape)
+            self.homeless[remote.actor_id] = why
             return
         creation.actor_creation.num_restarts += 1
         log.warning("restarting actor %s on node %s (%s; restart %d)", remote.actor_id.hex()[:8], target.hex()[:8],

@@ -195,6 +195,7 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
         click.echo("  stop:      ember stop")
     else:
         click.echo(f"Ember node {node.node_id.hex()[:8]} joined the cluster at {address}")
+        click.echo(f"  session:   {session_dir}")
         if config.metrics_enabled:
             ports = ", ".join(f"{name.split('-')[0]} {host}:{port}" for name, port in node.metrics_ports.items())
             click.echo(f"  metrics:   {ports} (listed in the head's {node_launcher.PROMETHEUS_SD_FILE})")
