@@ -46,11 +46,12 @@ from ember_common.gcs_client import GcsClient
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FAULTS = ("worker", "actor_worker", "node", "gcs_leader")
-# The cluster's memory after the run, against its idle memory: what may stay
-# (workers started for the load retire after idle_worker_timeout_s; the GCS
-# keeps the tables of the run: dead actors, jobs, nodes).
-MEMORY_SLACK = 1.5
-MEMORY_SLACK_MB = 60.0
+# The cluster's memory after the run, against its idle memory (after one
+# warm-up round): what may stay (the GCS keeps the tables of the run: dead
+# actors, jobs, nodes; allocators keep some freed memory).
+MEMORY_SLACK = 1.25
+MEMORY_SLACK_MB = 30.0
+SETTLE_S = 7.0  # idle workers beyond the pool's minimum retire after idle_worker_timeout_s (5 s)
 
 
 def _ember(*args: str, env: dict[str, str]) -> str:
@@ -78,13 +79,26 @@ def _processes(marker: str) -> list[psutil.Process]:
 
 
 def _pss_mb(marker: str) -> float:
-    total = 0
+    return sum(v for k, v in _pss_by_role(marker).items() if not k.endswith(" processes"))
+
+
+def _pss_by_role(marker: str) -> dict[str, float]:
+    """PSS (MiB) of the run's processes by role: gcs, objectstore, raylet, worker_zygote (with the workers)."""
+    roles: dict[str, float] = {}
     for process in _processes(marker):
         try:
-            total += process.memory_full_info().pss
+            command = " ".join(process.cmdline())
+            pss = process.memory_full_info().pss / 2**20
         except psutil.Error:
             continue
-    return total / 2**20
+        role = next((r for r in ("ember_gcs", "ember_objectstore", "ember_raylet", "worker_zygote", "etcd")
+                     if r in command), "other")
+        if role == "worker_zygote" and "worker_zygote" in " ".join(process.parent().cmdline()):
+            role = "workers"  # forked by the zygote
+        roles[role] = round(roles.get(role, 0.0) + pss, 1)
+        roles[f"{role} processes"] = roles.get(f"{role} processes", 0) + 1
+    roles.pop("etcd", None)  # (the operator's etcd, not the cluster)
+    return roles
 
 
 def _service(session: pathlib.Path, module: str) -> psutil.Process | None:
@@ -208,12 +222,19 @@ class Soak:
     # ---- the run ---------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        time.sleep(2.0)  # the workers started at boot have registered
-        idle_mb = _pss_mb(str(self.root))
         pids_file = self.root / "actor-pids.json"
-        driver = subprocess.Popen([sys.executable, str(ROOT / "loadtests" / "soak_driver.py"), "--address",
-                                   self.gcs_address, "--seconds", str(self.seconds), "--pids", str(pids_file)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
+        # The idle level: after one round of the workload with no faults (its
+        # workers have imported what it uses, as they have after the run),
+        # once the workers it added have retired.
+        warm_up = subprocess.run(self._driver_command(1.0, pids_file), capture_output=True, text=True,
+                                 env=self.env, timeout=300)
+        if warm_up.returncode != 0:
+            raise RuntimeError(f"the warm-up round failed: {warm_up.stderr[-3000:]}")
+        time.sleep(SETTLE_S)
+        self.idle_by_role = _pss_by_role(str(self.root))
+        idle_mb = sum(v for k, v in self.idle_by_role.items() if not k.endswith(" processes"))
+        driver = subprocess.Popen(self._driver_command(self.seconds, pids_file), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=self.env)
         locust = self._start_locust()
         try:
             first = driver.stdout.readline().strip()
@@ -239,8 +260,13 @@ class Soak:
         workload = json.loads(stdout.strip().splitlines()[-1])
         after_mb = self._settled_pss(idle_mb)
         return {"seconds": self.seconds, "idle_mb": round(idle_mb, 1), "after_mb": round(after_mb, 1),
+                "idle_mb_by_role": self.idle_by_role, "after_mb_by_role": _pss_by_role(str(self.root)),
                 "faults": self.faults, "fault_log": self.fault_log, "workload": workload,
                 "locust": self._locust_figures(), "driver_stderr_tail": stderr[-2000:]}
+
+    def _driver_command(self, seconds: float, pids_file: pathlib.Path) -> list[str]:
+        return [sys.executable, str(ROOT / "loadtests" / "soak_driver.py"), "--address", self.gcs_address,
+                "--seconds", str(seconds), "--pids", str(pids_file)]
 
     def _start_locust(self) -> subprocess.Popen[bytes]:
         env = {**self.env, "EMBER_GCS_ADDRESS": self.gcs_address, "EMBER_AUTH_TOKEN": self.token,
@@ -273,6 +299,7 @@ class Soak:
 
     def _settled_pss(self, idle_mb: float) -> float:
         """The cluster's memory once the load's extra workers retired (up to 30 s)."""
+        time.sleep(SETTLE_S)
         deadline = time.monotonic() + 30
         now = _pss_mb(str(self.root))
         while now > idle_mb * MEMORY_SLACK + MEMORY_SLACK_MB and time.monotonic() < deadline:
@@ -280,24 +307,28 @@ class Soak:
             now = _pss_mb(str(self.root))
         return now
 
-    def stop(self) -> dict[str, Any]:
-        """`ember stop`, then what is left of the run."""
+    def stop(self) -> None:
+        """`ember stop`: every node of the run, replicas started again too."""
         try:
             _ember("stop", env=self.env)
         except Exception as e:
             print(f"ember stop failed: {e}", file=sys.stderr)
-        for process in self.restarted:  # replicas started again: ember stop ends them too
+        for process in self.restarted:  # (ember stop ends them: reap)
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+
+    def leftovers(self) -> dict[str, list[Any]]:
+        """What is left of the run once everything was stopped."""
         try:
-            left = [p.pid for p in _wait(lambda: not _processes(str(self.root)) or None, 30, "processes to end") or []]
+            _wait(lambda: not _processes(str(self.root)), 30, "the run's processes to end")
         except TimeoutError:
-            left = [p.pid for p in _processes(str(self.root))]
-        sockets = [str(p) for p in self.root.rglob("*.sock")]
-        shm = sorted(d for d in self.store_dirs if os.path.exists(d))
-        return {"processes_left": left, "sockets_left": sockets, "shared_memory_left": shm}
+            pass
+        return {"processes_left": [p.pid for p in _processes(str(self.root))],
+                "sockets_left": [str(p) for p in self.root.rglob("*.sock")],
+                "shared_memory_left": sorted(d for d in self.store_dirs if os.path.exists(d))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,8 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         report["error"] = f"{type(e).__name__}: {e}"
         report["traceback"] = traceback.format_exc()
     finally:
-        report["leaks"] = soak.stop()
+        soak.stop()
         etcd.stop()
+        report["leaks"] = soak.leftovers()
     outcomes = report.get("workload", {}).get("outcomes", {})
     report["lost"] = sum(c.get("lost", 0) for c in outcomes.values())
     report["wrong"] = sum(c.get("wrong", 0) for c in outcomes.values())

@@ -334,6 +334,22 @@ def test_an_actor_whose_node_dies_waits_for_a_node_that_fits_then_restarts_there
             ember.kill(tally)
 
 
+def test_a_node_that_just_joined_fetches_arguments_from_nodes_it_has_not_heard_of_yet(cluster, monkeypatch):
+    c, _far = cluster
+    # The new node hears of the others from the GCS only with its first
+    # resource report (5 s here); the others send it work before that.
+    monkeypatch.setenv("EMBER_REPORT_INTERVAL_S", "5")
+    newcomer = c.add_node(num_cpus=1, resources={"newcomer": 1})
+    monkeypatch.delenv("EMBER_REPORT_INTERVAL_S")
+    try:
+        block = np.arange(1 << 20, dtype=np.int64)  # 8 MB: in the head's store, pulled by the newcomer
+        total = ember.get(ember.remote(lambda b: int(b.sum())).options(resources={"newcomer": 1})
+                          .remote(ember.put(block)), timeout=60)
+        assert total == int(block.sum())
+    finally:
+        c.remove_node(newcomer)
+
+
 def test_an_actor_that_exited_stays_dead_when_its_node_dies(cluster):
     """exit_actor() on another node is final, restarts left or not: its
     creator's node hears of it and does not start it again when that node

@@ -331,16 +331,32 @@ class RayletService:
         """Have the local store copy an object from the node that stores it."""
         assert self._store is not None
         node = self.nm.view.get(node_id)
-        if node is None:
+        source = node.transfer_address if node is not None else await self._transfer_address(node_id)
+        if source is None:
             error: str | None = f"its node {node_id.hex()} is not alive"
         else:
             try:
                 await self._store.Pull(objectstore_pb2.PullRequest(
-                    object_id=object_id, source_address=node.transfer_address, size=size), timeout=600)
+                    object_id=object_id, source_address=source, size=size), timeout=600)
                 error = None
             except grpc.aio.AioRpcError as e:
                 error = f"{e.code().name}: {e.details()}"
         self.nm.pull_done(object_id, error)
+
+    async def _transfer_address(self, node_id: bytes) -> str | None:
+        """A node our view does not list: one we lost, or one we have not
+        heard of yet (we, or it, joined since the GCS's last answer): the
+        GCS says where it is, if it is alive."""
+        if node_id in self.nm.view.lost or self._gcs is None:
+            return None
+        try:
+            reply = await self._gcs.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=10)
+        except grpc.aio.AioRpcError:
+            return None
+        for node in reply.nodes:
+            if node.node_id == node_id and node.alive:
+                return f"{node.node_address}:{node.object_transfer_port}"
+        return None
 
     def _queue_store_deletes(self, object_ids: list[bytes]) -> None:
         first = not self._pending_deletes

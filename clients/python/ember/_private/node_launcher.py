@@ -305,12 +305,28 @@ def stop_session(session_dir: pathlib.Path, timeout: float = 5.0, force: bool = 
     stopped = 0
     for record in sorted((session_dir / "nodes").glob("*.json")):
         data: dict[str, Any] = session.read_json(record)
+        pids = {**data.get("pids", {}), **_restarted_services(session_dir, data.get("pids", {}))}
         if force:
-            kill_pids(data.get("pids", {}), session_dir)
+            kill_pids(pids, session_dir)
         else:
-            stop_pids(data.get("pids", {}), session_dir, timeout)
+            stop_pids(pids, session_dir, timeout)
         if data.get("store_dir"):
             shutil.rmtree(data["store_dir"], ignore_errors=True)
         record.unlink(missing_ok=True)
         stopped += 1
     return stopped
+
+
+def _restarted_services(session_dir: pathlib.Path, recorded: dict[str, int]) -> dict[str, int]:
+    """Services of the session started again since it was recorded (a GCS
+    replica restarted by systemd or by hand writes its ready file anew):
+    their ready files name their pids."""
+    found = {}
+    for ready in session_dir.glob("*.ready"):
+        try:
+            pid = int(session.read_json(ready)["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # being written, or not a service's
+        if pid not in recorded.values():
+            found[f"{ready.stem}-restarted"] = pid
+    return found
