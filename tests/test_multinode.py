@@ -322,16 +322,23 @@ def test_an_actor_whose_node_dies_waits_for_a_node_that_fits_then_restarts_there
                 self.n += k
                 return self.n, _here()
 
-        tally = Tally.remote()
+        tally = Tally.options(name="wanderer", lifetime="detached").remote()
         assert ember.get(tally.add.remote(5))[1] == host.node_id.hex()
         c.remove_node(host, allow_graceful=False)  # no other node has "only": as Ray, it waits to restart
         call = tally.add.remote(1)
         ready, _ = ember.wait([call], timeout=2)
         assert not ready
+        # The GCS, finding the node dead, keeps the actor (and its name) for its restart.
+        gcs = GcsClient(c.address, c.token)
+        wait_until(lambda: not next(n for n in gcs.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=10).nodes
+                                    if n.node_id == host.node_id).alive, 30, "the GCS to find the node dead")
+        assert _actor(c, tally._actor_id).state == gcs_pb2.ActorInfo.RESTARTING
         with added_nodes(c, {"num_cpus": 1, "resources": {"only": 1}}) as (new_host,):
             n, where_now = ember.get(call, timeout=60)
             assert n == 1 and where_now == new_host.node_id.hex()  # restarted there, the call retried
+            assert ember.get(ember.get_actor("wanderer").add.remote(1))[0] == 2
             ember.kill(tally)
+        gcs.close()
 
 
 def test_a_node_that_just_joined_fetches_arguments_from_nodes_it_has_not_heard_of_yet(cluster, monkeypatch):

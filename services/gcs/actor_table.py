@@ -114,13 +114,15 @@ class ActorTable:
         unless restarts are left and the raylet that created them lives on
         another node: that one restarts them elsewhere."""
         for actor in list(self._actors.values()):
-            if actor.node_id != node_id or actor.state == Actor.DEAD:
-                continue
+            if actor.node_id != node_id or actor.state in (Actor.DEAD, Actor.RESTARTING):
+                continue  # (RESTARTING: its owner restarts it, this node's death is known)
             restarts_left = actor.max_restarts < 0 or actor.num_restarts < actor.max_restarts
             if restarts_left and actor.owner_node_id and actor.owner_node_id != node_id \
                     and actor.owner_node_id in alive_nodes:
+                # (as the restart to come: an update of the same restart
+                # number would be older than the ALIVE it replaces)
                 await self.update(gcs_pb2.UpdateActorRequest(
-                    actor_id=actor.actor_id, state=Actor.RESTARTING, num_restarts=actor.num_restarts))
+                    actor_id=actor.actor_id, state=Actor.RESTARTING, num_restarts=actor.num_restarts + 1))
                 continue
             await self.update(gcs_pb2.UpdateActorRequest(
                 actor_id=actor.actor_id, state=Actor.DEAD, death_cause=Actor.NODE_DIED,

@@ -18,6 +18,7 @@ from ember_common import rpc
 from ember_raylet.node_manager import NodeManager
 
 log = logging.getLogger(__name__)
+CONNECT_TIMEOUT_S = 10.0
 
 
 class PeerLinks:
@@ -63,12 +64,18 @@ class _Link:
         channel = rpc.aio_channel(node.raylet_address, None)
         reason = "its raylet closed the stream"
         try:
+            # A node the GCS lists may still be starting (or the machine
+            # slow): connecting rides over transient failures for a while
+            # before the node counts as lost.
+            await asyncio.wait_for(channel.channel_ready(), CONNECT_TIMEOUT_S)
             call = raylet_pb2_grpc.RayletStub(channel).Connect(
                 self._requests(), metadata=rpc.token_metadata(self.links._token))
             async for batch in call:
                 nm.handle_peer_batch(self.node_id, batch)
         except grpc.aio.AioRpcError as e:
             reason = f"{e.code().name}: {e.details()}"
+        except asyncio.TimeoutError:
+            reason = f"its raylet at {node.raylet_address} did not accept a connection within {CONNECT_TIMEOUT_S:.0f} s"
         except asyncio.CancelledError:
             await channel.close()
             raise

@@ -174,6 +174,9 @@ def _register_named(client: Any, actor_id: bytes, name: str, namespace: str, det
     info = gcs_pb2.ActorInfo(
         actor_id=actor_id, job_id=runtime.current_job_id(), class_name=handle._info.class_name, name=name,
         namespace=namespace, max_restarts=opts["max_restarts"], detached=detached, handle=handle._describe(),
+        # The raylet the creation goes through restarts the actor if its node
+        # dies: the GCS then keeps it RESTARTING, not DEAD (gcs actor_table.node_died).
+        owner_node_id=client.node_id,
     )
     reply = client.gcs.RegisterActor(gcs_pb2.RegisterActorRequest(actor=info), timeout=30)
     if reply.registered:
