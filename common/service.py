@@ -185,7 +185,8 @@ async def _serve(service: Service, args: argparse.Namespace, token: str, config:
         if args.ready_file:
             tmp = pathlib.Path(args.ready_file + ".tmp")
             tmp.write_text(json.dumps({"port": port, "pid": os.getpid(), "host": args.host,
-                                       "metrics_port": service.metrics_port}))
+                                       "metrics_port": service.metrics_port,
+                                       **getattr(service, "ready_info", dict)()}))
             tmp.rename(args.ready_file)
         log.info("%s serving on %s:%d (pid %d)", service.name, args.host, port, os.getpid())
         if metrics is not None:

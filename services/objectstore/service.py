@@ -47,6 +47,10 @@ class ObjectStoreService:
         objectstore_pb2_grpc.add_ObjectStoreServicer_to_server(
             ObjectStoreServicer(self.store, self.puller), server)
 
+    def ready_info(self) -> dict[str, int]:
+        """For the ready file: the ports a node launcher left to us (0)."""
+        return {"transfer_port": self._transfer_port}
+
     async def start(self, port: int) -> None:
         self._transfer_port = await self.transfer.start(self._host, self._transfer_port)
         self._tasks.spawn(self._trim_pool())

@@ -24,6 +24,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="the object store's data plane port, other nodes pull objects from (advertised)")
     parser.add_argument("--store-metrics-port", type=int, default=0,
                         help="the object store's Prometheus /metrics port (advertised; 0: it serves none)")
+    parser.add_argument("--store-ready-file", default=None,
+                        help="the object store's ready file: its ports are read from it at start (a launcher that "
+                             "let the store pick free ports); overrides --store-port/--store-transfer-port/"
+                             "--store-metrics-port")
     parser.add_argument("--node-address", default=None, help="address other nodes reach this one at (default --host)")
     parser.add_argument("--num-cpus", type=float, required=True)
     parser.add_argument("--num-gpus", type=float, default=0)
@@ -65,6 +69,7 @@ def _make(args: argparse.Namespace, config: Config) -> RayletService:
         store_port=args.store_port,
         store_transfer_port=args.store_transfer_port,
         store_metrics_port=args.store_metrics_port,
+        store_ready_file=pathlib.Path(args.store_ready_file) if args.store_ready_file else None,
         node_address=args.node_address or args.host,
         socket_path=args.socket,
         local_socket_path=local_socket,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import os
 import pathlib
@@ -53,6 +54,7 @@ class RayletService:
         store_port: int,
         store_transfer_port: int,
         store_metrics_port: int = 0,
+        store_ready_file: pathlib.Path | None = None,
         node_address: str,
         socket_path: str,
         local_socket_path: str,
@@ -73,6 +75,7 @@ class RayletService:
             object_transfer_port=store_transfer_port, is_head=is_head, session_dir=str(session_dir),
             raylet_socket=socket_path, raylet_local_socket=local_socket_path, object_store_socket=store_address,
             object_store_dir=store_dir, labels=labels, object_store_metrics_port=store_metrics_port)
+        self._store_ready_file = store_ready_file
         self.name = log_name
         num_cpus = int(resources.get("CPU", 0))
         self._spawner = spawner = (ZygoteSpawner if config.worker_fork else ProcessSpawner)(
@@ -141,6 +144,8 @@ class RayletService:
         # the pool fills (and queued tasks start) once it is ready.
         self.pool.spawn_ready = False
         self._tasks.spawn(self._start_workers())
+        if self._store_ready_file is not None:
+            await self._learn_store_ports(self._store_ready_file)
         await self._register_node()
         for loop in (self._report_loop(), self._reap_loop(), self._orphan_loop(), self._actor_event_loop(),
                      self._memory_loop()):
@@ -155,6 +160,19 @@ class RayletService:
         self.pool.spawn_ready = True
         self.nm.ensure_min_workers()
         self.nm.schedule()
+
+    async def _learn_store_ports(self, ready_file: pathlib.Path, timeout: float = 60.0) -> None:
+        """The ports the store bound (it picked them: no port is chosen
+        ahead and lost to another process meanwhile), from its ready file."""
+        deadline = time.monotonic() + timeout
+        while not ready_file.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the object store did not write {ready_file} within {timeout:.0f} s")
+            await asyncio.sleep(0.01)
+        ready = json.loads(ready_file.read_text())
+        self._identity.object_store_port = int(ready["port"])
+        self._identity.object_transfer_port = int(ready["transfer_port"])
+        self._identity.object_store_metrics_port = int(ready.get("metrics_port", 0))
 
     def _node_info(self) -> gcs_pb2.NodeInfo:
         info = gcs_pb2.NodeInfo()

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import psutil
 
@@ -200,25 +200,34 @@ def start_node(
         ready[name].unlink(missing_ok=True)
         return str(ready[name])
 
-    gcs_names = []
+    # Every port not given is picked by the service that binds it (port 0)
+    # and read back from its ready file: a port chosen here and bound later
+    # could be taken by another process meanwhile.
+    gcs_names: list[str] = []
     if head:
         if gcs_replicas > 1 and not storage.startswith("etcd://"):
             raise ValueError("several GCS replicas need shared storage: --storage etcd://HOST:PORT")
-        addresses = []
-        for i in range(gcs_replicas):
-            # The first keeps the classic names; replicas 1.. are numbered.
-            name = "gcs" if i == 0 else f"gcs-{i}"
-            port = (gcs_port or free_port(host)) if i == 0 else free_port(host)
-            popens.append(_spawn(
+        def spawn_gcs(i: int, port: int) -> subprocess.Popen[bytes]:
+            name = gcs_names[i]
+            return _spawn(
                 ["ember_gcs.main", *common, "--port", str(port), "--socket", str(session_dir / f"{name}.sock"),
                  "--ready-file", ready_file(name), "--log-file", str(logs / f"{name}.log"),
                  "--storage", storage, "--cluster-name", cluster_name,
                  "--metrics-port", str(ports["gcs"] if i == 0 else 0)],
-                logs / f"{name}.out", env, detached))
-            gcs_names.append(name)
-            addresses.append(f"{host}:{port}")
-        gcs_address = ",".join(addresses)  # any replica leads the way to the leader
-        local_gcs = f"unix:{session_dir / 'gcs.sock'}" if gcs_replicas == 1 else gcs_address
+                logs / f"{name}.out", env, detached)
+
+        # The first keeps the classic names; replicas 1.. are numbered.
+        gcs_names = ["gcs" if i == 0 else f"gcs-{i}" for i in range(gcs_replicas)]
+        if gcs_replicas == 1:  # its port, if not given, is its own pick
+            popens.append(spawn_gcs(0, gcs_port))
+            local_gcs = f"unix:{session_dir / 'gcs.sock'}"
+        else:
+            # Replicas are restarted at their addresses (systemd, or by
+            # hand with their command lines): ports fixed in advance, the
+            # raylet told them all; one taken meanwhile is chosen again.
+            popens.extend(_start_replicas(spawn_gcs, gcs_port, host, gcs_names, ready, session_dir, timeout))
+            gcs_address = _gcs_addresses(ready, gcs_names, host)
+            local_gcs = gcs_address
     else:
         if not gcs_address:
             raise ValueError("a non-head node needs the GCS address")
@@ -226,12 +235,11 @@ def start_node(
 
     store_dir = f"/dev/shm/ember-{session_dir.name[-6:]}-{short}"
     store_socket = session_dir / f"store-{short}.sock"
-    # Known in advance: the raylet advertises it, so other nodes can pull.
-    store_port, transfer_port = free_port(host), free_port(host)
-    # Also the store's metrics port, which the raylet advertises for it.
-    store_metrics_port = (ports["objectstore"] or free_port(host)) if config.metrics_enabled else 0
-    store_args = ["ember_objectstore.main", *common, "--port", str(store_port), "--socket", str(store_socket),
-                  "--transfer-port", str(transfer_port), "--metrics-port", str(store_metrics_port),
+    # The raylet advertises the store's ports (other nodes pull from it,
+    # Prometheus scrapes it): it reads them from the store's ready file.
+    store_metrics_port = ports["objectstore"] or 0
+    store_args = ["ember_objectstore.main", *common, "--port", "0", "--socket", str(store_socket),
+                  "--transfer-port", "0", "--metrics-port", str(store_metrics_port),
                   "--directory", store_dir,
                   "--ready-file", ready_file(f"objectstore-{short}"), "--log-file", str(logs / f"objectstore-{short}.log")]
     # Sized once here, so the store's capacity and the raylet's
@@ -248,8 +256,7 @@ def start_node(
         "ember_raylet.main", *common, "--socket", str(raylet_socket), "--local-socket", str(local_socket),
         "--node-id", node_id.hex(),
         "--gcs-address", local_gcs, "--store-address", f"unix:{store_socket}", "--store-dir", store_dir,
-        "--store-port", str(store_port), "--store-transfer-port", str(transfer_port),
-        "--store-metrics-port", str(store_metrics_port), "--metrics-port", str(ports["raylet"]),
+        "--store-ready-file", str(ready[f"objectstore-{short}"]), "--metrics-port", str(ports["raylet"]),
         "--num-cpus", str(cpus), "--num-gpus", str(num_gpus), "--memory", str(memory),
         "--object-store-memory", str(int(object_store_bytes)),
         "--resources", json.dumps(resources or {}), "--labels", json.dumps(labels or {}),
@@ -266,13 +273,45 @@ def start_node(
                                      "gcs_address": gcs_address, "head": head})
     try:
         _wait_ready(ready, popens, names, session_dir, timeout)
+        if head:
+            node.gcs_address = _gcs_addresses(ready, gcs_names, host)  # any replica leads the way to the leader
         node.metrics_ports = {name: session.read_json(path).get("metrics_port", 0) for name, path in ready.items()}
+        store_port = session.read_json(ready[f"objectstore-{short}"])["port"]
         session.write_json(node.record, {"node_id": node_id.hex(), "pids": pids, "store_dir": store_dir,
-                                         "gcs_address": gcs_address, "head": head, "store_port": store_port})
+                                         "gcs_address": node.gcs_address, "head": head, "store_port": store_port})
     except BaseException:
         node.stop(timeout=2)
         raise
     return node
+
+
+def _start_replicas(spawn: Callable[[int, int], subprocess.Popen[bytes]], first_port: int, host: str,
+                    names: list[str], ready: dict[str, pathlib.Path], session_dir: pathlib.Path,
+                    timeout: float) -> list[subprocess.Popen[bytes]]:
+    """GCS replicas on ports chosen here (`first_port` for the first, if
+    given), ready; a replica whose port another process took between the
+    choice and its bind is started again on another (three tries)."""
+    popens = [spawn(i, (first_port if i == 0 and first_port else free_port(host))) for i in range(len(names))]
+    for attempt in range(3):
+        try:
+            _wait_ready({name: ready[name] for name in names}, popens, names, session_dir, timeout)
+            return popens
+        except RuntimeError as e:
+            lost = [i for i, p in enumerate(popens) if p.poll() is not None and "in use" in str(e)
+                    and not (i == 0 and first_port)]
+            if not lost or attempt == 2:
+                for p in popens:
+                    if p.poll() is None:
+                        p.kill()
+                raise
+            for i in lost:
+                popens[i] = spawn(i, free_port(host))
+    return popens
+
+
+def _gcs_addresses(ready: dict[str, pathlib.Path], gcs_names: list[str], host: str) -> str:
+    """The replicas' addresses, from the ports they bound (their ready files)."""
+    return ",".join(f"{host}:{session.read_json(ready[name])['port']}" for name in gcs_names)
 
 
 def _wait_ready(ready: dict[str, pathlib.Path], popens: list[subprocess.Popen[bytes]], names: list[str],
