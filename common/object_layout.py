@@ -125,6 +125,7 @@ class FailureType(enum.Enum):
     ACTOR_DIED = "ActorDiedError"
     OBJECT_LOST = "ObjectLostError"
     OWNER_DIED = "OwnerDiedError"
+    RUNTIME_ENV_SETUP_FAILED = "RuntimeEnvSetupError"
 
 
 @dataclasses.dataclass(frozen=True)

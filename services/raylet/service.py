@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import pathlib
+import shutil
 import subprocess
 import time
 
@@ -16,6 +17,7 @@ import grpc.aio
 from ember.v1 import gcs_pb2, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
 from ember_common import auth, rpc
+from ember_common import runtime_env_packages as packages
 from ember_common.background import BackgroundTasks
 from ember_common.backoff import retry_with_backoff
 from ember_common.config import Config
@@ -27,6 +29,7 @@ from ember_raylet.metrics import RayletCollector
 from ember_raylet.node_manager import NodeManager
 from ember_raylet.peer_links import PeerLinks
 from ember_raylet.resources import Resources
+from ember_raylet.runtime_envs import RuntimeEnvs, RuntimeEnvSetupFailed
 from ember_raylet.servicer import RayletServicer
 from ember_raylet.worker_pool import ProcessSpawner, WorkerPool, ZygoteSpawner
 
@@ -72,16 +75,23 @@ class RayletService:
             object_store_dir=store_dir, labels=labels, object_store_metrics_port=store_metrics_port)
         self.name = log_name
         num_cpus = int(resources.get("CPU", 0))
+        worker_args = [
+            "--raylet-address", f"local:{local_socket_path}",
+            "--node-id", node_id.hex(),
+            "--session-dir", str(session_dir),
+        ]
+        worker_env = {**os.environ, auth.TOKEN_ENV: token}
         self._spawner = spawner = (ZygoteSpawner if config.worker_fork else ProcessSpawner)(
-            [
-                "--raylet-address", f"local:{local_socket_path}",
-                "--node-id", node_id.hex(),
-                "--session-dir", str(session_dir),
-            ],
-            {**os.environ, auth.TOKEN_ENV: token},
-            str(session_dir / "logs"),
-        )
-        self.pool = WorkerPool(spawner, max_workers=max(1, num_cpus) + config.max_extra_workers)
+            worker_args, worker_env, str(session_dir / "logs"))
+        # Workers in runtime environments start with `python -m` (their own
+        # interpreter, cwd and variables); the zygote serves the default one.
+        self._env_spawner = ProcessSpawner(worker_args, worker_env, str(session_dir / "logs"))
+        self.runtime_envs = RuntimeEnvs(
+            session_dir / "runtime_resources" / node_id.hex()[:12], self._fetch_package,
+            lambda env: self.nm.runtime_env_ready(env), lambda env, message: self.nm.runtime_env_failed(env, message),
+            grace_s=config.runtime_env_gc_grace_s)
+        self.pool = WorkerPool(spawner, max_workers=max(1, num_cpus) + config.max_extra_workers,
+                               spawn_env=self._spawn_in_env)
         self.nm = NodeManager(
             node_id, resources, self.pool,
             min_workers=max(1, num_cpus),
@@ -95,6 +105,7 @@ class RayletService:
             on_actor_lookup=self._lookup_actor,
             labels=labels,
             count_tasks=config.metrics_enabled,
+            runtime_envs=self.runtime_envs,
         )
         self._peers = PeerLinks(self.nm, token)
         registered = raylet_pb2.ClientRegistered(
@@ -135,7 +146,8 @@ class RayletService:
         self.pool.spawn_ready = False
         self._tasks.spawn(self._start_workers())
         await self._register_node()
-        for loop in (self._report_loop(), self._reap_loop(), self._orphan_loop(), self._actor_event_loop()):
+        for loop in (self._report_loop(), self._reap_loop(), self._orphan_loop(), self._actor_event_loop(),
+                     self._runtime_env_gc_loop()):
             self._tasks.spawn(loop)
 
     async def _start_workers(self) -> None:
@@ -147,6 +159,42 @@ class RayletService:
         self.pool.spawn_ready = True
         self.nm.ensure_min_workers()
         self.nm.schedule()
+
+    def _spawn_in_env(self, worker_id: bytes, env: str) -> subprocess.Popen[bytes]:
+        setup = self.runtime_envs.setup(env)
+        return self._env_spawner(worker_id, python=setup.python, cwd=setup.cwd, extra_env=setup.env)
+
+    async def _fetch_package(self, uri: str) -> bytes:
+        """A runtime_env package's bytes from the GCS KV (its chunks, then checked against its hash)."""
+        assert self._gcs is not None
+        digest = packages.digest_of(uri)
+        ns = packages.KV_NAMESPACE
+        reply = await self._gcs.KvGet(gcs_pb2.KvGetRequest(namespace=ns, key=packages.manifest_key(digest)),
+                                      timeout=60)
+        if not reply.found:
+            raise RuntimeEnvSetupFailed(f"package {uri} is not in the GCS (was it uploaded to this cluster?)")
+        size, num_chunks = packages.decode_manifest(reply.value)
+        chunks = []
+        for i in range(num_chunks):
+            chunk = await self._gcs.KvGet(gcs_pb2.KvGetRequest(namespace=ns, key=packages.chunk_key(digest, i)),
+                                          timeout=60)
+            if not chunk.found:
+                raise RuntimeEnvSetupFailed(f"package {uri} is missing its chunk {i} in the GCS")
+            chunks.append(chunk.value)
+        return packages.check_assembled(digest, b"".join(chunks))
+
+    async def _runtime_env_gc_loop(self) -> None:
+        """Delete runtime environments no worker or queued task has used for the grace period."""
+        while True:
+            await asyncio.sleep(self._config.runtime_env_gc_interval_s)
+            in_use = self.pool.envs_in_use() | {t.env for t in self.nm.tasks.tasks.values() if t.env}
+            try:
+                trash = self.runtime_envs.collect(in_use, time.monotonic())
+                for path in trash:
+                    await asyncio.to_thread(shutil.rmtree, path, True)
+                    log.info("deleted unused runtime environment part %s", path.name.removeprefix(".trash-"))
+            except Exception:
+                log.exception("collecting unused runtime environments failed")
 
     def _node_info(self) -> gcs_pb2.NodeInfo:
         info = gcs_pb2.NodeInfo()
@@ -345,6 +393,7 @@ class RayletService:
                 except subprocess.TimeoutExpired:
                     log.warning("worker pid %d did not exit after SIGKILL", handle.process.pid)
         self._spawner.close()
+        self.runtime_envs.close()
         if self._gcs is not None:
             try:
                 await self._gcs.UnregisterNode(
