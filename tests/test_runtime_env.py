@@ -200,3 +200,68 @@ def test_unused_environments_are_collected_after_their_grace_period(env_cluster,
     # Asked for again, it is fetched and unpacked anew.
     again = ember.get(probe.options(runtime_env={"working_dir": wd}).remote("wd_module"), timeout=60)
     assert again["value"] == "collected" and pathlib.Path(again["cwd"]).is_dir()
+
+
+def _wheel(folder: pathlib.Path, name: str, value: str) -> str:
+    """A tiny pure-Python wheel, built here (the tests reach no package index)."""
+    import base64
+    import hashlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    files = {
+        f"{name}/__init__.py": f"VALUE = {value!r}\n",
+        f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        f"{name}-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for file, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{file},sha256={digest},{len(text.encode())}")
+    record.append(f"{name}-1.0.dist-info/RECORD,,")
+    with zipfile.ZipFile(path, "w") as z:
+        for file, text in files.items():
+            z.writestr(file, text)
+        z.writestr(f"{name}-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+    return str(path)
+
+
+def _pip_builds(info, requirement: str) -> int:
+    logs = pathlib.Path(info["session_dir"]) / "logs"
+    return sum(log.read_text().count(f"installing pip requirements [{requirement!r}]")
+               for log in logs.glob("raylet-*.log"))
+
+
+def test_pip_installs_into_an_environment_only_its_tasks_see(env_cluster, tmp_path):
+    wheel = _wheel(tmp_path / "dist", "ember_tiny_pkg", "installed by pip")
+    env = {"pip": {"packages": [wheel], "pip_install_options": ["--no-index"]}}
+    got = ember.get(probe.options(runtime_env=env).remote("ember_tiny_pkg"), timeout=120)
+    assert got["value"] == "installed by pip"
+    with pytest.raises(ember.exceptions.TaskError, match="No module named 'ember_tiny_pkg'"):
+        ember.get(probe.remote("ember_tiny_pkg"), timeout=60)
+    # A requirements file names the same thing: the same venv, no second install.
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"# the tiny package\n--no-index\n{wheel}\n")
+    got = ember.get(probe.options(runtime_env={"pip": str(requirements)}).remote("ember_tiny_pkg"), timeout=120)
+    assert got["value"] == "installed by pip"
+    assert _pip_builds(env_cluster, wheel) == 1
+
+
+def test_two_tasks_wanting_a_new_pip_environment_at_once_build_it_once(env_cluster, tmp_path):
+    wheel = _wheel(tmp_path / "dist", "ember_twice_pkg", "built once")
+    env = {"pip": {"packages": [wheel], "pip_install_options": ["--no-index"]}}
+    refs = [probe.options(runtime_env=env).remote("ember_twice_pkg") for _ in range(2)]
+    assert [r["value"] for r in ember.get(refs, timeout=120)] == ["built once", "built once"]
+    assert _pip_builds(env_cluster, wheel) == 1
+
+
+def test_a_failed_pip_install_fails_its_tasks_with_pip_s_error(env_cluster):
+    env = {"pip": {"packages": ["ember-no-such-package-anywhere==9.9"], "pip_install_options": ["--no-index"]}}
+    refs = [probe.options(runtime_env=env).remote() for _ in range(2)]
+    for ref in refs:
+        with pytest.raises(RuntimeEnvSetupError, match="(?s)pip install failed .*No matching distribution found for "
+                                                       "ember-no-such-package-anywhere==9.9"):
+            ember.get(ref, timeout=120)
+    venvs = list((pathlib.Path(env_cluster["session_dir"]) / "runtime_resources").glob("*/pip/*"))
+    assert not [v for v in venvs if not (v / ".ready").exists()], "a half-built venv was left behind"
+    assert ember.get(probe.remote(), timeout=60)["MODE"] is None  # the node goes on
