@@ -74,6 +74,7 @@ class RuntimeEnvs:
         self._python = python
         self._ready: dict[str, _Ready] = {}
         self._building: dict[str, asyncio.Task[None]] = {}
+        self._errors: dict[str, str] = {}  # why the last build of an environment failed
         self._inflight: dict[str, asyncio.Future[str]] = {}  # part key -> its directory, once built
         self.num_builds = 0  # parts built (not found in the cache): packages unpacked, venvs made
 
@@ -90,7 +91,18 @@ class RuntimeEnvs:
         node manager hears of the end through on_ready / on_failed."""
         if env in self._ready or env in self._building:
             return
+        self._errors.pop(env, None)
         self._building[env] = asyncio.get_running_loop().create_task(self._build(env))
+
+    async def ensure(self, env: str) -> WorkerSetup:
+        """`env` built (or being built) and waited for; RuntimeEnvSetupFailed says why not."""
+        self.prepare(env)
+        building = self._building.get(env)
+        if building is not None:
+            await asyncio.shield(building)
+        if env not in self._ready:
+            raise RuntimeEnvSetupFailed(self._errors.get(env, "the runtime environment was not built"))
+        return self.setup(env)
 
     async def _build(self, env: str) -> None:
         try:
@@ -110,6 +122,7 @@ class RuntimeEnvs:
 
     def _failed(self, env: str, message: str) -> None:
         self._building.pop(env, None)
+        self._errors[env] = message
         self._on_failed(env, message)
 
     async def _setup(self, env: str, spec: ResolvedEnv) -> tuple[WorkerSetup, tuple[str, ...]]:

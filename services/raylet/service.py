@@ -11,10 +11,11 @@ import pathlib
 import shutil
 import subprocess
 import time
+from typing import Callable
 
 import grpc
 import grpc.aio
-from ember.v1 import gcs_pb2, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
+from ember.v1 import gcs_pb2, job_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
 from ember_common import auth, rpc
 from ember_common import runtime_env_packages as packages
@@ -23,6 +24,9 @@ from ember_common.backoff import retry_with_backoff
 from ember_common.config import Config
 from ember_common.gcs_client import AioGcsClient
 from ember_raylet.client_session import ClientSession
+from ember_raylet.job_manager import JobManager
+from ember_raylet.job_servicer import JobServicer
+from ember_raylet.job_store import GcsJobStore
 from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport
 from ember_raylet.metrics import RayletCollector
@@ -116,6 +120,12 @@ class RayletService:
             session_dir=str(session_dir),
         )
         self._servicer = RayletServicer(self.nm, registered)
+        self._is_head = is_head
+        # Submitted jobs run on the head, supervised here (job_manager says why).
+        self.jobs: JobManager | None = None
+        if is_head:
+            self.jobs = JobManager(node_id.hex(), GcsJobStore(self._gcs_client), self.runtime_envs, session_dir / "logs",
+                                   {"EMBER_ADDRESS": gcs_address, auth.TOKEN_ENV: token}, self._reserve_cpus)
         self._local = LocalTransport(local_socket_path, token, self.nm, registered)
         self._pending_deletes: list[bytes] = []
         self._kv = KvCache()
@@ -133,6 +143,8 @@ class RayletService:
 
     def register(self, server: grpc.aio.Server) -> None:
         raylet_pb2_grpc.add_RayletServicer_to_server(self._servicer, server)
+        if self.jobs is not None:
+            job_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(self.jobs), server)
 
     async def start(self, port: int) -> None:
         self._port = port
@@ -146,6 +158,8 @@ class RayletService:
         self.pool.spawn_ready = False
         self._tasks.spawn(self._start_workers())
         await self._register_node()
+        if self.jobs is not None:
+            self._tasks.spawn(self.jobs.recover())
         for loop in (self._report_loop(), self._reap_loop(), self._orphan_loop(), self._actor_event_loop(),
                      self._runtime_env_gc_loop()):
             self._tasks.spawn(loop)
@@ -188,6 +202,8 @@ class RayletService:
         while True:
             await asyncio.sleep(self._config.runtime_env_gc_interval_s)
             in_use = self.pool.envs_in_use() | {t.env for t in self.nm.tasks.tasks.values() if t.env}
+            if self.jobs is not None:
+                in_use |= self.jobs.envs_in_use()
             try:
                 trash = self.runtime_envs.collect(in_use, time.monotonic())
                 for path in trash:
@@ -195,6 +211,26 @@ class RayletService:
                     log.info("deleted unused runtime environment part %s", path.name.removeprefix(".trash-"))
             except Exception:
                 log.exception("collecting unused runtime environments failed")
+
+    def _gcs_client(self) -> AioGcsClient:
+        assert self._gcs is not None, "the GCS client is made in start()"
+        return self._gcs
+
+    async def _reserve_cpus(self, amount: float) -> Callable[[], None]:
+        """Hold `amount` of this node's CPUs for a job's entrypoint, once free;
+        returns what gives them back."""
+        while self.nm.available.get("CPU", 0.0) < amount:
+            if self.nm.total.get("CPU", 0.0) < amount:
+                raise ValueError(f"entrypoint_num_cpus={amount} is more than the head node has "
+                                 f"({self.nm.total.get('CPU', 0.0):g} CPUs)")
+            await asyncio.sleep(0.1)
+        self.nm.available["CPU"] -= amount
+
+        def release() -> None:
+            self.nm.available["CPU"] = self.nm.available.get("CPU", 0.0) + amount
+            self.nm.schedule()
+
+        return release
 
     def _node_info(self) -> gcs_pb2.NodeInfo:
         info = gcs_pb2.NodeInfo()
@@ -376,6 +412,8 @@ class RayletService:
 
     async def stop(self) -> None:
         self.pool.closed = True
+        if self.jobs is not None:
+            await self.jobs.close()
         await self._local.stop()
         await self._peers.close()
         self._tasks.cancel()

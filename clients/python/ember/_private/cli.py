@@ -23,7 +23,7 @@ import grpc
 from ember.v1 import gcs_pb2
 
 from ember import __version__
-from ember._private import cli_tls, node_launcher, session
+from ember._private import cli_job, cli_tls, node_launcher, session
 from ember_common import auth, tls
 from ember_common.config import DEFAULT_GCS_PORT, Config
 
@@ -476,6 +476,7 @@ def _fmt(name: str, value: float) -> str:
 
 
 main.add_command(cli_tls.tls)
+main.add_command(cli_job.job)
 
 
 if __name__ == "__main__":

@@ -232,7 +232,11 @@ def _resolve(address: str, token: str | None, config: Config) -> tuple[str, str,
     """(GCS address, token, session directory) for `address`: "auto" is
     this machine's latest `ember start` cluster; for "host:port" the token
     is the one of the session on this machine serving that address (then of
-    the latest), unless given or set in the environment."""
+    the latest), unless given or set in the environment. "auto" with
+    EMBER_ADDRESS set is that address (as Ray's RAY_ADDRESS): how a
+    submitted job's driver joins the cluster that runs it."""
+    if address == "auto" and os.environ.get("EMBER_ADDRESS"):
+        address = os.environ["EMBER_ADDRESS"]
     if address == "auto":
         session_dir = session.latest(config.session_root)
         if session_dir is None or not (session_dir / "cluster.json").exists():
