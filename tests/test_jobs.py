@@ -205,3 +205,22 @@ def test_a_job_s_failed_runtime_env_fails_the_job_with_pip_s_error(client):
     info = _wait_done(client, sid, timeout=120)
     assert info.status == JobStatus.FAILED and info.driver_exit_code is None
     assert "could not start" in info.message and "No matching distribution" in info.message
+
+
+def test_entrypoint_num_cpus_are_held_while_the_entrypoint_runs(client, tmp_path):
+    gate = tmp_path / "gate"
+    (tmp_path / "wait_gate.py").write_text(
+        "import os, sys, time\nwhile not os.path.exists(sys.argv[1]):\n    time.sleep(0.02)\n")
+    first = client.submit_job(entrypoint=f"python {tmp_path / 'wait_gate.py'} {gate}", entrypoint_num_cpus=2)
+    wait_until(lambda: client.get_job_status(first) == JobStatus.RUNNING, timeout=60, what="the first job to run")
+    # The head's 2 CPUs are the first job's: the second starts only after it ends
+    # (had it started at once, `test -e` would fail it: the gate is not there yet).
+    second = client.submit_job(entrypoint=f"test -e {gate}", entrypoint_num_cpus=1)
+    assert client.get_job_status(second) == JobStatus.PENDING
+    gate.write_text("")
+    assert _wait_done(client, first).status == JobStatus.SUCCEEDED
+    info = _wait_done(client, second)
+    assert info.status == JobStatus.SUCCEEDED, info.message
+    too_many = client.submit_job(entrypoint="true", entrypoint_num_cpus=3)
+    info = _wait_done(client, too_many)
+    assert info.status == JobStatus.FAILED and "entrypoint_num_cpus=3.0 is more than the head node has" in info.message

@@ -165,6 +165,11 @@ class JobManager:
             job.done.set()
 
     async def info(self, submission_id: str) -> JobRecord:
+        """NotFound for an unknown id; InvalidArgument for one no job can have."""
+        try:
+            check_submission_id(submission_id)
+        except ValueError as e:
+            raise InvalidArgument(str(e)) from None
         job = self._jobs.get(submission_id)
         if job is not None:
             return job.record
@@ -181,9 +186,9 @@ class JobManager:
     async def stop(self, submission_id: str) -> bool:
         """End the job's process tree: SIGTERM to its process group and every
         descendant, SIGKILL to what is left after the grace period."""
+        await self.info(submission_id)  # NOT_FOUND for an unknown id
         job = self._jobs.get(submission_id)
         if job is None:
-            await self.info(submission_id)  # NOT_FOUND for an unknown id
             return False
         job.stopping = True
         process = job.process
