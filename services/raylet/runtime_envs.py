@@ -86,6 +86,10 @@ class RuntimeEnvs:
         ready.last_used = time.monotonic()
         return ready.setup
 
+    def forget(self, env: str) -> None:
+        """`env` is to be built again (a worker could not start in it)."""
+        self._ready.pop(env, None)
+
     def prepare(self, env: str) -> None:
         """Start building `env` unless it is built or being built; the
         node manager hears of the end through on_ready / on_failed."""

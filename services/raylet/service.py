@@ -176,7 +176,11 @@ class RayletService:
 
     def _spawn_in_env(self, worker_id: bytes, env: str) -> subprocess.Popen[bytes]:
         setup = self.runtime_envs.setup(env)
-        return self._env_spawner(worker_id, python=setup.python, cwd=setup.cwd, extra_env=setup.env)
+        try:
+            return self._env_spawner(worker_id, python=setup.python, cwd=setup.cwd, extra_env=setup.env)
+        except OSError:
+            self.runtime_envs.forget(env)
+            raise
 
     async def _fetch_package(self, uri: str) -> bytes:
         """A runtime_env package's bytes from the GCS KV (its chunks, then checked against its hash)."""
@@ -281,10 +285,13 @@ class RayletService:
                 code = handle.process.poll()
                 if code is not None:
                     self.nm.worker_died(handle.worker_id, f"process exited with code {code}")
-            for handle in self.nm.retire_idle_workers(time.monotonic(), self._config.idle_worker_timeout_s):
+            retired = self.nm.retire_idle_workers(time.monotonic(), self._config.idle_worker_timeout_s)
+            for handle in retired:
                 log.info("retiring idle worker %s (pid %d)", handle.worker_id.hex()[:8], handle.process.pid)
                 handle.process.terminate()
                 self.nm.to_reap.append(handle)
+            if retired:  # (their places may be what a queued task of another environment waits for)
+                self.nm.schedule()
             self.nm.to_reap = [h for h in self.nm.to_reap if h.process.poll() is None]  # reap
 
     async def _orphan_loop(self) -> None:

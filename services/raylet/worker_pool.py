@@ -102,7 +102,12 @@ class WorkerPool:
         if env:
             if self._spawn_env is None or self.num_env >= self.max_workers:
                 return None
-            handle = WorkerHandle(worker_id, self._spawn_env(worker_id, env), env)
+            try:
+                process = self._spawn_env(worker_id, env)
+            except Exception:  # (its environment went away: the spawner forgot it, so it is built again)
+                log.exception("starting a worker in a runtime environment failed")
+                return None
+            handle = WorkerHandle(worker_id, process, env)
             self.num_env += 1
         else:
             if self.size >= self.max_workers:
