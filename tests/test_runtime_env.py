@@ -212,7 +212,8 @@ def _wheel(folder: pathlib.Path, name: str, value: str) -> str:
     files = {
         f"{name}/__init__.py": f"VALUE = {value!r}\n",
         f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
-        f"{name}-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{name}-1.0.dist-info/WHEEL": ("Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                                        "Tag: py3-none-any\n"),
     }
     record = []
     for file, text in files.items():

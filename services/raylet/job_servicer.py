@@ -43,7 +43,8 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
     async def GetJobLogs(self, request: job_pb2.GetJobLogsRequest, context: Ctx) -> job_pb2.GetJobLogsReply:
         return job_pb2.GetJobLogsReply(logs=await self._jobs.logs(request.submission_id))
 
-    async def TailJobLogs(self, request: job_pb2.TailJobLogsRequest, context: Ctx) -> AsyncIterator[job_pb2.JobLogChunk]:
+    async def TailJobLogs(self, request: job_pb2.TailJobLogsRequest,
+                          context: Ctx) -> AsyncIterator[job_pb2.JobLogChunk]:
         try:
             async for text in self._jobs.tail(request.submission_id):
                 yield job_pb2.JobLogChunk(text=text)

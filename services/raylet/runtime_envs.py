@@ -147,7 +147,8 @@ class RuntimeEnvs:
             parts.append(venv)
             python = os.path.join(venv, "bin", "python")
             variables["VIRTUAL_ENV"] = venv
-            variables["PATH"] = os.path.join(venv, "bin") + os.pathsep + variables.get("PATH", os.environ.get("PATH", ""))
+            path = variables.get("PATH", os.environ.get("PATH", ""))
+            variables["PATH"] = os.path.join(venv, "bin") + os.pathsep + path
         return WorkerSetup(python, cwd, variables), tuple(parts)
 
     async def _once(self, key: str, build: Callable[[], Awaitable[str]]) -> str:

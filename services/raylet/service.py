@@ -124,8 +124,9 @@ class RayletService:
         # Submitted jobs run on the head, supervised here (job_manager says why).
         self.jobs: JobManager | None = None
         if is_head:
-            self.jobs = JobManager(node_id.hex(), GcsJobStore(self._gcs_client), self.runtime_envs, session_dir / "logs",
-                                   {"EMBER_ADDRESS": gcs_address, auth.TOKEN_ENV: token}, self._reserve_cpus)
+            self.jobs = JobManager(node_id.hex(), GcsJobStore(self._gcs_client), self.runtime_envs,
+                                   session_dir / "logs", {"EMBER_ADDRESS": gcs_address, auth.TOKEN_ENV: token},
+                                   self._reserve_cpus)
         self._local = LocalTransport(local_socket_path, token, self.nm, registered)
         self._pending_deletes: list[bytes] = []
         self._kv = KvCache()

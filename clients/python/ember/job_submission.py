@@ -74,13 +74,15 @@ class JobSubmissionClient:
         from ember_common.gcs_client import GcsClient
 
         address = address or os.environ.get("EMBER_ADDRESS") or "auto"
-        self._gcs_address, self._token, _ = runtime._resolve(address, _token or os.environ.get(TOKEN_ENV), Config.load())
+        self._gcs_address, self._token, _ = runtime._resolve(address, _token or os.environ.get(TOKEN_ENV),
+                                                             Config.load())
         self._gcs = GcsClient(self._gcs_address, self._token, failover_window_s=10.0)
         try:
             nodes = self._gcs.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=10).nodes
         except grpc.RpcError as e:
             self._gcs.close()
-            raise ConnectionError(f"cannot reach the cluster at {self._gcs_address}: {e.code().name} {e.details()}") from None
+            raise ConnectionError(f"cannot reach the cluster at {self._gcs_address}: "
+                                  f"{e.code().name} {e.details()}") from None
         head = [n for n in nodes if n.alive and n.is_head]
         if not head:
             self._gcs.close()

@@ -7,6 +7,7 @@
     ember memory [--json]                    # objects per node: size, where, spilled, who refers to them
     ember list actors [--all] [--json]        # actors: state, node, restarts, name
     ember list placement-groups [--all] [--json]  # groups: strategy, state, bundles and their nodes
+    ember job submit|status|logs|stop|list     # jobs on the head node (cli_job)
 """
 
 from __future__ import annotations
