@@ -23,7 +23,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from typing import Iterable
+from typing import Any, Iterable
 
 KV_NAMESPACE = "runtime_env"
 CHUNK_BYTES = 1024 * 1024
@@ -98,18 +98,32 @@ def pack(path: str, excludes: Iterable[str], max_bytes: int, prefix: str = "") -
         return source.read_bytes()
     import pathspec  # (drivers that use a working_dir only)
 
-    spec = pathspec.GitIgnoreSpec.from_lines(list(excludes))
+    # `excludes` apply from the top; each .gitignore found applies below its
+    # directory (as Ray honours them), .git itself is never packed.
+    specs: list[tuple[pathlib.Path, Any]] = [(pathlib.Path("."), pathspec.GitIgnoreSpec.from_lines(list(excludes)))]
+
+    def excluded(rel: pathlib.Path, is_dir: bool) -> bool:
+        for base, spec in specs:
+            if base == pathlib.Path(".") or base in rel.parents:
+                sub = rel.relative_to(base).as_posix()
+                if spec.match_file(f"{sub}/" if is_dir else sub):
+                    return True
+        return False
+
     buffer = io.BytesIO()
     total = 0
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for dirpath, dirnames, filenames in os.walk(source):
             rel_dir = pathlib.Path(dirpath).relative_to(source)
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__"
-                                 and not spec.match_file(f"{(rel_dir / d).as_posix()}/"))
+            ignore_file = pathlib.Path(dirpath) / ".gitignore"
+            if ignore_file.is_file():
+                specs.append((rel_dir, pathspec.GitIgnoreSpec.from_lines(ignore_file.read_text().splitlines())))
+            dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", ".git")
+                                 and not excluded(rel_dir / d, True))
             for name in sorted(filenames):
                 rel = (rel_dir / name).as_posix()
                 full = os.path.join(dirpath, name)
-                if spec.match_file(rel) or not os.path.isfile(full):
+                if excluded(rel_dir / name, False) or not os.path.isfile(full):
                     continue
                 total += os.path.getsize(full)
                 if total > max_bytes:

@@ -35,6 +35,19 @@ def test_a_directory_packs_to_the_same_bytes_and_honours_excludes(tmp_path):
     assert prefixed.namelist() == ["pkg/__init__.py"]
 
 
+def test_gitignore_files_are_honoured_below_their_directory(tmp_path):
+    root = tmp_path / "repo"
+    _tree(root)
+    (root / ".gitignore").write_text("*.log\n")
+    (root / "pkg" / ".gitignore").write_text("secret.txt\n")
+    (root / "pkg" / "secret.txt").write_text("x")
+    (root / "secret.txt").write_text("kept: the pkg/.gitignore is not about this one")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref\n")
+    names = zipfile.ZipFile(io.BytesIO(packages.pack(str(root), ["build/"], 1 << 20))).namelist()
+    assert names == [".gitignore", "main.py", "secret.txt", "pkg/.gitignore", "pkg/__init__.py"]
+
+
 def test_unpack_keeps_modes_and_refuses_escapes(tmp_path):
     _tree(tmp_path / "a")
     data = packages.pack(str(tmp_path / "a"), [], 1 << 20)
