@@ -29,7 +29,7 @@ from ember_common.gcs_client import GcsClient
 from ember_common.job_records import KV_NAMESPACE
 from tests.conftest import pid_gone
 from tests.etcd_server import etcd_binary, started
-from tests.helpers import wait_until
+from tests.helpers import build_wheel, wait_until
 from tests.test_cli import ember_cli
 
 ENTRY = textwrap.dedent("""
@@ -224,3 +224,24 @@ def test_entrypoint_num_cpus_are_held_while_the_entrypoint_runs(client, tmp_path
     too_many = client.submit_job(entrypoint="true", entrypoint_num_cpus=3)
     info = _wait_done(client, too_many)
     assert info.status == JobStatus.FAILED and "entrypoint_num_cpus=3.0 is more than the head node has" in info.message
+
+
+def test_a_job_s_pip_environment_is_its_driver_s_and_its_tasks(client, tmp_path):
+    wheel = build_wheel(tmp_path / "dist", "ember_job_pkg", "pip for the job")
+    (tmp_path / "use_pkg.py").write_text(textwrap.dedent("""
+        import ember, ember_job_pkg
+        ember.init(address="auto")
+
+        @ember.remote
+        def look():
+            import ember_job_pkg
+            return ember_job_pkg.VALUE
+
+        print("driver:", ember_job_pkg.VALUE, "task:", ember.get(look.remote(), timeout=60), flush=True)
+    """))
+    sid = client.submit_job(entrypoint="python use_pkg.py", runtime_env={
+        "working_dir": str(tmp_path), "excludes": ["dist/"],
+        "pip": {"packages": [wheel], "pip_install_options": ["--no-index"]}})
+    info = _wait_done(client, sid, timeout=120)
+    assert info.status == JobStatus.SUCCEEDED, client.get_job_logs(sid)
+    assert "driver: pip for the job task: pip for the job" in client.get_job_logs(sid)

@@ -20,7 +20,7 @@ from ember.runtime_env import RuntimeEnv
 from ember.v1 import gcs_pb2
 from ember_common import auth
 from ember_common import runtime_env_packages as packages
-from tests.helpers import wait_until
+from tests.helpers import build_wheel, wait_until
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -111,7 +111,7 @@ def test_a_task_s_children_inherit_its_environment(env_cluster):
     assert got["MODE"] == "inherited"
 
 
-def test_py_modules_from_a_directory_and_a_wheel(env_cluster, tmp_path):
+def test_py_modules_from_a_directory_and_abuild_wheel(env_cluster, tmp_path):
     package = tmp_path / "src" / "pm_dir_pkg"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("VALUE = 'from a directory'\n")
@@ -202,31 +202,6 @@ def test_unused_environments_are_collected_after_their_grace_period(env_cluster,
     assert again["value"] == "collected" and pathlib.Path(again["cwd"]).is_dir()
 
 
-def _wheel(folder: pathlib.Path, name: str, value: str) -> str:
-    """A tiny pure-Python wheel, built here (the tests reach no package index)."""
-    import base64
-    import hashlib
-
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}-1.0-py3-none-any.whl"
-    files = {
-        f"{name}/__init__.py": f"VALUE = {value!r}\n",
-        f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
-        f"{name}-1.0.dist-info/WHEEL": ("Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-                                        "Tag: py3-none-any\n"),
-    }
-    record = []
-    for file, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{file},sha256={digest},{len(text.encode())}")
-    record.append(f"{name}-1.0.dist-info/RECORD,,")
-    with zipfile.ZipFile(path, "w") as z:
-        for file, text in files.items():
-            z.writestr(file, text)
-        z.writestr(f"{name}-1.0.dist-info/RECORD", "\n".join(record) + "\n")
-    return str(path)
-
-
 def _pip_builds(info, requirement: str) -> int:
     logs = pathlib.Path(info["session_dir"]) / "logs"
     return sum(log.read_text().count(f"installing pip requirements [{requirement!r}]")
@@ -234,7 +209,7 @@ def _pip_builds(info, requirement: str) -> int:
 
 
 def test_pip_installs_into_an_environment_only_its_tasks_see(env_cluster, tmp_path):
-    wheel = _wheel(tmp_path / "dist", "ember_tiny_pkg", "installed by pip")
+    wheel = build_wheel(tmp_path / "dist", "ember_tiny_pkg", "installed by pip")
     env = {"pip": {"packages": [wheel], "pip_install_options": ["--no-index"]}}
     got = ember.get(probe.options(runtime_env=env).remote("ember_tiny_pkg"), timeout=120)
     assert got["value"] == "installed by pip"
@@ -249,7 +224,7 @@ def test_pip_installs_into_an_environment_only_its_tasks_see(env_cluster, tmp_pa
 
 
 def test_two_tasks_wanting_a_new_pip_environment_at_once_build_it_once(env_cluster, tmp_path):
-    wheel = _wheel(tmp_path / "dist", "ember_twice_pkg", "built once")
+    wheel = build_wheel(tmp_path / "dist", "ember_twice_pkg", "built once")
     env = {"pip": {"packages": [wheel], "pip_install_options": ["--no-index"]}}
     refs = [probe.options(runtime_env=env).remote("ember_twice_pkg") for _ in range(2)]
     assert [r["value"] for r in ember.get(refs, timeout=120)] == ["built once", "built once"]
