@@ -87,6 +87,12 @@ class Config:
     # How often a driver or worker sends its changed ember.util.metrics
     # values to its raylet.
     metrics_report_interval_s: float = 1.0
+    # runtime_env: the largest working_dir or py_modules package (zipped,
+    # after excludes) a driver uploads; how long a node keeps an environment
+    # no worker uses before deleting it; how often it looks.
+    runtime_env_max_bytes: int = 100 * 1024 * 1024
+    runtime_env_gc_grace_s: float = 600.0
+    runtime_env_gc_interval_s: float = 10.0
     session_root: str = DEFAULT_SESSION_ROOT
     log_json: bool = False
 

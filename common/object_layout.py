@@ -126,6 +126,7 @@ class FailureType(enum.Enum):
     OBJECT_LOST = "ObjectLostError"
     OWNER_DIED = "OwnerDiedError"
     OUT_OF_MEMORY = "OutOfMemoryError"  # the raylet's memory monitor killed its worker
+    RUNTIME_ENV_SETUP_FAILED = "RuntimeEnvSetupError"
 
 
 @dataclasses.dataclass(frozen=True)

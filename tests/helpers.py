@@ -1,12 +1,17 @@
 """Module-level task bodies and classes used by the tests (importable by
 workers by reference, as a user's own modules are), `wait_until`, the tests'
 one way to wait for something to happen, `driver_output`, what the driver
-prints, and `wait_nodes`, for a cluster whose nodes all know each other."""
+prints, `wait_nodes`, for a cluster whose nodes all know each other, and
+`build_wheel`, a tiny wheel for runtime_env pip tests."""
 
+import base64
 import contextlib
+import hashlib
 import io
 import os
+import pathlib
 import time
+import zipfile
 from typing import Callable, Iterator, TypeVar
 
 import ember
@@ -30,6 +35,29 @@ def wait_until(condition: Callable[[], T], timeout: float = 10.0, what: str = "t
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {value!r})")
         time.sleep(interval)
+
+
+def build_wheel(folder: pathlib.Path, name: str, value: str) -> str:
+    """A tiny pure-Python wheel `name` whose module holds VALUE = value (the
+    tests reach no package index: pip installs it with --no-index)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    files = {
+        f"{name}/__init__.py": f"VALUE = {value!r}\n",
+        f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        f"{name}-1.0.dist-info/WHEEL": ("Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                                        "Tag: py3-none-any\n"),
+    }
+    record = []
+    for file, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{file},sha256={digest},{len(text.encode())}")
+    record.append(f"{name}-1.0.dist-info/RECORD,,")
+    with zipfile.ZipFile(path, "w") as z:
+        for file, text in files.items():
+            z.writestr(file, text)
+        z.writestr(f"{name}-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+    return str(path)
 
 
 class DriverOutput:

@@ -147,29 +147,30 @@ def test_init_refuses_a_bad_job_configuration_before_starting_anything(cluster):
         _job_settings(None, None, {"code_search_path": ["x"]})
     with pytest.raises(ValueError, match="both to ember.init and in its job_config"):
         _job_settings(None, {}, JobConfig(runtime_env={}))
-    with pytest.raises(NotImplementedError, match="env_vars"):
-        _job_settings(None, {"env_vars": {"A": "1"}}, None)
-    with pytest.raises(NotImplementedError, match="pip"):
-        _job_settings(None, None, JobConfig(runtime_env={"pip": ["requests"]}))
+    with pytest.raises(NotImplementedError, match="sets conda"):
+        _job_settings(None, {"conda": "base"}, None)
+    with pytest.raises(ValueError, match="does not exist"):
+        _job_settings(None, None, JobConfig(runtime_env={"working_dir": "/no/such/dir"}))
     with pytest.raises(ValueError, match="not a valid namespace"):
         _job_settings("", None, None)
-    settings, metadata = _job_settings(None, {}, JobConfig(code_search_path=["rel"], metadata={"k": "v"}))
+    settings, metadata, job_env = _job_settings(None, {}, JobConfig(code_search_path=["rel"], metadata={"k": "v"}))
+    assert job_env is None
     assert settings.namespace == "" and settings.code_search_path == (os.path.abspath("rel"),)
     assert metadata == {"k": "v"}
 
 
-def test_a_fresh_driver_with_a_non_empty_runtime_env_fails_without_starting_a_cluster(tmp_path):
+def test_a_fresh_driver_with_an_unbuildable_runtime_env_fails_without_starting_a_cluster(tmp_path):
     out = subprocess.run([sys.executable, "-c", textwrap.dedent("""
         import ember
         try:
-            ember.init(runtime_env={"env_vars": {"A": "1"}})
+            ember.init(runtime_env={"env_vars": {"A": "1"}, "conda": "base"})
         except NotImplementedError as e:
             print("REFUSED", e)
         print("INITIALIZED", ember.is_initialized())
     """)], capture_output=True, text=True, timeout=60, cwd=ROOT,
         env={**os.environ, "EMBER_SESSION_ROOT": str(tmp_path)})
     assert out.returncode == 0, out.stderr
-    assert "REFUSED runtime environments are not supported yet" in out.stdout and "INITIALIZED False" in out.stdout
+    assert "REFUSED the runtime_env given to ember.init sets conda" in out.stdout and "INITIALIZED False" in out.stdout
     assert not list(tmp_path.iterdir()), "a session was made for an init that was refused"
 
 

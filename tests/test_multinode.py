@@ -507,3 +507,24 @@ def test_generators_on_another_node_stream_to_the_driver(cluster):
     source = FarSource.remote()
     assert [ember.get(r) for r in source.items.remote(3)] == [0, 10, 20]
     ember.kill(source)
+
+
+@ember.remote
+def in_working_dir() -> tuple[str, str, str]:
+    import wd_multinode
+
+    return wd_multinode.VALUE, os.getcwd(), _here()
+
+
+def test_a_working_dir_is_unpacked_on_each_node_that_runs_its_tasks(cluster, tmp_path):
+    c, far = cluster
+    (tmp_path / "wd_multinode.py").write_text("VALUE = 'everywhere'\n")
+    env = {"working_dir": str(tmp_path)}
+    here_value, here_cwd, here = ember.get(in_working_dir.options(runtime_env=env).remote(), timeout=60)
+    far_value, far_cwd, there = ember.get(in_working_dir.options(runtime_env=env, resources={"far": 1}).remote(),
+                                          timeout=60)
+    assert here_value == far_value == "everywhere"
+    assert there == far.node_id.hex() and here != there
+    # One upload (the same package name), unpacked by each node into its own cache.
+    assert os.path.basename(here_cwd) == os.path.basename(far_cwd) and here_cwd != far_cwd
+    assert here[:12] in here_cwd and there[:12] in far_cwd

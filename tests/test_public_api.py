@@ -16,14 +16,14 @@ def test_top_level_names():
     for name in PUBLIC:
         assert hasattr(ember, name), name
     public = {n for n in dir(ember) if not n.startswith("_")}
-    # Submodules imported by name (ember.v1 stubs, ember.cluster_utils) appear once imported.
-    assert public - set(PUBLIC) <= {"v1", "cluster_utils"}, f"unexpected public names: {public - set(PUBLIC)}"
+    # Submodules imported by name (ember.v1 stubs, ember.cluster_utils, ember.job_submission) appear once imported.
+    assert public - set(PUBLIC) <= {"v1", "cluster_utils", "job_submission"}, f"unexpected public names: {public - set(PUBLIC)}"
 
 
 def test_exception_hierarchy():
     for name in ["TaskError", "WorkerCrashedError", "NodeDiedError", "ActorDiedError", "ActorUnavailableError",
                  "ObjectLostError", "OwnerDiedError", "GetTimeoutError", "TaskCancelledError",
-                 "ObjectStoreFullError", "OutOfMemoryError", "TaskUnschedulableError"]:
+                 "ObjectStoreFullError", "OutOfMemoryError", "TaskUnschedulableError", "RuntimeEnvSetupError"]:
         assert issubclass(getattr(exceptions, name), exceptions.EmberError), name
     assert issubclass(exceptions.GetTimeoutError, TimeoutError)
     assert exceptions.RayTaskError is exceptions.TaskError  # Ray's spellings

@@ -21,7 +21,7 @@ import itertools
 import logging
 import os
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
@@ -46,7 +46,7 @@ from ember_raylet.remote_actors import RemoteActors
 from ember_raylet.resources import Resources
 from ember_raylet.task_checks import check_object_id, check_task_spec
 from ember_raylet.task_completion import TaskCompletion
-from ember_raylet.task_manager import ASSIGNED, WAITING, TaskEntry, TaskManager
+from ember_raylet.task_manager import ASSIGNED, QUEUED, WAITING, TaskEntry, TaskManager
 from ember_raylet.task_placement import TaskPlacement
 from ember_raylet.user_metrics import UserMetrics
 from ember_raylet.worker_leases import WorkerLeases
@@ -62,6 +62,14 @@ _MAX_STARTS = 4
 
 def _ignore(*_args: Any) -> None:
     pass
+
+
+class RuntimeEnvBuilder(Protocol):
+    """What the scheduler needs of ember_raylet.runtime_envs.RuntimeEnvs."""
+
+    def is_ready(self, env: str) -> bool: ...
+
+    def prepare(self, env: str) -> None: ...
 
 
 class NodeManager:
@@ -82,7 +90,10 @@ class NodeManager:
         labels: dict[str, str] | None = None,
         count_tasks: bool = True,
         admission: Admission | None = None,
+        runtime_envs: RuntimeEnvBuilder | None = None,
     ) -> None:
+        # Builds runtime environments on this node (None: tasks that need one fail).
+        self._runtime_envs = runtime_envs
         self.labels = dict(labels or {})
         self._count_tasks = count_tasks  # metrics on: each result's outcome and latencies are recorded
         self.node_id = node_id
@@ -382,6 +393,7 @@ class NodeManager:
         if self.admission.engaged:
             self.admission.drained(len(self.tasks.tasks), self.objects.inline_bytes, self.sessions.values())
         want_workers = 0
+        want_env: dict[str, int] = collections.Counter()  # workers to start, per runtime environment
         planned: Resources = {}  # what the workers to start will be leased with
         spread = bool(self.view.nodes)
         for _key, queue in self.tasks.queues():
@@ -401,6 +413,8 @@ class NodeManager:
                         continue
                 worker = self._pick_worker(task)
                 if worker is None:
+                    if task.env and not self._env_ready(task.env):
+                        break  # (scheduled again once it is built)
                     # Start workers for as many queued tasks as free resources allow
                     # (free now: earlier queues' tasks may have taken some).
                     spare = dict(self.available)
@@ -414,15 +428,48 @@ class NodeManager:
                         resources.subtract(spare, shape)
                         resources.add(planned, shape)
                         want_workers += 1
+                        want_env[queued.env] += 1
                         num_planned += 1
                     if self.view.nodes:
                         self.peers.spill(queue, num_planned)
                     break
                 queue.popleft()
                 self._assign(task, worker)
-        for _ in range(max(0, want_workers - len(self.pool.starting))):
-            if self.pool.start() is None:
-                break
+        for env, wanted in want_env.items():
+            for _ in range(max(0, wanted - self.pool.num_starting(env))):
+                if self.pool.start(env) is None:
+                    break
+
+    def _env_ready(self, env: str) -> bool:
+        """Whether workers can start in `env` on this node now; if not, it
+        is being built (or, with no builder, its tasks fail)."""
+        builder = self._runtime_envs
+        if builder is None:
+            self.runtime_env_failed(env, "this raylet builds no runtime environments")
+            return False
+        if builder.is_ready(env):
+            return True
+        builder.prepare(env)
+        return False
+
+    def runtime_env_ready(self, env: str) -> None:
+        self.schedule()
+
+    def runtime_env_failed(self, env: str, message: str) -> None:
+        """Building `env` failed: the tasks here waiting for it fail with
+        RuntimeEnvSetupError (an actor's creation ends the actor)."""
+        failed = [t for t in self.tasks.tasks.values() if t.env == env and t.state == QUEUED]
+        for task in failed:
+            self.tasks.remove_queued(task)
+            error = Failure(FailureType.RUNTIME_ENV_SETUP_FAILED,
+                            f"the runtime_env of {task.spec.function_name} could not be set up on node "
+                            f"{self.node_id.hex()[:8]}: {message}")
+            actor = self.actors.get(task.spec.actor_id) if task.spec.HasField("actor_creation") else None
+            if actor is not None:  # (its death fails the creation and its calls, with this message)
+                self.local_actors.end(actor, Actor.CREATION_FAILED, error.message)
+            else:
+                self._finish(task, error=error)
+        self._after_changes()
 
     def _assign(self, task: TaskEntry, worker: WorkerHandle) -> None:
         if task.spec.HasField("actor_creation") and worker.actor_id is None:

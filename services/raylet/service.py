@@ -9,14 +9,17 @@ import json
 import logging
 import os
 import pathlib
+import shutil
 import subprocess
 import time
+from typing import Callable
 
 import grpc
 import grpc.aio
-from ember.v1 import gcs_pb2, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
+from ember.v1 import gcs_pb2, job_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
 from ember_common import auth, rpc
+from ember_common import runtime_env_packages as packages
 from ember_common.background import BackgroundTasks
 from ember_common.backoff import retry_with_backoff
 from ember_common.config import Config
@@ -24,6 +27,9 @@ from ember_common.gcs_client import AioGcsClient
 from ember_common.object_layout import FailureType
 from ember_raylet.admission import Admission, default_max_inline_bytes, default_max_queued_tasks
 from ember_raylet.client_session import ClientSession
+from ember_raylet.job_manager import JobManager
+from ember_raylet.job_servicer import JobServicer
+from ember_raylet.job_store import GcsJobStore
 from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport
 from ember_raylet.memory_monitor import MemoryMonitor, choose_victim, read_memory_usage
@@ -31,6 +37,7 @@ from ember_raylet.metrics import RayletCollector
 from ember_raylet.node_manager import NodeManager
 from ember_raylet.peer_links import PeerLinks
 from ember_raylet.resources import Resources
+from ember_raylet.runtime_envs import RuntimeEnvs, RuntimeEnvSetupFailed
 from ember_raylet.servicer import RayletServicer
 from ember_raylet.worker_pool import ProcessSpawner, WorkerHandle, WorkerPool, ZygoteSpawner
 
@@ -78,17 +85,24 @@ class RayletService:
         self._store_ready_file = store_ready_file
         self.name = log_name
         num_cpus = int(resources.get("CPU", 0))
+        worker_args = [
+            "--raylet-address", f"local:{local_socket_path}",
+            "--node-id", node_id.hex(),
+            "--session-dir", str(session_dir),
+        ]
+        worker_env = {**os.environ, auth.TOKEN_ENV: token}
         self._spawner = spawner = (ZygoteSpawner if config.worker_fork else ProcessSpawner)(
-            [
-                "--raylet-address", f"local:{local_socket_path}",
-                "--node-id", node_id.hex(),
-                "--session-dir", str(session_dir),
-            ],
-            {**os.environ, auth.TOKEN_ENV: token},
-            str(session_dir / "logs"),
-        )
+            worker_args, worker_env, str(session_dir / "logs"))
+        # Workers in runtime environments start with `python -m` (their own
+        # interpreter, cwd and variables); the zygote serves the default one.
+        self._env_spawner = ProcessSpawner(worker_args, worker_env, str(session_dir / "logs"))
+        self.runtime_envs = RuntimeEnvs(
+            session_dir / "runtime_resources" / node_id.hex()[:12], self._fetch_package,
+            lambda env: self.nm.runtime_env_ready(env), lambda env, message: self.nm.runtime_env_failed(env, message),
+            grace_s=config.runtime_env_gc_grace_s)
         node_memory = read_memory_usage().total
-        self.pool = WorkerPool(spawner, max_workers=max(1, num_cpus) + config.max_extra_workers)
+        self.pool = WorkerPool(spawner, max_workers=max(1, num_cpus) + config.max_extra_workers,
+                               spawn_env=self._spawn_in_env)
         self.nm = NodeManager(
             node_id, resources, self.pool,
             min_workers=max(1, num_cpus),
@@ -104,6 +118,7 @@ class RayletService:
             count_tasks=config.metrics_enabled,
             admission=Admission(config.max_queued_tasks or default_max_queued_tasks(node_memory),
                                 config.max_inline_bytes or default_max_inline_bytes(node_memory)),
+            runtime_envs=self.runtime_envs,
         )
         self._peers = PeerLinks(self.nm, token)
         self.memory_monitor = MemoryMonitor(config.memory_usage_threshold)
@@ -115,6 +130,13 @@ class RayletService:
             session_dir=str(session_dir),
         )
         self._servicer = RayletServicer(self.nm, registered)
+        self._is_head = is_head
+        # Submitted jobs run on the head, supervised here (job_manager says why).
+        self.jobs: JobManager | None = None
+        if is_head:
+            self.jobs = JobManager(node_id.hex(), GcsJobStore(self._gcs_client), self.runtime_envs,
+                                   session_dir / "logs", {"EMBER_ADDRESS": gcs_address, auth.TOKEN_ENV: token},
+                                   self._reserve_cpus)
         self._local = LocalTransport(local_socket_path, token, self.nm, registered)
         self._pending_deletes: list[bytes] = []
         self._kv = KvCache()
@@ -132,6 +154,8 @@ class RayletService:
 
     def register(self, server: grpc.aio.Server) -> None:
         raylet_pb2_grpc.add_RayletServicer_to_server(self._servicer, server)
+        if self.jobs is not None:
+            job_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(self.jobs), server)
 
     async def start(self, port: int) -> None:
         self._port = port
@@ -147,8 +171,10 @@ class RayletService:
         if self._store_ready_file is not None:
             await self._learn_store_ports(self._store_ready_file)
         await self._register_node()
+        if self.jobs is not None:
+            self._tasks.spawn(self.jobs.recover())
         for loop in (self._report_loop(), self._reap_loop(), self._orphan_loop(), self._actor_event_loop(),
-                     self._memory_loop()):
+                     self._memory_loop(), self._runtime_env_gc_loop()):
             self._tasks.spawn(loop)
 
     async def _start_workers(self) -> None:
@@ -173,6 +199,68 @@ class RayletService:
         self._identity.object_store_port = int(ready["port"])
         self._identity.object_transfer_port = int(ready["transfer_port"])
         self._identity.object_store_metrics_port = int(ready.get("metrics_port", 0))
+
+    def _spawn_in_env(self, worker_id: bytes, env: str) -> subprocess.Popen[bytes]:
+        setup = self.runtime_envs.setup(env)
+        try:
+            return self._env_spawner(worker_id, python=setup.python, cwd=setup.cwd, extra_env=setup.env)
+        except OSError:
+            self.runtime_envs.forget(env)
+            raise
+
+    async def _fetch_package(self, uri: str) -> bytes:
+        """A runtime_env package's bytes from the GCS KV (its chunks, then checked against its hash)."""
+        assert self._gcs is not None
+        digest = packages.digest_of(uri)
+        ns = packages.KV_NAMESPACE
+        reply = await self._gcs.KvGet(gcs_pb2.KvGetRequest(namespace=ns, key=packages.manifest_key(digest)),
+                                      timeout=60)
+        if not reply.found:
+            raise RuntimeEnvSetupFailed(f"package {uri} is not in the GCS (was it uploaded to this cluster?)")
+        size, num_chunks = packages.decode_manifest(reply.value)
+        chunks = []
+        for i in range(num_chunks):
+            chunk = await self._gcs.KvGet(gcs_pb2.KvGetRequest(namespace=ns, key=packages.chunk_key(digest, i)),
+                                          timeout=60)
+            if not chunk.found:
+                raise RuntimeEnvSetupFailed(f"package {uri} is missing its chunk {i} in the GCS")
+            chunks.append(chunk.value)
+        return packages.check_assembled(digest, b"".join(chunks))
+
+    async def _runtime_env_gc_loop(self) -> None:
+        """Delete runtime environments no worker or queued task has used for the grace period."""
+        while True:
+            await asyncio.sleep(self._config.runtime_env_gc_interval_s)
+            in_use = self.pool.envs_in_use() | {t.env for t in self.nm.tasks.tasks.values() if t.env}
+            if self.jobs is not None:
+                in_use |= self.jobs.envs_in_use()
+            try:
+                trash = self.runtime_envs.collect(in_use, time.monotonic())
+                for path in trash:
+                    await asyncio.to_thread(shutil.rmtree, path, True)
+                    log.info("deleted unused runtime environment part %s", path.name.removeprefix(".trash-"))
+            except Exception:
+                log.exception("collecting unused runtime environments failed")
+
+    def _gcs_client(self) -> AioGcsClient:
+        assert self._gcs is not None, "the GCS client is made in start()"
+        return self._gcs
+
+    async def _reserve_cpus(self, amount: float) -> Callable[[], None]:
+        """Hold `amount` of this node's CPUs for a job's entrypoint, once free;
+        returns what gives them back."""
+        while self.nm.available.get("CPU", 0.0) < amount:
+            if self.nm.total.get("CPU", 0.0) < amount:
+                raise ValueError(f"entrypoint_num_cpus={amount} is more than the head node has "
+                                 f"({self.nm.total.get('CPU', 0.0):g} CPUs)")
+            await asyncio.sleep(0.1)
+        self.nm.available["CPU"] -= amount
+
+        def release() -> None:
+            self.nm.available["CPU"] = self.nm.available.get("CPU", 0.0) + amount
+            self.nm.schedule()
+
+        return release
 
     def _node_info(self) -> gcs_pb2.NodeInfo:
         info = gcs_pb2.NodeInfo()
@@ -223,10 +311,13 @@ class RayletService:
                 code = handle.process.poll()
                 if code is not None:
                     self.nm.worker_died(handle.worker_id, f"process exited with code {code}")
-            for handle in self.nm.retire_idle_workers(time.monotonic(), self._config.idle_worker_timeout_s):
+            retired = self.nm.retire_idle_workers(time.monotonic(), self._config.idle_worker_timeout_s)
+            for handle in retired:
                 log.info("retiring idle worker %s (pid %d)", handle.worker_id.hex()[:8], handle.process.pid)
                 handle.process.terminate()
                 self.nm.to_reap.append(handle)
+            if retired:  # (their places may be what a queued task of another environment waits for)
+                self.nm.schedule()
             self.nm.to_reap = [h for h in self.nm.to_reap if h.process.poll() is None]  # reap
 
     async def _memory_loop(self) -> None:
@@ -396,6 +487,8 @@ class RayletService:
 
     async def stop(self) -> None:
         self.pool.closed = True
+        if self.jobs is not None:
+            await self.jobs.close()
         await self._local.stop()
         await self._peers.close()
         self._tasks.cancel()
@@ -413,6 +506,7 @@ class RayletService:
                 except subprocess.TimeoutExpired:
                     log.warning("worker pid %d did not exit after SIGKILL", handle.process.pid)
         self._spawner.close()
+        self.runtime_envs.close()
         if self._gcs is not None:
             try:
                 await self._gcs.UnregisterNode(

@@ -8,6 +8,8 @@ from ember.v1 import raylet_pb2
 
 from ember_common import ids
 from ember_common.errors import ProtocolError
+from ember_common.runtime_env_packages import digest_of
+from ember_common.runtime_env_spec import ResolvedEnv
 
 
 def check_object_id(object_id: bytes) -> None:
@@ -29,6 +31,18 @@ def check_task_spec(spec: raylet_pb2.TaskSpec) -> None:
             raise ProtocolError(f"resource {name!r} requested a negative amount")
     for object_id in (*spec.dependencies, *spec.nested_refs):
         check_object_id(object_id)
+    if spec.runtime_env:
+        try:
+            env = ResolvedEnv.from_json(spec.runtime_env)
+        except ValueError as e:
+            raise ProtocolError(str(e)) from None
+        if env.to_json() != spec.runtime_env:
+            raise ProtocolError("runtime_env must be in canonical form (ResolvedEnv.to_json)")
+        for uri in filter(None, (env.working_dir, *env.py_modules)):
+            try:
+                digest_of(uri)
+            except ValueError as e:
+                raise ProtocolError(str(e)) from None
     if spec.HasField("actor_creation"):
         creation = spec.actor_creation
         if len(creation.actor_id) != ids.UNIQUE_ID_SIZE or spec.actor_id != creation.actor_id:

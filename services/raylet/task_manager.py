@@ -30,7 +30,7 @@ WAITING, QUEUED, ASSIGNED, FORWARDED = TaskState.WAITING, TaskState.QUEUED, Task
 
 class TaskEntry:
     __slots__ = ("spec", "submitter", "state", "missing", "worker", "retries_left", "cancelled", "shape", "key",
-                 "node", "returns", "pinned", "remote_only", "submitted_at")
+                 "node", "returns", "pinned", "remote_only", "submitted_at", "env")
 
     def __init__(self, spec: raylet_pb2.TaskSpec, submitter: ClientSession) -> None:
         self.spec = spec
@@ -47,6 +47,10 @@ class TaskEntry:
         self.shape: Resources = dict(spec.resources.amounts)
         # Tasks asking for node labels queue apart: this node may not serve them.
         self.key = resources.key(self.shape) + tuple(sorted(spec.label_selector.items()))
+        # Tasks of a runtime environment queue apart too: only its workers run them.
+        self.env: str = spec.runtime_env
+        if self.env:
+            self.key += (("runtime_env", self.env),)
         self.submitted_at = time.monotonic()  # its arrival here (scheduling latency)
 
     def cancelled_failure(self) -> Failure:

@@ -57,8 +57,9 @@ class WorkerLeases:
         if task.remote_only:
             return None
         pool, shape = self._pool, task.shape
-        if pool.idle and resources.fits(shape, self._available):
-            worker = pool.idle[-1]
+        idle = pool.idle_env.get(task.env) if task.env else pool.idle
+        if idle and resources.fits(shape, self._available):
+            worker = idle[-1]
             pool.lease(worker, shape, task.key)
             resources.subtract(self._available, shape)
             return worker
@@ -67,7 +68,7 @@ class WorkerLeases:
             if not worker.blocked and len(worker.assigned) < self._pipeline_depth:
                 if best is None or len(worker.assigned) < len(best.assigned):
                     best = worker
-        if (best is None and self._waiting and resources.fits(shape, self._available)
+        if (best is None and self._waiting and resources.fits(shape, self._available) and not task.env
                 and not task.spec.HasField("actor_creation")):  # an actor needs a process of its own
             best = self._thread_host(task)
         return best
@@ -77,7 +78,7 @@ class WorkerLeases:
         own (the one with fewest such threads: they may all wake at once)."""
         host = None
         for worker in self._waiting:
-            if worker.waits_only() and (host is None or len(worker.threads) < len(host.threads)):
+            if worker.waits_only() and not worker.env and (host is None or len(worker.threads) < len(host.threads)):
                 host = worker
         if host is None:
             return None
@@ -204,8 +205,15 @@ class WorkerLeases:
         tasks) that have been idle for a while: removed from the pool here,
         for the caller to terminate. The longest idle go first."""
         retired = []
+        # Workers of other environments go once idle that long, whatever the minimum.
+        for idle in list(self._pool.idle_env.values()):
+            for worker in idle:
+                if now - worker.idle_since >= idle_timeout_s and not worker.threads and not (
+                        worker.session is not None and self._hosts_actors(worker.session)):
+                    retired.append(worker)
+        num_env = len(retired)
         for worker in sorted(self._pool.idle, key=lambda w: w.idle_since):
-            if self._pool.size - len(retired) <= self._min_workers:
+            if self._pool.size - (len(retired) - num_env) <= self._min_workers:
                 break
             if now - worker.idle_since >= idle_timeout_s and not worker.threads and not (
                     worker.session is not None and self._hosts_actors(worker.session)):

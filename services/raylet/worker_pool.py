@@ -46,11 +46,12 @@ class ThreadLease:
 
 class WorkerHandle:
     __slots__ = ("worker_id", "process", "session", "lease", "lease_key", "assigned", "blocked", "started_at",
-                 "idle_since", "actor_id", "threads")
+                 "idle_since", "actor_id", "threads", "env")
 
-    def __init__(self, worker_id: bytes, process: Process) -> None:
+    def __init__(self, worker_id: bytes, process: Process, env: str = "") -> None:
         self.worker_id = worker_id
         self.process = process
+        self.env = env  # its runtime environment (TaskSpec.runtime_env; "" the default)
         self.session: ClientSession | None = None
         self.lease: Resources | None = None  # resources held while it has tasks
         self.lease_key: tuple | None = None
@@ -67,12 +68,21 @@ class WorkerHandle:
 
 
 class WorkerPool:
-    def __init__(self, spawn: Callable[[bytes], Process], max_workers: int) -> None:
+    """Workers of the default environment are the pool proper (`idle`,
+    `size`, refilled to a minimum); workers started in a runtime
+    environment only ever run tasks of that environment (`idle_env`), are
+    counted apart and are retired once idle."""
+
+    def __init__(self, spawn: Callable[[bytes], Process], max_workers: int,
+                 spawn_env: Callable[[bytes, str], Process] | None = None) -> None:
         self._spawn = spawn
+        self._spawn_env = spawn_env
         self.max_workers = max_workers
         self.starting: dict[bytes, WorkerHandle] = {}
         self.workers: dict[bytes, WorkerHandle] = {}  # registered
-        self.idle: list[WorkerHandle] = []
+        self.idle: list[WorkerHandle] = []  # of the default environment
+        self.idle_env: dict[str, list[WorkerHandle]] = {}  # of each other environment
+        self.num_env = 0  # workers of other environments (not hosting actors)
         self.leased: dict[tuple, list[WorkerHandle]] = collections.defaultdict(list)
         self.closed = False  # set at shutdown: start no more workers
         self.spawn_ready = True  # False while the spawner warms up: start none yet
@@ -83,16 +93,35 @@ class WorkerPool:
     def size(self) -> int:
         """Workers that run tasks (starting or registered); actors' workers
         are not counted, so the pool refills when an actor takes one."""
-        return len(self.starting) + len(self.workers) - self.num_dedicated
+        return len(self.starting) + len(self.workers) - self.num_dedicated - self.num_env
 
-    def start(self) -> WorkerHandle | None:
-        if self.closed or not self.spawn_ready or self.size >= self.max_workers:
+    def start(self, env: str = "") -> WorkerHandle | None:
+        if self.closed or not self.spawn_ready:
             return None
         worker_id = ids.new_unique_id()
-        handle = WorkerHandle(worker_id, self._spawn(worker_id))
+        if env:
+            if self._spawn_env is None or self.num_env >= self.max_workers:
+                return None
+            try:
+                process = self._spawn_env(worker_id, env)
+            except Exception:  # (its environment went away: the spawner forgot it, so it is built again)
+                log.exception("starting a worker in a runtime environment failed")
+                return None
+            handle = WorkerHandle(worker_id, process, env)
+            self.num_env += 1
+        else:
+            if self.size >= self.max_workers:
+                return None
+            handle = WorkerHandle(worker_id, self._spawn(worker_id))
         self.starting[worker_id] = handle
         self.num_started += 1
         return handle
+
+    def idle_list(self, env: str) -> list[WorkerHandle]:
+        return self.idle_env.setdefault(env, []) if env else self.idle
+
+    def num_starting(self, env: str) -> int:
+        return sum(1 for handle in self.starting.values() if handle.env == env)
 
     def register(self, worker_id: bytes, session: ClientSession) -> WorkerHandle | None:
         handle = self.starting.pop(worker_id, None)
@@ -101,13 +130,13 @@ class WorkerPool:
         handle.session = session
         self.workers[worker_id] = handle
         handle.idle_since = time.monotonic()
-        self.idle.append(handle)
+        self.idle_list(handle.env).append(handle)
         log.info("worker %s (pid %d) registered after %.2fs", worker_id.hex()[:8], handle.process.pid,
                  time.monotonic() - handle.started_at)
         return handle
 
     def lease(self, handle: WorkerHandle, shape: Resources, key: tuple) -> None:
-        self.idle.remove(handle)
+        self.idle_list(handle.env).remove(handle)
         handle.lease, handle.lease_key = shape, key
         self.leased[key].append(handle)
 
@@ -118,6 +147,8 @@ class WorkerPool:
             self.leased[handle.lease_key].remove(handle)
         handle.actor_id = actor_id
         self.num_dedicated += 1
+        if handle.env:
+            self.num_env -= 1
 
     def release(self, handle: WorkerHandle) -> None:
         if handle.lease_key is not None:
@@ -125,19 +156,27 @@ class WorkerPool:
         handle.lease = handle.lease_key = None
         if handle.worker_id in self.workers:
             handle.idle_since = time.monotonic()
-            self.idle.append(handle)
+            self.idle_list(handle.env).append(handle)
 
     def remove(self, worker_id: bytes) -> WorkerHandle | None:
         handle = self.starting.pop(worker_id, None) or self.workers.pop(worker_id, None)
         if handle is None:
             return None
-        if handle in self.idle:
-            self.idle.remove(handle)
+        idle = self.idle_list(handle.env)
+        if handle in idle:
+            idle.remove(handle)
+        if handle.env and not idle:
+            del self.idle_env[handle.env]
         if handle.lease_key is not None and handle in self.leased[handle.lease_key]:
             self.leased[handle.lease_key].remove(handle)
         if handle.actor_id is not None:
             self.num_dedicated -= 1
+        elif handle.env:
+            self.num_env -= 1
         return handle
+
+    def envs_in_use(self) -> set[str]:
+        return {handle.env for handle in (*self.starting.values(), *self.workers.values()) if handle.env}
 
     def all(self) -> list[WorkerHandle]:
         return [*self.starting.values(), *self.workers.values()]
@@ -151,15 +190,17 @@ class ProcessSpawner:
         self._env = env
         self._log_dir = log_dir
 
-    def __call__(self, worker_id: bytes) -> subprocess.Popen[bytes]:
+    def __call__(self, worker_id: bytes, python: str = sys.executable, cwd: str | None = None,
+                 extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """A worker process; `python`, `cwd` and `extra_env` start it in a runtime environment."""
         hex_id = worker_id.hex()
         out = open(os.path.join(self._log_dir, f"worker-{hex_id[:12]}.log"), "ab")
         try:
             return subprocess.Popen(
-                [sys.executable, "-m", "ember._private.worker", "--worker-id", hex_id,
+                [python, "-m", "ember._private.worker", "--worker-id", hex_id,
                  "--parent-pid", str(os.getpid()), *self._args],
-                env=self._env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                close_fds=True,
+                env={**self._env, **(extra_env or {})}, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, close_fds=True,
             )
         finally:
             out.close()

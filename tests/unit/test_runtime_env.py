@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from ember._private.runtime_env_support import refuse_unsupported
+from ember._private.runtime_env_support import validate
 from ember.runtime_env import RuntimeEnv, RuntimeEnvConfig
 
 
@@ -84,15 +84,26 @@ def test_serialize_round_trip():
 
 
 @pytest.mark.parametrize("empty", [None, {}, RuntimeEnv(), {"env_vars": {}}])
-def test_an_empty_runtime_env_is_accepted(empty):
-    refuse_unsupported(empty, "a remote function")
+def test_an_empty_runtime_env_is_none(empty):
+    assert validate(empty, "a remote function") is None
 
 
-def test_a_non_empty_runtime_env_is_refused_clearly():
-    with pytest.raises(NotImplementedError, match="runtime environments are not supported yet: the runtime_env "
-                                                  "given to a remote function sets env_vars, pip"):
-        refuse_unsupported({"pip": ["x"], "env_vars": {"A": "1"}}, "a remote function")
+def test_what_ember_does_not_build_is_refused_clearly(tmp_path):
+    with pytest.raises(NotImplementedError, match="the runtime_env given to a remote function sets conda, which "
+                                                  "Ember does not build; it builds config, env_vars, excludes"):
+        validate({"conda": "env", "env_vars": {"A": "1"}}, "a remote function")
     with pytest.raises(ValueError, match="unknown runtime_env key"):  # malformed: said before "unsupported"
-        refuse_unsupported({"pipp": ["x"]}, "an actor")
+        validate({"pipp": ["x"]}, "an actor")
     with pytest.raises(TypeError, match="must be a dict or an ember.runtime_env.RuntimeEnv, got list"):
-        refuse_unsupported(["pip"], "an actor")
+        validate(["pip"], "an actor")
+    missing = str(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=f"working_dir'\\] '{missing}' \\(given to an actor\\) does not exist"):
+        validate({"working_dir": missing}, "an actor")
+    with pytest.raises(ValueError, match="py_modules'\\] entry .* does not exist"):
+        validate({"py_modules": [missing]}, "an actor")
+    with pytest.raises(ValueError, match="requirements file .* does not exist"):
+        validate({"pip": missing}, "an actor")
+    with pytest.raises(ValueError, match=r"runtime_env\['pip'\] has unknown keys \['pip_chek'\]"):
+        validate({"pip": {"packages": ["x"], "pip_chek": False}}, "an actor")
+    assert validate({"env_vars": {"A": "1"}, "working_dir": str(tmp_path)}, "x") == {
+        "env_vars": {"A": "1"}, "working_dir": str(tmp_path)}

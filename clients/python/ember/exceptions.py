@@ -129,6 +129,12 @@ class OutOfMemoryError(EmberError):
     """The node ran out of memory for the task or object."""
 
 
+class RuntimeEnvSetupError(EmberError):
+    """The runtime_env a task or actor asked for could not be set up on its
+    node (a package could not be fetched, pip failed, setup timed out);
+    the message says what went wrong (pip's own output for pip)."""
+
+
 # Ray's names, for `import ember as ray`.
 RayError = EmberError
 RayTaskError = TaskError
@@ -137,6 +143,7 @@ RaySystemError = EmberError
 
 __all__ = [
     "EmberError",
+    "RuntimeEnvSetupError",
     "TaskError",
     "WorkerCrashedError",
     "NodeDiedError",

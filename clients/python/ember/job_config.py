@@ -19,8 +19,7 @@ class JobConfig:
 
     code_search_path: directories put first on the import path of the
     job's workers (Ray: their PYTHONPATH); relative ones are taken from the
-    driver's working directory. runtime_env: as ember.init's (only None or
-    empty until runtime environments exist). metadata: str -> str pairs,
+    driver's working directory. runtime_env: as ember.init's. metadata: str -> str pairs,
     kept with the job in the GCS. ray_namespace: the job's namespace
     (default: the shared "" one, see docs/architecture.md).
     default_actor_lifetime: "detached" makes actors created without
@@ -72,9 +71,9 @@ class JobConfig:
             raise TypeError(f"runtime_env must be a dict or an ember.runtime_env.RuntimeEnv, "
                             f"got {type(runtime_env).__name__}")
         if validate:
-            from ember._private.runtime_env_support import refuse_unsupported
+            from ember._private.runtime_env_support import validate
 
-            refuse_unsupported(runtime_env, "a JobConfig")
+            validate(runtime_env, "a JobConfig")
         self.runtime_env = runtime_env
 
     def set_default_actor_lifetime(self, default_actor_lifetime: str) -> None:

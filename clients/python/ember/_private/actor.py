@@ -12,7 +12,8 @@ from ember.v1 import gcs_pb2, raylet_pb2
 from ember._private import generators, runtime, task_args
 from ember._private.call_check import CallCheck
 from ember._private.object_ref import ObjectRef
-from ember._private.remote_function import PLACEMENT_GROUP_OPTIONS, Exported, place, resource_request, validate_options
+from ember._private.remote_function import (PLACEMENT_GROUP_OPTIONS, Exported, place, resource_request,
+                                            runtime_env_text, validate_options)
 from ember_common import ids
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ ACTOR_DEFAULTS: dict[str, Any] = {
     "concurrency_groups": None,  # accepted; calls share max_concurrency
     "scheduling_strategy": None,
     "label_selector": None,
-    "runtime_env": None,  # only None or empty until runtime environments exist
+    "runtime_env": None,
     **PLACEMENT_GROUP_OPTIONS,
 }
 METHOD_DEFAULTS: dict[str, Any] = {"num_returns": 1, "name": None,
@@ -128,6 +129,7 @@ class ActorClass(Exported):
         check(args, kwargs)
         client = runtime.client()
         function_id = self._export(client)
+        env_text = runtime_env_text(opts, "an actor")  # (before the name is taken: it may fail)
         info = self._info
         name = opts["name"]
         namespace = opts["namespace"] if opts["namespace"] is not None else runtime.current_namespace()
@@ -151,6 +153,7 @@ class ActorClass(Exported):
             task_id=task_id, job_id=runtime.current_job_id(), function_id=function_id,
             function_name=f"{info.class_name}.__init__", args=encoded, dependencies=deps, nested_refs=nested,
             num_returns=1, max_retries=0, parent_task_id=ctx.task_id or b"", actor_id=actor_id,
+            runtime_env=env_text,
         )
         spec.actor_creation.CopyFrom(raylet_pb2.ActorCreation(
             actor_id=actor_id, class_name=info.class_name, max_restarts=opts["max_restarts"],

@@ -7,6 +7,7 @@
     ember memory [--json]                    # objects per node: size, where, spilled, who refers to them
     ember list actors [--all] [--json]        # actors: state, node, restarts, name
     ember list placement-groups [--all] [--json]  # groups: strategy, state, bundles and their nodes
+    ember job submit|status|logs|stop|list     # jobs on the head node (cli_job)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import grpc
 from ember.v1 import gcs_pb2
 
 from ember import __version__
-from ember._private import cli_tls, node_launcher, session
+from ember._private import cli_job, cli_tls, node_launcher, session
 from ember_common import auth, tls
 from ember_common.config import DEFAULT_GCS_PORT, Config
 
@@ -477,6 +478,7 @@ def _fmt(name: str, value: float) -> str:
 
 
 main.add_command(cli_tls.tls)
+main.add_command(cli_job.job)
 
 
 if __name__ == "__main__":

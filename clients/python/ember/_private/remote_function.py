@@ -11,7 +11,7 @@ from ember.v1 import raylet_pb2
 from ember._private import generators, runtime, serialization, task_args
 from ember._private.call_check import CallCheck
 from ember._private.object_ref import ObjectRef
-from ember._private.runtime_env_support import refuse_unsupported
+from ember._private import runtime_env_support
 from ember_common import ids
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "name": None,
     "scheduling_strategy": None,
     "label_selector": None,  # {"zone": "b"}: only on nodes with these labels
-    "runtime_env": None,  # only None or empty until runtime environments exist
+    "runtime_env": None,
     **PLACEMENT_GROUP_OPTIONS,
 }
 
@@ -75,7 +75,7 @@ def validate_options(options: dict[str, Any], allowed: dict[str, Any], what: str
             if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
                 raise ValueError(f"label_selector must map label names to values (strings), got {value!r}")
         if key == "runtime_env":
-            refuse_unsupported(value, what)
+            runtime_env_support.validate(value, what)
 
 
 def scheduling_strategy(value: Any) -> raylet_pb2.SchedulingStrategy:
@@ -224,6 +224,12 @@ class RemoteFunction(Exported):
         return refs if n else None
 
 
+def runtime_env_text(opts: dict[str, Any], what: str) -> str:
+    """The TaskSpec.runtime_env for these options: their runtime_env over the parent's."""
+    return runtime_env_support.task_env_text(runtime_env_support.validate(opts.get("runtime_env"), what),
+                                             runtime.resolve_env)
+
+
 class SpecTemplates:
     """What every call with one set of options shares, made once: a TaskSpec
     with the function, name, returns, retries and (placed by default, the
@@ -233,6 +239,15 @@ class SpecTemplates:
     def __init__(self) -> None:
         self._spec: raylet_pb2.TaskSpec | None = None
 
+    # Not shipped with a pickled remote function: a template holds the
+    # runtime_env of the process that made it (a task's children inherit
+    # their worker's, not the driver's).
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, _state: dict[str, Any]) -> None:
+        self._spec = None
+
     def get(self, function_id: bytes, opts: dict[str, Any], function: Any) -> raylet_pb2.TaskSpec:
         spec = self._spec
         if spec is None or spec.function_id != function_id:
@@ -240,7 +255,8 @@ class SpecTemplates:
             spec = raylet_pb2.TaskSpec(
                 function_id=function_id, function_name=opts["name"] or getattr(function, "__qualname__", "task"),
                 num_returns=n, generator=generator, max_retries=opts["max_retries"],
-                retry_exceptions=bool(opts["retry_exceptions"]))
+                retry_exceptions=bool(opts["retry_exceptions"]),
+                runtime_env=runtime_env_text(opts, "a remote function"))
             if self.default_placed(opts):
                 spec.resources.amounts.update(resource_request(opts))
                 if opts.get("label_selector"):

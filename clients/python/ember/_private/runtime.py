@@ -24,7 +24,8 @@ from ember._private.core_client import CoreClient
 from ember._private.generators import ObjectRefGenerator
 from ember._private.job_settings import JobSettings, validate_namespace
 from ember._private.object_ref import ObjectRef
-from ember._private.runtime_env_support import refuse_unsupported
+from ember._private import runtime_env_support
+from ember_common.runtime_env_spec import ResolvedEnv
 from ember_common import auth, ids, placement, tls
 from ember_common.config import Config
 
@@ -44,6 +45,10 @@ class _State:
         # Job id -> its settings: the driver's own; in a worker, each job met.
         self.job_settings: dict[bytes, JobSettings] = {}
         self.is_worker = False
+        # The job's runtime_env (the submitted job's, with init's over it),
+        # and what resolves (uploads) environments for this client.
+        self.job_env = ResolvedEnv()
+        self.resolver: runtime_env_support.Resolver | None = None
         self.lock = threading.RLock()
 
 
@@ -175,7 +180,7 @@ def init(
     """
     if unsupported:
         warnings.warn(f"ember.init() ignores arguments it does not support: {sorted(unsupported)}", stacklevel=2)
-    settings, metadata = _job_settings(namespace, runtime_env, job_config)
+    settings, metadata, job_env = _job_settings(namespace, runtime_env, job_config)
     with _state.lock:
         if _state.client is not None:
             if ignore_reinit_error:
@@ -211,7 +216,11 @@ def init(
             _connect(gcs_address, raylet_address, token, settings, metadata, config)
             assert _state.client is not None
             _state.client.print_logs = log_to_driver
+            _state.job_env = _resolve_job_env(job_env)
         except BaseException:
+            if _state.client is not None:
+                _state.client.close()
+                _state.client = None
             if _state.local_node is not None:
                 _state.local_node.stop()
                 _state.local_node = None
@@ -223,7 +232,11 @@ def _resolve(address: str, token: str | None, config: Config) -> tuple[str, str,
     """(GCS address, token, session directory) for `address`: "auto" is
     this machine's latest `ember start` cluster; for "host:port" the token
     is the one of the session on this machine serving that address (then of
-    the latest), unless given or set in the environment."""
+    the latest), unless given or set in the environment. "auto" with
+    EMBER_ADDRESS set is that address (as Ray's RAY_ADDRESS): how a
+    submitted job's driver joins the cluster that runs it."""
+    if address == "auto" and os.environ.get("EMBER_ADDRESS"):
+        address = os.environ["EMBER_ADDRESS"]
     if address == "auto":
         session_dir = session.latest(config.session_root)
         if session_dir is None or not (session_dir / "cluster.json").exists():
@@ -275,7 +288,7 @@ def _pick_raylet(gcs_address: str, token: str, local_transport: bool) -> str:
 
 
 def _job_settings(namespace: str | None, runtime_env: dict[str, Any] | None,
-                  job_config: JobConfig | None) -> tuple[JobSettings, dict[str, str]]:
+                  job_config: JobConfig | None) -> tuple[JobSettings, dict[str, str], dict[str, Any] | None]:
     """The job's settings from init's arguments (checked before anything
     starts), and its metadata."""
     from ember.job_config import JobConfig
@@ -286,7 +299,8 @@ def _job_settings(namespace: str | None, runtime_env: dict[str, Any] | None,
         raise TypeError(f"job_config must be an ember.job_config.JobConfig, got {type(job_config).__name__}")
     if runtime_env is not None and job_config.runtime_env is not None:
         raise ValueError("runtime_env was given both to ember.init and in its job_config; give it once")
-    refuse_unsupported(runtime_env if runtime_env is not None else job_config.runtime_env, "ember.init")
+    job_env = runtime_env_support.validate(runtime_env if runtime_env is not None else job_config.runtime_env,
+                                           "ember.init")
     if namespace is not None:
         validate_namespace(namespace)
     settings = JobSettings(
@@ -295,7 +309,34 @@ def _job_settings(namespace: str | None, runtime_env: dict[str, Any] | None,
         driver_sys_path=tuple(dict.fromkeys([os.getcwd(), *sys.path, *job_config._py_driver_sys_path])),
         default_actor_lifetime=job_config.default_actor_lifetime,
     )
-    return settings, dict(job_config.metadata)
+    return settings, dict(job_config.metadata), job_env
+
+
+def _resolve_job_env(job_env: dict[str, Any] | None) -> ResolvedEnv:
+    """The job's environment: a submitted job's (from its job service),
+    with the one given to init over it."""
+    submitted = ResolvedEnv.from_json(os.environ.get(runtime_env_support.JOB_ENV_VAR, ""))
+    if not job_env:
+        return submitted
+    return submitted.merged_under(resolve_env(job_env), set(job_env))
+
+
+def resolve_env(env: dict[str, Any]) -> ResolvedEnv:
+    """A validated runtime_env resolved (its packages uploaded once) through this process's client."""
+    c = client()
+    with _state.lock:
+        if _state.resolver is None or _state.resolver.gcs is not c.gcs:
+            _state.resolver = runtime_env_support.Resolver(c.gcs)
+        resolver = _state.resolver
+    return resolver.resolve(env)
+
+
+def job_runtime_env() -> ResolvedEnv:
+    return _state.job_env
+
+
+def is_worker() -> bool:
+    return _state.is_worker
 
 
 def _connect(gcs_address: str, raylet_address: str, token: str, settings: JobSettings, metadata: dict[str, str],
@@ -371,6 +412,7 @@ def shutdown() -> None:
                 _clean_session_dir(_state.session_dir)
         _state.job_id = b""
         _state.job_settings = {}
+        _state.job_env = ResolvedEnv()
         _state.session_dir = None
         tls.activate(None)
 

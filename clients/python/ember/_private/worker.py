@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ember.v1 import raylet_pb2
 
 from ember import exceptions
-from ember._private import direct_calls, generators, runtime, serialization, task_args
+from ember._private import direct_calls, generators, runtime, runtime_env_support, serialization, task_args
 from ember._private.actor import READY_METHOD, ActorExit, own_handle
 from ember._private.core_client import CoreClient
 from ember._private.direct_calls import CallerConnection
@@ -260,6 +260,7 @@ class Worker:
         for entry in settings.driver_sys_path:
             if entry not in sys.path:
                 sys.path.append(entry)
+        _runtime_env_paths_first()
         self._jobs_seen.add(job_id)
 
     def _execute(self, execute: raylet_pb2.ExecuteTask) -> None:
@@ -655,6 +656,16 @@ class TaskOutput(io.TextIOBase):
         return self._log.fileno()
 
 
+def _runtime_env_paths_first() -> None:
+    """A worker in a runtime environment: its working_dir, then its
+    py_modules, first on the import path (as Ray puts them)."""
+    paths = [p for p in os.environ.get(runtime_env_support.PATHS_VAR, "").split(os.pathsep) if p]
+    for entry in reversed(paths):
+        if entry in sys.path:
+            sys.path.remove(entry)
+        sys.path.insert(0, entry)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ember-worker")
     parser.add_argument("--worker-id", required=True)
@@ -667,6 +678,7 @@ def main(argv: list[str] | None = None) -> None:
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>` dumps stacks to the log
     if args.parent_pid:
         _watch_parent(args.parent_pid)
+    _runtime_env_paths_first()
     config = Config.load()
     worker = Worker(bytes.fromhex(args.worker_id), args.raylet_address, os.environ.get(auth.TOKEN_ENV), config)
     if config.log_to_driver:
