@@ -69,6 +69,12 @@ class Config:
     # How often a driver or worker sends its changed ember.util.metrics
     # values to its raylet.
     metrics_report_interval_s: float = 1.0
+    # Task events (ember list tasks, ember timeline): each raylet keeps this
+    # many (about 3 a task: submitted, dispatched, ran), dropping the oldest.
+    # Off: nothing is recorded and workers do not time their tasks (unless
+    # metrics are on).
+    task_events_enabled: bool = True
+    task_events_buffer_size: int = 30000
     session_root: str = DEFAULT_SESSION_ROOT
     log_json: bool = False
 

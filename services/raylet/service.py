@@ -13,7 +13,7 @@ import time
 
 import grpc
 import grpc.aio
-from ember.v1 import gcs_pb2, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
+from ember.v1 import gcs_pb2, node_state_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
 from ember_common import auth, rpc
 from ember_common.background import BackgroundTasks
@@ -25,9 +25,12 @@ from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport
 from ember_raylet.metrics import RayletCollector
 from ember_raylet.node_manager import NodeManager
+from ember_raylet.node_state import NodeState
+from ember_raylet.node_state_servicer import NodeStateServicer
 from ember_raylet.peer_links import PeerLinks
 from ember_raylet.resources import Resources
 from ember_raylet.servicer import RayletServicer
+from ember_raylet.task_events import TaskEvents
 from ember_raylet.worker_pool import ProcessSpawner, WorkerPool, ZygoteSpawner
 
 log = logging.getLogger(__name__)
@@ -95,6 +98,7 @@ class RayletService:
             on_actor_lookup=self._lookup_actor,
             labels=labels,
             count_tasks=config.metrics_enabled,
+            task_events=TaskEvents(config.task_events_buffer_size) if config.task_events_enabled else None,
         )
         self._peers = PeerLinks(self.nm, token)
         registered = raylet_pb2.ClientRegistered(
@@ -105,6 +109,7 @@ class RayletService:
             session_dir=str(session_dir),
         )
         self._servicer = RayletServicer(self.nm, registered)
+        self._state_servicer = NodeStateServicer(NodeState(self.nm, session_dir / "logs", is_head))
         self._local = LocalTransport(local_socket_path, token, self.nm, registered)
         self._pending_deletes: list[bytes] = []
         self._kv = KvCache()
@@ -122,6 +127,7 @@ class RayletService:
 
     def register(self, server: grpc.aio.Server) -> None:
         raylet_pb2_grpc.add_RayletServicer_to_server(self._servicer, server)
+        node_state_pb2_grpc.add_NodeStateServicer_to_server(self._state_servicer, server)
 
     async def start(self, port: int) -> None:
         self._port = port
