@@ -82,19 +82,22 @@ def merge(replies: Iterable[node_state_pb2.GetTaskEventsReply]) -> list[dict[str
         elif kind == Kind.FAILED:
             _end(row, e, e.time)
     by_task: dict[bytes, int] = {}
-    for task_id, attempt in rows:
+    named: dict[bytes, dict[str, Any]] = {}
+    for (task_id, attempt), row in rows.items():
         by_task[task_id] = max(by_task.get(task_id, 0), attempt)
+        if row["name"]:
+            named[task_id] = row
     for (task_id, attempt), row in rows.items():
         if attempt < by_task[task_id] and row["state"] not in TERMINAL:
             row["state"] = "FAILED"
             row["error_type"] = (task_error_types.ACTOR_DIED if row["type"] == "ACTOR_TASK"
                                  else task_error_types.WORKER_DIED)
             row["error_message"] = "the attempt ended without a result (retried)"
-        if not row["name"]:  # (its submission event was dropped or is on a node that is gone)
-            later = rows.get((task_id, by_task[task_id]))
-            for k in ("name", "func_or_class_name", "job_id", "type", "actor_id", "parent_task_id"):
-                if later is not None and later[k]:
-                    row[k] = later[k]
+        if not row["name"]:  # a retry (or its submission event was dropped): as another attempt says
+            known = named.get(task_id)
+            if known is not None:
+                for k in ("name", "func_or_class_name", "job_id", "type", "actor_id", "parent_task_id"):
+                    row[k] = known[k]
     return sorted(rows.values(), key=lambda r: (r["creation_time_ms"] or r["start_time_ms"] or 0))
 
 
