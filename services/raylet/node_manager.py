@@ -451,7 +451,9 @@ class NodeManager:
             if self._count_tasks:
                 self._count_outcome(task, result)
             if self.task_events is not None:
-                self._record_run(task, result, session)
+                failed = result.application_error or (result.returns and result.returns[0].is_error)
+                self.task_events.ran(task.spec, result.start_time, session.worker_id, session.pid,
+                                     task_error_types.of_result(result) if failed else "", result.error_message)
         worker = self.pool.workers.get(session.worker_id)
         if worker is None or (worker.threads and self.workers.thread_done(worker, result.task_id)):
             pass  # (a task on a thread of its own: the worker's lease is not its)
@@ -472,11 +474,6 @@ class NodeManager:
             self.tasks.enqueue(task)
             return
         self._finish(task, returns=list(result.returns))
-
-    def _record_run(self, task: TaskEntry, result: raylet_pb2.TaskResult, session: ClientSession) -> None:
-        """The task event of a task (or actor call) a worker here ran."""
-        self.task_events.ran(task.spec, result.start_time, session.worker_id, session.pid,  # type: ignore[union-attr]
-                             task_error_types.of_result(result), result.error_message)
 
     def _count_outcome(self, task: TaskEntry, result: raylet_pb2.TaskResult) -> None:
         """Metrics of a task (or actor call) that ran on a worker here: how

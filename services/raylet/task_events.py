@@ -36,17 +36,19 @@ class TaskEvents:
     def __init__(self, capacity: int = _DEFAULT_CAPACITY) -> None:
         self.capacity = max(1, capacity)
         self._events: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=self.capacity)
-        self.dropped = 0  # events pushed out for room
+        self._append = self._events.append  # (bound once: the per-task path)
+        self.recorded = 0  # events ever recorded
 
     def __len__(self) -> int:
         return len(self._events)
 
-    def _append(self, event: tuple[Any, ...]) -> None:
-        if len(self._events) == self.capacity:
-            self.dropped += 1
-        self._events.append(event)
+    @property
+    def dropped(self) -> int:
+        """Events pushed out for room."""
+        return max(0, self.recorded - self.capacity)
 
     def submitted(self, spec: Any, pending_args: bool) -> None:
+        self.recorded += 1
         if spec.HasField("actor_creation"):
             kind = ACTOR_CREATION_TASK
         else:
@@ -55,15 +57,18 @@ class TaskEvents:
                       spec.actor_id, spec.parent_task_id, kind, pending_args))
 
     def dispatched(self, spec: Any, worker_id: bytes, pid: int) -> None:
+        self.recorded += 1
         self._append((DISPATCHED, spec.task_id, spec.attempt_number, time.time(), worker_id, pid))
 
     def ran(self, spec: Any, start_time: float, worker_id: bytes, pid: int, error_type: str = "",
             error_message: str = "") -> None:
         """A worker here sent the task's result (end: now)."""
+        self.recorded += 1
         self._append((RAN, spec.task_id, spec.attempt_number, time.time(), start_time, worker_id, pid, error_type,
                       error_message, None))
 
     def failed(self, spec: Any, error_type: str, error_message: str) -> None:
+        self.recorded += 1
         self._append((FAILED, spec.task_id, spec.attempt_number, time.time(), error_type, error_message))
 
     def failure(self, spec: Any, error: Failure | None) -> None:
@@ -78,6 +83,7 @@ class TaskEvents:
         """Events a worker sent of the direct actor calls it ran (kind RAN,
         with what the call is, since no raylet saw it submitted)."""
         for e in events:
+            self.recorded += 1
             describe = (e.name, e.job_id, e.actor_id, e.parent_task_id, ACTOR_TASK)
             self._append((RAN, e.task_id, e.attempt_number, e.time, e.start_time, worker_id, pid, e.error_type,
                           e.error_message, describe))
