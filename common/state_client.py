@@ -39,6 +39,8 @@ class StateClient:
         self._timeout = timeout_s
         # Nodes that did not answer the last fan-out: (node id hex, why).
         self.missing: list[tuple[str, str]] = []
+        # Task events each node dropped for room (since it started), from the last task query.
+        self.dropped: dict[str, int] = {}
 
     def close(self) -> None:
         self._gcs.close()
@@ -131,8 +133,18 @@ class StateClient:
         return answers
 
     def task_event_replies(self) -> list[node_state_pb2.GetTaskEventsReply]:
-        return [reply for _, reply in self._fan_out(lambda ch: node_state_pb2_grpc.NodeStateStub(ch).GetTaskEvents(
+        replies = [reply for _, reply in self._fan_out(lambda ch: node_state_pb2_grpc.NodeStateStub(ch).GetTaskEvents(
             node_state_pb2.GetTaskEventsRequest(), timeout=self._timeout))]
+        self.dropped = {r.node_id.hex(): r.dropped for r in replies if r.dropped}
+        return replies
+
+    def warnings(self) -> list[str]:
+        """What the last queries could not see: nodes that did not answer,
+        task events dropped for room."""
+        out = [f"node {node_hex[:8]} did not answer ({why}): its rows are missing" for node_hex, why in self.missing]
+        out += [f"node {node_hex[:8]} dropped its {n} oldest task events for room (EMBER_TASK_EVENTS_BUFFER_SIZE)"
+                for node_hex, n in self.dropped.items()]
+        return out
 
     def tasks(self) -> list[dict[str, Any]]:
         return task_rows.merge(self.task_event_replies())

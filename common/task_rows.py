@@ -55,7 +55,9 @@ def merge(replies: Iterable[node_state_pb2.GetTaskEventsReply]) -> list[dict[str
         row = rows.get(key)
         if row is None:
             row = rows[key] = _new_row(e.task_id, e.attempt_number)
-        if e.name:  # what the task is (SUBMITTED, or RAN of a direct call)
+        # What the task is: its submission says (a creation task is typed so
+        # only there); a run says it again, for when the submission was dropped.
+        if e.name and (e.kind == Kind.SUBMITTED or not row["name"]):
             row["name"], row["func_or_class_name"] = e.name, e.func_or_class_name or e.name
             row["job_id"], row["type"] = e.job_id.hex(), _TYPES.get(e.type, "NORMAL_TASK")
             row["actor_id"] = e.actor_id.hex() if e.actor_id else None

@@ -42,6 +42,20 @@ def fails():
     raise ValueError("boom")
 
 
+@ember.remote(max_retries=1)
+def crashes_once(marker):
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(13)  # the worker dies: a second attempt runs
+    return "second try"
+
+
+@ember.remote
+def sleeps(path):
+    open(path, "w").close()
+    time.sleep(60)
+
+
 @ember.remote
 class Counter:
     def __init__(self):
@@ -230,3 +244,30 @@ def test_follow_streams_what_is_appended(cluster):
     finally:
         stream.cancel()
         channel.close()
+
+
+def test_a_retry_is_a_new_attempt_and_a_cancel_says_so(cluster, tmp_path):
+    ref = crashes_once.remote(str(tmp_path / "crashed"))
+    assert ember.get(ref) == "second try"
+    task_id = ref.task_id().hex()
+
+    def attempts():
+        rows = state.list_tasks(filters=[("task_id", "=", task_id)])
+        return rows if len(rows) == 2 and rows[1]["state"] == "FINISHED" else None
+
+    first, second = sorted(wait_until(attempts, what="both attempts"), key=lambda r: r["attempt_number"])
+    assert (first["attempt_number"], second["attempt_number"]) == (0, 1)
+    assert first["state"] == "FAILED" and first["error_type"] == "WORKER_DIED"
+    assert state.get_task(task_id)["attempt_number"] == 1
+
+    started = tmp_path / "started"
+    slow = sleeps.remote(str(started))
+    wait_until(started.exists, what="the task to start")
+    running = wait_until(lambda: state.get_task(slow.task_id().hex())["state"] == "RUNNING", what="RUNNING")
+    assert running
+    ember.cancel(slow)
+    with pytest.raises(ember.exceptions.TaskCancelledError):
+        ember.get(slow)
+    row = wait_until(lambda: (lambda r: r if r["state"] == "FAILED" else None)(state.get_task(slow.task_id().hex())),
+                     what="the cancelled task's end")
+    assert row["error_type"] == "TASK_CANCELLED"

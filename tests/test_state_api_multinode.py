@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 import ember
 from ember.util import state
 from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -39,3 +41,21 @@ def test_events_and_logs_of_two_nodes():
         trace = ember.timeline()
         assert len({e["pid"] for e in trace if e["ph"] == "X" and e["name"] == "where_and_pid"}) == 2
         assert any(e["name"] == "process_name" and e["args"]["name"] == f"node {head[:8]} (head)" for e in trace)
+
+
+@ember.remote
+def noop(i):
+    return i
+
+
+def test_a_nodes_buffer_is_bounded_and_says_what_it_dropped(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMBER_TASK_EVENTS_BUFFER_SIZE", "30")
+    ember.init(num_cpus=1)
+    try:
+        assert ember.get([noop.remote(i) for i in range(40)]) == list(range(40))  # ~120 events
+        with pytest.warns(RuntimeWarning, match=r"dropped its \d+ oldest task events"):
+            rows = state.list_tasks(limit=1000)
+        assert 0 < len(rows) <= 30
+        assert any(r["name"] == "noop" and r["state"] == "FINISHED" for r in rows)
+    finally:
+        ember.shutdown()

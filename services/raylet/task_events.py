@@ -64,8 +64,11 @@ class TaskEvents:
             error_message: str = "") -> None:
         """A worker here sent the task's result (end: now)."""
         self.recorded += 1
+        # (What it is, again: its SUBMITTED event may have been dropped for room.)
+        describe = (spec.function_name, spec.job_id, spec.actor_id, spec.parent_task_id,
+                    ACTOR_TASK if spec.actor_id else NORMAL_TASK)
         self._append((RAN, spec.task_id, spec.attempt_number, time.time(), start_time, worker_id, pid, error_type,
-                      error_message, None))
+                      error_message, describe))
 
     def failed(self, spec: Any, error_type: str, error_message: str) -> None:
         self.recorded += 1
@@ -107,7 +110,7 @@ class TaskEvents:
                 message = TaskEvent(kind=kind, task_id=task_id, attempt_number=attempt, time=at,
                                     start_time=event[4], worker_id=event[5], worker_pid=event[6],
                                     error_type=event[7], error_message=event[8])
-                if event[9] is not None:
+                if event[9] is not None:  # (always, since what it is goes with every run)
                     name, job_id, actor_id, parent_task_id, type_ = event[9]
                     message.name = message.func_or_class_name = name
                     message.job_id, message.actor_id, message.parent_task_id, message.type = (

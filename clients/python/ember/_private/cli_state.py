@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from typing import Any, Callable
 
 import click
@@ -29,9 +30,15 @@ _format_option = click.option("--format", "fmt", type=click.Choice(["table", "js
 
 
 def _asking(call: Callable[[], Any]) -> Any:
-    """`call`'s answer; a clear one-line error for a bad query or an unreachable cluster."""
+    """`call`'s answer; a clear one-line error for a bad query or an
+    unreachable cluster; what it could not see (its warnings) on stderr."""
     try:
-        return call()
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always", RuntimeWarning)
+            answer = call()
+        for warning in seen:
+            click.echo(f"note: {warning.message}", err=True)
+        return answer
     except StateQueryError as e:
         raise click.UsageError(str(e)) from None
     except ConnectionError as e:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from typing import Any, Iterator, Sequence
 
 from ember_common import auth, state_query
@@ -57,7 +58,13 @@ def _list(resource: str, address: str | None, filters: Sequence[Sequence[Any]] |
     checked = state_query.check_filters(filters, COLUMNS[resource], resource)
     with state_client(address) as state:
         rows = getattr(state, resource)()
+        _warn(state)
     return [StateRow(r) for r in state_query.select(rows, checked, limit)]
+
+
+def _warn(state: StateClient) -> None:
+    for message in state.warnings():
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def list_tasks(address: str | None = None, filters: Sequence[Sequence[Any]] | None = None,
@@ -116,7 +123,9 @@ def get_task(id: str, address: str | None = None, timeout: int = 30) -> StateRow
 def summarize_tasks(address: str | None = None, timeout: int = 30,
                     raise_on_missing_output: bool = True) -> dict[str, Any]:
     with state_client(address) as state:
-        return state_query.summarize_tasks(state.tasks())
+        rows = state.tasks()
+        _warn(state)
+    return state_query.summarize_tasks(rows)
 
 
 def summarize_actors(address: str | None = None, timeout: int = 30,
@@ -128,7 +137,9 @@ def summarize_actors(address: str | None = None, timeout: int = 30,
 def summarize_objects(address: str | None = None, timeout: int = 30,
                       raise_on_missing_output: bool = True) -> dict[str, Any]:
     with state_client(address) as state:
-        return state_query.summarize_objects(state.objects())
+        rows = state.objects()
+        _warn(state)
+    return state_query.summarize_objects(rows)
 
 
 def list_logs(address: str | None = None, node_id: str | None = None, node_ip: str | None = None,
