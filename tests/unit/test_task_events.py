@@ -197,3 +197,22 @@ def test_which_files_are_a_nodes():
     assert not log_files.is_node_file("worker-ffffffffffff.log", "0a0a0a0a", workers, is_head=True)
     assert log_files.is_node_file("gcs.log", "0a0a0a0a", workers, is_head=True)
     assert not log_files.is_node_file("gcs.log", "0a0a0a0a", workers, is_head=False)
+
+
+def test_overlapping_calls_on_one_worker_get_rows_of_their_own_and_children_an_arrow():
+    def row(task_id, start, end, parent=""):
+        return {"task_id": task_id, "attempt_number": 0, "name": task_id, "func_or_class_name": task_id,
+                "state": "FINISHED", "type": "ACTOR_TASK", "node_id": "aa", "worker_pid": 7, "start_time_ms": start,
+                "end_time_ms": end, "parent_task_id": parent, "actor_id": "ac", "job_id": "01", "error_type": None}
+
+    # a and b overlap without nesting (concurrent calls); c nests in a; d comes after both.
+    events = chrome_trace.trace_events([row("a", 1000, 1100), row("b", 1050, 1150), row("c", 1010, 1020, parent="a"),
+                                        row("d", 1200, 1210)])
+    x = {e["name"]: e for e in events if e["ph"] == "X"}
+    assert x["a"]["tid"] == x["c"]["tid"] == x["d"]["tid"] == 7 and x["b"]["tid"] != 7
+    rows = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    assert rows == {7: "worker pid 7", x["b"]["tid"]: "worker pid 7 (2)"}
+    start, finish = [e for e in events if e["ph"] == "s"], [e for e in events if e["ph"] == "f"]
+    assert len(start) == len(finish) == 1 and start[0]["id"] == finish[0]["id"]
+    assert (start[0]["tid"], finish[0]["tid"], finish[0]["ts"]) == (x["a"]["tid"], x["c"]["tid"], x["c"]["ts"])
+    assert x["a"]["ts"] <= start[0]["ts"] <= x["a"]["ts"] + x["a"]["dur"]
