@@ -67,6 +67,9 @@ class RayletCollector:
                                   value=m.driver_connects)
         yield CounterMetricFamily("ember_driver_disconnects", "Drivers that disconnected (or died).",
                                   value=m.driver_disconnects)
+        if nm.task_events is not None:
+            yield CounterMetricFamily("ember_task_events_dropped", "Task events this raylet dropped for room "
+                                      "(EMBER_TASK_EVENTS_BUFFER_SIZE).", value=nm.task_events.dropped)
         if self._user is not None:
             yield from self._user.families()
 

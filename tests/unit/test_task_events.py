@@ -216,3 +216,44 @@ def test_overlapping_calls_on_one_worker_get_rows_of_their_own_and_children_an_a
     assert len(start) == len(finish) == 1 and start[0]["id"] == finish[0]["id"]
     assert (start[0]["tid"], finish[0]["tid"], finish[0]["ts"]) == (x["a"]["tid"], x["c"]["tid"], x["c"]["ts"])
     assert x["a"]["ts"] <= start[0]["ts"] <= x["a"]["ts"] + x["a"]["dur"]
+
+
+def test_the_node_manager_records_each_step_and_exports_the_drops():
+    from ember.v1 import common_pb2
+
+    from ember_common import ids
+    from ember_raylet.client_session import DRIVER, WORKER, ClientSession
+    from ember_raylet.metrics import RayletCollector
+    from ember_raylet.node_manager import NodeManager
+    from ember_raylet.worker_pool import WorkerPool
+    from tests.unit.test_metrics_export import samples
+
+    class Process:
+        pid = 4242
+
+        def poll(self):
+            return None
+
+    pool = WorkerPool(lambda wid: Process(), max_workers=1)
+    nm = NodeManager(ids.new_unique_id(), {"CPU": 1}, pool, min_workers=1, pipeline_depth=1,
+                     task_events=TaskEvents(capacity=4))
+    nm.ensure_min_workers()
+    (worker_id,) = pool.starting
+    worker = ClientSession(ids.new_unique_id(), WORKER, worker_id=worker_id, pid=4242)
+    nm.connect(worker)
+    driver = ClientSession(ids.new_unique_id(), DRIVER, job_id=b"\0\0\0\1")
+    nm.connect(driver)
+    spec = _spec(1, "f", function_id=b"f" * 32, num_returns=1)
+    spec.resources.amounts["CPU"] = 1
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(submit=[spec]))
+    (execute,) = worker.take().execute
+    ret = common_pb2.ObjectValue(object_id=ids.object_id_for(spec.task_id, 1), data=b"v")
+    nm.handle_batch(worker, raylet_pb2.ClientBatch(results=[raylet_pb2.TaskResult(
+        task_id=spec.task_id, returns=[ret], start_time=1.5)]))
+    (row,) = task_rows.merge([_reply(nm.node_id, nm.task_events)])
+    assert row["state"] == "FINISHED" and row["worker_pid"] == 4242 and row["start_time_ms"] == 1500
+    assert [e["state"] for e in row["events"]] == ["PENDING_NODE_ASSIGNMENT", "SUBMITTED_TO_WORKER", "RUNNING",
+                                                   "FINISHED"]
+    nm.handle_batch(driver, raylet_pb2.ClientBatch(submit=[_spec(2, "g", function_id=b"f" * 32)]))  # a 4th and 5th event: one dropped
+    assert nm.task_events.dropped >= 1
+    assert samples(RayletCollector(nm))[("ember_task_events_dropped_total", ())] == nm.task_events.dropped
