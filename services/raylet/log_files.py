@@ -17,6 +17,7 @@ from typing import Iterable
 from ember_common.errors import InvalidArgument, NotFound
 
 CHUNK_BYTES = 64 * 1024
+_MAX_NAME_BYTES = 255  # (NAME_MAX)
 # Services' files on a node: "raylet-<8 hex>.log", "objectstore-<8 hex>.out".
 _NODE_FILE = re.compile(r"^(raylet|objectstore)-([0-9a-f]{8})\.")
 _WORKER_FILE = re.compile(r"^worker-[0-9a-f]{12}\.log$")
@@ -38,13 +39,20 @@ class LogDirectory:
         directory. InvalidArgument for anything else that could point
         elsewhere (a path, '..', a link out); NotFound if there is no such file."""
         if not name or "/" in name or "\\" in name or "\0" in name or name in (".", ".."):
-            raise InvalidArgument(f"log file name {name!r} must be a plain file name in the session's log directory")
-        root = self.path.resolve()
-        path = (root / name).resolve()
-        if path.parent != root:
-            raise InvalidArgument(f"log file {name!r} leads out of the session's log directory")
-        if not path.is_file():
-            raise NotFound(f"no log file {name!r} on this node")
+            raise InvalidArgument(f"log file name {name[:100]!r} must be a plain file name in the session's "
+                                  "log directory")
+        if len(name.encode()) > _MAX_NAME_BYTES:
+            raise InvalidArgument(f"log file name of {len(name.encode())} bytes; a file name has at most "
+                                  f"{_MAX_NAME_BYTES}")
+        try:
+            root = self.path.resolve()
+            path = (root / name).resolve()
+            if path.parent != root:
+                raise InvalidArgument(f"log file {name!r} leads out of the session's log directory")
+            if not path.is_file():
+                raise NotFound(f"no log file {name!r} on this node")
+        except (OSError, RuntimeError) as e:  # (a name the file system refuses; RuntimeError: a link loop)
+            raise InvalidArgument(f"log file {name[:100]!r} cannot be read: {e}") from None
         return path
 
     def files(self) -> list[LogFileInfo]:

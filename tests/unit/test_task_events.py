@@ -168,12 +168,15 @@ def test_log_names_stay_in_the_log_directory(tmp_path):
     (logs / "link").symlink_to(tmp_path / "secret")
     directory = log_files.LogDirectory(logs)
     assert directory.resolve("raylet-0a0a0a0a.log") == (logs / "raylet-0a0a0a0a.log").resolve()
-    for bad in ("../secret", "/etc/passwd", "..", "", "a/../../secret", "link"):
+    (logs / "loop").symlink_to(logs / "loop")
+    for bad in ("../secret", "/etc/passwd", "..", "", "a/../../secret", "link", "x" * 5000, "loop"):
         with pytest.raises(InvalidArgument):
             directory.resolve(bad)
     with pytest.raises(NotFound):
         directory.resolve("nothing.log")
     assert [f.name for f in directory.files()] == ["raylet-0a0a0a0a.log"]  # (links are not listed)
+    with pytest.raises(InvalidArgument, match="at most 255"):
+        directory.resolve("x" * 5000)  # (was OSError, "File name too long": UNKNOWN to the caller)
 
 
 def test_tails(tmp_path):
