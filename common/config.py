@@ -93,6 +93,12 @@ class Config:
     runtime_env_max_bytes: int = 100 * 1024 * 1024
     runtime_env_gc_grace_s: float = 600.0
     runtime_env_gc_interval_s: float = 10.0
+    # Task events (ember list tasks, ember timeline): each raylet keeps this
+    # many (about 3 a task: submitted, dispatched, ran), dropping the oldest.
+    # Off: nothing is recorded and workers do not time their tasks (unless
+    # metrics are on).
+    task_events_enabled: bool = True
+    task_events_buffer_size: int = 30000
     session_root: str = DEFAULT_SESSION_ROOT
     log_json: bool = False
 

@@ -7,7 +7,7 @@ PUBLIC = [
     "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator", "actor", "available_resources", "cancel", "cloudpickle",
     "cluster_resources", "dag", "exceptions", "experimental", "get", "get_actor", "get_gpu_ids",
     "get_runtime_context", "init", "is_initialized", "job_config", "kill", "method", "nodes", "put", "remote", "runtime_env",
-    "shutdown", "util", "wait", "__version__",
+    "shutdown", "timeline", "util", "wait", "__version__",
 ]
 
 

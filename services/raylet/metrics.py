@@ -79,6 +79,9 @@ class RayletCollector:
                                 value=int(nm.admission.store_small_values))
         if self._memory_monitor is not None:
             yield from self._memory(self._memory_monitor)
+        if nm.task_events is not None:
+            yield CounterMetricFamily("ember_task_events_dropped", "Task events this raylet dropped for room "
+                                      "(EMBER_TASK_EVENTS_BUFFER_SIZE).", value=nm.task_events.dropped)
         if self._user is not None:
             yield from self._user.families()
 

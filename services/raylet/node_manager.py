@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
-from ember_common import ids
+from ember_common import ids, task_error_types
 from ember_common.errors import ProtocolError
 from ember_common.object_layout import Failure, FailureType
 from ember_raylet import resources, scheduling_policy
@@ -46,6 +46,7 @@ from ember_raylet.remote_actors import RemoteActors
 from ember_raylet.resources import Resources
 from ember_raylet.task_checks import check_object_id, check_task_spec
 from ember_raylet.task_completion import TaskCompletion
+from ember_raylet.task_events import TaskEvents
 from ember_raylet.task_manager import ASSIGNED, QUEUED, WAITING, TaskEntry, TaskManager
 from ember_raylet.task_placement import TaskPlacement
 from ember_raylet.user_metrics import UserMetrics
@@ -91,11 +92,14 @@ class NodeManager:
         count_tasks: bool = True,
         admission: Admission | None = None,
         runtime_envs: RuntimeEnvBuilder | None = None,
+        task_events: TaskEvents | None = None,
     ) -> None:
         # Builds runtime environments on this node (None: tasks that need one fail).
         self._runtime_envs = runtime_envs
         self.labels = dict(labels or {})
         self._count_tasks = count_tasks  # metrics on: each result's outcome and latencies are recorded
+        # Each task's lifecycle, for `ember list tasks` and the timeline (None: off).
+        self.task_events = task_events
         self.node_id = node_id
         self.total = dict(total)  # changed in place only: the parts share these two
         self.available = dict(total)
@@ -129,7 +133,7 @@ class NodeManager:
         self.completion = TaskCompletion(
             node_id, self.tasks, self.objects, self.actors, self.lineage, self.forward_count, self._ready,
             lambda actor_id, returns: self.remote.creation_finished(actor_id, returns),
-            lambda node_id_: self.peers.peer_batch(node_id_), self.metrics)
+            lambda node_id_: self.peers.peer_batch(node_id_), self.metrics, task_events)
         self._finish = finish = self.completion.finish
         self.peers = PeerForwarding(node_id, self.total, pipeline_depth, self.view, self.tasks, self.objects,
                                     self.forward_count, on_peer_send, finish, self._ready, self._await_deps)
@@ -258,6 +262,8 @@ class NodeManager:
             self._on_kv_get(session, key)
         if batch.HasField("user_metrics"):
             self.user_metrics.report(session.client_id, batch.user_metrics)
+        if batch.task_events and self.task_events is not None:
+            self.task_events.direct_calls(batch.task_events, session.worker_id, session.pid)
         self._after_changes()
         self.schedule()
 
@@ -323,6 +329,8 @@ class NodeManager:
         self.job_driver_node[spec.job_id] = spec.driver_node_id
         task = TaskEntry(spec, submitter)
         self.tasks.tasks[spec.task_id] = task
+        if self.task_events is not None:
+            self.task_events.submitted(spec, bool(spec.dependencies))
         for i in range(spec.num_returns):
             self.objects.create_pending(ids.object_id_for(spec.task_id, i + 1), submitter)
         if submitter.promised and spec.direct_worker_id:  # the task will make what was promised
@@ -479,6 +487,8 @@ class NodeManager:
             self.ensure_min_workers()
         task.state = ASSIGNED
         task.worker = worker
+        if self.task_events is not None:
+            self.task_events.dispatched(task.spec, worker.worker_id, worker.session.pid)  # type: ignore[union-attr]
         execute = worker.session.outbox.execute.add()  # type: ignore[union-attr]
         if task.spec.task_id in worker.threads:  # leased by pick, beside the worker's waiting tasks
             execute.own_thread = True
@@ -496,8 +506,13 @@ class NodeManager:
         if result.partial:
             self.stream_values(task, result.returns)
             return
-        if task is not None and self._count_tasks:
-            self._count_outcome(task, result)
+        if task is not None:
+            if self._count_tasks:
+                self._count_outcome(task, result)
+            if self.task_events is not None:
+                failed = result.application_error or (result.returns and result.returns[0].is_error)
+                self.task_events.ran(task.spec, result.start_time, session.worker_id, session.pid,
+                                     task_error_types.of_result(result) if failed else "", result.error_message)
         worker = self.pool.workers.get(session.worker_id)
         if worker is None or (worker.threads and self.workers.thread_done(worker, result.task_id)):
             pass  # (a task on a thread of its own: the worker's lease is not its)

@@ -125,6 +125,7 @@ class ObjectPulls:
         entry.rebuilds += 1
         log.warning("rebuilding %s (return of %s) from its lineage (rebuild %d)", object_id.hex()[:12],
                     spec.function_name, entry.rebuilds)
+        spec.attempt_number += 1  # (a run of its own in the task events, as a retry's)
         task = TaskEntry(spec, entry.submitter)
         self._tasks.tasks[spec.task_id] = task
         for object_id_ in (*spec.dependencies, *spec.nested_refs):

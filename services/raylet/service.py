@@ -16,7 +16,8 @@ from typing import Callable
 
 import grpc
 import grpc.aio
-from ember.v1 import gcs_pb2, job_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
+from ember.v1 import (gcs_pb2, job_pb2_grpc, node_state_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc,
+                      raylet_pb2, raylet_pb2_grpc)
 
 from ember_common import auth, rpc
 from ember_common import runtime_env_packages as packages
@@ -35,10 +36,13 @@ from ember_raylet.local_transport import LocalTransport
 from ember_raylet.memory_monitor import MemoryMonitor, choose_victim, read_memory_usage
 from ember_raylet.metrics import RayletCollector
 from ember_raylet.node_manager import NodeManager
+from ember_raylet.node_state import NodeState
+from ember_raylet.node_state_servicer import NodeStateServicer
 from ember_raylet.peer_links import PeerLinks
 from ember_raylet.resources import Resources
 from ember_raylet.runtime_envs import RuntimeEnvs, RuntimeEnvSetupFailed
 from ember_raylet.servicer import RayletServicer
+from ember_raylet.task_events import TaskEvents
 from ember_raylet.worker_pool import ProcessSpawner, WorkerHandle, WorkerPool, ZygoteSpawner
 
 log = logging.getLogger(__name__)
@@ -119,6 +123,7 @@ class RayletService:
             admission=Admission(config.max_queued_tasks or default_max_queued_tasks(node_memory),
                                 config.max_inline_bytes or default_max_inline_bytes(node_memory)),
             runtime_envs=self.runtime_envs,
+            task_events=TaskEvents(config.task_events_buffer_size) if config.task_events_enabled else None,
         )
         self._peers = PeerLinks(self.nm, token)
         self.memory_monitor = MemoryMonitor(config.memory_usage_threshold)
@@ -137,6 +142,7 @@ class RayletService:
             self.jobs = JobManager(node_id.hex(), GcsJobStore(self._gcs_client), self.runtime_envs,
                                    session_dir / "logs", {"EMBER_ADDRESS": gcs_address, auth.TOKEN_ENV: token},
                                    self._reserve_cpus)
+        self._state_servicer = NodeStateServicer(NodeState(self.nm, session_dir / "logs", is_head))
         self._local = LocalTransport(local_socket_path, token, self.nm, registered)
         self._pending_deletes: list[bytes] = []
         self._kv = KvCache()
@@ -156,6 +162,7 @@ class RayletService:
         raylet_pb2_grpc.add_RayletServicer_to_server(self._servicer, server)
         if self.jobs is not None:
             job_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(self.jobs), server)
+        node_state_pb2_grpc.add_NodeStateServicer_to_server(self._state_servicer, server)
 
     async def start(self, port: int) -> None:
         self._port = port

@@ -17,6 +17,7 @@ from ember_raylet.actor_table import DEAD, ActorTable
 from ember_raylet.lineage import Lineage
 from ember_raylet.metrics import DEPENDENCY_ERROR, RayletMetrics
 from ember_raylet.object_directory import ObjectDirectory
+from ember_raylet.task_events import TaskEvents
 from ember_raylet.task_manager import ASSIGNED, FORWARDED, QUEUED, TaskEntry, TaskManager
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ class TaskCompletion:
     def __init__(self, node_id: bytes, tasks: TaskManager, objects: ObjectDirectory, actors: ActorTable,
                  lineage: Lineage, forward_count: dict[bytes, int], ready: Callable[[list[bytes]], None],
                  remote_creation_finished: Callable[[bytes, list[common_pb2.ObjectValue]], bool],
-                 peer_batch: Callable[[bytes], raylet_pb2.ClientBatch], metrics: RayletMetrics | None = None) -> None:
+                 peer_batch: Callable[[bytes], raylet_pb2.ClientBatch], metrics: RayletMetrics | None = None,
+                 task_events: TaskEvents | None = None) -> None:
         self._node_id = node_id
         self._tasks = tasks
         self._objects = objects
@@ -39,6 +41,7 @@ class TaskCompletion:
         self._remote_creation_finished = remote_creation_finished
         self._peer_batch = peer_batch
         self._metrics = metrics or RayletMetrics()
+        self._task_events = task_events
 
     def finish(self, task: TaskEntry, returns: list[common_pb2.ObjectValue] | None = None,
                error: Failure | None = None, failed_dep: common_pb2.ObjectValue | None = None) -> None:
@@ -56,6 +59,8 @@ class TaskCompletion:
             self._tasks.remove_queued(task)
         if returns is None:  # it failed without running to its end here (a worker's results count in task_done)
             self._metrics.tasks_failed[DEPENDENCY_ERROR if failed_dep is not None else error.type.value] += 1  # type: ignore[union-attr]
+            if self._task_events is not None:
+                self._task_events.failure(spec, error if failed_dep is None else None)
             err_data = failed_dep.data if failed_dep is not None else error.encode()  # type: ignore[union-attr]
             returns = [
                 common_pb2.ObjectValue(object_id=ids.object_id_for(spec.task_id, i + 1), data=err_data, is_error=True)

@@ -62,6 +62,7 @@ class TaskEntry:
         if self.cancelled or self.retries_left == 0:
             return False
         self.retries_left -= 1
+        self.spec.attempt_number += 1  # (task events tell the attempts apart)
         return True
 
 

@@ -163,7 +163,7 @@ class WorkerLeases:
         failed (with `failure_type` once out of retries), the tasks pipelined
         behind it queued again (no retry spent). Returns it (its process to
         reap), or None if it was not ours."""
-        worker = self._pool.remove(worker_id)
+        worker = self._pool.remove(worker_id, reason)
         if worker is None:
             return None
         log.warning("worker %s (pid %d) died: %s", worker_id.hex()[:8], worker.process.pid, reason)
@@ -219,7 +219,7 @@ class WorkerLeases:
                     worker.session is not None and self._hosts_actors(worker.session)):
                 retired.append(worker)
         for worker in retired:
-            self._pool.remove(worker.worker_id)
+            self._pool.remove(worker.worker_id, "idle: retired")
         return retired
 
     def ensure_min_workers(self) -> None:

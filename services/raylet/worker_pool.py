@@ -44,9 +44,13 @@ class ThreadLease:
         self.blocked = False
 
 
+# Exited workers remembered (ember list workers, ember logs --pid).
+_EXITED_KEPT = 1000
+
+
 class WorkerHandle:
     __slots__ = ("worker_id", "process", "session", "lease", "lease_key", "assigned", "blocked", "started_at",
-                 "idle_since", "actor_id", "threads", "env")
+                 "idle_since", "actor_id", "threads", "env", "start_time")
 
     def __init__(self, worker_id: bytes, process: Process, env: str = "") -> None:
         self.worker_id = worker_id
@@ -58,6 +62,7 @@ class WorkerHandle:
         self.assigned: collections.deque[bytes] = collections.deque()  # in run order
         self.blocked = False
         self.started_at = time.monotonic()
+        self.start_time = time.time()  # (ember list workers)
         self.idle_since = self.started_at
         self.actor_id: bytes | None = None  # set while it hosts an actor
         self.threads: dict[bytes, ThreadLease] = {}  # task id -> its lease, for tasks on threads of their own
@@ -88,6 +93,9 @@ class WorkerPool:
         self.spawn_ready = True  # False while the spawner warms up: start none yet
         self.num_dedicated = 0  # workers hosting actors: not task capacity
         self.num_started = 0  # since the raylet started (metrics)
+        # Workers gone, newest last, for `ember list workers` and their logs:
+        # (handle, unix time it went, why). Bounded: the oldest are forgotten.
+        self.exited: collections.deque[tuple[WorkerHandle, float, str]] = collections.deque(maxlen=_EXITED_KEPT)
 
     @property
     def size(self) -> int:
@@ -158,10 +166,11 @@ class WorkerPool:
             handle.idle_since = time.monotonic()
             self.idle_list(handle.env).append(handle)
 
-    def remove(self, worker_id: bytes) -> WorkerHandle | None:
+    def remove(self, worker_id: bytes, reason: str = "") -> WorkerHandle | None:
         handle = self.starting.pop(worker_id, None) or self.workers.pop(worker_id, None)
         if handle is None:
             return None
+        self.exited.append((handle, time.time(), reason))
         idle = self.idle_list(handle.env)
         if handle in idle:
             idle.remove(handle)

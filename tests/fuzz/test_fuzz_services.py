@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import ember
-from ember.v1 import (gcs_pb2, gcs_pb2_grpc, job_pb2, job_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2,
-                      raylet_pb2_grpc)
+from ember.v1 import (gcs_pb2, gcs_pb2_grpc, job_pb2, job_pb2_grpc, node_state_pb2, node_state_pb2_grpc,
+                      objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc)
 from ember_common import auth, ids, rpc
 from tests.conftest import shm_files, wait_gone
 from tests.fuzz import harness
@@ -71,6 +71,11 @@ def _store_valid(channel: grpc.Channel) -> None:
     channel.close()
 
 
+def _node_state_valid(channel: grpc.Channel) -> None:
+    assert node_state_pb2_grpc.NodeStateStub(channel).ListLogs(node_state_pb2.ListLogsRequest(), timeout=10).files
+    channel.close()
+
+
 def _raylet_valid(channel: grpc.Channel) -> None:
     raylet_pb2_grpc.RayletStub(channel).GetNodeStats(raylet_pb2.GetNodeStatsRequest(), timeout=10)
     channel.close()
@@ -100,6 +105,8 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Targ
             # The head's raylet serves the job service on the same listener.
             found["JobService"] = Target("JobService", found["Raylet"].address, raylet_pid, found["Raylet"].token,
                                          _jobs_valid)
+            found["NodeState"] = Target("NodeState", found["Raylet"].address, raylet_pid,
+                                        auth.read_token(session / "token"), _node_state_valid)
             found["Raylet"].local_socket = glob.glob(str(session / "raylet-*.local.sock"))[0]  # type: ignore[attr-defined]
             # A watcher's snapshot is never empty, so WatchActors answers at once.
             gcs_pb2_grpc.GcsStub(rpc.channel(gcs.address, TOKEN)).RegisterActor(gcs_pb2.RegisterActorRequest(

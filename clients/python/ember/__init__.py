@@ -47,6 +47,7 @@ _EXPORTS: "dict[str, tuple[str, str | None]]" = {
     "remote": ("ember._private.remote_function", "remote"),
     "runtime_env": ("ember.runtime_env", None),
     "shutdown": ("ember._private.runtime", "shutdown"),
+    "timeline": ("ember._private.timeline", "timeline"),
     "util": ("ember.util", None),
     "wait": ("ember._private.runtime", "wait"),
 }

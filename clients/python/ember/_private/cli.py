@@ -5,26 +5,32 @@
     ember stop [--force] [--grace-period S]   # stop every node started here
     ember status [--address HOST:PORT]        # nodes and their resources
     ember memory [--json]                    # objects per node: size, where, spilled, who refers to them
-    ember list actors [--all] [--json]        # actors: state, node, restarts, name
-    ember list placement-groups [--all] [--json]  # groups: strategy, state, bundles and their nodes
+    ember list tasks|actors|objects|workers|nodes|jobs|placement-groups [--filter K=V] [--limit N] [--format table|json]
+    ember summary tasks|actors|objects        # counts by function/class and state
+    ember timeline [--output FILE]            # recent task events as Chrome trace JSON
+    ember logs [--node-id ID] [FILE] [--pid PID | --actor-id ID | --task-id ID] [--follow] [--tail N]
+    (list, summary, timeline and logs: cli_state.py)
     ember job submit|status|logs|stop|list     # jobs on the head node (cli_job)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pathlib
 import signal
-from typing import Any, Callable
+from typing import Any
 
 import click
 import grpc
 from ember.v1 import gcs_pb2
 
 from ember import __version__
-from ember._private import cli_job, cli_tls, node_launcher, session
+from ember._private import cli_job, cli_state, cli_tls, node_launcher, session
+from ember._private.cli_tables import Column as _Column
+from ember._private.cli_tables import amount as _fmt
+from ember._private.cli_tables import echo_json_lines as _echo_json_lines
+from ember._private.cli_tables import echo_table as _echo_table
 from ember_common import auth, tls
 from ember_common.config import DEFAULT_GCS_PORT, Config
 
@@ -39,53 +45,6 @@ def _resources(value: str | None) -> dict[str, float]:
     if not isinstance(parsed, dict) or not all(isinstance(v, (int, float)) and v >= 0 for v in parsed.values()):
         raise click.BadParameter("--resources must map names to non-negative numbers")
     return {str(k): float(v) for k, v in parsed.items()}
-
-
-@dataclasses.dataclass(frozen=True)
-class _Column:
-    """A table column: its heading, its width (0: the last column, unpadded)
-    and what a row shows in it."""
-
-    heading: str
-    width: int
-    value: Callable[[dict[str, Any]], Any]
-    align: str = "<"    # ">": right-aligned (numbers)
-    clip: bool = True   # cut to the width (ids, names); else a longer value runs over
-
-    def cell(self, row: dict[str, Any]) -> str:
-        value = self.value(row)
-        if self.clip:
-            value = str(value)[:self.width]
-        return f"{value:{self.align}{self.width}}"
-
-
-def _echo_listing(rows: list[dict[str, Any]], as_json: bool, title: str, columns: list[_Column]) -> None:
-    """The rows as JSON lines, or the title and a table."""
-    if as_json:
-        _echo_json_lines(rows)
-        return
-    click.echo(title)
-    _echo_table(rows, columns)
-
-
-def _echo_table(rows: list[dict[str, Any]], columns: list[_Column], indent: str = "") -> None:
-    """A heading line and a line a row (nothing for no rows): the fixed-width
-    columns one space apart, then two spaces and the last column, unpadded."""
-    if not rows:
-        return
-    *fixed, last = columns
-
-    def line(cells: list[str], tail: str) -> str:
-        return indent + " ".join(cells) + "  " + tail
-
-    click.echo(line([f"{c.heading:{c.align}{c.width}}" for c in fixed], last.heading))
-    for r in rows:
-        click.echo(line([c.cell(r) for c in fixed], str(last.value(r))))
-
-
-def _echo_json_lines(rows: list[dict[str, Any]]) -> None:
-    for row in rows:
-        click.echo(json.dumps(row))
 
 
 _address_option = click.option("--address", default=None, help="GCS address (default: this machine's latest cluster).")
@@ -389,96 +348,9 @@ def _bytes(n: float) -> str:
     return f"{n:.1f}GiB"
 
 
-@main.group(name="list")
-def list_() -> None:
-    """List the cluster's actors or placement groups."""
-
-
-@list_.command()
-@_address_option
-@click.option("--all", "show_all", is_flag=True, help="Include dead actors.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per actor.")
-def actors(address: str | None, show_all: bool, as_json: bool) -> None:
-    """Actors: id, class, state, name, node, pid, restarts (and why dead ones died)."""
-    _, (reply,) = _query_gcs(address, ("ListActors", gcs_pb2.ListActorsRequest()))
-    shown = [a for a in reply.actors if show_all or a.state != gcs_pb2.ActorInfo.DEAD]
-    rows = [{
-        "actor_id": a.actor_id.hex(),
-        "class_name": a.class_name,
-        "state": gcs_pb2.ActorInfo.State.Name(a.state),
-        "name": a.name,
-        "namespace": a.namespace,
-        "node_id": a.node_id.hex(),
-        "pid": a.pid,
-        "restarts": a.num_restarts,
-        "detached": a.detached,
-        "death": (f"{gcs_pb2.ActorInfo.DeathCause.Name(a.death_cause)}: {a.death_message}"
-                  if a.state == gcs_pb2.ActorInfo.DEAD else ""),
-    } for a in sorted(shown, key=lambda a: a.start_time)]
-    _echo_listing(rows, as_json, f"{len(rows)} actor(s)" + ("" if show_all else " alive or starting (--all adds dead ones)"),
-                  _ACTOR_COLUMNS)
-
-
-_ACTOR_COLUMNS = [
-    _Column("ACTOR_ID", 12, lambda r: r["actor_id"]),
-    _Column("CLASS", 20, lambda r: r["class_name"]),
-    _Column("STATE", 16, lambda r: r["state"], clip=False),
-    _Column("NAME", 16, lambda r: f"{r['namespace']}/{r['name']}" if r["namespace"] and r["name"] else r["name"]),
-    _Column("NODE", 8, lambda r: r["node_id"]),
-    _Column("PID", 7, lambda r: r["pid"], align=">", clip=False),
-    _Column("RESTARTS", 8, lambda r: r["restarts"], align=">", clip=False),
-    _Column("DEATH", 0, lambda r: r["death"]),
-]
-
-
-@list_.command(name="placement-groups")
-@_address_option
-@click.option("--all", "show_all", is_flag=True, help="Include removed groups.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per group.")
-def placement_groups(address: str | None, show_all: bool, as_json: bool) -> None:
-    """Placement groups: id, name, strategy, state, bundles and their nodes (or why pending)."""
-    _, (reply,) = _query_gcs(address, ("ListPlacementGroups", gcs_pb2.ListPlacementGroupsRequest()))
-    Group = gcs_pb2.PlacementGroupInfo
-    shown = [g for g in reply.groups if show_all or g.state != Group.REMOVED]
-    rows = [{
-        "placement_group_id": g.placement_group_id.hex(),
-        "name": g.name,
-        "namespace": g.namespace,
-        "strategy": Group.Strategy.Name(g.strategy),
-        "state": Group.State.Name(g.state),
-        "bundles": [dict(b.amounts) for b in g.bundles],
-        "nodes": [n.hex() for n in g.bundle_nodes],
-        "pending_reason": g.pending_reason,
-    } for g in sorted(shown, key=lambda g: g.create_time)]
-    _echo_listing(rows, as_json, f"{len(rows)} placement group(s)" + ("" if show_all else " (--all adds removed ones)"),
-                  _GROUP_COLUMNS)
-
-
-def _bundles_cell(r: dict[str, Any]) -> str:
-    bundles = ", ".join(
-        "{" + ", ".join(f"{k}: {_fmt(k, v)}" for k, v in sorted(b.items())) + "}"
-        + (f"@{r['nodes'][i][:8]}" if r["nodes"] else "") for i, b in enumerate(r["bundles"]))
-    why = f"  ({r['pending_reason']})" if r["state"] == "PENDING" and r["pending_reason"] else ""
-    return bundles + why
-
-
-_GROUP_COLUMNS = [
-    _Column("GROUP_ID", 12, lambda r: r["placement_group_id"]),
-    _Column("NAME", 16, lambda r: r["name"]),
-    _Column("STRATEGY", 13, lambda r: r["strategy"], clip=False),
-    _Column("STATE", 8, lambda r: r["state"], clip=False),
-    _Column("BUNDLES", 0, _bundles_cell),
-]
-
-
-def _fmt(name: str, value: float) -> str:
-    if name == "memory":
-        return f"{value / 2**30:.2f}GiB"
-    return f"{value:g}"
-
-
 main.add_command(cli_tls.tls)
 main.add_command(cli_job.job)
+cli_state.register(main)
 
 
 if __name__ == "__main__":

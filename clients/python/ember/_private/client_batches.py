@@ -16,8 +16,8 @@ import queue
 import threading
 from typing import Callable, Iterable, Literal, NamedTuple, Union
 
-from ember.v1 import common_pb2, raylet_pb2
-from ember_common import ids
+from ember.v1 import common_pb2, node_state_pb2, raylet_pb2
+from ember_common import ids, task_error_types
 
 MAX_ITEMS_PER_BATCH = 4096
 
@@ -41,6 +41,7 @@ class ItemKind(enum.IntEnum):
     CLOSE = enum.auto()  # None: the session ends
     RELEASE = enum.auto()  # object ids: values the raylet keeps for us that no ref here wants
     METRICS = enum.auto()  # UserMetrics: this process's changed ember.util.metrics families
+    TASK_EVENT = enum.auto()  # (TaskSpec, TaskResult, start, end): a direct actor call this worker ran
 
 
 class Blocked(NamedTuple):
@@ -68,7 +69,18 @@ Item = Union[
 
 # Module globals: an enum attribute lookup costs three of these on the hot path.
 (_SUBMIT, _RESERVE, _RESUBMIT, _PUT, _PUT_DIRECT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _FETCH, _CANCEL, _BLOCKED,
- _LOGS, _KILL, _KV_GET, _CLOSE, _RELEASE, _METRICS) = ItemKind
+ _LOGS, _KILL, _KV_GET, _CLOSE, _RELEASE, _METRICS, _TASK_EVENT) = ItemKind
+
+
+def _add_task_event(batch: raylet_pb2.ClientBatch, spec: raylet_pb2.TaskSpec, result: raylet_pb2.TaskResult,
+                    start: float, end: float) -> None:
+    """A direct actor call's task event (RAN), described whole: no raylet saw it submitted."""
+    batch.task_events.add(kind=node_state_pb2.TaskEvent.RAN, task_id=spec.task_id,
+                          attempt_number=spec.attempt_number, time=end, start_time=start,
+                          name=spec.function_name, func_or_class_name=spec.function_name, job_id=spec.job_id,
+                          actor_id=spec.actor_id, parent_task_id=spec.parent_task_id,
+                          type=node_state_pb2.ACTOR_TASK, error_type=task_error_types.of_result(result),
+                          error_message=result.error_message)
 
 
 class DirectState(enum.Enum):
@@ -279,6 +291,8 @@ class Outbox:
                             objects.remote.pop(object_id, None)
             elif kind is _METRICS:  # (a later report's families replace an earlier one's at the raylet)
                 batch.user_metrics.families.extend(payload.families)
+            elif kind is _TASK_EVENT:
+                _add_task_event(batch, *payload)
             elif kind is _CLOSE:
                 closing = True
                 break

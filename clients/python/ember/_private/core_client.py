@@ -369,6 +369,10 @@ class CoreClient:
         waits in get/wait, or is back."""
         self._enqueue((ItemKind.BLOCKED, Blocked(blocked, returned, task_id)))
 
+    def send_task_event(self, spec: raylet_pb2.TaskSpec, result: raylet_pb2.TaskResult, started: float) -> None:
+        """Queued only: a direct call this worker ran, for its raylet's task events."""
+        self._out.put((ItemKind.TASK_EVENT, (spec, result, started, time.time())))
+
     def send_logs(self, lines: raylet_pb2.LogLines) -> None:
         """Queued only: the next batch (or the flusher, within ~20 ms) carries it."""
         self._out.put((ItemKind.LOGS, lines))

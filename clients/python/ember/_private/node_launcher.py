@@ -188,6 +188,8 @@ def start_node(
     logs = session_dir / "logs"
     # The services read the same metrics switch as this config says.
     env = {**os.environ, auth.TOKEN_ENV: token, "EMBER_METRICS_ENABLED": "1" if config.metrics_enabled else "0",
+           "EMBER_TASK_EVENTS_ENABLED": "1" if config.task_events_enabled else "0",
+           "EMBER_TASK_EVENTS_BUFFER_SIZE": str(config.task_events_buffer_size),
            **(tls_files.env() if tls_files else {})}
     common = ["--session-dir", str(session_dir), "--host", host]
     if not detached:

@@ -67,7 +67,7 @@ class TaskContext:
         # The spec of what holds the resources: the task's, or in an actor its
         # creation spec. What follows from it is read when asked (few tasks ask).
         self.holder: raylet_pb2.TaskSpec | None = None
-        self.started_at = 0.0  # time.perf_counter() when the task was taken up (TaskResult.run_time_s)
+        self.started_at = 0.0  # unix time.time() when the task was taken up (TaskResult.start_time, run_time_s)
 
     @property
     def _creation(self) -> raylet_pb2.ActorCreation | None:

@@ -88,7 +88,9 @@ class Worker:
         self._thread_cancels: set[bytes] = set()  # of those, the ones cancelled
         self._threads = TaskThreads(self._run_on_thread)
         register = raylet_pb2.RegisterClient(kind=raylet_pb2.RegisterClient.WORKER, worker_id=worker_id, pid=os.getpid())
-        self._timed = config.metrics_enabled  # measure each task's run time (TaskResult.run_time_s)
+        # Measure each task's start and run time (TaskResult.start_time, run_time_s).
+        self._timed = config.metrics_enabled or config.task_events_enabled
+        self._task_events = config.task_events_enabled  # report the direct calls this worker runs
         self.client = CoreClient(raylet_address, token, register, config, on_execute=self._enqueue, on_cancel=self._cancel)
         self._worker_id = worker_id
         self._token = token or ""
@@ -302,7 +304,7 @@ class Worker:
         it holds (in an actor: what the actor holds)."""
         ctx = runtime.task_context()
         if self._timed:
-            ctx.started_at = time.perf_counter()
+            ctx.started_at = time.time()
         ctx.task_id, ctx.job_id, ctx.task_name = spec.task_id, spec.job_id, spec.function_name
         ctx.actor_id = self._actor_id or (spec.actor_id or None)
         ctx.actor_handle = self._actor_handle
@@ -329,18 +331,21 @@ class Worker:
 
     def _send_returns(self, spec: raylet_pb2.TaskSpec, result: Any) -> None:
         returns = self._returns(spec, result)
-        self._deliver(raylet_pb2.TaskResult(task_id=spec.task_id, returns=returns))
+        self._deliver(spec, raylet_pb2.TaskResult(task_id=spec.task_id, returns=returns))
 
-    def _deliver(self, result: raylet_pb2.TaskResult) -> None:
+    def _deliver(self, spec: raylet_pb2.TaskSpec, result: raylet_pb2.TaskResult) -> None:
         """A call's result to whoever sent the call: the raylet or a direct caller."""
         origin = self._direct_origin.pop(result.task_id, None)
+        started = runtime.task_context().started_at
         if origin is None:
-            started = runtime.task_context().started_at
-            if started:  # (for the raylet's latency metrics)
-                result.run_time_s = time.perf_counter() - started
+            if started:  # (for the raylet's latency metrics and task events)
+                result.start_time = started
+                result.run_time_s = time.time() - started
             self.client.send_result(result)
             return
         origin.reply(result)
+        if self._task_events:  # no raylet saw this call: the task event goes with our next batch
+            self.client.send_task_event(spec, result, started or time.time())
         if result.actor_exit:  # the raylet ends the actor (and fails what else is in flight)
             self.client.send_result(raylet_pb2.TaskResult(task_id=result.task_id, actor_exit=True))
 
@@ -532,7 +537,7 @@ class Worker:
                                        actor_exit=actor_exit)
         for i in range(spec.num_returns):
             result.returns.add(object_id=ids.object_id_for(spec.task_id, i + 1), data=data, is_error=True)
-        self._deliver(result)
+        self._deliver(spec, result)
 
 
 async def _in_context(ctx: runtime.TaskContext, call: Any) -> Any:

@@ -1,4 +1,5 @@
 from ember.v1 import common_pb2 as _common_pb2
+from ember.v1 import node_state_pb2 as _node_state_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -75,7 +76,7 @@ class BundlesReply(_message.Message):
     def __init__(self) -> None: ...
 
 class TaskSpec(_message.Message):
-    __slots__ = ("task_id", "job_id", "function_id", "function_name", "args", "dependencies", "nested_refs", "num_returns", "resources", "max_retries", "retry_exceptions", "parent_task_id", "traceparent", "actor_id", "method_name", "actor_creation", "driver_node_id", "scheduling", "label_selector", "direct_worker_id", "generator", "placement_group_capture_child_tasks", "runtime_env")
+    __slots__ = ("task_id", "job_id", "function_id", "function_name", "args", "dependencies", "nested_refs", "num_returns", "resources", "max_retries", "retry_exceptions", "parent_task_id", "traceparent", "actor_id", "method_name", "actor_creation", "driver_node_id", "scheduling", "label_selector", "direct_worker_id", "generator", "placement_group_capture_child_tasks", "runtime_env", "attempt_number")
     class Generator(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         NOT_GENERATOR: _ClassVar[TaskSpec.Generator]
@@ -114,6 +115,7 @@ class TaskSpec(_message.Message):
     GENERATOR_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_GROUP_CAPTURE_CHILD_TASKS_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_ENV_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_NUMBER_FIELD_NUMBER: _ClassVar[int]
     task_id: bytes
     job_id: bytes
     function_id: bytes
@@ -137,7 +139,8 @@ class TaskSpec(_message.Message):
     generator: TaskSpec.Generator
     placement_group_capture_child_tasks: bool
     runtime_env: str
-    def __init__(self, task_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., function_id: _Optional[bytes] = ..., function_name: _Optional[str] = ..., args: _Optional[bytes] = ..., dependencies: _Optional[_Iterable[bytes]] = ..., nested_refs: _Optional[_Iterable[bytes]] = ..., num_returns: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., parent_task_id: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., actor_id: _Optional[bytes] = ..., method_name: _Optional[str] = ..., actor_creation: _Optional[_Union[ActorCreation, _Mapping]] = ..., driver_node_id: _Optional[bytes] = ..., scheduling: _Optional[_Union[SchedulingStrategy, _Mapping]] = ..., label_selector: _Optional[_Mapping[str, str]] = ..., direct_worker_id: _Optional[bytes] = ..., generator: _Optional[_Union[TaskSpec.Generator, str]] = ..., placement_group_capture_child_tasks: _Optional[bool] = ..., runtime_env: _Optional[str] = ...) -> None: ...
+    attempt_number: int
+    def __init__(self, task_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., function_id: _Optional[bytes] = ..., function_name: _Optional[str] = ..., args: _Optional[bytes] = ..., dependencies: _Optional[_Iterable[bytes]] = ..., nested_refs: _Optional[_Iterable[bytes]] = ..., num_returns: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., parent_task_id: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., actor_id: _Optional[bytes] = ..., method_name: _Optional[str] = ..., actor_creation: _Optional[_Union[ActorCreation, _Mapping]] = ..., driver_node_id: _Optional[bytes] = ..., scheduling: _Optional[_Union[SchedulingStrategy, _Mapping]] = ..., label_selector: _Optional[_Mapping[str, str]] = ..., direct_worker_id: _Optional[bytes] = ..., generator: _Optional[_Union[TaskSpec.Generator, str]] = ..., placement_group_capture_child_tasks: _Optional[bool] = ..., runtime_env: _Optional[str] = ..., attempt_number: _Optional[int] = ...) -> None: ...
 
 class SchedulingStrategy(_message.Message):
     __slots__ = ("kind", "node_id", "soft")
@@ -236,7 +239,7 @@ class ClientRegistered(_message.Message):
     def __init__(self, node_id: _Optional[bytes] = ..., client_id: _Optional[bytes] = ..., object_store_dir: _Optional[str] = ..., object_store_socket: _Optional[str] = ..., gcs_address: _Optional[str] = ..., session_dir: _Optional[str] = ...) -> None: ...
 
 class TaskResult(_message.Message):
-    __slots__ = ("task_id", "returns", "application_error", "actor_exit", "error_message", "partial", "run_time_s")
+    __slots__ = ("task_id", "returns", "application_error", "actor_exit", "error_message", "partial", "run_time_s", "start_time")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     RETURNS_FIELD_NUMBER: _ClassVar[int]
     APPLICATION_ERROR_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +247,7 @@ class TaskResult(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_FIELD_NUMBER: _ClassVar[int]
     RUN_TIME_S_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
     task_id: bytes
     returns: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
     application_error: bool
@@ -251,7 +255,8 @@ class TaskResult(_message.Message):
     error_message: str
     partial: bool
     run_time_s: float
-    def __init__(self, task_id: _Optional[bytes] = ..., returns: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., application_error: _Optional[bool] = ..., actor_exit: _Optional[bool] = ..., error_message: _Optional[str] = ..., partial: _Optional[bool] = ..., run_time_s: _Optional[float] = ...) -> None: ...
+    start_time: float
+    def __init__(self, task_id: _Optional[bytes] = ..., returns: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., application_error: _Optional[bool] = ..., actor_exit: _Optional[bool] = ..., error_message: _Optional[str] = ..., partial: _Optional[bool] = ..., run_time_s: _Optional[float] = ..., start_time: _Optional[float] = ...) -> None: ...
 
 class CancelTask(_message.Message):
     __slots__ = ("task_id", "force", "recursive", "children_only")
@@ -290,7 +295,7 @@ class LogLines(_message.Message):
     def __init__(self, job_id: _Optional[bytes] = ..., pid: _Optional[int] = ..., task_name: _Optional[str] = ..., is_stderr: _Optional[bool] = ..., lines: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ClientBatch(_message.Message):
-    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs", "kill_actors", "kv_get", "fetch", "provide", "promises", "threads_blocked", "user_metrics")
+    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs", "kill_actors", "kv_get", "fetch", "provide", "promises", "threads_blocked", "user_metrics", "task_events")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     SUBMIT_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
@@ -308,6 +313,7 @@ class ClientBatch(_message.Message):
     PROMISES_FIELD_NUMBER: _ClassVar[int]
     THREADS_BLOCKED_FIELD_NUMBER: _ClassVar[int]
     USER_METRICS_FIELD_NUMBER: _ClassVar[int]
+    TASK_EVENTS_FIELD_NUMBER: _ClassVar[int]
     register: RegisterClient
     submit: _containers.RepeatedCompositeFieldContainer[TaskSpec]
     results: _containers.RepeatedCompositeFieldContainer[TaskResult]
@@ -325,7 +331,8 @@ class ClientBatch(_message.Message):
     promises: _containers.RepeatedScalarFieldContainer[bytes]
     threads_blocked: _containers.RepeatedCompositeFieldContainer[WorkerBlocked]
     user_metrics: UserMetrics
-    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kill_actors: _Optional[_Iterable[_Union[KillActor, _Mapping]]] = ..., kv_get: _Optional[_Iterable[_Union[KvKey, _Mapping]]] = ..., fetch: _Optional[_Iterable[bytes]] = ..., provide: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., promises: _Optional[_Iterable[bytes]] = ..., threads_blocked: _Optional[_Iterable[_Union[WorkerBlocked, _Mapping]]] = ..., user_metrics: _Optional[_Union[UserMetrics, _Mapping]] = ...) -> None: ...
+    task_events: _containers.RepeatedCompositeFieldContainer[_node_state_pb2.TaskEvent]
+    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kill_actors: _Optional[_Iterable[_Union[KillActor, _Mapping]]] = ..., kv_get: _Optional[_Iterable[_Union[KvKey, _Mapping]]] = ..., fetch: _Optional[_Iterable[bytes]] = ..., provide: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., promises: _Optional[_Iterable[bytes]] = ..., threads_blocked: _Optional[_Iterable[_Union[WorkerBlocked, _Mapping]]] = ..., user_metrics: _Optional[_Union[UserMetrics, _Mapping]] = ..., task_events: _Optional[_Iterable[_Union[_node_state_pb2.TaskEvent, _Mapping]]] = ...) -> None: ...
 
 class UserMetrics(_message.Message):
     __slots__ = ("families",)
