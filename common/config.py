@@ -69,6 +69,11 @@ class Config:
     # How often a driver or worker sends its changed ember.util.metrics
     # values to its raylet.
     metrics_report_interval_s: float = 1.0
+    # The client API (clients in other languages): the largest value one Put
+    # takes (it is assembled in the raylet's memory), and the largest
+    # arguments a call carries (larger ones are put first, passed by ref).
+    client_api_max_value_bytes: int = 1 << 30
+    client_api_max_args_bytes: int = 8 << 20
     session_root: str = DEFAULT_SESSION_ROOT
     log_json: bool = False
 

@@ -13,14 +13,16 @@ import time
 
 import grpc
 import grpc.aio
-from ember.v1 import gcs_pb2, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
+from ember.v1 import client_api_pb2_grpc, gcs_pb2, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc
 
 from ember_common import auth, rpc
 from ember_common.background import BackgroundTasks
 from ember_common.backoff import retry_with_backoff
 from ember_common.config import Config
 from ember_common.gcs_client import AioGcsClient
+from ember_raylet.client_api_servicer import ClientApiServicer
 from ember_raylet.client_session import ClientSession
+from ember_raylet.foreign_sessions import ForeignSessions, Limits
 from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport
 from ember_raylet.metrics import RayletCollector
@@ -31,6 +33,8 @@ from ember_raylet.servicer import RayletServicer
 from ember_raylet.worker_pool import ProcessSpawner, WorkerPool, ZygoteSpawner
 
 log = logging.getLogger(__name__)
+# Values go to clients in other languages in pieces of this size: no message is oversized.
+_CHUNK_BYTES = 1 << 20
 
 
 class RayletService:
@@ -105,6 +109,12 @@ class RayletService:
             session_dir=str(session_dir),
         )
         self._servicer = RayletServicer(self.nm, registered)
+        self.foreign = ForeignSessions(
+            self.nm, lambda: self._gcs, lambda: self._store, store_dir,
+            Limits(max_value_bytes=config.client_api_max_value_bytes, max_args_bytes=config.client_api_max_args_bytes,
+                   chunk_bytes=_CHUNK_BYTES, inline_threshold=config.inline_threshold),
+            lambda job: self._tasks.spawn(job))
+        self._client_api = ClientApiServicer(self.foreign)
         self._local = LocalTransport(local_socket_path, token, self.nm, registered)
         self._pending_deletes: list[bytes] = []
         self._kv = KvCache()
@@ -122,6 +132,7 @@ class RayletService:
 
     def register(self, server: grpc.aio.Server) -> None:
         raylet_pb2_grpc.add_RayletServicer_to_server(self._servicer, server)
+        client_api_pb2_grpc.add_ClientApiServicer_to_server(self._client_api, server)
 
     async def start(self, port: int) -> None:
         self._port = port
