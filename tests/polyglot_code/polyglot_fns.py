@@ -83,3 +83,8 @@ class Decorated:
 @ember.remote
 def decorated_fn(x):
     return x * 10
+
+
+def python_only_ref():
+    """A ref (in a list) to an object only Python can read: a pickled put."""
+    return [ember.put({"pickled": True})]
