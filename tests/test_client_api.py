@@ -288,6 +288,17 @@ def test_a_named_actor_from_python_is_called_from_a_client(client):
     ember.kill(handle)
 
 
+def test_a_submit_with_chosen_task_ids_is_safe_to_retry(client):
+    counter = client.create_actor("polyglot_fns:Counter")
+    task_id = os.urandom(15) + bytes([os.urandom(1)[0] | 1])  # a method call's id: lowest bit set
+    call = api.Call(method=api.ActorMethod(actor_id=counter.actor_id, method="inc"), task_id=task_id)
+    first = client.submit(call)
+    again = client.submit(call)  # a retry after a lost reply: not run again
+    assert first == again == [[task_id + (1).to_bytes(4, "big")]]
+    assert client.get1(first[0][0]) == 1
+    assert client.get1(client.method(counter, "inc")) == 2
+
+
 def test_calls_on_a_killed_actor_fail_with_actor_died(client):
     counter = client.create_actor("polyglot_fns:Counter")
     assert client.get1(client.method(counter, "inc")) == 1
@@ -377,6 +388,8 @@ def test_a_wrong_token_is_refused(cluster):
     (api.Call(method=api.ActorMethod(actor_id=b"short", method="m")), "INVALID_ARGUMENT", "actor_id must be 16"),
     (api.Call(method=api.ActorMethod(actor_id=bytes(16), method="no-dash")), "INVALID_ARGUMENT", "not a method"),
     (api.Call(function="m:f", args=msgpack.packb([msgpack.ExtType(1, bytes(20))])), "NOT_FOUND", "not held"),
+    (api.Call(function="m:f", task_id=b"short"), "INVALID_ARGUMENT", "task_id must be 16 bytes"),
+    (api.Call(function="m:f", task_id=bytes(15) + b"\x01"), "INVALID_ARGUMENT", "lowest bit of its last byte clear"),
 ])
 def test_bad_calls_are_refused_with_what_to_fix_and_nothing_runs(client, call, code, message):
     good = api.Call(function="polyglot_fns:add", args=pack([1, 2]))

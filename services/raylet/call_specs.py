@@ -74,12 +74,12 @@ def task_call(call: client_api_pb2.Call, job_id: bytes, max_args_bytes: int, ind
     if opts.HasField("max_retries") and opts.max_retries < -1:
         raise InvalidArgument(f"{what}: max_retries must be >= -1, got {opts.max_retries}")
     document, deps, nested = call_arguments(call.args, call.kwargs, max_args_bytes, what)
+    task_id = _task_id(call.task_id, target == "method", what)
     if target == "function":
         try:
             import_names.split(call.function)
         except InvalidArgument as e:
             raise InvalidArgument(f"{what}: {e}") from None
-        task_id = ids.new_task_id()
         spec = raylet_pb2.TaskSpec(
             task_id=task_id, job_id=job_id, import_name=call.function,
             function_name=opts.name or call.function.split(":", 1)[1], args=document, dependencies=deps,
@@ -97,12 +97,23 @@ def task_call(call: client_api_pb2.Call, job_id: bytes, max_args_bytes: int, ind
         if opts.HasField("num_cpus") or opts.num_gpus or opts.memory or opts.resources:
             raise InvalidArgument(f"{what}: an actor method call takes no resources (the actor holds them)")
         spec = raylet_pb2.TaskSpec(
-            task_id=ids.new_task_id(actor_call=True), job_id=job_id, actor_id=method.actor_id,
+            task_id=task_id, job_id=job_id, actor_id=method.actor_id,
             method_name=method.method, function_name=opts.name or method.method, args=document,
             dependencies=deps, nested_refs=nested, num_returns=num_returns, neutral=True,
             max_retries=opts.max_retries if opts.HasField("max_retries") else 0,
             retry_exceptions=opts.retry_exceptions)
     return BuiltCall(spec, [*deps, *nested])
+
+
+def _task_id(chosen: bytes, actor_call: bool, what: str) -> bytes:
+    if not chosen:
+        return ids.new_task_id(actor_call=actor_call)
+    if len(chosen) != ids.UNIQUE_ID_SIZE:
+        raise InvalidArgument(f"{what}: task_id must be {ids.UNIQUE_ID_SIZE} bytes, got {len(chosen)}")
+    if ids.is_actor_call(chosen) != actor_call:
+        raise InvalidArgument(f"{what}: a {'method call' if actor_call else 'task'}'s task_id must have the lowest "
+                              f"bit of its last byte {'set' if actor_call else 'clear'}")
+    return chosen
 
 
 def actor_creation(request: client_api_pb2.CreateActorRequest, job_id: bytes, session_namespace: str,

@@ -87,18 +87,20 @@ class TaskOptions(_message.Message):
     def __init__(self, num_cpus: _Optional[float] = ..., num_gpus: _Optional[float] = ..., memory: _Optional[float] = ..., resources: _Optional[_Mapping[str, float]] = ..., num_returns: _Optional[int] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., name: _Optional[str] = ...) -> None: ...
 
 class Call(_message.Message):
-    __slots__ = ("function", "method", "args", "kwargs", "options")
+    __slots__ = ("function", "method", "args", "kwargs", "options", "task_id")
     FUNCTION_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     KWARGS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
     function: str
     method: ActorMethod
     args: bytes
     kwargs: bytes
     options: TaskOptions
-    def __init__(self, function: _Optional[str] = ..., method: _Optional[_Union[ActorMethod, _Mapping]] = ..., args: _Optional[bytes] = ..., kwargs: _Optional[bytes] = ..., options: _Optional[_Union[TaskOptions, _Mapping]] = ...) -> None: ...
+    task_id: bytes
+    def __init__(self, function: _Optional[str] = ..., method: _Optional[_Union[ActorMethod, _Mapping]] = ..., args: _Optional[bytes] = ..., kwargs: _Optional[bytes] = ..., options: _Optional[_Union[TaskOptions, _Mapping]] = ..., task_id: _Optional[bytes] = ...) -> None: ...
 
 class ActorMethod(_message.Message):
     __slots__ = ("actor_id", "method")

@@ -161,8 +161,9 @@ class ClientApiServicer:
         """Submits tasks and actor method calls, in order (one caller's calls to an
         actor run in the order given). Returns each call's refs. The whole batch
         is refused if one call is bad (the message names its index); nothing of
-        it is submitted then. Not safe to retry: a retry after a lost reply runs
-        the calls again.
+        it is submitted then. Safe to retry when every call names its task_id
+        (a task already submitted is not run again); otherwise a retry after a
+        lost reply runs the calls again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
