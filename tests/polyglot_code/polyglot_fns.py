@@ -88,3 +88,21 @@ def decorated_fn(x):
 def python_only_ref():
     """A ref (in a list) to an object only Python can read: a pickled put."""
     return [ember.put({"pickled": True})]
+
+
+class Store:
+    """Keeps values by key: how values cross between clients and Python drivers in the interop tests."""
+
+    def __init__(self):
+        self.values = {}
+
+    def put(self, key, value):
+        self.values[key] = value
+        return type(value).__module__ + "." + type(value).__qualname__
+
+    def get(self, key):
+        return self.values[key]
+
+    def keep_refs(self, key, refs):
+        self.values[key] = refs  # ObjectRefs (nested in a list: not resolved)
+        return len(refs)
