@@ -24,7 +24,8 @@ import grpc
 from ember.v1 import client_api_pb2, common_pb2, gcs_pb2, objectstore_pb2, raylet_pb2
 
 from ember_common import ids, neutral_values
-from ember_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from ember_common.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted,
+                                 Unavailable)
 from ember_common.job_settings import JobSettings, kv_key, KV_NAMESPACE
 from ember_common.object_layout import Failure, Kind, SerializedObject, parse
 from ember_common.store_files import map_locked
@@ -102,17 +103,22 @@ class ForeignSessions:
     async def open(self, request: client_api_pb2.ConnectRequest) -> ForeignSession:
         if request.namespace and ("\0" in request.namespace or len(request.namespace) > 1000):
             raise InvalidArgument("a namespace is at most 1000 characters, without NUL")
+        if len(request.language) > 100:
+            raise InvalidArgument(f"language is at most 100 characters, got {len(request.language)}")
+        if len(request.code_search_path) > 100:
+            raise InvalidArgument(f"code_search_path has at most 100 entries, got {len(request.code_search_path)}")
         for path in request.code_search_path:
-            if not path or "\0" in path:
-                raise InvalidArgument(f"code_search_path entries must be non-empty paths, got {path!r}")
+            if not path or "\0" in path or len(path) > 4096:
+                raise InvalidArgument(f"code_search_path entries must be paths (1..4096 characters, no NUL), got "
+                                      f"{path[:100]!r}")
         namespace = request.namespace or f"anonymous-{ids.new_unique_id().hex()[:12]}"
         settings = JobSettings(namespace=namespace, code_search_path=tuple(request.code_search_path))
         gcs = self._gcs()
-        job = (await gcs.AddJob(gcs_pb2.AddJobRequest(
+        job = (await _from_gcs(gcs.AddJob(gcs_pb2.AddJobRequest(
             driver_pid=request.pid, namespace=namespace, entrypoint=f"{request.language or 'client'} client",
-            request_id=ids.new_unique_id(), metadata={"language": request.language}), timeout=30)).job
-        await gcs.KvPut(gcs_pb2.KvPutRequest(namespace=KV_NAMESPACE, key=kv_key(job.job_id),
-                                             value=settings.to_json(), overwrite=True), timeout=30)
+            request_id=ids.new_unique_id(), metadata={"language": request.language}), timeout=30))).job
+        await _from_gcs(gcs.KvPut(gcs_pb2.KvPutRequest(namespace=KV_NAMESPACE, key=kv_key(job.job_id),
+                                                       value=settings.to_json(), overwrite=True), timeout=30))
         client = ClientSession(ids.new_unique_id(), DRIVER, job.job_id, pid=request.pid)
         session = ForeignSession(client, namespace, request.language)
         self._nm.connect(client)
@@ -171,7 +177,7 @@ class ForeignSessions:
                 actor_id=creation.actor_id, job_id=session.client.job_id, class_name=request.class_name,
                 name=creation.name, namespace=creation.namespace, max_restarts=creation.max_restarts,
                 detached=creation.detached, import_name=request.class_name, ready_object_id=ready_id)
-            reply = await self._gcs().RegisterActor(gcs_pb2.RegisterActorRequest(actor=info), timeout=30)
+            reply = await _from_gcs(self._gcs().RegisterActor(gcs_pb2.RegisterActorRequest(actor=info), timeout=30))
             if not reply.registered:
                 if request.options.get_if_exists:
                     return client_api_pb2.CreateActorReply(actor=self._actor_ref(session, reply.existing),
@@ -198,7 +204,7 @@ class ForeignSessions:
         if not name:
             raise InvalidArgument("an actor name must be a non-empty string")
         ns = session.namespace if namespace is None else namespace
-        reply = await self._gcs().GetActor(gcs_pb2.GetActorRequest(name=name, namespace=ns), timeout=30)
+        reply = await _from_gcs(self._gcs().GetActor(gcs_pb2.GetActorRequest(name=name, namespace=ns), timeout=30))
         if not reply.found:
             raise NotFound(f"no live actor named {name!r} in namespace {ns!r}")
         return self._actor_ref(session, reply.actor)
@@ -333,7 +339,7 @@ class ForeignSessions:
     # ---- the cluster ----------------------------------------------------------------
 
     async def nodes(self) -> client_api_pb2.NodesReply:
-        reply = await self._gcs().GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=30)
+        reply = await _from_gcs(self._gcs().GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=30))
         out = client_api_pb2.NodesReply()
         for n in reply.nodes:
             node = out.nodes.add(node_id=n.node_id, alive=n.alive, address=n.node_address, raylet_port=n.raylet_port,
@@ -343,6 +349,17 @@ class ForeignSessions:
                 node.available.update(n.available.amounts)
             node.labels.update(n.labels)
         return out
+
+
+async def _from_gcs(call: Awaitable[Any]) -> Any:
+    """A GCS call on a client's behalf: its refusal is the client's bad input
+    (INVALID_ARGUMENT, with the GCS's reason); anything else is UNAVAILABLE."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as e:
+        if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            raise InvalidArgument(e.details() or "refused by the GCS") from None
+        raise Unavailable(f"the GCS did not answer ({e.code().name}: {e.details()}); retry later") from None
 
 
 class GetTimeout(Exception):
