@@ -168,6 +168,21 @@ def test_a_function_called_by_name_gets_natural_python_values(client):
     assert client.get1(refs[0])["kwargs"] == {"flag": True}
 
 
+def test_run_submits_and_streams_the_results_in_one_round_trip(client):
+    calls = [api.Call(function="polyglot_fns:pair", args=pack([3]), options=api.TaskOptions(num_returns=2)),
+             api.Call(function="polyglot_fns:fail", args=pack(["no"]))]
+    replies: dict[int, list] = {}
+    for reply in client.stub.Run(api.RunRequest(session_id=client.sid, calls=calls, timeout_s=30)):
+        replies.setdefault(reply.index, []).append(reply)
+    assert [msgpack.unpackb(b"".join(r.data for r in replies[i])) for i in (0, 1)] == [3, -3]
+    assert replies[2][0].error.type == "ValueError"
+    err = _status(lambda: list(client.stub.Run(api.RunRequest(session_id=client.sid, calls=[api.Call(function="x")]))))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "call 0" in err.details()
+    slow = api.Call(function="polyglot_fns:sleep_then", args=pack([1, "late"]))
+    err = _status(lambda: list(client.stub.Run(api.RunRequest(session_id=client.sid, calls=[slow], timeout_s=0.05))))
+    assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 def test_options_num_returns_and_resources(client):
     a, b = client.task("polyglot_fns:pair", 4, num_returns=2)
     assert client.get([a, b]) == [4, -4]

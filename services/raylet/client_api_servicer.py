@@ -86,10 +86,21 @@ class ClientApiServicer(client_api_pb2_grpc.ClientApiServicer):
                   context: grpc.aio.ServicerContext) -> AsyncIterator[client_api_pb2.GetReply]:
         try:
             session = self._sessions.find(request.session_id)
-            timeout = request.timeout_s if request.HasField("timeout_s") else None
-            if timeout is not None and timeout < 0:
-                raise InvalidArgument(f"timeout_s must be >= 0, got {timeout}")
-            replies = await self._sessions.get(session, list(request.object_ids), timeout)
+            replies = await self._sessions.get(session, list(request.object_ids), _timeout(request))
+            async for reply in replies:
+                yield reply
+        except GetTimeout as e:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(e))
+        except EmberServiceError as e:
+            await context.abort(status_of(e), str(e))
+
+    async def Run(self, request: client_api_pb2.RunRequest,
+                  context: grpc.aio.ServicerContext) -> AsyncIterator[client_api_pb2.GetReply]:
+        try:
+            session = self._sessions.find(request.session_id)
+            timeout = _timeout(request)
+            refs = self._sessions.submit(session, request.calls)
+            replies = await self._sessions.get(session, [i for returns in refs for i in returns], timeout)
             async for reply in replies:
                 yield reply
         except GetTimeout as e:
@@ -101,9 +112,7 @@ class ClientApiServicer(client_api_pb2_grpc.ClientApiServicer):
     async def Wait(self, request: client_api_pb2.WaitRequest,
                    context: grpc.aio.ServicerContext) -> client_api_pb2.WaitReply:
         session = self._sessions.find(request.session_id)
-        timeout = request.timeout_s if request.HasField("timeout_s") else None
-        if timeout is not None and timeout < 0:
-            raise InvalidArgument(f"timeout_s must be >= 0, got {timeout}")
+        timeout = _timeout(request)
         ids = list(request.object_ids)
         if len(set(ids)) != len(ids):
             raise InvalidArgument("wait takes each ref once")
@@ -123,3 +132,9 @@ class ClientApiServicer(client_api_pb2_grpc.ClientApiServicer):
         self._sessions.find(request.session_id)
         return await self._sessions.nodes()
 
+
+def _timeout(request: Any) -> float | None:
+    timeout = request.timeout_s if request.HasField("timeout_s") else None
+    if timeout is not None and not timeout >= 0:
+        raise InvalidArgument(f"timeout_s must be >= 0, got {timeout}")
+    return timeout

@@ -8,11 +8,11 @@
  */
 
 import * as crypto from "node:crypto";
-import { credentials, Metadata, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { credentials, Metadata, status as Status, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 
 import { makeCodec, ObjectRef } from "./codec";
 import { resolveTarget } from "./cluster";
-import { EmberError, fromGrpc, GetTimeoutError, RemoteError } from "./errors";
+import { EmberError, fromGrpc, GetTimeoutError, RemoteError, RequestError } from "./errors";
 import {
   ActorOptions as ActorOptionsMessage,
   ActorRef,
@@ -33,6 +33,7 @@ import {
   PutReply,
   PutRequest,
   ReleaseRequest,
+  RunRequest,
   SessionEvent,
   SubmitReply,
   SubmitRequest,
@@ -94,6 +95,8 @@ export interface NodeInfo {
   Labels: Record<string, string>;
 }
 
+type Target = string | { actorId: Buffer; method: string };
+
 type Unary<Req, Rep> = (request: Req, metadata: Metadata, callback: (error: ServiceError | null, reply: Rep) => void) => unknown;
 
 /** A handle to an actor: call its methods by name. */
@@ -110,7 +113,7 @@ export class ActorHandle {
 
   /** Call a method and wait for its result. */
   async call(method: string, ...args: unknown[]): Promise<any> {
-    return this.client.get(this.submit(method, args) as ObjectRef);
+    return this.client._call({ actorId: this.actorId, method }, args, {});
   }
 
   /** Call a method: its ref (or refs, with numReturns != 1), at once. */
@@ -138,7 +141,9 @@ export class Client {
   private pendingReleases: Buffer[] = [];
   private readonly inFlight = new Map<string, Promise<void>>(); // ref hex -> its submission
   private readonly refused = new Map<string, unknown>(); // ref hex -> why its submission was refused
-  private chain: Promise<void> = Promise.resolve(); // submissions and releases, in order
+  private readonly released = new WeakSet<ObjectRef>(); // refs given to release()
+  private chain: Promise<void> = Promise.resolve(); // submissions, in order
+  private releasing: Promise<void> = Promise.resolve(); // releases, each after the submissions made before it
   private flushScheduled = false;
   private closed = false;
   private lost: string | null = null;
@@ -194,7 +199,10 @@ export class Client {
   /** Stop holding these refs (their objects are freed when nothing else holds them). */
   release(refs: ObjectRef | ObjectRef[]): void {
     for (const ref of Array.isArray(refs) ? refs : [refs]) {
-      if (this.registry.unregister(ref)) this.dropOne(ref.hex());
+      if (this.registry.unregister(ref)) {
+        this.released.add(ref);
+        this.dropOne(ref.hex());
+      }
     }
   }
 
@@ -202,7 +210,7 @@ export class Client {
 
   /** Run a Python function by name and wait for its result: call("pkg.mod:fn", 1, 2). */
   async call(fn: string, ...args: unknown[]): Promise<any> {
-    return this.get(this.submit(fn, args) as ObjectRef);
+    return this._call(fn, args, {});
   }
 
   /** Submit a Python function by name: its ref (an array of refs with numReturns != 1), at once. */
@@ -211,8 +219,40 @@ export class Client {
   }
 
   /** @internal */
-  _submit(target: string | { actorId: Buffer; method: string }, args: unknown[], options: TaskOptions): ObjectRef | ObjectRef[] {
+  _submit(target: Target, args: unknown[], options: TaskOptions): ObjectRef | ObjectRef[] {
     this.checkOpen();
+    const { call, returnIds } = this.buildCall(target, args, options);
+    const refs = returnIds.map((id) => this.makeRef(id));
+    const done = deferred();
+    this.pendingCalls.push({ call, done });
+    for (const ref of refs) {
+      const hex = ref.hex();
+      this.inFlight.set(hex, done.promise);
+      done.promise.then(() => this.inFlight.delete(hex), (e) => {
+        this.inFlight.delete(hex);
+        this.refused.set(hex, e); // (reported by whoever gets or waits on it, until it is dropped)
+      });
+    }
+    this.scheduleFlush();
+    return refs.length === 1 && (options.numReturns ?? 1) === 1 ? refs[0] : refs;
+  }
+
+  /** @internal Submit and get in one round trip (earlier submissions go first). */
+  async _call(target: Target, args: unknown[], options: TaskOptions): Promise<any> {
+    this.checkOpen();
+    const { call, returnIds } = this.buildCall(target, args, options);
+    await this.flushed();
+    try {
+      const values = await this.collect(this.api.run(RunRequest.fromPartial({ sessionId: this.sessionId, calls: [call] }),
+                                                     this.metadata), returnIds.length);
+      return (options.numReturns ?? 1) === 1 ? values[0] : values;
+    } finally {
+      this.pendingReleases.push(...returnIds); // (the session holds the returns until told)
+      this.scheduleFlush();
+    }
+  }
+
+  private buildCall(target: Target, args: unknown[], options: TaskOptions): { call: Call; returnIds: Buffer[] } {
     if (!Array.isArray(args)) throw new TypeError("args must be an array of arguments");
     const isMethod = typeof target !== "string";
     const taskId = crypto.randomBytes(16);
@@ -226,25 +266,14 @@ export class Client {
       options: taskOptions(options),
       taskId,
     });
-    const refs: ObjectRef[] = [];
+    const returnIds: Buffer[] = [];
     for (let i = 1; i <= numReturns; i++) {
       const id = Buffer.alloc(20);
       taskId.copy(id, 0);
       id.writeUInt32BE(i, 16);
-      refs.push(this.makeRef(id));
+      returnIds.push(id);
     }
-    const done = deferred();
-    this.pendingCalls.push({ call, done });
-    for (const ref of refs) {
-      const hex = ref.hex();
-      this.inFlight.set(hex, done.promise);
-      done.promise.then(() => this.inFlight.delete(hex), (e) => {
-        this.inFlight.delete(hex);
-        this.refused.set(hex, e); // (reported by whoever gets or waits on it, until it is dropped)
-      });
-    }
-    this.scheduleFlush();
-    return numReturns === 1 ? refs[0] : refs;
+    return { call, returnIds };
   }
 
   private scheduleFlush(): void {
@@ -252,7 +281,11 @@ export class Client {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      this.chain = this.chain.then(() => this.flush());
+      if (this.pendingCalls.length) this.chain = this.chain.then(() => this.flush());
+      if (this.pendingReleases.length) {
+        const submitted = this.chain;
+        this.releasing = Promise.all([submitted, this.releasing]).then(() => this.sendReleases());
+      }
     });
   }
 
@@ -268,6 +301,9 @@ export class Client {
         for (const c of calls) c.done.reject(e);
       }
     }
+  }
+
+  private async sendReleases(): Promise<void> {
     const releases = this.pendingReleases;
     this.pendingReleases = [];
     if (releases.length && !this.closed) {
@@ -282,7 +318,7 @@ export class Client {
 
   /** Wait until the submissions made so far were accepted (throws a submission's refusal). */
   async flushed(refs?: ObjectRef[]): Promise<void> {
-    if (this.pendingCalls.length || this.pendingReleases.length) {
+    if (this.pendingCalls.length) {
       this.chain = this.chain.then(() => this.flush()); // (the scheduled flush then finds nothing left)
     }
     await this.chain;
@@ -303,14 +339,19 @@ export class Client {
   async get(refs: ObjectRef | ObjectRef[], options: { timeout?: number } = {}): Promise<any> {
     this.checkOpen();
     const list = Array.isArray(refs) ? refs : [refs];
-    checkRefs(list);
+    this.checkRefs(list);
     await this.flushed(list);
     const request = GetRequest.fromPartial({ sessionId: this.sessionId, objectIds: list.map((r) => r.id),
                                             timeoutS: options.timeout });
-    const pieces: Buffer[][] = list.map(() => []);
-    const errors: (RemoteError | null)[] = list.map(() => null);
+    const values = await this.collect(this.api.get(request, this.metadata), list.length);
+    return Array.isArray(refs) ? values : values[0];
+  }
+
+  /** The values a Get or Run streams (throws the first error, in order). */
+  private async collect(stream: ClientReadableStream<GetReply>, count: number): Promise<unknown[]> {
+    const pieces: Buffer[][] = Array.from({ length: count }, () => []);
+    const errors: (RemoteError | null)[] = pieces.map(() => null);
     await new Promise<void>((resolve, reject) => {
-      const stream = this.api.get(request, this.metadata);
       stream.on("data", (reply: GetReply) => {
         if (reply.error) {
           const e = reply.error;
@@ -323,13 +364,11 @@ export class Client {
       stream.on("error", (error) => reject(fromGrpc(error)));
       stream.on("end", () => resolve());
     });
-    const values = list.map((_, i) => {
+    return pieces.map((parts, i) => {
       const error = errors[i];
       if (error) throw error;
-      const parts = pieces[i];
       return this.codec.decode(parts.length === 1 ? parts[0] : Buffer.concat(parts));
     });
-    return Array.isArray(refs) ? values : values[0];
   }
 
   /** Put a value in the cluster: its ref. */
@@ -353,7 +392,7 @@ export class Client {
   /** Ray's wait: [ready, notReady] once numReturns (default 1) are ready or the timeout (seconds) passes. */
   async wait(refs: ObjectRef[], options: { numReturns?: number; timeout?: number } = {}): Promise<[ObjectRef[], ObjectRef[]]> {
     this.checkOpen();
-    checkRefs(refs);
+    this.checkRefs(refs);
     await this.flushed(refs);
     const reply = await this.unary<WaitRequest, WaitReply>(this.api.wait.bind(this.api), WaitRequest.fromPartial({
       sessionId: this.sessionId, objectIds: refs.map((r) => r.id), numReturns: options.numReturns ?? 1,
@@ -429,17 +468,25 @@ export class Client {
   /** End the session: everything it holds is released, its non-detached actors end. */
   async close(): Promise<void> {
     if (this.closed) return;
-    try {
-      await this.flushed();
-    } catch {
-      // (a refused submission: nothing more to send)
-    }
+    await this.flushed();
+    await this.releasing;
     this.closed = true;
     this.events.cancel();
     this.api.close();
   }
 
   // ---- plumbing ------------------------------------------------------------------------
+
+  private checkRefs(refs: ObjectRef[]): void {
+    for (const r of refs as unknown[]) {
+      if (!(r instanceof ObjectRef)) {
+        throw new TypeError(`expected ObjectRefs, got ${typeof r === "object" ? (r as object)?.constructor?.name : typeof r}`);
+      }
+      if (this.released.has(r)) {
+        throw new RequestError(Status.NOT_FOUND, `${r} was released by this client: it holds its object no more`);
+      }
+    }
+  }
 
   private checkOpen(): void {
     if (this.closed) throw new EmberError("the client is closed");
@@ -498,13 +545,6 @@ function taskOptions(o: TaskOptions): TaskOptionsMessage {
   });
 }
 
-function checkRefs(refs: ObjectRef[]): void {
-  for (const r of refs as unknown[]) {
-    if (!(r instanceof ObjectRef)) {
-      throw new TypeError(`expected ObjectRefs, got ${typeof r === "object" ? (r as object)?.constructor?.name : typeof r}`);
-    }
-  }
-}
 
 function sum(sets: Record<string, number>[]): Record<string, number> {
   const total: Record<string, number> = {};

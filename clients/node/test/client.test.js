@@ -69,7 +69,9 @@ test("bad input is refused with what to fix, and the client goes on", async () =
   assert.throws(() => client.submit("polyglot_fns:add", [new Date()]), /Date, which has no language-neutral/);
   const ref = await client.put(1);
   client.release(ref);
-  await assert.rejects(client.get(ref), (e) => e instanceof RequestError && /not held by this session/.test(e.details));
+  await assert.rejects(client.get(ref), (e) => e instanceof RequestError && /was released/.test(e.details));
+  const forged = new ObjectRef(Buffer.alloc(20, 7)); // a ref the session never had: the raylet refuses it
+  await assert.rejects(client.get(forged), (e) => e instanceof RequestError && /not held by this session/.test(e.details));
   assert.equal(await client.call("polyglot_fns:add", 1, 1), 2);
   await assert.rejects(connect({ address: cluster.address, token: "wrong" }), (e) => e instanceof RequestError
     && e.code === 16);

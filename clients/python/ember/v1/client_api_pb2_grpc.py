@@ -72,6 +72,11 @@ class ClientApiStub:
                 request_serializer=ember_dot_v1_dot_client__api__pb2.SubmitRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_client__api__pb2.SubmitReply.FromString,
                 _registered_method=True)
+        self.Run = channel.unary_stream(
+                '/ember.v1.ClientApi/Run',
+                request_serializer=ember_dot_v1_dot_client__api__pb2.RunRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_client__api__pb2.GetReply.FromString,
+                _registered_method=True)
         self.CreateActor = channel.unary_unary(
                 '/ember.v1.ClientApi/CreateActor',
                 request_serializer=ember_dot_v1_dot_client__api__pb2.CreateActorRequest.SerializeToString,
@@ -169,6 +174,19 @@ class ClientApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Run(self, request, context):
+        """Submit and Get in one round trip, for a caller that waits for the
+        results at once: submits the calls (as Submit, refused whole the same
+        way) and streams the values of all their returns, in order (`index`
+        counts the returns of every call: those of call 0 first), once all are
+        ready (as Get; DEADLINE_EXCEEDED after timeout_s). The session holds
+        the returns afterwards as after Submit: release them. Safe to retry
+        when every call names its task_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateActor(self, request, context):
         """Creates an actor of a Python class. A named actor's name is reserved in
         the GCS first: ALREADY_EXISTS if taken (unless get_if_exists, which
@@ -254,6 +272,11 @@ def add_ClientApiServicer_to_server(servicer, server):
                     servicer.Submit,
                     request_deserializer=ember_dot_v1_dot_client__api__pb2.SubmitRequest.FromString,
                     response_serializer=ember_dot_v1_dot_client__api__pb2.SubmitReply.SerializeToString,
+            ),
+            'Run': grpc.unary_stream_rpc_method_handler(
+                    servicer.Run,
+                    request_deserializer=ember_dot_v1_dot_client__api__pb2.RunRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_client__api__pb2.GetReply.SerializeToString,
             ),
             'CreateActor': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateActor,
@@ -378,6 +401,33 @@ class ClientApi:
             '/ember.v1.ClientApi/Submit',
             ember_dot_v1_dot_client__api__pb2.SubmitRequest.SerializeToString,
             ember_dot_v1_dot_client__api__pb2.SubmitReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Run(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ember.v1.ClientApi/Run',
+            ember_dot_v1_dot_client__api__pb2.RunRequest.SerializeToString,
+            ember_dot_v1_dot_client__api__pb2.GetReply.FromString,
             options,
             channel_credentials,
             insecure,

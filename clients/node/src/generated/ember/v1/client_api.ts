@@ -147,6 +147,13 @@ export interface Refs {
   objectIds: Buffer[];
 }
 
+export interface RunRequest {
+  sessionId: Buffer;
+  calls: Call[];
+  /** unset: wait as long as it takes */
+  timeoutS?: number | undefined;
+}
+
 export interface SubmitReply {
   /** one per call: its returns (num_returns of them) */
   refs: Refs[];
@@ -1660,6 +1667,115 @@ export const Refs: MessageFns<Refs> = {
   fromPartial<I extends Exact<DeepPartial<Refs>, I>>(object: I): Refs {
     const message = createBaseRefs();
     message.objectIds = object.objectIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRunRequest(): RunRequest {
+  return { sessionId: Buffer.alloc(0), calls: [], timeoutS: undefined };
+}
+
+export const RunRequest: MessageFns<RunRequest> = {
+  encode(message: RunRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId.length !== 0) {
+      writer.uint32(10).bytes(message.sessionId);
+    }
+    for (const v of message.calls) {
+      Call.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.timeoutS !== undefined) {
+      writer.uint32(25).double(message.timeoutS);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.calls.push(Call.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.timeoutS = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? Buffer.from(bytesFromBase64(object.sessionId))
+        : isSet(object.session_id)
+        ? Buffer.from(bytesFromBase64(object.session_id))
+        : Buffer.alloc(0),
+      calls: globalThis.Array.isArray(object?.calls) ? object.calls.map((e: any) => Call.fromJSON(e)) : [],
+      timeoutS: isSet(object.timeoutS)
+        ? globalThis.Number(object.timeoutS)
+        : isSet(object.timeout_s)
+        ? globalThis.Number(object.timeout_s)
+        : undefined,
+    };
+  },
+
+  toJSON(message: RunRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId.length !== 0) {
+      obj.sessionId = base64FromBytes(message.sessionId);
+    }
+    if (message.calls?.length) {
+      obj.calls = message.calls.map((e) => Call.toJSON(e));
+    }
+    if (message.timeoutS !== undefined) {
+      obj.timeoutS = floatToJson(message.timeoutS);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunRequest>, I>>(base?: I): RunRequest {
+    return RunRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunRequest>, I>>(object: I): RunRequest {
+    const message = createBaseRunRequest();
+    message.sessionId = object.sessionId ?? Buffer.alloc(0);
+    message.calls = object.calls?.map((e) => Call.fromPartial(e)) || [];
+    message.timeoutS = object.timeoutS ?? undefined;
     return message;
   },
 };
@@ -4469,6 +4585,24 @@ export const ClientApiService = {
     responseDeserialize: (value: Buffer): SubmitReply => SubmitReply.decode(value),
   },
   /**
+   * Submit and Get in one round trip, for a caller that waits for the
+   * results at once: submits the calls (as Submit, refused whole the same
+   * way) and streams the values of all their returns, in order (`index`
+   * counts the returns of every call: those of call 0 first), once all are
+   * ready (as Get; DEADLINE_EXCEEDED after timeout_s). The session holds
+   * the returns afterwards as after Submit: release them. Safe to retry
+   * when every call names its task_id.
+   */
+  run: {
+    path: "/ember.v1.ClientApi/Run" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: RunRequest): Buffer => Buffer.from(RunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RunRequest => RunRequest.decode(value),
+    responseSerialize: (value: GetReply): Buffer => Buffer.from(GetReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetReply => GetReply.decode(value),
+  },
+  /**
    * Creates an actor of a Python class. A named actor's name is reserved in
    * the GCS first: ALREADY_EXISTS if taken (unless get_if_exists, which
    * returns the existing actor). Not safe to retry unless named with
@@ -4603,6 +4737,16 @@ export interface ClientApiServer extends UntypedServiceImplementation {
    */
   submit: handleUnaryCall<SubmitRequest, SubmitReply>;
   /**
+   * Submit and Get in one round trip, for a caller that waits for the
+   * results at once: submits the calls (as Submit, refused whole the same
+   * way) and streams the values of all their returns, in order (`index`
+   * counts the returns of every call: those of call 0 first), once all are
+   * ready (as Get; DEADLINE_EXCEEDED after timeout_s). The session holds
+   * the returns afterwards as after Submit: release them. Safe to retry
+   * when every call names its task_id.
+   */
+  run: handleServerStreamingCall<RunRequest, GetReply>;
+  /**
    * Creates an actor of a Python class. A named actor's name is reserved in
    * the GCS first: ALREADY_EXISTS if taken (unless get_if_exists, which
    * returns the existing actor). Not safe to retry unless named with
@@ -4691,6 +4835,17 @@ export interface ClientApiClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SubmitReply) => void,
   ): ClientUnaryCall;
+  /**
+   * Submit and Get in one round trip, for a caller that waits for the
+   * results at once: submits the calls (as Submit, refused whole the same
+   * way) and streams the values of all their returns, in order (`index`
+   * counts the returns of every call: those of call 0 first), once all are
+   * ready (as Get; DEADLINE_EXCEEDED after timeout_s). The session holds
+   * the returns afterwards as after Submit: release them. Safe to retry
+   * when every call names its task_id.
+   */
+  run(request: RunRequest, options?: Partial<CallOptions>): ClientReadableStream<GetReply>;
+  run(request: RunRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<GetReply>;
   /**
    * Creates an actor of a Python class. A named actor's name is reserved in
    * the GCS first: ALREADY_EXISTS if taken (unless get_if_exists, which
