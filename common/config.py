@@ -99,6 +99,11 @@ class Config:
     # metrics are on).
     task_events_enabled: bool = True
     task_events_buffer_size: int = 30000
+    # The client API (clients in other languages): the largest value one Put
+    # takes (it is assembled in the raylet's memory), and the largest
+    # arguments a call carries (larger ones are put first, passed by ref).
+    client_api_max_value_bytes: int = 1 << 30
+    client_api_max_args_bytes: int = 8 << 20
     session_root: str = DEFAULT_SESSION_ROOT
     log_json: bool = False
 

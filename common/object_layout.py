@@ -8,7 +8,8 @@ that memory without copying:
     inband  pickle stream (or raw bytes), at a 64-byte aligned offset
     buffers each at a 64-byte aligned offset
 
-The kinds are in `Kind`. Services write one kind themselves, SYSTEM_ERROR:
+The kinds are in `Kind`. Services write SYSTEM_ERROR themselves (and, for
+clients in other languages, MSGPACK and ARROW values they put):
 a failure of the runtime (a worker crashed, an actor died, an object was
 lost) as UTF-8 JSON `{"type": NAME, "message": TEXT}`, where NAME is the
 `ember.exceptions` class a Python reader raises; it needs no pickle, so any
@@ -33,6 +34,9 @@ class Kind(enum.IntEnum):
     RAW = 2
     ARROW = 3  # inband: b"table" or b"batch"; one buffer: an Arrow IPC stream
     SYSTEM_ERROR = 4  # JSON {"type", "message"}: see the module docstring
+    # The language-neutral kinds (ember_common.neutral_values, docs/other-languages.md):
+    MSGPACK = 5  # inband: one msgpack document (Ember's ext types for refs and tables)
+    CODE_ERROR = 6  # JSON {"type", "message", "traceback", "function"}: user code raised, for a non-Python caller
 
 
 _HEADER = struct.Struct("<4sBxxxIQ")
@@ -136,9 +140,12 @@ class Failure:
     type: FailureType
     message: str
 
-    def encode(self) -> bytes:
+    def to_object(self) -> SerializedObject:
         body = json.dumps({"type": self.type.value, "message": self.message}).encode()
-        return SerializedObject(Kind.SYSTEM_ERROR, body, [], []).to_bytes()
+        return SerializedObject(Kind.SYSTEM_ERROR, body, [], [])
+
+    def encode(self) -> bytes:
+        return self.to_object().to_bytes()
 
     @classmethod
     def decode(cls, inband: memoryview | bytes) -> "Failure":

@@ -16,8 +16,8 @@ from typing import Callable
 
 import grpc
 import grpc.aio
-from ember.v1 import (gcs_pb2, job_pb2_grpc, node_state_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc,
-                      raylet_pb2, raylet_pb2_grpc)
+from ember.v1 import (client_api_pb2_grpc, gcs_pb2, job_pb2_grpc, node_state_pb2_grpc, objectstore_pb2,
+                      objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc)
 
 from ember_common import auth, rpc
 from ember_common import runtime_env_packages as packages
@@ -31,6 +31,8 @@ from ember_raylet.client_session import ClientSession
 from ember_raylet.job_manager import JobManager
 from ember_raylet.job_servicer import JobServicer
 from ember_raylet.job_store import GcsJobStore
+from ember_raylet.client_api_servicer import ClientApiServicer
+from ember_raylet.foreign_sessions import ForeignSessions, Limits
 from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport
 from ember_raylet.memory_monitor import MemoryMonitor, choose_victim, read_memory_usage
@@ -46,6 +48,8 @@ from ember_raylet.task_events import TaskEvents
 from ember_raylet.worker_pool import ProcessSpawner, WorkerHandle, WorkerPool, ZygoteSpawner
 
 log = logging.getLogger(__name__)
+# Values go to clients in other languages in pieces of this size: no message is oversized.
+_CHUNK_BYTES = 1 << 20
 
 
 class RayletService:
@@ -143,6 +147,12 @@ class RayletService:
                                    session_dir / "logs", {"EMBER_ADDRESS": gcs_address, auth.TOKEN_ENV: token},
                                    self._reserve_cpus)
         self._state_servicer = NodeStateServicer(NodeState(self.nm, session_dir / "logs", is_head))
+        self.foreign = ForeignSessions(
+            self.nm, lambda: self._gcs, lambda: self._store, store_dir,
+            Limits(max_value_bytes=config.client_api_max_value_bytes, max_args_bytes=config.client_api_max_args_bytes,
+                   chunk_bytes=_CHUNK_BYTES, inline_threshold=config.inline_threshold),
+            lambda job: self._tasks.spawn(job))
+        self._client_api = ClientApiServicer(self.foreign)
         self._local = LocalTransport(local_socket_path, token, self.nm, registered)
         self._pending_deletes: list[bytes] = []
         self._kv = KvCache()
@@ -163,6 +173,7 @@ class RayletService:
         if self.jobs is not None:
             job_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(self.jobs), server)
         node_state_pb2_grpc.add_NodeStateServicer_to_server(self._state_servicer, server)
+        client_api_pb2_grpc.add_ClientApiServicer_to_server(self._client_api, server)
 
     async def start(self, port: int) -> None:
         self._port = port

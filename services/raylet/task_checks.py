@@ -7,7 +7,8 @@ from __future__ import annotations
 from ember.v1 import raylet_pb2
 
 from ember_common import ids
-from ember_common.errors import ProtocolError
+from ember_common import import_names
+from ember_common.errors import InvalidArgument, ProtocolError
 from ember_common.runtime_env_packages import digest_of
 from ember_common.runtime_env_spec import ResolvedEnv
 
@@ -24,7 +25,16 @@ def check_task_spec(spec: raylet_pb2.TaskSpec) -> None:
         raise ProtocolError(f"task_id must be {ids.UNIQUE_ID_SIZE} bytes, got {len(spec.task_id)}")
     if not 1 <= spec.num_returns <= 10_000 and spec.num_returns != 0:
         raise ProtocolError(f"num_returns must be 0..10000, got {spec.num_returns}")
-    if len(spec.function_id) != 32:
+    method_call = bool(spec.actor_id) and not spec.HasField("actor_creation")
+    if spec.import_name:
+        if spec.function_id:
+            raise ProtocolError("a task names its code by function_id or by import_name, not both")
+        try:
+            import_names.split(spec.import_name)
+        except InvalidArgument as e:
+            raise ProtocolError(str(e)) from None
+    elif len(spec.function_id) != 32 and not (method_call and not spec.function_id):
+        # (a method call names its method; a handle made from a name has no function id)
         raise ProtocolError("function_id must be a 32-byte content hash")
     for name, amount in spec.resources.amounts.items():
         if amount < 0:

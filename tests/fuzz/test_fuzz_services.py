@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import ember
-from ember.v1 import (gcs_pb2, gcs_pb2_grpc, job_pb2, job_pb2_grpc, node_state_pb2, node_state_pb2_grpc,
-                      objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc)
+from ember.v1 import (client_api_pb2, client_api_pb2_grpc, gcs_pb2, gcs_pb2_grpc, job_pb2, job_pb2_grpc,
+                      node_state_pb2, node_state_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2,
+                      raylet_pb2_grpc)
 from ember_common import auth, ids, rpc
 from tests.conftest import shm_files, wait_gone
 from tests.fuzz import harness
@@ -86,6 +87,20 @@ def _jobs_valid(channel: grpc.Channel) -> None:
     channel.close()
 
 
+def _client_api_valid(channel: grpc.Channel) -> None:
+    """A session opens and serves a put and a get."""
+    stub = client_api_pb2_grpc.ClientApiStub(channel)
+    events = stub.Connect(client_api_pb2.ConnectRequest(language="fuzz"), timeout=10)
+    try:
+        session = next(events).connected.session_id
+        ref = stub.Put(iter([client_api_pb2.PutRequest(session_id=session, data=b"\x01")]), timeout=10).object_id
+        (reply,) = stub.Get(client_api_pb2.GetRequest(session_id=session, object_ids=[ref]), timeout=10)
+        assert reply.data == b"\x01"
+    finally:
+        events.cancel()
+        channel.close()
+
+
 @pytest.fixture(scope="module")
 def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Target]]:
     root = tmp_path_factory.mktemp("fuzz")
@@ -101,6 +116,8 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Targ
                 "ObjectStore": Target("ObjectStore", store.address, store.pid, TOKEN, _store_valid),
                 "Raylet": Target("Raylet", f"{node['NodeManagerAddress']}:{node['NodeManagerPort']}", raylet_pid,
                                  auth.read_token(session / "token"), _raylet_valid),
+                "ClientApi": Target("ClientApi", f"{node['NodeManagerAddress']}:{node['NodeManagerPort']}",
+                                    raylet_pid, auth.read_token(session / "token"), _client_api_valid),
             }
             # The head's raylet serves the job service on the same listener.
             found["JobService"] = Target("JobService", found["Raylet"].address, raylet_pid, found["Raylet"].token,

@@ -9,7 +9,8 @@ import os
 
 import pytest
 
-from ember._private.store_io import ReaderMaps, WriterMaps, map_locked
+from ember._private.store_io import ReaderMaps, WriterMaps
+from ember_common.store_files import map_locked
 
 
 def _mapping(tmp_path, name: str, size: int) -> tuple[int, mmap.mmap]:

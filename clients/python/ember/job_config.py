@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ember._private.job_settings import ActorLifetime, validate_namespace
+from ember_common.job_settings import ActorLifetime, validate_namespace
 
 __all__ = ["JobConfig"]
 

@@ -188,9 +188,44 @@ def _register_named(client: Any, actor_id: bytes, name: str, namespace: str, det
 
 
 def handle_from_info(info: gcs_pb2.ActorInfo) -> "ActorHandle":
-    actor_id, function_id, class_info, max_task_retries, ready_id = pickle.loads(info.handle)
     client = runtime.client()
+    if info.import_name:  # created by name, by a client in another language
+        return ActorHandle(info.actor_id, b"", _class_info_by_name(info.import_name), 0,
+                           ObjectRef(info.ready_object_id, client))
+    actor_id, function_id, class_info, max_task_retries, ready_id = pickle.loads(info.handle)
     return ActorHandle(actor_id, function_id, class_info, max_task_retries, ObjectRef(ready_id, client))
+
+
+def _class_info_by_name(import_name: str) -> "_ClassInfo":
+    """The class's methods and their checks if this process can import it;
+    else a description that lets any method be called (the worker, which
+    imported it, is the judge)."""
+    from ember._private import code_by_name
+
+    try:
+        return _ClassInfo(code_by_name.load(import_name))
+    except (ImportError, ValueError):
+        return _AnyClassInfo(import_name)
+
+
+class _AnyMethods(dict):
+    def get(self, name: str, default: Any = None) -> dict[str, Any]:  # type: ignore[override]
+        return super().get(name) or METHOD_DEFAULTS
+
+
+class _AnyChecks(dict):
+    def __missing__(self, name: str) -> CallCheck:
+        return CallCheck(name, None)  # unknown signature: nothing checked here
+
+
+class _AnyClassInfo(_ClassInfo):
+    """A class this process cannot import, known by name only."""
+
+    def __init__(self, import_name: str) -> None:  # (not _ClassInfo's: there is no class here)
+        self.class_name = import_name
+        self.methods = _AnyMethods()
+        self.checks = _AnyChecks({READY_METHOD: CallCheck(f"{import_name}.{READY_METHOD}", ())})
+        self.is_async = False
 
 
 class _BoundActorOptions:

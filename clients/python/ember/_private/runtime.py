@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Sequence
 from ember.v1 import gcs_pb2, raylet_pb2
 
 from ember import exceptions
-from ember._private import job_settings as job_settings_kv
+from ember_common import job_settings as job_settings_kv
 from ember._private import serialization, session
 from ember._private.core_client import CoreClient
 from ember._private.generators import ObjectRefGenerator
-from ember._private.job_settings import JobSettings, validate_namespace
+from ember_common.job_settings import JobSettings, validate_namespace
 from ember._private.object_ref import ObjectRef
 from ember._private import runtime_env_support
 from ember_common.runtime_env_spec import ResolvedEnv

@@ -34,8 +34,8 @@ __all__ = ["SerializedObject", "deserialize", "dumps_function", "loads_function"
 _OOB_MIN = 4096
 # The kinds as plain ints: every get and put compares or packs one, and an
 # enum member's lookup and comparison cost several times an int's.
-_PICKLE, _ERROR, _RAW, _ARROW, _SYSTEM_ERROR = (int(k) for k in (Kind.PICKLE, Kind.ERROR, Kind.RAW, Kind.ARROW,
-                                                                 Kind.SYSTEM_ERROR))
+_PICKLE, _ERROR, _RAW, _ARROW, _SYSTEM_ERROR, _MSGPACK, _CODE_ERROR = (
+    int(k) for k in (Kind.PICKLE, Kind.ERROR, Kind.RAW, Kind.ARROW, Kind.SYSTEM_ERROR, Kind.MSGPACK, Kind.CODE_ERROR))
 
 
 class _Context(threading.local):
@@ -145,6 +145,14 @@ def deserialize(data: bytes | memoryview) -> tuple[Any, bool]:
         return getattr(exceptions, failure.type.value)(failure.message), True
     if kind == _ARROW:
         return _deserialize_arrow(inband, buffers), False
+    if kind == _MSGPACK:  # put (or returned to) a client in another language
+        from ember._private import neutral
+
+        return neutral.decode_document(inband), False
+    if kind == _CODE_ERROR:
+        from ember._private import neutral
+
+        return neutral.deserialize_code_error(inband), True
     raise ValueError(f"unknown object kind {kind}")
 
 

@@ -7,16 +7,15 @@ while we read it (services/objectstore/). Both kinds of mapping are cached.
 
 from __future__ import annotations
 
-import fcntl
 import mmap
 import os
 import threading
-import weakref
 from typing import Any, Callable
 
 from ember import exceptions
 from ember._private import serialization
 from ember.v1 import objectstore_pb2
+from ember_common.store_files import map_locked
 
 
 def raise_fd_limit() -> None:
@@ -129,28 +128,6 @@ class StoreIO:
             if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or not self.reader_maps.clear():
                 raise
         return call()
-
-
-def map_locked(path: str) -> memoryview | None:
-    """Map a store file read-only under a shared flock; None if it is gone."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        if os.fstat(fd).st_ino != os.stat(path).st_ino:
-            os.close(fd)
-            return None  # removed (or replaced) between our open and our lock
-        mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-    except FileNotFoundError:
-        os.close(fd)
-        return None
-    except BaseException:
-        os.close(fd)
-        raise
-    weakref.finalize(mm, os.close, fd)
-    return memoryview(mm)
 
 
 class WriterMaps:

@@ -35,7 +35,7 @@ from ember.v1 import raylet_pb2
 
 from ember import exceptions
 from ember._private import direct_calls, generators, runtime, runtime_env_support, serialization, task_args
-from ember._private.actor import READY_METHOD, ActorExit, own_handle
+from ember._private.actor import READY_METHOD, ActorExit, _ClassInfo, own_handle
 from ember._private.core_client import CoreClient
 from ember._private.direct_calls import CallerConnection
 from ember._private.object_ref import ObjectRef
@@ -244,6 +244,10 @@ class Worker:
             with self._jobs_lock:  # tasks on other threads wait until the path is in place
                 if spec.job_id not in self._jobs_seen:
                     self._adopt_job_path(spec.job_id)
+        if spec.import_name:  # called by name (a client in another language)
+            from ember._private import code_by_name  # (loaded only by workers that meet such a call)
+
+            return code_by_name.load(spec.import_name)  # (imported once: sys.modules keeps it)
         fn = self._functions.get(spec.function_id)
         if fn is None:
             fn = serialization.loads_function(self.client.fetch_function(spec.function_id))
@@ -351,6 +355,10 @@ class Worker:
 
     def _arguments(self, execute: raylet_pb2.ExecuteTask) -> tuple[tuple[Any, ...], dict[str, Any]]:
         deps = [self.client.decode(v) for v in execute.args]
+        if execute.spec.neutral:
+            from ember._private import neutral  # (msgpack: only in workers serving other languages)
+
+            return neutral.unpack_args(execute.spec.args, list(execute.spec.dependencies), deps)
         return task_args.unpack(execute.spec.args, deps)
 
     def _target(self, spec: raylet_pb2.TaskSpec) -> Any:
@@ -413,6 +421,10 @@ class Worker:
 
     def _start_actor(self, spec: raylet_pb2.TaskSpec, cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         creation = spec.actor_creation
+        if spec.import_name:  # created by name: whether it is async is the class's to say
+            creation = raylet_pb2.ActorCreation()
+            creation.CopyFrom(spec.actor_creation)
+            creation.is_async = _ClassInfo(cls).is_async
         self._actor_id = creation.actor_id
         runtime.task_context().actor_id = creation.actor_id
         self._actor_spec = raylet_pb2.TaskSpec(
@@ -532,7 +544,12 @@ class Worker:
 
     def _send_error(self, spec: raylet_pb2.TaskSpec, error: BaseException, application: bool, message: str = "",
                     actor_exit: bool = False) -> None:
-        data = serialization.serialize_error(error).to_bytes()
+        if spec.neutral:
+            from ember._private import neutral
+
+            data = neutral.serialize_error(error, spec.function_name).to_bytes()
+        else:
+            data = serialization.serialize_error(error).to_bytes()
         result = raylet_pb2.TaskResult(task_id=spec.task_id, application_error=application, error_message=message,
                                        actor_exit=actor_exit)
         for i in range(spec.num_returns):
@@ -559,10 +576,18 @@ def _user_frames(tb: Any) -> Any:
 
 
 def _serialize_return(spec: raylet_pb2.TaskSpec, value: Any, index: int, count: int) -> Any:
+    which = "the return value" if count == 1 else f"return value {index + 1}"
+    if spec.neutral:  # for a caller in another language
+        from ember._private import neutral
+
+        try:
+            return neutral.serialize(value)
+        except neutral.NotNeutralError as e:
+            raise TypeError(f"cannot send {which} of {spec.function_name}() to a caller in another language: "
+                            f"{e}") from None
     try:
         return serialization.serialize(value)
     except TypeError:
-        which = "the return value" if count == 1 else f"return value {index + 1}"
         raise TypeError(f"cannot send {which} of {spec.function_name}(): "
                         f"{serialization.why_unpicklable(value)}") from None
 

@@ -382,7 +382,7 @@ class GetClusterInfoReply(_message.Message):
     def __init__(self, session_name: _Optional[str] = ..., storage: _Optional[str] = ..., start_time: _Optional[float] = ..., leader_address: _Optional[str] = ..., is_leader: _Optional[bool] = ..., replicas: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ActorInfo(_message.Message):
-    __slots__ = ("actor_id", "job_id", "class_name", "name", "namespace", "state", "death_cause", "death_message", "node_id", "pid", "num_restarts", "max_restarts", "detached", "handle", "start_time", "end_time", "owner_node_id")
+    __slots__ = ("actor_id", "job_id", "class_name", "name", "namespace", "state", "death_cause", "death_message", "node_id", "pid", "num_restarts", "max_restarts", "detached", "handle", "start_time", "end_time", "owner_node_id", "import_name", "ready_object_id")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[ActorInfo.State]
@@ -430,6 +430,8 @@ class ActorInfo(_message.Message):
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     OWNER_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_NAME_FIELD_NUMBER: _ClassVar[int]
+    READY_OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     actor_id: bytes
     job_id: bytes
     class_name: str
@@ -447,7 +449,9 @@ class ActorInfo(_message.Message):
     start_time: float
     end_time: float
     owner_node_id: bytes
-    def __init__(self, actor_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., class_name: _Optional[str] = ..., name: _Optional[str] = ..., namespace: _Optional[str] = ..., state: _Optional[_Union[ActorInfo.State, str]] = ..., death_cause: _Optional[_Union[ActorInfo.DeathCause, str]] = ..., death_message: _Optional[str] = ..., node_id: _Optional[bytes] = ..., pid: _Optional[int] = ..., num_restarts: _Optional[int] = ..., max_restarts: _Optional[int] = ..., detached: _Optional[bool] = ..., handle: _Optional[bytes] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., owner_node_id: _Optional[bytes] = ...) -> None: ...
+    import_name: str
+    ready_object_id: bytes
+    def __init__(self, actor_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., class_name: _Optional[str] = ..., name: _Optional[str] = ..., namespace: _Optional[str] = ..., state: _Optional[_Union[ActorInfo.State, str]] = ..., death_cause: _Optional[_Union[ActorInfo.DeathCause, str]] = ..., death_message: _Optional[str] = ..., node_id: _Optional[bytes] = ..., pid: _Optional[int] = ..., num_restarts: _Optional[int] = ..., max_restarts: _Optional[int] = ..., detached: _Optional[bool] = ..., handle: _Optional[bytes] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., owner_node_id: _Optional[bytes] = ..., import_name: _Optional[str] = ..., ready_object_id: _Optional[bytes] = ...) -> None: ...
 
 class RegisterActorRequest(_message.Message):
     __slots__ = ("actor",)
