@@ -412,7 +412,8 @@ def main():
 
     faulthandler.dump_traceback_later(120, exit=True)
     t = time.perf_counter()
-    rt.init(num_cpus=a.num_cpus)
+    # Ray on loopback too (it takes the machine's address by default); Ember's services bind 127.0.0.1.
+    rt.init(num_cpus=a.num_cpus, **({"_node_ip_address": "127.0.0.1"} if a.runtime == "ray" else {}))
     init_call_s = time.perf_counter() - t
     write_pid_file()
     assert rt.get(small.remote(1)) == 1

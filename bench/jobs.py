@@ -1,0 +1,167 @@
+"""Jobs and runtime environments, Ember beside Ray in one run (issue 14):
+
+- job submit -> the entrypoint's first line of output (JobSubmissionClient:
+  submit_job, then its logs polled every 5 ms);
+- the first task in a new working_dir environment (cold: a directory never
+  seen, uploaded and unpacked), then a task in the same one (warm: cached);
+- tasks per second in that cached non-default environment, against the
+  default one (2,000 no-op tasks submitted, then got).
+
+Each runtime runs in its own subprocess (its own interpreter: Ray from a
+virtualenv with ray[default]==2.60.0, which its job server and runtime
+environments need) against a head it starts on loopback and stops.
+
+    python bench/jobs.py [--ray-python /tmp/rayvenv/bin/python] [--ember-python PY] [--repeat 3]
+
+Ray's side binds the machine's address here whatever --node-ip-address
+says, and its raylet went away once the job server and a driver had run
+(2026-12-07): record Ember's side alone when it does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import textwrap
+
+PROBE = textwrap.dedent(r'''
+    import json, os, pathlib, socket, subprocess, sys, tempfile, time
+    runtime, repeat = sys.argv[1], int(sys.argv[2])
+    if runtime == "ember":
+        import ember as rt
+        from ember.job_submission import JobSubmissionClient
+    else:
+        import ray as rt
+        from ray.job_submission import JobSubmissionClient
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f"bench-jobs-{runtime}-"))
+
+    def free_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    env = dict(os.environ)
+    bindir = pathlib.Path(sys.executable).parent
+    if runtime == "ember":
+        env["EMBER_SESSION_ROOT"] = str(tmp / "sessions")
+        out = subprocess.run([str(bindir / "ember"), "start", "--head", "--port", "0", "--num-cpus", "2"],
+                             capture_output=True, text=True, env=env, check=True).stdout
+        session = pathlib.Path(next(l for l in out.splitlines() if "session:" in l).split("session:")[1].strip())
+        address = json.loads((session / "cluster.json").read_text())["gcs_address"]
+        token = (session / "token").read_text().strip()
+        os.environ.update(EMBER_SESSION_ROOT=env["EMBER_SESSION_ROOT"], EMBER_AUTH_TOKEN=token)
+        job_address = address
+        stop = [str(bindir / "ember"), "stop"]
+    else:
+        # Token authentication on both sides, as Ember's (Ray 2.60's RAY_AUTH_MODE=token;
+        # ~/.ray/auth_token, made by `ray get-auth-token --generate` if missing).
+        token_file = pathlib.Path.home() / ".ray" / "auth_token"
+        if not token_file.exists():
+            subprocess.run([str(bindir / "ray"), "get-auth-token", "--generate"], capture_output=True, check=True)
+        env["RAY_AUTH_MODE"] = "token"  # (the client's too: _probe sets it before ray is imported)
+        dash, gcs_port = free_port(), free_port()
+        subprocess.run([str(bindir / "ray"), "start", "--head", "--num-cpus", "2", "--node-ip-address", "127.0.0.1",
+                        "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
+                        "--port", str(gcs_port),
+                        "--temp-dir", str(tmp / "ray")], capture_output=True, text=True, env=env, check=True)
+        address = f"127.0.0.1:{gcs_port}"  # ("auto" may find another session's files in /tmp/ray)
+        job_address = f"http://127.0.0.1:{dash}"
+        stop = [str(bindir / "ray"), "stop", "--force"]
+    results = {}
+    try:
+        client = JobSubmissionClient(job_address)
+        entry = tmp / "entry"
+        entry.mkdir()
+        (entry / "main.py").write_text("print('first', flush=True)\n")
+        firsts = []
+        for i in range(repeat):
+            t = time.perf_counter()
+            job = client.submit_job(entrypoint="python main.py", runtime_env={"working_dir": str(entry)})
+            while "first" not in client.get_job_logs(job):
+                time.sleep(0.005)
+            firsts.append(time.perf_counter() - t)
+            while str(client.get_job_status(job)).split(".")[-1] not in ("SUCCEEDED", "FAILED", "STOPPED"):
+                time.sleep(0.05)
+        results["job submit -> first line (s)"] = firsts
+
+        rt.init(address=address, **({"_node_ip_address": "127.0.0.1"} if runtime == "ray" else {}))
+
+        @rt.remote
+        def noop():
+            return None
+
+        @rt.remote
+        def answer():
+            import answer_module
+            return answer_module.VALUE
+
+        rt.get([noop.remote() for _ in range(200)])
+        colds, warms = [], []
+        for i in range(repeat):
+            d = tmp / f"wd{i}"
+            d.mkdir()
+            (d / "answer_module.py").write_text(f"VALUE = {i}\n")
+            (d / "data.bin").write_bytes(os.urandom(1 << 20))  # a 1 MiB file: something to upload and unpack
+            in_env = answer.options(runtime_env={"working_dir": str(d)})
+            t = time.perf_counter()
+            assert rt.get(in_env.remote()) == i
+            colds.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            assert rt.get(in_env.remote()) == i
+            warms.append(time.perf_counter() - t)
+        results["first task, new working_dir (cold, s)"] = colds
+        results["task, cached working_dir (warm, s)"] = warms
+        env_noop = noop.options(runtime_env={"working_dir": str(tmp / "wd0")})
+        rt.get([env_noop.remote() for _ in range(200)])
+        rates_default, rates_env = [], []
+        for _ in range(repeat):
+            for fn, rates in ((noop, rates_default), (env_noop, rates_env)):
+                t = time.perf_counter()
+                rt.get([fn.remote() for _ in range(2000)])
+                rates.append(2000 / (time.perf_counter() - t))
+        results["tasks/s, default environment"] = rates_default
+        results["tasks/s, cached working_dir environment"] = rates_env
+        rt.shutdown()
+    finally:
+        subprocess.run(stop, capture_output=True, env=env)
+    print(json.dumps(results))
+''')
+
+
+def _probe(python: str, runtime: str, repeat: int) -> dict[str, list[float]]:
+    env = {**os.environ, **({"RAY_AUTH_MODE": "token"} if runtime == "ray" else {})}
+    done = subprocess.run([python, "-c", PROBE, runtime, str(repeat)], capture_output=True, text=True, timeout=1200,
+                          env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"{runtime} failed: {done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ember-python", default=sys.executable)
+    parser.add_argument("--ray-python", default=None, help="a Python with ray[default]==2.60.0 (omitted: Ember only)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    ember = _probe(args.ember_python, "ember", args.repeat)
+    ray = _probe(args.ray_python, "ray", args.repeat) if args.ray_python else {}
+    print(f"| metric | Ember | Ray 2.60 | Ember better by |\n|---|---|---|---|")
+    for metric in ember:
+        e = statistics.median(ember[metric])
+        if metric not in ray:
+            fmt = (lambda v: f"{v:,.0f}") if "tasks/s" in metric else (lambda v: f"{v:.3f}")
+            print(f"| {metric} | {fmt(e)} | (not run) | |")
+            continue
+        r = statistics.median(ray[metric])
+        better = r / e if "(s)" in metric or "(cold" in metric or "(warm" in metric else e / r
+        fmt = (lambda v: f"{v:,.0f}") if "tasks/s" in metric else (lambda v: f"{v:.3f}")
+        print(f"| {metric} | {fmt(e)} | {fmt(r)} | {better:.2f}x |")
+    print(json.dumps({"ember": ember, "ray": ray}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
