@@ -99,6 +99,12 @@ class Config:
     # metrics are on).
     task_events_enabled: bool = True
     task_events_buffer_size: int = 30000
+    # The web UI (ember-dashboard) that `ember start --head` starts: its
+    # address (loopback unless told), and whether it starts at all.
+    # ember.init() clusters start none.
+    include_dashboard: bool = True
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8265
     session_root: str = DEFAULT_SESSION_ROOT
     log_json: bool = False
 
