@@ -124,7 +124,7 @@ class Browser:
             raise RuntimeError(f"{expression!r} raised: {result['exceptionDetails']}")
         return result.get("result", {}).get("value")
 
-    def wait_for(self, expression: str, timeout: float = 30.0, what: str | None = None) -> Any:
+    def wait_for(self, expression: str, timeout: float = 60.0, what: str | None = None) -> Any:
         """Evaluate `expression` until it is true; its value."""
         deadline = time.monotonic() + timeout
         value = None

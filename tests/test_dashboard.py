@@ -203,6 +203,9 @@ def test_api_metrics_sums_the_nodes_endpoints(dash):
     values = m["values"]
     assert values["ember_tasks_succeeded"] >= 13 and values["ember_object_store_capacity_bytes"] > 0
     assert values["ember_workers{actor}"] >= 1
+    node_id = dash.rows("/api/v0/nodes")[0]["node_id"]
+    assert list(m["nodes"]) == [node_id]
+    assert m["nodes"][node_id]["ember_object_store_used_bytes"] >= 300_000
 
 
 def test_bad_requests_get_a_clear_error_and_change_nothing(dash):
@@ -298,7 +301,8 @@ def test_pages_in_a_real_browser(dash, tmp_path):
         if os.environ.get("EMBER_DASHBOARD_SCREENSHOT"):  # (how docs/dashboard.png is made)
             browser.screenshot(os.environ["EMBER_DASHBOARD_SCREENSHOT"])
         show("objects")
-        assert "293.0 KiB" in browser.evaluate("document.getElementById('main').innerText")
+        text = browser.evaluate("document.getElementById('main').innerText")
+        assert "293.0 KiB" in text and "Memory per node" in text and node_id[:8] in text
         show("placement-groups")
         assert "dash_group" in browser.evaluate("document.getElementById('main').innerText")
         show("jobs")

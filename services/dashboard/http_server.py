@@ -65,6 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
     # (so that a malformed request line gets a status line with its 400, not HTTP/0.9's bare body)
     default_request_version = "HTTP/1.1"
     server_version = "ember-dashboard"
+    timeout = 60  # a connection idle this long is closed (a thread each: none is held forever)
     sys_version = ""
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)

@@ -20,6 +20,7 @@ _RAYLET = {"ember_tasks": "state", "ember_workers": "state", "ember_tasks_succee
            "ember_tasks_failed": None, "ember_objects": None, "ember_node_memory_used_bytes": None,
            "ember_node_memory_total_bytes": None}
 _STORE = {"ember_object_store_used_bytes": None, "ember_object_store_capacity_bytes": None,
+          "ember_object_store_objects": None, "ember_object_store_spilled_objects": None,
           "ember_object_store_spilled_bytes": None, "ember_object_transfer_sent_bytes": None}
 
 
@@ -41,26 +42,32 @@ def _add(values: dict[str, float], text: str, wanted: dict[str, str | None]) -> 
 
 
 def sample(nodes: list[Any]) -> dict[str, Any]:
-    """{"time": unix seconds, "values": {series: value}, "missing": [urls not read]}."""
+    """{"time": unix seconds, "values": {series: summed value}, "nodes": {node id hex:
+    {series: value}}, "missing": [urls not read, and why]}."""
     targets = []
     for n in nodes:
         if not n.alive:
             continue
         if n.metrics_port:
-            targets.append((f"http://{_host(n.node_address)}:{n.metrics_port}/metrics", _RAYLET))
+            targets.append((n.node_id.hex(), f"http://{_host(n.node_address)}:{n.metrics_port}/metrics", _RAYLET))
         if n.object_store_metrics_port:
-            targets.append((f"http://{_host(n.node_address)}:{n.object_store_metrics_port}/metrics", _STORE))
-    values: dict[str, float] = {}
+            targets.append((n.node_id.hex(), f"http://{_host(n.node_address)}:{n.object_store_metrics_port}/metrics",
+                            _STORE))
+    by_node: dict[str, dict[str, float]] = {}
     missing = []
     if targets:
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
-            texts = [(url, wanted, pool.submit(_read, url)) for url, wanted in targets]
-            for url, wanted, future in texts:
+            texts = [(node, url, wanted, pool.submit(_read, url)) for node, url, wanted in targets]
+            for node, url, wanted, future in texts:
                 try:
-                    _add(values, future.result(), wanted)
+                    _add(by_node.setdefault(node, {}), future.result(), wanted)
                 except (OSError, urllib.error.URLError, ValueError) as e:
                     missing.append(f"{url}: {e}")
-    return {"time": time.time(), "values": values, "missing": missing}
+    values: dict[str, float] = {}
+    for node_values in by_node.values():
+        for key, value in node_values.items():
+            values[key] = values.get(key, 0.0) + value
+    return {"time": time.time(), "values": values, "nodes": by_node, "missing": missing}
 
 
 def _host(address: str) -> str:
