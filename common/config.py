@@ -104,6 +104,12 @@ class Config:
     # arguments a call carries (larger ones are put first, passed by ref).
     client_api_max_value_bytes: int = 1 << 30
     client_api_max_args_bytes: int = 8 << 20
+    # The web UI (ember-dashboard) that `ember start --head` starts: its
+    # address (loopback unless told), and whether it starts at all.
+    # ember.init() clusters start none.
+    include_dashboard: bool = True
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8265
     session_root: str = DEFAULT_SESSION_ROOT
     log_json: bool = False
 

@@ -128,7 +128,8 @@ class Soak:
         self.seconds = seconds
         self.random = random.Random(seed)
         self.users = users
-        self.env = {**os.environ, "EMBER_SESSION_ROOT": str(root), "PYTHONPATH": str(ROOT)}
+        # (the head's dashboard on a free port: 8265 may be another cluster's)
+        self.env = {**os.environ, "EMBER_SESSION_ROOT": str(root), "PYTHONPATH": str(ROOT), "EMBER_DASHBOARD_PORT": "0"}
         self.faults: dict[str, int] = dict.fromkeys(FAULTS, 0)
         self.fault_log: list[str] = []
         self.store_dirs: set[str] = set()  # /dev/shm directories of every store of the run

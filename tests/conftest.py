@@ -22,7 +22,8 @@ def ember_processes(marker: str | None = None) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if any(m in cmd for m in ("ember_gcs.main", "ember_raylet.main", "ember_objectstore.main", "ember._private.worker",
+        if any(m in cmd for m in ("ember_gcs.main", "ember_raylet.main", "ember_objectstore.main", "ember_dashboard.main",
+                                  "ember._private.worker",
                                   "bin/ember-gcs", "bin/ember-raylet", "bin/ember-objectstore", "etcdbin/etcd")):
             if marker is None or marker in cmd:
                 found.append(proc)
@@ -63,6 +64,9 @@ def _session_root(tmp_path_factory: pytest.TempPathFactory) -> object:
     # touches a developer's clusters (nor `address="auto"` finds theirs).
     root = tmp_path_factory.mktemp("sessions")
     os.environ["EMBER_SESSION_ROOT"] = str(root)
+    # Heads started by `ember start` serve their dashboard on a free port,
+    # not 8265: test runs (and a developer's cluster) on one machine must not meet.
+    os.environ["EMBER_DASHBOARD_PORT"] = "0"
     yield
     # Whatever a test started under the test temp dirs must be gone by now.
     left = wait_gone(str(tmp_path_factory.getbasetemp()))

@@ -139,8 +139,9 @@ def test_rays_start_flags_and_stop_force():
     out = ember_cli("start", "--head", "--port", str(port), "--num-cpus", "1", "--node-ip-address", "127.0.0.1",
                     "--include-dashboard", "false", "--dashboard-host", "0.0.0.0", "--disable-usage-stats")
     assert out.returncode == 0, out.stderr
-    assert "--include-dashboard, --dashboard-host ignored: Ember has no dashboard yet" in out.stderr
+    assert "dashboard:" not in out.stdout  # --include-dashboard false: none started
     assert ember_processes(root)
+    assert not [p for p in ember_processes(root) if "ember_dashboard.main" in " ".join(p.cmdline())]
     assert "1 alive" in ember_cli("status").stdout
 
     stopped = ember_cli("stop", "--force")

@@ -6,7 +6,6 @@
 
 const { execFileSync, spawnSync } = require("node:child_process");
 const fs = require("node:fs");
-const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 
@@ -14,28 +13,18 @@ const EMBER = process.env.EMBER_BIN || "ember";
 const PYTHON = process.env.EMBER_PYTHON || "python3";
 const CODE = path.resolve(__dirname, "../../../tests/polyglot_code");
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function startCluster() {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "ember-node-test-"));
-  const env = { ...process.env, EMBER_SESSION_ROOT: root };
+  // (the GCS and the dashboard pick free ports themselves: no port chosen here and taken meanwhile)
+  const env = { ...process.env, EMBER_SESSION_ROOT: root, EMBER_DASHBOARD_PORT: "0" };
   delete env.EMBER_ADDRESS;
   delete env.EMBER_AUTH_TOKEN;
-  const port = await freePort();
-  execFileSync(EMBER, ["start", "--head", "--port", String(port), "--num-cpus", "2"], { env, stdio: "pipe", timeout: 120_000 });
+  execFileSync(EMBER, ["start", "--head", "--port", "0", "--num-cpus", "2"], { env, stdio: "pipe", timeout: 120_000 });
   const sessionDir = fs.realpathSync(path.join(root, "session_latest"));
   const token = fs.readFileSync(path.join(sessionDir, "token"), "utf8").trim();
+  const address = JSON.parse(fs.readFileSync(path.join(sessionDir, "cluster.json"), "utf8")).gcs_address;
   return {
-    root, env, address: `127.0.0.1:${port}`, token, code: CODE,
+    root, env, address, token, code: CODE,
     stop() {
       const out = spawnSync(EMBER, ["stop"], { env, encoding: "utf8", timeout: 120_000 });
       fs.rmSync(root, { recursive: true, force: true });
@@ -45,7 +34,7 @@ async function startCluster() {
     python(source) {
       const program = `import json, sys\nsys.path.insert(0, ${JSON.stringify(CODE)})\nimport ember\n` +
         `from ember.job_config import JobConfig\n` +
-        `ember.init(address="127.0.0.1:${port}", job_config=JobConfig(code_search_path=[${JSON.stringify(CODE)}]), ` +
+        `ember.init(address="${address}", job_config=JobConfig(code_search_path=[${JSON.stringify(CODE)}]), ` +
         `log_to_driver=False)\n${source}\n`;
       const out = spawnSync(PYTHON, ["-c", program], { env, encoding: "utf8", timeout: 120_000 });
       if (out.status !== 0) throw new Error(`python driver failed (${out.status}):\n${out.stderr}`);

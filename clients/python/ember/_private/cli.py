@@ -88,9 +88,12 @@ def main() -> None:
               help="The object store's /metrics port (0: a free one; default EMBER_METRICS_OBJECTSTORE_PORT).")
 @click.option("--gcs-metrics-port", type=int, default=None,
               help="Head only: the GCS's /metrics port (0: a free one; default EMBER_METRICS_GCS_PORT).")
-@click.option("--include-dashboard", type=bool, default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
-@click.option("--dashboard-host", default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
-@click.option("--dashboard-port", type=int, default=None, help="Accepted for Ray's scripts; Ember has no dashboard yet.")
+@click.option("--include-dashboard", type=bool, default=None,
+              help="Head only: start the web UI (default EMBER_INCLUDE_DASHBOARD: true).")
+@click.option("--dashboard-host", default=None,
+              help="Head only: the web UI's address (default EMBER_DASHBOARD_HOST: 127.0.0.1).")
+@click.option("--dashboard-port", type=int, default=None,
+              help="Head only: the web UI's port (default EMBER_DASHBOARD_PORT: 8265; 0: a free one).")
 @click.option("--disable-usage-stats", is_flag=True, help="Accepted for Ray's scripts; Ember collects no usage stats.")
 def start(head: bool, address: str | None, port: int, host: str, num_cpus: float | None, num_gpus: float,
           memory: float, resources: str | None, labels: str | None, object_store_memory: int | None,
@@ -105,9 +108,9 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
     dashboard_flags = [flag for flag, value in (("--include-dashboard", include_dashboard),
                                                 ("--dashboard-host", dashboard_host),
                                                 ("--dashboard-port", dashboard_port)) if value is not None]
-    if dashboard_flags:
-        # Ray's launch scripts pass these; refusing them would stop the script for nothing.
-        click.echo(f"note: {', '.join(dashboard_flags)} ignored: Ember has no dashboard yet (issue 16)", err=True)
+    if dashboard_flags and address:
+        # Ray's launch scripts pass these to every node; refusing them would stop the script for nothing.
+        click.echo(f"note: {', '.join(dashboard_flags)} ignored: the dashboard runs on the head", err=True)
     config = Config.load()
     if address:
         if token is None:
@@ -135,6 +138,17 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
             metrics_ports={name: port for name, port in (("raylet", raylet_metrics_port), ("gcs", gcs_metrics_port),
                                                          ("objectstore", objectstore_metrics_port)) if port is not None},
         )
+        dashboard_url = None
+        if head and (include_dashboard if include_dashboard is not None else config.include_dashboard):
+            try:
+                dashboard_url = node_launcher.start_dashboard(
+                    node, token, dashboard_host or config.dashboard_host,
+                    dashboard_port if dashboard_port is not None else config.dashboard_port,
+                    detached=True, tls_files=tls_files)
+            except (RuntimeError, TimeoutError) as e:
+                node.stop(timeout=2)
+                raise click.ClickException(f"the dashboard did not start: {e}\n(another port: --dashboard-port; "
+                                           "none: --include-dashboard false)") from None
     except (RuntimeError, TimeoutError, ValueError, click.ClickException) as e:
         (session_dir / "token").unlink(missing_ok=True)  # (its logs stay, for the post-mortem)
         raise e if isinstance(e, click.ClickException) else click.ClickException(str(e)) from None
@@ -152,6 +166,8 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
             click.echo(f"  TLS:       mutual TLS on every TCP port (CA {tls_files.ca})")
         if config.metrics_enabled:
             click.echo(f"  metrics:   Prometheus targets of every node in {node.discovery_file} (file_sd_configs)")
+        if dashboard_url:
+            click.echo(f"  dashboard: {dashboard_url}   (log in with the token: {session_dir / 'token'})")
         click.echo("  stop:      ember stop")
     else:
         click.echo(f"Ember node {node.node_id.hex()[:8]} joined the cluster at {address}")

@@ -73,8 +73,9 @@ class NodeProcesses:
 def _session_processes(pids: dict[str, int], session_dir: pathlib.Path) -> list[tuple[psutil.Process, list[psutil.Process]]]:
     """The recorded processes still of this session (a recorded pid may have
     been reused by an unrelated process since), each with its children, in
-    dependency order: raylet, object store, GCS."""
-    order = sorted(pids.items(), key=lambda kv: {"raylet": 0, "objectstore": 1, "gcs": 2}.get(kv[0].split("-")[0], 3))
+    dependency order: dashboard, raylet, object store, GCS."""
+    order = sorted(pids.items(), key=lambda kv: {"dashboard": 0, "raylet": 1, "objectstore": 2, "gcs": 3}
+                   .get(kv[0].split("-")[0], 4))
     found = []
     for _, pid in order:
         try:
@@ -285,6 +286,33 @@ def start_node(
         node.stop(timeout=2)
         raise
     return node
+
+
+def start_dashboard(node: NodeProcesses, token: str, host: str, port: int, *, detached: bool,
+                    tls_files: tls.TlsFiles | None = None, timeout: float = 30.0) -> str:
+    """Start the head's web UI (ember-dashboard) on host:port (0: a free
+    one), one of the node's processes from then on (`ember stop` stops it);
+    its URL once it serves."""
+    session_dir = node.session_dir
+    ready = session_dir / "dashboard.ready"
+    ready.unlink(missing_ok=True)
+    # The head's own GCS socket when it has one (no TLS, no failover to wait for).
+    gcs = f"unix:{session_dir / 'gcs.sock'}" if (session_dir / "gcs.sock").exists() else node.gcs_address
+    args = ["ember_dashboard.main", "--host", host, "--port", str(port), "--gcs-address", gcs,
+            "--session-dir", str(session_dir), "--ready-file", str(ready),
+            "--log-file", str(session_dir / "logs" / "dashboard.log")]
+    if not detached:
+        args += ["--parent-pid", str(os.getpid())]
+    env = {**os.environ, auth.TOKEN_ENV: token, **(tls_files.env() if tls_files else {})}
+    proc = _spawn(args, session_dir / "logs" / "dashboard.out", env, detached)
+    node.popens.append(proc)
+    node.pids["dashboard"] = proc.pid
+    data = session.read_json(node.record)
+    session.write_json(node.record, {**data, "pids": node.pids})
+    _wait_ready({"dashboard": ready}, [proc], ["dashboard"], session_dir, timeout)
+    info = session.read_json(ready)
+    shown = info["host"] if info["host"] not in ("0.0.0.0", "::", "") else socket.gethostname()
+    return f"http://{'[' + shown + ']' if ':' in shown else shown}:{info['port']}"
 
 
 def _start_replicas(spawn: Callable[[int, int], subprocess.Popen[bytes]], first_port: int, host: str,

@@ -41,6 +41,7 @@ class _State:
         self.client: CoreClient | None = None
         self.local_node: NodeProcesses | None = None
         self.session_dir: pathlib.Path | None = None
+        self.dashboard_url: str | None = None  # of the private cluster's web UI, if init() started one
         self.job_id: bytes = b""
         # Job id -> its settings: the driver's own; in a worker, each job met.
         self.job_settings: dict[bytes, JobSettings] = {}
@@ -167,6 +168,9 @@ def init(
     object_store_memory: int | None = None,
     ignore_reinit_error: bool = False,
     log_to_driver: bool = True,
+    include_dashboard: bool | None = None,
+    dashboard_host: str | None = None,
+    dashboard_port: int | None = None,
     _token: str | None = None,
     **unsupported: Any,
 ) -> dict[str, Any]:
@@ -177,6 +181,10 @@ def init(
     `ember start` on this machine; "host:port" joins the GCS at that address.
     namespace (else job_config's, else ""), runtime_env and job_config
     (an ember.job_config.JobConfig) hold for every task and actor of the job.
+    include_dashboard=True also starts the web UI with a private cluster (off
+    by default: one more process per program), on dashboard_host:dashboard_port
+    (default EMBER_DASHBOARD_HOST/PORT: 127.0.0.1:8265); its address is
+    the answer's "dashboard_url".
     """
     if unsupported:
         warnings.warn(f"ember.init() ignores arguments it does not support: {sorted(unsupported)}", stacklevel=2)
@@ -203,6 +211,16 @@ def init(
             )
             _state.local_node = node
             _state.session_dir = session_dir
+            if include_dashboard:
+                try:
+                    _state.dashboard_url = node_launcher.start_dashboard(
+                        node, token, dashboard_host or config.dashboard_host,
+                        dashboard_port if dashboard_port is not None else config.dashboard_port,
+                        detached=False, tls_files=tls_files)
+                except BaseException:
+                    node.stop(timeout=2)
+                    _state.local_node = None
+                    raise
             gcs_address = node.gcs_address
             raylet_address = f"local:{node.raylet_local_socket}" if config.local_transport else f"unix:{node.raylet_socket}"
         else:
@@ -389,6 +407,7 @@ def _context_info() -> dict[str, Any]:
         "node_id": c.node_id.hex() if c else None,
         "job_id": _state.job_id.hex(),
         "gcs_address": c.info.gcs_address if c else None,
+        "dashboard_url": _state.dashboard_url,
     }
 
 
@@ -406,6 +425,7 @@ def shutdown() -> None:
                     pass
             c.close()
         node, _state.local_node = _state.local_node, None
+        _state.dashboard_url = None
         if node is not None:
             node.stop()
             if _state.session_dir is not None:
