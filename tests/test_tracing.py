@@ -213,10 +213,11 @@ def test_an_unsampled_trace_records_nothing_and_says_so_downstream(traced_cluste
     assert _trace(receiver, trace_id) == []
 
 
-def test_tracestate_and_baggage_reach_nested_tasks_whole(traced_cluster):
+@pytest.mark.parametrize("flags", ["01", "00"])  # sampled upstream, or not
+def test_tracestate_and_baggage_reach_nested_tasks_whole(traced_cluster, flags):
     tracestate = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
     upstream = TraceContextTextMapPropagator().extract({
-        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": tracestate})
+        "traceparent": f"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}", "tracestate": tracestate})
     token = context.attach(baggage.set_baggage("user", "alice", upstream))
     try:
         with tracer.start_as_current_span("with state"):
@@ -226,7 +227,7 @@ def test_tracestate_and_baggage_reach_nested_tasks_whole(traced_cluster):
         context.detach(token)
     for where in seen:
         assert where["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
-        assert where["sampled"] and where["recording"]
+        assert where["sampled"] == where["recording"] == (flags == "01")
         assert where["tracestate"] == tracestate
         assert where["user"] == "alice"
 

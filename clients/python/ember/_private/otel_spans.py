@@ -17,10 +17,11 @@ import os
 import time
 from typing import Any
 
-from opentelemetry import context, trace
+from opentelemetry import baggage, context, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace.span import TraceState
 
 from ember._private.tracing import QueueItem
 
@@ -45,6 +46,35 @@ class RunningTask:
             self.span.end()
 
 
+class UnsampledSubmission:
+    """A submission under an unsampled span: no span, and the task carries
+    that span's context on as it is (0% sampling must cost next to nothing)."""
+
+    __slots__ = ("_span_context", "_context")
+
+    def __init__(self, span_context: trace.SpanContext, ctx: context.Context) -> None:
+        self._span_context = span_context
+        self._context = ctx
+
+    def stamp(self, spec: Any) -> None:
+        _stamp(spec, self._span_context, self._context)
+
+    def end(self) -> None:
+        pass
+
+
+def _stamp(spec: Any, sc: trace.SpanContext, ctx: context.Context) -> None:
+    """A task's W3C context: span context `sc`, with the baggage of `ctx`.
+    (Formatted here, not by the propagators: a few calls, not dozens.)"""
+    spec.traceparent = f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{sc.trace_flags:02x}"
+    if sc.trace_state:
+        spec.tracestate = sc.trace_state.to_header()
+    if baggage.get_all(ctx):
+        carrier: dict[str, str] = {}
+        _BAGGAGE.inject(carrier, ctx)
+        spec.baggage = carrier.get("baggage", "")
+
+
 class Submission:
     """A task's submit span, from its .remote() call until it is queued."""
 
@@ -58,14 +88,8 @@ class Submission:
         """Put the task's trace context in its spec: the submitter's current
         span, or with none, this submit span (the root of a new trace)."""
         ctx = self._context
-        if not trace.get_current_span(ctx).get_span_context().is_valid:
-            ctx = trace.set_span_in_context(self.span, ctx)
-        carrier: dict[str, str] = {}
-        _TRACE_CONTEXT.inject(carrier, ctx)
-        _BAGGAGE.inject(carrier, ctx)
-        spec.traceparent = carrier.get("traceparent", "")
-        spec.tracestate = carrier.get("tracestate", "")
-        spec.baggage = carrier.get("baggage", "")
+        current = trace.get_current_span(ctx).get_span_context()
+        _stamp(spec, current if current.is_valid else self.span.get_span_context(), ctx)
         spec.submit_time_ns = time.time_ns()
         if self.span.is_recording():
             self.span.set_attribute("ember.task_id", spec.task_id.hex())
@@ -94,8 +118,11 @@ class OtelSpans:
 
     # ---- a submitter --------------------------------------------------------
 
-    def start_submit(self, name: str) -> Submission:
+    def start_submit(self, name: str) -> Submission | UnsampledSubmission:
         ctx = context.get_current()
+        current = trace.get_current_span(ctx).get_span_context()
+        if current.is_valid and not current.trace_flags.sampled:
+            return UnsampledSubmission(current, ctx)
         return Submission(self.tracer.start_span(f"submit {name}", ctx, SpanKind.PRODUCER), ctx)
 
     # ---- a worker -----------------------------------------------------------
@@ -103,12 +130,20 @@ class OtelSpans:
     def start_task(self, spec: Any) -> RunningTask:
         """The spans of a task about to run: its schedule span (submit to
         now), and its execute span, made current until end()."""
-        parent = _extract(spec.traceparent, spec.tracestate, spec.baggage)
-        parent_span = trace.get_current_span(parent).get_span_context()
-        if parent_span.is_valid and not parent_span.trace_flags.sampled:
+        traceparent = spec.traceparent
+        if traceparent[:3] == "00-" and not int(traceparent[53:55], 16) & 1:  # (0x02: "random", not "sampled")
             # Not sampled upstream: nothing is recorded here, and what the
-            # task submits carries the same unsampled context on.
+            # task submits carries the same unsampled context on. (Read
+            # without the propagator: 0% sampling must cost next to nothing;
+            # the raylet checked the header's form.)
+            unsampled = trace.SpanContext(int(traceparent[3:35], 16), int(traceparent[36:52], 16), True,
+                                          trace.TraceFlags(int(traceparent[53:55], 16)),
+                                          TraceState.from_header([spec.tracestate]) if spec.tracestate else None)
+            parent = trace.set_span_in_context(trace.NonRecordingSpan(unsampled))
+            if spec.baggage:
+                parent = _BAGGAGE.extract({"baggage": spec.baggage}, parent)
             return RunningTask(None, context.attach(parent))
+        parent = _extract(traceparent, spec.tracestate, spec.baggage)
         now = time.time_ns()
         name = spec.function_name
         attributes = {"ember.task_id": spec.task_id.hex(), "ember.job_id": spec.job_id.hex()}
@@ -133,7 +168,11 @@ class OtelSpans:
     # ---- objects ------------------------------------------------------------
 
     def start_object_span(self, operation: str, count: int) -> trace.Span:
-        """An ember.get / ember.put span (ended by the caller)."""
+        """An ember.get / ember.put span (ended by the caller); under an
+        unsampled span, none (its end() does nothing)."""
+        current = trace.get_current_span()
+        if not current.is_recording() and current.get_span_context().is_valid:
+            return trace.INVALID_SPAN
         return self.tracer.start_span(f"ember.{operation}", attributes={"ember.object_count": count})
 
     # ---- queues -------------------------------------------------------------
