@@ -45,11 +45,12 @@ def configure(service_name: str, attributes: dict[str, Any] | None = None) -> bo
     service.name when OTEL_SERVICE_NAME does not give one; `attributes` go
     into the resource of the provider made here (not an application's own)."""
     global enabled, spans
-    if spans is not None:  # (a driver's second init: the same provider goes on)
+    if not wanted(os.environ):
+        enabled = False
+        return False
+    if spans is not None:  # (a driver's later init: the same provider goes on)
         enabled = True
         return True
-    if not wanted(os.environ):
-        return False
     try:
         from ember._private.otel_spans import OtelSpans
     except ImportError as e:
