@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from ember.v1 import raylet_pb2
 
-from ember_common import ids
-from ember_common import import_names
+from ember_common import ids, import_names, trace_context
 from ember_common.errors import InvalidArgument, ProtocolError
 from ember_common.runtime_env_packages import digest_of
 from ember_common.runtime_env_spec import ResolvedEnv
@@ -53,6 +52,11 @@ def check_task_spec(spec: raylet_pb2.TaskSpec) -> None:
                 digest_of(uri)
             except ValueError as e:
                 raise ProtocolError(str(e)) from None
+    if spec.traceparent or spec.tracestate or spec.baggage:  # (set only where tracing is on)
+        try:
+            trace_context.check(spec.traceparent, spec.tracestate, spec.baggage)
+        except ValueError as e:
+            raise ProtocolError(str(e)) from None
     if spec.HasField("actor_creation"):
         creation = spec.actor_creation
         if len(creation.actor_id) != ids.UNIQUE_ID_SIZE or spec.actor_id != creation.actor_id:

@@ -45,3 +45,35 @@ def test_a_negative_resource_is_refused():
     spec.resources.amounts["CPU"] = -1
     with pytest.raises(ProtocolError, match="negative"):
         check_task_spec(spec)
+
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_a_trace_context_passes_whole():
+    check_task_spec(good(traceparent=TRACEPARENT, tracestate="congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
+                         baggage="user=alice,team=a%20b;prop=1"))
+    check_task_spec(good(tracestate="", traceparent=TRACEPARENT))
+    check_task_spec(good(traceparent=TRACEPARENT, tracestate=",".join(f"k{i}=v{i}" for i in range(32))))
+    check_task_spec(good(traceparent="cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-later"))  # a later version
+
+
+@pytest.mark.parametrize("fields, complaint", [
+    ({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331"}, "VERSION-TRACEID-PARENTID-FLAGS"),
+    ({"traceparent": TRACEPARENT.upper()}, "lowercase hex"),
+    ({"traceparent": "ff" + TRACEPARENT[2:]}, "version ff"),
+    ({"traceparent": TRACEPARENT + "-x"}, "exactly 4 fields"),
+    ({"traceparent": "00-" + "0" * 32 + "-b7ad6b7169203331-01"}, "all zeros"),
+    ({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-" + "0" * 16 + "-01"}, "all zeros"),
+    ({"tracestate": "rojo=00f067aa0ba902b7"}, "without a traceparent"),
+    ({"traceparent": TRACEPARENT, "tracestate": ",".join(f"k{i}=v{i}" for i in range(33))}, "33 entries; at most 32"),
+    ({"traceparent": TRACEPARENT, "tracestate": "Rojo=1"}, "not key=value"),
+    ({"traceparent": TRACEPARENT, "tracestate": "rojo"}, "not key=value"),
+    ({"traceparent": TRACEPARENT, "tracestate": "rojo=1,rojo=2"}, "twice"),
+    ({"baggage": "user=" + "a" * 8192}, "at most 8192"),
+    ({"baggage": "no value here"}, "not key=value"),
+    ({"baggage": ",".join(f"k{i}=v" for i in range(181))}, "at most 180"),
+])
+def test_a_malformed_trace_context_is_the_clients_fault(fields, complaint):
+    with pytest.raises(ProtocolError, match=complaint):
+        check_task_spec(good(**fields))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ember.v1 import gcs_pb2, raylet_pb2
 
-from ember._private import generators, runtime, task_args
+from ember._private import generators, runtime, task_args, tracing
 from ember._private.call_check import CallCheck
 from ember._private.object_ref import ObjectRef
 from ember._private.remote_function import (PLACEMENT_GROUP_OPTIONS, Exported, place, resource_request,
@@ -147,6 +147,7 @@ class ActorClass(Exported):
                     return existing
                 raise ValueError(f"an actor named {name!r} already exists in namespace {namespace!r}; "
                                  "use get_if_exists=True or ember.get_actor to reach it")
+        submission = tracing.spans.start_submit(f"{info.class_name}.__init__") if tracing.enabled else None
         encoded, deps, nested, keep = task_args.pack(client, args, kwargs, check.name)
         ctx = runtime.task_context()
         spec = raylet_pb2.TaskSpec(
@@ -163,7 +164,11 @@ class ActorClass(Exported):
         shape_opts = dict(opts)
         shape_opts["num_cpus"] = opts["num_cpus"] or 0  # Ray: an actor holds no CPU unless it asks
         place(spec, resource_request(shape_opts), opts)
+        if submission is not None:
+            submission.stamp(spec)
         client.submit(spec)
+        if submission is not None:
+            submission.end()
         del keep
         # The handle counts as a reference to the actor's ready object: an
         # unnamed actor ends when no handle is left (after its pending calls).
@@ -325,6 +330,7 @@ class ActorMethod:
         handle = self._handle
         check = handle._info.checks[self._name]
         check(args, kwargs)
+        submission = tracing.spans.start_submit(check.name) if tracing.enabled else None
         client = runtime.client()
         encoded, deps, nested, keep = task_args.pack(client, args, kwargs, check.name)
         task_id = ids.new_task_id(actor_call=True)
@@ -342,7 +348,11 @@ class ActorMethod:
         # scope until its result is in, as it does for calls the raylet sees.
         # (A generator's values go through the raylet, which holds them.)
         direct = n == 1 and not deps and not nested and not generator
+        if submission is not None:
+            submission.stamp(spec)
         first = client.submit_actor_call(spec, handle._ready, direct=direct)
+        if submission is not None:
+            submission.end()
         del keep
         refs = [first, *(ObjectRef(ids.object_id_for(task_id, i + 1), client) for i in range(1, n))] if n else []
         if generator == raylet_pb2.TaskSpec.STREAMING:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ember.v1 import raylet_pb2
 
-from ember._private import generators, runtime, serialization, task_args
+from ember._private import generators, runtime, serialization, task_args, tracing
 from ember._private.call_check import CallCheck
 from ember._private.object_ref import ObjectRef
 from ember._private import runtime_env_support
@@ -192,6 +192,7 @@ class RemoteFunction(Exported):
     def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any],
                 templates: "SpecTemplates | None" = None) -> Any:
         self._check_call(args, kwargs)
+        submission = tracing.spans.start_submit(opts["name"] or self._check_call.name) if tracing.enabled else None
         client = runtime.client()
         function_id = self._export(client)
         encoded, deps, nested, keep = task_args.pack(client, args, kwargs, self._check_call.name)
@@ -214,7 +215,11 @@ class RemoteFunction(Exported):
         generator, n = spec.generator, spec.num_returns
         if generator == raylet_pb2.TaskSpec.STREAMING:
             client.open_stream(task_id)
+        if submission is not None:
+            submission.stamp(spec)
         client.submit(spec)
+        if submission is not None:
+            submission.end()
         del keep  # the submission now pins them
         refs = [ObjectRef(ids.object_id_for(task_id, i + 1), client) for i in range(n)]
         if generator == raylet_pb2.TaskSpec.STREAMING:

@@ -19,7 +19,7 @@ from ember.v1 import gcs_pb2, raylet_pb2
 
 from ember import exceptions
 from ember_common import job_settings as job_settings_kv
-from ember._private import serialization, session
+from ember._private import serialization, session, tracing
 from ember._private.core_client import CoreClient
 from ember._private.generators import ObjectRefGenerator
 from ember_common.job_settings import JobSettings, validate_namespace
@@ -233,6 +233,7 @@ def init(
         try:
             _connect(gcs_address, raylet_address, token, settings, metadata, config)
             assert _state.client is not None
+            tracing.configure("ember-driver", {"ember.node_id": _state.client.node_id.hex()})
             _state.client.print_logs = log_to_driver
             _state.job_env = _resolve_job_env(job_env)
         except BaseException:
@@ -416,6 +417,8 @@ def shutdown() -> None:
     with _state.lock:
         c, _state.client = _state.client, None
         if c is not None:
+            if tracing.enabled:
+                tracing.disable()  # (the next init decides anew)
             if _state.job_id:  # drivers
                 import grpc
 
@@ -457,8 +460,13 @@ def put(value: Any) -> ObjectRef:
         raise TypeError("put() takes a value, not an ObjectRef (pass the ref itself instead)")
     c = client()
     object_id = ids.new_put_id()
-    so = serialization.serialize(value)
-    c.put_value(c.encode(object_id, so))
+    span = tracing.spans.start_object_span("put", 1) if tracing.enabled else None
+    try:
+        so = serialization.serialize(value)
+        c.put_value(c.encode(object_id, so))
+    finally:
+        if span is not None:
+            span.end()
     return ObjectRef(object_id, c)
 
 
@@ -467,13 +475,23 @@ def get(refs: Any, *, timeout: float | None = None) -> Any:
         raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
     c = client()
     if isinstance(refs, ObjectRef):
-        return _get_list(c, [refs], timeout)[0]
-    if isinstance(refs, (list, tuple)):
+        refs = [refs]
+        one = True
+    elif isinstance(refs, (list, tuple)):
         for r in refs:
             if not isinstance(r, ObjectRef):
                 raise TypeError(f"get() takes ObjectRefs or a list of them, got a {type(r).__name__} in the list")
-        return _get_list(c, list(refs), timeout)
-    raise TypeError(f"get() takes an ObjectRef or a list of them, got {type(refs).__name__}")
+        refs = list(refs)
+        one = False
+    else:
+        raise TypeError(f"get() takes an ObjectRef or a list of them, got {type(refs).__name__}")
+    span = tracing.spans.start_object_span("get", len(refs)) if tracing.enabled else None
+    try:
+        values = _get_list(c, refs, timeout)
+    finally:
+        if span is not None:
+            span.end()
+    return values[0] if one else values
 
 
 def _get_list(c: CoreClient, refs: list[ObjectRef], timeout: float | None) -> list[Any]:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ember.v1 import raylet_pb2
 
 from ember import exceptions
-from ember._private import direct_calls, generators, runtime, runtime_env_support, serialization, task_args
+from ember._private import direct_calls, generators, runtime, runtime_env_support, serialization, task_args, tracing
 from ember._private.actor import READY_METHOD, ActorExit, _ClassInfo, own_handle
 from ember._private.core_client import CoreClient
 from ember._private.direct_calls import CallerConnection
@@ -97,6 +97,9 @@ class Worker:
         self.client.on_block = self._on_block
         runtime.connect_worker(self.client)
         self._node_id = self.client.node_id.hex()
+        # After the fork from the zygote (which never loads OpenTelemetry):
+        # the exporter's threads and channel are this worker's own.
+        tracing.configure("ember-worker", {"ember.node_id": self._node_id})
 
     # reader thread
     def _enqueue(self, tasks: list[raylet_pb2.ExecuteTask]) -> None:
@@ -274,6 +277,7 @@ class Worker:
         self._enter_context(spec)
         on_main = threading.get_ident() == self._main_thread
         call = bool(spec.actor_id) and not spec.HasField("actor_creation")
+        traced = tracing.spans.start_task(spec) if tracing.enabled else None
         try:
             with self._outcome(spec):
                 target = self._target(spec)
@@ -297,6 +301,8 @@ class Worker:
                     raise exceptions.TaskCancelledError("the call was cancelled while it ran")
                 self._send_returns(spec, result)
         finally:
+            if traced is not None:
+                traced.end()
             if call:
                 with self._cv:
                     self._actor_calls.pop(spec.task_id, None)
@@ -482,6 +488,7 @@ class Worker:
         spec = execute.spec
         runtime.coroutine_context.set(runtime.TaskContext())  # (this asyncio task's own)
         cancelled = spec.task_id in runtime.cancelled_tasks  # (added under the lock before any cancel of it)
+        traced = tracing.spans.start_task(spec) if tracing.enabled else None  # (in this asyncio task's context)
         try:
             with self._outcome(spec):
                 if cancelled:
@@ -502,11 +509,15 @@ class Worker:
                 except asyncio.CancelledError:  # ember.cancel, as asyncio cancels (a BaseException)
                     raise exceptions.TaskCancelledError("the call was cancelled while it ran") from None
         finally:
+            if traced is not None:
+                traced.end()
             with self._cv:
                 self._actor_calls.pop(spec.task_id, None)
                 runtime.cancelled_tasks.discard(spec.task_id)
 
     def _send_failure(self, spec: raylet_pb2.TaskSpec, e: Exception) -> None:
+        if tracing.enabled:
+            tracing.spans.task_failed(e)
         tb = "".join(traceback.format_exception(type(e), e, _user_frames(e.__traceback__)))
         cause = e.cause if isinstance(e, exceptions.TaskError) and e.cause is not None else e
         self._send_error(spec, exceptions.TaskError(spec.function_name, tb, cause, os.getpid(), self._node_id),
@@ -715,6 +726,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout = TaskOutput(sys.stdout, worker.client, is_stderr=False)
         sys.stderr = TaskOutput(sys.stderr, worker.client, is_stderr=True)
     worker.run()
+    tracing.flush()  # (os._exit runs no atexit hook: spans still buffered go now)
     os._exit(0)  # don't wait on non-daemon threads users may have left
 
 

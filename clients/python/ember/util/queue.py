@@ -5,16 +5,21 @@ consumer waiting for an item never keeps producers from putting one.
     q = Queue(maxsize=100)
     producer.remote(q)                # a Queue can be passed to tasks and actors
     item = q.get(timeout=5)           # Empty if nothing came in time
+
+Where tracing is on (docs/tracing.md), an item carries its producer's trace
+context, and the consumer's "queue get" span links to it: a hand-over, not
+a parent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import queue
+import time
 from collections.abc import Iterable
 from typing import Any
 
-from ember._private import runtime
+from ember._private import runtime, tracing
 from ember._private.actor import ActorClass, ActorHandle, exit_actor, kill
 from ember._private.remote_function import remote
 
@@ -104,6 +109,13 @@ def _queue_actor_class() -> ActorClass:
     return _actor_class
 
 
+def _taken(item: Any, started_ns: int) -> Any:
+    """An item as its producer put it (one that traces wraps it with its context)."""
+    if type(item) is tracing.QueueItem:
+        return tracing.received(item, started_ns)
+    return item
+
+
 def _check_timeout(timeout: float | None) -> None:
     if timeout is not None and timeout < 0:
         raise ValueError("'timeout' must be a non-negative number")
@@ -143,11 +155,15 @@ class Queue:
         if not block:
             return self.put_nowait(item)
         _check_timeout(timeout)
+        if tracing.enabled:
+            item = tracing.spans.queue_item(item)
         if not runtime.get(self._actor().put.remote(item, timeout)):
             raise Full(f"the queue stayed full for {timeout} s")
 
     async def put_async(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         """put, for async code: awaits instead of blocking the thread."""
+        if tracing.enabled:
+            item = tracing.spans.queue_item(item)
         if not block:
             if not await self._actor().put_nowait.remote(item):
                 raise Full(f"the queue is full ({self.maxsize} items)")
@@ -162,26 +178,30 @@ class Queue:
         if not block:
             return self.get_nowait()
         _check_timeout(timeout)
+        started = time.time_ns()
         found, item = runtime.get(self._actor().get.remote(timeout))
         if not found:
             raise Empty(f"no item came in {timeout} s")
-        return item
+        return _taken(item, started)
 
     async def get_async(self, block: bool = True, timeout: float | None = None) -> Any:
         """get, for async code: awaits instead of blocking the thread."""
+        started = time.time_ns()
         if not block:
             found, item = await self._actor().get_nowait.remote()
             if not found:
                 raise Empty("the queue is empty")
-            return item
+            return _taken(item, started)
         _check_timeout(timeout)
         found, item = await self._actor().get.remote(timeout)
         if not found:
             raise Empty(f"no item came in {timeout} s")
-        return item
+        return _taken(item, started)
 
     def put_nowait(self, item: Any) -> None:
         """put(item, block=False)."""
+        if tracing.enabled:
+            item = tracing.spans.queue_item(item)
         if not runtime.get(self._actor().put_nowait.remote(item)):
             raise Full(f"the queue is full ({self.maxsize} items)")
 
@@ -190,15 +210,18 @@ class Queue:
         if not isinstance(items, Iterable):
             raise TypeError("Argument 'items' must be an Iterable")
         items = list(items)
+        if tracing.enabled:
+            items = [tracing.spans.queue_item(item) for item in items]
         if not runtime.get(self._actor().put_nowait_batch.remote(items)):
             raise Full(f"{len(items)} items do not fit in the queue (maxsize {self.maxsize})")
 
     def get_nowait(self) -> Any:
         """get(block=False)."""
+        started = time.time_ns()
         found, item = runtime.get(self._actor().get_nowait.remote())
         if not found:
             raise Empty("the queue is empty")
-        return item
+        return _taken(item, started)
 
     def get_nowait_batch(self, num_items: int) -> list[Any]:
         """The next `num_items` items, in order, or none of them (Empty if
@@ -207,10 +230,11 @@ class Queue:
             raise TypeError("Argument 'num_items' must be an int")
         if num_items < 0:
             raise ValueError("'num_items' must be nonnegative")
+        started = time.time_ns()
         items = runtime.get(self._actor().get_nowait_batch.remote(num_items))
         if items is None:
             raise Empty(f"the queue has fewer than {num_items} items")
-        return items
+        return [_taken(item, started) for item in items]
 
     def shutdown(self, force: bool = False, grace_period_s: float = 5) -> None:
         """End the queue's actor (its items are lost; waiting callers get

@@ -76,7 +76,7 @@ class BundlesReply(_message.Message):
     def __init__(self) -> None: ...
 
 class TaskSpec(_message.Message):
-    __slots__ = ("task_id", "job_id", "function_id", "function_name", "args", "dependencies", "nested_refs", "num_returns", "resources", "max_retries", "retry_exceptions", "parent_task_id", "traceparent", "actor_id", "method_name", "actor_creation", "driver_node_id", "scheduling", "label_selector", "direct_worker_id", "generator", "placement_group_capture_child_tasks", "runtime_env", "attempt_number", "import_name", "neutral")
+    __slots__ = ("task_id", "job_id", "function_id", "function_name", "args", "dependencies", "nested_refs", "num_returns", "resources", "max_retries", "retry_exceptions", "parent_task_id", "traceparent", "actor_id", "method_name", "actor_creation", "driver_node_id", "scheduling", "label_selector", "direct_worker_id", "generator", "placement_group_capture_child_tasks", "runtime_env", "attempt_number", "import_name", "neutral", "tracestate", "baggage", "submit_time_ns")
     class Generator(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         NOT_GENERATOR: _ClassVar[TaskSpec.Generator]
@@ -118,6 +118,9 @@ class TaskSpec(_message.Message):
     ATTEMPT_NUMBER_FIELD_NUMBER: _ClassVar[int]
     IMPORT_NAME_FIELD_NUMBER: _ClassVar[int]
     NEUTRAL_FIELD_NUMBER: _ClassVar[int]
+    TRACESTATE_FIELD_NUMBER: _ClassVar[int]
+    BAGGAGE_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     task_id: bytes
     job_id: bytes
     function_id: bytes
@@ -144,7 +147,10 @@ class TaskSpec(_message.Message):
     attempt_number: int
     import_name: str
     neutral: bool
-    def __init__(self, task_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., function_id: _Optional[bytes] = ..., function_name: _Optional[str] = ..., args: _Optional[bytes] = ..., dependencies: _Optional[_Iterable[bytes]] = ..., nested_refs: _Optional[_Iterable[bytes]] = ..., num_returns: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., parent_task_id: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., actor_id: _Optional[bytes] = ..., method_name: _Optional[str] = ..., actor_creation: _Optional[_Union[ActorCreation, _Mapping]] = ..., driver_node_id: _Optional[bytes] = ..., scheduling: _Optional[_Union[SchedulingStrategy, _Mapping]] = ..., label_selector: _Optional[_Mapping[str, str]] = ..., direct_worker_id: _Optional[bytes] = ..., generator: _Optional[_Union[TaskSpec.Generator, str]] = ..., placement_group_capture_child_tasks: _Optional[bool] = ..., runtime_env: _Optional[str] = ..., attempt_number: _Optional[int] = ..., import_name: _Optional[str] = ..., neutral: _Optional[bool] = ...) -> None: ...
+    tracestate: str
+    baggage: str
+    submit_time_ns: int
+    def __init__(self, task_id: _Optional[bytes] = ..., job_id: _Optional[bytes] = ..., function_id: _Optional[bytes] = ..., function_name: _Optional[str] = ..., args: _Optional[bytes] = ..., dependencies: _Optional[_Iterable[bytes]] = ..., nested_refs: _Optional[_Iterable[bytes]] = ..., num_returns: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., max_retries: _Optional[int] = ..., retry_exceptions: _Optional[bool] = ..., parent_task_id: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., actor_id: _Optional[bytes] = ..., method_name: _Optional[str] = ..., actor_creation: _Optional[_Union[ActorCreation, _Mapping]] = ..., driver_node_id: _Optional[bytes] = ..., scheduling: _Optional[_Union[SchedulingStrategy, _Mapping]] = ..., label_selector: _Optional[_Mapping[str, str]] = ..., direct_worker_id: _Optional[bytes] = ..., generator: _Optional[_Union[TaskSpec.Generator, str]] = ..., placement_group_capture_child_tasks: _Optional[bool] = ..., runtime_env: _Optional[str] = ..., attempt_number: _Optional[int] = ..., import_name: _Optional[str] = ..., neutral: _Optional[bool] = ..., tracestate: _Optional[str] = ..., baggage: _Optional[str] = ..., submit_time_ns: _Optional[int] = ...) -> None: ...
 
 class SchedulingStrategy(_message.Message):
     __slots__ = ("kind", "node_id", "soft")

@@ -104,7 +104,11 @@ export interface TaskSpec {
   /** also retry when the task raises */
   retryExceptions: boolean;
   parentTaskId: Buffer;
-  /** W3C trace context of the submitter */
+  /**
+   * W3C Trace Context of the submitter's current span (docs/tracing.md):
+   * set only where tracing is on; "" = none. The raylet refuses a malformed
+   * one (INVALID_ARGUMENT) and carries it unchanged, across nodes too.
+   */
   traceparent: string;
   /**
    * Actor tasks. A creation task (actor_creation set) starts the actor on a
@@ -175,6 +179,18 @@ export interface TaskSpec {
    * SYSTEM_ERROR) instead of pickles.
    */
   neutral: boolean;
+  /**
+   * The rest of the submitter's trace context, beside traceparent: its W3C
+   * tracestate header, whole (at most 32 entries), and its W3C baggage
+   * header (at most 8192 bytes); "" = none.
+   */
+  tracestate: string;
+  baggage: string;
+  /**
+   * When it was submitted (unix ns), set with traceparent: the start of the
+   * task's "schedule" span (submit to start: its queue time).
+   */
+  submitTimeNs: number;
 }
 
 /**
@@ -1510,6 +1526,9 @@ function createBaseTaskSpec(): TaskSpec {
     attemptNumber: 0,
     importName: "",
     neutral: false,
+    tracestate: "",
+    baggage: "",
+    submitTimeNs: 0,
   };
 }
 
@@ -1592,6 +1611,15 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     }
     if (message.neutral !== false) {
       writer.uint32(208).bool(message.neutral);
+    }
+    if (message.tracestate !== "") {
+      writer.uint32(218).string(message.tracestate);
+    }
+    if (message.baggage !== "") {
+      writer.uint32(226).string(message.baggage);
+    }
+    if (message.submitTimeNs !== 0) {
+      writer.uint32(232).int64(message.submitTimeNs);
     }
     return writer;
   },
@@ -1820,6 +1848,30 @@ export const TaskSpec: MessageFns<TaskSpec> = {
             message.neutral = reader.bool();
             continue;
           }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.tracestate = reader.string();
+            continue;
+          }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.baggage = reader.string();
+            continue;
+          }
+          case 29: {
+            if (tag !== 232) {
+              break;
+            }
+
+            message.submitTimeNs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1960,6 +2012,13 @@ export const TaskSpec: MessageFns<TaskSpec> = {
         ? globalThis.String(object.import_name)
         : "",
       neutral: isSet(object.neutral) ? globalThis.Boolean(object.neutral) : false,
+      tracestate: isSet(object.tracestate) ? globalThis.String(object.tracestate) : "",
+      baggage: isSet(object.baggage) ? globalThis.String(object.baggage) : "",
+      submitTimeNs: isSet(object.submitTimeNs)
+        ? globalThis.Number(object.submitTimeNs)
+        : isSet(object.submit_time_ns)
+        ? globalThis.Number(object.submit_time_ns)
+        : 0,
     };
   },
 
@@ -2049,6 +2108,15 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     if (message.neutral !== false) {
       obj.neutral = message.neutral;
     }
+    if (message.tracestate !== "") {
+      obj.tracestate = message.tracestate;
+    }
+    if (message.baggage !== "") {
+      obj.baggage = message.baggage;
+    }
+    if (message.submitTimeNs !== 0) {
+      obj.submitTimeNs = Math.round(message.submitTimeNs);
+    }
     return obj;
   },
 
@@ -2097,6 +2165,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     message.attemptNumber = object.attemptNumber ?? 0;
     message.importName = object.importName ?? "";
     message.neutral = object.neutral ?? false;
+    message.tracestate = object.tracestate ?? "";
+    message.baggage = object.baggage ?? "";
+    message.submitTimeNs = object.submitTimeNs ?? 0;
     return message;
   },
 };
