@@ -173,10 +173,13 @@ class Soak:
             return set()
         return {node.session_dir for node in nodes if node.alive}
 
+    @staticmethod
+    def _store_dirs_of(session: pathlib.Path) -> set[str]:
+        """The shared-memory directories of a session's stores (its node records)."""
+        return {json.loads(record.read_text())["store_dir"] for record in (session / "nodes").glob("*.json")}
+
     def _note_store(self, session: pathlib.Path) -> None:
-        store = _service(session, "ember_objectstore.main")
-        if store is not None:
-            self.store_dirs.add(f"/dev/shm/ember-{store.pid}")
+        self.store_dirs |= self._store_dirs_of(session)
 
     # ---- faults ----------------------------------------------------------
 
@@ -207,7 +210,11 @@ class Soak:
         _wait(lambda: not _service(self.far, "ember_raylet.main"), 30, "the second node's raylet to go")
         # Its workers lose their raylet and leave by themselves.
         _wait(lambda: not _processes(str(self.far)), 60, "the second node's workers to leave")
-        shutil.rmtree(self.far, ignore_errors=True)  # (systemd's unit would start afresh too)
+        # What the units' ExecStopPost does after a crash: the killed store's
+        # shared memory goes (nothing else can free it); the node starts afresh.
+        for store_dir in self._store_dirs_of(self.far):
+            shutil.rmtree(store_dir, ignore_errors=True)
+        shutil.rmtree(self.far, ignore_errors=True)
         time.sleep(1.0)  # RestartSec
         self.far = self._start_far_node()
 
