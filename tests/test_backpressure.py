@@ -134,11 +134,13 @@ def _small_file_system(path: pathlib.Path, size: str):
         subprocess.run(["umount", str(path)], check=True)
 
 
-def _store_used(session_dir: str, token: str) -> int:
+def _store_stats(session_dir: str) -> objectstore_pb2.StatsReply:
+    """The object store's Stats, asked on its socket in the session."""
+    token = (pathlib.Path(session_dir) / "token").read_text().strip()
     (socket,) = pathlib.Path(session_dir).glob("store-*.sock")
     channel = rpc.channel(f"unix:{socket}", token)
     try:
-        return objectstore_pb2_grpc.ObjectStoreStub(channel).Stats(objectstore_pb2.StatsRequest(), timeout=10).used
+        return objectstore_pb2_grpc.ObjectStoreStub(channel).Stats(objectstore_pb2.StatsRequest(), timeout=10)
     finally:
         channel.close()
 
@@ -161,8 +163,7 @@ def test_puts_past_store_and_disk_fail_with_object_store_full_and_lose_nothing(t
             # Nothing was lost: with one object freed (room to bring the
             # spilled ones back one by one), every other one reads back whole.
             del refs[-1]
-            token = (pathlib.Path(info["session_dir"]) / "token").read_text().strip()
-            wait_until(lambda: _store_used(info["session_dir"], token) < 3 << 24, what="the freed object gone")
+            wait_until(lambda: _store_stats(info["session_dir"]).used < 3 << 24, what="the freed object gone")
             for i, ref in enumerate(refs):
                 value = ember.get(ref, timeout=60)
                 assert value[0] == i and value[-1] == i
@@ -172,36 +173,25 @@ def test_puts_past_store_and_disk_fail_with_object_store_full_and_lose_nothing(t
         assert not wait_gone(info["session_dir"])
 
 
-def _store_objects(session_dir: str) -> int:
-    token = (pathlib.Path(session_dir) / "token").read_text().strip()
-    (socket,) = pathlib.Path(session_dir).glob("store-*.sock")
-    channel = rpc.channel(f"unix:{socket}", token)
-    try:
-        return objectstore_pb2_grpc.ObjectStoreStub(channel).Stats(objectstore_pb2.StatsRequest(),
-                                                                    timeout=10).num_objects
-    finally:
-        channel.close()
-
-
 def test_small_values_past_max_inline_bytes_go_to_the_store_then_back_inline(monkeypatch):
     monkeypatch.setenv("EMBER_MAX_INLINE_BYTES", str(1 << 20))
     info = ember.init(num_cpus=1)
     try:
         session_dir = info["session_dir"]
         small = [ember.put(bytes([i % 256]) * 10_000) for i in range(90)]  # 900 KB inline: under 1 MiB
-        assert _store_objects(session_dir) == 0
+        assert _store_stats(session_dir).num_objects == 0
         more = [ember.put(bytes([i % 256]) * 10_000) for i in range(90, 400)]
         # Past 1 MiB the raylet asks for the store; the puts after its answer go there.
-        wait_until(lambda: _store_objects(session_dir) > 0, what="small values in the store")
+        wait_until(lambda: _store_stats(session_dir).num_objects > 0, what="small values in the store")
         values = ember.get(small + more, timeout=60)
         assert all(v == bytes([i % 256]) * 10_000 for i, v in enumerate(values))
         del small, more, values
         # Under 90% again: small values are inline once more.
-        wait_until(lambda: _store_objects(session_dir) == 0, what="the stored small values freed")
+        wait_until(lambda: _store_stats(session_dir).num_objects == 0, what="the stored small values freed")
         ember.get(ember.remote(lambda: 1).remote(), timeout=30)  # (a round trip: the release has come)
         again = [ember.put(b"y" * 10_000) for _ in range(10)]
         assert ember.get(again, timeout=30) == [b"y" * 10_000] * 10
-        assert _store_objects(session_dir) == 0
+        assert _store_stats(session_dir).num_objects == 0
     finally:
         ember.shutdown()
     assert not wait_gone(info["session_dir"])

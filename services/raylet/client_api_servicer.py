@@ -4,7 +4,7 @@ ForeignSessions and maps errors to status codes."""
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import grpc
 import grpc.aio
@@ -84,29 +84,23 @@ class ClientApiServicer(client_api_pb2_grpc.ClientApiServicer):
 
     async def Get(self, request: client_api_pb2.GetRequest,
                   context: grpc.aio.ServicerContext) -> AsyncIterator[client_api_pb2.GetReply]:
-        try:
+        async def replies() -> AsyncIterator[client_api_pb2.GetReply]:
             session = self._sessions.find(request.session_id)
-            replies = await self._sessions.get(session, list(request.object_ids), _timeout(request))
-            async for reply in replies:
-                yield reply
-        except GetTimeout as e:
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(e))
-        except EmberServiceError as e:
-            await context.abort(status_of(e), str(e))
+            return await self._sessions.get(session, list(request.object_ids), _timeout(request))
+
+        async for reply in _mapped(replies, context):
+            yield reply
 
     async def Run(self, request: client_api_pb2.RunRequest,
                   context: grpc.aio.ServicerContext) -> AsyncIterator[client_api_pb2.GetReply]:
-        try:
+        async def replies() -> AsyncIterator[client_api_pb2.GetReply]:
             session = self._sessions.find(request.session_id)
             timeout = _timeout(request)
             refs = self._sessions.submit(session, request.calls)
-            replies = await self._sessions.get(session, [i for returns in refs for i in returns], timeout)
-            async for reply in replies:
-                yield reply
-        except GetTimeout as e:
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(e))
-        except EmberServiceError as e:
-            await context.abort(status_of(e), str(e))
+            return await self._sessions.get(session, [i for returns in refs for i in returns], timeout)
+
+        async for reply in _mapped(replies, context):
+            yield reply
 
     @map_errors
     async def Wait(self, request: client_api_pb2.WaitRequest,
@@ -138,3 +132,15 @@ def _timeout(request: Any) -> float | None:
     if timeout is not None and not timeout >= 0:
         raise InvalidArgument(f"timeout_s must be >= 0, got {timeout}")
     return timeout
+
+
+async def _mapped(open_replies: Callable[[], Awaitable[AsyncIterator[client_api_pb2.GetReply]]],
+                  context: grpc.aio.ServicerContext) -> AsyncIterator[client_api_pb2.GetReply]:
+    """A stream of values, its errors as statuses (a get that timed out: DEADLINE_EXCEEDED)."""
+    try:
+        async for reply in await open_replies():
+            yield reply
+    except GetTimeout as e:
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(e))
+    except EmberServiceError as e:
+        await context.abort(status_of(e), str(e))
