@@ -48,9 +48,10 @@ class Config:
     memory_usage_threshold: float = 0.95
     # How often it looks (Ray's memory_monitor_refresh_ms); 0 turns it off.
     memory_monitor_refresh_ms: int = 250
-    # Tasks a raylet keeps (queued, waiting, running) before it holds its
-    # drivers' submissions (their .remote() waits) until it is back under
-    # 90% of this. 0: a fifth of the node's memory at ~2 KB per task.
+    # Tasks a raylet keeps (queued, waiting, running) before it puts its
+    # drivers on a submit allowance (they keep further tasks themselves and
+    # send them as it has room). 0: 50,000, or fewer where a twentieth of
+    # the node's memory holds fewer at ~5 KB per task.
     max_queued_tasks: int = 0
     # Bytes of small values (under inline_threshold) a raylet keeps in its
     # own memory before it asks every client to write them to the object

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -220,6 +221,21 @@ async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
     stop.set()
 
 
+# A service keeps many small containers alive per task in flight (entries,
+# sets, protobuf wrappers) and frees them by reference counting; cycles are
+# rare. With CPython's default gen0 threshold of 700 the collector ran every
+# few dozen tasks and took 10-12% of the raylet's CPU per task (in-process
+# node manager, 20,000 tasks in flight); at 50,000 it takes 3-4%.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """What was loaded at start (modules, flags, stubs) is never garbage:
+    out of the collector's way for good, and collections less often."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run_service(make: Callable[[argparse.Namespace, Config], Service], parser: argparse.ArgumentParser, argv: list[str] | None = None) -> None:
     """Parse flags, set up logging and run the service until told to stop."""
     args = parser.parse_args(argv)
@@ -228,6 +244,7 @@ def run_service(make: Callable[[argparse.Namespace, Config], Service], parser: a
     service = make(args, config)
     setup_logging(service.name, args.log_file, session_dir, config.log_json)
     token = load_token(session_dir)
+    tune_gc()
     try:
         asyncio.run(_serve(service, args, token, config))
     except KeyboardInterrupt:

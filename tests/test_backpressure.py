@@ -17,11 +17,11 @@ import pytest
 
 import ember
 from ember.exceptions import ObjectStoreFullError, OutOfMemoryError
-from ember.v1 import objectstore_pb2, objectstore_pb2_grpc
+from ember.v1 import objectstore_pb2, objectstore_pb2_grpc, raylet_pb2
 from ember_common import rpc
 from ember_raylet.memory_monitor import read_memory_usage
 from tests.conftest import wait_gone
-from tests.helpers import driver_output, wait_until
+from tests.helpers import driver_output, raylet_call, wait_until
 
 GIB = 2**30
 HOG_STEP = 64 << 20
@@ -106,17 +106,28 @@ def slow_square(x: int) -> int:
     return x * x
 
 
-def test_a_driver_submitting_faster_than_the_node_runs_waits_at_max_queued_tasks(small_queue_cluster):
-    n = 3000  # 6 s of work on one CPU; submitting takes a fraction of that unheld
+def test_a_driver_submitting_faster_than_the_node_runs_keeps_what_the_raylet_has_no_room_for(small_queue_cluster):
+    from ember._private import runtime
+
+    outbox = runtime.client()._outbox
+    stats = raylet_pb2.GetNodeStatsRequest()
+    token = (pathlib.Path(small_queue_cluster["session_dir"]) / "token").read_text().strip()
+    node = ember.get_runtime_context().get_node_id()
     with driver_output() as output:
-        refs = [slow_square.remote(i) for i in range(n)]
-        _, pending = ember.wait(refs, num_returns=n, timeout=0)
-        # Held at 200, let go under 180: submission ended with 200 left to
-        # run, plus what the driver sent in the round trip before the hold
-        # reached it (unheld, all 3,000 would be pending: submitting them
-        # takes a fraction of the 6 s they run).
-        assert len(pending) <= n // 2, f"{len(pending)} tasks pending after submission"
-        assert ember.get(refs, timeout=120) == [i * i for i in range(n)]
+        refs = [slow_square.remote(i) for i in range(300)]
+        wait_until(lambda: outbox.submit_allowance is not None, timeout=30)  # held: the raylet keeps 200+
+        refs += [slow_square.remote(i) for i in range(300, 3000)]  # 5 s of work, submitted in a fraction
+        # The rest waits in the driver (serialized), not in the raylet.
+        assert len(outbox.kept) > 1000, len(outbox.kept)
+        peak = 0
+        while outbox.kept:
+            reply = raylet_call(token, node, "GetNodeStats", stats)
+            peak = max(peak, reply.num_queued_tasks + reply.num_running_tasks)
+            time.sleep(0.01)
+        # Never more than what came before the hold reached the driver
+        # (at most the first 300) plus a share of the room (at most 200).
+        assert peak <= 500, peak
+        assert ember.get(refs, timeout=120) == [i * i for i in range(3000)]
     assert output.err.count("max_queued_tasks of 200") == 1, output.err
 
 

@@ -36,6 +36,9 @@ class ClientSession:
         # passed on before they arrived): OwnerDiedError if it goes first.
         self.promised: set[bytes] = set()
         self.closed = False
+        # Tasks it submitted since it connected: what a driver's submit
+        # allowance counts (ember_raylet.admission).
+        self.submitted = 0
         self._outbox = raylet_pb2.RayletBatch()
         self._dirty = False
         self._wake = asyncio.Event() if _has_loop() else None

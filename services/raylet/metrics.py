@@ -70,10 +70,11 @@ class RayletCollector:
                                   value=m.driver_connects)
         yield CounterMetricFamily("ember_driver_disconnects", "Drivers that disconnected (or died).",
                                   value=m.driver_disconnects)
-        yield GaugeMetricFamily("ember_drivers_held", "Drivers told to hold their submissions: this raylet keeps "
-                                "max_queued_tasks tasks or more.", value=len(nm.admission.held))
-        yield CounterMetricFamily("ember_driver_submission_holds", "Times a driver was told to hold its "
-                                  "submissions.", value=nm.admission.holds_total)
+        yield GaugeMetricFamily("ember_drivers_held", "Drivers on a submit allowance (they keep the tasks this "
+                                "raylet has no room for): it kept max_queued_tasks tasks or more.",
+                                value=len(nm.admission.held))
+        yield CounterMetricFamily("ember_driver_submission_holds", "Times a driver was put on a submit "
+                                  "allowance.", value=nm.admission.holds_total)
         yield GaugeMetricFamily("ember_small_values_to_store", "1 while this raylet keeps max_inline_bytes of small "
                                 "values or more and asks its clients to write small values to the object store.",
                                 value=int(nm.admission.store_small_values))

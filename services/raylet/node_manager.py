@@ -230,7 +230,7 @@ class NodeManager:
         for spec in batch.submit:
             self.submit(spec, session)
         if batch.submit:
-            self.admission.submitted(session, len(self.tasks.tasks))
+            self.admission.submitted(session, len(batch.submit), len(self.tasks.tasks))
         if self.objects.inline_bytes > self.admission.max_inline_bytes:
             self.admission.stored_inline(self.objects.inline_bytes, self.sessions.values())
         self.objects.release_unused(v.object_id for v in batch.provide)

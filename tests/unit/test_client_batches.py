@@ -183,3 +183,47 @@ def test_ready_values_on_another_node_wait_for_a_fetch():
     assert far not in objects.fetching  # fetched anew
     objects.ready([common_pb2.ObjectValue(object_id=far, node_id=b"me")], b"me")  # pulled here
     assert far in objects.values and far not in objects.remote
+
+
+def test_submissions_past_the_allowance_wait_in_order_with_what_follows():
+    p = Parts()
+    p.outbox.submit_allowance = 1  # held by the raylet: one more task
+    first, second = spec(b"a" * 16), spec(b"b" * 16)
+    value = common_pb2.ObjectValue(object_id=OTHER, data=b"x")
+    (batch,), _ = p.drain((ItemKind.SUBMIT, first), (ItemKind.SUBMIT, second),
+                          (ItemKind.REF_DEL, ids.object_id_for(b"a" * 16, 1)), (ItemKind.PUT, value),
+                          (ItemKind.KV_GET, raylet_pb2.KvKey(key=b"k")))
+    # The first goes; the second waits, serialized, and so does all that
+    # follows it but what cannot refer to it (a KV read goes).
+    assert [s.task_id for s in batch.submit] == [first.task_id]
+    assert not batch.puts and not batch.remove_refs and len(batch.kv_get) == 1
+    assert [kind for kind, _ in p.outbox.kept] == [ItemKind.SUBMIT, ItemKind.REF_DEL, ItemKind.PUT]
+    assert isinstance(p.outbox.kept[0][1], bytes)
+    # Its returns are expected already: a get waits without subscribing.
+    assert ids.object_id_for(second.task_id, 1) in p.objects.subscribed
+    assert not p.outbox.can_send_kept()
+    batch, _ = p.outbox.drain(None)
+    assert batch.ByteSize() == 0 and len(p.outbox.kept) == 3
+    p.outbox.submit_allowance = 2  # the raylet made room
+    assert p.outbox.can_send_kept()
+    batch, _ = p.outbox.drain((ItemKind.WAKE, None))
+    assert [s.task_id for s in batch.submit] == [second.task_id] and batch.submit[0] == second
+    assert [v.object_id for v in batch.puts] == [OTHER]
+    assert list(batch.remove_refs) == [ids.object_id_for(b"a" * 16, 1)]
+    assert not p.outbox.kept and p.outbox.submitted == 2
+
+
+def test_a_held_client_sends_a_promised_direct_result_at_once():
+    p = Parts()
+    p.outbox.submit_allowance = 0
+    p.drain((ItemKind.SUBMIT, spec()))
+    result = common_pb2.ObjectValue(object_id=OTHER, data=b"r")
+    (batch,), _ = p.drain((ItemKind.PUT_DIRECT, result))
+    # The raylet may be waiting on it with a full queue: it never waits behind kept tasks.
+    assert [v.object_id for v in batch.puts] == [OTHER] and len(p.outbox.kept) == 1
+
+
+def test_an_unheld_client_keeps_nothing():
+    p = Parts()
+    (batch,), _ = p.drain(*[(ItemKind.SUBMIT, spec(bytes([i]) * 16)) for i in range(3)])
+    assert len(batch.submit) == 3 and not p.outbox.kept and p.outbox.submitted == 3

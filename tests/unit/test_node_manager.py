@@ -317,7 +317,7 @@ def _window(session):
     return batch.backpressure if batch is not None and batch.HasField("backpressure") else None
 
 
-def test_a_driver_is_held_at_max_queued_tasks_and_released_under_ninety_percent():
+def test_a_driver_is_held_at_max_queued_tasks_and_given_room_under_ninety_percent():
     nm, driver, (w1,), _ = make(cpus=1, depth=1, max_queued=10)
     submit(nm, driver, *[spec() for _ in range(9)])
     assert _window(driver) is None  # 9 kept: under the limit
@@ -327,15 +327,40 @@ def test_a_driver_is_held_at_max_queued_tasks_and_released_under_ninety_percent(
     running = [batch.execute[0].spec.task_id]
     submit(nm, driver, spec())
     window = _window(driver)
-    assert window.hold_submissions and window.queued_tasks == 11 and window.max_queued_tasks == 10
+    # Held: no allowance past the 10 tasks it sent.
+    assert window.hold_submissions and window.submit_allowance == 10
+    assert window.queued_tasks == 11 and window.max_queued_tasks == 10
     for kept in (10, 9):  # not yet under 90% of the limit
         finish(nm, w1, running.pop())
         running.append(executed(w1)[0].spec.task_id)
         assert _window(driver) is None, kept
-    finish(nm, w1, running.pop())  # 8 kept: released
+    finish(nm, w1, running.pop())  # 8 kept: room for 2 more
+    running.append(executed(w1)[0].spec.task_id)
     window = _window(driver)
-    assert not window.hold_submissions and window.queued_tasks == 8
-    assert nm.admission.holds_total == 1 and not nm.admission.held
+    assert window.hold_submissions and window.submit_allowance == 12 and window.queued_tasks == 8
+    finish(nm, w1, running.pop())  # the allowance is not used up: nothing more to say
+    running.append(executed(w1)[0].spec.task_id)
+    assert _window(driver) is None
+    submit(nm, driver, spec(), spec())  # used up (9 kept): more once under 9 again
+    assert _window(driver) is None
+    finish(nm, w1, running.pop())
+    window = _window(driver)
+    assert window.hold_submissions and window.submit_allowance == 12 + 2 and window.queued_tasks == 8
+    assert nm.admission.holds_total == 1 and list(nm.admission.held) == [driver.client_id]
+
+
+def test_held_drivers_share_the_room():
+    nm, d1, (w1,), _ = make(cpus=1, depth=1, max_queued=10)
+    d2 = ClientSession(ids.new_unique_id(), DRIVER, job_id=b"\0\0\0\2")
+    nm.connect(d2)
+    d2.take()
+    submit(nm, d1, *[spec() for _ in range(5)])
+    submit(nm, d2, *[spec() for _ in range(5)])  # 10: d2 held
+    submit(nm, d1, spec())  # 11: d1 held too
+    assert _window(d1).submit_allowance == 6 and _window(d2).submit_allowance == 5
+    for _ in range(3):  # 8 kept: 2 of room, one each
+        finish(nm, w1, executed(w1)[0].spec.task_id)
+    assert _window(d1).submit_allowance == 7 and _window(d2).submit_allowance == 6
 
 
 def test_a_held_driver_that_disconnects_is_forgotten():

@@ -11,6 +11,7 @@ spells out which payload goes with which kind.
 
 from __future__ import annotations
 
+import collections
 import enum
 import queue
 import threading
@@ -42,6 +43,7 @@ class ItemKind(enum.IntEnum):
     RELEASE = enum.auto()  # object ids: values the raylet keeps for us that no ref here wants
     METRICS = enum.auto()  # UserMetrics: this process's changed ember.util.metrics families
     TASK_EVENT = enum.auto()  # (TaskSpec, TaskResult, start, end): a direct actor call this worker ran
+    WAKE = enum.auto()  # None: the raylet raised our submit allowance (kept submissions may go)
 
 
 class Blocked(NamedTuple):
@@ -65,11 +67,19 @@ Item = Union[
     tuple[Literal[ItemKind.CLOSE], None],
     tuple[Literal[ItemKind.RELEASE], _Ids],
     tuple[Literal[ItemKind.METRICS], raylet_pb2.UserMetrics],
+    tuple[Literal[ItemKind.WAKE], None],
 ]
 
 # Module globals: an enum attribute lookup costs three of these on the hot path.
 (_SUBMIT, _RESERVE, _RESUBMIT, _PUT, _PUT_DIRECT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _FETCH, _CANCEL, _BLOCKED,
- _LOGS, _KILL, _KV_GET, _CLOSE, _RELEASE, _METRICS, _TASK_EVENT) = ItemKind
+ _LOGS, _KILL, _KV_GET, _CLOSE, _RELEASE, _METRICS, _TASK_EVENT, _WAKE) = ItemKind
+
+# What the raylet counts against a driver's submit allowance.
+_SENT_AS_SUBMISSION = frozenset((_SUBMIT, _RESUBMIT))
+# Items that go even while submissions are kept back: none refers to a kept
+# task or its returns. (PUT_DIRECT is a value the raylet was promised by a
+# submission already sent; its tasks may be what the raylet waits on.)
+_NEVER_KEPT = frozenset((_PUT_DIRECT, _RESULT, _BLOCKED, _LOGS, _KV_GET, _CLOSE, _METRICS, _TASK_EVENT, _WAKE))
 
 
 def _add_task_event(batch: raylet_pb2.ClientBatch, spec: raylet_pb2.TaskSpec, result: raylet_pb2.TaskResult,
@@ -181,10 +191,52 @@ class Outbox:
         self._on_forget = on_forget
         self.counts: dict[bytes, int] = {}  # our refs per object id
         self.held_remote: set[bytes] = set()  # ids the raylet counts us as holding
+        # The raylet's backpressure (services/raylet/admission.py): once it
+        # holds us, submissions past `submit_allowance` wait in `kept`,
+        # serialized, with every later item that may refer to them, in order.
+        self.submit_allowance: int | None = None  # None: not held
+        self.submitted = 0  # submissions sent (what the raylet counts)
+        self.kept: collections.deque[Item] = collections.deque()
 
-    def drain(self, item: Item) -> tuple[raylet_pb2.ClientBatch, bool]:
-        """`item` and whatever else is queued as one batch, and whether the
-        client is closing (then the batch is the last)."""
+    def can_send_kept(self) -> bool:
+        """Whether the next kept item may go now."""
+        kept = self.kept
+        if not kept:
+            return False
+        allowance = self.submit_allowance
+        return kept[0][0] not in _SENT_AS_SUBMISSION or allowance is None or self.submitted < allowance
+
+    def _admit(self, item: Item) -> Item | None:
+        """`item`, or None if it must wait behind kept submissions (then it is kept)."""
+        kind = item[0]
+        if kind in _NEVER_KEPT:
+            return item
+        if not self.kept:
+            allowance = self.submit_allowance
+            if kind not in _SENT_AS_SUBMISSION or allowance is None or self.submitted < allowance:
+                return item
+        if kind in _SENT_AS_SUBMISSION:
+            spec = item[1]
+            returns = [ids.object_id_for(spec.task_id, i + 1) for i in range(spec.num_returns)]  # type: ignore[union-attr]
+            with self._objects.cond:  # expected now: a get waits for them without asking the raylet
+                self._objects.live.update(returns)
+                self._objects.subscribed.update(returns)
+            item = (kind, spec.SerializeToString())  # type: ignore[union-attr,assignment]  # (a fifth of a parsed spec)
+        self.kept.append(item)
+        return None
+
+    def _next_kept(self) -> Item | None:
+        if not self.can_send_kept():
+            return None
+        kind, payload = self.kept.popleft()
+        if kind in _SENT_AS_SUBMISSION:
+            payload = raylet_pb2.TaskSpec.FromString(payload)  # type: ignore[arg-type]
+        return kind, payload  # type: ignore[return-value]
+
+    def drain(self, item: Item | None) -> tuple[raylet_pb2.ClientBatch, bool]:
+        """`item` (None: none) and whatever else may go now as one batch,
+        and whether the client is closing (then the batch is the last).
+        Kept items go first, as far as the submit allowance lets them."""
         counts, held_remote = self.counts, self.held_remote
         objects, direct_local = self._objects, self._direct.states
         cond, live, subscribed = objects.cond, objects.live, objects.subscribed
@@ -193,7 +245,21 @@ class Outbox:
         delta: dict[bytes, int] = {}
         n = 0
         closing = False
+        if item is not None and (self.kept or self.submit_allowance is not None):
+            item = self._admit(item)
         while True:
+            if item is None:  # the next one: kept ones first, then the queue's
+                if self.kept:
+                    item = self._next_kept()
+                if item is None:
+                    try:
+                        item = out.get_nowait()
+                    except queue.Empty:
+                        break
+                    if self.kept or self.submit_allowance is not None:
+                        item = self._admit(item)
+                        if item is None:
+                            continue
             kind, payload = item
             if kind is _REF_ADD:
                 c = counts.get(payload, 0)
@@ -228,6 +294,7 @@ class Outbox:
                 if kind is not _RESERVE:
                     self._publish_direct((*payload.dependencies, *payload.nested_refs), batch)
                     batch.submit.append(payload)
+                    self.submitted += 1
                 held_remote.update(returns)
                 with cond:  # (as ObjectStates.expect: inline on the per-task path)
                     live.update(returns)
@@ -299,10 +366,7 @@ class Outbox:
             n += 1
             if n >= MAX_ITEMS_PER_BATCH:
                 break
-            try:
-                item = out.get_nowait()
-            except queue.Empty:
-                break
+            item = None
         for object_id, d in delta.items():
             if d > 0:
                 batch.add_refs.append(object_id)

@@ -76,10 +76,7 @@ class CoreClient:
         self._cond = self.objects.cond
         self._values = self.objects.values
         self._dead: str | None = None
-        # The raylet holds our submissions (it keeps too many tasks): submit
-        # waits until it lets them go on (services/raylet/admission.py).
-        self._held = False
-        self._told_held = False
+        self._told_held = False  # the raylet held our submissions (warned once)
         # The raylet keeps too many small values: write them to the store too.
         self.store_small_values = False
         self._registered = threading.Event()
@@ -150,7 +147,8 @@ class CoreClient:
     def _next_batch(self) -> raylet_pb2.ClientBatch | None:
         """A pulling transport's next batch (it blocks until there is one);
         None once the client is closing."""
-        batch, closing = self._outbox.drain(self._out.get())
+        outbox = self._outbox
+        batch, closing = outbox.drain(None if outbox.can_send_kept() else self._out.get())
         return None if closing else batch
 
     def _enqueue(self, item: Any) -> None:
@@ -161,16 +159,16 @@ class CoreClient:
     def _flush(self) -> None:
         """Local transport: send what is queued from the calling thread. If
         another thread is sending, it picks our items up on its next loop."""
-        transport = self._transport
-        while not self._out.empty():
+        transport, outbox = self._transport, self._outbox
+        while not self._out.empty() or outbox.can_send_kept():
             if not self._send_lock.acquire(blocking=False):
                 return
             try:
                 try:
                     item = self._out.get_nowait()
                 except queue.Empty:
-                    continue
-                batch, closing = self._outbox.drain(item)
+                    item = None
+                batch, closing = outbox.drain(item)
                 if batch.ByteSize():
                     transport.send(batch)
                 if closing:
@@ -320,29 +318,22 @@ class CoreClient:
     # ---- submission ----------------------------------------------------
 
     def submit(self, spec: raylet_pb2.TaskSpec) -> None:
-        if self._held:
-            self._wait_to_submit()
         self._check_alive()
         self._enqueue((_SUBMIT, spec))
 
     def _backpressure(self, asked: raylet_pb2.Backpressure) -> None:
-        """What the raylet asks (services/raylet/admission.py)."""
+        """What the raylet asks (services/raylet/admission.py). Held, our
+        submissions past the allowance wait in the outbox: a raised one
+        sends them (the WAKE item reaches a pulling transport too)."""
         self.store_small_values = asked.store_small_values
-        with self._cond:
-            self._held = asked.hold_submissions
-            self._cond.notify_all()
+        self._outbox.submit_allowance = asked.submit_allowance if asked.hold_submissions else None
         if asked.hold_submissions and not self._told_held:
             self._told_held = True
             log_printer.print_warnings([
                 f"the raylet keeps {asked.queued_tasks:,} tasks, its max_queued_tasks of "
-                f"{asked.max_queued_tasks:,}: submitting waits until they drain below 90% of that "
-                "(EMBER_MAX_QUEUED_TASKS sets the limit)"])
-
-    def _wait_to_submit(self) -> None:
-        """Until the raylet lets our submissions go on (or the connection ends)."""
-        with self._cond:
-            while self._held and self._dead is None:
-                self._cond.wait()
+                f"{asked.max_queued_tasks:,}: further tasks wait in this driver and go as the raylet has "
+                "room (EMBER_MAX_QUEUED_TASKS sets the limit)"])
+        self._enqueue((ItemKind.WAKE, None))
 
     def submit_actor_call(self, spec: raylet_pb2.TaskSpec, keep: Any, direct: bool) -> ObjectRef | None:
         """Send an actor call: straight to the actor's worker if `direct`
@@ -353,8 +344,6 @@ class CoreClient:
         in flight (it waits for them). `keep` lives until the result is in.
         Returns the ref to the first return: made here, before any answer
         can come back and drop our own refs to it."""
-        if self._held:
-            self._wait_to_submit()
         self._check_alive()
         if self._local is None or not self.info.session_dir:
             self._enqueue((_SUBMIT, spec))

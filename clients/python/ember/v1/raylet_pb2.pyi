@@ -451,20 +451,22 @@ class RayletBatch(_message.Message):
     def __init__(self, registered: _Optional[_Union[ClientRegistered, _Mapping]] = ..., execute: _Optional[_Iterable[_Union[ExecuteTask, _Mapping]]] = ..., ready: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[bytes]] = ..., warnings: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kv: _Optional[_Iterable[_Union[KvEntry, _Mapping]]] = ..., handed_back: _Optional[_Iterable[bytes]] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., actors_ended: _Optional[_Iterable[_Union[ActorEnded, _Mapping]]] = ..., borrowed: _Optional[_Iterable[bytes]] = ..., returned_borrows: _Optional[_Iterable[bytes]] = ..., backpressure: _Optional[_Union[Backpressure, _Mapping]] = ...) -> None: ...
 
 class Backpressure(_message.Message):
-    __slots__ = ("hold_submissions", "queued_tasks", "max_queued_tasks", "store_small_values", "inline_bytes", "max_inline_bytes")
+    __slots__ = ("hold_submissions", "queued_tasks", "max_queued_tasks", "store_small_values", "inline_bytes", "max_inline_bytes", "submit_allowance")
     HOLD_SUBMISSIONS_FIELD_NUMBER: _ClassVar[int]
     QUEUED_TASKS_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUED_TASKS_FIELD_NUMBER: _ClassVar[int]
     STORE_SMALL_VALUES_FIELD_NUMBER: _ClassVar[int]
     INLINE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_INLINE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_ALLOWANCE_FIELD_NUMBER: _ClassVar[int]
     hold_submissions: bool
     queued_tasks: int
     max_queued_tasks: int
     store_small_values: bool
     inline_bytes: int
     max_inline_bytes: int
-    def __init__(self, hold_submissions: _Optional[bool] = ..., queued_tasks: _Optional[int] = ..., max_queued_tasks: _Optional[int] = ..., store_small_values: _Optional[bool] = ..., inline_bytes: _Optional[int] = ..., max_inline_bytes: _Optional[int] = ...) -> None: ...
+    submit_allowance: int
+    def __init__(self, hold_submissions: _Optional[bool] = ..., queued_tasks: _Optional[int] = ..., max_queued_tasks: _Optional[int] = ..., store_small_values: _Optional[bool] = ..., inline_bytes: _Optional[int] = ..., max_inline_bytes: _Optional[int] = ..., submit_allowance: _Optional[int] = ...) -> None: ...
 
 class ActorEnded(_message.Message):
     __slots__ = ("actor_id", "message")

@@ -703,12 +703,16 @@ export interface RayletBatch {
 
 export interface Backpressure {
   /**
-   * Drivers: hold new submissions (tasks and actor calls through the
-   * raylet). Set once the raylet keeps max_queued_tasks tasks or more after
-   * that driver's batch; cleared for every held driver when it is back under
-   * 90% of the limit. A driver that goes on submitting while held is not
-   * refused (its tasks are queued): every Ember client honours it. Workers
-   * are never held.
+   * Drivers: submit within an allowance. Set once the raylet keeps
+   * max_queued_tasks tasks or more after that driver's batch, and from then
+   * on for the rest of its session: the driver sends tasks (tasks and actor
+   * calls through the raylet, counted from its registration, resubmissions
+   * included) only while it has sent fewer than `submit_allowance`, and keeps
+   * the rest itself, in order with whatever it sends after them (its own
+   * queue; `.remote()` does not wait). The raylet raises the allowance of a
+   * driver that has used it up each time it is back under 90% of the limit.
+   * A driver that goes past it is not refused (its tasks are queued): every
+   * Ember client honours it. Workers are never held.
    */
   holdSubmissions: boolean;
   /** tasks the raylet kept when it decided */
@@ -723,6 +727,8 @@ export interface Backpressure {
   storeSmallValues: boolean;
   inlineBytes: number;
   maxInlineBytes: number;
+  /** with hold_submissions: tasks it may have sent in all */
+  submitAllowance: number;
 }
 
 export interface ActorEnded {
@@ -5110,6 +5116,7 @@ function createBaseBackpressure(): Backpressure {
     storeSmallValues: false,
     inlineBytes: 0,
     maxInlineBytes: 0,
+    submitAllowance: 0,
   };
 }
 
@@ -5132,6 +5139,9 @@ export const Backpressure: MessageFns<Backpressure> = {
     }
     if (message.maxInlineBytes !== 0) {
       writer.uint32(48).uint64(message.maxInlineBytes);
+    }
+    if (message.submitAllowance !== 0) {
+      writer.uint32(56).uint64(message.submitAllowance);
     }
     return writer;
   },
@@ -5197,6 +5207,14 @@ export const Backpressure: MessageFns<Backpressure> = {
             message.maxInlineBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.submitAllowance = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5241,6 +5259,11 @@ export const Backpressure: MessageFns<Backpressure> = {
         : isSet(object.max_inline_bytes)
         ? globalThis.Number(object.max_inline_bytes)
         : 0,
+      submitAllowance: isSet(object.submitAllowance)
+        ? globalThis.Number(object.submitAllowance)
+        : isSet(object.submit_allowance)
+        ? globalThis.Number(object.submit_allowance)
+        : 0,
     };
   },
 
@@ -5264,6 +5287,9 @@ export const Backpressure: MessageFns<Backpressure> = {
     if (message.maxInlineBytes !== 0) {
       obj.maxInlineBytes = Math.round(message.maxInlineBytes);
     }
+    if (message.submitAllowance !== 0) {
+      obj.submitAllowance = Math.round(message.submitAllowance);
+    }
     return obj;
   },
 
@@ -5278,6 +5304,7 @@ export const Backpressure: MessageFns<Backpressure> = {
     message.storeSmallValues = object.storeSmallValues ?? false;
     message.inlineBytes = object.inlineBytes ?? 0;
     message.maxInlineBytes = object.maxInlineBytes ?? 0;
+    message.submitAllowance = object.submitAllowance ?? 0;
     return message;
   },
 };
