@@ -486,11 +486,18 @@ class CoreClient:
         loop = self.actor_loop
         if loop is not None and not loop.can_run_once():
             loop = None
+        next_check = 0.0
         try:
             with self._cond:
                 if loop is not None:
                     self._cond.wakers.append(loop.wake)
                 while True:
+                    checked = time.monotonic()
+                    if checked < next_check and (deadline is None or checked < deadline):
+                        # (values keep coming in meanwhile: the lock is free)
+                        self._cond.wait(next_check - checked if deadline is None
+                                        else min(next_check, deadline) - checked)
+                        continue
                     ready = values.keys() & object_ids
                     if not fetch_local and remote:
                         ready |= remote.keys() & object_ids
@@ -502,6 +509,11 @@ class CoreClient:
                             self._flush()
                         finally:
                             self._cond.acquire()
+                    # A check of many refs (~60 ms for 1,000,000) holds the
+                    # lock the reader needs to hand values in: check again
+                    # after at least ten times as long, not on every batch.
+                    cost = time.monotonic() - checked
+                    next_check = checked + 10 * cost if cost > 0.001 else 0.0
                     if self._dead is not None:
                         raise ConnectionLost(f"lost the connection to the raylet ({self._dead})")
                     remaining = None if deadline is None else deadline - time.monotonic()
