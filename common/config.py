@@ -50,7 +50,7 @@ class Config:
     memory_monitor_refresh_ms: int = 250
     # Tasks a raylet keeps (queued, waiting, running) before it puts its
     # drivers on a submit allowance (they keep further tasks themselves and
-    # send them as it has room). 0: 50,000, or fewer where a twentieth of
+    # send them as it has room). 0: 10,000, or fewer where a twentieth of
     # the node's memory holds fewer at ~5 KB per task.
     max_queued_tasks: int = 0
     # Bytes of small values (under inline_threshold) a raylet keeps in its

@@ -399,3 +399,12 @@ def test_past_max_inline_bytes_every_client_writes_small_values_to_the_store_unt
     nm.handle_batch(driver, raylet_pb2.ClientBatch(remove_refs=[puts[0].object_id]))  # 800: under 90%
     windows = [_window(s) for s in (driver, w1, w2, late)]
     assert all(not w.store_small_values and w.inline_bytes == 800 for w in windows)
+
+
+def test_max_queued_tasks_defaults_to_ten_thousand_or_what_a_twentieth_of_memory_holds():
+    from ember_raylet.admission import default_max_queued_tasks
+
+    assert default_max_queued_tasks(24 << 30) == 10_000
+    assert default_max_queued_tasks(0) == 10_000  # (memory unknown)
+    assert default_max_queued_tasks(100 << 20) == (100 << 20) // 20 // 5000
+    assert default_max_queued_tasks(1 << 20) == 1_000
