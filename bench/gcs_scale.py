@@ -101,16 +101,16 @@ def node_info(index: int, run: str) -> gcs_pb2.NodeInfo:
     """What a raylet registers (services/raylet/service.py `_node_info`),
     with made-up ports and paths: the GCS only stores and lists them."""
     node_id = bytes.fromhex(run) + index.to_bytes(4, "big") + bytes(8)  # 16 bytes: ids.UNIQUE_ID_SIZE
-    session = f"/tmp/ember/session_{run}"
+    session = f"/tmp/ember-sessions/session_20261207-205530_{index}_{run}"  # (a real one's length)
     info = gcs_pb2.NodeInfo(
         node_id=node_id, node_address="127.0.0.1", raylet_port=20000 + index % 40000,
         object_store_port=30000 + index % 30000, object_transfer_port=40000 + index % 20000,
         is_head=index == 0, session_dir=session, raylet_socket=f"{session}/sockets/raylet-{index}",
         raylet_local_socket=f"{session}/sockets/raylet-local-{index}",
         object_store_socket=f"{session}/sockets/store-{index}", object_store_dir=f"/dev/shm/ember-{run}-{index}",
-        labels={"ember.io/node-id": node_id.hex()}, metrics_port=50000 + index % 10000,
+        metrics_port=50000 + index % 10000,
         object_store_metrics_port=60000 + index % 5000, start_time=time.time())
-    info.total.amounts.update({"CPU": 16.0, "memory": 64e9, "object_store_memory": 8e9, f"node:{index}": 1.0})
+    info.total.amounts.update({"CPU": 16.0, "memory": 64e9, "object_store_memory": 8e9})
     info.available.CopyFrom(info.total)
     return info
 
@@ -131,26 +131,35 @@ class Simulator:
     """Simulated nodes in one asyncio loop, driven over stdin/stdout
     (one JSON object a line each way)."""
 
-    def __init__(self, addresses: str, token: str, run: str, first: int, count: int, interval: float) -> None:
+    def __init__(self, addresses: str, token: str, run: str, first: int, count: int, interval: float,
+                 call: str = "report") -> None:
         self.interval = interval
+        self.call = call  # "info": GetClusterInfo instead of reports (the GCS's cost of any RPC)
         self.nodes = [SimNode(node_info(first + i, run), SimGcsClient(addresses, token, parse_views=i == 0), i == 0)
                       for i in range(count)]
         self.rtts: list[float] = []
+        self.errors: list[str] = []  # codes of failed reports (after the client's own retries)
         self.view_bytes: list[int] = []
         self.apply_s: list[float] = []  # the probe's parse + ClusterView.update
         self.view_sizes: list[int] = []  # nodes in the probe's view
         self.registered = 0
+        self.all_registered = asyncio.Event()
 
     async def _register(self, node: SimNode) -> None:
         await node.client.RegisterNode(gcs_pb2.RegisterNodeRequest(node=node.info), wait_for_ready=True, timeout=60)
         self.registered += 1
+        if self.registered == len(self.nodes):
+            self.all_registered.set()
 
-    async def _report_loop(self, node: SimNode) -> None:
-        """services/raylet/service.py `_report_loop`, the view applied by the probe only."""
+    async def _node(self, node: SimNode) -> None:
+        """A raylet's life as the GCS sees it: registration, then its report
+        loop (services/raylet/service.py `_report_loop`), the view applied
+        by the probe only."""
         from ember_raylet.cluster_view import ClusterView
 
-        view = ClusterView(node.info.node_id)
         await asyncio.sleep(random.uniform(0, self.interval))  # raylets start at different times
+        await self._register(node)
+        view = ClusterView(node.info.node_id)
         while True:
             await asyncio.sleep(self.interval)
             request = gcs_pb2.ReportResourcesRequest(node_id=node.info.node_id)
@@ -158,9 +167,15 @@ class Simulator:
             request.total.CopyFrom(node.info.total)
             sent = time.monotonic()
             try:
+                if self.call == "info":
+                    await node.client.GetClusterInfo(gcs_pb2.GetClusterInfoRequest(), timeout=5)
+                    node.reports += 1
+                    self.rtts.append(time.monotonic() - sent)
+                    continue
                 reply = await node.client.ReportResources(request, timeout=5)
             except grpc.aio.AioRpcError as e:
                 node.errors += 1
+                self.errors.append(e.code().name)
                 if e.code() == grpc.StatusCode.NOT_FOUND:  # as the raylet: register again
                     await node.client.RegisterNode(gcs_pb2.RegisterNodeRequest(node=node.info), timeout=30)
                 continue
@@ -183,7 +198,7 @@ class Simulator:
         rtts = sorted(self.rtts)
         out = {
             "registered": self.registered, "reports": sum(n.reports for n in self.nodes),
-            "errors": sum(n.errors for n in self.nodes), "rtts": len(rtts),
+            "errors": len(self.errors), "error_codes": sorted(set(self.errors)), "rtts": len(rtts),
             "rtt_p50_s": _pct(rtts, 50), "rtt_p99_s": _pct(rtts, 99), "rtt_max_s": rtts[-1] if rtts else None,
             "view_bytes": statistics.mean(self.view_bytes) if self.view_bytes else 0,
             "apply_p50_s": _pct(sorted(self.apply_s), 50), "apply_max_s": max(self.apply_s, default=None),
@@ -192,7 +207,7 @@ class Simulator:
             "min_reports": min((n.reports for n in self.nodes), default=0),
         }
         if reset:
-            self.rtts, self.view_bytes, self.apply_s = [], [], []
+            self.rtts, self.view_bytes, self.apply_s, self.errors = [], [], [], []
         return out
 
     def _failover(self) -> dict[str, Any]:
@@ -203,9 +218,9 @@ class Simulator:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        await asyncio.gather(*(self._register(n) for n in self.nodes))
+        loops = [asyncio.create_task(self._node(n)) for n in self.nodes]
+        await self.all_registered.wait()
         _say({"registered": self.registered})
-        loops = [asyncio.create_task(self._report_loop(n)) for n in self.nodes]
         try:
             while line := await reader.readline():
                 command = json.loads(line)
@@ -240,18 +255,18 @@ def _pct(sorted_values: list[float], p: float) -> float | None:
 
 def _sim_main(a: argparse.Namespace) -> None:
     token = os.environ.get(auth.TOKEN_ENV, "")
-    asyncio.run(Simulator(a.gcs, token, a.run, a.first, a.count, a.interval).run())
+    asyncio.run(Simulator(a.gcs, token, a.run, a.first, a.count, a.interval, a.call).run())
 
 
 # ------------------------------------------------------------- coordinator
 class SimProcess:
     """One simulator process and its line protocol."""
 
-    def __init__(self, gcs: str, token: str, run: str, first: int, count: int, interval: float) -> None:
+    def __init__(self, gcs: str, token: str, run: str, first: int, count: int, interval: float, call: str) -> None:
         self.count = count
         self.proc = subprocess.Popen(
             [sys.executable, str(pathlib.Path(__file__).resolve()), "--sim", "--gcs", gcs, "--run", run,
-             "--first", str(first), "--count", str(count), "--interval", str(interval)],
+             "--first", str(first), "--count", str(count), "--interval", str(interval), "--call", call],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, auth.TOKEN_ENV: token}, text=True)
 
     def ask(self, command: dict[str, Any]) -> dict[str, Any]:
@@ -282,12 +297,13 @@ class SimProcess:
 class Simulators:
     """`nodes` simulated nodes spread over `procs` processes."""
 
-    def __init__(self, gcs: str, token: str, nodes: int, procs: int, interval: float) -> None:
+    def __init__(self, gcs: str, token: str, nodes: int, procs: int, interval: float, call: str = "report") -> None:
         self.run = os.urandom(4).hex()
         per = -(-nodes // procs)
         self.procs: list[SimProcess] = []
+        self.registration: tuple[float | None, int] = (None, 0)  # wait_registered's answer
         for first in range(0, nodes, per):
-            self.procs.append(SimProcess(gcs, token, self.run, first, min(per, nodes - first), interval))
+            self.procs.append(SimProcess(gcs, token, self.run, first, min(per, nodes - first), interval, call))
 
     def registered(self) -> int:
         return sum(p.read()["registered"] for p in self.procs)
@@ -310,14 +326,15 @@ class GcsProcess:
     """An `ember-gcs` process (in memory, or one replica on etcd)."""
 
     def __init__(self, workdir: pathlib.Path, token: str, storage: str = "memory", ttl: float = 3.0,
-                 name: str = "gcs") -> None:
+                 name: str = "gcs", health_timeout_s: float | None = None) -> None:
         self.session = workdir / f"{name}-{time.monotonic_ns()}"
         (self.session / "logs").mkdir(parents=True)
         ready = self.session / "gcs.ready"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ember_gcs.main", "--storage", storage, "--cluster-name", "scale",
              "--leader-lease-ttl", str(ttl), "--session-dir", str(self.session), "--port", "0",
-             "--metrics-port", "0", "--ready-file", str(ready)],
+             "--metrics-port", "0", "--ready-file", str(ready),
+             *(["--health-timeout", str(health_timeout_s)] if health_timeout_s else [])],
             env={**os.environ, auth.TOKEN_ENV: token}, stdout=subprocess.DEVNULL,
             stderr=open(self.session / "logs" / "gcs.err", "wb"))
         deadline = time.monotonic() + 30
@@ -338,9 +355,9 @@ class GcsProcess:
         m = self.ps.memory_full_info()
         return m.rss, m.pss
 
-    def scrape(self) -> "Scrape":
+    def scrape(self, method: str = "ReportResources") -> "Scrape":
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as r:
-            return Scrape.parse(r.read().decode())
+            return Scrape.parse(r.read().decode(), method)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:
@@ -362,16 +379,17 @@ class Scrape:
     report_count: float
 
     @classmethod
-    def parse(cls, text: str) -> "Scrape":
+    def parse(cls, text: str, method: str = "ReportResources") -> "Scrape":
+        """`method`: whose handler time and count to read."""
         ages, alive, s_sum, count = [], 0, 0.0, 0.0
         for line in text.splitlines():
             if line.startswith("ember_gcs_node_report_age_seconds{"):
                 ages.append(float(line.rsplit(" ", 1)[1]))
             elif line.startswith('ember_nodes{state="alive"}'):
                 alive = int(float(line.rsplit(" ", 1)[1]))
-            elif line.startswith('ember_gcs_rpc_latency_seconds_sum{method="ReportResources"}'):
+            elif line.startswith(f'ember_gcs_rpc_latency_seconds_sum{{method="{method}"}}'):
                 s_sum = float(line.rsplit(" ", 1)[1])
-            elif line.startswith('ember_gcs_rpc_latency_seconds_count{method="ReportResources"}'):
+            elif line.startswith(f'ember_gcs_rpc_latency_seconds_count{{method="{method}"}}'):
                 count = float(line.rsplit(" ", 1)[1])
         return cls(ages, alive, s_sum, count)
 
@@ -392,10 +410,12 @@ def _cpu_of(pids: list[int]) -> float:
     return out
 
 
-def measure(gcs: GcsProcess, sims: Simulators, nodes: int, seconds: float, interval: float) -> dict[str, Any]:
-    """One window of `seconds` on a GCS serving `nodes` registered nodes."""
+def measure(gcs: GcsProcess, sims: Simulators, nodes: int, seconds: float, interval: float,
+            method: str = "ReportResources") -> dict[str, Any]:
+    """One window of `seconds` on a GCS serving `nodes` registered nodes
+    (each calling `method` every interval)."""
     sims.ask({"cmd": "stats", "reset": True})
-    first = gcs.scrape()
+    first = gcs.scrape(method)
     cpu0, sim0, (busy0, total0) = gcs.cpu_s(), _cpu_of(sims.pids()), _machine_busy()
     load0 = os.getloadavg()[0]
     started = time.monotonic()
@@ -405,14 +425,14 @@ def measure(gcs: GcsProcess, sims: Simulators, nodes: int, seconds: float, inter
     while time.monotonic() - started < seconds:
         time.sleep(1.0)
         before = gcs.cpu_s()
-        s = gcs.scrape()
+        s = gcs.scrape(method)
         scrape_cpu += gcs.cpu_s() - before  # (the scrape's own cost, taken out below)
         if s.ages:
             max_ages.append(max(s.ages))
             all_ages.extend(s.ages)
     wall = time.monotonic() - started
     cpu, sim_cpu, (busy1, total1) = gcs.cpu_s() - cpu0, _cpu_of(sims.pids()) - sim0, _machine_busy()
-    last = gcs.scrape()
+    last = gcs.scrape(method)
     stats = sims.ask({"cmd": "stats", "reset": True})
     rss, pss = gcs.memory()
     reports = sum(s["reports"] for s in stats)
@@ -422,6 +442,7 @@ def measure(gcs: GcsProcess, sims: Simulators, nodes: int, seconds: float, inter
         "nodes": nodes, "window_s": round(wall, 2),
         "gcs_cpu_cores": round(max(0.0, cpu - scrape_cpu) / wall, 4),
         "gcs_cpu_ms_per_report": round(1e3 * max(0.0, cpu - scrape_cpu) / max(1.0, handled), 4),
+        "gcs_cpu_s": round(cpu - scrape_cpu, 3), "scrape_cpu_s": round(scrape_cpu, 3),
         "gcs_rss_mb": round(rss / 1e6, 1), "gcs_pss_mb": round(pss / 1e6, 1),
         "alive_in_gcs": last.alive,
         "reports_per_s": round(handled / wall, 1), "target_reports_per_s": round(nodes / interval, 1),
@@ -434,7 +455,10 @@ def measure(gcs: GcsProcess, sims: Simulators, nodes: int, seconds: float, inter
         "view_apply_p50_s": _round(statistics.median([s["apply_p50_s"] for s in stats if s["apply_p50_s"]] or [0])),
         "probe_view_nodes": min(s["probe_view_nodes"] for s in stats),
         "report_errors": sum(s["errors"] for s in stats), "sim_reports": reports,
+        "error_codes": sorted({c for s in stats for c in s["error_codes"]}),
         "nodes_reporting": sum(s["nodes_reporting"] for s in stats),
+        "min_reports_per_node": min(s["min_reports"] for s in stats),
+        "nodes_in_age_metric": len(last.ages),
         "sim_cpu_cores": round(sim_cpu / wall, 3),
         "machine_busy_cores": round(psutil.cpu_count() * (busy1 - busy0) / max(1e-9, total1 - total0), 2),
         "loadavg_1m": round((load0 + os.getloadavg()[0]) / 2, 2),
@@ -445,17 +469,20 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 4)
 
 
-def wait_registered(sims: Simulators, gcs: GcsClient, nodes: int, timeout: float = 120) -> float:
-    """Seconds until every simulated node is registered and the GCS lists it alive."""
+def wait_registered(sims: Simulators, gcs: GcsClient, nodes: int, timeout: float = 60) -> tuple[float, int]:
+    """(seconds until every simulated node registered and the GCS listed
+    every one alive at once, nodes it lists alive); the seconds are None if
+    that did not happen within `timeout` (a GCS too slow to hear every
+    node within its health timeout declares some dead)."""
     started = time.monotonic()
     assert sims.registered() == nodes
     ids = sims.node_ids()
     while True:
         alive = {n.node_id for n in gcs.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=30).nodes if n.alive}
         if ids <= alive:
-            return time.monotonic() - started
+            return time.monotonic() - started, len(alive)
         if time.monotonic() - started > timeout:
-            raise RuntimeError(f"{len(ids - alive)} of {nodes} nodes are not alive in the GCS")
+            return None, len(alive & ids)
         time.sleep(0.2)
 
 
@@ -471,7 +498,8 @@ def view_pull_s(gcs: GcsClient, repeat: int = 5) -> float:
 
 @contextlib.contextmanager
 def serving(workdir: pathlib.Path, token: str, nodes: int, procs: int, interval: float,
-            storage: str = "memory", replicas: int = 1, ttl: float = 3.0) -> Iterator[tuple[list[GcsProcess], Simulators, GcsClient]]:
+            storage: str = "memory", replicas: int = 1, ttl: float = 3.0,
+            call: str = "report") -> Iterator[tuple[list[GcsProcess], Simulators, GcsClient]]:
     """GCS replicas and `nodes` simulated nodes, all registered; everything
     stopped on the way out."""
     gcss: list[GcsProcess] = []
@@ -479,11 +507,12 @@ def serving(workdir: pathlib.Path, token: str, nodes: int, procs: int, interval:
     client: GcsClient | None = None
     try:
         for i in range(replicas):
-            gcss.append(GcsProcess(workdir, token, storage, ttl, name=f"gcs{i}"))
+            gcss.append(GcsProcess(workdir, token, storage, ttl, name=f"gcs{i}",
+                                   health_timeout_s=3600 if call == "info" else None))
         addresses = ",".join(g.address for g in gcss)
         client = GcsClient(addresses, token, failover_window_s=60)
-        sims = Simulators(addresses, token, nodes, procs, interval)
-        wait_registered(sims, client, nodes)
+        sims = Simulators(addresses, token, nodes, procs, interval, call)
+        sims.registration = wait_registered(sims, client, nodes)
         yield gcss, sims, client
     finally:
         if sims is not None:
@@ -500,13 +529,40 @@ def leader_of(gcss: list[GcsProcess], client: GcsClient) -> GcsProcess:
 
 
 def run_point(workdir: pathlib.Path, token: str, nodes: int, seconds: float, procs: int, interval: float,
-              warmup: float) -> dict[str, Any]:
-    with serving(workdir, token, nodes, procs, interval) as (gcss, sims, client):
+              warmup: float, profile: str | None = None, call: str = "report") -> dict[str, Any]:
+    """`call="info"`: the nodes call GetClusterInfo (a trivial RPC) in place
+    of their reports, and the GCS declares none dead: its cost per RPC
+    through the same server and interceptors, the floor of a report's."""
+    method = "GetClusterInfo" if call == "info" else "ReportResources"
+    with serving(workdir, token, nodes, procs, interval, call=call) as (gcss, sims, client):
         time.sleep(warmup)
-        point = measure(gcss[0], sims, nodes, seconds, interval)
+        with sampled(gcss[0].proc.pid, seconds, profile):
+            point = measure(gcss[0], sims, nodes, seconds, interval, method)
+        point["call"] = method
         point["get_all_nodes_s"] = round(view_pull_s(client), 4)
         point["storage"] = "memory"
+        point["registered_all_s"] = _round(sims.registration[0])
         return point
+
+
+@contextlib.contextmanager
+def sampled(pid: int, seconds: float, path: str | None) -> Iterator[None]:
+    """py-spy sampling the GCS, native frames too, for `seconds`, its
+    stacks collapsed into `path` (flamegraph.pl's input); nothing if no path."""
+    if not path:
+        yield
+        return
+    spy = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "50",
+                            "--native", "--format", "raw", "--output", path],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        try:
+            spy.wait(seconds + 30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait()
 
 
 def run_failover(workdir: pathlib.Path, token: str, nodes: int, seconds: float, procs: int, interval: float,
@@ -523,6 +579,7 @@ def run_failover(workdir: pathlib.Path, token: str, nodes: int, seconds: float, 
             leader = leader_of(gcss, client)
             point = measure(leader, sims, nodes, seconds, interval)
             point["storage"] = "etcd"
+            point["registered_all_s"] = _round(sims.registration[0])
             kill_at = time.monotonic() + 0.2  # every report sent after this goes to the dead leader or the new one
             sims.ask({"cmd": "mark", "t": kill_at})
             time.sleep(max(0.0, kill_at - time.monotonic()))
@@ -550,38 +607,64 @@ def run_failover(workdir: pathlib.Path, token: str, nodes: int, seconds: float, 
         etcd.stop()
 
 
+def _cores_at_full_rate(p: dict[str, Any]) -> float:
+    """The GCS's CPU at every node's full report rate: its CPU per report
+    times the reports the nodes would send if nothing were slow (where the
+    simulators, short of CPU on a shared machine, sent fewer)."""
+    return p["gcs_cpu_ms_per_report"] * p["target_reports_per_s"] / 1e3
+
+
 def plot(points: list[dict[str, Any]], path: pathlib.Path, before: list[dict[str, Any]] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
-    series = [("after", points, "o-")] + ([("before", before, "s--")] if before else [])
-    panels = [
-        ("gcs_cpu_cores", "GCS CPU (cores: CPU time / wall)", 1.0),
-        ("gcs_pss_mb", "GCS PSS (MB)", 1.0),
-        ("report_age_max_s", "heartbeat age, max over nodes (s)", 1.0),
-        ("handler_ms_mean", "GCS time per ReportResources (ms)", 1.0),
-    ]
-    for ax, (key, title, scale) in zip(axes.flat, panels):
-        for label, data, style in series:
-            xs = [p["nodes"] for p in data if p.get(key) is not None and p["storage"] == "memory"]
-            ys = [p[key] * scale for p in data if p.get(key) is not None and p["storage"] == "memory"]
-            ax.plot(xs, ys, style, label=f"{label} (memory storage)")
-        etcd = [p for p in points if p["storage"] == "etcd" and p.get(key) is not None]
-        if etcd:
-            ax.plot([p["nodes"] for p in etcd], [p[key] * scale for p in etcd], "r^", label="etcd, leader")
-        if key == "gcs_cpu_cores":
-            ax.axhline(1.0, color="grey", lw=0.8, ls=":")
-        if key == "report_age_max_s":
-            ax.axhline(REPORT_INTERVAL_S, color="grey", lw=0.8, ls=":")
+    def reports(data: list[dict[str, Any]], storage: str = "memory") -> list[dict[str, Any]]:
+        return [p for p in data if p["storage"] == storage and p.get("call", "ReportResources") == "ReportResources"]
+
+    series = [("after", reports(points), "o-", "C0")] + ([("before", reports(before), "s--", "C1")] if before else [])
+    etcd = reports(points, "etcd")
+    floor = [p for p in points if p.get("call") == "GetClusterInfo"]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    ax = axes[0][0]
+    for label, data, style, color in series:
+        xs = [p["nodes"] for p in data]
+        ax.plot(xs, [p["gcs_cpu_cores"] for p in data], style, color=color, label=f"{label}: measured")
+        ax.plot(xs, [_cores_at_full_rate(p) for p in data], ":", color=color, marker="x",
+                label=f"{label}: CPU/report x full report rate")
+    if etcd:
+        ax.plot([p["nodes"] for p in etcd], [p["gcs_cpu_cores"] for p in etcd], "r^", label="after, etcd leader")
+    ax.axhline(1.0, color="grey", lw=0.8, ls="-.")
+    ax.set_title("GCS CPU (cores; one core is all a Python GCS can use)")
+    ax = axes[0][1]
+    for label, data, style, color in series:
+        ax.plot([p["nodes"] for p in data], [p["gcs_cpu_ms_per_report"] for p in data], style, color=color,
+                label=label)
+    if floor:
+        ax.plot([p["nodes"] for p in floor], [p["gcs_cpu_ms_per_report"] for p in floor], "kD",
+                label="GetClusterInfo instead (the per-RPC floor)")
+    ax.set_title("GCS CPU per ReportResources (ms)")
+    ax = axes[1][0]
+    for label, data, style, color in series:
+        ax.plot([p["nodes"] for p in data], [p["gcs_pss_mb"] for p in data], style, color=color, label=label)
+    if etcd:
+        ax.plot([p["nodes"] for p in etcd], [p["gcs_pss_mb"] for p in etcd], "r^", label="after, etcd leader")
+    ax.set_title("GCS PSS (MB)")
+    ax = axes[1][1]
+    for label, data, style, color in series:
+        xs = [p["nodes"] for p in data]
+        ax.plot(xs, [p["report_age_p99_s"] for p in data], style, color=color, label=f"{label}: p99")
+        ax.plot(xs, [p["report_age_max_s"] for p in data], ":", color=color, marker="x", label=f"{label}: max")
+    ax.axhline(REPORT_INTERVAL_S, color="grey", lw=0.8, ls="-.")
+    ax.set_yscale("log")
+    ax.set_title("heartbeat age as the GCS sees it (s; a report is due every 0.5 s)")
+    for ax in axes.flat:
         ax.set_xscale("log")
         ax.set_xlabel("simulated nodes")
-        ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("One Ember GCS and N simulated raylets (report every 0.5 s, real gRPC on loopback)")
+        ax.legend(fontsize=7)
+    fig.suptitle("One Ember GCS and N simulated raylets (real gRPC on loopback; 2-core machine shared with other work)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
@@ -598,20 +681,31 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=None, help="write the points here (JSON)")
     ap.add_argument("--plot", default=None, help="plot the points into this PNG")
     ap.add_argument("--before", default=None, help="a JSON of an earlier run, plotted beside")
+    ap.add_argument("--floor", action="store_true",
+                    help="also the largest node count calling GetClusterInfo instead of reporting (the per-RPC floor)")
+    ap.add_argument("--profile", default=None,
+                    help="py-spy the GCS at the largest node count; its collapsed stacks go here")
     # The simulator processes' own arguments.
     ap.add_argument("--sim", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--gcs", help=argparse.SUPPRESS)
     ap.add_argument("--run", help=argparse.SUPPRESS)
     ap.add_argument("--first", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--call", default="report", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.sim:
         return _sim_main(a)
     token = auth.new_token()
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="ember-gcs-scale-"))
     points = []
-    for n in [int(x) for x in a.nodes.split(",") if x]:
-        point = run_point(workdir, token, n, a.seconds, min(a.procs, n), a.interval, a.warmup)
+    counts = [int(x) for x in a.nodes.split(",") if x]
+    for n in counts:
+        profile = a.profile if n == max(counts) else None
+        point = run_point(workdir, token, n, a.seconds, min(a.procs, n), a.interval, a.warmup, profile)
+        print(json.dumps(point), flush=True)
+        points.append(point)
+    if a.floor:
+        point = run_point(workdir, token, max(counts), a.seconds, a.procs, a.interval, a.warmup, call="info")
         print(json.dumps(point), flush=True)
         points.append(point)
     if a.failover_nodes:
