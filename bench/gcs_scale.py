@@ -67,6 +67,7 @@ from ember_common import auth, rpc  # noqa: E402
 from ember_common.gcs_client import AioGcsClient, GcsClient  # noqa: E402
 
 REPORT_INTERVAL_S = 0.5  # the raylet's (ember_common.config.Config.report_interval_s)
+REGISTRATION_TIMEOUT_S = 120.0
 _REPORT_METHOD = "/ember.v1.Gcs/ReportResources"
 
 
@@ -146,7 +147,13 @@ class Simulator:
         self.all_registered = asyncio.Event()
 
     async def _register(self, node: SimNode) -> None:
-        await node.client.RegisterNode(gcs_pb2.RegisterNodeRequest(node=node.info), wait_for_ready=True, timeout=60)
+        while True:  # (a raylet that cannot register exits and is restarted: the same to the GCS)
+            try:
+                await node.client.RegisterNode(gcs_pb2.RegisterNodeRequest(node=node.info), wait_for_ready=True,
+                                               timeout=30)
+                break
+            except grpc.aio.AioRpcError as e:
+                self.errors.append(f"RegisterNode {e.code().name}")
         self.registered += 1
         if self.registered == len(self.nodes):
             self.all_registered.set()
@@ -219,7 +226,8 @@ class Simulator:
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         loops = [asyncio.create_task(self._node(n)) for n in self.nodes]
-        await self.all_registered.wait()
+        with contextlib.suppress(asyncio.TimeoutError):  # a GCS too slow to register them all: say how many
+            await asyncio.wait_for(self.all_registered.wait(), REGISTRATION_TIMEOUT_S)
         _say({"registered": self.registered})
         try:
             while line := await reader.readline():
@@ -475,7 +483,9 @@ def wait_registered(sims: Simulators, gcs: GcsClient, nodes: int, timeout: float
     that did not happen within `timeout` (a GCS too slow to hear every
     node within its health timeout declares some dead)."""
     started = time.monotonic()
-    assert sims.registered() == nodes
+    registered = sims.registered()
+    if registered < nodes:
+        return None, registered
     ids = sims.node_ids()
     while True:
         alive = {n.node_id for n in gcs.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=30).nodes if n.alive}
@@ -636,6 +646,7 @@ def plot(points: list[dict[str, Any]], path: pathlib.Path, before: list[dict[str
     if etcd:
         ax.plot([p["nodes"] for p in etcd], [p["gcs_cpu_cores"] for p in etcd], "r^", label="after, etcd leader")
     ax.axhline(1.0, color="grey", lw=0.8, ls="-.")
+    ax.set_yscale("log")
     ax.set_title("GCS CPU (cores; one core is all a Python GCS can use)")
     ax = axes[0][1]
     for label, data, style, color in series:
@@ -644,6 +655,7 @@ def plot(points: list[dict[str, Any]], path: pathlib.Path, before: list[dict[str
     if floor:
         ax.plot([p["nodes"] for p in floor], [p["gcs_cpu_ms_per_report"] for p in floor], "kD",
                 label="GetClusterInfo instead (the per-RPC floor)")
+    ax.set_yscale("log")
     ax.set_title("GCS CPU per ReportResources (ms)")
     ax = axes[1][0]
     for label, data, style, color in series:
@@ -659,6 +671,12 @@ def plot(points: list[dict[str, Any]], path: pathlib.Path, before: list[dict[str
     ax.axhline(REPORT_INTERVAL_S, color="grey", lw=0.8, ls="-.")
     ax.set_yscale("log")
     ax.set_title("heartbeat age as the GCS sees it (s; a report is due every 0.5 s)")
+    # Points where the GCS fell behind so far that it declared nodes dead
+    # (and their new registrations added to the load): no steady state.
+    collapsed = [p for _, data, _, _ in series for p in data if p["alive_in_gcs"] < p["nodes"]]
+    for ax, key in ((axes[0][1], "gcs_cpu_ms_per_report"), (axes[1][1], "report_age_p99_s")):
+        ax.plot([p["nodes"] for p in collapsed], [p[key] for p in collapsed], "rX", ms=12,
+                label="collapsed: nodes declared dead")
     for ax in axes.flat:
         ax.set_xscale("log")
         ax.set_xlabel("simulated nodes")
@@ -681,6 +699,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=None, help="write the points here (JSON)")
     ap.add_argument("--plot", default=None, help="plot the points into this PNG")
     ap.add_argument("--before", default=None, help="a JSON of an earlier run, plotted beside")
+    ap.add_argument("--replot", default=None, metavar="JSON",
+                    help="run nothing: plot (--plot) the points in this file (an earlier --out)")
     ap.add_argument("--floor", action="store_true",
                     help="also the largest node count calling GetClusterInfo instead of reporting (the per-RPC floor)")
     ap.add_argument("--profile", default=None,
@@ -695,6 +715,10 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     if a.sim:
         return _sim_main(a)
+    if a.replot:  # no run: plot the points of earlier runs
+        points = json.loads(pathlib.Path(a.replot).read_text())
+        before = json.loads(pathlib.Path(a.before).read_text()) if a.before else None
+        return plot(points, pathlib.Path(a.plot), before)
     token = auth.new_token()
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="ember-gcs-scale-"))
     points = []
