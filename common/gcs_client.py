@@ -80,6 +80,10 @@ class _LeaderFollower:
     """What both clients share: the replicas, a stub per replica, and stub-like
     attribute access (`client.KvGet(request, timeout=...)`)."""
 
+    # What calls go through, per replica (bench/gcs_scale.py's simulated
+    # raylets use one that leaves the cluster view unparsed).
+    stub_type: Callable[[Any], Any] = gcs_pb2_grpc.GcsStub
+
     def __init__(self, addresses: str, token: str | None, failover_window_s: float = FAILOVER_WINDOW_S) -> None:
         self._replicas = _Replicas(addresses)
         self._token = token
@@ -103,7 +107,7 @@ class _LeaderFollower:
             if stub is None:
                 channel = self._open_channel(address)
                 self._channels.append(channel)
-                stub = self._stubs[address] = gcs_pb2_grpc.GcsStub(channel)
+                stub = self._stubs[address] = self.stub_type(channel)
             return stub
 
     def __getattr__(self, method: str) -> Callable[..., Any]:

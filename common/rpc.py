@@ -17,7 +17,7 @@ import functools
 import hmac
 import inspect
 import logging
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 import grpc
 import grpc.aio
@@ -248,18 +248,20 @@ def channel(address: str, token: str | None) -> grpc.Channel:
     return grpc.intercept_channel(ch, _ClientToken(token)) if token else ch
 
 
-def aio_channel(address: str, token: str | None) -> grpc.aio.Channel:
+def aio_channel(address: str, token: str | None,
+                extra_options: Sequence[tuple[str, Any]] = ()) -> grpc.aio.Channel:
     """An asyncio channel that sends the cluster token on every unary call
     (TLS as for `channel`). Streaming calls pass `metadata=token_metadata(token)`
     themselves: on them grpc.aio's client interceptors lose the metadata
     (UNAUTHENTICATED) or fail the call (INTERNAL, stream-stream fed by an
-    async generator)."""
+    async generator). `extra_options` go after CHANNEL_OPTIONS."""
     interceptors = [_AioClientToken(token)] if token else None
+    options = [*CHANNEL_OPTIONS, *extra_options]
     files = tls.active() if tls.is_network_address(address) else None
     if files:
-        return grpc.aio.secure_channel(address, files.channel_credentials(), options=CHANNEL_OPTIONS,
+        return grpc.aio.secure_channel(address, files.channel_credentials(), options=options,
                                        interceptors=interceptors)
-    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
 
 
 _STATUS: dict[type[errors.EmberServiceError], grpc.StatusCode] = {

@@ -59,12 +59,13 @@ class ClusterMembership:
 
     async def report(self, node_id: bytes, available: common_pb2.ResourceSet,
                      infeasible: list[common_pb2.ResourceSet], total: common_pb2.ResourceSet,
-                     bundles: list[gcs_pb2.HeldBundle]) -> list[gcs_pb2.NodeInfo]:
-        """A node's resource report; the nodes alive, for its cluster view.
+                     bundles: list[gcs_pb2.HeldBundle]) -> bytes:
+        """A node's resource report; the nodes alive, for its cluster view,
+        as an encoded ReportResourcesReply (NodeTable.view_reply).
         The bundles it says it holds are checked against the placement groups."""
         await self._nodes.report(node_id, available, infeasible, total)
         self._groups.settle(node_id, bundles)
-        return self._nodes.alive()
+        return self._nodes.view_reply()
 
     async def finish_job(self, job_id: bytes) -> None:
         """A job ended: its placement groups go (detached ones stay)."""

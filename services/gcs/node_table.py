@@ -24,6 +24,14 @@ class NodeTable:
         self._nodes: dict[bytes, gcs_pb2.NodeInfo] = {}
         self._last_report: dict[bytes, float] = {}
         self._infeasible: dict[bytes, list[common_pb2.ResourceSet]] = {}
+        # The cluster view each resource report is answered with, kept
+        # encoded: a ReportResourcesReply is its `nodes` entries one after
+        # another, so each alive node's entry is encoded when it changes
+        # and the reply is their concatenation, joined again only after a
+        # change. (Building and serializing every node's NodeInfo for every
+        # report made the GCS's work grow with the square of the nodes.)
+        self._view_entries: dict[bytes, bytes] = {}
+        self._view: bytes | None = None
         # Called after a node joins, leaves or the table is reloaded (the
         # metrics discovery file follows the alive nodes).
         self.on_change: Callable[[], None] = lambda: None
@@ -35,11 +43,13 @@ class NodeTable:
     def restore(self, rows: dict[bytes, bytes]) -> None:
         """Replace what is in memory with the stored rows (at start and at takeover)."""
         self._nodes, self._last_report, self._infeasible = {}, {}, {}
+        self._view_entries, self._view = {}, None
         for key, raw in rows.items():
             node = gcs_pb2.NodeInfo.FromString(raw)
             self._nodes[key] = node
             if node.alive:  # give restored nodes a full timeout to report
                 self._last_report[key] = time.monotonic()
+                self._view_entries[key] = _view_entry(node)
         self.on_change()
 
     async def _save(self, node: gcs_pb2.NodeInfo) -> None:
@@ -56,6 +66,7 @@ class NodeTable:
         await self._save(node)  # stored first: a failed write changes nothing
         self._nodes[node.node_id] = node
         self._last_report[node.node_id] = time.monotonic()
+        self._view_entries[node.node_id], self._view = _view_entry(node), None
         log.info("node %s registered at %s:%d", node.node_id.hex(), node.node_address, node.raylet_port)
         self.on_change()
 
@@ -64,10 +75,16 @@ class NodeTable:
         node = self._nodes.get(node_id)
         if node is None or not node.alive:
             raise NotFound(f"node {node_id.hex()} is not registered or was declared dead")
-        node.available.CopyFrom(available)
-        if total is not None and total.amounts:
+        changed = node.available != available
+        if changed:
+            node.available.CopyFrom(available)
+        if total is not None and total.amounts and node.total != total:
             node.total.CopyFrom(total)  # bundles come and go; not stored (the raylet says it each time)
-        self._infeasible[node_id] = list(infeasible)
+            changed = True
+        if changed:
+            self._view_entries[node_id], self._view = _view_entry(node), None
+        if infeasible or node_id in self._infeasible:
+            self._infeasible[node_id] = list(infeasible)
         self._last_report[node_id] = time.monotonic()
 
     async def mark_dead(self, node_id: bytes, reason: str) -> bool:
@@ -84,6 +101,8 @@ class NodeTable:
         self._nodes[node_id] = node
         self._last_report.pop(node_id, None)
         self._infeasible.pop(node_id, None)
+        self._view_entries.pop(node_id, None)
+        self._view = None
         log.warning("node %s is dead: %s", node_id.hex(), reason)
         self.on_change()
         return True
@@ -96,6 +115,13 @@ class NodeTable:
             await self.mark_dead(node_id, f"no report for {self.health_timeout_s:g}s (health check)")
         return silent
 
+    def view_reply(self) -> bytes:
+        """The alive nodes as a serialized ReportResourcesReply (what a
+        raylet's cluster view uses of each: see `_view_entry`)."""
+        if self._view is None:
+            self._view = b"".join(self._view_entries.values())
+        return self._view
+
     def alive(self) -> list[gcs_pb2.NodeInfo]:
         return [n for n in self._nodes.values() if n.alive]
 
@@ -107,3 +133,14 @@ class NodeTable:
             view.infeasible.extend(self._infeasible.get(node_id, []))
             out.append(view)
         return out
+
+
+def _view_entry(node: gcs_pb2.NodeInfo) -> bytes:
+    """A node's entry in a ReportResourcesReply, encoded: the fields a
+    raylet's cluster view uses (services/raylet/cluster_view.py), not its
+    local paths and sockets, which only its own node's clients need."""
+    view = gcs_pb2.NodeInfo(node_id=node.node_id, node_address=node.node_address, raylet_port=node.raylet_port,
+                            object_store_port=node.object_store_port,
+                            object_transfer_port=node.object_transfer_port, total=node.total,
+                            available=node.available, alive=node.alive, labels=node.labels)
+    return gcs_pb2.ReportResourcesReply(nodes=[view]).SerializeToString()

@@ -18,6 +18,7 @@ from ember_common.background import BackgroundTasks
 from ember_common.config import Config
 from ember_common.rpc import RequestLimits
 from ember_gcs.actor_table import ActorTable
+from ember_gcs.encoded_replies import EncodedReplies
 from ember_gcs.job_table import JobTable
 from ember_gcs.kv_table import MAX_KEY, MAX_VALUE, KvTable
 from ember_gcs.leader_gate import Leadership, LeaderGate, SoleLeader
@@ -77,10 +78,12 @@ class GcsService:
                                      self.membership, session_name, self._storage.name, self.leadership)
         self._rpc_latency = RpcLatency()
         self._leadership_counts = LeadershipCounts()
-        self.interceptors = [LeaderGate(self.leadership), self._rpc_latency]
+        self.interceptors = [LeaderGate(self.leadership), self._rpc_latency,
+                             EncodedReplies(["/ember.v1.Gcs/ReportResources"])]
         # The leader keeps the session's prometheus_sd.json listing every node's metrics endpoints.
         self._discovery = DiscoveryFile(session_dir / FILE_NAME, session_name) if session_dir else None
-        self.nodes.on_change = self._update_discovery
+        self.nodes.on_change = self._discovery_changed
+        self._discovery_due = False
         self._tasks = BackgroundTasks()
         self.health: Any = None  # the health servicer, set by run_service
 
@@ -89,8 +92,23 @@ class GcsService:
                              self._leadership_counts, self._storage.name)]
 
     def _update_discovery(self) -> None:
+        self._discovery_due = False
         if self._discovery is not None and self.leadership.is_leader:
             self._discovery.update(self.nodes.alive())
+
+    def _discovery_changed(self) -> None:
+        """Nodes joined or left: the file follows within 50 ms, written once
+        for a burst (rewriting it, every node listed, at each of a thousand
+        registrations made registering them take time growing with the
+        square of their number)."""
+        if self._discovery is None or self._discovery_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # (no loop: tables used without one)
+            return self._update_discovery()
+        self._discovery_due = True
+        loop.call_later(0.05, self._update_discovery)
 
     async def _keep_discovery(self) -> None:
         """Also written on becoming the leader (node changes write it at once)."""

@@ -74,15 +74,15 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
         return gcs_pb2.UnregisterNodeReply()
 
     @map_errors
-    async def ReportResources(self, request: gcs_pb2.ReportResourcesRequest, context: Ctx) -> gcs_pb2.ReportResourcesReply:
+    async def ReportResources(self, request: gcs_pb2.ReportResourcesRequest, context: Ctx) -> bytes:
         node_id = ids.check(request.node_id, ids.UNIQUE_ID_SIZE, "node_id")
         for held in request.bundles:
             ids.check(held.placement_group_id, ids.UNIQUE_ID_SIZE, "bundles.placement_group_id")
             if held.index < 0:
                 raise InvalidArgument(f"bundles.index must be >= 0, got {held.index}")
-        alive = await self._membership.report(node_id, request.available, list(request.infeasible), request.total,
-                                              list(request.bundles))
-        return gcs_pb2.ReportResourcesReply(nodes=alive)
+        # The reply comes encoded (the node table keeps it so; EncodedReplies sends it as it is).
+        return await self._membership.report(node_id, request.available, list(request.infeasible), request.total,
+                                             list(request.bundles))
 
     @map_errors
     async def GetAllNodes(self, request: gcs_pb2.GetAllNodesRequest, context: Ctx) -> gcs_pb2.GetAllNodesReply:

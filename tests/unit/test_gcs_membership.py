@@ -125,11 +125,11 @@ def test_a_report_answers_the_live_nodes_and_settles_bundles_no_group_holds():
         await cluster.start()
         await cluster.membership.unregister_node(B, "raylet stopped")
         stray = gcs_pb2.HeldBundle(placement_group_id=GROUP, index=0, committed=True)
-        alive = await cluster.membership.report(A, common_pb2.ResourceSet(amounts={"CPU": 1}), [],
+        reply = await cluster.membership.report(A, common_pb2.ResourceSet(amounts={"CPU": 1}), [],
                                                 common_pb2.ResourceSet(), [stray])
         while not cluster.raylets.calls:  # settled in the background
             await asyncio.sleep(0)
-        return alive
+        return gcs_pb2.ReportResourcesReply.FromString(reply).nodes
 
     alive = asyncio.run(run())
     assert [n.node_id for n in alive] == [A] and alive[0].available.amounts["CPU"] == 1
