@@ -26,6 +26,7 @@ from ember_common.backoff import retry_with_backoff
 from ember_common.config import Config
 from ember_common.gcs_client import AioGcsClient
 from ember_common.object_layout import FailureType
+from ember_raylet import resource_demand
 from ember_raylet.admission import Admission, default_max_inline_bytes, default_max_queued_tasks
 from ember_raylet.client_session import ClientSession
 from ember_raylet.job_manager import JobManager
@@ -307,6 +308,7 @@ class RayletService:
             request.total.amounts.update(self.nm.total)
             for shape in self.nm.infeasible_shapes():
                 request.infeasible.add().amounts.update(shape)
+            request.demand.extend(resource_demand.queued_demand(self.nm.tasks))
             for (group_id, index), (_, committed) in self.nm.bundles.items():
                 request.bundles.add(placement_group_id=group_id, index=index, committed=committed)
             try:
