@@ -139,7 +139,7 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
                                               ca_dir=tls_ca_dir)
         tls.activate(tls_files)
         if address:
-            _check_gcs(address, token)
+            address = _check_gcs(address, token)
         node = node_launcher.start_node(
             session_dir, token, head=head, gcs_address=address, gcs_port=port, host=host, num_cpus=num_cpus,
             num_gpus=num_gpus, memory=memory, resources=_resources(resources),
@@ -198,8 +198,11 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
         node.stop()
 
 
-def _check_gcs(address: str, token: str) -> None:
-    _query_gcs(address, ("GetClusterInfo", gcs_pb2.GetClusterInfoRequest()), token=token)
+def _check_gcs(address: str, token: str) -> str:
+    """The GCS replicas of `address`, the one leading first (a raylet
+    registers with the first: one that died since must not hold it up)."""
+    leader, _ = _query_gcs(address, ("GetClusterInfo", gcs_pb2.GetClusterInfoRequest()), token=token)
+    return ",".join([leader, *(a for a in address.split(",") if a.strip() and a.strip() != leader)])
 
 
 @main.command()
