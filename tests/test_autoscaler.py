@@ -157,6 +157,28 @@ def test_a_burst_far_above_the_limit_starts_nodes_within_it_runs_and_they_go_whe
         assert len(head.autoscaled(alive_only=False)) == len(types)  # nothing started since
 
 
+@ember.remote(resources={"accel": 1}, num_cpus=1)
+def big_value(runs: str) -> list:
+    with open(runs, "a") as f:
+        f.write("ran\n")
+    # Stored in its node's object store (not inline), and only there: the
+    # driver gets just the ref.
+    return [ember.put(b"x" * (2 * 1024 * 1024))]
+
+
+def test_an_object_whose_only_copy_is_on_an_idle_node_is_moved_before_the_node_goes(tmp_path):
+    runs = tmp_path / "runs"
+    with autoscaling_head(tmp_path, _config(tmp_path)) as head:
+        ember.init(address=head.address)
+        (ref,) = ember.get(big_value.remote(str(runs)), timeout=60)
+        (node,) = head.autoscaled()
+        wait_until(lambda: not head.autoscaled() and not head.status().instances, 30, "the idle node to go")
+        events = head.status().recent_events
+        assert any("removed" in e for e in events), events
+        assert ember.get(ref, timeout=10) == b"x" * (2 * 1024 * 1024)
+        assert runs.read_text() == "ran\n"  # the copy moved to the head: not rebuilt by running the task again
+
+
 def test_demand_no_node_type_fits_is_reported_once_as_infeasible_and_never_launched_for(tmp_path):
     with autoscaling_head(tmp_path, _config(tmp_path)) as head:
         ember.init(address=head.address)

@@ -16,7 +16,7 @@ import collections
 import logging
 import os
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 
 from ember.v1 import autoscaler_pb2, gcs_pb2
 
@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 State = autoscaler_pb2.AutoscalerInstance.State
 _MAX_BACKOFF_S = 60.0
 _EPS = 1e-9
+# How long a drain may take to move a node's objects off before the node is kept instead.
+DRAIN_TIMEOUT_S = 60.0
+# Objects only on `node_id`, over the `others` nodes' raylets, asking them to pull copies.
+Evacuate = Callable[[bytes, list[gcs_pb2.NodeInfo]], Awaitable[int]]
 
 
 class LaunchStats:
@@ -51,7 +55,8 @@ class LaunchStats:
 class Autoscaler:
     def __init__(self, config: AutoscalingConfig, provider: NodeProvider, instances: InstanceTable,
                  nodes: NodeTable, groups: PlacementGroupTable, kv: KvTable, actors: ActorTable,
-                 membership: ClusterMembership, board: DemandBoard, gcs_address: Callable[[], str]) -> None:
+                 membership: ClusterMembership, board: DemandBoard, gcs_address: Callable[[], str],
+                 evacuate: Evacuate) -> None:
         self.config = config
         self.provider = provider
         self.instances = instances
@@ -62,6 +67,7 @@ class Autoscaler:
         self._membership = membership
         self.board = board
         self._gcs_address = gcs_address
+        self._evacuate = evacuate
         self.stats = LaunchStats()
         self._failures: collections.Counter[str] = collections.Counter()
         self._last_failure: dict[str, str] = {}
@@ -225,8 +231,35 @@ class Autoscaler:
             self._event(f"removing {inst.node_type} node {inst.node_id.hex()[:8] or inst.instance_id}: {reason}")
         self._busy[inst.instance_id] = asyncio.create_task(self._remove(inst))
 
+    async def _drained(self, inst: Instance) -> str:
+        """Move the node's objects off and check it is still idle: '' when
+        it may go, else why it stays."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while True:
+            alive = {n.node_id: n for n in self._nodes.alive()}
+            if inst.node_id not in alive:
+                return ""  # gone already: nothing left to move
+            left = await self._evacuate(inst.node_id, [n for i, n in alive.items() if i != inst.node_id])
+            if left == 0:
+                break
+            if time.monotonic() > deadline:
+                return f"{left} object(s) whose only copy is there could not be moved in {DRAIN_TIMEOUT_S:g}s"
+            await asyncio.sleep(0.2)
+        # Work may have come while it drained (its view lags a report): then it stays.
+        self._track_idle(self._nodes.alive(), time.monotonic())
+        return "" if inst.node_id in self._idle_since else "work arrived while it drained"
+
     async def _remove(self, inst: Instance) -> None:
         try:
+            if inst.state == State.DRAINING and inst.node_id:
+                kept = await self._drained(inst)
+                if kept:
+                    updated = _copy(inst)
+                    updated.state = State.RUNNING
+                    await self.instances.put(updated)
+                    self._idle_since.pop(inst.node_id, None)
+                    self._event(f"kept {inst.node_type} node {inst.node_id.hex()[:8]}: {kept}", logging.WARNING)
+                    return
             if inst.state == State.DRAINING:
                 updated = _copy(inst)
                 updated.state = State.TERMINATING

@@ -10,6 +10,7 @@ from ember_autoscaler.autoscaler import Autoscaler
 from ember_autoscaler.command_provider import CommandProvider
 from ember_autoscaler.config import AutoscalingConfig, load
 from ember_autoscaler.demand import DemandBoard
+from ember_autoscaler.drain import ObjectEvacuation
 from ember_autoscaler.instance_table import InstanceTable
 from ember_autoscaler.local_provider import LocalProvider
 from ember_autoscaler.metrics import AutoscalerCollector
@@ -44,9 +45,10 @@ class GcsAutoscaler:
         def gcs_address() -> str:
             return ",".join(r for r in leadership.replicas if r) or leadership.leader
 
+        self.evacuation = ObjectEvacuation(token)
         self.autoscaler = Autoscaler(self.config, make_provider(self.config, token, host),
                                      self.instances, tables.nodes, tables.placement_groups, tables.kv, tables.actors,
-                                     tables.membership, self.board, gcs_address)
+                                     tables.membership, self.board, gcs_address, self.evacuation.remaining)
         self.servicer = AutoscalerServicer(self.autoscaler, leadership)
         self.collector = AutoscalerCollector(self.autoscaler, leadership)
         self.step: Callable[[], Any] = self.autoscaler.step

@@ -206,5 +206,7 @@ class GcsService:
 
     async def stop(self) -> None:
         await self._tasks.close()
+        if self.autoscaling is not None:
+            await self.autoscaling.evacuation.close()
         await self._raylets.close()
         await self._storage.close()

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ember.v1 import common_pb2 as ember_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65mber/v1/autoscaler.proto\x12\x08\x65mber.v1\x1a\x15\x65mber/v1/common.proto\"\xc0\x01\n\x0eResourceDemand\x12$\n\x05shape\x18\x01 \x01(\x0b\x32\x15.ember.v1.ResourceSet\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x43\n\x0elabel_selector\x18\x03 \x03(\x0b\x32+.ember.v1.ResourceDemand.LabelSelectorEntry\x1a\x34\n\x12LabelSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1c\n\x1aGetAutoscalerStatusRequest\"\xa6\x02\n\x12\x41utoscalerInstance\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x11\n\tnode_type\x18\x02 \x01(\t\x12\x31\n\x05state\x18\x03 \x01(\x0e\x32\".ember.v1.AutoscalerInstance.State\x12\x0f\n\x07node_id\x18\x04 \x01(\x0c\x12\x13\n\x0bprovider_id\x18\x05 \x01(\t\x12\x13\n\x0blaunch_time\x18\x06 \x01(\x01\x12\x0f\n\x07\x61ttempt\x18\x07 \x01(\x05\x12\x0e\n\x06idle_s\x18\x08 \x01(\x01\"Y\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\r\n\tLAUNCHING\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\x0c\n\x08\x44RAINING\x10\x03\x12\x0f\n\x0bTERMINATING\x10\x04\"\xe9\x01\n\x0eNodeTypeStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x05\x12\x11\n\tlaunching\x18\x03 \x01(\x05\x12\x13\n\x0bmin_workers\x18\x04 \x01(\x05\x12\x13\n\x0bmax_workers\x18\x05 \x01(\x05\x12(\n\tresources\x18\x06 \x01(\x0b\x32\x15.ember.v1.ResourceSet\x12\x17\n\x0f\x66\x61iled_launches\x18\x07 \x01(\x05\x12\x14\n\x0clast_failure\x18\x08 \x01(\t\x12\x11\n\tbackoff_s\x18\t \x01(\x01\x12\x0f\n\x07gave_up\x18\n \x01(\x08\"f\n\x0bUnmetDemand\x12$\n\x05shape\x18\x01 \x01(\x0b\x32\x15.ember.v1.ResourceSet\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\ninfeasible\x18\x04 \x01(\x08\"\xa0\x02\n\x18GetAutoscalerStatusReply\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x13\n\x0bmax_workers\x18\x03 \x01(\x05\x12,\n\nnode_types\x18\x04 \x03(\x0b\x32\x18.ember.v1.NodeTypeStatus\x12/\n\tinstances\x18\x05 \x03(\x0b\x32\x1c.ember.v1.AutoscalerInstance\x12$\n\x05unmet\x18\x06 \x03(\x0b\x32\x15.ember.v1.UnmetDemand\x12\x15\n\rrecent_events\x18\x07 \x03(\t\x12\x30\n\x11requested_bundles\x18\x08 \x03(\x0b\x32\x15.ember.v1.ResourceSet2m\n\nAutoscaler\x12_\n\x13GetAutoscalerStatus\x12$.ember.v1.GetAutoscalerStatusRequest\x1a\".ember.v1.GetAutoscalerStatusReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65mber/v1/autoscaler.proto\x12\x08\x65mber.v1\x1a\x15\x65mber/v1/common.proto\")\n\x16\x45vacuateObjectsRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\x0c\":\n\x14\x45vacuateObjectsReply\x12\x11\n\tremaining\x18\x01 \x01(\x05\x12\x0f\n\x07started\x18\x02 \x01(\x05\"\xc0\x01\n\x0eResourceDemand\x12$\n\x05shape\x18\x01 \x01(\x0b\x32\x15.ember.v1.ResourceSet\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x43\n\x0elabel_selector\x18\x03 \x03(\x0b\x32+.ember.v1.ResourceDemand.LabelSelectorEntry\x1a\x34\n\x12LabelSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1c\n\x1aGetAutoscalerStatusRequest\"\xa6\x02\n\x12\x41utoscalerInstance\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x11\n\tnode_type\x18\x02 \x01(\t\x12\x31\n\x05state\x18\x03 \x01(\x0e\x32\".ember.v1.AutoscalerInstance.State\x12\x0f\n\x07node_id\x18\x04 \x01(\x0c\x12\x13\n\x0bprovider_id\x18\x05 \x01(\t\x12\x13\n\x0blaunch_time\x18\x06 \x01(\x01\x12\x0f\n\x07\x61ttempt\x18\x07 \x01(\x05\x12\x0e\n\x06idle_s\x18\x08 \x01(\x01\"Y\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\r\n\tLAUNCHING\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\x0c\n\x08\x44RAINING\x10\x03\x12\x0f\n\x0bTERMINATING\x10\x04\"\xe9\x01\n\x0eNodeTypeStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x05\x12\x11\n\tlaunching\x18\x03 \x01(\x05\x12\x13\n\x0bmin_workers\x18\x04 \x01(\x05\x12\x13\n\x0bmax_workers\x18\x05 \x01(\x05\x12(\n\tresources\x18\x06 \x01(\x0b\x32\x15.ember.v1.ResourceSet\x12\x17\n\x0f\x66\x61iled_launches\x18\x07 \x01(\x05\x12\x14\n\x0clast_failure\x18\x08 \x01(\t\x12\x11\n\tbackoff_s\x18\t \x01(\x01\x12\x0f\n\x07gave_up\x18\n \x01(\x08\"f\n\x0bUnmetDemand\x12$\n\x05shape\x18\x01 \x01(\x0b\x32\x15.ember.v1.ResourceSet\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\ninfeasible\x18\x04 \x01(\x08\"\xa0\x02\n\x18GetAutoscalerStatusReply\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x13\n\x0bmax_workers\x18\x03 \x01(\x05\x12,\n\nnode_types\x18\x04 \x03(\x0b\x32\x18.ember.v1.NodeTypeStatus\x12/\n\tinstances\x18\x05 \x03(\x0b\x32\x1c.ember.v1.AutoscalerInstance\x12$\n\x05unmet\x18\x06 \x03(\x0b\x32\x15.ember.v1.UnmetDemand\x12\x15\n\rrecent_events\x18\x07 \x03(\t\x12\x30\n\x11requested_bundles\x18\x08 \x03(\x0b\x32\x15.ember.v1.ResourceSet2m\n\nAutoscaler\x12_\n\x13GetAutoscalerStatus\x12$.ember.v1.GetAutoscalerStatusRequest\x1a\".ember.v1.GetAutoscalerStatusReply2`\n\tNodeDrain\x12S\n\x0f\x45vacuateObjects\x12 .ember.v1.EvacuateObjectsRequest\x1a\x1e.ember.v1.EvacuateObjectsReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,22 +34,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RESOURCEDEMAND_LABELSELECTORENTRY']._loaded_options = None
   _globals['_RESOURCEDEMAND_LABELSELECTORENTRY']._serialized_options = b'8\001'
-  _globals['_RESOURCEDEMAND']._serialized_start=63
-  _globals['_RESOURCEDEMAND']._serialized_end=255
-  _globals['_RESOURCEDEMAND_LABELSELECTORENTRY']._serialized_start=203
-  _globals['_RESOURCEDEMAND_LABELSELECTORENTRY']._serialized_end=255
-  _globals['_GETAUTOSCALERSTATUSREQUEST']._serialized_start=257
-  _globals['_GETAUTOSCALERSTATUSREQUEST']._serialized_end=285
-  _globals['_AUTOSCALERINSTANCE']._serialized_start=288
-  _globals['_AUTOSCALERINSTANCE']._serialized_end=582
-  _globals['_AUTOSCALERINSTANCE_STATE']._serialized_start=493
-  _globals['_AUTOSCALERINSTANCE_STATE']._serialized_end=582
-  _globals['_NODETYPESTATUS']._serialized_start=585
-  _globals['_NODETYPESTATUS']._serialized_end=818
-  _globals['_UNMETDEMAND']._serialized_start=820
-  _globals['_UNMETDEMAND']._serialized_end=922
-  _globals['_GETAUTOSCALERSTATUSREPLY']._serialized_start=925
-  _globals['_GETAUTOSCALERSTATUSREPLY']._serialized_end=1213
-  _globals['_AUTOSCALER']._serialized_start=1215
-  _globals['_AUTOSCALER']._serialized_end=1324
+  _globals['_EVACUATEOBJECTSREQUEST']._serialized_start=62
+  _globals['_EVACUATEOBJECTSREQUEST']._serialized_end=103
+  _globals['_EVACUATEOBJECTSREPLY']._serialized_start=105
+  _globals['_EVACUATEOBJECTSREPLY']._serialized_end=163
+  _globals['_RESOURCEDEMAND']._serialized_start=166
+  _globals['_RESOURCEDEMAND']._serialized_end=358
+  _globals['_RESOURCEDEMAND_LABELSELECTORENTRY']._serialized_start=306
+  _globals['_RESOURCEDEMAND_LABELSELECTORENTRY']._serialized_end=358
+  _globals['_GETAUTOSCALERSTATUSREQUEST']._serialized_start=360
+  _globals['_GETAUTOSCALERSTATUSREQUEST']._serialized_end=388
+  _globals['_AUTOSCALERINSTANCE']._serialized_start=391
+  _globals['_AUTOSCALERINSTANCE']._serialized_end=685
+  _globals['_AUTOSCALERINSTANCE_STATE']._serialized_start=596
+  _globals['_AUTOSCALERINSTANCE_STATE']._serialized_end=685
+  _globals['_NODETYPESTATUS']._serialized_start=688
+  _globals['_NODETYPESTATUS']._serialized_end=921
+  _globals['_UNMETDEMAND']._serialized_start=923
+  _globals['_UNMETDEMAND']._serialized_end=1025
+  _globals['_GETAUTOSCALERSTATUSREPLY']._serialized_start=1028
+  _globals['_GETAUTOSCALERSTATUSREPLY']._serialized_end=1316
+  _globals['_AUTOSCALER']._serialized_start=1318
+  _globals['_AUTOSCALER']._serialized_end=1427
+  _globals['_NODEDRAIN']._serialized_start=1429
+  _globals['_NODEDRAIN']._serialized_end=1525
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class EvacuateObjectsRequest(_message.Message):
+    __slots__ = ("node_id",)
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: bytes
+    def __init__(self, node_id: _Optional[bytes] = ...) -> None: ...
+
+class EvacuateObjectsReply(_message.Message):
+    __slots__ = ("remaining", "started")
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    remaining: int
+    started: int
+    def __init__(self, remaining: _Optional[int] = ..., started: _Optional[int] = ...) -> None: ...
+
 class ResourceDemand(_message.Message):
     __slots__ = ("shape", "count", "label_selector")
     class LabelSelectorEntry(_message.Message):

@@ -106,3 +106,86 @@ class Autoscaler:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class NodeDrainStub:
+    """Served by every raylet; called by the autoscaler before it removes an
+    idle node, so that nothing is lost to a scale-down.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.EvacuateObjects = channel.unary_unary(
+                '/ember.v1.NodeDrain/EvacuateObjects',
+                request_serializer=ember_dot_v1_dot_autoscaler__pb2.EvacuateObjectsRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_autoscaler__pb2.EvacuateObjectsReply.FromString,
+                _registered_method=True)
+
+
+class NodeDrainServicer:
+    """Served by every raylet; called by the autoscaler before it removes an
+    idle node, so that nothing is lost to a scale-down.
+    """
+
+    def EvacuateObjects(self, request, context):
+        """Pulls into this node's store a copy of every object this raylet refers
+        to whose only copy it knows of is in the store of node `node_id`, and
+        answers how many such objects are left (pulls still under way, or
+        failed). 0: this node loses nothing when that node goes. Idempotent;
+        safe to retry. INVALID_ARGUMENT for a node_id of the wrong size.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_NodeDrainServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'EvacuateObjects': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvacuateObjects,
+                    request_deserializer=ember_dot_v1_dot_autoscaler__pb2.EvacuateObjectsRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_autoscaler__pb2.EvacuateObjectsReply.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'ember.v1.NodeDrain', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('ember.v1.NodeDrain', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class NodeDrain:
+    """Served by every raylet; called by the autoscaler before it removes an
+    idle node, so that nothing is lost to a scale-down.
+    """
+
+    @staticmethod
+    def EvacuateObjects(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.NodeDrain/EvacuateObjects',
+            ember_dot_v1_dot_autoscaler__pb2.EvacuateObjectsRequest.SerializeToString,
+            ember_dot_v1_dot_autoscaler__pb2.EvacuateObjectsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -24,6 +24,16 @@ export const protobufPackage = "ember.v1";
 
 export const protobufFileName = "ember/v1/autoscaler.proto";
 
+export interface EvacuateObjectsRequest {
+  nodeId: Buffer;
+}
+
+export interface EvacuateObjectsReply {
+  remaining: number;
+  /** pulls this call started */
+  started: number;
+}
+
 /**
  * Resource shapes waiting on a node (queued tasks and actor creations, not
  * those in placement groups: the groups are the demand), reported by the
@@ -154,6 +164,164 @@ export interface GetAutoscalerStatusReply {
   /** Explicit requests (ember.autoscaler.sdk.request_resources) in force. */
   requestedBundles: ResourceSet[];
 }
+
+function createBaseEvacuateObjectsRequest(): EvacuateObjectsRequest {
+  return { nodeId: Buffer.alloc(0) };
+}
+
+export const EvacuateObjectsRequest: MessageFns<EvacuateObjectsRequest> = {
+  encode(message: EvacuateObjectsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId.length !== 0) {
+      writer.uint32(10).bytes(message.nodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvacuateObjectsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvacuateObjectsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvacuateObjectsRequest {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? Buffer.from(bytesFromBase64(object.nodeId))
+        : isSet(object.node_id)
+        ? Buffer.from(bytesFromBase64(object.node_id))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: EvacuateObjectsRequest): unknown {
+    const obj: any = {};
+    if (message.nodeId.length !== 0) {
+      obj.nodeId = base64FromBytes(message.nodeId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EvacuateObjectsRequest>, I>>(base?: I): EvacuateObjectsRequest {
+    return EvacuateObjectsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EvacuateObjectsRequest>, I>>(object: I): EvacuateObjectsRequest {
+    const message = createBaseEvacuateObjectsRequest();
+    message.nodeId = object.nodeId ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseEvacuateObjectsReply(): EvacuateObjectsReply {
+  return { remaining: 0, started: 0 };
+}
+
+export const EvacuateObjectsReply: MessageFns<EvacuateObjectsReply> = {
+  encode(message: EvacuateObjectsReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.remaining !== 0) {
+      writer.uint32(8).int32(message.remaining);
+    }
+    if (message.started !== 0) {
+      writer.uint32(16).int32(message.started);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvacuateObjectsReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvacuateObjectsReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.remaining = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.started = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvacuateObjectsReply {
+    return {
+      remaining: isSet(object.remaining) ? globalThis.Number(object.remaining) : 0,
+      started: isSet(object.started) ? globalThis.Number(object.started) : 0,
+    };
+  },
+
+  toJSON(message: EvacuateObjectsReply): unknown {
+    const obj: any = {};
+    if (message.remaining !== 0) {
+      obj.remaining = Math.round(message.remaining);
+    }
+    if (message.started !== 0) {
+      obj.started = Math.round(message.started);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EvacuateObjectsReply>, I>>(base?: I): EvacuateObjectsReply {
+    return EvacuateObjectsReply.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EvacuateObjectsReply>, I>>(object: I): EvacuateObjectsReply {
+    const message = createBaseEvacuateObjectsReply();
+    message.remaining = object.remaining ?? 0;
+    message.started = object.started ?? 0;
+    return message;
+  },
+};
 
 function createBaseResourceDemand(): ResourceDemand {
   return { shape: undefined, count: 0, labelSelector: {} };
@@ -1300,6 +1468,74 @@ export interface AutoscalerClient extends Client {
 export const AutoscalerClient = makeGenericClientConstructor(AutoscalerService, "ember.v1.Autoscaler") as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): AutoscalerClient;
   service: typeof AutoscalerService;
+  serviceName: string;
+};
+
+/**
+ * Served by every raylet; called by the autoscaler before it removes an
+ * idle node, so that nothing is lost to a scale-down.
+ */
+export type NodeDrainService = typeof NodeDrainService;
+export const NodeDrainService = {
+  /**
+   * Pulls into this node's store a copy of every object this raylet refers
+   * to whose only copy it knows of is in the store of node `node_id`, and
+   * answers how many such objects are left (pulls still under way, or
+   * failed). 0: this node loses nothing when that node goes. Idempotent;
+   * safe to retry. INVALID_ARGUMENT for a node_id of the wrong size.
+   */
+  evacuateObjects: {
+    path: "/ember.v1.NodeDrain/EvacuateObjects" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EvacuateObjectsRequest): Buffer =>
+      Buffer.from(EvacuateObjectsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EvacuateObjectsRequest => EvacuateObjectsRequest.decode(value),
+    responseSerialize: (value: EvacuateObjectsReply): Buffer =>
+      Buffer.from(EvacuateObjectsReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EvacuateObjectsReply => EvacuateObjectsReply.decode(value),
+  },
+} as const;
+
+export interface NodeDrainServer extends UntypedServiceImplementation {
+  /**
+   * Pulls into this node's store a copy of every object this raylet refers
+   * to whose only copy it knows of is in the store of node `node_id`, and
+   * answers how many such objects are left (pulls still under way, or
+   * failed). 0: this node loses nothing when that node goes. Idempotent;
+   * safe to retry. INVALID_ARGUMENT for a node_id of the wrong size.
+   */
+  evacuateObjects: handleUnaryCall<EvacuateObjectsRequest, EvacuateObjectsReply>;
+}
+
+export interface NodeDrainClient extends Client {
+  /**
+   * Pulls into this node's store a copy of every object this raylet refers
+   * to whose only copy it knows of is in the store of node `node_id`, and
+   * answers how many such objects are left (pulls still under way, or
+   * failed). 0: this node loses nothing when that node goes. Idempotent;
+   * safe to retry. INVALID_ARGUMENT for a node_id of the wrong size.
+   */
+  evacuateObjects(
+    request: EvacuateObjectsRequest,
+    callback: (error: ServiceError | null, response: EvacuateObjectsReply) => void,
+  ): ClientUnaryCall;
+  evacuateObjects(
+    request: EvacuateObjectsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EvacuateObjectsReply) => void,
+  ): ClientUnaryCall;
+  evacuateObjects(
+    request: EvacuateObjectsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EvacuateObjectsReply) => void,
+  ): ClientUnaryCall;
+}
+
+export const NodeDrainClient = makeGenericClientConstructor(NodeDrainService, "ember.v1.NodeDrain") as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): NodeDrainClient;
+  service: typeof NodeDrainService;
   serviceName: string;
 };
 
