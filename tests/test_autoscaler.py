@@ -11,6 +11,7 @@ import json
 import os
 import pathlib
 import signal
+import sys
 import threading
 import time
 from typing import Any, Iterator
@@ -226,7 +227,80 @@ def test_a_failing_launch_command_is_reported_backed_off_and_given_up(tmp_path):
         assert sum("launching a node" in e for e in status.recent_events) == 3
         out = CliRunner().invoke(cli.main, ["status", "--address", head.address])
         assert "3 failed launch(es) in a row" in out.output and "given up" in out.output, out.output
+        metrics = _scrape(head.node.metrics_ports["gcs"])
+        assert 'ember_autoscaler_launches_total{node_type="accel_worker"} 3.0' in metrics
+        assert 'ember_autoscaler_launch_failures_total{node_type="accel_worker"} 3.0' in metrics
+        assert 'ember_autoscaler_pending_demand{kind="limited"} 1.0' in metrics
         ember.cancel(ref)
+
+
+def _scrape(port: int) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        return reply.read().decode()
+
+
+def test_bad_input_is_refused_with_a_clear_error_and_no_autoscaler_is_off(tmp_path):
+    import grpc
+    from ember.v1 import raylet_pb2, autoscaler_pb2_grpc as as_grpc
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("provider: {type: local}\nmax_wrokers: 3\navailable_node_types: {w: {resources: {CPU: 1}}}\n")
+    out = CliRunner().invoke(cli.main, ["start", "--head", "--autoscaling-config", str(bad)])
+    assert out.exit_code == 2 and "unknown key(s) ['max_wrokers']" in out.output, out.output
+    out = CliRunner().invoke(cli.main, ["start", "--address", "127.0.0.1:1", "--autoscaling-config", str(bad)])
+    assert out.exit_code == 2 and "--autoscaling-config is for the head" in out.output, out.output
+    out = CliRunner().invoke(cli.main, ["stop", "--node-id", "not-an-id"])
+    assert out.exit_code == 2 and "32 hex digits" in out.output, out.output
+
+    root = pathlib.Path(Config.load().session_root)
+    session_dir, token = session.create(str(root), None, session.StartedBy.CLI)
+    head = node_launcher.start_node(session_dir, token, head=True, num_cpus=1, object_store_bytes=STORE)
+    try:
+        with contextlib.closing(rpc.channel(head.gcs_address, token)) as channel:
+            status = as_grpc.AutoscalerStub(channel).GetAutoscalerStatus(
+                autoscaler_pb2.GetAutoscalerStatusRequest(), timeout=5)
+            assert not status.enabled
+            gcs = gcs_pb2_grpc.GcsStub(channel)
+            (node,) = gcs.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=5).nodes
+            request = gcs_pb2.ReportResourcesRequest(node_id=node.node_id)
+            request.demand.add(count=-1).shape.amounts["CPU"] = 1
+            with pytest.raises(grpc.RpcError) as err:
+                gcs.ReportResources(request, timeout=5)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "negative" in err.value.details()
+        with contextlib.closing(rpc.channel(head.gcs_address, "wrong-token")) as channel:
+            with pytest.raises(grpc.RpcError) as err:
+                as_grpc.AutoscalerStub(channel).GetAutoscalerStatus(autoscaler_pb2.GetAutoscalerStatusRequest(),
+                                                                    timeout=5)
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with contextlib.closing(rpc.channel(f"{node.node_address}:{node.raylet_port}", token)) as channel:
+            drain = as_grpc.NodeDrainStub(channel)
+            with pytest.raises(grpc.RpcError) as err:
+                drain.EvacuateObjects(autoscaler_pb2.EvacuateObjectsRequest(node_id=b"abc"), timeout=5)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "node_id" in err.value.details()
+            assert drain.EvacuateObjects(autoscaler_pb2.EvacuateObjectsRequest(node_id=b"u" * 16),
+                                         timeout=5).remaining == 0  # an unknown node: nothing of ours there
+        out = CliRunner().invoke(cli.main, ["status", "--address", head.gcs_address], env={auth.TOKEN_ENV: token})
+        assert out.exit_code == 0 and "autoscaler: off" in out.output, out.output
+    finally:
+        head.stop()
+        assert not wait_gone(str(session_dir))
+
+
+def test_the_command_provider_starts_and_stops_nodes_with_the_operator_s_commands(tmp_path):
+    ember_cli = f"{sys.executable} -m ember"
+    config = _config(tmp_path, provider={
+        "type": "command", "start_command": f'eval {ember_cli} start --address "$EMBER_GCS_ADDRESS" $EMBER_START_ARGS',
+        "stop_command": f'{ember_cli} stop --node-id "$EMBER_NODE_ID"'})
+    with autoscaling_head(tmp_path, config) as head:
+        ember.init(address=head.address)
+        node_id = ember.get(on_accel.remote(0), timeout=60)
+        (node,) = head.autoscaled()
+        assert node.node_id.hex() == node_id and node.labels[TYPE_LABEL] == "accel_worker"
+        wait_until(lambda: not head.autoscaled() and not head.status().instances, 30, "the idle node to go")
+        # Stopped by the stop command (`ember stop --node-id` removes the node's record).
+        assert not list(pathlib.Path(Config.load().session_root).glob(f"session_*/nodes/{node_id}.json"))
 
 
 def test_a_placement_group_needing_two_nodes_gets_both(tmp_path):

@@ -5,8 +5,10 @@ environment, what the node must be started with:
     EMBER_AUTOSCALER_INSTANCE_ID   this launch's id (also "%i" in the command)
     EMBER_NODE_TYPE                the node type's name (also "%t")
     EMBER_GCS_ADDRESS              the GCS replicas, for `ember start --address`
-    EMBER_NODE_RESOURCES           JSON, for `ember start --resources` (CPU/GPU included)
-    EMBER_NODE_LABELS              JSON, for `ember start --labels`: the node must carry these
+    EMBER_NODE_RESOURCES           the type's resources, JSON (CPU and GPU included)
+    EMBER_NODE_LABELS              JSON: the node must carry these labels
+    EMBER_START_ARGS               all of that as `ember start` arguments, shell-quoted:
+                                   eval ember start --address "$EMBER_GCS_ADDRESS" $EMBER_START_ARGS
     EMBER_AUTH_TOKEN               the cluster token (for `ember start --token`)
 
 It may print the started node's id (32 hex digits) as its last line of
@@ -21,8 +23,10 @@ import asyncio
 import json
 import os
 import re
+import shlex
 
 from ember_autoscaler.config import ProviderConfig
+from ember_autoscaler.local_provider import start_args
 from ember_autoscaler.provider import Launched, LaunchError, LaunchRequest, NodeProvider
 from ember_common import auth
 
@@ -58,7 +62,8 @@ class CommandProvider(NodeProvider):
         env = {"EMBER_AUTOSCALER_INSTANCE_ID": iid, "EMBER_NODE_TYPE": name,
                "EMBER_GCS_ADDRESS": request.gcs_address,
                "EMBER_NODE_RESOURCES": json.dumps(request.node_type.resources),
-               "EMBER_NODE_LABELS": json.dumps(request.labels), auth.TOKEN_ENV: self._token}
+               "EMBER_NODE_LABELS": json.dumps(request.labels), "EMBER_START_ARGS": shlex.join(start_args(request)),
+               auth.TOKEN_ENV: self._token}
         out = await self._run(self._config.start_command.replace("%i", iid).replace("%t", name), env)
         self._started[iid] = name
         lines = [line.strip() for line in out.splitlines() if line.strip()]

@@ -22,6 +22,20 @@ _FLAGS = {"CPU": "--num-cpus", "GPU": "--num-gpus", "memory": "--memory", "objec
 _NODE_ID = re.compile(r"^\s*node id:\s+([0-9a-f]{32})\s*$", re.MULTILINE)
 
 
+def start_args(request: LaunchRequest) -> list[str]:
+    """`ember start` arguments giving a node the type's resources and the
+    launch's labels (the command provider's EMBER_START_ARGS too)."""
+    resources = request.node_type.resources
+    args = ["--labels", json.dumps(request.labels),
+            "--resources", json.dumps({k: v for k, v in resources.items() if k not in _FLAGS}),
+            "--num-cpus", str(resources.get("CPU", 0.0))]
+    for name, flag in _FLAGS.items():
+        if name != "CPU" and resources.get(name):
+            amount = resources[name]
+            args += [flag, str(int(amount) if name == "object_store_memory" else amount)]
+    return args
+
+
 def ember_command(*args: str) -> list[str]:
     """The `ember` command of this installation (python -m ember)."""
     return [sys.executable, "-m", "ember", *args]
@@ -53,16 +67,8 @@ class LocalProvider(NodeProvider):
         return text
 
     async def create_node(self, request: LaunchRequest) -> Launched:
-        resources = request.node_type.resources
-        args = ember_command("start", "--address", request.gcs_address, "--host", self._host,
-                             "--labels", json.dumps(request.labels),
-                             "--resources", json.dumps({k: v for k, v in resources.items() if k not in _FLAGS}),
-                             "--num-cpus", str(resources.get("CPU", 0.0)))
-        for name, flag in _FLAGS.items():
-            if name != "CPU" and resources.get(name):
-                amount = resources[name]
-                args += [flag, str(int(amount) if name == "object_store_memory" else amount)]
-        out = await self._run(args)
+        out = await self._run(ember_command("start", "--address", request.gcs_address, "--host", self._host,
+                                            *start_args(request)))
         found = _NODE_ID.search(out)
         if found is None:
             raise LaunchError(f"`ember start` did not print the node's id: {out.strip()[-300:]}")
