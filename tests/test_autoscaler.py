@@ -253,3 +253,21 @@ def test_request_resources_scales_up_to_the_request_and_holds_it(local_head):
     assert len(head.autoscaled()) == 1 and len(head.status().instances) == 1
     request_resources()  # withdrawn: it goes
     wait_until(lambda: scaled_down(head), 30, "the node to go once the request is withdrawn")
+
+
+@ember.remote(resources={"accel": 1}, num_cpus=1)
+class OnAccel:
+    def where(self) -> str:
+        return ember.get_runtime_context().get_node_id()
+
+
+def test_an_actor_that_fits_only_a_new_node_gets_one_which_stays_while_the_actor_lives(local_head):
+    head = local_head
+    actor = OnAccel.remote()
+    node_id = ember.get(actor.where.remote(), timeout=60)
+    (node,) = head.autoscaled()
+    assert node.node_id.hex() == node_id
+    time.sleep(3)  # past the idle timeout: a live actor keeps its node
+    assert [n.node_id for n in head.autoscaled()] == [node.node_id]
+    ember.kill(actor)
+    wait_until(lambda: scaled_down(head), 30, "the node to go once the actor is gone")

@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 State = autoscaler_pb2.AutoscalerInstance.State
 _MAX_BACKOFF_S = 60.0
 _EPS = 1e-9
+# A node this new counts as wholly free room: the demand the raylets report
+# lags (a report every 0.5 s, and a raylet learns of the node from its next
+# one), so the work it was launched for may still show as waiting while it
+# already fills the node; without this, that stale demand launches another.
+SETTLE_S = 2.0
 # How long a drain may take to move a node's objects off before the node is kept instead.
 DRAIN_TIMEOUT_S = 60.0
 # Objects only on `node_id`, over the `others` nodes' raylets, asking them to pull copies.
@@ -74,6 +79,7 @@ class Autoscaler:
         self._backoff_until: dict[str, float] = {}
         self._gave_up: set[str] = set()
         self._idle_since: dict[bytes, float] = {}
+        self._registered_at: dict[bytes, float] = {}   # launched nodes' registration (monotonic), while settling
         self._busy: dict[str, asyncio.Task[None]] = {}   # instance id -> its launch or removal under way here
         self._told_infeasible: set[tuple[policy.Shape, str]] = set()
         self.events: collections.deque[str] = collections.deque(maxlen=50)
@@ -104,10 +110,13 @@ class Autoscaler:
                                              dict(n.available.amounts), dict(n.labels)))
                 continue
             removing = inst.state in (State.DRAINING, State.TERMINATING)
+            settling = now - self._registered_at.get(n.node_id, -SETTLE_S) < SETTLE_S
             views.append(policy.NodeView(
                 n.node_id.hex(), inst.node_type, {} if removing else dict(n.total.amounts),
-                {} if removing else dict(n.available.amounts), dict(n.labels),
+                {} if removing else dict(n.total.amounts if settling else n.available.amounts), dict(n.labels),
                 idle_s=0.0 if removing else now - self._idle_since.get(n.node_id, now)))
+        for node_id in [i for i, t in self._registered_at.items() if now - t >= SETTLE_S]:
+            del self._registered_at[node_id]
         for inst in self.instances.all():
             if inst.instance_id not in node_of and inst.state == State.LAUNCHING \
                     and inst.node_type in self.config.node_types:
@@ -148,6 +157,7 @@ class Autoscaler:
                 self._failures[inst.node_type] = 0
                 self._gave_up.discard(inst.node_type)
                 self.stats.registered[inst.node_type] += 1
+                self._registered_at[node.node_id] = time.monotonic()
                 self._event(f"node {node.node_id.hex()[:8]} ({inst.node_type}) registered "
                             f"{wall - inst.launch_time:.1f}s after its launch")
             elif not busy and wall - inst.launch_time > self.config.provider.launch_timeout_s:

@@ -252,3 +252,22 @@ def test_a_request_in_the_kv_launches_and_a_bad_one_is_ignored():
         assert len(gcs.autoscaler.status().requested_bundles) == 2
 
     run(body())
+
+
+def test_demand_reported_late_for_a_node_that_just_registered_launches_no_second_node():
+    async def body() -> None:
+        gcs = Gcs(ACCEL)
+        await gcs.add_node(HEAD, {"CPU": 1})
+        gcs.queue(HEAD, {"CPU": 1, "accel": 1}, 1)
+        await gcs.autoscaler.step()
+        await gcs.settle()
+        (request,) = gcs.provider.created
+        await gcs.register_launched(request, b"n" * 16)
+        await gcs.autoscaler.step()  # registered: RUNNING
+        # The work moved there and fills it, but the head's last report still lists it as queued.
+        empty = gcs_pb2.NodeInfo().available
+        await gcs.nodes.report(b"n" * 16, empty, [])
+        await gcs.autoscaler.step()
+        assert len(gcs.provider.created) == 1
+
+    run(body())
