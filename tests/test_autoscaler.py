@@ -33,7 +33,7 @@ State = autoscaler_pb2.AutoscalerInstance.State
 
 
 def _config(tmp_path: pathlib.Path, **overrides: Any) -> pathlib.Path:
-    raw = {"provider": {"type": "local"}, "max_workers": 2, "idle_timeout_minutes": 0.03,
+    raw = {"provider": {"type": "local"}, "max_workers": 2, "idle_timeout_minutes": 0.02,
            "available_node_types": {"accel_worker": {"resources": {"CPU": 1, "accel": 1,
                                                                    "object_store_memory": STORE},
                                                      "max_workers": 2}},
@@ -119,7 +119,7 @@ def autoscaling_head(tmp_path: pathlib.Path, config: pathlib.Path, **node_args: 
 
 @pytest.fixture(scope="module")
 def local_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Head]:
-    """One head (local provider, max_workers 2, idle timeout 1.8 s) and a
+    """One head (local provider, max_workers 2, idle timeout 1.2 s) and a
     driver, shared by the tests that each leave it with no launched node."""
     tmp = tmp_path_factory.mktemp("local_head")
     with autoscaling_head(tmp, _config(tmp)) as head:
@@ -235,7 +235,7 @@ def test_a_placement_group_needing_two_nodes_gets_both(local_head):
                        gcs_pb2.GetPlacementGroupRequest(placement_group_id=pg.id)).group
     autoscaled = {n.node_id for n in head.autoscaled()}
     assert len(set(group.bundle_nodes)) == 2 and set(group.bundle_nodes) == autoscaled
-    time.sleep(3)  # past the idle timeout: its bundles keep both nodes
+    time.sleep(2)  # past the idle timeout: its bundles keep both nodes
     assert {n.node_id for n in head.autoscaled()} == autoscaled
     remove_placement_group(pg)
     wait_until(lambda: scaled_down(head), 30, "the nodes to go once the group is removed")
@@ -249,7 +249,7 @@ def test_request_resources_scales_up_to_the_request_and_holds_it(local_head):
         request_resources(bundles=[{"accel": -1}])
     request_resources(bundles=[{"accel": 1}])
     wait_until(lambda: len(head.autoscaled()) == 1, 30, "one node for the request")
-    time.sleep(3)  # past the idle timeout: the request keeps it
+    time.sleep(2)  # past the idle timeout: the request keeps it
     assert len(head.autoscaled()) == 1 and len(head.status().instances) == 1
     request_resources()  # withdrawn: it goes
     wait_until(lambda: scaled_down(head), 30, "the node to go once the request is withdrawn")
@@ -267,7 +267,7 @@ def test_an_actor_that_fits_only_a_new_node_gets_one_which_stays_while_the_actor
     node_id = ember.get(actor.where.remote(), timeout=60)
     (node,) = head.autoscaled()
     assert node.node_id.hex() == node_id
-    time.sleep(3)  # past the idle timeout: a live actor keeps its node
+    time.sleep(2)  # past the idle timeout: a live actor keeps its node
     assert [n.node_id for n in head.autoscaled()] == [node.node_id]
     ember.kill(actor)
     wait_until(lambda: scaled_down(head), 30, "the node to go once the actor is gone")

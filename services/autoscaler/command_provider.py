@@ -19,15 +19,13 @@ known). A command that exits non-zero or runs past command_timeout_s failed
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
 import shlex
 
 from ember_autoscaler.config import ProviderConfig
 from ember_autoscaler.local_provider import start_args
-from ember_autoscaler.provider import Launched, LaunchError, LaunchRequest, NodeProvider
+from ember_autoscaler.provider import Launched, LaunchRequest, NodeProvider, run_command
 from ember_common import auth
 
 _NODE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -42,20 +40,7 @@ class CommandProvider(NodeProvider):
         self._started: dict[str, str] = {}  # instance id -> node type, for non_terminated_nodes
 
     async def _run(self, command: str, env: dict[str, str]) -> str:
-        proc = await asyncio.create_subprocess_shell(
-            command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True)
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout=self._config.command_timeout_s)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise LaunchError(f"`{command}` ran past {self._config.command_timeout_s:g}s") from None
-        text = out.decode(errors="replace")
-        if proc.returncode != 0:
-            tail = "\n".join(text.strip().splitlines()[-5:])
-            raise LaunchError(f"`{command}` exited with code {proc.returncode}: {tail}")
-        return text
+        return await run_command(command, env, self._config.command_timeout_s, f"`{command}`")
 
     async def create_node(self, request: LaunchRequest) -> Launched:
         iid, name = request.instance_id, request.node_type.name

@@ -4,24 +4,15 @@ only copy is on that node, until none is left."""
 
 from __future__ import annotations
 
-import grpc
+from typing import Callable
+
 import grpc.aio
 from ember.v1 import autoscaler_pb2, autoscaler_pb2_grpc, gcs_pb2
 
-from ember_common import rpc
-
 
 class ObjectEvacuation:
-    def __init__(self, token: str) -> None:
-        self._token = token
-        self._channels: dict[str, grpc.aio.Channel] = {}
-
-    def _stub(self, node: gcs_pb2.NodeInfo) -> autoscaler_pb2_grpc.NodeDrainStub:
-        address = f"{node.node_address}:{node.raylet_port}"
-        channel = self._channels.get(address)
-        if channel is None:
-            channel = self._channels[address] = rpc.aio_channel(address, self._token)
-        return autoscaler_pb2_grpc.NodeDrainStub(channel)
+    def __init__(self, channel_of: Callable[[gcs_pb2.NodeInfo], grpc.aio.Channel]) -> None:
+        self._channel_of = channel_of  # the GCS's channels to raylets
 
     async def remaining(self, node_id: bytes, others: list[gcs_pb2.NodeInfo]) -> int:
         """Objects still only on `node_id` over the `others` (pulls are
@@ -29,14 +20,9 @@ class ObjectEvacuation:
         left = 0
         for node in others:
             try:
-                reply = await self._stub(node).EvacuateObjects(
+                reply = await autoscaler_pb2_grpc.NodeDrainStub(self._channel_of(node)).EvacuateObjects(
                     autoscaler_pb2.EvacuateObjectsRequest(node_id=node_id), timeout=10)
                 left += reply.remaining
             except grpc.aio.AioRpcError:
                 left += 1
         return left
-
-    async def close(self) -> None:
-        for channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()

@@ -35,8 +35,9 @@ class GcsAutoscaler:
     step, the status servicer and the metrics."""
 
     def __init__(self, config_path: str, storage: Storage, tables: Any, leadership: Leadership,
-                 token: str, host: str) -> None:
-        """`tables`: the GcsService (nodes, placement_groups, kv, actors, membership).
+                 token: str, host: str, raylet_channel: Callable[[Any], Any]) -> None:
+        """`tables`: the GcsService (nodes, placement_groups, kv, actors, membership);
+        `raylet_channel`: the GCS's channel to a node's raylet.
         ConfigError (a ValueError) if the config is not valid."""
         self.config = load(config_path)
         self.instances = InstanceTable(storage)
@@ -45,7 +46,7 @@ class GcsAutoscaler:
         def gcs_address() -> str:
             return ",".join(r for r in leadership.replicas if r) or leadership.leader
 
-        self.evacuation = ObjectEvacuation(token)
+        self.evacuation = ObjectEvacuation(raylet_channel)
         self.autoscaler = Autoscaler(self.config, make_provider(self.config, token, host),
                                      self.instances, tables.nodes, tables.placement_groups, tables.kv, tables.actors,
                                      tables.membership, self.board, gcs_address, self.evacuation.remaining)

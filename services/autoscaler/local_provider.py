@@ -6,14 +6,12 @@ what `ember start` prints. For tests and laptops."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import pathlib
 import re
 import sys
 
-from ember_autoscaler.provider import Launched, LaunchError, LaunchRequest, NodeProvider
+from ember_autoscaler.provider import Launched, LaunchError, LaunchRequest, NodeProvider, run_command
 from ember_common import auth
 from ember_common.config import Config
 
@@ -50,21 +48,7 @@ class LocalProvider(NodeProvider):
         self._start_timeout_s = start_timeout_s
 
     async def _run(self, args: list[str]) -> str:
-        env = {**os.environ, auth.TOKEN_ENV: self._token}
-        proc = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True)
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout=self._start_timeout_s)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise LaunchError(f"`{' '.join(args[2:4])}` ran past {self._start_timeout_s:g}s") from None
-        text = out.decode(errors="replace")
-        if proc.returncode != 0:
-            tail = "\n".join(text.strip().splitlines()[-5:])
-            raise LaunchError(f"`ember {args[3]}` exited with code {proc.returncode}: {tail}")
-        return text
+        return await run_command(args, {auth.TOKEN_ENV: self._token}, self._start_timeout_s, f"`ember {args[3]}`")
 
     async def create_node(self, request: LaunchRequest) -> Launched:
         out = await self._run(ember_command("start", "--address", request.gcs_address, "--host", self._host,

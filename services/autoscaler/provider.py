@@ -5,7 +5,10 @@ knows nothing else of how machines come and go."""
 from __future__ import annotations
 
 import abc
+import asyncio
 import dataclasses
+import os
+from typing import Any
 
 from ember_autoscaler.config import NodeType
 
@@ -56,3 +59,26 @@ class NodeProvider(abc.ABC):
     @abc.abstractmethod
     async def non_terminated_nodes(self) -> list[str]:
         """Provider ids of the nodes it started that still run (as far as it can tell)."""
+
+
+async def run_command(command: list[str] | str, env: dict[str, str], timeout_s: float, what: str) -> str:
+    """Run a provider's command (a list: as is; a string: by the shell) in
+    a session of its own, with `env` added; its output, or LaunchError
+    naming `what` with the end of its output."""
+    options: dict[str, Any] = dict(stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                                   stderr=asyncio.subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True)
+    if isinstance(command, list):
+        proc = await asyncio.create_subprocess_exec(*command, **options)
+    else:
+        proc = await asyncio.create_subprocess_shell(command, **options)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=timeout_s)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise LaunchError(f"{what} ran past {timeout_s:g}s") from None
+    text = out.decode(errors="replace")
+    if proc.returncode != 0:
+        tail = "\n".join(text.strip().splitlines()[-5:])
+        raise LaunchError(f"{what} exited with code {proc.returncode}: {tail}")
+    return text

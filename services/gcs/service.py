@@ -88,7 +88,8 @@ class GcsService:
         if autoscaling_config:
             from ember_autoscaler.in_gcs import GcsAutoscaler
 
-            self.autoscaling = GcsAutoscaler(autoscaling_config, self._storage, self, self.leadership, token, host)
+            self.autoscaling = GcsAutoscaler(autoscaling_config, self._storage, self, self.leadership, token, host,
+                                             self._raylets.channel)
             self._servicer.demand_sink = self.autoscaling.board.report
         self.health: Any = None  # the health servicer, set by run_service
 
@@ -206,7 +207,5 @@ class GcsService:
 
     async def stop(self) -> None:
         await self._tasks.close()
-        if self.autoscaling is not None:
-            await self.autoscaling.evacuation.close()
         await self._raylets.close()
         await self._storage.close()
