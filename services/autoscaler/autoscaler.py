@@ -36,10 +36,11 @@ log = logging.getLogger(__name__)
 State = autoscaler_pb2.AutoscalerInstance.State
 _MAX_BACKOFF_S = 60.0
 _EPS = 1e-9
-# A node this new counts as wholly free room: the demand the raylets report
-# lags (a report every 0.5 s, and a raylet learns of the node from its next
-# one), so the work it was launched for may still show as waiting while it
-# already fills the node; without this, that stale demand launches another.
+# A node this new counts as wholly free room and its own queue is not
+# counted: the demand the raylets report lags (a report every 0.5 s, and a
+# raylet learns of the node from its next one), so the work it was launched
+# for may still show as waiting elsewhere while it already fills (or queues
+# on) the node; without this, that stale demand launches another.
 SETTLE_S = 2.0
 # How long a drain may take to move a node's objects off before the node is kept instead.
 DRAIN_TIMEOUT_S = 60.0
@@ -124,7 +125,10 @@ class Autoscaler:
                 views.append(policy.NodeView(inst.instance_id, inst.node_type, dict(t.resources), {},
                                              dict(t.labels), launching=True))
 
-        demand = self.board.shapes(by_id)
+        # A settling node's own queue is work it was launched for, moved there
+        # since the last report of the node it came from (which still counts
+        # it): counted once, as that report's, until the reports catch up.
+        demand = self.board.shapes(by_id, skip=self._registered_at.keys())
         gangs = pending_gangs(self._groups.all())
         self.requested = decode_request(self._kv.get(REQUEST_NAMESPACE, REQUEST_KEY))
         launchable = {name for name in self.config.node_types

@@ -36,14 +36,17 @@ class DemandBoard:
     def of(self, node_id: bytes) -> list[autoscaler_pb2.ResourceDemand]:
         return self._by_node.get(node_id, (0.0, []))[1]
 
-    def shapes(self, alive: Iterable[bytes]) -> dict[Shape, int]:
-        """Queued shapes and their counts over the alive nodes (a dead
-        node's are dropped: its tasks are retried, and counted, elsewhere)."""
+    def shapes(self, alive: Iterable[bytes], skip: Iterable[bytes] = ()) -> dict[Shape, int]:
+        """Queued shapes and their counts over the alive nodes but `skip` (a
+        dead node's are dropped: its tasks are retried, and counted, elsewhere)."""
         alive = set(alive)
         for node_id in [n for n in self._by_node if n not in alive]:
             del self._by_node[node_id]
+        skipped = set(skip)
         total: collections.Counter[Shape] = collections.Counter()
-        for _, demand in self._by_node.values():
+        for node_id, (_, demand) in self._by_node.items():
+            if node_id in skipped:
+                continue
             for d in demand:
                 amounts = dict(d.shape.amounts)
                 if d.count > 0 and not any(placement.is_group_resource(k) for k in amounts):

@@ -269,5 +269,10 @@ def test_demand_reported_late_for_a_node_that_just_registered_launches_no_second
         await gcs.nodes.report(b"n" * 16, empty, [])
         await gcs.autoscaler.step()
         assert len(gcs.provider.created) == 1
+        # Or it queues there (a worker starting), and both reports count it.
+        await gcs.nodes.report(b"n" * 16, gcs.nodes.alive()[-1].total, [])
+        gcs.queue(b"n" * 16, {"CPU": 1, "accel": 1}, 1)
+        await gcs.autoscaler.step()
+        assert len(gcs.provider.created) == 1
 
     run(body())

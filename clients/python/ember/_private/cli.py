@@ -1,6 +1,6 @@
 """The `ember` command: start, stop and inspect clusters.
 
-    ember start --head [--port 6380] [--num-cpus N] [--num-gpus N] [--resources JSON]
+    ember start --head [--port 6380] [--num-cpus N] [--num-gpus N] [--resources JSON] [--autoscaling-config FILE]
     ember start --address HOST:PORT          # add a node to a running cluster
     ember stop [--force] [--grace-period S]   # stop every node started here (--node-id ID: just that one)
     ember status [--address HOST:PORT]        # nodes and their resources
@@ -200,8 +200,10 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
 
 def _check_gcs(address: str, token: str) -> str:
     """The GCS replicas of `address`, the one leading first (a raylet
-    registers with the first: one that died since must not hold it up)."""
-    leader, _ = _query_gcs(address, ("GetClusterInfo", gcs_pb2.GetClusterInfoRequest()), token=token)
+    registers with the first: one that died since must not hold it up). A
+    node joining during a GCS failover (the autoscaler's, say) waits it out."""
+    leader, _ = _query_gcs(address, ("GetClusterInfo", gcs_pb2.GetClusterInfoRequest()), token=token,
+                           failover_window_s=30)
     return ",".join([leader, *(a for a in address.split(",") if a.strip() and a.strip() != leader)])
 
 
@@ -269,7 +271,8 @@ def _resolve_cluster(address: str | None) -> tuple[str, str]:
     return address, token
 
 
-def _query_gcs(address: str | None, *calls: tuple[str, Any], token: str | None = None) -> tuple[str, list[Any]]:
+def _query_gcs(address: str | None, *calls: tuple[str, Any], token: str | None = None,
+               failover_window_s: float = 5) -> tuple[str, list[Any]]:
     """Answers of Gcs RPCs (method name, request) from the cluster at
     `address` (default: this machine's latest), from its leader replica; a
     clear error if unreachable."""
@@ -278,7 +281,7 @@ def _query_gcs(address: str | None, *calls: tuple[str, Any], token: str | None =
     if token is None:
         address, token = _resolve_cluster(address)
     assert address is not None
-    gcs = GcsClient(address, token, failover_window_s=5)
+    gcs = GcsClient(address, token, failover_window_s=failover_window_s)
     try:
         return gcs.address, [getattr(gcs, name)(request, timeout=10) for name, request in calls]
     except grpc.RpcError as e:
