@@ -48,6 +48,11 @@ class _Replicas:
         self.addresses = split_addresses(addresses)
         self.current = self.addresses[0]
 
+    def in_turn(self) -> list[str]:
+        """Every known replica, the current one first."""
+        i = self.addresses.index(self.current) if self.current in self.addresses else 0
+        return self.addresses[i:] + self.addresses[:i]
+
     def learn(self, info: Any) -> None:
         """Take in a GetClusterInfo reply: the other replicas and the leader."""
         for address in info.replicas:
@@ -131,13 +136,17 @@ class GcsClient(_LeaderFollower):
         return rpc.channel(address, self._token)
 
     def _learn(self) -> None:
-        """Ask the current replica who leads and who else is there."""
-        try:
-            self._replicas.learn(self._stub(self._replicas.current).GetClusterInfo(
-                gcs_pb2.GetClusterInfoRequest(), timeout=DISCOVERY_TIMEOUT_S))
+        """Ask the replicas, the current one first, who leads and who else is
+        there; one that does not answer (down since it was named) is passed over."""
+        for address in self._replicas.in_turn():
+            try:
+                info = self._stub(address).GetClusterInfo(gcs_pb2.GetClusterInfoRequest(), timeout=DISCOVERY_TIMEOUT_S)
+            except grpc.RpcError:
+                continue
+            self._replicas.current = address
+            self._replicas.learn(info)
             self._learned = True
-        except grpc.RpcError:
-            pass
+            return
 
     def _call(self, method: str, request: Any, failover_window_s: float | None = None, **kwargs: Any) -> Any:
         deadline = time.monotonic() + (self._window if failover_window_s is None else failover_window_s)
@@ -165,13 +174,18 @@ class AioGcsClient(_LeaderFollower):
         return rpc.aio_channel(address, self._token)
 
     async def _learn(self) -> None:
-        """Ask the current replica who leads and who else is there."""
-        try:
-            self._replicas.learn(await self._stub(self._replicas.current).GetClusterInfo(
-                gcs_pb2.GetClusterInfoRequest(), timeout=DISCOVERY_TIMEOUT_S))
+        """As GcsClient._learn: a raylet registers (waiting for the GCS to be
+        ready) with the replica this finds, so a dead first one cannot hold it up."""
+        for address in self._replicas.in_turn():
+            try:
+                info = await self._stub(address).GetClusterInfo(gcs_pb2.GetClusterInfoRequest(),
+                                                                timeout=DISCOVERY_TIMEOUT_S)
+            except grpc.aio.AioRpcError:
+                continue
+            self._replicas.current = address
+            self._replicas.learn(info)
             self._learned = True
-        except grpc.aio.AioRpcError:
-            pass
+            return
 
     async def _call(self, method: str, request: Any, failover_window_s: float | None = None, **kwargs: Any) -> Any:
         deadline = time.monotonic() + (self._window if failover_window_s is None else failover_window_s)

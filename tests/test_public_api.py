@@ -16,8 +16,10 @@ def test_top_level_names():
     for name in PUBLIC:
         assert hasattr(ember, name), name
     public = {n for n in dir(ember) if not n.startswith("_")}
-    # Submodules imported by name (ember.v1 stubs, ember.cluster_utils, ember.job_submission) appear once imported.
-    assert public - set(PUBLIC) <= {"v1", "cluster_utils", "job_submission"}, f"unexpected public names: {public - set(PUBLIC)}"
+    # Submodules imported by name (ember.v1 stubs, ember.cluster_utils, ember.job_submission, ember.autoscaler)
+    # appear once imported.
+    assert public - set(PUBLIC) <= {"v1", "cluster_utils", "job_submission", "autoscaler"}, \
+        f"unexpected public names: {public - set(PUBLIC)}"
 
 
 def test_exception_hierarchy():
@@ -65,3 +67,11 @@ def test_library_surfaces():
     assert ember.job_config.__all__ == ["JobConfig"]
     assert {"set_metadata", "set_ray_namespace", "set_runtime_env", "set_default_actor_lifetime",
             "from_json"} <= set(dir(ember.job_config.JobConfig))
+
+
+def test_autoscaler_sdk_surface():
+    import inspect
+
+    from ember.autoscaler import sdk
+
+    assert list(inspect.signature(sdk.request_resources).parameters) == ["num_cpus", "bundles"]  # Ray's

@@ -20,6 +20,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="with etcd: seconds a leader's lease lives without keepalive (failover takes up to this)")
     parser.add_argument("--cluster-name", default="default",
                         help="with etcd: this cluster's key prefix, so clusters can share one etcd")
+    parser.add_argument("--autoscaling-config", default=None,
+                        help="an autoscaling config (YAML or JSON, docs/autoscaler.md): the leader runs the autoscaler")
     parser.add_argument("--health-timeout", type=float, default=None, help="seconds of silence before a node is declared dead")
     return parser
 
@@ -31,7 +33,7 @@ def _make(args: argparse.Namespace, config: Config) -> GcsService:
         return GcsService(args.storage, pathlib.Path(args.session_dir).name, config, args.cluster_name,
                           host=args.host, lease_ttl_s=args.leader_lease_ttl,
                           token=load_token(pathlib.Path(args.session_dir)),
-                          session_dir=pathlib.Path(args.session_dir))
+                          session_dir=pathlib.Path(args.session_dir), autoscaling_config=args.autoscaling_config)
     except ValueError as e:
         raise SystemExit(f"ember-gcs: {e}") from None
 

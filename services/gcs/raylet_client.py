@@ -16,12 +16,16 @@ class RayletBundleClient:
         self._timeout = timeout_s
         self._channels: dict[str, grpc.aio.Channel] = {}
 
-    def _stub(self, node: gcs_pb2.NodeInfo) -> raylet_pb2_grpc.RayletStub:
+    def channel(self, node: gcs_pb2.NodeInfo) -> grpc.aio.Channel:
+        """The channel to a node's raylet (also the autoscaler's, for its drains)."""
         address = f"{node.node_address}:{node.raylet_port}"
         channel = self._channels.get(address)
         if channel is None:
             channel = self._channels[address] = rpc.aio_channel(address, self._token)
-        return raylet_pb2_grpc.RayletStub(channel)
+        return channel
+
+    def _stub(self, node: gcs_pb2.NodeInfo) -> raylet_pb2_grpc.RayletStub:
+        return raylet_pb2_grpc.RayletStub(self.channel(node))
 
     async def prepare(self, node: gcs_pb2.NodeInfo, bundles: list[raylet_pb2.Bundle]) -> str | None:
         reply = await self._stub(node).PrepareBundles(raylet_pb2.BundlesRequest(bundles=bundles), timeout=self._timeout)

@@ -11,9 +11,10 @@ import time
 from typing import Any, Awaitable, Callable
 
 import grpc.aio
-from ember.v1 import gcs_pb2_grpc
+from ember.v1 import autoscaler_pb2_grpc, gcs_pb2_grpc
 from grpc_health.v1 import health_pb2
 
+from ember_autoscaler.servicer import AutoscalerServicer
 from ember_common.background import BackgroundTasks
 from ember_common.config import Config
 from ember_common.rpc import RequestLimits
@@ -50,7 +51,7 @@ class GcsService:
 
     def __init__(self, storage_url: str, session_name: str, config: Config, cluster_name: str = "default",
                  host: str = "127.0.0.1", lease_ttl_s: float = 3.0, token: str = "",
-                 session_dir: pathlib.Path | None = None) -> None:
+                 session_dir: pathlib.Path | None = None, autoscaling_config: str | None = None) -> None:
         self._storage = open_storage(storage_url, cluster_name)
         self._host = host
         self.metrics_port = 0  # set by run_service
@@ -85,11 +86,20 @@ class GcsService:
         self.nodes.on_change = self._discovery_changed
         self._discovery_due = False
         self._tasks = BackgroundTasks()
+        # The autoscaler (docs/autoscaler.md), with an autoscaling config: run by the leader.
+        self.autoscaling: Any = None
+        if autoscaling_config:
+            from ember_autoscaler.in_gcs import GcsAutoscaler
+
+            self.autoscaling = GcsAutoscaler(autoscaling_config, self._storage, self, self.leadership, token, host,
+                                             self._raylets.channel)
+            self._servicer.demand_sink = self.autoscaling.board.report
         self.health: Any = None  # the health servicer, set by run_service
 
     def collectors(self) -> list[GcsCollector]:
         return [GcsCollector(self.nodes, self.jobs, self.actors, self.leadership, self._rpc_latency,
-                             self._leadership_counts, self._storage.name)]
+                             self._leadership_counts, self._storage.name),
+                *([self.autoscaling.collector] if self.autoscaling else [])]
 
     def _update_discovery(self) -> None:
         self._discovery_due = False
@@ -118,6 +128,8 @@ class GcsService:
 
     def register(self, server: grpc.aio.Server) -> None:
         gcs_pb2_grpc.add_GcsServicer_to_server(self._servicer, server)
+        autoscaler_pb2_grpc.add_AutoscalerServicer_to_server(
+            self.autoscaling.servicer if self.autoscaling else AutoscalerServicer(None, self.leadership), server)
 
     async def start(self, port: int) -> None:
         address = f"{self._host}:{port}"
@@ -147,11 +159,16 @@ class GcsService:
             self._tasks.spawn(self._watch_etcd())
         if self._discovery is not None:
             self._tasks.spawn(self._keep_discovery())
+        if self.autoscaling is not None:
+            from ember_autoscaler.in_gcs import ROUND_S
+
+            self._tasks.spawn(self._while_leading(ROUND_S, self.autoscaling.step, "an autoscaler round"))
 
     async def _load_tables(self, mirror: Any = None) -> None:
         """Every table from storage, or from the etcd mirror when it is
         given (it is then current: no read of the whole cluster from etcd)."""
-        for table in (self.nodes, self.jobs, self.kv, self.actors, self.placement_groups):
+        autoscaled = [self.autoscaling.instances] if self.autoscaling else []
+        for table in (self.nodes, self.jobs, self.kv, self.actors, self.placement_groups, *autoscaled):
             table.restore(mirror.table(table.table) if mirror else await self._storage.load(table.table))
 
     async def _take_over(self, revision: int) -> None:

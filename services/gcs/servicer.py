@@ -5,11 +5,11 @@ by the interceptor before any of this runs."""
 from __future__ import annotations
 
 import time
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable, Sequence
 
 import grpc
 import grpc.aio
-from ember.v1 import gcs_pb2, gcs_pb2_grpc
+from ember.v1 import autoscaler_pb2, gcs_pb2, gcs_pb2_grpc
 
 from ember_common import ids
 from ember_common.errors import InvalidArgument
@@ -54,6 +54,8 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
         self._session_name = session_name
         self._storage_name = storage_name
         self._start_time = time.time()
+        # Where the queued shapes each raylet reports go (the autoscaler's demand board), if anywhere.
+        self.demand_sink: Callable[[bytes, Sequence[autoscaler_pb2.ResourceDemand]], None] | None = None
 
     @map_errors
     async def RegisterNode(self, request: gcs_pb2.RegisterNodeRequest, context: Ctx) -> gcs_pb2.RegisterNodeReply:
@@ -80,9 +82,15 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
             ids.check(held.placement_group_id, ids.UNIQUE_ID_SIZE, "bundles.placement_group_id")
             if held.index < 0:
                 raise InvalidArgument(f"bundles.index must be >= 0, got {held.index}")
+        for d in request.demand:
+            if d.count < 0 or any(v < 0 for v in d.shape.amounts.values()):
+                raise InvalidArgument(f"demand: a count or amount is negative: {d.count} x {dict(d.shape.amounts)}")
         # The reply comes encoded (the node table keeps it so; EncodedReplies sends it as it is).
-        return await self._membership.report(node_id, request.available, list(request.infeasible), request.total,
-                                             list(request.bundles))
+        reply = await self._membership.report(node_id, request.available, list(request.infeasible), request.total,
+                                              list(request.bundles))
+        if self.demand_sink is not None:
+            self.demand_sink(node_id, request.demand)
+        return reply
 
     @map_errors
     async def GetAllNodes(self, request: gcs_pb2.GetAllNodesRequest, context: Ctx) -> gcs_pb2.GetAllNodesReply:

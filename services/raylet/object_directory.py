@@ -117,6 +117,12 @@ class ObjectDirectory:
             value.node_id = self.node_id
         return value
 
+    def only_on(self, node_id: bytes) -> list[bytes]:
+        """Ready stored objects whose one copy we know of is in node
+        `node_id`'s store (none pulled here): lost if that node goes."""
+        return [object_id for object_id, entry in self._objects.items()
+                if entry.value is not None and not entry.local_copy and self.stored_on(entry.value) == node_id]
+
     def mark_local_copy(self, object_id: bytes) -> bool:
         """A pull finished; False if the object was freed meanwhile (the
         caller deletes the copy)."""

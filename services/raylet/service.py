@@ -16,8 +16,8 @@ from typing import Callable
 
 import grpc
 import grpc.aio
-from ember.v1 import (client_api_pb2_grpc, gcs_pb2, job_pb2_grpc, node_state_pb2_grpc, objectstore_pb2,
-                      objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc)
+from ember.v1 import (autoscaler_pb2_grpc, client_api_pb2_grpc, gcs_pb2, job_pb2_grpc, node_state_pb2_grpc,
+                      objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc)
 
 from ember_common import auth, rpc
 from ember_common import runtime_env_packages as packages
@@ -26,6 +26,8 @@ from ember_common.backoff import retry_with_backoff
 from ember_common.config import Config
 from ember_common.gcs_client import AioGcsClient
 from ember_common.object_layout import FailureType
+from ember_raylet import resource_demand
+from ember_raylet.drain_servicer import NodeDrainServicer
 from ember_raylet.admission import Admission, default_max_inline_bytes, default_max_queued_tasks
 from ember_raylet.client_session import ClientSession
 from ember_raylet.job_manager import JobManager
@@ -170,6 +172,7 @@ class RayletService:
 
     def register(self, server: grpc.aio.Server) -> None:
         raylet_pb2_grpc.add_RayletServicer_to_server(self._servicer, server)
+        autoscaler_pb2_grpc.add_NodeDrainServicer_to_server(NodeDrainServicer(self.nm), server)
         if self.jobs is not None:
             job_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(self.jobs), server)
         node_state_pb2_grpc.add_NodeStateServicer_to_server(self._state_servicer, server)
@@ -307,6 +310,7 @@ class RayletService:
             request.total.amounts.update(self.nm.total)
             for shape in self.nm.infeasible_shapes():
                 request.infeasible.add().amounts.update(shape)
+            request.demand.extend(resource_demand.queued_demand(self.nm.tasks))
             for (group_id, index), (_, committed) in self.nm.bundles.items():
                 request.bundles.add(placement_group_id=group_id, index=index, committed=committed)
             try:

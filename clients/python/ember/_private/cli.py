@@ -1,8 +1,8 @@
 """The `ember` command: start, stop and inspect clusters.
 
-    ember start --head [--port 6380] [--num-cpus N] [--num-gpus N] [--resources JSON]
+    ember start --head [--port 6380] [--num-cpus N] [--num-gpus N] [--resources JSON] [--autoscaling-config FILE]
     ember start --address HOST:PORT          # add a node to a running cluster
-    ember stop [--force] [--grace-period S]   # stop every node started here
+    ember stop [--force] [--grace-period S]   # stop every node started here (--node-id ID: just that one)
     ember status [--address HOST:PORT]        # nodes and their resources
     ember memory [--json]                    # objects per node: size, where, spilled, who refers to them
     ember list tasks|actors|objects|workers|nodes|jobs|placement-groups [--filter K=V] [--limit N] [--format table|json]
@@ -26,7 +26,7 @@ import grpc
 from ember.v1 import gcs_pb2
 
 from ember import __version__
-from ember._private import cli_job, cli_state, cli_tls, node_launcher, session
+from ember._private import cli_autoscaler, cli_job, cli_state, cli_tls, node_launcher, session
 from ember._private.cli_tables import Column as _Column
 from ember._private.cli_tables import amount as _fmt
 from ember._private.cli_tables import echo_json_lines as _echo_json_lines
@@ -81,6 +81,8 @@ def main() -> None:
                    "EMBER_TLS_CERT/KEY/CA give your own files instead (and imply TLS).")
 @click.option("--tls-ca-dir", default=None, type=click.Path(file_okay=False, path_type=pathlib.Path),
               help="A directory with the cluster CA's ca.crt and ca.key, to sign this node's certificate.")
+@click.option("--autoscaling-config", default=None, type=click.Path(dir_okay=False, path_type=pathlib.Path),
+              help="Head only: an autoscaling config (YAML or JSON, Ray's cluster-config keys; docs/autoscaler.md).")
 @click.option("--block", is_flag=True, help="Stay in the foreground until interrupted, then stop.")
 @click.option("--raylet-metrics-port", "--metrics-export-port", "raylet_metrics_port", type=int, default=None,
               help="The raylet's Prometheus /metrics port (0: a free one; default EMBER_METRICS_RAYLET_PORT).")
@@ -98,7 +100,7 @@ def main() -> None:
 def start(head: bool, address: str | None, port: int, host: str, num_cpus: float | None, num_gpus: float,
           memory: float, resources: str | None, labels: str | None, object_store_memory: int | None,
           token: str | None, storage: str, cluster_name: str, gcs_replicas: int, use_tls: bool,
-          tls_ca_dir: pathlib.Path | None, block: bool,
+          tls_ca_dir: pathlib.Path | None, autoscaling_config: pathlib.Path | None, block: bool,
           raylet_metrics_port: int | None, objectstore_metrics_port: int | None, gcs_metrics_port: int | None,
           include_dashboard: bool | None, dashboard_host: str | None, dashboard_port: int | None,
           disable_usage_stats: bool) -> None:
@@ -111,6 +113,16 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
     if dashboard_flags and address:
         # Ray's launch scripts pass these to every node; refusing them would stop the script for nothing.
         click.echo(f"note: {', '.join(dashboard_flags)} ignored: the dashboard runs on the head", err=True)
+    if autoscaling_config is not None:
+        if address:
+            raise click.UsageError("--autoscaling-config is for the head (--head)")
+        from ember_autoscaler.config import ConfigError, load
+
+        try:
+            load(autoscaling_config)  # a mistake is told here, not in the GCS's log
+        except ConfigError as e:
+            raise click.BadParameter(str(e), param_hint="--autoscaling-config") from None
+        autoscaling_config = autoscaling_config.resolve()
     config = Config.load()
     if address:
         if token is None:
@@ -127,14 +139,14 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
                                               ca_dir=tls_ca_dir)
         tls.activate(tls_files)
         if address:
-            _check_gcs(address, token)
+            address = _check_gcs(address, token)
         node = node_launcher.start_node(
             session_dir, token, head=head, gcs_address=address, gcs_port=port, host=host, num_cpus=num_cpus,
             num_gpus=num_gpus, memory=memory, resources=_resources(resources),
             labels={k: str(v) for k, v in json.loads(labels or "{}").items()},
             object_store_bytes=object_store_memory, storage=storage, cluster_name=cluster_name,
             gcs_replicas=gcs_replicas, detached=True,
-            config=config, tls_files=tls_files,
+            config=config, tls_files=tls_files, autoscaling_config=autoscaling_config,
             metrics_ports={name: port for name, port in (("raylet", raylet_metrics_port), ("gcs", gcs_metrics_port),
                                                          ("objectstore", objectstore_metrics_port)) if port is not None},
         )
@@ -168,9 +180,12 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
             click.echo(f"  metrics:   Prometheus targets of every node in {node.discovery_file} (file_sd_configs)")
         if dashboard_url:
             click.echo(f"  dashboard: {dashboard_url}   (log in with the token: {session_dir / 'token'})")
+        if autoscaling_config:
+            click.echo(f"  autoscaler: {autoscaling_config} (ember status shows what it does)")
         click.echo("  stop:      ember stop")
     else:
         click.echo(f"Ember node {node.node_id.hex()[:8]} joined the cluster at {address}")
+        click.echo(f"  node id:   {node.node_id.hex()}")
         click.echo(f"  session:   {session_dir}")
         if config.metrics_enabled:
             ports = ", ".join(f"{name.split('-')[0]} {host}:{port}" for name, port in node.metrics_ports.items())
@@ -183,20 +198,29 @@ def start(head: bool, address: str | None, port: int, host: str, num_cpus: float
         node.stop()
 
 
-def _check_gcs(address: str, token: str) -> None:
-    _query_gcs(address, ("GetClusterInfo", gcs_pb2.GetClusterInfoRequest()), token=token)
+def _check_gcs(address: str, token: str) -> str:
+    """The GCS replicas of `address`, the one leading first (a raylet
+    registers with the first: one that died since must not hold it up). A
+    node joining during a GCS failover (the autoscaler's, say) waits it out."""
+    leader, _ = _query_gcs(address, ("GetClusterInfo", gcs_pb2.GetClusterInfoRequest()), token=token,
+                           failover_window_s=30)
+    return ",".join([leader, *(a for a in address.split(",") if a.strip() and a.strip() != leader)])
 
 
 @main.command()
 @click.option("--timeout", "--grace-period", "timeout", type=float, default=10, show_default=True,
               help="Seconds to wait after SIGTERM before SIGKILL.")
 @click.option("-f", "--force", is_flag=True, help="SIGKILL at once, without a graceful shutdown.")
-def stop(timeout: float, force: bool) -> None:
+@click.option("--node-id", default=None, help="Stop only this node (its id as `ember start` printed it, hex).")
+def stop(timeout: float, force: bool, node_id: str | None) -> None:
     """Stop every Ember node started on this machine with `ember start`.
 
     Clusters that programs started for themselves (`ember.init()` without an
     address, `cluster_utils.Cluster`) are left to their programs."""
     root = pathlib.Path(Config.load().session_root)
+    if node_id is not None:
+        _stop_node(root, node_id.strip().lower(), timeout, force)
+        return
     stopped = 0
     others: list[session.SessionOwner] = []
     for session_dir in sorted(root.glob("session_*")):
@@ -219,6 +243,23 @@ def stop(timeout: float, force: bool) -> None:
             click.echo(f"  pid {who.pid} ({who.started_by.value}): {who.command}")
 
 
+def _stop_node(root: pathlib.Path, node_id: str, timeout: float, force: bool) -> None:
+    """One node `ember start` started here (an autoscaler's stop command);
+    none such is no error (it may be stopped already)."""
+    if len(node_id) != 32 or any(c not in "0123456789abcdef" for c in node_id):
+        raise click.BadParameter(f"a node id is 32 hex digits, got {node_id!r}", param_hint="--node-id")
+    stopped = 0
+    for record in root.glob(f"session_*/nodes/{node_id}.json"):
+        who = session.owner(record.parent.parent)
+        if who is None or who.started_by is session.StartedBy.CLI:
+            node_launcher.stop_recorded_node(record, timeout, force)
+            stopped += 1
+            if not any((record.parent).glob("*.json")):
+                for leftover in ("token", "cluster.json"):
+                    (record.parent.parent / leftover).unlink(missing_ok=True)
+    click.echo(f"Stopped {stopped} node(s).")
+
+
 def _resolve_cluster(address: str | None) -> tuple[str, str]:
     """(GCS address, token) of the cluster at `address` or this machine's latest."""
     from ember._private import runtime
@@ -230,7 +271,8 @@ def _resolve_cluster(address: str | None) -> tuple[str, str]:
     return address, token
 
 
-def _query_gcs(address: str | None, *calls: tuple[str, Any], token: str | None = None) -> tuple[str, list[Any]]:
+def _query_gcs(address: str | None, *calls: tuple[str, Any], token: str | None = None,
+               failover_window_s: float = 5) -> tuple[str, list[Any]]:
     """Answers of Gcs RPCs (method name, request) from the cluster at
     `address` (default: this machine's latest), from its leader replica; a
     clear error if unreachable."""
@@ -239,7 +281,7 @@ def _query_gcs(address: str | None, *calls: tuple[str, Any], token: str | None =
     if token is None:
         address, token = _resolve_cluster(address)
     assert address is not None
-    gcs = GcsClient(address, token, failover_window_s=5)
+    gcs = GcsClient(address, token, failover_window_s=failover_window_s)
     try:
         return gcs.address, [getattr(gcs, name)(request, timeout=10) for name, request in calls]
     except grpc.RpcError as e:
@@ -253,9 +295,10 @@ def _query_gcs(address: str | None, *calls: tuple[str, Any], token: str | None =
 @main.command()
 @_address_option
 def status(address: str | None) -> None:
-    """Show the cluster's nodes and their resources."""
+    """Show the cluster's nodes and their resources, and the autoscaler's view."""
+    address, token = _resolve_cluster(address)
     gcs_address, (info, reply) = _query_gcs(address, ("GetClusterInfo", gcs_pb2.GetClusterInfoRequest()),
-                                            ("GetAllNodes", gcs_pb2.GetAllNodesRequest()))
+                                            ("GetAllNodes", gcs_pb2.GetAllNodesRequest()), token=token)
     nodes = reply.nodes
     click.echo(f"cluster {info.session_name} (GCS {gcs_address}, storage: {info.storage})")
     click.echo(f"leader: {info.leader_address or 'none (an election is under way)'}")
@@ -277,6 +320,7 @@ def status(address: str | None) -> None:
     click.echo("resources (cluster):")
     for name, (used, total) in sorted(totals.items()):
         click.echo(f"  {name}: {_fmt(name, used)}/{_fmt(name, total)} used")
+    cli_autoscaler.echo_status(gcs_address, token)
 
 
 @main.command()

@@ -174,10 +174,12 @@ def start_node(
     tls_files: tls.TlsFiles | None = None,
     timeout: float = 30.0,
     metrics_ports: dict[str, int] | None = None,
+    autoscaling_config: str | pathlib.Path | None = None,
 ) -> NodeProcesses:
     """Start a node's services and wait until they serve (over TLS with
     `tls_files`, see prepare_tls). `metrics_ports` ("gcs", "raylet",
-    "objectstore") overrides the config's metrics ports."""
+    "objectstore") overrides the config's metrics ports. `autoscaling_config`
+    (head only): the file every GCS replica runs the autoscaler with."""
     config = config or Config.load()
     ports = {"gcs": config.metrics_gcs_port, "raylet": config.metrics_raylet_port,
              "objectstore": config.metrics_objectstore_port, **(metrics_ports or {})}
@@ -216,7 +218,8 @@ def start_node(
                 ["ember_gcs.main", *common, "--port", str(port), "--socket", str(session_dir / f"{name}.sock"),
                  "--ready-file", ready_file(name), "--log-file", str(logs / f"{name}.log"),
                  "--storage", storage, "--cluster-name", cluster_name,
-                 "--metrics-port", str(ports["gcs"] if i == 0 else 0)],
+                 "--metrics-port", str(ports["gcs"] if i == 0 else 0),
+                 *(["--autoscaling-config", str(autoscaling_config)] if autoscaling_config else [])],
                 logs / f"{name}.out", env, detached)
 
         # The first keeps the classic names; replicas 1.. are numbered.
@@ -373,17 +376,28 @@ def stop_session(session_dir: pathlib.Path, timeout: float = 5.0, force: bool = 
     unregistering); returns how many."""
     stopped = 0
     for record in sorted((session_dir / "nodes").glob("*.json")):
-        data: dict[str, Any] = session.read_json(record)
-        pids = {**data.get("pids", {}), **_restarted_services(session_dir, data.get("pids", {}))}
-        if force:
-            kill_pids(pids, session_dir)
-        else:
-            stop_pids(pids, session_dir, timeout)
-        if data.get("store_dir"):
-            shutil.rmtree(data["store_dir"], ignore_errors=True)
-        record.unlink(missing_ok=True)
+        stop_recorded_node(record, timeout, force)
         stopped += 1
     return stopped
+
+
+def stop_recorded_node(record: pathlib.Path, timeout: float = 5.0, force: bool = False) -> None:
+    """Stop the node of one record in a session's nodes/ (as `ember stop`
+    does for each), and remove its shared memory and record. Idempotent."""
+    session_dir = record.parent.parent
+    try:
+        data: dict[str, Any] = session.read_json(record)
+    except (OSError, ValueError):
+        return  # stopped already
+    pids = {**data.get("pids", {}), **(_restarted_services(session_dir, data.get("pids", {}))
+                                       if data.get("head") else {})}
+    if force:
+        kill_pids(pids, session_dir)
+    else:
+        stop_pids(pids, session_dir, timeout)
+    if data.get("store_dir"):
+        shutil.rmtree(data["store_dir"], ignore_errors=True)
+    record.unlink(missing_ok=True)
 
 
 def _restarted_services(session_dir: pathlib.Path, recorded: dict[str, int]) -> dict[str, int]:

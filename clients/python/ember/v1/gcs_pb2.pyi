@@ -1,3 +1,4 @@
+from ember.v1 import autoscaler_pb2 as _autoscaler_pb2
 from ember.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -180,18 +181,20 @@ class UnregisterNodeReply(_message.Message):
     def __init__(self) -> None: ...
 
 class ReportResourcesRequest(_message.Message):
-    __slots__ = ("node_id", "available", "infeasible", "total", "bundles")
+    __slots__ = ("node_id", "available", "infeasible", "total", "bundles", "demand")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     BUNDLES_FIELD_NUMBER: _ClassVar[int]
+    DEMAND_FIELD_NUMBER: _ClassVar[int]
     node_id: bytes
     available: _common_pb2.ResourceSet
     infeasible: _containers.RepeatedCompositeFieldContainer[_common_pb2.ResourceSet]
     total: _common_pb2.ResourceSet
     bundles: _containers.RepeatedCompositeFieldContainer[HeldBundle]
-    def __init__(self, node_id: _Optional[bytes] = ..., available: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., infeasible: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., bundles: _Optional[_Iterable[_Union[HeldBundle, _Mapping]]] = ...) -> None: ...
+    demand: _containers.RepeatedCompositeFieldContainer[_autoscaler_pb2.ResourceDemand]
+    def __init__(self, node_id: _Optional[bytes] = ..., available: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., infeasible: _Optional[_Iterable[_Union[_common_pb2.ResourceSet, _Mapping]]] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., bundles: _Optional[_Iterable[_Union[HeldBundle, _Mapping]]] = ..., demand: _Optional[_Iterable[_Union[_autoscaler_pb2.ResourceDemand, _Mapping]]] = ...) -> None: ...
 
 class HeldBundle(_message.Message):
     __slots__ = ("placement_group_id", "index", "committed")

@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { ResourceDemand } from "./autoscaler";
 import { ResourceSet } from "./common";
 
 export const protobufPackage = "ember.v1";
@@ -247,6 +248,11 @@ export interface ReportResourcesRequest {
     | undefined;
   /** Every placement group bundle the node holds, prepared or committed. */
   bundles: HeldBundle[];
+  /**
+   * Resource shapes queued on the node with their counts (the autoscaler's
+   * demand; not persisted).
+   */
+  demand: ResourceDemand[];
 }
 
 export interface HeldBundle {
@@ -2287,7 +2293,7 @@ export const UnregisterNodeReply: MessageFns<UnregisterNodeReply> = {
 };
 
 function createBaseReportResourcesRequest(): ReportResourcesRequest {
-  return { nodeId: Buffer.alloc(0), available: undefined, infeasible: [], total: undefined, bundles: [] };
+  return { nodeId: Buffer.alloc(0), available: undefined, infeasible: [], total: undefined, bundles: [], demand: [] };
 }
 
 export const ReportResourcesRequest: MessageFns<ReportResourcesRequest> = {
@@ -2306,6 +2312,9 @@ export const ReportResourcesRequest: MessageFns<ReportResourcesRequest> = {
     }
     for (const v of message.bundles) {
       HeldBundle.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.demand) {
+      ResourceDemand.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -2363,6 +2372,14 @@ export const ReportResourcesRequest: MessageFns<ReportResourcesRequest> = {
             message.bundles.push(HeldBundle.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.demand.push(ResourceDemand.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2388,6 +2405,7 @@ export const ReportResourcesRequest: MessageFns<ReportResourcesRequest> = {
         : [],
       total: isSet(object.total) ? ResourceSet.fromJSON(object.total) : undefined,
       bundles: globalThis.Array.isArray(object?.bundles) ? object.bundles.map((e: any) => HeldBundle.fromJSON(e)) : [],
+      demand: globalThis.Array.isArray(object?.demand) ? object.demand.map((e: any) => ResourceDemand.fromJSON(e)) : [],
     };
   },
 
@@ -2408,6 +2426,9 @@ export const ReportResourcesRequest: MessageFns<ReportResourcesRequest> = {
     if (message.bundles?.length) {
       obj.bundles = message.bundles.map((e) => HeldBundle.toJSON(e));
     }
+    if (message.demand?.length) {
+      obj.demand = message.demand.map((e) => ResourceDemand.toJSON(e));
+    }
     return obj;
   },
 
@@ -2425,6 +2446,7 @@ export const ReportResourcesRequest: MessageFns<ReportResourcesRequest> = {
       ? ResourceSet.fromPartial(object.total)
       : undefined;
     message.bundles = object.bundles?.map((e) => HeldBundle.fromPartial(e)) || [];
+    message.demand = object.demand?.map((e) => ResourceDemand.fromPartial(e)) || [];
     return message;
   },
 };
