@@ -11,7 +11,7 @@ import * as crypto from "node:crypto";
 import { credentials, Metadata, status as Status, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 
 import { makeCodec, ObjectRef } from "./codec";
-import { resolveTarget } from "./cluster";
+import { resolveTarget, type TlsOptions } from "./cluster";
 import { EmberError, fromGrpc, GetTimeoutError, RemoteError, RequestError } from "./errors";
 import {
   ActorOptions as ActorOptionsMessage,
@@ -54,6 +54,12 @@ export interface ConnectOptions {
   namespace?: string;
   /** Print what the client's tasks print, and warnings (default true). */
   logToDriver?: boolean;
+  /**
+   * Mutual TLS for a cluster started with --tls: its CA and a certificate and key it signed (PEM, or their files).
+   * Default: EMBER_TLS_CA / EMBER_TLS_CERT / EMBER_TLS_KEY, then the session directory's tls/ files when the
+   * cluster was found there. false: plaintext.
+   */
+  tls?: TlsOptions | false;
 }
 
 /** Ray's task options (num_cpus -> numCpus, ...), and keyword arguments. */
@@ -501,16 +507,25 @@ export class Client {
 
 /** Connect to a cluster and open a session on one of its nodes' raylets. */
 export async function connect(options: ConnectOptions = {}): Promise<Client> {
-  const target = resolveTarget(options.address, options.token);
+  const target = resolveTarget(options.address, options.token, options.tls);
   const metadata = new Metadata();
   metadata.set("authorization", `Bearer ${target.token}`);
   const channelOptions = { "grpc.max_receive_message_length": 64 << 20, "grpc.max_send_message_length": 64 << 20 };
-  const gcs = new GcsClient(target.address, credentials.createInsecure(), channelOptions);
+  const channelCredentials = () => (target.tls ? credentials.createSsl(target.tls.ca, target.tls.key, target.tls.cert)
+    : credentials.createInsecure());
+  const gcs = new GcsClient(target.address, channelCredentials(), channelOptions);
   let nodes: GetAllNodesReply;
   try {
     nodes = await new Promise<GetAllNodesReply>((resolve, reject) =>
       gcs.getAllNodes(GetAllNodesRequest.fromPartial({}), metadata, { deadline: Date.now() + 30_000 },
-        (error, reply) => (error ? reject(fromGrpc(error)) : resolve(reply))));
+        (error, reply) => {
+          if (!error) return resolve(reply);
+          if (error.code === Status.UNAVAILABLE) {
+            error.details += target.tls ? " (with TLS: are the CA and the certificate the cluster's?)"
+              : " (if the cluster uses TLS, give its CA and a certificate and key it signed: the tls option)";
+          }
+          reject(fromGrpc(error));
+        }));
   } finally {
     gcs.close();
   }
@@ -519,7 +534,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
   const node = alive.find((n) => n.nodeAddress === host && n.isHead) ?? alive.find((n) => n.nodeAddress === host)
     ?? alive.find((n) => n.isHead) ?? alive[0];
   if (!node) throw new EmberError(`the cluster at ${target.address} has no alive node`);
-  const api = new ClientApiClient(`${node.nodeAddress}:${node.rayletPort}`, credentials.createInsecure(), channelOptions);
+  const api = new ClientApiClient(`${node.nodeAddress}:${node.rayletPort}`, channelCredentials(), channelOptions);
   const events = api.connect(ConnectRequest.fromPartial({
     namespace: options.namespace ?? "", codeSearchPath: options.codeSearchPath ?? [], language: "node",
     pid: process.pid }), metadata);
