@@ -183,6 +183,33 @@ def test_run_submits_and_streams_the_results_in_one_round_trip(client):
     assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+def test_a_run_with_release_leaves_nothing_held(client):
+    """A caller that waits for the values asks the raylet to let the returns
+    go: no Release after, and the refs are no longer the session's."""
+    task_id = bytes(15) + b"\x02"
+    call = api.Call(function="polyglot_fns:pair", args=pack([5]), options=api.TaskOptions(num_returns=2),
+                    task_id=task_id)
+    values = [msgpack.unpackb(r.data) for r in client.stub.Run(api.RunRequest(session_id=client.sid, calls=[call],
+                                                                              release=True, timeout_s=30))]
+    assert values == [5, -5]
+    returns = [task_id + i.to_bytes(4, "big") for i in (1, 2)]
+    err = _status(lambda: client.get(returns))
+    assert err.code() == grpc.StatusCode.NOT_FOUND and "not held by this session" in err.details()
+    # Also when the Run fails: a timed-out one lets its return go too.
+    slow_id = bytes(15) + b"\x04"
+    slow = api.Call(function="polyglot_fns:sleep_then", args=pack([1, "late"]), task_id=slow_id)
+    err = _status(lambda: list(client.stub.Run(api.RunRequest(session_id=client.sid, calls=[slow], timeout_s=0.05,
+                                                              release=True))))
+    assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    err = _status(lambda: client.get([slow_id + (1).to_bytes(4, "big")]))
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+    # Without release the session holds them, as after Submit.
+    kept_id = bytes(15) + b"\x06"
+    kept = api.Call(function="polyglot_fns:add", args=pack([1, 2]), task_id=kept_id)
+    assert [msgpack.unpackb(r.data) for r in client.stub.Run(api.RunRequest(session_id=client.sid, calls=[kept]))] == [3]
+    assert client.get([kept_id + (1).to_bytes(4, "big")]) == [3]
+
+
 def test_options_num_returns_and_resources(client):
     a, b = client.task("polyglot_fns:pair", 4, num_returns=2)
     assert client.get([a, b]) == [4, -4]

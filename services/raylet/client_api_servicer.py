@@ -97,7 +97,15 @@ class ClientApiServicer(client_api_pb2_grpc.ClientApiServicer):
             session = self._sessions.find(request.session_id)
             timeout = _timeout(request)
             refs = self._sessions.submit(session, request.calls)
-            return await self._sessions.get(session, [i for returns in refs for i in returns], timeout)
+            returns = [i for r in refs for i in r]
+            if not request.release:
+                return await self._sessions.get(session, returns, timeout)
+            try:
+                return self._sessions.released_after(session, await self._sessions.get(session, returns, timeout),
+                                                     returns)
+            except BaseException:
+                self._sessions.release(session, returns)
+                raise
 
         async for reply in _mapped(replies, context):
             yield reply

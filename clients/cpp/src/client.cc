@@ -168,32 +168,35 @@ class Session {
   }
 
   std::vector<ObjectRef> submit(api::Call call) {
-    check_open();
     api::SubmitRequest request;
-    request.set_session_id(session_id_);
     *request.add_calls() = std::move(call);
+    return submit(request).at(0);
+  }
+
+  std::vector<std::vector<ObjectRef>> submit(api::SubmitRequest& request) {
+    check_open();
+    request.set_session_id(session_id_);
     api::SubmitReply reply;
     grpc::ClientContext context;
     prepare(context);
     check(stub_->Submit(&context, request, &reply));
-    std::vector<ObjectRef> refs;
-    for (const std::string& id : reply.refs(0).object_ids()) refs.push_back(make_ref(id));
+    std::vector<std::vector<ObjectRef>> refs;
+    for (const auto& returns : reply.refs()) {
+      refs.emplace_back();
+      for (const std::string& id : returns.object_ids()) refs.back().push_back(make_ref(id));
+    }
     return refs;
   }
 
-  // Submit and get in one round trip; the returns are released after.
-  std::vector<Value> run(api::Call call, std::size_t returns, const std::vector<std::string>& return_ids) {
+  // Submit and get in one round trip; the raylet lets the returns go after (`release`).
+  std::vector<Value> run(api::Call call, std::size_t returns) {
     check_open();
     api::RunRequest request;
     request.set_session_id(session_id_);
     *request.add_calls() = std::move(call);
+    request.set_release(true);
     grpc::ClientContext context;
     prepare(context);
-    struct ReleaseAfter {
-      RefTracker& tracker;
-      const std::vector<std::string>& ids;
-      ~ReleaseAfter() { tracker.release(ids); }
-    } release_after{*tracker_, return_ids};
     return collect(stub_->Run(&context, request), returns);
   }
 
@@ -440,7 +443,7 @@ Value Client::call(const std::string& function, Value::Array args, const TaskOpt
   api::Call call;
   call.set_function(function);
   auto returns = session_->build_call(&call, args, options, false);
-  auto values = session_->run(std::move(call), returns.size(), returns);
+  auto values = session_->run(std::move(call), returns.size());
   if (options.num_returns.value_or(1) == 1) return std::move(values.at(0));
   return Value(std::move(values));
 }
@@ -456,6 +459,16 @@ std::vector<ObjectRef> Client::submit_returns(const std::string& function, Value
   call.set_function(function);
   session_->build_call(&call, args, options, false);
   return session_->submit(std::move(call));
+}
+
+std::vector<std::vector<ObjectRef>> Client::submit_many(const std::vector<TaskCall>& calls) {
+  api::SubmitRequest request;
+  for (const TaskCall& c : calls) {
+    api::Call* call = request.add_calls();
+    call->set_function(c.function);
+    session_->build_call(call, c.args, c.options, false);
+  }
+  return session_->submit(request);
 }
 
 Value Client::get(const ObjectRef& ref, std::optional<double> timeout_s) {
@@ -564,7 +577,7 @@ Value Actor::call(const std::string& method, Value::Array args, const TaskOption
   call.mutable_method()->set_actor_id(actor_id_);
   call.mutable_method()->set_method(method);
   auto returns = session_->build_call(&call, args, options, true);
-  auto values = session_->run(std::move(call), returns.size(), returns);
+  auto values = session_->run(std::move(call), returns.size());
   if (options.num_returns.value_or(1) == 1) return std::move(values.at(0));
   return Value(std::move(values));
 }

@@ -28,16 +28,6 @@ void RefTracker::dropped(const ObjectRef::Hold* hold) {
   wake_.notify_one();
 }
 
-void RefTracker::release(std::vector<std::string> ids) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (stopped_) return;
-  for (auto& id : ids) {
-    if (holds_.count(id) && !holds_[id].expired()) continue;  // an ObjectRef holds it
-    pending_.push_back(std::move(id));
-  }
-  wake_.notify_one();
-}
-
 std::vector<std::string> RefTracker::next_batch() {
   std::unique_lock<std::mutex> lock(mutex_);
   wake_.wait(lock, [this] { return stopped_ || !pending_.empty(); });

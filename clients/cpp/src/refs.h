@@ -24,8 +24,6 @@ class RefTracker : public std::enable_shared_from_this<RefTracker> {
  public:
   // The ref for an object the session holds (the same hold while a copy lives).
   ObjectRef make(const std::string& id);
-  // Ids the session holds that no ObjectRef stands for (a Run's returns).
-  void release(std::vector<std::string> ids);
   // The ids to release, waiting until there are some or stop(); empty once stopped.
   std::vector<std::string> next_batch();
   // Whatever waits to be released now (for close()).

@@ -63,6 +63,27 @@ TEST(submit_returns_refs_at_once_get_kwargs_and_num_returns) {
   CHECK_EQ(client.get(client.submit("polyglot_fns:echo", {}, with_kwargs))["kwargs"], (Value::Map{{"flag", true}}));
 }
 
+TEST(submit_many_sends_a_batch_in_one_request_refused_whole_if_one_call_is_bad) {
+  auto client = connect();
+  std::vector<ember::TaskCall> calls;
+  for (int i = 0; i < 200; ++i) calls.push_back({"polyglot_fns:add", {i, 1}, {}});
+  calls.push_back({"polyglot_fns:pair", {3}, [] {
+    ember::TaskOptions o;
+    o.num_returns = 2;
+    return o;
+  }()});
+  auto refs = client.submit_many(calls);
+  CHECK_EQ(refs.size(), 201u);
+  CHECK_EQ(refs[199].size(), 1u);
+  CHECK_EQ(client.get(refs[199][0]).as_int(), 200);
+  CHECK_EQ(client.get(refs[200][1]).as_int(), -3);
+  calls[5].function = "not a name";
+  CHECK_THROWS(ember::RequestError, client.submit_many(calls), {
+    CHECK_EQ(e.code(), 3);
+    CHECK(contains(e.details(), "call 5"));
+  });
+}
+
 TEST(a_python_exception_is_a_typed_remote_error_with_the_traceback) {
   auto client = connect();
   CHECK_THROWS(ember::RemoteError, client.call("polyglot_fns:fail", {"bad input 7"}), {

@@ -248,14 +248,11 @@ export class Client {
     this.checkOpen();
     const { call, returnIds } = this.buildCall(target, args, options);
     await this.flushed();
-    try {
-      const values = await this.collect(this.api.run(RunRequest.fromPartial({ sessionId: this.sessionId, calls: [call] }),
-                                                     this.metadata), returnIds.length);
-      return (options.numReturns ?? 1) === 1 ? values[0] : values;
-    } finally {
-      this.pendingReleases.push(...returnIds); // (the session holds the returns until told)
-      this.scheduleFlush();
-    }
+    // (release: the raylet lets the returns go once it sent them; no Release call after)
+    const values = await this.collect(this.api.run(RunRequest.fromPartial({ sessionId: this.sessionId, calls: [call],
+                                                                           release: true }),
+                                                   this.metadata), returnIds.length);
+    return (options.numReturns ?? 1) === 1 ? values[0] : values;
   }
 
   private buildCall(target: Target, args: unknown[], options: TaskOptions): { call: Call; returnIds: Buffer[] } {

@@ -79,6 +79,13 @@ struct ActorOptions {
   Value::Map kwargs;                 // the constructor's keyword arguments
 };
 
+// One call of a batch (Client::submit_many): a function by name, its arguments and options.
+struct TaskCall {
+  std::string function;
+  Value::Array args;
+  TaskOptions options;
+};
+
 struct NodeInfo {
   std::string node_id;  // hex
   bool alive = false;
@@ -136,6 +143,11 @@ class Client {
   // All its refs, for num_returns != 1.
   std::vector<ObjectRef> submit_returns(const std::string& function, Value::Array args = {},
                                         const TaskOptions& options = {});
+
+  // Many calls in one request (one round trip: what a loop of submit() costs
+  // once per call): each call's refs, in order. Refused whole if one call is
+  // bad (the message names its index).
+  std::vector<std::vector<ObjectRef>> submit_many(const std::vector<TaskCall>& calls);
 
   // The value of a ref (RemoteError if it holds an error; GetTimeoutError
   // if not ready within timeout_s).
