@@ -16,6 +16,7 @@ load swings hit all of them; the medians over rounds are printed, as JSON
 lines, with each foreign client's ratio to Python.
 
     python bench/client_api.py [--rounds 5] [--calls 500] [--tasks 1000] [--clients python,node,cpp]
+    python bench/client_api.py --old-node /tmp/old/clients/node   # also "node-old": another build of the Node client
 
 Needs `npm ci && npm run build` in clients/node and the C++ build
 (`cmake -S clients/cpp -B clients/cpp/build && cmake --build clients/cpp/build --target client_api_bench`).
@@ -74,7 +75,7 @@ def command(client: str, calls: int, tasks: int, rounds: int) -> list[str]:
     args = [CODE, str(calls), str(tasks), str(rounds)]
     if client == "python":
         return [sys.executable, "-c", PYTHON_SIDE, *args]
-    if client == "node":
+    if client in ("node", "node-old"):
         return ["node", str(NODE_BENCH), *args]
     return [str(CPP_BENCH), *args]
 
@@ -85,8 +86,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--clients", default="python,node,cpp")
+    parser.add_argument("--old-node", help="a built clients/node of another tree, run as the client 'node-old'")
     args = parser.parse_args()
-    clients = args.clients.split(",")
+    clients = args.clients.split(",") + (["node-old"] if args.old_node else [])
 
     root = tempfile.mkdtemp(prefix="ember-bench-api-", dir="/tmp")
     env = {k: v for k, v in os.environ.items() if k not in ("EMBER_ADDRESS", "EMBER_AUTH_TOKEN")}
@@ -101,8 +103,9 @@ def main() -> None:
         for r in range(args.rounds):
             order = clients[r % len(clients):] + clients[:r % len(clients)]
             for client in order:
+                run_env = {**env, "EMBER_NODE_CLIENT": args.old_node} if client == "node-old" else env
                 out = subprocess.run(command(client, args.calls, args.tasks, 3), capture_output=True, text=True,
-                                     env=env, timeout=600)
+                                     env=run_env, timeout=600)
                 if out.returncode != 0:
                     raise SystemExit(f"{client} failed:\n{out.stderr[-3000:]}")
                 got = json.loads(out.stdout.strip().splitlines()[-1])

@@ -9,6 +9,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <future>
+#include <unordered_map>
 #include <iostream>
 #include <mutex>
 #include <random>
@@ -16,6 +18,7 @@
 
 #include "cluster_target.h"
 #include "ember/v1/client_api.grpc.pb.h"
+#include "ember/v1/client_calls.grpc.pb.h"
 #include "ember/v1/gcs.grpc.pb.h"
 #include "msgpack_codec.h"
 #include "refs.h"
@@ -55,6 +58,14 @@ const char* code_name(grpc::StatusCode code) {
     throw GetTimeoutError(code, code_name(status.error_code()), status.error_message());
   }
   throw RequestError(code, code_name(status.error_code()), status.error_message());
+}
+
+std::exception_ptr status_error(const grpc::Status& status) {
+  try {
+    throw_status(status);
+  } catch (...) {
+    return std::current_exception();
+  }
 }
 
 void check(const grpc::Status& status) {
@@ -116,6 +127,12 @@ class Session {
     closed_ = true;
     tracker_->stop();  // (the releaser sends what waits, then ends)
     if (releaser_.joinable()) releaser_.join();
+    {
+      std::lock_guard<std::mutex> lock(runs_mutex_);
+      if (runs_ && !runs_broken_) runs_->WritesDone();
+      if (runs_context_) runs_context_->TryCancel();
+    }
+    if (runs_reader_.joinable()) runs_reader_.join();
     events_context_.TryCancel();
     if (events_thread_.joinable()) events_thread_.join();
   }
@@ -188,16 +205,34 @@ class Session {
     return refs;
   }
 
-  // Submit and get in one round trip; the raylet lets the returns go after (`release`).
+  // Submit and get in one round trip: a tagged Run on the session's Runs
+  // stream (one message each way, no new gRPC call per call); the raylet
+  // lets the returns go after (`release`).
   std::vector<Value> run(api::Call call, std::size_t returns) {
     check_open();
-    api::RunRequest request;
-    request.set_session_id(session_id_);
-    *request.add_calls() = std::move(call);
-    request.set_release(true);
-    grpc::ClientContext context;
-    prepare(context);
-    return collect(stub_->Run(&context, request), returns);
+    api::TaggedRun tagged;
+    api::RunRequest* request = tagged.mutable_run();
+    request->set_session_id(session_id_);
+    *request->add_calls() = std::move(call);
+    request->set_release(true);
+    auto pending = std::make_shared<PendingRun>();
+    pending->documents.resize(returns);
+    pending->errors.resize(returns);
+    std::future<void> done = pending->done.get_future();
+    {
+      std::lock_guard<std::mutex> lock(runs_mutex_);
+      open_runs();
+      tagged.set_tag(next_tag_++);
+      running_[tagged.tag()] = pending;
+      runs_->Write(tagged);  // (a broken stream: the reader fails every pending run)
+    }
+    done.get();  // (throws the Run's status)
+    std::vector<Value> values;
+    for (std::size_t i = 0; i < returns; ++i) {
+      if (pending->errors[i]) throw remote_error(*pending->errors[i]);
+      values.push_back(decode(pending->documents[i]));
+    }
+    return values;
   }
 
   std::vector<Value> get(const std::vector<ObjectRef>& refs, std::optional<double> timeout_s) {
@@ -322,7 +357,9 @@ class Session {
   }
 
   void open(const ConnectOptions& options) {
-    stub_ = api::ClientApi::NewStub(open_channel(raylet_address_, target_));
+    auto channel = open_channel(raylet_address_, target_);
+    stub_ = api::ClientApi::NewStub(channel);
+    calls_stub_ = api::ClientCalls::NewStub(channel);
     api::ConnectRequest request;
     request.set_namespace_(options.ns);
     for (const auto& dir : options.code_search_path) request.add_code_search_path(dir);
@@ -364,6 +401,57 @@ class Session {
                               : std::string(code_name(status.error_code())) + ": " + status.error_message();
       lost_ = true;
     }
+  }
+
+  struct PendingRun {
+    std::vector<std::string> documents;
+    std::vector<std::optional<api::Error>> errors;
+    std::promise<void> done;
+  };
+
+  // The Runs stream and its reader, opened at the first call (again after a break). Under runs_mutex_.
+  void open_runs() {
+    if (runs_ && !runs_broken_) return;
+    if (runs_reader_.joinable()) runs_reader_.join();
+    runs_context_ = std::make_unique<grpc::ClientContext>();
+    prepare(*runs_context_);
+    runs_ = calls_stub_->Runs(runs_context_.get());
+    runs_broken_ = false;
+    runs_reader_ = std::thread([this, stream = runs_.get()] { read_runs(stream); });
+  }
+
+  void read_runs(grpc::ClientReaderWriter<api::TaggedRun, api::TaggedReply>* stream) {
+    api::TaggedReply tagged;
+    while (stream->Read(&tagged)) {
+      std::shared_ptr<PendingRun> pending;
+      {
+        std::lock_guard<std::mutex> lock(runs_mutex_);
+        auto it = running_.find(tagged.tag());
+        if (it == running_.end()) continue;
+        pending = it->second;
+        if (tagged.done()) running_.erase(it);
+      }
+      if (!tagged.done()) {
+        const api::GetReply& reply = tagged.reply();
+        if (reply.index() >= pending->documents.size()) continue;
+        if (reply.has_error()) pending->errors[reply.index()] = reply.error();
+        else pending->documents[reply.index()] += reply.data();
+      } else if (tagged.code() != 0) {
+        pending->done.set_exception(status_error(grpc::Status(static_cast<grpc::StatusCode>(tagged.code()),
+                                                              tagged.message())));
+      } else {
+        pending->done.set_value();
+      }
+    }
+    grpc::Status status = stream->Finish();
+    std::lock_guard<std::mutex> lock(runs_mutex_);
+    runs_broken_ = true;
+    for (auto& [tag, pending] : running_) {
+      pending->done.set_exception(status.ok() ? std::make_exception_ptr(SessionError("the raylet ended the calls "
+                                                                                   "stream"))
+                                              : status_error(status));
+    }
+    running_.clear();
   }
 
   void release_loop() {
@@ -409,6 +497,14 @@ class Session {
 
   ClusterTarget target_;
   std::unique_ptr<api::ClientApi::Stub> stub_;
+  std::unique_ptr<api::ClientCalls::Stub> calls_stub_;
+  std::mutex runs_mutex_;
+  std::unique_ptr<grpc::ClientContext> runs_context_;
+  std::unique_ptr<grpc::ClientReaderWriter<api::TaggedRun, api::TaggedReply>> runs_;
+  bool runs_broken_ = false;
+  std::thread runs_reader_;
+  std::uint64_t next_tag_ = 1;
+  std::unordered_map<std::uint64_t, std::shared_ptr<PendingRun>> running_;
   std::string raylet_address_, session_id_, namespace_;
   std::uint32_t chunk_bytes_ = 0;
   std::shared_ptr<RefTracker> tracker_ = std::make_shared<RefTracker>();

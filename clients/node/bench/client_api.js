@@ -4,7 +4,8 @@
 //   node bench/client_api.js CODE_DIR CALLS TASKS ROUNDS   (cluster from EMBER_ADDRESS / EMBER_AUTH_TOKEN; after npm run build)
 "use strict";
 
-const { connect } = require("..");
+// (EMBER_NODE_CLIENT: another build of the client, e.g. an older tree's, to compare)
+const { connect } = require(process.env.EMBER_NODE_CLIENT || "..");
 
 async function main() {
   const [code, calls, tasks, rounds] = [process.argv[2], ...process.argv.slice(3).map(Number)];
