@@ -18,7 +18,7 @@ import pytest
 import ember
 from ember._private.object_ref import _rebuild_ref
 from ember.v1 import client_api_pb2 as api
-from ember.v1 import client_api_pb2_grpc
+from ember.v1 import client_api_pb2_grpc, client_calls_pb2, client_calls_pb2_grpc
 from ember_common import rpc
 from tests.helpers import wait_until
 
@@ -181,6 +181,67 @@ def test_run_submits_and_streams_the_results_in_one_round_trip(client):
     slow = api.Call(function="polyglot_fns:sleep_then", args=pack([1, "late"]))
     err = _status(lambda: list(client.stub.Run(api.RunRequest(session_id=client.sid, calls=[slow], timeout_s=0.05))))
     assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_a_run_with_release_leaves_nothing_held(client):
+    """A caller that waits for the values asks the raylet to let the returns
+    go: no Release after, and the refs are no longer the session's."""
+    task_id = bytes(15) + b"\x02"
+    call = api.Call(function="polyglot_fns:pair", args=pack([5]), options=api.TaskOptions(num_returns=2),
+                    task_id=task_id)
+    values = [msgpack.unpackb(r.data) for r in client.stub.Run(api.RunRequest(session_id=client.sid, calls=[call],
+                                                                              release=True, timeout_s=30))]
+    assert values == [5, -5]
+    returns = [task_id + i.to_bytes(4, "big") for i in (1, 2)]
+    err = _status(lambda: client.get(returns))
+    assert err.code() == grpc.StatusCode.NOT_FOUND and "not held by this session" in err.details()
+    # Also when the Run fails: a timed-out one lets its return go too.
+    slow_id = bytes(15) + b"\x04"
+    slow = api.Call(function="polyglot_fns:sleep_then", args=pack([1, "late"]), task_id=slow_id)
+    err = _status(lambda: list(client.stub.Run(api.RunRequest(session_id=client.sid, calls=[slow], timeout_s=0.05,
+                                                              release=True))))
+    assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    err = _status(lambda: client.get([slow_id + (1).to_bytes(4, "big")]))
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+    # Without release the session holds them, as after Submit.
+    kept_id = bytes(15) + b"\x06"
+    kept = api.Call(function="polyglot_fns:add", args=pack([1, 2]), task_id=kept_id)
+    assert [msgpack.unpackb(r.data) for r in client.stub.Run(api.RunRequest(session_id=client.sid, calls=[kept]))] == [3]
+    assert client.get([kept_id + (1).to_bytes(4, "big")]) == [3]
+
+
+def test_runs_on_one_stream_are_tagged_concurrent_and_fail_alone(client):
+    """ClientCalls.Runs: each tagged Run answered as Run would be, with its
+    end status; a slow Run does not hold up a fast one; a refused or timed
+    out Run fails only itself and the stream goes on."""
+    def run(tag: int, fn: str, *args, timeout: float | None = 30, **options) -> client_calls_pb2.TaggedRun:
+        return client_calls_pb2.TaggedRun(tag=tag, run=api.RunRequest(
+            session_id=client.sid, timeout_s=timeout, release=True,
+            calls=[api.Call(function=fn, args=pack(list(args)), options=api.TaskOptions(**options))]))
+
+    # (the sleepers take no CPU, so they hold none of the 2 from the calls after them)
+    requests = [run(1, "polyglot_fns:sleep_then", 1, "slow", num_cpus=0), run(2, "polyglot_fns:pair", 4, num_returns=2),
+                run(3, "not a name"), run(4, "polyglot_fns:fail", "raised"),
+                run(5, "polyglot_fns:sleep_then", 1, "late", timeout=0.2, num_cpus=0),
+                client_calls_pb2.TaggedRun(tag=6, run=api.RunRequest(session_id=b"x" * 16)),
+                run(7, "polyglot_fns:add", 20, 22)]
+    stub = client_calls_pb2_grpc.ClientCallsStub(client.channel)
+    replies = list(stub.Runs(iter(requests), timeout=60))
+    by_tag: dict[int, list] = {}
+    for r in replies:
+        by_tag.setdefault(r.tag, []).append(r)
+    assert all(rs[-1].done and not any(r.done for r in rs[:-1]) for rs in by_tag.values())
+    assert [msgpack.unpackb(r.reply.data) for r in by_tag[2][:-1]] == [4, -4] and by_tag[2][-1].code == 0
+    assert by_tag[3][-1].code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert "is not an importable name" in by_tag[3][-1].message
+    assert by_tag[4][0].reply.error.type == "ValueError" and by_tag[4][-1].code == 0
+    assert by_tag[5][-1].code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+    assert by_tag[6][-1].code == grpc.StatusCode.NOT_FOUND.value[0] and "no open session" in by_tag[6][-1].message
+    assert msgpack.unpackb(by_tag[7][0].reply.data) == 42
+    order = [r.tag for r in replies if r.done]
+    assert order.index(7) < order.index(1)  # (the fast call did not wait for the slow one)
+    assert msgpack.unpackb(by_tag[1][0].reply.data) == "slow"
+    assert client.call("polyglot_fns:add", 1, 1) == 2  # the session goes on
 
 
 def test_options_num_returns_and_resources(client):

@@ -86,7 +86,7 @@ class ClientApiServicer(client_api_pb2_grpc.ClientApiServicer):
                   context: grpc.aio.ServicerContext) -> AsyncIterator[client_api_pb2.GetReply]:
         async def replies() -> AsyncIterator[client_api_pb2.GetReply]:
             session = self._sessions.find(request.session_id)
-            return await self._sessions.get(session, list(request.object_ids), _timeout(request))
+            return await self._sessions.get(session, list(request.object_ids), timeout_of(request))
 
         async for reply in _mapped(replies, context):
             yield reply
@@ -95,9 +95,7 @@ class ClientApiServicer(client_api_pb2_grpc.ClientApiServicer):
                   context: grpc.aio.ServicerContext) -> AsyncIterator[client_api_pb2.GetReply]:
         async def replies() -> AsyncIterator[client_api_pb2.GetReply]:
             session = self._sessions.find(request.session_id)
-            timeout = _timeout(request)
-            refs = self._sessions.submit(session, request.calls)
-            return await self._sessions.get(session, [i for returns in refs for i in returns], timeout)
+            return await self._sessions.run(session, request.calls, timeout_of(request), request.release)
 
         async for reply in _mapped(replies, context):
             yield reply
@@ -106,7 +104,7 @@ class ClientApiServicer(client_api_pb2_grpc.ClientApiServicer):
     async def Wait(self, request: client_api_pb2.WaitRequest,
                    context: grpc.aio.ServicerContext) -> client_api_pb2.WaitReply:
         session = self._sessions.find(request.session_id)
-        timeout = _timeout(request)
+        timeout = timeout_of(request)
         ids = list(request.object_ids)
         if len(set(ids)) != len(ids):
             raise InvalidArgument("wait takes each ref once")
@@ -127,7 +125,7 @@ class ClientApiServicer(client_api_pb2_grpc.ClientApiServicer):
         return await self._sessions.nodes()
 
 
-def _timeout(request: Any) -> float | None:
+def timeout_of(request: Any) -> float | None:
     timeout = request.timeout_s if request.HasField("timeout_s") else None
     if timeout is not None and not timeout >= 0:
         raise InvalidArgument(f"timeout_s must be >= 0, got {timeout}")

@@ -301,6 +301,31 @@ class ForeignSessions:
         values = [session.values[i] for i in object_ids]
         return self._stream(session, values)
 
+    async def run(self, session: ForeignSession, calls: Iterable[client_api_pb2.Call], timeout: float | None,
+                  release: bool) -> AsyncIterator[client_api_pb2.GetReply]:
+        """Submit the calls, then (once all are ready) their returns' values;
+        with `release` the session lets the returns go after, however it ends."""
+        refs = self.submit(session, calls)
+        returns = [i for r in refs for i in r]
+        if not release:
+            return await self.get(session, returns, timeout)
+        try:
+            return self.released_after(session, await self.get(session, returns, timeout), returns)
+        except BaseException:
+            self.release(session, returns)
+            raise
+
+    async def released_after(self, session: ForeignSession, replies: AsyncIterator[client_api_pb2.GetReply],
+                             object_ids: list[bytes]) -> AsyncIterator[client_api_pb2.GetReply]:
+        """The replies, then the session stops holding the objects (also when
+        the stream fails or the client goes away): a Run with `release`."""
+        try:
+            async for reply in replies:
+                yield reply
+        finally:
+            if session.session_id in self.sessions:
+                self.release(session, object_ids)
+
     async def _stream(self, session: ForeignSession,
                       values: list[common_pb2.ObjectValue]) -> AsyncIterator[client_api_pb2.GetReply]:
         chunk = self.limits.chunk_bytes

@@ -16,8 +16,8 @@ from typing import Callable
 
 import grpc
 import grpc.aio
-from ember.v1 import (autoscaler_pb2_grpc, client_api_pb2_grpc, gcs_pb2, job_pb2_grpc, node_state_pb2_grpc,
-                      objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc)
+from ember.v1 import (autoscaler_pb2_grpc, client_api_pb2_grpc, client_calls_pb2_grpc, gcs_pb2, job_pb2_grpc,
+                      node_state_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc)
 
 from ember_common import auth, rpc
 from ember_common import runtime_env_packages as packages
@@ -34,6 +34,7 @@ from ember_raylet.job_manager import JobManager
 from ember_raylet.job_servicer import JobServicer
 from ember_raylet.job_store import GcsJobStore
 from ember_raylet.client_api_servicer import ClientApiServicer
+from ember_raylet.client_calls_servicer import ClientCallsServicer
 from ember_raylet.foreign_sessions import ForeignSessions, Limits
 from ember_raylet.kv_cache import KvCache
 from ember_raylet.local_transport import LocalTransport
@@ -177,6 +178,7 @@ class RayletService:
             job_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(self.jobs), server)
         node_state_pb2_grpc.add_NodeStateServicer_to_server(self._state_servicer, server)
         client_api_pb2_grpc.add_ClientApiServicer_to_server(self._client_api, server)
+        client_calls_pb2_grpc.add_ClientCallsServicer_to_server(ClientCallsServicer(self.foreign), server)
 
     async def start(self, port: int) -> None:
         self._port = port

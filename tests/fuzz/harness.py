@@ -25,7 +25,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import strategies as st
 
-from ember.v1 import client_api_pb2, gcs_pb2, job_pb2, node_state_pb2, objectstore_pb2, raylet_pb2
+from ember.v1 import client_api_pb2, client_calls_pb2, gcs_pb2, job_pb2, node_state_pb2, objectstore_pb2, raylet_pb2
 from ember_common import auth, frames, ids, rpc
 from tests.helpers import wait_until
 
@@ -47,6 +47,7 @@ SERVICES: dict[str, pb_descriptor.ServiceDescriptor] = {
     "JobService": job_pb2.DESCRIPTOR.services_by_name["JobService"],
     "NodeState": node_state_pb2.DESCRIPTOR.services_by_name["NodeState"],  # (served by the raylet)
     "ClientApi": client_api_pb2.DESCRIPTOR.services_by_name["ClientApi"],  # (served by the raylet)
+    "ClientCalls": client_calls_pb2.DESCRIPTOR.services_by_name["ClientCalls"],  # (served by the raylet)
 }
 # RPCs whose well-formed requests run what they say: fuzzed only with bad
 # tokens (a random SubmitJob that passed would run a random shell command;

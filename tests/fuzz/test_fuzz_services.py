@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import ember
-from ember.v1 import (client_api_pb2, client_api_pb2_grpc, gcs_pb2, gcs_pb2_grpc, job_pb2, job_pb2_grpc,
-                      node_state_pb2, node_state_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2,
-                      raylet_pb2_grpc)
+from ember.v1 import (client_api_pb2, client_api_pb2_grpc, client_calls_pb2, client_calls_pb2_grpc, gcs_pb2,
+                      gcs_pb2_grpc, job_pb2, job_pb2_grpc, node_state_pb2, node_state_pb2_grpc, objectstore_pb2,
+                      objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc)
 from ember_common import auth, ids, rpc
 from tests.conftest import shm_files, wait_gone
 from tests.fuzz import harness
@@ -101,6 +101,22 @@ def _client_api_valid(channel: grpc.Channel) -> None:
         channel.close()
 
 
+def _client_calls_valid(channel: grpc.Channel) -> None:
+    """A session's sync call on the Runs stream."""
+    events = client_api_pb2_grpc.ClientApiStub(channel).Connect(client_api_pb2.ConnectRequest(language="fuzz"),
+                                                                timeout=30)
+    try:
+        session = next(events).connected.session_id
+        run = client_api_pb2.RunRequest(session_id=session, release=True, calls=[
+            client_api_pb2.Call(function="operator:add", args=b"\x92\x01\x02")])
+        replies = list(client_calls_pb2_grpc.ClientCallsStub(channel).Runs(
+            iter([client_calls_pb2.TaggedRun(tag=7, run=run)]), timeout=30))
+        assert [(r.tag, r.reply.data, r.done, r.code) for r in replies] == [(7, b"\x03", False, 0), (7, b"", True, 0)]
+    finally:
+        events.cancel()
+        channel.close()
+
+
 @pytest.fixture(scope="module")
 def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Target]]:
     root = tmp_path_factory.mktemp("fuzz")
@@ -122,6 +138,8 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Targ
             # The head's raylet serves the job service on the same listener.
             found["JobService"] = Target("JobService", found["Raylet"].address, raylet_pid, found["Raylet"].token,
                                          _jobs_valid)
+            found["ClientCalls"] = Target("ClientCalls", found["ClientApi"].address, raylet_pid,
+                                          found["ClientApi"].token, _client_calls_valid)
             found["NodeState"] = Target("NodeState", found["Raylet"].address, raylet_pid,
                                         auth.read_token(session / "token"), _node_state_valid)
             found["Raylet"].local_socket = glob.glob(str(session / "raylet-*.local.sock"))[0]  # type: ignore[attr-defined]

@@ -8,10 +8,12 @@
  */
 
 import * as crypto from "node:crypto";
-import { credentials, Metadata, status as Status, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import {
+  credentials, Metadata, status as Status, type ClientDuplexStream, type ClientReadableStream, type ServiceError,
+} from "@grpc/grpc-js";
 
 import { makeCodec, ObjectRef } from "./codec";
-import { resolveTarget } from "./cluster";
+import { resolveTarget, type TlsOptions } from "./cluster";
 import { EmberError, fromGrpc, GetTimeoutError, RemoteError, RequestError } from "./errors";
 import {
   ActorOptions as ActorOptionsMessage,
@@ -23,6 +25,7 @@ import {
   CreateActorReply,
   CreateActorRequest,
   Error_Kind,
+  type Error as GrpcError,
   GetReply,
   GetRequest,
   KillActorRequest,
@@ -41,6 +44,7 @@ import {
   WaitReply,
   WaitRequest,
 } from "./generated/ember/v1/client_api";
+import { ClientCallsClient, TaggedReply, TaggedRun } from "./generated/ember/v1/client_calls";
 import { GcsClient, GetAllNodesReply, GetAllNodesRequest } from "./generated/ember/v1/gcs";
 
 export interface ConnectOptions {
@@ -54,6 +58,12 @@ export interface ConnectOptions {
   namespace?: string;
   /** Print what the client's tasks print, and warnings (default true). */
   logToDriver?: boolean;
+  /**
+   * Mutual TLS for a cluster started with --tls: its CA and a certificate and key it signed (PEM, or their files).
+   * Default: EMBER_TLS_CA / EMBER_TLS_CERT / EMBER_TLS_KEY, then the session directory's tls/ files when the
+   * cluster was found there. false: plaintext.
+   */
+  tls?: TlsOptions | false;
 }
 
 /** Ray's task options (num_cpus -> numCpus, ...), and keyword arguments. */
@@ -145,12 +155,16 @@ export class Client {
   private chain: Promise<void> = Promise.resolve(); // submissions, in order
   private releasing: Promise<void> = Promise.resolve(); // releases, each after the submissions made before it
   private flushScheduled = false;
+  private runs: ClientDuplexStream<TaggedRun, TaggedReply> | null = null; // sync calls, one message each way
+  private nextTag = 1;
+  private readonly running = new Map<number, PendingRun>();
   private closed = false;
   private lost: string | null = null;
 
   /** @internal use connect() */
   constructor(
     private readonly api: ClientApiClient,
+    private readonly calls: ClientCallsClient,
     private readonly metadata: Metadata,
     private readonly events: ClientReadableStream<SessionEvent>,
     readonly connected: Connected,
@@ -242,14 +256,54 @@ export class Client {
     this.checkOpen();
     const { call, returnIds } = this.buildCall(target, args, options);
     await this.flushed();
-    try {
-      const values = await this.collect(this.api.run(RunRequest.fromPartial({ sessionId: this.sessionId, calls: [call] }),
-                                                     this.metadata), returnIds.length);
-      return (options.numReturns ?? 1) === 1 ? values[0] : values;
-    } finally {
-      this.pendingReleases.push(...returnIds); // (the session holds the returns until told)
-      this.scheduleFlush();
-    }
+    // One message each way on the session's Runs stream (a new gRPC call costs grpc-js about a millisecond of
+    // CPU); release: the raylet lets the returns go once it sent them, no Release call after.
+    const values = await this.run(RunRequest.fromPartial({ sessionId: this.sessionId, calls: [call], release: true }),
+                                  returnIds.length);
+    return (options.numReturns ?? 1) === 1 ? values[0] : values;
+  }
+
+  private run(request: RunRequest, count: number): Promise<unknown[]> {
+    const tag = this.nextTag++;
+    return new Promise<unknown[]>((resolve, reject) => {
+      this.running.set(tag, { pieces: Array.from({ length: count }, () => []), errors: new Array(count).fill(null),
+                              resolve, reject });
+      this.runStream().write(TaggedRun.fromPartial({ tag, run: request }));
+    });
+  }
+
+  private runStream(): ClientDuplexStream<TaggedRun, TaggedReply> {
+    if (this.runs) return this.runs;
+    const stream = this.calls.runs(this.metadata);
+    const fail = (error: EmberError) => {
+      if (this.runs === stream) this.runs = null; // (the next call opens a new one)
+      for (const pending of this.running.values()) pending.reject(error);
+      this.running.clear();
+    };
+    stream.on("data", (tagged: TaggedReply) => {
+      const pending = this.running.get(tagged.tag);
+      if (!pending) return;
+      if (!tagged.done) {
+        const reply = tagged.reply as GetReply;
+        if (reply.error) pending.errors[reply.index] = remoteError(reply.error);
+        else pending.pieces[reply.index].push(reply.data);
+        return;
+      }
+      this.running.delete(tagged.tag);
+      if (tagged.code !== 0) {
+        pending.reject(fromGrpc({ code: tagged.code, details: tagged.message }));
+        return;
+      }
+      try {
+        pending.resolve(this.values(pending.pieces, pending.errors));
+      } catch (e) {
+        pending.reject(e);
+      }
+    });
+    stream.on("error", (error: ServiceError) => fail(fromGrpc(error)));
+    stream.on("end", () => fail(new EmberError("the raylet ended the calls stream")));
+    this.runs = stream;
+    return stream;
   }
 
   private buildCall(target: Target, args: unknown[], options: TaskOptions): { call: Call; returnIds: Buffer[] } {
@@ -353,17 +407,17 @@ export class Client {
     const errors: (RemoteError | null)[] = pieces.map(() => null);
     await new Promise<void>((resolve, reject) => {
       stream.on("data", (reply: GetReply) => {
-        if (reply.error) {
-          const e = reply.error;
-          errors[reply.index] = new RemoteError(e.kind === Error_Kind.SYSTEM ? "SYSTEM" : "CODE", e.type, e.message,
-                                                e.traceback, e.function);
-        } else {
-          pieces[reply.index].push(reply.data);
-        }
+        if (reply.error) errors[reply.index] = remoteError(reply.error);
+        else pieces[reply.index].push(reply.data);
       });
       stream.on("error", (error) => reject(fromGrpc(error)));
       stream.on("end", () => resolve());
     });
+    return this.values(pieces, errors);
+  }
+
+  /** Each object's value from its pieces (throws the first error, in order). */
+  private values(pieces: Buffer[][], errors: (RemoteError | null)[]): unknown[] {
     return pieces.map((parts, i) => {
       const error = errors[i];
       if (error) throw error;
@@ -471,6 +525,7 @@ export class Client {
     await this.flushed();
     await this.releasing;
     this.closed = true;
+    this.runs?.end();
     this.events.cancel();
     this.api.close();
   }
@@ -501,16 +556,25 @@ export class Client {
 
 /** Connect to a cluster and open a session on one of its nodes' raylets. */
 export async function connect(options: ConnectOptions = {}): Promise<Client> {
-  const target = resolveTarget(options.address, options.token);
+  const target = resolveTarget(options.address, options.token, options.tls);
   const metadata = new Metadata();
   metadata.set("authorization", `Bearer ${target.token}`);
   const channelOptions = { "grpc.max_receive_message_length": 64 << 20, "grpc.max_send_message_length": 64 << 20 };
-  const gcs = new GcsClient(target.address, credentials.createInsecure(), channelOptions);
+  const channelCredentials = () => (target.tls ? credentials.createSsl(target.tls.ca, target.tls.key, target.tls.cert)
+    : credentials.createInsecure());
+  const gcs = new GcsClient(target.address, channelCredentials(), channelOptions);
   let nodes: GetAllNodesReply;
   try {
     nodes = await new Promise<GetAllNodesReply>((resolve, reject) =>
       gcs.getAllNodes(GetAllNodesRequest.fromPartial({}), metadata, { deadline: Date.now() + 30_000 },
-        (error, reply) => (error ? reject(fromGrpc(error)) : resolve(reply))));
+        (error, reply) => {
+          if (!error) return resolve(reply);
+          if (error.code === Status.UNAVAILABLE) {
+            error.details += target.tls ? " (with TLS: are the CA and the certificate the cluster's?)"
+              : " (if the cluster uses TLS, give its CA and a certificate and key it signed: the tls option)";
+          }
+          reject(fromGrpc(error));
+        }));
   } finally {
     gcs.close();
   }
@@ -519,7 +583,9 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
   const node = alive.find((n) => n.nodeAddress === host && n.isHead) ?? alive.find((n) => n.nodeAddress === host)
     ?? alive.find((n) => n.isHead) ?? alive[0];
   if (!node) throw new EmberError(`the cluster at ${target.address} has no alive node`);
-  const api = new ClientApiClient(`${node.nodeAddress}:${node.rayletPort}`, credentials.createInsecure(), channelOptions);
+  const api = new ClientApiClient(`${node.nodeAddress}:${node.rayletPort}`, channelCredentials(), channelOptions);
+  const calls = new ClientCallsClient(`${node.nodeAddress}:${node.rayletPort}`, channelCredentials(),
+                                      { ...channelOptions, channelOverride: api.getChannel() });
   const events = api.connect(ConnectRequest.fromPartial({
     namespace: options.namespace ?? "", codeSearchPath: options.codeSearchPath ?? [], language: "node",
     pid: process.pid }), metadata);
@@ -535,7 +601,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
       else reject(new EmberError("the raylet's first session event was not `connected`"));
     });
   });
-  return new Client(api, metadata, events, connected, options.logToDriver ?? true);
+  return new Client(api, calls, metadata, events, connected, options.logToDriver ?? true);
 }
 
 function taskOptions(o: TaskOptions): TaskOptionsMessage {
@@ -550,6 +616,17 @@ function sum(sets: Record<string, number>[]): Record<string, number> {
   const total: Record<string, number> = {};
   for (const set of sets) for (const [k, v] of Object.entries(set)) total[k] = (total[k] ?? 0) + v;
   return total;
+}
+
+interface PendingRun {
+  pieces: Buffer[][];
+  errors: (RemoteError | null)[];
+  resolve(values: unknown[]): void;
+  reject(e: unknown): void;
+}
+
+function remoteError(e: GrpcError): RemoteError {
+  return new RemoteError(e.kind === Error_Kind.SYSTEM ? "SYSTEM" : "CODE", e.type, e.message, e.traceback, e.function);
 }
 
 interface Deferred {

@@ -13,6 +13,24 @@ export const DEFAULT_SESSION_ROOT = "/tmp/ember-sessions";
 export interface ClusterTarget {
   address: string; // the GCS, HOST:PORT
   token: string;
+  tls: TlsFiles | null; // null: plaintext
+}
+
+/** Mutual TLS (clusters started with --tls): the cluster CA's certificate, and a certificate and key it signed (PEM). */
+export interface TlsOptions {
+  ca?: Buffer | string;
+  cert?: Buffer | string;
+  key?: Buffer | string;
+  /** Or the files that hold them. */
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+export interface TlsFiles {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
 }
 
 function sessionRoot(): string {
@@ -48,7 +66,7 @@ function sessionFor(address: string): string | null {
   return best?.dir ?? null;
 }
 
-export function resolveTarget(address?: string, token?: string): ClusterTarget {
+export function resolveTarget(address?: string, token?: string, tls?: TlsOptions | false): ClusterTarget {
   let addr = address || process.env.EMBER_ADDRESS || "";
   let sessionDir: string | null = null;
   if (!addr || addr === "auto") {
@@ -62,13 +80,51 @@ export function resolveTarget(address?: string, token?: string): ClusterTarget {
     sessionDir = latest;
   }
   let tok = token || process.env.EMBER_AUTH_TOKEN || "";
+  if (!tok || tls === undefined) sessionDir = sessionDir ?? sessionFor(addr);
   if (!tok) {
-    sessionDir = sessionDir ?? sessionFor(addr);
     if (sessionDir) tok = fs.readFileSync(path.join(sessionDir, "token"), "utf8").trim();
   }
   if (!tok) {
     throw new Error(`no token for the cluster at ${addr}: give token, or set EMBER_AUTH_TOKEN (the head's session ` +
       "directory has it in its `token` file)");
   }
-  return { address: addr, token: tok };
+  return { address: addr, token: tok, tls: tls === false ? null : tlsFiles(tls, sessionDir) };
+}
+
+function pem(value: Buffer | string | undefined, file: string | undefined, what: string): Buffer | undefined {
+  if (value !== undefined) return Buffer.from(value);
+  if (!file) return undefined;
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new Error(`cannot read the TLS ${what} file ${file}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The TLS files: the options, else EMBER_TLS_CA / EMBER_TLS_CERT / EMBER_TLS_KEY
+ * (as Ray's RAY_TLS_*), else the session directory's tls/ files (a client on a
+ * node of the cluster, as its token); none of them: plaintext.
+ */
+function tlsFiles(options: TlsOptions | undefined, sessionDir: string | null): TlsFiles | null {
+  let o: TlsOptions = options ?? {};
+  if (!Object.values(o).some((v) => v !== undefined)) {
+    const env = process.env;
+    o = { caFile: env.EMBER_TLS_CA || undefined, certFile: env.EMBER_TLS_CERT || undefined,
+          keyFile: env.EMBER_TLS_KEY || undefined };
+  }
+  if (!Object.values(o).some((v) => v !== undefined) && sessionDir) {
+    const dir = path.join(sessionDir, "tls");
+    const files = { caFile: path.join(dir, "ca.crt"), certFile: path.join(dir, "node.crt"), keyFile: path.join(dir, "node.key") };
+    if (Object.values(files).every((f) => fs.existsSync(f))) o = files;
+  }
+  const ca = pem(o.ca, o.caFile, "CA");
+  const cert = pem(o.cert, o.certFile, "certificate");
+  const key = pem(o.key, o.keyFile, "key");
+  if (!ca && !cert && !key) return null;
+  if (!ca || !cert || !key) {
+    throw new Error("TLS needs all three: the cluster's CA (tls.ca / tls.caFile / EMBER_TLS_CA), a certificate it " +
+      "signed (tls.cert / tls.certFile / EMBER_TLS_CERT) and its key (tls.key / tls.keyFile / EMBER_TLS_KEY)");
+  }
+  return { ca, cert, key };
 }

@@ -10,5 +10,6 @@
 
 export { ActorHandle, Client, connect } from "./client";
 export type { ActorOptions, ConnectOptions, NodeInfo, TaskOptions } from "./client";
+export type { TlsOptions } from "./cluster";
 export { ObjectRef } from "./codec";
 export { EmberError, GetTimeoutError, RemoteError, RequestError } from "./errors";

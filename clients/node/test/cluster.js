@@ -13,18 +13,22 @@ const EMBER = process.env.EMBER_BIN || "ember";
 const PYTHON = process.env.EMBER_PYTHON || "python3";
 const CODE = path.resolve(__dirname, "../../../tests/polyglot_code");
 
-async function startCluster() {
+async function startCluster(...flags) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "ember-node-test-"));
   // (the GCS and the dashboard pick free ports themselves: no port chosen here and taken meanwhile)
   const env = { ...process.env, EMBER_SESSION_ROOT: root, EMBER_DASHBOARD_PORT: "0" };
   delete env.EMBER_ADDRESS;
   delete env.EMBER_AUTH_TOKEN;
-  execFileSync(EMBER, ["start", "--head", "--port", "0", "--num-cpus", "2"], { env, stdio: "pipe", timeout: 120_000 });
+  delete env.EMBER_TLS_CA;
+  delete env.EMBER_TLS_CERT;
+  delete env.EMBER_TLS_KEY;
+  execFileSync(EMBER, ["start", "--head", "--port", "0", "--num-cpus", "2", ...flags],
+               { env, stdio: "pipe", timeout: 120_000 });
   const sessionDir = fs.realpathSync(path.join(root, "session_latest"));
   const token = fs.readFileSync(path.join(sessionDir, "token"), "utf8").trim();
   const address = JSON.parse(fs.readFileSync(path.join(sessionDir, "cluster.json"), "utf8")).gcs_address;
   return {
-    root, env, address, token, code: CODE,
+    root, env, address, token, sessionDir, code: CODE,
     stop() {
       const out = spawnSync(EMBER, ["stop"], { env, encoding: "utf8", timeout: 120_000 });
       fs.rmSync(root, { recursive: true, force: true });
@@ -44,4 +48,12 @@ async function startCluster() {
   };
 }
 
-module.exports = { startCluster };
+/** Files of a CA that is not the cluster's, and a 127.0.0.1 certificate it signed (`ember tls`). */
+function otherCa(env) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ember-other-ca-"));
+  execFileSync(EMBER, ["tls", "ca", dir, "--name", "other"], { env, stdio: "pipe" });
+  execFileSync(EMBER, ["tls", "node", dir, "--ca-dir", dir, "--host", "127.0.0.1"], { env, stdio: "pipe" });
+  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+module.exports = { startCluster, otherCa };

@@ -125,14 +125,16 @@ class Refs(_message.Message):
     def __init__(self, object_ids: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class RunRequest(_message.Message):
-    __slots__ = ("session_id", "calls", "timeout_s")
+    __slots__ = ("session_id", "calls", "timeout_s", "release")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     CALLS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
     session_id: bytes
     calls: _containers.RepeatedCompositeFieldContainer[Call]
     timeout_s: float
-    def __init__(self, session_id: _Optional[bytes] = ..., calls: _Optional[_Iterable[_Union[Call, _Mapping]]] = ..., timeout_s: _Optional[float] = ...) -> None: ...
+    release: bool
+    def __init__(self, session_id: _Optional[bytes] = ..., calls: _Optional[_Iterable[_Union[Call, _Mapping]]] = ..., timeout_s: _Optional[float] = ..., release: _Optional[bool] = ...) -> None: ...
 
 class SubmitReply(_message.Message):
     __slots__ = ("refs",)

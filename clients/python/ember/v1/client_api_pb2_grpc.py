@@ -180,8 +180,9 @@ class ClientApiServicer:
         way) and streams the values of all their returns, in order (`index`
         counts the returns of every call: those of call 0 first), once all are
         ready (as Get; DEADLINE_EXCEEDED after timeout_s). The session holds
-        the returns afterwards as after Submit: release them. Safe to retry
-        when every call names its task_id.
+        the returns afterwards as after Submit, to release, unless `release`
+        is set. Safe to retry when every call names its task_id (without
+        `release`: a retry after the returns were released is NOT_FOUND).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

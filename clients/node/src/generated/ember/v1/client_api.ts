@@ -151,7 +151,15 @@ export interface RunRequest {
   sessionId: Buffer;
   calls: Call[];
   /** unset: wait as long as it takes */
-  timeoutS?: number | undefined;
+  timeoutS?:
+    | number
+    | undefined;
+  /**
+   * The session does not keep the returns once the Run ends (however it
+   * ends: a caller that waits for the values needs no Release after).
+   * Refs nested in the values sent are held as after Get.
+   */
+  release: boolean;
 }
 
 export interface SubmitReply {
@@ -1672,7 +1680,7 @@ export const Refs: MessageFns<Refs> = {
 };
 
 function createBaseRunRequest(): RunRequest {
-  return { sessionId: Buffer.alloc(0), calls: [], timeoutS: undefined };
+  return { sessionId: Buffer.alloc(0), calls: [], timeoutS: undefined, release: false };
 }
 
 export const RunRequest: MessageFns<RunRequest> = {
@@ -1685,6 +1693,9 @@ export const RunRequest: MessageFns<RunRequest> = {
     }
     if (message.timeoutS !== undefined) {
       writer.uint32(25).double(message.timeoutS);
+    }
+    if (message.release !== false) {
+      writer.uint32(32).bool(message.release);
     }
     return writer;
   },
@@ -1726,6 +1737,14 @@ export const RunRequest: MessageFns<RunRequest> = {
             message.timeoutS = reader.double();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.release = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1751,6 +1770,7 @@ export const RunRequest: MessageFns<RunRequest> = {
         : isSet(object.timeout_s)
         ? globalThis.Number(object.timeout_s)
         : undefined,
+      release: isSet(object.release) ? globalThis.Boolean(object.release) : false,
     };
   },
 
@@ -1765,6 +1785,9 @@ export const RunRequest: MessageFns<RunRequest> = {
     if (message.timeoutS !== undefined) {
       obj.timeoutS = floatToJson(message.timeoutS);
     }
+    if (message.release !== false) {
+      obj.release = message.release;
+    }
     return obj;
   },
 
@@ -1776,6 +1799,7 @@ export const RunRequest: MessageFns<RunRequest> = {
     message.sessionId = object.sessionId ?? Buffer.alloc(0);
     message.calls = object.calls?.map((e) => Call.fromPartial(e)) || [];
     message.timeoutS = object.timeoutS ?? undefined;
+    message.release = object.release ?? false;
     return message;
   },
 };
@@ -4590,8 +4614,9 @@ export const ClientApiService = {
    * way) and streams the values of all their returns, in order (`index`
    * counts the returns of every call: those of call 0 first), once all are
    * ready (as Get; DEADLINE_EXCEEDED after timeout_s). The session holds
-   * the returns afterwards as after Submit: release them. Safe to retry
-   * when every call names its task_id.
+   * the returns afterwards as after Submit, to release, unless `release`
+   * is set. Safe to retry when every call names its task_id (without
+   * `release`: a retry after the returns were released is NOT_FOUND).
    */
   run: {
     path: "/ember.v1.ClientApi/Run" as const,
@@ -4742,8 +4767,9 @@ export interface ClientApiServer extends UntypedServiceImplementation {
    * way) and streams the values of all their returns, in order (`index`
    * counts the returns of every call: those of call 0 first), once all are
    * ready (as Get; DEADLINE_EXCEEDED after timeout_s). The session holds
-   * the returns afterwards as after Submit: release them. Safe to retry
-   * when every call names its task_id.
+   * the returns afterwards as after Submit, to release, unless `release`
+   * is set. Safe to retry when every call names its task_id (without
+   * `release`: a retry after the returns were released is NOT_FOUND).
    */
   run: handleServerStreamingCall<RunRequest, GetReply>;
   /**
@@ -4841,8 +4867,9 @@ export interface ClientApiClient extends Client {
    * way) and streams the values of all their returns, in order (`index`
    * counts the returns of every call: those of call 0 first), once all are
    * ready (as Get; DEADLINE_EXCEEDED after timeout_s). The session holds
-   * the returns afterwards as after Submit: release them. Safe to retry
-   * when every call names its task_id.
+   * the returns afterwards as after Submit, to release, unless `release`
+   * is set. Safe to retry when every call names its task_id (without
+   * `release`: a retry after the returns were released is NOT_FOUND).
    */
   run(request: RunRequest, options?: Partial<CallOptions>): ClientReadableStream<GetReply>;
   run(request: RunRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<GetReply>;

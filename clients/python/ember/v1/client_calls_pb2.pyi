@@ -1,0 +1,29 @@
+from ember.v1 import client_api_pb2 as _client_api_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TaggedRun(_message.Message):
+    __slots__ = ("tag", "run")
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    tag: int
+    run: _client_api_pb2.RunRequest
+    def __init__(self, tag: _Optional[int] = ..., run: _Optional[_Union[_client_api_pb2.RunRequest, _Mapping]] = ...) -> None: ...
+
+class TaggedReply(_message.Message):
+    __slots__ = ("tag", "reply", "done", "code", "message")
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    tag: int
+    reply: _client_api_pb2.GetReply
+    done: bool
+    code: int
+    message: str
+    def __init__(self, tag: _Optional[int] = ..., reply: _Optional[_Union[_client_api_pb2.GetReply, _Mapping]] = ..., done: _Optional[bool] = ..., code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
