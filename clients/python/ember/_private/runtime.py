@@ -501,7 +501,7 @@ def _get_list(c: CoreClient, refs: list[ObjectRef], timeout: float | None) -> li
     if len(ready) < len(unique):
         missing = len(unique) - len(ready)
         raise exceptions.GetTimeoutError(f"get timed out after {timeout}s: {missing} of {len(unique)} objects not ready")
-    return [c.decode(c.get_value(oid)) for oid in object_ids]
+    return c.decode_many([c.get_value(oid) for oid in object_ids])
 
 
 def wait(refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | None = None,
