@@ -256,6 +256,7 @@ class CoreClient:
             self._reader.join(timeout=5)
         finally:
             self._transport.close()
+            self._store_io.close()
             for channel in (self._store_channel, self._gcs_client):
                 if channel is not None:
                     channel.close()

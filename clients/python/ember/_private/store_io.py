@@ -10,6 +10,7 @@ thread of their own. Recently read objects stay cached (ReaderMaps).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from typing import Any, Callable
 
@@ -40,6 +41,7 @@ class StoreIO:
         self._pin_lock = threading.Lock()  # Pin and Unpin calls one at a time, in order
         self._unpin_wake = threading.Event()
         self._unpinner: threading.Thread | None = None
+        self._closed = False
         self.pinned.on_gone.append(self._unpin_wake.set)
 
     def write(self, object_id: bytes, so: serialization.SerializedObject) -> None:
@@ -142,6 +144,8 @@ class StoreIO:
         raise AssertionError("unreachable")
 
     def _current_lease(self) -> LeaseFile:
+        if self._closed:
+            raise exceptions.EmberError("the client is closed: it reads nothing more from the object store")
         lease = self._lease
         if lease is None or lease.pid != os.getpid():  # (a forked child makes its own)
             if lease is not None:  # the parent's: our copy of its descriptor goes (its lock stays the parent's)
@@ -153,7 +157,7 @@ class StoreIO:
         return lease
 
     def _unpin_loop(self) -> None:
-        while True:
+        while not self._closed:
             self._unpin_wake.wait()
             self._unpin_wake.clear()
             threading.Event().wait(UNPIN_DELAY_S)  # let the ids of one get's values gather
@@ -161,6 +165,19 @@ class StoreIO:
                 self.flush_unpins()
             except Exception:  # the store is gone (shutdown): its pins went with it
                 pass
+
+    def close(self) -> None:
+        """No store calls from now on (the channel is about to close: a call
+        on it from our thread at exit can crash the process). Our lease
+        goes, and with it our pins (the store reaps it)."""
+        self._closed = True
+        self._unpin_wake.set()
+        if self._unpinner is not None:
+            self._unpinner.join(timeout=5)
+        with self._pin_lock:
+            if self._lease is not None and self._lease.pid == os.getpid():
+                self._lease.close()
+            self._lease = None
 
     def flush_unpins(self) -> int:
         """Tell the store what nothing here uses any more; how many."""
@@ -170,7 +187,7 @@ class StoreIO:
     def _send_unpins(self) -> int:
         ids = self.pinned.take_unpins()
         lease = self._lease
-        if not ids or lease is None or lease.pid != os.getpid():
+        if not ids or lease is None or lease.pid != os.getpid() or self._closed or sys.is_finalizing():
             return 0
         for start in range(0, len(ids), PIN_BATCH):
             self._leases().Unpin(object_leases_pb2.UnpinRequest(
