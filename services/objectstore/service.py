@@ -22,6 +22,10 @@ from ember_objectstore.transfer import Puller, TransferServer
 log = logging.getLogger(__name__)
 # Freed memory kept for reuse goes back to the system after this long unused.
 POOL_IDLE_S = 30.0
+# An object deleted while being written keeps its range this long for its
+# writer's Seal or Abort (a writer still writing must not write into memory
+# handed to another object); then the writer is taken for dead.
+ABANDONED_WRITE_S = 60.0
 # How often to look for readers that died (their pins go with them).
 REAP_INTERVAL_S = 2.0
 
@@ -65,6 +69,7 @@ class ObjectStoreService:
         while True:
             await asyncio.sleep(POOL_IDLE_S / 4)
             try:
+                self.shm.free_abandoned_writes(ABANDONED_WRITE_S)
                 self.shm.trim_pool(POOL_IDLE_S)
             except OSError as e:  # a file removed under us: the next round sees the rest
                 log.warning("trimming the reuse pool failed: %s", e)

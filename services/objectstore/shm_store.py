@@ -58,7 +58,7 @@ class Entry:
     size: int
     sealed: bool = False
     since: float = dataclasses.field(default_factory=time.monotonic)  # created, then sealed
-    pins: int = 0  # readers holding it (leases, transfers, spills in progress)
+    pins: int = 0  # its writer until sealed, readers holding it (leases, transfers, spills in progress)
     deleted: bool = False  # gone from the store; its range waits for the last pin
 
 
@@ -72,6 +72,7 @@ class ShmStore:
         self.capacity = capacity
         self.used = 0  # bytes of objects (deleted ones still pinned included)
         self._objects: dict[bytes, Entry] = {}
+        self._deleted_writes: dict[bytes, Entry] = {}  # deleted before sealed: freed at Seal or Abort
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._remove_leftovers()
         self.arena_path = directory / ARENA_NAME
@@ -124,7 +125,7 @@ class ShmStore:
             raise ResourceExhausted(f"object store full: no free range of {size} bytes in its arena")
         offset, touched = placed
         self.reused += touched
-        entry = Entry(offset, size)
+        entry = Entry(offset, size, pins=1)  # the writer's, until Seal or Abort
         self._objects[object_id] = entry
         self.used += size
         self._bound_pool(size)
@@ -136,19 +137,28 @@ class ShmStore:
     def seal(self, object_id: bytes) -> Entry:
         entry = self._objects.get(self._check_id(object_id))
         if entry is None:
-            raise NotFound(f"object {object_id.hex()} was not created")
+            written = self._deleted_writes.pop(object_id, None)
+            if written is not None:
+                self.unpin(written)  # deleted while written: its range goes now
+            raise NotFound(f"object {object_id.hex()} was not created (or was deleted while written)")
         if not entry.sealed:
             entry.sealed = True
             entry.since = time.monotonic()
+            self.unpin(entry)
         return entry
 
     def abort(self, object_id: bytes) -> None:
         entry = self._objects.get(self._check_id(object_id))
         if entry is None:
+            written = self._deleted_writes.pop(object_id, None)
+            if written is not None:
+                self.unpin(written)
             return
         if entry.sealed:
             raise FailedPrecondition(f"object {object_id.hex()} is sealed; delete it instead")
-        self._remove(object_id, entry)
+        del self._objects[object_id]
+        entry.deleted = True
+        self.unpin(entry)
 
     def delete(self, object_ids: list[bytes]) -> int:
         deleted = 0
@@ -168,8 +178,20 @@ class ShmStore:
     def _remove(self, object_id: bytes, entry: Entry) -> None:
         del self._objects[object_id]
         entry.deleted = True
-        if entry.pins == 0:
+        if not entry.sealed:  # its writer may still be writing: the range waits for its Seal or Abort
+            entry.since = time.monotonic()
+            self._deleted_writes[object_id] = entry
+        elif entry.pins == 0:
             self._free(entry)
+
+    def free_abandoned_writes(self, grace_s: float, now: float | None = None) -> int:
+        """Free objects deleted while being written whose writer neither
+        sealed nor aborted them within `grace_s` (it died); how many."""
+        cutoff = (time.monotonic() if now is None else now) - grace_s
+        stale = [object_id for object_id, e in self._deleted_writes.items() if e.since <= cutoff]
+        for object_id in stale:
+            self.unpin(self._deleted_writes.pop(object_id))
+        return len(stale)
 
     def pin(self, entry: Entry) -> None:
         entry.pins += 1

@@ -75,15 +75,19 @@ class Spiller:
                     return
                 target = self.spill_path(object_id)
                 store.pin(entry)  # its range stays the object's while we copy
-                try:
-                    await asyncio.to_thread(_copy_range, store.arena_fd, entry.offset, entry.size, target)
-                except OSError as e:  # e.g. ENOSPC: what was copied goes, the object stays in memory
+
+                def failed(entry: Entry = entry, target: pathlib.Path = target) -> None:
+                    target.unlink(missing_ok=True)
                     target.with_suffix(".partial").unlink(missing_ok=True)
+                    store.unpin(entry)
+
+                try:
+                    await in_threads([lambda: _copy_range(store.arena_fd, entry.offset, entry.size, target)], failed)
+                except OSError as e:  # e.g. ENOSPC: what was copied goes, the object stays in memory
                     self.refusal = f"spilling to {self.directory} failed: {e.strerror or e}"
                     log.warning("%s", self.refusal)
                     return
-                finally:
-                    store.unpin(entry)
+                store.unpin(entry)
                 if entry.deleted or entry.pins:  # deleted, or a reader pinned it, while we copied
                     target.unlink(missing_ok=True)
                     continue
@@ -120,11 +124,8 @@ class Spiller:
             entry = store.locate(object_id)
             if entry is None:  # another restore may have won
                 entry = store.create(object_id, size)
-                try:
-                    await asyncio.to_thread(_read_into, self.spill_path(object_id), store.view(entry))
-                except BaseException:
-                    store.abort(object_id)
-                    raise
+                path, view = self.spill_path(object_id), store.view(entry)
+                await in_threads([lambda: _read_into(path, view)], lambda: store.abort(object_id))
                 store.seal(object_id)
                 self.restored_bytes_total += size
             self._forget_spilled(object_id)
@@ -164,6 +165,24 @@ class Spiller:
             self.directory.rmdir()
         except OSError:
             pass
+
+
+async def in_threads(calls: list[Callable[[], object]], on_failure: Callable[[], None]) -> None:
+    """Run blocking calls that read or write an object's range of the arena,
+    each in a thread, and only then let the range go: `on_failure` runs once
+    every call has returned, even when we are cancelled meanwhile (a thread
+    still writing into a range that was freed and handed to another object
+    would corrupt it). Raises the first call's error."""
+    work = asyncio.gather(*(asyncio.to_thread(call) for call in calls), return_exceptions=True)
+    try:
+        results = await asyncio.shield(work)
+    except asyncio.CancelledError:
+        work.add_done_callback(lambda _: on_failure())
+        raise
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        on_failure()
+        raise errors[0]
 
 
 def _copy_range(fd: int, offset: int, size: int, target: pathlib.Path) -> None:

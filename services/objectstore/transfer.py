@@ -30,6 +30,7 @@ import asyncio
 import concurrent.futures
 import errno
 import fcntl
+import functools
 import hmac
 import logging
 import mmap
@@ -44,7 +45,7 @@ from ember_common import ids, ports, tls
 from ember_common.background import SharedRuns
 from ember_common.errors import NotFound, Unavailable
 from ember_objectstore.shm_store import Entry, ShmStore
-from ember_objectstore.spilling import Spiller
+from ember_objectstore.spilling import Spiller, in_threads
 
 log = logging.getLogger(__name__)
 
@@ -227,16 +228,13 @@ class Puller:
         host, _, port = source.rpartition(":")
         await self._spiller.make_room(size)
         entry = self._store.create(object_id, size)
-        try:
-            n = max(1, min(MAX_STREAMS, size // MIN_RANGE))
-            step = -(-size // n)
-            fd = self._store.arena_fd  # positional writes: the ranges share it
-            await asyncio.gather(*(asyncio.to_thread(self._read_range, (host, int(port)), object_id, fd,
-                                                     entry.offset, off, min(step, size - off))
-                                   for off in range(0, size, step)))
-        except BaseException:
-            self._store.abort(object_id)
-            raise
+        n = max(1, min(MAX_STREAMS, size // MIN_RANGE))
+        step = -(-size // n)
+        fd = self._store.arena_fd  # positional writes: the ranges share it
+        address = (host, int(port))
+        await in_threads([functools.partial(self._read_range, address, object_id, fd, entry.offset, off,
+                                            min(step, size - off)) for off in range(0, size, step)],
+                         lambda: self._store.abort(object_id))
         self._store.seal(object_id)
         self.received_bytes += size
         self._spiller.sources[object_id] = source  # a copy: evicted, not spilled, when room is needed

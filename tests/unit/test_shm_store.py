@@ -9,7 +9,7 @@ import time
 import pytest
 
 from ember_common import ids
-from ember_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, ResourceExhausted
+from ember_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from ember_objectstore.shm_store import LARGE_OBJECT, PAGE, ShmStore
 
 MB = 1 << 20
@@ -175,3 +175,27 @@ def test_another_process_reads_through_one_mapping_of_the_arena(tmp_path):
     assert all(mapped[e.offset:e.offset + e.size] == bytes([n + 1]) * e.size for n, e in enumerate(entries))
     mapped.close()
     s.close()
+
+
+def test_an_object_deleted_while_written_keeps_its_range_for_its_writer(store):
+    written, abandoned = ids.new_put_id(), ids.new_put_id()
+    entry = store.create(written, 100)
+    store.create(abandoned, 100)
+    store.delete([written, abandoned])
+    assert store.locate(written) is None and store.used == 200  # the writers may still be writing
+    other = store.create(ids.new_put_id(), 100)
+    assert other.offset != entry.offset
+    with pytest.raises(NotFound, match="deleted while written"):
+        store.seal(written)  # the writer is done: its range goes
+    assert store.used == 200
+    assert store.free_abandoned_writes(60, now=time.monotonic() + 30) == 0
+    assert store.free_abandoned_writes(60, now=time.monotonic() + 61) == 1  # its writer died
+    assert store.used == 100
+
+
+def test_abort_after_delete_frees_once(store):
+    oid = ids.new_put_id()
+    store.create(oid, 100)
+    store.abort(oid)
+    store.abort(oid)
+    assert store.used == 0 and store.create(ids.new_put_id(), 100).offset == 0
