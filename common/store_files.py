@@ -26,27 +26,24 @@ LEASE_ID_SIZE = 16
 
 
 class ArenaMapping:
-    """The store's arena, mapped read-write once per process (remapped if
-    the store was restarted with a new arena). Objects are handed out as
-    read-only views."""
+    """The store's arena, mapped read-write once per process (and again
+    when the store was restarted: each store names its arena anew). Objects
+    are handed out as read-only views."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._key: tuple[str, int] | None = None
+        self._path: str | None = None
         self._map: mmap.mmap | None = None
 
     def mapping(self, path: str) -> mmap.mmap:
-        ino = os.stat(path).st_ino
         with self._lock:
-            if self._map is None or self._key != (path, ino):
+            if self._map is None or self._path != path:
                 fd = os.open(path, os.O_RDWR)
                 try:
-                    if os.fstat(fd).st_ino != ino:
-                        raise FileNotFoundError(f"the object store's arena {path} was replaced while mapping it")
                     self._map = mmap.mmap(fd, 0, flags=mmap.MAP_SHARED)  # (an old mapping stays for its views)
                 finally:
                     os.close(fd)
-                self._key = (path, ino)
+                self._path = path
             return self._map
 
     def writable(self, path: str, offset: int, size: int) -> memoryview:

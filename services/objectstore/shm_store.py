@@ -1,6 +1,6 @@
 """Objects in one shared-memory arena file.
 
-The store's directory holds one sparse file, `arena`, of twice the
+The store's directory holds one sparse file, `arena-<random>`, of twice the
 capacity (plus slack, so fragmentation never stops an object that fits);
 every object is a range of it (`Entry.offset`, `Entry.size`), placed by
 `ArenaAllocator`. A process on the node maps the whole arena once and reads
@@ -41,7 +41,8 @@ from ember_objectstore.arena_allocator import ArenaAllocator
 
 log = logging.getLogger(__name__)
 
-ARENA_NAME = "arena"
+ARENA_PREFIX = "arena-"  # + random hex: a store started again in the same directory makes a new name,
+# so a reader never takes the new arena for the old one it mapped (tmpfs reuses inode numbers)
 PAGE = mmap.PAGESIZE
 SMALL_ALIGN = 64  # objects under LARGE_OBJECT bytes start on a cache line
 LARGE_OBJECT = 1 << 20  # ... larger ones on a page (page-wise faulting, punching, huge pages)
@@ -75,7 +76,7 @@ class ShmStore:
         self._deleted_writes: dict[bytes, Entry] = {}  # deleted before sealed: freed at Seal or Abort
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._remove_leftovers()
-        self.arena_path = directory / ARENA_NAME
+        self.arena_path = directory / (ARENA_PREFIX + os.urandom(8).hex())
         arena_size = -(-(2 * capacity + ARENA_SLACK) // PAGE) * PAGE
         self._fd = os.open(self.arena_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         os.ftruncate(self._fd, arena_size)  # sparse: pages exist only once written
@@ -87,14 +88,10 @@ class ShmStore:
     def _remove_leftovers(self) -> None:
         """What a store killed before us in this directory left: its arena
         (the memory goes once no process maps it) and its readers' lease files."""
-        for name in (ARENA_NAME, "free", "leases"):
-            path = self.directory / name
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+        for name in ("free", "leases"):
+            shutil.rmtree(self.directory / name, ignore_errors=True)
         for path in self.directory.iterdir():
-            if _LEFTOVER.match(path.name):
+            if _LEFTOVER.match(path.name) or path.name.startswith(ARENA_PREFIX):
                 path.unlink(missing_ok=True)
 
     @property

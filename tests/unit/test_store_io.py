@@ -71,15 +71,15 @@ def test_an_object_pinned_again_before_its_unpin_is_sent_stays_pinned(tmp_path):
 
 
 def test_the_arena_is_mapped_once_and_again_when_the_store_replaced_it(tmp_path):
-    path = tmp_path / "arena"
+    path = tmp_path / "arena-1"
     path.write_bytes(b"a" * 4096)
     arena = ArenaMapping()
     first = arena.mapping(str(path))
     assert arena.mapping(str(path)) is first
     old = arena.writable(str(path), 0, 4)
     path.unlink()
-    path.write_bytes(b"b" * 4096)  # a restarted store's new arena
-    assert bytes(arena.writable(str(path), 0, 4)) == b"bbbb" and bytes(old) == b"aaaa"
+    (tmp_path / "arena-2").write_bytes(b"b" * 4096)  # a restarted store's new arena (a name of its own)
+    assert bytes(arena.writable(str(tmp_path / "arena-2"), 0, 4)) == b"bbbb" and bytes(old) == b"aaaa"
 
 
 def test_a_lease_file_is_locked_while_its_process_lives(tmp_path):
