@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import mmap
 import os
 import time
 from typing import Any, Callable
@@ -215,9 +214,12 @@ class ObjectStoreUser(User):
             created = self.store.Create(objectstore_pb2.CreateRequest(object_id=oid, size=OBJECT_SIZE))
             if created is None:
                 return
-            # The creator fills the file the store made (it is already `size` bytes).
-            with open(created.path, "r+b") as f, mmap.mmap(f.fileno(), OBJECT_SIZE) as mm:
-                mm[:] = self.payload
+            # The creator fills its range of the store's arena file.
+            fd = os.open(created.path, os.O_RDWR)
+            try:
+                os.pwrite(fd, self.payload, created.offset)
+            finally:
+                os.close(fd)
             if self.store.Seal(objectstore_pb2.SealRequest(object_id=oid)) is not None:
                 self.store.Locate(objectstore_pb2.LocateRequest(object_ids=[oid]))
         finally:

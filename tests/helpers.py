@@ -104,6 +104,27 @@ def raylet_call(token: str, node_id: str, method: str, request):
         channel.close()
 
 
+@contextlib.contextmanager
+def store_stub(token: str, node) -> Iterator:
+    """A node's object store (ObjectStore stub), for as long as the `with` lasts."""
+    from ember.v1 import objectstore_pb2_grpc
+
+    short = node.node_id.hex()[:8]
+    channel = rpc.channel(f"unix:{node.session_dir / f'store-{short}.sock'}", token)
+    try:
+        yield objectstore_pb2_grpc.ObjectStoreStub(channel)
+    finally:
+        channel.close()
+
+
+def stored_objects(token: str, node) -> list[str]:
+    """The objects (hex ids) in a node's store, in memory or spilled."""
+    from ember.v1 import objectstore_pb2
+
+    with store_stub(token, node) as store:
+        return [i.hex() for i in store.List(objectstore_pb2.ListRequest(), timeout=10).object_ids]
+
+
 def wait_nodes(n: int, timeout: float = 10) -> None:
     """Until `n` nodes are alive and every raylet knows every other node:
     a raylet learns of the others only from the GCS's answer to its next

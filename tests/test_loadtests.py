@@ -19,6 +19,8 @@ import sys
 import pytest
 
 from ember._private import runtime
+from ember_common import rpc
+from ember.v1 import objectstore_pb2, objectstore_pb2_grpc
 
 if importlib.util.find_spec("locust") is None:  # pytest.importorskip would import (and patch)
     pytest.skip("locust is not installed (pip install locust)", allow_module_level=True)
@@ -63,7 +65,9 @@ def test_locust_headless_run(cluster):
     assert sum(e["num_failures"] for e in stats.values()) == 0, out.stdout
     # The users cleaned up after themselves: no object is left in the store.
     record = json.loads(next((session_dir / "nodes").glob("*.json")).read_text())
-    assert [p.name for p in pathlib.Path(record["store_dir"]).iterdir()] == ["free"]
+    socket = session_dir / f"store-{record['node_id'][:8]}.sock"
+    store = objectstore_pb2_grpc.ObjectStoreStub(rpc.channel(f"unix:{socket}", env["EMBER_AUTH_TOKEN"]))
+    assert not store.List(objectstore_pb2.ListRequest(), timeout=10).object_ids
 
 
 def test_client_api_locust_run(cluster):

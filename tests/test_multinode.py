@@ -19,7 +19,7 @@ from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ember_common.gcs_client import GcsClient
 from ember.v1 import gcs_pb2, raylet_pb2
 from tests.conftest import added_nodes, multinode_cluster
-from tests.helpers import driver_output, raylet_call, wait_until
+from tests.helpers import driver_output, raylet_call, stored_objects, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,6 @@ def on_far(fn, *args):
     return fn(*args), _here()
 
 
-def _stored_files(directory: str) -> list[str]:
-    return [f for f in os.listdir(directory) if f != "free"] if os.path.isdir(directory) else []
 
 
 def _head_raylet_log(c) -> str:
@@ -133,12 +131,12 @@ def test_output_of_a_task_on_another_node_reaches_the_driver(cluster):
 
 def test_objects_are_freed_on_every_node(cluster):
     c, far = cluster
-    before_far = set(_stored_files(far.store_dir))  # earlier tests' objects may still be going: only new ones count
+    before_far = set(stored_objects(c.token, far))  # earlier tests' objects may still be going: only new ones count
     value, _ = ember.get(on_far.remote(np.zeros, 3_000_000))  # stored on far, pulled to the head
-    assert set(_stored_files(far.store_dir)) - before_far
+    assert set(stored_objects(c.token, far)) - before_far
     del value
     gc.collect()
-    wait_until(lambda: not (set(_stored_files(far.store_dir)) - before_far or _stored_files(c.head_node.store_dir)),
+    wait_until(lambda: not (set(stored_objects(c.token, far)) - before_far or stored_objects(c.token, c.head_node)),
                10, "the object freed on both nodes")
 
 
@@ -417,10 +415,10 @@ def test_a_ref_kept_on_another_node_outlives_the_owners_own_refs(cluster):
 
     # The driver's drop reached the head's raylet: only the far node holds it now.
     wait_until(lambda: holders() == [f"node {far.node_id.hex()[:8]}"], 10, "the driver's drop", interval=0.02)
-    assert name in _stored_files(c.head_node.store_dir)
+    assert name in stored_objects(c.token, c.head_node)
     assert ember.get(keeper.total.remote(), timeout=30) == 4_000_000.0
     ember.get(keeper.drop.remote())
-    wait_until(lambda: name not in _stored_files(c.head_node.store_dir), 10, "the borrowed object to be freed")
+    wait_until(lambda: name not in stored_objects(c.token, c.head_node), 10, "the borrowed object to be freed")
     ember.kill(keeper)
 
 

@@ -150,13 +150,17 @@ def test_objectstore_lifecycle_errors_and_sigterm_cleanup(store, session):
     address, directory, proc = store
     stub = objectstore_pb2_grpc.ObjectStoreStub(rpc.channel(address, TOKEN))
     oid = ids.new_put_id()
-    path = stub.Create(objectstore_pb2.CreateRequest(object_id=oid, size=11)).path
-    with open(path, "r+b") as f:
+    created = stub.Create(objectstore_pb2.CreateRequest(object_id=oid, size=11))
+    with open(created.path, "r+b") as f:
+        f.seek(created.offset)
         f.write(b"hello world")
-    sealed = stub.Seal(objectstore_pb2.SealRequest(object_id=oid)).path
-    assert pathlib.Path(sealed).read_bytes() == b"hello world"
+    sealed = stub.Seal(objectstore_pb2.SealRequest(object_id=oid))
+    assert (sealed.path, sealed.offset) == (created.path, created.offset)
     (entry,) = stub.Locate(objectstore_pb2.LocateRequest(object_ids=[oid])).entries
-    assert entry.found and entry.size == 11
+    assert entry.found and entry.size == 11 and entry.offset == created.offset
+    with open(entry.path, "rb") as f:
+        f.seek(entry.offset)
+        assert f.read(entry.size) == b"hello world"
     for request, code in [
         (objectstore_pb2.CreateRequest(object_id=b"bad", size=1), grpc.StatusCode.INVALID_ARGUMENT),
         (objectstore_pb2.CreateRequest(object_id=ids.new_put_id(), size=10 << 20), grpc.StatusCode.RESOURCE_EXHAUSTED),

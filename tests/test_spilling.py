@@ -143,6 +143,7 @@ def test_an_object_nobody_was_told_about_is_deleted_after_the_grace(cluster):
     with _store(c.head_node) as store:
         created = store.Create(objectstore_pb2.CreateRequest(object_id=orphan, size=4096), timeout=10)
         with open(created.path, "r+b") as f:
+            f.seek(created.offset)
             f.write(b"x" * 4096)
         store.Seal(objectstore_pb2.SealRequest(object_id=orphan), timeout=10)
         found = lambda: store.Locate(objectstore_pb2.LocateRequest(object_ids=[orphan, kept.binary()]),  # noqa: E731

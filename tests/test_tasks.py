@@ -180,24 +180,27 @@ def test_large_values_through_the_store_zero_copy():
         b[0] = 1
 
 
-def test_a_freed_objects_file_is_reused_once_nobody_maps_it():
-    """A get keeps its mapping cached; the last ref going lets go of it, so
-    the store can recycle the file for the next object of that size (fresh
-    shared-memory pages cost more than the copy)."""
+def test_a_freed_objects_memory_is_reused_once_nobody_reads_it():
+    """A get keeps its view cached (pinned); the last ref going lets go of
+    it, so the store can reuse its touched memory for the next object of
+    that size (fresh shared-memory pages cost more than the copy)."""
     from ember._private import runtime
+    from ember.v1 import objectstore_pb2
 
-    store_dir = runtime.client().info.object_store_dir
-    size = 23_456_789  # a size no other test leaves in the pool
+    client = runtime.client()
+    stats = lambda: client.store.Stats(objectstore_pb2.StatsRequest(), timeout=10)  # noqa: E731
+    size = 23_456_789
     ref = ember.put(np.ones(size, dtype=np.uint8))
     arr = ember.get(ref)
-    path = os.path.join(store_dir, ref.hex())
-    inode = os.stat(path).st_ino
+    (where,) = client.store.Locate(objectstore_pb2.LocateRequest(object_ids=[ref.binary()]), timeout=10).entries
     del arr, ref
-    wait_until(lambda: not os.path.exists(path), what="the object freed (moved to the store's pool)")
+    wait_until(lambda: not client.store.Locate(objectstore_pb2.LocateRequest(object_ids=[where.object_id]),
+                                               timeout=10).entries[0].found, what="the object freed")
+    wait_until(lambda: stats().num_pinned == 0, what="the driver's pin released")
+    resident = stats().resident_bytes
     again = ember.put(np.zeros(size, dtype=np.uint8))
-    assert os.stat(os.path.join(store_dir, again.hex())).st_ino == inode
+    assert stats().resident_bytes - resident < size // 2  # written into touched memory, not fresh pages
     assert ember.get(again)[-1] == 0
-
 
 def test_large_argument_and_result():
     @ember.remote

@@ -1,9 +1,11 @@
-"""Thin gRPC handlers for the ObjectStore service: validate, call the
-store (ember_objectstore.store) or the puller, answer."""
+"""Thin gRPC handlers for the ObjectStore and ObjectLeases services:
+validate, call the store (ember_objectstore.store) or the puller, answer."""
 
 from __future__ import annotations
 
 import grpc.aio
+from ember.v1 import object_leases_pb2 as leases_pb
+from ember.v1 import object_leases_pb2_grpc
 from ember.v1 import objectstore_pb2 as pb
 from ember.v1 import objectstore_pb2_grpc
 
@@ -19,14 +21,16 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
     def __init__(self, store: ObjectStore, puller: Puller) -> None:
         self._store = store
         self._puller = puller
+        self._arena = str(store.shm.arena_path)
 
     @map_errors
     async def Create(self, request: pb.CreateRequest, context: Ctx) -> pb.CreateReply:
-        return pb.CreateReply(path=str(await self._store.create(request.object_id, request.size)))
+        entry = await self._store.create(request.object_id, request.size)
+        return pb.CreateReply(path=self._arena, offset=entry.offset)
 
     @map_errors
     async def Seal(self, request: pb.SealRequest, context: Ctx) -> pb.SealReply:
-        return pb.SealReply(path=str(self._store.seal(request.object_id)))
+        return pb.SealReply(path=self._arena, offset=self._store.seal(request.object_id).offset)
 
     @map_errors
     async def Abort(self, request: pb.AbortRequest, context: Ctx) -> pb.AbortReply:
@@ -58,8 +62,23 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
             raise InvalidArgument(f"source_address must be host:port, got {request.source_address[:100]!r}")
         if request.size <= 0:
             raise InvalidArgument(f"size must be positive, got {request.size}")
-        return pb.PullReply(path=await self._puller.pull(request.object_id, request.source_address, request.size))
+        entry = await self._puller.pull(request.object_id, request.source_address, request.size)
+        return pb.PullReply(path=self._arena, offset=entry.offset)
 
     @map_errors
     async def Restore(self, request: pb.RestoreRequest, context: Ctx) -> pb.RestoreReply:
-        return pb.RestoreReply(path=await self._store.restore(request.object_id))
+        return pb.RestoreReply(path=self._arena, offset=(await self._store.restore(request.object_id)).offset)
+
+
+class ObjectLeasesServicer(object_leases_pb2_grpc.ObjectLeasesServicer):
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+
+    @map_errors
+    async def Pin(self, request: leases_pb.PinRequest, context: Ctx) -> leases_pb.PinReply:
+        entries = await self._store.pin(request.lease_id, list(request.object_ids))
+        return leases_pb.PinReply(path=str(self._store.shm.arena_path), entries=entries)
+
+    @map_errors
+    async def Unpin(self, request: leases_pb.UnpinRequest, context: Ctx) -> leases_pb.UnpinReply:
+        return leases_pb.UnpinReply(released=self._store.unpin(request.lease_id, list(request.object_ids)))

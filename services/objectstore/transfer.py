@@ -30,6 +30,7 @@ import asyncio
 import concurrent.futures
 import errno
 import fcntl
+import functools
 import hmac
 import logging
 import mmap
@@ -38,13 +39,13 @@ import select
 import socket
 import ssl
 import struct
-from typing import Any
+from typing import Any, Callable
 
 from ember_common import ids, ports, tls
 from ember_common.background import SharedRuns
 from ember_common.errors import NotFound, Unavailable
-from ember_objectstore.shm_store import ShmStore
-from ember_objectstore.spilling import Spiller
+from ember_objectstore.shm_store import Entry, ShmStore
+from ember_objectstore.spilling import Spiller, in_threads
 
 log = logging.getLogger(__name__)
 
@@ -118,53 +119,36 @@ class TransferServer:
             conn.setblocking(True)
             loop.run_in_executor(self._threads, self._serve_tls, conn, loop)
 
-    def _locate(self, object_id: bytes) -> tuple[str, int] | None:
+    def _open(self, object_id: bytes) -> _Source | None:
+        """Where to read the object from: the arena (pinned, so the store
+        neither spills nor reuses it meanwhile) or its spill file (open: a
+        restore that removes the file leaves our descriptor whole)."""
         entry = self._store.locate(object_id)
         if entry is not None:
-            return str(self._store.path(object_id)), entry.size
+            f = open(self._store.arena_path, "rb")
+            self._store.pin(entry)
+            return _Source(f, entry.offset, entry.size, lambda: self._store.unpin(entry), self._store.view(entry))
         if object_id in self._spiller.spilled:  # straight from disk: no need to restore it here
-            return str(self._spiller.spill_path(object_id)), self._spiller.spilled[object_id]
+            try:
+                f = open(self._spiller.spill_path(object_id), "rb")
+            except FileNotFoundError:
+                return None
+            return _Source(f, 0, self._spiller.spilled[object_id], None, None)
         return None
 
-    async def _open_locked(self, object_id: bytes) -> tuple[object, int] | None:
-        """The object's file, open and share-locked like any reader's (the
-        store neither recycles nor spills it meanwhile), and its size. Never
-        blocks the loop: while the store is spilling the object (holding it
-        exclusively), wait and look again, on disk by then."""
-        deadline = asyncio.get_running_loop().time() + _TIMEOUT_S
-        while True:
-            found = self._locate(object_id)
-            if found is None:
-                return None
-            path, size = found
-            try:
-                f = open(path, "rb")
-            except FileNotFoundError:
-                f = None  # moved (spilled, restored) meanwhile: look again
-            if f is not None:
-                try:
-                    fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-                    return f, size
-                except BlockingIOError:
-                    f.close()
-            if asyncio.get_running_loop().time() > deadline:
-                return None
-            await asyncio.sleep(0.005)
-
-    async def _answer(self, head: bytes) -> tuple[bytes, Any, int, int]:
+    def _answer(self, head: bytes) -> tuple[bytes, _Source | None, int, int]:
         """The reply header to a request (after a right token), and what
-        follows it: the object's file (open and share-locked; the caller
-        closes it), offset and count, or None when nothing does."""
+        follows it: the object's source (the caller closes it), offset
+        within the object and count, or None when nothing does."""
         offset, length = _RANGE.unpack(head[ids.OBJECT_ID_SIZE:])
-        opened = await self._open_locked(head[:ids.OBJECT_ID_SIZE])
-        if opened is None:
+        source = self._open(head[:ids.OBJECT_ID_SIZE])
+        if source is None:
             return _REPLY.pack(NOT_FOUND, 0), None, 0, 0
-        f, size = opened
-        if offset > size:
-            f.close()
+        if offset > source.size:
+            source.close()
             return _REPLY.pack(BAD_REQUEST, 0), None, 0, 0
-        count = size - offset if length == 0 else min(length, size - offset)
-        return _REPLY.pack(OK, count), f, offset, count
+        count = source.size - offset if length == 0 else min(length, source.size - offset)
+        return _REPLY.pack(OK, count), source, offset, count
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -174,13 +158,16 @@ class TransferServer:
                 writer.write(_REPLY.pack(BAD_TOKEN, 0))
                 return
             head = await asyncio.wait_for(reader.readexactly(_HEAD_BYTES), _TIMEOUT_S)
-            reply, f, offset, count = await self._answer(head)
+            reply, source, offset, count = self._answer(head)
             writer.write(reply)
-            if f is not None:
-                with f:
+            if source is not None:
+                try:
                     if count:  # (sendfile takes no empty range)
                         await writer.drain()
-                        await asyncio.get_running_loop().sendfile(writer.transport, f, offset, count)
+                        await asyncio.get_running_loop().sendfile(writer.transport, source.file,
+                                                                  source.base + offset, count)
+                finally:
+                    source.close()
                 self.sent_bytes += count
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
             pass  # the client went away or never spoke
@@ -201,13 +188,16 @@ class TransferServer:
                     sock.sendall(_REPLY.pack(BAD_TOKEN, 0))
                     return
                 head = _recv_exactly(sock, _HEAD_BYTES)
-                reply, f, offset, count = asyncio.run_coroutine_threadsafe(self._answer(head), loop).result()
+                # (the store's state is the loop's: looked up and released there)
+                reply, source, offset, count = asyncio.run_coroutine_threadsafe(_call(self._answer, head),
+                                                                                loop).result()
                 sock.sendall(reply)
-                if f is not None:
-                    with f:
+                if source is not None:
+                    try:
                         if count:
-                            with mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mapped, memoryview(mapped) as view:
-                                sock.sendall(view[offset:offset + count])
+                            _send_view(sock, source, offset, count)
+                    finally:
+                        loop.call_soon_threadsafe(source.close)
                     loop.call_soon_threadsafe(self._count_sent, count)  # (the counter is the loop's)
         except (OSError, ValueError):
             pass  # a failed handshake (plaintext, another CA), a client gone or never speaking
@@ -226,37 +216,34 @@ class Puller:
         self._tls = files.client_context() if files else None
         self.received_bytes = 0  # from other nodes, since start (metrics)
 
-    async def pull(self, object_id: bytes, source: str, size: int) -> str:
+    async def pull(self, object_id: bytes, source: str, size: int) -> Entry:
         """Copy the object from the store whose transfer address is `source`
-        (host:port); the local path."""
-        if self._store.locate(object_id) is not None:
-            return str(self._store.path(object_id))
-        await self._inflight.join(object_id, lambda: self._transfer(object_id, source, size))
-        return str(self._store.path(object_id))
+        (host:port); its entry here."""
+        entry = self._store.locate(object_id)
+        if entry is not None:
+            return entry
+        return await self._inflight.join(object_id, lambda: self._transfer(object_id, source, size))
 
-    async def _transfer(self, object_id: bytes, source: str, size: int) -> None:
+    async def _transfer(self, object_id: bytes, source: str, size: int) -> Entry:
         host, _, port = source.rpartition(":")
         await self._spiller.make_room(size)
-        path = self._store.create(object_id, size)
-        try:
-            fd = os.open(path, os.O_WRONLY)
-            try:
-                n = max(1, min(MAX_STREAMS, size // MIN_RANGE))
-                step = -(-size // n)
-                await asyncio.gather(*(asyncio.to_thread(self._read_range, (host, int(port)), object_id, fd, off,
-                                                         min(step, size - off))
-                                       for off in range(0, size, step)))
-            finally:
-                os.close(fd)
-        except BaseException:
-            self._store.abort(object_id)
-            raise
+        entry = self._store.create(object_id, size)
+        n = max(1, min(MAX_STREAMS, size // MIN_RANGE))
+        step = -(-size // n)
+        fd = self._store.arena_fd  # positional writes: the ranges share it
+        address = (host, int(port))
+        await in_threads([functools.partial(self._read_range, address, object_id, fd, entry.offset, off,
+                                            min(step, size - off)) for off in range(0, size, step)],
+                         lambda: self._store.abort(object_id))
         self._store.seal(object_id)
         self.received_bytes += size
         self._spiller.sources[object_id] = source  # a copy: evicted, not spilled, when room is needed
+        return entry
 
-    def _read_range(self, address: tuple[str, int], object_id: bytes, fd: int, offset: int, length: int) -> None:
-        """Blocking, in a thread: one range straight into the new object's file."""
+    def _read_range(self, address: tuple[str, int], object_id: bytes, fd: int, base: int, offset: int,
+                    length: int) -> None:
+        """Blocking, in a thread: one range of the object straight into the
+        arena (the object starts at `base` there)."""
         where = f"object {object_id.hex()} from {address[0]}:{address[1]}"
         try:
             with socket.create_connection(address, timeout=_TIMEOUT_S) as plain:
@@ -271,14 +258,14 @@ class Puller:
                 if count != length:
                     raise Unavailable(f"{where}: the source has {count} bytes at offset {offset}, {length} expected")
                 if self._tls:  # the bytes on the socket are ciphertext: decrypted in user space
-                    _copy_range(sock, fd, offset, length, where)
+                    _copy_range(sock, fd, base + offset, length, where)
                     return
                 try:
-                    _splice_range(sock, fd, offset, length, where)
+                    _splice_range(sock, fd, base + offset, length, where)
                 except OSError as e:
                     if e.errno != errno.EINVAL:
                         raise
-                    _copy_range(sock, fd, offset, length, where)  # a kernel or file that cannot splice
+                    _copy_range(sock, fd, base + offset, length, where)  # a kernel or file that cannot splice
         except OSError as e:
             raise Unavailable(f"reading {where} failed: {e}") from None
 
@@ -331,6 +318,33 @@ def _copy_range(sock: socket.socket, fd: int, offset: int, length: int, where: s
             filled += got
         os.pwrite(fd, view[:filled], offset + pos)
         pos += filled
+
+
+class _Source:
+    """An object's bytes to send: `size` bytes at `base` in `file`; `view`
+    is them mapped (the arena's) or None (a spill file)."""
+
+    def __init__(self, file: Any, base: int, size: int, release: Callable[[], None] | None,
+                 view: memoryview | None) -> None:
+        self.file, self.base, self.size, self._release, self.view = file, base, size, release, view
+
+    def close(self) -> None:
+        self.file.close()
+        if self._release is not None:
+            self._release()
+            self._release = None
+
+
+async def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+def _send_view(sock: ssl.SSLSocket, source: _Source, offset: int, count: int) -> None:
+    if source.view is not None:
+        sock.sendall(source.view[offset:offset + count])
+        return
+    with mmap.mmap(source.file.fileno(), 0, prot=mmap.PROT_READ) as mapped, memoryview(mapped) as view:
+        sock.sendall(view[offset:offset + count])
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:

@@ -16,22 +16,21 @@ import asyncio
 import dataclasses
 import json
 import logging
-import os
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import grpc
-from ember.v1 import client_api_pb2, common_pb2, gcs_pb2, objectstore_pb2, raylet_pb2
+from ember.v1 import client_api_pb2, common_pb2, gcs_pb2, raylet_pb2
 
 from ember_common import ids, neutral_values
 from ember_common.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted,
                                  Unavailable)
 from ember_common.job_settings import JobSettings, kv_key, KV_NAMESPACE
 from ember_common.object_layout import Failure, Kind, SerializedObject, parse
-from ember_common.store_files import map_locked
 from ember_raylet import call_specs
 from ember_raylet.client_session import DRIVER, ClientSession
 from ember_raylet.node_manager import NodeManager
+from ember_raylet.store_reads import StoreReads
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +86,12 @@ class ForeignSession:
 class ForeignSessions:
     """Every session of this raylet's ClientApi, and what their RPCs do."""
 
-    def __init__(self, nm: NodeManager, gcs: Callable[[], Any], store: Callable[[], Any], store_dir: str,
+    def __init__(self, nm: NodeManager, gcs: Callable[[], Any], store_reads: StoreReads,
                  limits: Limits, spawn: Callable[[Awaitable[Any]], Any]) -> None:
         self._nm = nm
         self.node_id = nm.node_id
         self._gcs = gcs
-        self._store = store
-        self._store_dir = store_dir
+        self._store_reads = store_reads
         self.limits = limits
         self._spawn = spawn
         self.sessions: dict[bytes, ForeignSession] = {}
@@ -236,20 +234,7 @@ class ForeignSessions:
         return object_id
 
     async def _write_stored(self, object_id: bytes, so: SerializedObject) -> None:
-        store = self._store()
-        try:
-            reply = await store.Create(objectstore_pb2.CreateRequest(object_id=object_id, size=so.total_size),
-                                       timeout=60)
-        except grpc.aio.AioRpcError as e:
-            if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                raise ResourceExhausted(f"no room for the value in the node's object store: {e.details()}") from None
-            raise
-        try:
-            await asyncio.to_thread(_write_file, reply.path, so)
-        except BaseException:
-            await store.Abort(objectstore_pb2.AbortRequest(object_id=object_id), timeout=10)
-            raise
-        await store.Seal(objectstore_pb2.SealRequest(object_id=object_id), timeout=60)
+        await self._store_reads.write(object_id, so)
 
     def release(self, session: ForeignSession, object_ids: Iterable[bytes]) -> None:
         drop = [i for i in object_ids if i in session.client.held]
@@ -345,21 +330,10 @@ class ForeignSessions:
             for n, piece in enumerate(pieces):
                 yield client_api_pb2.GetReply(index=index, data=bytes(piece), last=n == len(pieces) - 1)
 
-    async def _read(self, value: common_pb2.ObjectValue) -> bytes | memoryview:
+    async def _read(self, value: common_pb2.ObjectValue) -> bytes:
         if value.WhichOneof("location") != "stored_size":
             return value.data
-        path = os.path.join(self._store_dir, value.object_id.hex())
-        for _ in range(3):  # it may be spilled again before we lock it
-            view = map_locked(path)
-            if view is not None:
-                return view
-            try:
-                await self._store().Restore(objectstore_pb2.RestoreRequest(object_id=value.object_id), timeout=600)
-            except grpc.aio.AioRpcError as e:
-                raise FailedPrecondition(f"object {value.object_id.hex()} cannot be read from the node's store: "
-                                         f"{e.details()}") from None
-        raise ResourceExhausted(f"object {value.object_id.hex()} keeps leaving the node's object store (it is "
-                                "full of objects in use)")
+        return await self._store_reads.read(value.object_id)
 
     # ---- the cluster ----------------------------------------------------------------
 
@@ -407,14 +381,3 @@ def error_of(data: bytes | memoryview) -> client_api_pb2.Error:
     return client_api_pb2.Error(kind=client_api_pb2.Error.CODE, type="PythonError",
                                 message="the call failed with a Python exception written for Python readers "
                                         "(the object was made by a Python caller)")
-
-
-def _write_file(path: str, so: SerializedObject) -> None:
-    import mmap
-
-    fd = os.open(path, os.O_RDWR)
-    try:
-        with mmap.mmap(fd, so.total_size, flags=mmap.MAP_SHARED) as mm, memoryview(mm) as view:
-            so.write_into(view)
-    finally:
-        os.close(fd)

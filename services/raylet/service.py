@@ -17,7 +17,8 @@ from typing import Callable
 import grpc
 import grpc.aio
 from ember.v1 import (autoscaler_pb2_grpc, client_api_pb2_grpc, client_calls_pb2_grpc, gcs_pb2, job_pb2_grpc,
-                      node_state_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2, raylet_pb2_grpc)
+                      node_state_pb2_grpc, object_leases_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2,
+                      raylet_pb2_grpc)
 
 from ember_common import auth, rpc
 from ember_common import runtime_env_packages as packages
@@ -46,6 +47,7 @@ from ember_raylet.node_state_servicer import NodeStateServicer
 from ember_raylet.peer_links import PeerLinks
 from ember_raylet.resources import Resources
 from ember_raylet.runtime_envs import RuntimeEnvs, RuntimeEnvSetupFailed
+from ember_raylet.store_reads import StoreReads
 from ember_raylet.servicer import RayletServicer
 from ember_raylet.task_events import TaskEvents
 from ember_raylet.worker_pool import ProcessSpawner, WorkerHandle, WorkerPool, ZygoteSpawner
@@ -151,7 +153,7 @@ class RayletService:
                                    self._reserve_cpus)
         self._state_servicer = NodeStateServicer(NodeState(self.nm, session_dir / "logs", is_head))
         self.foreign = ForeignSessions(
-            self.nm, lambda: self._gcs, lambda: self._store, store_dir,
+            self.nm, lambda: self._gcs, StoreReads(lambda: self._store, lambda: self._leases, store_dir),
             Limits(max_value_bytes=config.client_api_max_value_bytes, max_args_bytes=config.client_api_max_args_bytes,
                    chunk_bytes=_CHUNK_BYTES, inline_threshold=config.inline_threshold),
             lambda job: self._tasks.spawn(job))
@@ -164,6 +166,7 @@ class RayletService:
         self._tasks = BackgroundTasks()
         self._gcs: AioGcsClient | None = None
         self._store: objectstore_pb2_grpc.ObjectStoreStub | None = None
+        self._leases: object_leases_pb2_grpc.ObjectLeasesStub | None = None
         self._channels: list[grpc.aio.Channel] = []
         self._port = 0
         self.metrics_port = 0  # set by run_service
@@ -187,6 +190,7 @@ class RayletService:
         self._channels.append(store_channel)
         self._gcs = AioGcsClient(self._gcs_address, self._token)  # the leader, across failovers
         self._store = objectstore_pb2_grpc.ObjectStoreStub(store_channel)
+        self._leases = object_leases_pb2_grpc.ObjectLeasesStub(store_channel)
         # The worker zygote imports while we register and clients connect;
         # the pool fills (and queued tasks start) once it is ready.
         self.pool.spawn_ready = False

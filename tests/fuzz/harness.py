@@ -25,7 +25,8 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import strategies as st
 
-from ember.v1 import client_api_pb2, client_calls_pb2, gcs_pb2, job_pb2, node_state_pb2, objectstore_pb2, raylet_pb2
+from ember.v1 import (client_api_pb2, client_calls_pb2, gcs_pb2, job_pb2, node_state_pb2, object_leases_pb2,
+                      objectstore_pb2, raylet_pb2)
 from ember_common import auth, frames, ids, rpc
 from tests.helpers import wait_until
 
@@ -43,6 +44,7 @@ FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 SERVICES: dict[str, pb_descriptor.ServiceDescriptor] = {
     "Gcs": gcs_pb2.DESCRIPTOR.services_by_name["Gcs"],
     "ObjectStore": objectstore_pb2.DESCRIPTOR.services_by_name["ObjectStore"],
+    "ObjectLeases": object_leases_pb2.DESCRIPTOR.services_by_name["ObjectLeases"],  # (served by the store)
     "Raylet": raylet_pb2.DESCRIPTOR.services_by_name["Raylet"],
     "JobService": job_pb2.DESCRIPTOR.services_by_name["JobService"],
     "NodeState": node_state_pb2.DESCRIPTOR.services_by_name["NodeState"],  # (served by the raylet)

@@ -130,6 +130,7 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Targ
             found = {
                 "Gcs": Target("Gcs", gcs.address, gcs.pid, TOKEN, _gcs_valid),
                 "ObjectStore": Target("ObjectStore", store.address, store.pid, TOKEN, _store_valid),
+                "ObjectLeases": Target("ObjectLeases", store.address, store.pid, TOKEN, _store_valid),
                 "Raylet": Target("Raylet", f"{node['NodeManagerAddress']}:{node['NodeManagerPort']}", raylet_pid,
                                  auth.read_token(session / "token"), _raylet_valid),
                 "ClientApi": Target("ClientApi", f"{node['NodeManagerAddress']}:{node['NodeManagerPort']}",

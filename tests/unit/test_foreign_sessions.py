@@ -14,6 +14,7 @@ from ember_common import ids, neutral_values
 from ember_common.errors import InvalidArgument, NotFound
 from ember_common.object_layout import Kind, SerializedObject
 from ember_raylet.foreign_sessions import ForeignSessions, GetTimeout, Limits
+from ember_raylet.store_reads import StoreReads
 from tests.unit.test_node_manager import executed, make
 
 
@@ -38,7 +39,7 @@ class RecordingGcs:
 
 def _sessions(nm, gcs):
     tasks = set()
-    return ForeignSessions(nm, lambda: gcs, lambda: None, "/nonexistent",
+    return ForeignSessions(nm, lambda: gcs, StoreReads(lambda: None, lambda: None, "/nonexistent"),
                            Limits(max_value_bytes=1 << 20, max_args_bytes=1 << 16, chunk_bytes=4, inline_threshold=1 << 20),
                            lambda coro: tasks.add(asyncio.ensure_future(coro)))
 

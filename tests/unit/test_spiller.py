@@ -12,6 +12,7 @@ import pytest
 
 from ember_common import ids
 from ember_common.errors import ResourceExhausted
+from ember_objectstore.reader_leases import ReaderLeases
 from ember_objectstore.shm_store import ShmStore
 from ember_objectstore.spilling import Spiller
 from ember_objectstore.store import ObjectStore
@@ -32,7 +33,7 @@ def tiny_disk(tmp_path):
 
 def _put(shm: ShmStore, fill: int) -> bytes:
     object_id = ids.object_id_for(ids.new_unique_id(), 1)
-    shm.create(object_id, 4 * MB).write_bytes(bytes([fill]) * (4 * MB))
+    shm.view(shm.create(object_id, 4 * MB))[:] = bytes([fill]) * (4 * MB)
     shm.seal(object_id)
     return object_id
 
@@ -43,7 +44,7 @@ def test_a_full_disk_stops_spilling_with_the_reason_and_keeps_the_object(tmp_pat
     spiller = Spiller(shm, tiny_disk / "spill-1", fs_capacity_threshold=0.95)
     if not check_first:  # the disk fills past the check (another writer): the copy itself fails
         spiller._disk_refusal = lambda size: ""
-    store = ObjectStore(shm, spiller)
+    store = ObjectStore(shm, spiller, ReaderLeases(shm, tmp_path / "leases"))
     first, second = _put(shm, 1), _put(shm, 2)
     asyncio.run(store.create(ids.object_id_for(ids.new_unique_id(), 1), 4 * MB))  # 4 MB of 6 to disk
     assert list(spiller.spilled) == [first]
@@ -52,5 +53,5 @@ def test_a_full_disk_stops_spilling_with_the_reason_and_keeps_the_object(tmp_pat
     why = "local_fs_capacity_threshold of 95%" if check_first else "No space left on device"
     assert why in str(error.value) and "nothing more can be spilled" in str(error.value)
     assert list(spiller.spilled) == [first] and shm.locate(second) is not None
-    assert shm.path(second).read_bytes() == bytes([2]) * (4 * MB)
+    assert bytes(shm.view(shm.locate(second))) == bytes([2]) * (4 * MB)
     assert not list((tiny_disk / "spill-1").glob("*.partial"))  # the failed copy is gone

@@ -1,48 +1,17 @@
-"""The client's mappings of store files (store_io.py), on real temp files."""
+"""The client's side of the store (store_io.py, ember_common.store_files):
+its cache, the arena mapping, pinned views and the lease file, on real
+temp files."""
 
 from __future__ import annotations
 
 import fcntl
 import gc
-import mmap
 import os
 
 import pytest
 
-from ember._private.store_io import ReaderMaps, WriterMaps
-from ember_common.store_files import map_locked
-
-
-def _mapping(tmp_path, name: str, size: int) -> tuple[int, mmap.mmap]:
-    path = tmp_path / name
-    path.write_bytes(b"\0" * size)
-    fd = os.open(path, os.O_RDWR)
-    try:
-        return os.fstat(fd).st_ino, mmap.mmap(fd, size)
-    finally:
-        os.close(fd)
-
-
-def test_writer_maps_hand_back_a_mapping_of_the_same_size_only(tmp_path):
-    maps = WriterMaps()
-    inode, mm = _mapping(tmp_path, "a", 4096)
-    maps.keep(inode, 4096, mm)
-    assert maps.take(inode, 4096) is mm
-    assert maps.take(inode, 4096) is None  # taken
-    maps.keep(inode, 4096, mm)
-    assert maps.take(inode, 8192) is None and mm.closed  # the file was resized: the old mapping is useless
-
-
-def test_writer_maps_close_the_oldest_past_their_bounds(tmp_path):
-    maps = WriterMaps(max_bytes=3 * 4096, max_maps=2)
-    kept = [_mapping(tmp_path, str(i), 4096) for i in range(3)]
-    for inode, mm in kept:
-        maps.keep(inode, 4096, mm)
-    assert kept[0][1].closed and not kept[1][1].closed and not kept[2][1].closed
-    big_inode, big = _mapping(tmp_path, "big", 3 * 4096)
-    maps.keep(big_inode, 3 * 4096, big)  # over max_bytes with any other
-    assert kept[1][1].closed and kept[2][1].closed
-    assert maps.take(big_inode, 3 * 4096) is big
+from ember._private.store_io import ReaderMaps
+from ember_common.store_files import ArenaMapping, LeaseFile, PinnedViews
 
 
 def test_reader_maps_evict_the_least_recently_used():
@@ -73,24 +42,56 @@ def test_reader_maps_hold_nothing_before_their_bound_is_known():
     assert maps.get(b"a") is None
 
 
-def test_a_locked_mapping_reads_the_file_and_holds_a_shared_lock(tmp_path):
-    path = tmp_path / "object"
-    path.write_bytes(b"hello")
-    view = map_locked(str(path))
-    assert view is not None and bytes(view) == b"hello"
+def test_a_pinned_view_reads_the_arena_and_its_death_says_unpin(tmp_path):
+    path = tmp_path / "arena"
+    path.write_bytes(b"\0" * 100 + b"hello" + b"\0" * 100)
+    arena, pinned = ArenaMapping(), PinnedViews()
+    woken = []
+    pinned.on_gone.append(lambda: woken.append(1))
+    view = pinned.add(b"a", arena.pinned_range(str(path), 100, 5))
+    assert bytes(view) == b"hello" and view.readonly
+    part = view[1:3]  # (what a numpy array made over it holds)
+    again = pinned.get(b"a")
+    assert again is not None and bytes(again) == b"hello"
+    del view, again
+    gc.collect()
+    assert pinned.take_unpins() == [] and not woken  # a part of it is alive
+    del part
+    assert woken and pinned.take_unpins() == [b"a"] and pinned.get(b"a") is None
+
+
+def test_an_object_pinned_again_before_its_unpin_is_sent_stays_pinned(tmp_path):
+    path = tmp_path / "arena"
+    path.write_bytes(b"x" * 4096)
+    arena, pinned = ArenaMapping(), PinnedViews()
+    view = pinned.add(b"a", arena.pinned_range(str(path), 0, 10))
+    del view
+    kept = pinned.add(b"a", arena.pinned_range(str(path), 0, 10))  # pinned again (the store pins once)
+    assert pinned.take_unpins() == [] and bytes(kept) == b"x" * 10
+
+
+def test_the_arena_is_mapped_once_and_again_when_the_store_replaced_it(tmp_path):
+    path = tmp_path / "arena-1"
+    path.write_bytes(b"a" * 4096)
+    arena = ArenaMapping()
+    first = arena.mapping(str(path))
+    assert arena.mapping(str(path)) is first
+    old = arena.writable(str(path), 0, 4)
+    path.unlink()
+    (tmp_path / "arena-2").write_bytes(b"b" * 4096)  # a restarted store's new arena (a name of its own)
+    assert bytes(arena.writable(str(tmp_path / "arena-2"), 0, 4)) == b"bbbb" and bytes(old) == b"aaaa"
+
+
+def test_a_lease_file_is_locked_while_its_process_lives(tmp_path):
+    (tmp_path / "leases").mkdir()
+    lease = LeaseFile(str(tmp_path))
+    path = tmp_path / "leases" / lease.lease_id.hex()
     fd = os.open(path, os.O_RDONLY)
     try:
-        with pytest.raises(BlockingIOError):  # the store's exclusive lock waits for readers
+        with pytest.raises(BlockingIOError):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # other readers are welcome
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        view.release()
-        del view
-        gc.collect()
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the lock went with the mapping
+        lease.close()
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what the store sees once we are gone
     finally:
         os.close(fd)
-
-
-def test_a_locked_mapping_of_a_file_that_is_gone_is_none(tmp_path):
-    assert map_locked(str(tmp_path / "missing")) is None
+    assert os.listdir(tmp_path / "leases") == [lease.lease_id.hex()]

@@ -28,7 +28,7 @@ from ember._private.client_transport import ConnectionLost, Transport
 from ember._private.direct_calls import Cancelled, DirectCaller
 from ember._private.metrics_reporter import MetricsReporter
 from ember._private.object_ref import ObjectRef
-from ember._private.store_io import StoreIO, raise_fd_limit
+from ember._private.store_io import StoreIO
 from ember_common import ids
 from ember_common.config import Config
 
@@ -60,7 +60,6 @@ class CoreClient:
         on_cancel: Callable[[list[bytes]], None] | None = None,
         transport: Transport | None = None,
     ) -> None:
-        raise_fd_limit()
         self.config = config
         self.inline_threshold = config.inline_threshold
         self.on_execute = on_execute
@@ -88,11 +87,11 @@ class CoreClient:
         self._stubs_lock = threading.Lock()
         self._store_channel: Any = None
         self._gcs_client: Any = None
-        self._store_io = StoreIO(lambda: self.store, lambda: self.info.object_store_dir)
+        self._store_io = StoreIO(lambda: self.store, lambda: self.leases, lambda: self.info.object_store_dir)
         self._direct_results = direct_results = DirectResults()
-        # An object nobody here refers to loses its cached mapping: the
-        # mapping's flock would keep the store from recycling the file (its
-        # pages are what makes the next object of that size fast to write).
+        # An object nobody here refers to leaves the cache: its pin would
+        # keep the store from freeing and reusing its memory (touched pages
+        # are what makes the next object of that size fast to write).
         self._outbox = Outbox(self.objects, direct_results, self._store_io.reader_maps.drop)
         self._out = self._outbox.queue
         self._send_lock = threading.Lock()
@@ -131,6 +130,14 @@ class CoreClient:
         with self._stubs_lock:
             self._store_channel = self._store_channel or rpc.channel(self.info.object_store_socket, self._token)
         return objectstore_pb2_grpc.ObjectStoreStub(self._store_channel)
+
+    @functools.cached_property
+    def leases(self) -> Any:
+        """The object store's ObjectLeases service (pinning what we read)."""
+        from ember.v1 import object_leases_pb2_grpc
+
+        self.store  # (makes the channel)
+        return object_leases_pb2_grpc.ObjectLeasesStub(self._store_channel)
 
     @functools.cached_property
     def gcs(self) -> Any:
@@ -247,6 +254,7 @@ class CoreClient:
             self._reader.join(timeout=5)
         finally:
             self._transport.close()
+            self._store_io.close()
             for channel in (self._store_channel, self._gcs_client):
                 if channel is not None:
                     channel.close()
@@ -444,18 +452,27 @@ class CoreClient:
             self._values[value.object_id] = value
         self._enqueue((_PUT, value))
 
-    def decode(self, value: common_pb2.ObjectValue) -> Any:
-        """The Python value of a ready object (raises it if it is an error)."""
-        if value.WhichOneof("location") == "stored_size":
-            data: Any = self._store_io.map_stored(value.object_id)
-        else:
-            data = value.data
+    def decode(self, value: common_pb2.ObjectValue, data: Any = None) -> Any:
+        """The Python value of a ready object (raises it if it is an error);
+        `data` is its bytes if mapped already (decode_many)."""
+        if data is None:
+            if value.WhichOneof("location") == "stored_size":
+                data = self._store_io.map_stored(value.object_id)
+            else:
+                data = value.data
         result, is_error = serialization.deserialize(data)
         if is_error:
             if isinstance(result, exceptions.TaskError):
                 raise result.as_instanceof_cause()
             raise result
         return result
+
+    def decode_many(self, values: list[common_pb2.ObjectValue]) -> list[Any]:
+        """The Python values of ready objects, those in the store mapped in
+        one call; the first error among them is raised."""
+        stored = [v.object_id for v in values if v.WhichOneof("location") == "stored_size"]
+        views = self._store_io.map_many(stored) if stored else {}
+        return [self.decode(v, views.get(v.object_id) if stored else None) for v in values]
 
     def wait_values(self, object_ids: list[bytes], num: int, timeout: float | None,
                     fetch_local: bool = True, *, interrupt: Callable[[], bool] | None = None,
@@ -470,7 +487,7 @@ class CoreClient:
         objects = self.objects
         remote = objects.remote
         with self._cond:
-            ready = values.keys() & object_ids  # set ops run in C
+            ready = _present(object_ids, values)
             if not fetch_local and remote:
                 ready |= remote.keys() & object_ids
             if len(ready) >= num:
@@ -498,7 +515,7 @@ class CoreClient:
                         self._cond.wait(next_check - checked if deadline is None
                                         else min(next_check, deadline) - checked)
                         continue
-                    ready = values.keys() & object_ids
+                    ready = _present(object_ids, values)
                     if not fetch_local and remote:
                         ready |= remote.keys() & object_ids
                     if len(ready) >= num:
@@ -569,3 +586,14 @@ class CoreClient:
     def get_value(self, object_id: bytes) -> common_pb2.ObjectValue:
         with self._cond:
             return self._values[object_id]
+
+
+def _present(object_ids: list[bytes], values: dict[bytes, Any]) -> set[bytes]:
+    """The ids that are keys of `values`, in C: a set of the ids less those
+    missing (a set's difference with a dict looks each one up directly),
+    about a third faster than intersecting the dict's keys with the list
+    when most are there (wait on refs that are ready)."""
+    wanted = set(object_ids)
+    missing = wanted.difference(values)
+    return wanted - missing if missing else wanted
+

@@ -501,7 +501,7 @@ def _get_list(c: CoreClient, refs: list[ObjectRef], timeout: float | None) -> li
     if len(ready) < len(unique):
         missing = len(unique) - len(ready)
         raise exceptions.GetTimeoutError(f"get timed out after {timeout}s: {missing} of {len(unique)} objects not ready")
-    return [c.decode(c.get_value(oid)) for oid in object_ids]
+    return c.decode_many([c.get_value(oid) for oid in object_ids])
 
 
 def wait(refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | None = None,
@@ -515,11 +515,16 @@ def wait(refs: Sequence[ObjectRef], *, num_returns: int = 1, timeout: float | No
             return _wait_with_generators(refs, num_returns, timeout, fetch_local)
         bad = next(r for r in refs if not isinstance(r, ObjectRef))
         raise TypeError(f"wait() takes a list of ObjectRefs, got a {type(bad).__name__} in the list") from None
-    if len(set(object_ids)) != len(object_ids):
-        raise ValueError("wait() got duplicate ObjectRefs")
     _check_wait_bounds(len(refs), num_returns, timeout)
     c = client()
-    ready_ids = c.wait_values(object_ids, num_returns, timeout, fetch_local)
+    # A look without blocking first: when every ref is ready (the ready
+    # set as large as the list), there are no duplicates either, and the
+    # check for them (a set of its own) is not paid.
+    ready_ids = c.wait_values(object_ids, num_returns, 0, fetch_local, report_blocked=False)
+    if len(ready_ids) != len(object_ids) and len(set(object_ids)) != len(object_ids):
+        raise ValueError("wait() got duplicate ObjectRefs")
+    if len(ready_ids) < num_returns and timeout != 0:
+        ready_ids = c.wait_values(object_ids, num_returns, timeout, fetch_local)
     if len(ready_ids) == len(refs) and num_returns == len(refs):
         return list(refs), []
     ready: list[ObjectRef] = []

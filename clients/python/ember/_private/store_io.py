@@ -1,46 +1,48 @@
-"""Reading and writing the node's object store files from this process:
-large values are written through a mapping of the file the store hands out
-(Create, write, Seal) and read zero-copy through a read-only mapping under a
-shared flock, which tells the store not to recycle, spill or evict the file
-while we read it (services/objectstore/). Both kinds of mapping are cached.
+"""Reading and writing the node's object store from this process: the
+store's arena is mapped once (ember_common.store_files); large values are
+written into the range a Create hands out, then sealed, and read zero-copy
+after pinning them under this process's lease (one Pin call for all the
+objects a get needs). An object is unpinned once nothing here uses its
+memory any more: the ids wait a moment and go in one Unpin call, from a
+thread of their own. Recently read objects stay cached (ReaderMaps).
 """
 
 from __future__ import annotations
 
-import mmap
 import os
+import sys
 import threading
 from typing import Any, Callable
 
 from ember import exceptions
 from ember._private import serialization
-from ember.v1 import objectstore_pb2
-from ember_common.store_files import map_locked
+from ember.v1 import object_leases_pb2, objectstore_pb2
+from ember_common.store_files import ArenaMapping, LeaseFile, PinnedViews
 
-
-def raise_fd_limit() -> None:
-    """Each zero-copy mapping of a stored object holds an fd: allow as many
-    as the hard limit does."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass
+# Ids per Pin call (a reply stays far below gRPC's message limit).
+PIN_BATCH = 10_000
+# How long ids to unpin wait for others to share their call.
+UNPIN_DELAY_S = 0.005
 
 
 class StoreIO:
-    """Store calls and mappings for one client. `store()` is the store's
-    gRPC stub (made on first use: gRPC is imported only then), `store_dir()`
-    the directory of its files."""
+    """Store calls and the arena mapping for one client. `store()` is the
+    store's gRPC stub and `leases()` its ObjectLeases stub (made on first
+    use: gRPC is imported only then), `store_dir()` the store's directory."""
 
-    def __init__(self, store: Callable[[], Any], store_dir: Callable[[], str]) -> None:
+    def __init__(self, store: Callable[[], Any], leases: Callable[[], Any], store_dir: Callable[[], str]) -> None:
         self._store = store
+        self._leases = leases
         self._store_dir = store_dir
-        self.writer_maps = WriterMaps()
+        self.arena = ArenaMapping()
+        self.pinned = PinnedViews()
         self.reader_maps = ReaderMaps()
+        self._lease: LeaseFile | None = None
+        self._pin_lock = threading.Lock()  # Pin and Unpin calls one at a time, in order
+        self._unpin_wake = threading.Event()
+        self._unpinner: threading.Thread | None = None
+        self._closed = False
+        self.pinned.on_gone.append(self._unpin_wake.set)
 
     def write(self, object_id: bytes, so: serialization.SerializedObject) -> None:
         """Create the object in the store, write `so` into it, seal it."""
@@ -56,125 +58,163 @@ class StoreIO:
                 raise exceptions.ObjectStoreFullError(e.details()) from None
             raise
         try:
-            fd = os.open(reply.path, os.O_RDWR)
-            try:
-                inode = os.fstat(fd).st_ino
-                mm = self.writer_maps.take(inode, size)
-                if mm is None:
-                    mm = mmap.mmap(fd, size, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
-            finally:
-                os.close(fd)
-            with memoryview(mm) as view:
+            with self.arena.writable(reply.path, reply.offset, size) as view:
                 so.write_into(view)
-            self.writer_maps.keep(inode, size, mm)
         except BaseException:
             store.Abort(objectstore_pb2.AbortRequest(object_id=object_id), timeout=10)
             raise
         store.Seal(objectstore_pb2.SealRequest(object_id=object_id), timeout=60)
 
     def map_stored(self, object_id: bytes) -> memoryview:
-        """Map a stored object read-only (cached: a worker that gets the same
-        large argument task after task should not fault its pages in again)."""
-        maps = self.reader_maps
-        view = maps.get(object_id)
-        if view is None:
-            view = self._map_file(object_id)
-            if maps.max_bytes is None:
-                # Cached mappings keep the store from spilling their objects:
-                # hold at most an eighth of it, so the rest can always move.
-                capacity = self._store().Stats(objectstore_pb2.StatsRequest(), timeout=30).capacity
-                maps.max_bytes = min(1 << 30, capacity // 8)
-            maps.put(object_id, view)
-        return view
+        """A stored object's bytes, read-only, zero-copy."""
+        return self.map_many([object_id])[object_id]
 
-    def _map_file(self, object_id: bytes) -> memoryview:
-        """The fd closes with the mapping. A file that is gone was spilled
-        or evicted to make room, or freed: the store brings it back, or says
-        it cannot."""
-        path = os.path.join(self._store_dir(), object_id.hex())
-        for _ in range(3):  # it may be spilled again before we lock it
-            view = map_locked(path)
-            if view is not None:
-                return view
-            self._restore(object_id)
-        raise exceptions.ObjectLostError(f"object {object_id.hex()} keeps leaving the node's object store "
-                                         "(it is full of objects in use)")
+    def map_many(self, object_ids: list[bytes]) -> dict[bytes, memoryview]:
+        """Stored objects' bytes, read-only, zero-copy: those not mapped here
+        already are pinned in one call (per PIN_BATCH). Cached: a worker
+        that gets the same large argument task after task should not ask
+        the store again."""
+        maps, out, missing = self.reader_maps, {}, []
+        for object_id in object_ids:
+            view = maps.get(object_id)
+            if view is None:
+                view = self.pinned.get(object_id)
+            if view is None:
+                missing.append(object_id)
+            else:
+                out[object_id] = view
+        for start in range(0, len(missing), PIN_BATCH):
+            out.update(self._pin(missing[start:start + PIN_BATCH]))
+        if missing and maps.max_bytes is None:
+            # Cached objects stay pinned, which keeps the store from spilling
+            # them: hold at most an eighth of it, so the rest can always move.
+            capacity = self._store().Stats(objectstore_pb2.StatsRequest(), timeout=30).capacity
+            maps.max_bytes = min(1 << 30, capacity // 8)
+        for object_id in missing:
+            maps.put(object_id, out[object_id])
+        return out
 
-    def _restore(self, object_id: bytes) -> None:
+    def _pin(self, object_ids: list[bytes]) -> dict[bytes, memoryview]:
+        status = object_leases_pb2.PinReply.Status
+        out: dict[bytes, memoryview] = {}
+        with self._pin_lock:
+            todo, failed = object_ids, {}
+            for attempt in range(2):
+                failed = {}
+                path, entries = self._pin_call(todo)
+                for object_id, entry in zip(todo, entries):
+                    if entry.status == status.PINNED:
+                        out[object_id] = self.pinned.add(object_id, self.arena.pinned_range(path, entry.offset,
+                                                                                           entry.size))
+                    else:
+                        failed[object_id] = entry
+                # No room to bring objects back: let go of those we cache
+                # (their pins keep the store from spilling them), once.
+                retry = any(e.status == status.NO_ROOM for e in failed.values())
+                if not failed or attempt or not retry or not (self.reader_maps.clear() or self.pinned.has_unpins):
+                    break
+                self._send_unpins()
+                todo = list(failed)
+        if failed:
+            out.clear()  # what we pinned goes (the unpinner tells the store)
+            object_id, entry = next(iter(failed.items()))
+            if entry.status == status.LOST:
+                raise exceptions.ObjectLostError(f"object {object_id.hex()} is no longer in the node's object "
+                                                 f"store ({entry.reason})")
+            raise exceptions.ObjectStoreFullError(f"cannot bring object {object_id.hex()} back into the node's "
+                                                  f"object store: {entry.reason}")
+        return out
+
+    def _pin_call(self, object_ids: list[bytes]) -> tuple[str, Any]:
+        """One Pin call under our lease (the lock held): the arena's path and
+        the entries."""
         import grpc  # loaded already: the store is a gRPC stub
 
-        store = self._store()
-        request = objectstore_pb2.RestoreRequest(object_id=object_id)
-        try:
-            self._with_room(lambda: store.Restore(request, timeout=600))
-        except grpc.RpcError as e:
-            if e.code() == grpc.StatusCode.NOT_FOUND:
-                raise exceptions.ObjectLostError(f"object {object_id.hex()} is no longer in the node's object "
-                                                 "store") from None
-            if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                raise exceptions.ObjectStoreFullError(f"cannot bring object {object_id.hex()} back into the "
-                                                      f"node's object store: {e.details()}") from None
-            raise
+        for attempt in range(2):
+            lease = self._current_lease()
+            request = object_leases_pb2.PinRequest(lease_id=lease.lease_id, object_ids=object_ids)
+            try:
+                reply = self._leases().Pin(request, timeout=600)
+                return reply.path, reply.entries
+            except grpc.RpcError as e:
+                # The store was restarted (and removed our lease file): a new lease, once.
+                if e.code() != grpc.StatusCode.FAILED_PRECONDITION or attempt:
+                    raise
+                self._lease = None
+        raise AssertionError("unreachable")
+
+    def _current_lease(self) -> LeaseFile:
+        if self._closed:
+            raise exceptions.EmberError("the client is closed: it reads nothing more from the object store")
+        lease = self._lease
+        if lease is None or lease.pid != os.getpid():  # (a forked child makes its own)
+            if lease is not None:  # the parent's: our copy of its descriptor goes (its lock stays the parent's)
+                lease.close()
+            lease = self._lease = LeaseFile(self._store_dir())
+            if self._unpinner is None or not self._unpinner.is_alive():
+                self._unpinner = threading.Thread(target=self._unpin_loop, name="ember-unpinner", daemon=True)
+                self._unpinner.start()
+        return lease
+
+    def _unpin_loop(self) -> None:
+        while not self._closed:
+            self._unpin_wake.wait()
+            self._unpin_wake.clear()
+            threading.Event().wait(UNPIN_DELAY_S)  # let the ids of one get's values gather
+            try:
+                self.flush_unpins()
+            except Exception:  # the store is gone (shutdown): its pins went with it
+                pass
+
+    def close(self) -> None:
+        """No store calls from now on (the channel is about to close: a call
+        on it from our thread at exit can crash the process). Our lease
+        goes, and with it our pins (the store reaps it)."""
+        self._closed = True
+        self._unpin_wake.set()
+        if self._unpinner is not None:
+            self._unpinner.join(timeout=5)
+        with self._pin_lock:
+            if self._lease is not None and self._lease.pid == os.getpid():
+                self._lease.close()
+            self._lease = None
+
+    def flush_unpins(self) -> int:
+        """Tell the store what nothing here uses any more; how many."""
+        with self._pin_lock:
+            return self._send_unpins()
+
+    def _send_unpins(self) -> int:
+        ids = self.pinned.take_unpins()
+        lease = self._lease
+        if not ids or lease is None or lease.pid != os.getpid() or self._closed or sys.is_finalizing():
+            return 0
+        for start in range(0, len(ids), PIN_BATCH):
+            self._leases().Unpin(object_leases_pb2.UnpinRequest(
+                lease_id=lease.lease_id, object_ids=ids[start:start + PIN_BATCH]), timeout=60)
+        return len(ids)
 
     def _with_room(self, call: Callable[[], Any]) -> Any:
         """A store call that needs room: if the store is full of objects in
-        use, let go of the mappings we cache (their flocks keep the store
-        from spilling them) and try once more."""
+        use, let go of the objects we cache (their pins keep the store from
+        spilling them) and try once more."""
         import grpc
 
         try:
             return call()
         except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or not self.reader_maps.clear():
+            if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
                 raise
+            if not self.reader_maps.clear() and not self.pinned.has_unpins:
+                raise
+        self.flush_unpins()
         return call()
 
 
-class WriterMaps:
-    """Mappings of store files this process wrote, kept for when the store
-    recycles the same file to us: mapping 100 MB and unmapping it again
-    costs twice the memcpy itself. Bounded; a file handed out by Create has
-    no readers, so writing through an old mapping is safe."""
-
-    def __init__(self, max_bytes: int = 1 << 30, max_maps: int = 8) -> None:
-        self._maps: dict[int, tuple[int, mmap.mmap]] = {}
-        self._bytes = 0
-        self._max_bytes = max_bytes
-        self._max_maps = max_maps
-        self._lock = threading.Lock()
-
-    def take(self, inode: int, size: int) -> mmap.mmap | None:
-        """The kept mapping of file `inode` if it has `size` bytes (one of
-        another size is closed); None if there is none."""
-        with self._lock:
-            entry = self._maps.pop(inode, None)
-            if entry is None:
-                return None
-            self._bytes -= entry[0]
-        if entry[0] == size:
-            return entry[1]
-        entry[1].close()
-        return None
-
-    def keep(self, inode: int, size: int, mm: mmap.mmap) -> None:
-        """Keep `mm`, closing the oldest mappings past the bounds."""
-        evicted = []
-        with self._lock:
-            self._maps[inode] = (size, mm)
-            self._bytes += size
-            while self._maps and (self._bytes > self._max_bytes or len(self._maps) > self._max_maps):
-                oldest = next(iter(self._maps))
-                old_size, old_mm = self._maps.pop(oldest)
-                self._bytes -= old_size
-                evicted.append(old_mm)
-        for old in evicted:
-            old.close()
-
-
 class ReaderMaps:
-    """Recently mapped stored objects, by id. Ids are never reused, so a
-    cached view is always the object's bytes; while cached, its flock keeps
-    the store from recycling the file, so the cache is small."""
+    """Recently read stored objects, by id. Ids are never reused, so a
+    cached view is always the object's bytes; while cached, it stays pinned
+    (the store cannot spill it), so the cache is small."""
 
     def __init__(self, max_bytes: int | None = None, max_maps: int = 16) -> None:
         self._views: dict[bytes, memoryview] = {}

@@ -360,7 +360,7 @@ class Worker:
             self.client.send_result(raylet_pb2.TaskResult(task_id=result.task_id, actor_exit=True))
 
     def _arguments(self, execute: raylet_pb2.ExecuteTask) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        deps = [self.client.decode(v) for v in execute.args]
+        deps = self.client.decode_many(list(execute.args))
         if execute.spec.neutral:
             from ember._private import neutral  # (msgpack: only in workers serving other languages)
 

@@ -15,10 +15,12 @@ class CreateRequest(_message.Message):
     def __init__(self, object_id: _Optional[bytes] = ..., size: _Optional[int] = ...) -> None: ...
 
 class CreateReply(_message.Message):
-    __slots__ = ("path",)
+    __slots__ = ("path", "offset")
     PATH_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     path: str
-    def __init__(self, path: _Optional[str] = ...) -> None: ...
+    offset: int
+    def __init__(self, path: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class SealRequest(_message.Message):
     __slots__ = ("object_id",)
@@ -27,10 +29,12 @@ class SealRequest(_message.Message):
     def __init__(self, object_id: _Optional[bytes] = ...) -> None: ...
 
 class SealReply(_message.Message):
-    __slots__ = ("path",)
+    __slots__ = ("path", "offset")
     PATH_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     path: str
-    def __init__(self, path: _Optional[str] = ...) -> None: ...
+    offset: int
+    def __init__(self, path: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class AbortRequest(_message.Message):
     __slots__ = ("object_id",)
@@ -63,18 +67,20 @@ class LocateRequest(_message.Message):
 class LocateReply(_message.Message):
     __slots__ = ("entries",)
     class Entry(_message.Message):
-        __slots__ = ("object_id", "found", "path", "size", "spilled")
+        __slots__ = ("object_id", "found", "path", "size", "spilled", "offset")
         OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
         FOUND_FIELD_NUMBER: _ClassVar[int]
         PATH_FIELD_NUMBER: _ClassVar[int]
         SIZE_FIELD_NUMBER: _ClassVar[int]
         SPILLED_FIELD_NUMBER: _ClassVar[int]
+        OFFSET_FIELD_NUMBER: _ClassVar[int]
         object_id: bytes
         found: bool
         path: str
         size: int
         spilled: bool
-        def __init__(self, object_id: _Optional[bytes] = ..., found: _Optional[bool] = ..., path: _Optional[str] = ..., size: _Optional[int] = ..., spilled: _Optional[bool] = ...) -> None: ...
+        offset: int
+        def __init__(self, object_id: _Optional[bytes] = ..., found: _Optional[bool] = ..., path: _Optional[str] = ..., size: _Optional[int] = ..., spilled: _Optional[bool] = ..., offset: _Optional[int] = ...) -> None: ...
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[LocateReply.Entry]
     def __init__(self, entries: _Optional[_Iterable[_Union[LocateReply.Entry, _Mapping]]] = ...) -> None: ...
@@ -104,10 +110,12 @@ class PullRequest(_message.Message):
     def __init__(self, object_id: _Optional[bytes] = ..., source_address: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
 
 class PullReply(_message.Message):
-    __slots__ = ("path",)
+    __slots__ = ("path", "offset")
     PATH_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     path: str
-    def __init__(self, path: _Optional[str] = ...) -> None: ...
+    offset: int
+    def __init__(self, path: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class RestoreRequest(_message.Message):
     __slots__ = ("object_id",)
@@ -116,17 +124,19 @@ class RestoreRequest(_message.Message):
     def __init__(self, object_id: _Optional[bytes] = ...) -> None: ...
 
 class RestoreReply(_message.Message):
-    __slots__ = ("path",)
+    __slots__ = ("path", "offset")
     PATH_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     path: str
-    def __init__(self, path: _Optional[str] = ...) -> None: ...
+    offset: int
+    def __init__(self, path: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class StatsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class StatsReply(_message.Message):
-    __slots__ = ("capacity", "used", "num_objects", "num_unsealed", "directory", "num_spilled", "spilled_bytes", "spilled_bytes_total", "restored_bytes_total", "num_evicted", "spill_directory")
+    __slots__ = ("capacity", "used", "num_objects", "num_unsealed", "directory", "num_spilled", "spilled_bytes", "spilled_bytes_total", "restored_bytes_total", "num_evicted", "spill_directory", "resident_bytes", "num_readers", "num_pinned")
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     USED_FIELD_NUMBER: _ClassVar[int]
     NUM_OBJECTS_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +148,9 @@ class StatsReply(_message.Message):
     RESTORED_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
     NUM_EVICTED_FIELD_NUMBER: _ClassVar[int]
     SPILL_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NUM_READERS_FIELD_NUMBER: _ClassVar[int]
+    NUM_PINNED_FIELD_NUMBER: _ClassVar[int]
     capacity: int
     used: int
     num_objects: int
@@ -149,4 +162,7 @@ class StatsReply(_message.Message):
     restored_bytes_total: int
     num_evicted: int
     spill_directory: str
-    def __init__(self, capacity: _Optional[int] = ..., used: _Optional[int] = ..., num_objects: _Optional[int] = ..., num_unsealed: _Optional[int] = ..., directory: _Optional[str] = ..., num_spilled: _Optional[int] = ..., spilled_bytes: _Optional[int] = ..., spilled_bytes_total: _Optional[int] = ..., restored_bytes_total: _Optional[int] = ..., num_evicted: _Optional[int] = ..., spill_directory: _Optional[str] = ...) -> None: ...
+    resident_bytes: int
+    num_readers: int
+    num_pinned: int
+    def __init__(self, capacity: _Optional[int] = ..., used: _Optional[int] = ..., num_objects: _Optional[int] = ..., num_unsealed: _Optional[int] = ..., directory: _Optional[str] = ..., num_spilled: _Optional[int] = ..., spilled_bytes: _Optional[int] = ..., spilled_bytes_total: _Optional[int] = ..., restored_bytes_total: _Optional[int] = ..., num_evicted: _Optional[int] = ..., spill_directory: _Optional[str] = ..., resident_bytes: _Optional[int] = ..., num_readers: _Optional[int] = ..., num_pinned: _Optional[int] = ...) -> None: ...

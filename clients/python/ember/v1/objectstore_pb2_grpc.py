@@ -26,10 +26,12 @@ if _version_not_supported:
 
 
 class ObjectStoreStub:
-    """The node's object store: objects live as files in a shared-memory
-    directory (/dev/shm), written once by their creator and mapped read-only
-    by readers on the node (zero-copy). The service does the accounting:
-    capacity, creation, sealing, deletion. Every RPC needs the cluster token.
+    """The node's object store: objects live in one shared-memory arena file
+    (`path`, in /dev/shm), each at its `offset`, written once by their creator
+    and read zero-copy by readers on the node, who map the arena once and pin
+    what they read through the ObjectLeases service (object_leases.proto).
+    The service does the accounting: capacity, placement, creation, sealing,
+    deletion. Every RPC needs the cluster token.
     """
 
     def __init__(self, channel):
@@ -86,15 +88,17 @@ class ObjectStoreStub:
 
 
 class ObjectStoreServicer:
-    """The node's object store: objects live as files in a shared-memory
-    directory (/dev/shm), written once by their creator and mapped read-only
-    by readers on the node (zero-copy). The service does the accounting:
-    capacity, creation, sealing, deletion. Every RPC needs the cluster token.
+    """The node's object store: objects live in one shared-memory arena file
+    (`path`, in /dev/shm), each at its `offset`, written once by their creator
+    and read zero-copy by readers on the node, who map the arena once and pin
+    what they read through the ObjectLeases service (object_leases.proto).
+    The service does the accounting: capacity, placement, creation, sealing,
+    deletion. Every RPC needs the cluster token.
     """
 
     def Create(self, request, context):
-        """Reserves `size` bytes and creates the unsealed file for the caller to
-        fill. RESOURCE_EXHAUSTED if the object can never fit (the message says
+        """Reserves `size` bytes in the arena for the caller to fill (at the
+        reply's offset of the reply's path). RESOURCE_EXHAUSTED if the object can never fit (the message says
         both sizes) or the store is full; ALREADY_EXISTS if the object exists.
         Not idempotent: retry only after Abort.
         """
@@ -103,7 +107,7 @@ class ObjectStoreServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Seal(self, request, context):
-        """Publishes a filled object under its final name. Idempotent.
+        """Publishes a filled object: readers may pin it from now on. Idempotent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -150,7 +154,7 @@ class ObjectStoreServicer:
     def Pull(self, request, context):
         """Copies an object from another node's store into this one over the
         stores' TCP data plane (services/objectstore/transfer.py: sendfile at
-        the source, recv_into the new file's mapping here), several ranges at
+        the source, splice into the arena here), several ranges at
         once, sealed when complete. Concurrent pulls of one object share one
         transfer.
         Idempotent: an object already here answers at once. NOT_FOUND if the
@@ -164,7 +168,7 @@ class ObjectStoreServicer:
     def Restore(self, request, context):
         """Brings an object back into shared memory if it was spilled to disk or
         (a copy pulled from another node) evicted to make room; readers call
-        it when the object's file is gone. Idempotent. NOT_FOUND if the store
+        it when the object is not in memory. Idempotent. NOT_FOUND if the store
         has no trace of it (deleted).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -228,10 +232,12 @@ def add_ObjectStoreServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ObjectStore:
-    """The node's object store: objects live as files in a shared-memory
-    directory (/dev/shm), written once by their creator and mapped read-only
-    by readers on the node (zero-copy). The service does the accounting:
-    capacity, creation, sealing, deletion. Every RPC needs the cluster token.
+    """The node's object store: objects live in one shared-memory arena file
+    (`path`, in /dev/shm), each at its `offset`, written once by their creator
+    and read zero-copy by readers on the node, who map the arena once and pin
+    what they read through the ObjectLeases service (object_leases.proto).
+    The service does the accounting: capacity, placement, creation, sealing,
+    deletion. Every RPC needs the cluster token.
     """
 
     @staticmethod

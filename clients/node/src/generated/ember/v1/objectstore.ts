@@ -29,8 +29,10 @@ export interface CreateRequest {
 }
 
 export interface CreateReply {
-  /** the unsealed file to write */
+  /** the arena file */
   path: string;
+  /** where in it to write the object's `size` bytes */
+  offset: number;
 }
 
 export interface SealRequest {
@@ -39,6 +41,7 @@ export interface SealRequest {
 
 export interface SealReply {
   path: string;
+  offset: number;
 }
 
 export interface AbortRequest {
@@ -71,6 +74,8 @@ export interface LocateReply_Entry {
   size: number;
   /** on disk now (found is false) */
   spilled: boolean;
+  /** in the arena file `path`, if found */
+  offset: number;
 }
 
 export interface ListRequest {
@@ -91,8 +96,10 @@ export interface PullRequest {
 }
 
 export interface PullReply {
-  /** the sealed local file */
+  /** the arena file */
   path: string;
+  /** where the sealed copy is in it */
+  offset: number;
 }
 
 export interface RestoreRequest {
@@ -101,6 +108,7 @@ export interface RestoreRequest {
 
 export interface RestoreReply {
   path: string;
+  offset: number;
 }
 
 export interface StatsRequest {
@@ -121,6 +129,12 @@ export interface StatsReply {
   /** pulled copies dropped, pullable again */
   numEvicted: number;
   spillDirectory: string;
+  /** shared memory the arena holds (objects, touched free pages kept for reuse) */
+  residentBytes: number;
+  /** reader processes with a lease */
+  numReaders: number;
+  /** objects pinned by readers (never spilled, evicted or reused meanwhile) */
+  numPinned: number;
 }
 
 function createBaseCreateRequest(): CreateRequest {
@@ -213,13 +227,16 @@ export const CreateRequest: MessageFns<CreateRequest> = {
 };
 
 function createBaseCreateReply(): CreateReply {
-  return { path: "" };
+  return { path: "", offset: 0 };
 }
 
 export const CreateReply: MessageFns<CreateReply> = {
   encode(message: CreateReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.path !== "") {
       writer.uint32(10).string(message.path);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).uint64(message.offset);
     }
     return writer;
   },
@@ -245,6 +262,14 @@ export const CreateReply: MessageFns<CreateReply> = {
             message.path = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -258,13 +283,19 @@ export const CreateReply: MessageFns<CreateReply> = {
   },
 
   fromJSON(object: any): CreateReply {
-    return { path: isSet(object.path) ? globalThis.String(object.path) : "" };
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+    };
   },
 
   toJSON(message: CreateReply): unknown {
     const obj: any = {};
     if (message.path !== "") {
       obj.path = message.path;
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
     }
     return obj;
   },
@@ -275,6 +306,7 @@ export const CreateReply: MessageFns<CreateReply> = {
   fromPartial<I extends Exact<DeepPartial<CreateReply>, I>>(object: I): CreateReply {
     const message = createBaseCreateReply();
     message.path = object.path ?? "";
+    message.offset = object.offset ?? 0;
     return message;
   },
 };
@@ -353,13 +385,16 @@ export const SealRequest: MessageFns<SealRequest> = {
 };
 
 function createBaseSealReply(): SealReply {
-  return { path: "" };
+  return { path: "", offset: 0 };
 }
 
 export const SealReply: MessageFns<SealReply> = {
   encode(message: SealReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.path !== "") {
       writer.uint32(10).string(message.path);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).uint64(message.offset);
     }
     return writer;
   },
@@ -385,6 +420,14 @@ export const SealReply: MessageFns<SealReply> = {
             message.path = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -398,13 +441,19 @@ export const SealReply: MessageFns<SealReply> = {
   },
 
   fromJSON(object: any): SealReply {
-    return { path: isSet(object.path) ? globalThis.String(object.path) : "" };
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+    };
   },
 
   toJSON(message: SealReply): unknown {
     const obj: any = {};
     if (message.path !== "") {
       obj.path = message.path;
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
     }
     return obj;
   },
@@ -415,6 +464,7 @@ export const SealReply: MessageFns<SealReply> = {
   fromPartial<I extends Exact<DeepPartial<SealReply>, I>>(object: I): SealReply {
     const message = createBaseSealReply();
     message.path = object.path ?? "";
+    message.offset = object.offset ?? 0;
     return message;
   },
 };
@@ -829,7 +879,7 @@ export const LocateReply: MessageFns<LocateReply> = {
 };
 
 function createBaseLocateReply_Entry(): LocateReply_Entry {
-  return { objectId: Buffer.alloc(0), found: false, path: "", size: 0, spilled: false };
+  return { objectId: Buffer.alloc(0), found: false, path: "", size: 0, spilled: false, offset: 0 };
 }
 
 export const LocateReply_Entry: MessageFns<LocateReply_Entry> = {
@@ -848,6 +898,9 @@ export const LocateReply_Entry: MessageFns<LocateReply_Entry> = {
     }
     if (message.spilled !== false) {
       writer.uint32(40).bool(message.spilled);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(48).uint64(message.offset);
     }
     return writer;
   },
@@ -905,6 +958,14 @@ export const LocateReply_Entry: MessageFns<LocateReply_Entry> = {
             message.spilled = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -928,6 +989,7 @@ export const LocateReply_Entry: MessageFns<LocateReply_Entry> = {
       path: isSet(object.path) ? globalThis.String(object.path) : "",
       size: isSet(object.size) ? globalThis.Number(object.size) : 0,
       spilled: isSet(object.spilled) ? globalThis.Boolean(object.spilled) : false,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
     };
   },
 
@@ -948,6 +1010,9 @@ export const LocateReply_Entry: MessageFns<LocateReply_Entry> = {
     if (message.spilled !== false) {
       obj.spilled = message.spilled;
     }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
     return obj;
   },
 
@@ -961,6 +1026,7 @@ export const LocateReply_Entry: MessageFns<LocateReply_Entry> = {
     message.path = object.path ?? "";
     message.size = object.size ?? 0;
     message.spilled = object.spilled ?? false;
+    message.offset = object.offset ?? 0;
     return message;
   },
 };
@@ -1241,13 +1307,16 @@ export const PullRequest: MessageFns<PullRequest> = {
 };
 
 function createBasePullReply(): PullReply {
-  return { path: "" };
+  return { path: "", offset: 0 };
 }
 
 export const PullReply: MessageFns<PullReply> = {
   encode(message: PullReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.path !== "") {
       writer.uint32(10).string(message.path);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).uint64(message.offset);
     }
     return writer;
   },
@@ -1273,6 +1342,14 @@ export const PullReply: MessageFns<PullReply> = {
             message.path = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1286,13 +1363,19 @@ export const PullReply: MessageFns<PullReply> = {
   },
 
   fromJSON(object: any): PullReply {
-    return { path: isSet(object.path) ? globalThis.String(object.path) : "" };
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+    };
   },
 
   toJSON(message: PullReply): unknown {
     const obj: any = {};
     if (message.path !== "") {
       obj.path = message.path;
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
     }
     return obj;
   },
@@ -1303,6 +1386,7 @@ export const PullReply: MessageFns<PullReply> = {
   fromPartial<I extends Exact<DeepPartial<PullReply>, I>>(object: I): PullReply {
     const message = createBasePullReply();
     message.path = object.path ?? "";
+    message.offset = object.offset ?? 0;
     return message;
   },
 };
@@ -1381,13 +1465,16 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
 };
 
 function createBaseRestoreReply(): RestoreReply {
-  return { path: "" };
+  return { path: "", offset: 0 };
 }
 
 export const RestoreReply: MessageFns<RestoreReply> = {
   encode(message: RestoreReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.path !== "") {
       writer.uint32(10).string(message.path);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).uint64(message.offset);
     }
     return writer;
   },
@@ -1413,6 +1500,14 @@ export const RestoreReply: MessageFns<RestoreReply> = {
             message.path = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1426,13 +1521,19 @@ export const RestoreReply: MessageFns<RestoreReply> = {
   },
 
   fromJSON(object: any): RestoreReply {
-    return { path: isSet(object.path) ? globalThis.String(object.path) : "" };
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+    };
   },
 
   toJSON(message: RestoreReply): unknown {
     const obj: any = {};
     if (message.path !== "") {
       obj.path = message.path;
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
     }
     return obj;
   },
@@ -1443,6 +1544,7 @@ export const RestoreReply: MessageFns<RestoreReply> = {
   fromPartial<I extends Exact<DeepPartial<RestoreReply>, I>>(object: I): RestoreReply {
     const message = createBaseRestoreReply();
     message.path = object.path ?? "";
+    message.offset = object.offset ?? 0;
     return message;
   },
 };
@@ -1512,6 +1614,9 @@ function createBaseStatsReply(): StatsReply {
     restoredBytesTotal: 0,
     numEvicted: 0,
     spillDirectory: "",
+    residentBytes: 0,
+    numReaders: 0,
+    numPinned: 0,
   };
 }
 
@@ -1549,6 +1654,15 @@ export const StatsReply: MessageFns<StatsReply> = {
     }
     if (message.spillDirectory !== "") {
       writer.uint32(90).string(message.spillDirectory);
+    }
+    if (message.residentBytes !== 0) {
+      writer.uint32(96).uint64(message.residentBytes);
+    }
+    if (message.numReaders !== 0) {
+      writer.uint32(104).uint32(message.numReaders);
+    }
+    if (message.numPinned !== 0) {
+      writer.uint32(112).uint32(message.numPinned);
     }
     return writer;
   },
@@ -1654,6 +1768,30 @@ export const StatsReply: MessageFns<StatsReply> = {
             message.spillDirectory = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.residentBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.numReaders = reader.uint32();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.numPinned = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1711,6 +1849,21 @@ export const StatsReply: MessageFns<StatsReply> = {
         : isSet(object.spill_directory)
         ? globalThis.String(object.spill_directory)
         : "",
+      residentBytes: isSet(object.residentBytes)
+        ? globalThis.Number(object.residentBytes)
+        : isSet(object.resident_bytes)
+        ? globalThis.Number(object.resident_bytes)
+        : 0,
+      numReaders: isSet(object.numReaders)
+        ? globalThis.Number(object.numReaders)
+        : isSet(object.num_readers)
+        ? globalThis.Number(object.num_readers)
+        : 0,
+      numPinned: isSet(object.numPinned)
+        ? globalThis.Number(object.numPinned)
+        : isSet(object.num_pinned)
+        ? globalThis.Number(object.num_pinned)
+        : 0,
     };
   },
 
@@ -1749,6 +1902,15 @@ export const StatsReply: MessageFns<StatsReply> = {
     if (message.spillDirectory !== "") {
       obj.spillDirectory = message.spillDirectory;
     }
+    if (message.residentBytes !== 0) {
+      obj.residentBytes = Math.round(message.residentBytes);
+    }
+    if (message.numReaders !== 0) {
+      obj.numReaders = Math.round(message.numReaders);
+    }
+    if (message.numPinned !== 0) {
+      obj.numPinned = Math.round(message.numPinned);
+    }
     return obj;
   },
 
@@ -1768,21 +1930,26 @@ export const StatsReply: MessageFns<StatsReply> = {
     message.restoredBytesTotal = object.restoredBytesTotal ?? 0;
     message.numEvicted = object.numEvicted ?? 0;
     message.spillDirectory = object.spillDirectory ?? "";
+    message.residentBytes = object.residentBytes ?? 0;
+    message.numReaders = object.numReaders ?? 0;
+    message.numPinned = object.numPinned ?? 0;
     return message;
   },
 };
 
 /**
- * The node's object store: objects live as files in a shared-memory
- * directory (/dev/shm), written once by their creator and mapped read-only
- * by readers on the node (zero-copy). The service does the accounting:
- * capacity, creation, sealing, deletion. Every RPC needs the cluster token.
+ * The node's object store: objects live in one shared-memory arena file
+ * (`path`, in /dev/shm), each at its `offset`, written once by their creator
+ * and read zero-copy by readers on the node, who map the arena once and pin
+ * what they read through the ObjectLeases service (object_leases.proto).
+ * The service does the accounting: capacity, placement, creation, sealing,
+ * deletion. Every RPC needs the cluster token.
  */
 export type ObjectStoreService = typeof ObjectStoreService;
 export const ObjectStoreService = {
   /**
-   * Reserves `size` bytes and creates the unsealed file for the caller to
-   * fill. RESOURCE_EXHAUSTED if the object can never fit (the message says
+   * Reserves `size` bytes in the arena for the caller to fill (at the
+   * reply's offset of the reply's path). RESOURCE_EXHAUSTED if the object can never fit (the message says
    * both sizes) or the store is full; ALREADY_EXISTS if the object exists.
    * Not idempotent: retry only after Abort.
    */
@@ -1795,7 +1962,7 @@ export const ObjectStoreService = {
     responseSerialize: (value: CreateReply): Buffer => Buffer.from(CreateReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): CreateReply => CreateReply.decode(value),
   },
-  /** Publishes a filled object under its final name. Idempotent. */
+  /** Publishes a filled object: readers may pin it from now on. Idempotent. */
   seal: {
     path: "/ember.v1.ObjectStore/Seal" as const,
     requestStream: false as const,
@@ -1863,7 +2030,7 @@ export const ObjectStoreService = {
   /**
    * Copies an object from another node's store into this one over the
    * stores' TCP data plane (services/objectstore/transfer.py: sendfile at
-   * the source, recv_into the new file's mapping here), several ranges at
+   * the source, splice into the arena here), several ranges at
    * once, sealed when complete. Concurrent pulls of one object share one
    * transfer.
    * Idempotent: an object already here answers at once. NOT_FOUND if the
@@ -1882,7 +2049,7 @@ export const ObjectStoreService = {
   /**
    * Brings an object back into shared memory if it was spilled to disk or
    * (a copy pulled from another node) evicted to make room; readers call
-   * it when the object's file is gone. Idempotent. NOT_FOUND if the store
+   * it when the object is not in memory. Idempotent. NOT_FOUND if the store
    * has no trace of it (deleted).
    */
   restore: {
@@ -1898,13 +2065,13 @@ export const ObjectStoreService = {
 
 export interface ObjectStoreServer extends UntypedServiceImplementation {
   /**
-   * Reserves `size` bytes and creates the unsealed file for the caller to
-   * fill. RESOURCE_EXHAUSTED if the object can never fit (the message says
+   * Reserves `size` bytes in the arena for the caller to fill (at the
+   * reply's offset of the reply's path). RESOURCE_EXHAUSTED if the object can never fit (the message says
    * both sizes) or the store is full; ALREADY_EXISTS if the object exists.
    * Not idempotent: retry only after Abort.
    */
   create: handleUnaryCall<CreateRequest, CreateReply>;
-  /** Publishes a filled object under its final name. Idempotent. */
+  /** Publishes a filled object: readers may pin it from now on. Idempotent. */
   seal: handleUnaryCall<SealRequest, SealReply>;
   /** Drops an unsealed object. Idempotent. */
   abort: handleUnaryCall<AbortRequest, AbortReply>;
@@ -1924,7 +2091,7 @@ export interface ObjectStoreServer extends UntypedServiceImplementation {
   /**
    * Copies an object from another node's store into this one over the
    * stores' TCP data plane (services/objectstore/transfer.py: sendfile at
-   * the source, recv_into the new file's mapping here), several ranges at
+   * the source, splice into the arena here), several ranges at
    * once, sealed when complete. Concurrent pulls of one object share one
    * transfer.
    * Idempotent: an object already here answers at once. NOT_FOUND if the
@@ -1935,7 +2102,7 @@ export interface ObjectStoreServer extends UntypedServiceImplementation {
   /**
    * Brings an object back into shared memory if it was spilled to disk or
    * (a copy pulled from another node) evicted to make room; readers call
-   * it when the object's file is gone. Idempotent. NOT_FOUND if the store
+   * it when the object is not in memory. Idempotent. NOT_FOUND if the store
    * has no trace of it (deleted).
    */
   restore: handleUnaryCall<RestoreRequest, RestoreReply>;
@@ -1943,8 +2110,8 @@ export interface ObjectStoreServer extends UntypedServiceImplementation {
 
 export interface ObjectStoreClient extends Client {
   /**
-   * Reserves `size` bytes and creates the unsealed file for the caller to
-   * fill. RESOURCE_EXHAUSTED if the object can never fit (the message says
+   * Reserves `size` bytes in the arena for the caller to fill (at the
+   * reply's offset of the reply's path). RESOURCE_EXHAUSTED if the object can never fit (the message says
    * both sizes) or the store is full; ALREADY_EXISTS if the object exists.
    * Not idempotent: retry only after Abort.
    */
@@ -1963,7 +2130,7 @@ export interface ObjectStoreClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CreateReply) => void,
   ): ClientUnaryCall;
-  /** Publishes a filled object under its final name. Idempotent. */
+  /** Publishes a filled object: readers may pin it from now on. Idempotent. */
   seal(request: SealRequest, callback: (error: ServiceError | null, response: SealReply) => void): ClientUnaryCall;
   seal(
     request: SealRequest,
@@ -2055,7 +2222,7 @@ export interface ObjectStoreClient extends Client {
   /**
    * Copies an object from another node's store into this one over the
    * stores' TCP data plane (services/objectstore/transfer.py: sendfile at
-   * the source, recv_into the new file's mapping here), several ranges at
+   * the source, splice into the arena here), several ranges at
    * once, sealed when complete. Concurrent pulls of one object share one
    * transfer.
    * Idempotent: an object already here answers at once. NOT_FOUND if the
@@ -2077,7 +2244,7 @@ export interface ObjectStoreClient extends Client {
   /**
    * Brings an object back into shared memory if it was spilled to disk or
    * (a copy pulled from another node) evicted to make room; readers call
-   * it when the object's file is gone. Idempotent. NOT_FOUND if the store
+   * it when the object is not in memory. Idempotent. NOT_FOUND if the store
    * has no trace of it (deleted).
    */
   restore(
