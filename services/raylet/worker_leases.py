@@ -63,13 +63,20 @@ class WorkerLeases:
             pool.lease(worker, shape, task.key)
             resources.subtract(self._available, shape)
             return worker
+        thread_ok = not task.env and not task.spec.HasField("actor_creation")  # an actor needs a process of its own
+        room = (pool.num_env if task.env else pool.size) < pool.max_workers  # (for another worker)
+        if shape and room and resources.fits(shape, self._available):
+            # Its resources are free: it runs on a waiting worker's thread or
+            # waits for the worker the scheduler starts for it, never behind
+            # a running task of unknown length (a fast task queued behind a
+            # slow one while a CPU idles).
+            return self._thread_host(task) if self._waiting and thread_ok else None
         best = None
         for worker in pool.leased.get(task.key, ()):
             if not worker.blocked and len(worker.assigned) < self._pipeline_depth:
                 if best is None or len(worker.assigned) < len(best.assigned):
                     best = worker
-        if (best is None and self._waiting and resources.fits(shape, self._available) and not task.env
-                and not task.spec.HasField("actor_creation")):  # an actor needs a process of its own
+        if best is None and self._waiting and thread_ok and resources.fits(shape, self._available):
             best = self._thread_host(task)
         return best
 
