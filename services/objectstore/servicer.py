@@ -7,6 +7,7 @@ import grpc.aio
 from ember.v1 import objectstore_pb2 as pb
 from ember.v1 import objectstore_pb2_grpc
 
+from ember_common import service_spans
 from ember_common.errors import InvalidArgument
 from ember_common.rpc import map_errors
 from ember_objectstore.store import ObjectStore
@@ -21,10 +22,12 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
         self._puller = puller
 
     @map_errors
+    @service_spans.traced("object create", lambda r: {"ember.object_id": r.object_id.hex(), "ember.bytes": r.size})
     async def Create(self, request: pb.CreateRequest, context: Ctx) -> pb.CreateReply:
         return pb.CreateReply(path=str(await self._store.create(request.object_id, request.size)))
 
     @map_errors
+    @service_spans.traced("object seal", lambda r: {"ember.object_id": r.object_id.hex()})
     async def Seal(self, request: pb.SealRequest, context: Ctx) -> pb.SealReply:
         return pb.SealReply(path=str(self._store.seal(request.object_id)))
 
@@ -58,7 +61,14 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
             raise InvalidArgument(f"source_address must be host:port, got {request.source_address[:100]!r}")
         if request.size <= 0:
             raise InvalidArgument(f"size must be positive, got {request.size}")
-        return pb.PullReply(path=await self._puller.pull(request.object_id, request.source_address, request.size))
+        with service_spans.rpc_span(context, "object pull") as span:
+            if span is None:
+                return pb.PullReply(path=await self._puller.pull(request.object_id, request.source_address, request.size))
+            span.attributes.update({"ember.object_id": request.object_id.hex(), "ember.bytes": request.size,
+                                    "ember.from_address": request.source_address})
+            # (the source's push spans are children of this one)
+            return pb.PullReply(path=await self._puller.pull(request.object_id, request.source_address, request.size,
+                                                             span.traceparent))
 
     @map_errors
     async def Restore(self, request: pb.RestoreRequest, context: Ctx) -> pb.RestoreReply:

@@ -10,8 +10,9 @@ else (bench/transfer.py).
 
 Protocol, one range per connection: the client sends a 2-byte token length,
 the cluster token (compared in constant time before anything else is read),
-the 20-byte object id and the range as two little-endian uint64 (offset,
-length; length 0 = to the end). The server answers one status byte (0 ok,
+the 20-byte object id, the range as two little-endian uint64 (offset,
+length; length 0 = to the end) and the puller's trace context (25 bytes,
+zeros when none: transfer_spans.py). The server answers one status byte (0 ok,
 1 not found, 2 bad token, 3 bad request) and the range's length as uint64,
 then the bytes, and closes.
 
@@ -38,19 +39,22 @@ import select
 import socket
 import ssl
 import struct
+import time
 from typing import Any
 
 from ember_common import ids, ports, tls
 from ember_common.background import SharedRuns
 from ember_common.errors import NotFound, Unavailable
 from ember_objectstore.shm_store import ShmStore
+from ember_objectstore import transfer_spans
 from ember_objectstore.spilling import Spiller
 
 log = logging.getLogger(__name__)
 
 OK, NOT_FOUND, BAD_TOKEN, BAD_REQUEST = 0, 1, 2, 3
 _RANGE = struct.Struct("<QQ")
-_HEAD_BYTES = ids.OBJECT_ID_SIZE + _RANGE.size  # a request after its token: object id, range
+# A request after its token: object id, range, trace context.
+_HEAD_BYTES = ids.OBJECT_ID_SIZE + _RANGE.size + transfer_spans.CONTEXT_BYTES
 _REPLY = struct.Struct("<BQ")
 # Ranges read at once for a large object, and the smallest range worth a
 # connection of its own.
@@ -155,7 +159,7 @@ class TransferServer:
         """The reply header to a request (after a right token), and what
         follows it: the object's file (open and share-locked; the caller
         closes it), offset and count, or None when nothing does."""
-        offset, length = _RANGE.unpack(head[ids.OBJECT_ID_SIZE:])
+        offset, length = _RANGE.unpack_from(head, ids.OBJECT_ID_SIZE)
         opened = await self._open_locked(head[:ids.OBJECT_ID_SIZE])
         if opened is None:
             return _REPLY.pack(NOT_FOUND, 0), None, 0, 0
@@ -174,6 +178,7 @@ class TransferServer:
                 writer.write(_REPLY.pack(BAD_TOKEN, 0))
                 return
             head = await asyncio.wait_for(reader.readexactly(_HEAD_BYTES), _TIMEOUT_S)
+            start_ns = time.time_ns()
             reply, f, offset, count = await self._answer(head)
             writer.write(reply)
             if f is not None:
@@ -182,6 +187,8 @@ class TransferServer:
                         await writer.drain()
                         await asyncio.get_running_loop().sendfile(writer.transport, f, offset, count)
                 self.sent_bytes += count
+                transfer_spans.pushed(head[-transfer_spans.CONTEXT_BYTES:], head[:ids.OBJECT_ID_SIZE], offset, count,
+                                      start_ns)
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
             pass  # the client went away or never spoke
         finally:
@@ -201,6 +208,7 @@ class TransferServer:
                     sock.sendall(_REPLY.pack(BAD_TOKEN, 0))
                     return
                 head = _recv_exactly(sock, _HEAD_BYTES)
+                start_ns = time.time_ns()
                 reply, f, offset, count = asyncio.run_coroutine_threadsafe(self._answer(head), loop).result()
                 sock.sendall(reply)
                 if f is not None:
@@ -209,6 +217,8 @@ class TransferServer:
                             with mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mapped, memoryview(mapped) as view:
                                 sock.sendall(view[offset:offset + count])
                     loop.call_soon_threadsafe(self._count_sent, count)  # (the counter is the loop's)
+                    transfer_spans.pushed(head[-transfer_spans.CONTEXT_BYTES:], head[:ids.OBJECT_ID_SIZE], offset,
+                                          count, start_ns)
         except (OSError, ValueError):
             pass  # a failed handshake (plaintext, another CA), a client gone or never speaking
         finally:
@@ -226,15 +236,16 @@ class Puller:
         self._tls = files.client_context() if files else None
         self.received_bytes = 0  # from other nodes, since start (metrics)
 
-    async def pull(self, object_id: bytes, source: str, size: int) -> str:
+    async def pull(self, object_id: bytes, source: str, size: int, traceparent: str = "") -> str:
         """Copy the object from the store whose transfer address is `source`
-        (host:port); the local path."""
+        (host:port); the local path. `traceparent`: the pull's span, told to the source."""
         if self._store.locate(object_id) is not None:
             return str(self._store.path(object_id))
-        await self._inflight.join(object_id, lambda: self._transfer(object_id, source, size))
+        context = transfer_spans.context_bytes(traceparent)
+        await self._inflight.join(object_id, lambda: self._transfer(object_id, source, size, context))
         return str(self._store.path(object_id))
 
-    async def _transfer(self, object_id: bytes, source: str, size: int) -> None:
+    async def _transfer(self, object_id: bytes, source: str, size: int, context: bytes) -> None:
         host, _, port = source.rpartition(":")
         await self._spiller.make_room(size)
         path = self._store.create(object_id, size)
@@ -244,7 +255,7 @@ class Puller:
                 n = max(1, min(MAX_STREAMS, size // MIN_RANGE))
                 step = -(-size // n)
                 await asyncio.gather(*(asyncio.to_thread(self._read_range, (host, int(port)), object_id, fd, off,
-                                                         min(step, size - off))
+                                                         min(step, size - off), context)
                                        for off in range(0, size, step)))
             finally:
                 os.close(fd)
@@ -255,13 +266,14 @@ class Puller:
         self.received_bytes += size
         self._spiller.sources[object_id] = source  # a copy: evicted, not spilled, when room is needed
 
-    def _read_range(self, address: tuple[str, int], object_id: bytes, fd: int, offset: int, length: int) -> None:
+    def _read_range(self, address: tuple[str, int], object_id: bytes, fd: int, offset: int, length: int,
+                    context: bytes = transfer_spans.NO_CONTEXT) -> None:
         """Blocking, in a thread: one range straight into the new object's file."""
         where = f"object {object_id.hex()} from {address[0]}:{address[1]}"
         try:
             with socket.create_connection(address, timeout=_TIMEOUT_S) as plain:
                 sock = self._tls.wrap_socket(plain, server_hostname=address[0]) if self._tls else plain
-                sock.sendall(self._hello + object_id + _RANGE.pack(offset, length))
+                sock.sendall(self._hello + object_id + _RANGE.pack(offset, length) + context)
                 status, count = _REPLY.unpack(_recv_exactly(sock, _REPLY.size))
                 if status == NOT_FOUND:
                     raise NotFound(f"{where}: the source does not have it")

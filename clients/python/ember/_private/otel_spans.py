@@ -109,12 +109,26 @@ class OtelSpans:
             provider = _otlp_provider(service_name, attributes)
             trace.set_tracer_provider(provider)
         self.tracer = provider.get_tracer(TRACER_NAME)
+        # The creation span of the detached actor this worker hosts: a later
+        # call in another trace links to it (a hand-over, not a parent).
+        self.detached_creation: trace.SpanContext | None = None
 
     def flush(self, timeout_s: float) -> None:
         provider = trace.get_tracer_provider()
         force_flush = getattr(provider, "force_flush", None)
         if force_flush is not None:
             force_flush(int(timeout_s * 1000))
+
+    @staticmethod
+    def current_metadata() -> tuple[tuple[str, str], ...] | None:
+        """gRPC metadata with the current span's context, if it is sampled."""
+        sc = trace.get_current_span().get_span_context()
+        if not sc.is_valid or not sc.trace_flags.sampled:
+            return None
+        traceparent = ("traceparent", f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{sc.trace_flags:02x}")
+        if sc.trace_state:
+            return (traceparent, ("tracestate", sc.trace_state.to_header()))
+        return (traceparent,)
 
     # ---- a submitter --------------------------------------------------------
 
@@ -154,7 +168,14 @@ class OtelSpans:
         if spec.submit_time_ns and spec.submit_time_ns <= now:
             self.tracer.start_span(f"schedule {name}", parent, attributes=attributes,
                                    start_time=spec.submit_time_ns).end(end_time=now)
-        span = self.tracer.start_span(f"execute {name}", parent, SpanKind.CONSUMER, attributes, start_time=now)
+        links = None
+        creation = self.detached_creation
+        if creation is not None and spec.actor_id and not spec.HasField("actor_creation"):
+            if trace.get_current_span(parent).get_span_context().trace_id != creation.trace_id:
+                links = [Link(creation)]  # a call in a trace of its own, made after the creation's
+        span = self.tracer.start_span(f"execute {name}", parent, SpanKind.CONSUMER, attributes, links, start_time=now)
+        if spec.HasField("actor_creation") and spec.actor_creation.detached and span.is_recording():
+            self.detached_creation = span.get_span_context()
         return RunningTask(span, context.attach(trace.set_span_in_context(span, parent)))
 
     @staticmethod
