@@ -58,8 +58,9 @@ class ServiceSpans:
 
 def configure(service_name: str, attributes: Mapping[str, Any] | None = None,
               environ: Mapping[str, str] | None = None) -> bool:
-    """Turn the service's spans on if the OTEL_* settings ask for them and
-    opentelemetry-proto is installed; whether they are on."""
+    """Turn the service's spans on if the OTEL_* settings ask for them;
+    whether they are on. (No OpenTelemetry package is needed: the spans are
+    written as OTLP protobuf by ember_common.otlp_encoding.)"""
     global active
     env = os.environ if environ is None else environ
     if not span_export.wanted(env) or env.get("OTEL_TRACES_SAMPLER", "").strip().lower() == "always_off":
@@ -67,9 +68,8 @@ def configure(service_name: str, attributes: Mapping[str, Any] | None = None,
         return False
     try:
         exporter = span_export.OtlpExporter(service_name, attributes or {}, env)
-    except ImportError as e:
-        log.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-proto cannot be loaded (%s): the "
-                    "service exports no spans (pip install opentelemetry-exporter-otlp-proto-grpc)", e)
+    except (OSError, ValueError) as e:  # (a certificate file that cannot be read, a malformed endpoint)
+        log.warning("the OTLP exporter cannot be set up (%s): the service exports no spans", e)
         active = None
         return False
     active = ServiceSpans(exporter)

@@ -3,15 +3,15 @@ the standard OTEL_* variables say, without the OpenTelemetry SDK.
 
 Why not the SDK: a span through it costs ~80-100 Python calls (sampler,
 span object, processor, exporter encoding), several per task; a
-`SpanRecord` is one object whose fields go straight into the OTLP protobuf
-(opentelemetry-proto's `ExportTraceServiceRequest`) on the exporter's
-thread. The services (GCS, raylet, object store) use only this; drivers and
+`SpanRecord` is one object whose fields are written as OTLP protobuf (an
+`ExportTraceServiceRequest`) on the exporter's thread. The services (GCS, raylet, object store) use only this; drivers and
 workers use it for Ember's own spans beside the SDK the application's spans
 go through.
 
-Nothing here imports OpenTelemetry at module level: the protobufs and the
-gRPC stub are loaded when an `OtlpExporter` is made, i.e. only when tracing
-is on (`wanted()`).
+Nothing here imports OpenTelemetry, nor needs it installed: the spans are
+written in OTLP's protobuf wire format by ember_common.otlp_encoding and
+sent with gRPC, both loaded when an `OtlpExporter` is made, i.e. only when
+tracing is on (`wanted()`).
 
 Settings (the OpenTelemetry specification's names and defaults):
 OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT (http://host:port: plaintext;
@@ -30,6 +30,7 @@ import random
 import threading
 import time
 import urllib.parse
+import weakref
 from typing import Any, Mapping
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 # The standard variables that name an OTLP endpoint for traces.
 ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
+# OTLP/gRPC: opentelemetry-proto's collector TraceService.
+EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 # OTLP SpanKind values.
 INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER = 1, 2, 3, 4, 5
 # OTLP Status codes.
@@ -75,6 +78,9 @@ def parse_traceparent(traceparent: str) -> tuple[str, str, int] | None:
 
 
 _getrandbits = random.Random().getrandbits  # (a generator of its own: the application may seed the global one)
+# The last hex digit of a sampled traceparent's flags (a W3C traceparent's
+# characters 53-54; the low bit is "sampled"): `traceparent[54:55] in SAMPLED_DIGITS`.
+SAMPLED_DIGITS = frozenset("13579bdf")
 
 
 def new_span_id() -> str:
@@ -89,8 +95,9 @@ def new_trace_id() -> str:
 class SpanRecord:
     """One span: ids in lowercase hex (as traceparents carry them; made
     bytes on the exporter's thread), times in ns since the epoch,
-    attributes a dict of str/bool/int/float/list values, links (trace id,
-    span id) pairs. `end()` hands it to the exporter it was made for."""
+    attributes a dict of str/bool/int/float/list values, or bytes (ids:
+    exported as lowercase hex, converted on the exporter's thread), links
+    (trace id, span id) pairs. `end()` hands it to the exporter it was made for."""
 
     __slots__ = ("trace_id", "span_id", "parent_id", "trace_state", "name", "kind", "start_ns", "end_ns",
                  "attributes", "links", "events", "status_code", "status_message", "_exporter")
@@ -100,7 +107,7 @@ class SpanRecord:
                  links: list[tuple[str, str]] | None = None, span_id: str = "") -> None:
         self._exporter = exporter
         self.trace_id = trace_id
-        self.span_id = span_id or new_span_id()
+        self.span_id = span_id or f"{_getrandbits(64) or 1:016x}"
         self.parent_id = parent_id
         self.trace_state = trace_state
         self.name = name
@@ -170,18 +177,12 @@ class OtlpExporter:
     def __init__(self, service_name: str, attributes: Mapping[str, Any], environ: Mapping[str, str] | None = None,
                  scope: str = "ember") -> None:
         import grpc
-        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-        from opentelemetry.proto.common.v1 import common_pb2
-        from opentelemetry.proto.resource.v1 import resource_pb2
-        from opentelemetry.proto.trace.v1 import trace_pb2
+
+        from ember_common.otlp_encoding import RequestWriter
 
         env = os.environ if environ is None else environ
-        self._pb = trace_pb2
-        self._common = common_pb2
-        self._request_type = trace_service_pb2.ExportTraceServiceRequest
         self.resource = resource_attributes(service_name, attributes, env)
-        self._resource_pb = resource_pb2.Resource(attributes=[self._key_value(k, v) for k, v in self.resource.items()])
-        self._scope_pb = common_pb2.InstrumentationScope(name=scope)
+        self._writer = RequestWriter(self.resource, scope)
         self._delay_s = _int_env(env, "OTEL_BSP_SCHEDULE_DELAY", 5000) / 1000
         self._max_queue = _int_env(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048)
         self._batch = max(1, min(_int_env(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512), self._max_queue))
@@ -202,13 +203,15 @@ class OtlpExporter:
             roots = open(certificate, "rb").read() if certificate else None
             channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(roots), compression=compression)
         self._channel = channel
-        self._export = trace_service_pb2_grpc.TraceServiceStub(channel).Export
+        # The collector's TraceService.Export, sent as bytes (otlp_encoding); its reply is not read.
+        self._export = channel.unary_unary(EXPORT_METHOD, request_serializer=None, response_deserializer=None)
         self._rpc_error = grpc.RpcError
         self._queue: collections.deque[SpanRecord] = collections.deque()
         self._wake = threading.Event()
         self._lock = threading.Lock()  # one export at a time (the thread's, or a flush's)
         self._thread: threading.Thread | None = None
-        self._pid = 0
+        me = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (exporter := me()) is not None and exporter._forked())
         self.dropped = 0
         self.exported = 0
         self.failed = 0
@@ -218,21 +221,27 @@ class OtlpExporter:
 
     def add(self, span: SpanRecord) -> None:
         queue = self._queue
-        if len(queue) >= self._max_queue:
+        queued = len(queue)
+        if queued >= self._max_queue:
             self.dropped += 1
             return
         queue.append(span)
-        if self._pid != os.getpid():
+        if self._thread is None:
             self._start()
-        if len(queue) >= self._batch:
+        if queued + 1 == self._batch:  # (once per batch: the thread takes them)
             self._wake.set()
 
     def _start(self) -> None:
-        self._pid = os.getpid()
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="ember-span-export", daemon=True)
         self._thread.start()
+
+    def _forked(self) -> None:
+        """In a child just forked (a worker from its zygote): the parent's
+        thread is not here, nor are its spans ours to send."""
+        self._thread = None
+        self._queue.clear()
 
     # ---- the exporter's thread -------------------------------------------
 
@@ -249,7 +258,8 @@ class OtlpExporter:
             while queue:
                 batch = [queue.popleft() for _ in range(min(self._batch, len(queue)))]
                 try:
-                    self._export(self._request(batch), timeout=self._timeout_s, metadata=self._metadata or None)
+                    self._export(self._writer.request(batch), timeout=self._timeout_s,
+                                 metadata=self._metadata or None)
                     self.exported += len(batch)
                 except self._rpc_error as e:  # the collector is down or refuses: these spans are lost
                     self.failed += len(batch)
@@ -264,45 +274,6 @@ class OtlpExporter:
             done = threading.Thread(target=self.export_queued, daemon=True)
             done.start()
             done.join(timeout_s)
-
-    # ---- encoding ----------------------------------------------------------
-
-    def _any_value(self, value: Any) -> Any:
-        c = self._common
-        if isinstance(value, bool):
-            return c.AnyValue(bool_value=value)
-        if isinstance(value, int):
-            return c.AnyValue(int_value=value)
-        if isinstance(value, float):
-            return c.AnyValue(double_value=value)
-        if isinstance(value, (list, tuple)):
-            return c.AnyValue(array_value=c.ArrayValue(values=[self._any_value(v) for v in value]))
-        return c.AnyValue(string_value=str(value))
-
-    def _key_value(self, key: str, value: Any) -> Any:
-        return self._common.KeyValue(key=key, value=self._any_value(value))
-
-    def _request(self, spans: list[SpanRecord]) -> Any:
-        pb = self._pb
-        kv = self._key_value
-        fromhex = bytes.fromhex
-        out = []
-        for s in spans:
-            span = pb.Span(trace_id=fromhex(s.trace_id), span_id=fromhex(s.span_id), parent_span_id=fromhex(s.parent_id),
-                           trace_state=s.trace_state, name=s.name, kind=s.kind, flags=1,
-                           start_time_unix_nano=s.start_ns, end_time_unix_nano=s.end_ns,
-                           attributes=[kv(k, v) for k, v in s.attributes.items()])
-            if s.links:
-                span.links.extend(pb.Span.Link(trace_id=fromhex(t), span_id=fromhex(i), flags=1) for t, i in s.links)
-            if s.events:
-                span.events.extend(pb.Span.Event(name=n, time_unix_nano=t, attributes=[kv(k, v) for k, v in a.items()])
-                                   for n, t, a in s.events)
-            if s.status_code:
-                span.status.code = s.status_code
-                span.status.message = s.status_message
-            out.append(span)
-        return self._request_type(resource_spans=[pb.ResourceSpans(
-            resource=self._resource_pb, scope_spans=[pb.ScopeSpans(scope=self._scope_pb, spans=out)])])
 
     def close(self) -> None:
         self.flush()

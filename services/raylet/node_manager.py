@@ -28,6 +28,7 @@ from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 from ember_common import ids, service_spans, task_error_types
 from ember_common.errors import ProtocolError
 from ember_common.object_layout import Failure, FailureType
+from ember_common.span_export import SAMPLED_DIGITS
 from ember_raylet import resources, scheduling_policy, task_spans
 from ember_raylet.actor_table import Actor, ActorTable
 from ember_raylet.admission import Admission
@@ -489,7 +490,7 @@ class NodeManager:
         task.worker = worker
         if self.task_events is not None:
             self.task_events.dispatched(task.spec, worker.worker_id, worker.session.pid)  # type: ignore[union-attr]
-        if service_spans.active is not None and task.spec.traceparent:
+        if service_spans.active is not None and task.spec.traceparent[54:55] in SAMPLED_DIGITS:
             task_spans.leased(task, self.node_id, worker.session.pid)  # type: ignore[union-attr]
         execute = worker.session.outbox.execute.add()  # type: ignore[union-attr]
         if task.spec.task_id in worker.threads:  # leased by pick, beside the worker's waiting tasks

@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from ember_common import service_spans, span_export
+from ember_common import otlp_encoding, service_spans, span_export
 from ember_objectstore import transfer_spans
 from tests.helpers import wait_until
 from tests.otlp_receiver import OtlpReceiver
@@ -48,6 +49,46 @@ def test_the_resource_takes_the_standard_variables():
     assert resource["process.pid"] == os.getpid()
     named = span_export.resource_attributes("ember-raylet", {}, {"OTEL_SERVICE_NAME": "mine"})
     assert named["service.name"] == "mine"
+
+
+def test_the_encoding_is_otlps_protobuf():
+    """Ember's hand-written wire format, read back by opentelemetry-proto's
+    generated classes: every field Ember writes, long values included."""
+    writer = otlp_encoding.RequestWriter({"service.name": "s", "process.pid": 7}, "ember")
+    long_text = "y" * 300
+    span = span_export.SpanRecord(None, "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "n" * 200,
+                                  span_export.CONSUMER, 5, {"s": "x", "id": b"\x01\xff", "i": -3, "big": 1 << 40,
+                                                            "f": 1.5, "t": True, "no": False, "l": [1, "a"],
+                                                            "long": long_text},
+                                  "congo=t61rcWkgMzE", [("1" * 32, "2" * 16)], span_id="00f067aa0ba902b7")
+    span.end_ns = 9
+    span.add_event("exception", {"exception.type": "ValueError"}, 8)
+    span.fail("broke")
+    root = span_export.SpanRecord(None, "1" * 32, "", "root", span_export.SERVER, 1)
+    root.end_ns = 2
+    request = trace_service_pb2.ExportTraceServiceRequest.FromString(writer.request([span, root]))
+    (resource_spans,) = request.resource_spans
+    assert {kv.key: kv.value.WhichOneof("value") for kv in resource_spans.resource.attributes} == {
+        "service.name": "string_value", "process.pid": "int_value"}
+    (scope_spans,) = resource_spans.scope_spans
+    assert scope_spans.scope.name == "ember"
+    got, got_root = scope_spans.spans
+    assert (got.trace_id.hex(), got.span_id.hex(), got.parent_span_id.hex()) == (
+        "0af7651916cd43dd8448eb211c80319c", "00f067aa0ba902b7", "b7ad6b7169203331")
+    assert (got.name, got.kind, got.start_time_unix_nano, got.end_time_unix_nano, got.trace_state, got.flags) == (
+        "n" * 200, span_export.CONSUMER, 5, 9, "congo=t61rcWkgMzE", 1)
+    values = {kv.key: kv.value for kv in got.attributes}
+    assert values["s"].string_value == "x" and values["id"].string_value == "01ff"
+    assert values["i"].int_value == -3 and values["big"].int_value == 1 << 40 and values["f"].double_value == 1.5
+    assert values["t"].bool_value is True and values["no"].HasField("bool_value") and not values["no"].bool_value
+    assert [v.WhichOneof("value") for v in values["l"].array_value.values] == ["int_value", "string_value"]
+    assert values["long"].string_value == long_text
+    (event,) = got.events
+    assert (event.name, event.time_unix_nano, event.attributes[0].value.string_value) == ("exception", 8, "ValueError")
+    (link,) = got.links
+    assert (link.trace_id.hex(), link.span_id.hex()) == ("1" * 32, "2" * 16)
+    assert (got.status.code, got.status.message) == (span_export.STATUS_ERROR, "broke")
+    assert got_root.parent_span_id == b"" and got_root.kind == span_export.SERVER and not got_root.attributes
 
 
 def test_spans_arrive_over_otlp_with_everything_they_carry(receiver):
