@@ -190,8 +190,9 @@ class UnsampledSubmission:
         spec.traceparent = self._traceparent
         if self._tracestate:
             spec.tracestate = self._tracestate
-        if self._context is not None and self._context.get(_BAGGAGE_KEY):
-            spec.baggage = _baggage_header(self._context)
+        ctx = self._context
+        if ctx and ctx.get(_BAGGAGE_KEY):  # (an empty context, the common case, is not asked)
+            spec.baggage = _baggage_header(ctx)
 
     def end(self) -> None:
         pass
@@ -214,8 +215,9 @@ class Submission:
         spec.traceparent = self._traceparent
         if self._tracestate:
             spec.tracestate = self._tracestate
-        if self._context.get(_BAGGAGE_KEY):
-            spec.baggage = _baggage_header(self._context)
+        ctx = self._context
+        if ctx and ctx.get(_BAGGAGE_KEY):
+            spec.baggage = _baggage_header(ctx)
         spec.submit_time_ns = self.span.start_ns
         self.span.attributes["ember.task_id"] = spec.task_id  # (bytes: made hex when exported)
 
@@ -327,11 +329,11 @@ class OtelSpans:
         if current is None:  # no current span: a new trace
             if not self.own:
                 return SdkSubmission(self.tracer.start_span(f"submit {name}", ctx, SpanKind.PRODUCER), ctx)
-            trace_id = _getrandbits(128) or 1
-            if self.never_root or not self.root_sampled(f"{trace_id:032x}"):  # not sampled: its ids and flag go on
-                return UnsampledSubmission(f"00-{trace_id:032x}-{_getrandbits(64) or 1:016x}-00", "", ctx)
-            return Submission(SpanRecord(self.exporter, f"{trace_id:032x}", "", f"submit {name}", PRODUCER), "", "",
-                              ctx)
+            bits = _getrandbits(192)  # (a trace id and a span id in one draw)
+            trace_id = f"{bits >> 64 or 1:032x}"
+            if self.never_root or not self.root_sampled(trace_id):  # not sampled: its ids and flag go on
+                return UnsampledSubmission(f"00-{trace_id}-{bits & 0xFFFFFFFFFFFFFFFF or 1:016x}-00", "", ctx)
+            return Submission(SpanRecord(self.exporter, trace_id, "", f"submit {name}", PRODUCER), "", "", ctx)
         kind = type(current)
         if kind is UnsampledParent:  # in a task whose trace is not sampled
             return UnsampledSubmission(current.traceparent, current.tracestate, ctx)
@@ -339,9 +341,11 @@ class OtelSpans:
             r = current.record
             return Submission(SpanRecord(self.exporter, r.trace_id, r.span_id, f"submit {name}", PRODUCER,
                                          trace_state=current._trace_state), r.traceparent, current._trace_state, ctx)
-        parent = self._parent_of(current)
+        last = self._last_parent
+        parent = None if last[0] is current and not last[3] else self._parent_of(current)  # (the cache, inline)
         if parent is None:
-            return UnsampledSubmission(self._last_parent[1], self._last_parent[2], ctx)
+            last = self._last_parent
+            return UnsampledSubmission(last[1], last[2], ctx)
         if not self.own:
             return SdkSubmission(self.tracer.start_span(f"submit {name}", ctx, SpanKind.PRODUCER), ctx)
         traceparent, tracestate = parent
@@ -450,6 +454,9 @@ class OtelSpans:
             r = current.record
             return SpanRecord(self.exporter, r.trace_id, r.span_id, f"ember.{operation}", INTERNAL, 0,
                               {"ember.object_count": count})
+        last = self._last_parent
+        if last[0] is current and not last[3]:  # (the cache, inline: under an unsampled span, nothing)
+            return None
         parent = self._parent_of(current)
         if parent is None:
             return None
