@@ -115,23 +115,24 @@ def test_a_driver_span_a_task_its_nested_task_and_an_actor_on_another_node_are_o
     root_id = format(root.get_span_context().span_id, "016x")
     spans = _wait_for_spans(receiver, trace_id, [
         "driver", "submit outer", "schedule outer", "execute outer", "submit inner", "schedule inner",
-        "execute inner", "submit Echo.call", "schedule Echo.call", "execute Echo.call", "submit Echo.__init__",
+        "execute inner", "submit Echo.call", "execute Echo.call", "submit Echo.__init__",
         "execute Echo.__init__"])
     # The driver's current span is the parent of the task's spans...
     for name in ("submit outer", "schedule outer", "execute outer", "submit Echo.__init__", "execute Echo.__init__"):
         assert spans[name].parent_span_id == root_id, name
     # ...and the task's execute span the parent of what it submits and calls.
     execute_outer = spans["execute outer"].span_id
-    for name in ("submit inner", "schedule inner", "execute inner", "submit Echo.call", "schedule Echo.call",
-                 "execute Echo.call"):
+    for name in ("submit inner", "schedule inner", "execute inner", "submit Echo.call", "execute Echo.call"):
         assert spans[name].parent_span_id == execute_outer, name
     assert spans["execute outer"].resource["ember.node_id"] == here
     assert spans["execute Echo.call"].resource["ember.node_id"] == actor_node  # across nodes
     assert spans["execute outer"].resource["service.name"] == "ember-worker"
     assert spans["driver"].resource["service.name"] == "test-driver"  # the application's own provider
-    # schedule = queue time: from submission to the start of execution.
-    assert spans["schedule outer"].end_ns == spans["execute outer"].start_ns
-    assert spans["submit outer"].start_ns <= spans["schedule outer"].start_ns <= spans["execute outer"].start_ns
+    # schedule = queue time, the raylet's: from submission until a worker is leased, before execution.
+    assert spans["submit outer"].start_ns <= spans["schedule outer"].start_ns
+    assert spans["schedule outer"].start_ns <= spans["schedule outer"].end_ns <= spans["execute outer"].start_ns
+    assert spans["schedule outer"].resource["service.name"] == "ember-raylet"
+    assert spans["schedule outer"].attributes["ember.task_id"] == spans["execute outer"].attributes["ember.task_id"]
     assert spans["execute outer"].attributes["ember.task_id"] == spans["submit outer"].attributes["ember.task_id"]
     assert spans["execute Echo.call"].attributes["ember.actor_id"] == actor._actor_id.hex()
     gets = [g for g in _trace(receiver, trace_id) if g.name == "ember.get"]
@@ -354,7 +355,7 @@ def _by_service(spans: list[ReceivedSpan], service: str, name: str) -> list[Rece
 def test_one_trace_shows_a_task_across_driver_raylets_workers_and_stores_with_a_cross_node_argument(
         traced_cluster, receiver):
     """A task on the other node makes a 4 MB value; a task here takes it
-    (a pull from the other node's store): the raylets' lease and forward
+    (a pull from the other node's store): the raylets' schedule and forward
     spans, the stores' create/seal, pull and push spans, and the workers'
     spans are one trace, each service's spans under the right parent and
     named by service and node."""
@@ -372,23 +373,24 @@ def test_one_trace_shows_a_task_across_driver_raylets_workers_and_stores_with_a_
     def arrived():
         spans = _trace(receiver, trace_id)
         names = {(s.resource["service.name"], s.name) for s in spans}
-        wanted = {("ember-raylet", "forward make_blob"), ("ember-raylet", "lease make_blob"),
-                  ("ember-raylet", "lease blob_length"), ("ember-worker", "execute make_blob"),
+        wanted = {("ember-raylet", "forward make_blob"), ("ember-raylet", "schedule make_blob"),
+                  ("ember-raylet", "schedule blob_length"), ("ember-worker", "execute make_blob"),
                   ("ember-worker", "execute blob_length"), ("ember-objectstore", "object create"),
                   ("ember-objectstore", "object seal"), ("ember-objectstore", "object pull"),
                   ("ember-objectstore", "object push")}
         return spans if wanted <= names else None
     spans = wait_until(arrived, timeout=30, what="the services' spans of the trace")
     (execute_make,) = _by_service(spans, "ember-worker", "execute make_blob")
-    # The raylets: the head's forwards make_blob to the other node, whose raylet leases it a worker.
+    # The raylets: the head's forwards make_blob to the other node, whose raylet leases it a worker (its schedule span: from the submission).
     (forward,) = _by_service(spans, "ember-raylet", "forward make_blob")
-    (lease_make,) = _by_service(spans, "ember-raylet", "lease make_blob")
-    (lease_length,) = _by_service(spans, "ember-raylet", "lease blob_length")
+    (lease_make,) = _by_service(spans, "ember-raylet", "schedule make_blob")
+    (lease_length,) = _by_service(spans, "ember-raylet", "schedule blob_length")
     assert forward.parent_span_id == lease_make.parent_span_id == lease_length.parent_span_id == root_id
     assert forward.resource["ember.node_id"] == here and forward.attributes["ember.to_node_id"] == far
     assert lease_make.resource["ember.node_id"] == far and lease_length.resource["ember.node_id"] == here
     assert lease_make.attributes["ember.task_id"] == execute_make.attributes["ember.task_id"]
-    assert lease_make.start_ns <= lease_make.end_ns <= execute_make.start_ns
+    assert forward.end_ns <= lease_make.end_ns <= execute_make.start_ns
+    assert lease_make.start_ns <= forward.start_ns  # (from the submission: the forward is part of its queue time)
     # The other node's store made the value, under the task that returned it.
     (create,) = _by_service(spans, "ember-objectstore", "object create")
     (seal,) = _by_service(spans, "ember-objectstore", "object seal")
@@ -448,7 +450,7 @@ def test_an_unsampled_trace_records_nothing_in_the_services(traced_cluster, rece
                   .remote(blob))
         ember.get(Echo.remote().call.remote(1))
     _wait_for_spans(receiver, format(marker.get_span_context().trace_id, "032x"),
-                    ["lease make_blob", "object pull", "object push", "object seal", "actor register"])
+                    ["schedule make_blob", "object pull", "object push", "object seal", "actor register"])
     assert _trace(receiver, format(root.get_span_context().trace_id, "032x")) == []  # ...none of this came
 
 

@@ -1,5 +1,5 @@
 """The spans of a process that traces (ember._private.tracing turned it on):
-task submit, schedule (queue time) and execute, object get and put, and the
+task submit and execute, object get and put, and the
 link a queue item carries from its producer to its consumer. Loaded only
 then: it imports the OpenTelemetry API and SDK.
 
@@ -373,8 +373,8 @@ class OtelSpans:
     # ---- a worker -----------------------------------------------------------
 
     def start_task(self, spec: Any) -> RunningTask:
-        """The spans of a task about to run: its schedule span (submit to
-        now), and its execute span, made current until end()."""
+        """The execute span of a task about to run, made current until
+        end(). (Its queue time is the raylet's `schedule` span.)"""
         traceparent = spec.traceparent
         if not traceparent:  # (a submitter that does not trace: a trace of the task's own)
             trace_id = new_trace_id()
@@ -402,9 +402,6 @@ class OtelSpans:
             attributes["ember.attempt_number"] = spec.attempt_number
         exporter = self.exporter
         tracestate = spec.tracestate
-        if 0 < spec.submit_time_ns <= now:
-            SpanRecord(exporter, trace_id, parent_id, f"schedule {name}", INTERNAL, spec.submit_time_ns,
-                       dict(attributes), tracestate).end(now)
         links = None
         if actor_id:
             creation = self.detached_creation
