@@ -22,12 +22,12 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
         self._puller = puller
 
     @map_errors
-    @service_spans.traced("object create", lambda r: {"ember.object_id": r.object_id.hex(), "ember.bytes": r.size})
+    @service_spans.traced("object create", lambda r: {"ember.object_id": r.object_id, "ember.bytes": r.size})
     async def Create(self, request: pb.CreateRequest, context: Ctx) -> pb.CreateReply:
         return pb.CreateReply(path=str(await self._store.create(request.object_id, request.size)))
 
     @map_errors
-    @service_spans.traced("object seal", lambda r: {"ember.object_id": r.object_id.hex()})
+    @service_spans.traced("object seal", lambda r: {"ember.object_id": r.object_id})
     async def Seal(self, request: pb.SealRequest, context: Ctx) -> pb.SealReply:
         return pb.SealReply(path=str(self._store.seal(request.object_id)))
 
@@ -62,13 +62,13 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
         if request.size <= 0:
             raise InvalidArgument(f"size must be positive, got {request.size}")
         with service_spans.rpc_span(context, "object pull") as span:
-            if span is None:
-                return pb.PullReply(path=await self._puller.pull(request.object_id, request.source_address, request.size))
-            span.attributes.update({"ember.object_id": request.object_id.hex(), "ember.bytes": request.size,
-                                    "ember.from_address": request.source_address})
+            if span is not None:
+                span.attributes.update({"ember.object_id": request.object_id, "ember.bytes": request.size,
+                                        "ember.from_address": request.source_address})
             # (the source's push spans are children of this one)
-            return pb.PullReply(path=await self._puller.pull(request.object_id, request.source_address, request.size,
-                                                             span.traceparent))
+            path = await self._puller.pull(request.object_id, request.source_address, request.size,
+                                           span.traceparent if span is not None else "")
+        return pb.PullReply(path=path)
 
     @map_errors
     async def Restore(self, request: pb.RestoreRequest, context: Ctx) -> pb.RestoreReply:
