@@ -45,10 +45,10 @@ def _node(events: bool) -> tuple[NodeManager, ClientSession, list[ClientSession]
     return nm, driver, workers
 
 
-def _run(nm: NodeManager, driver: ClientSession, workers: list[ClientSession], n: int) -> None:
+def _run(nm: NodeManager, driver: ClientSession, workers: list[ClientSession], n: int, traceparent: str = "") -> None:
     for _ in range(n):
         spec = raylet_pb2.TaskSpec(task_id=ids.new_unique_id(), function_id=b"f" * 32, function_name="f",
-                                   num_returns=1, job_id=b"\0\0\0\1")
+                                   num_returns=1, job_id=b"\0\0\0\1", traceparent=traceparent)
         spec.resources.amounts["CPU"] = 1
         nm.handle_batch(driver, raylet_pb2.ClientBatch(submit=[spec]))
         for w in workers:

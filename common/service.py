@@ -24,7 +24,7 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from ember_common import auth, ports, rpc, tls
+from ember_common import auth, ports, rpc, service_spans, tls
 from ember_common.config import Config
 from ember_common.metrics_server import MetricsServer, make_registry
 
@@ -170,6 +170,10 @@ async def _serve(service: Service, args: argparse.Namespace, token: str, config:
         loop.add_signal_handler(sig, stop.set)
     watcher = asyncio.create_task(_watch_parent(args.parent_pid, stop)) if args.parent_pid else None
 
+    # Spans over OTLP if the OTEL_* variables ask (docs/tracing.md): the
+    # service's trace_name (service.name) and trace_attributes (its node).
+    service_spans.configure(getattr(service, "trace_name", f"ember-{service.name}"),
+                            getattr(service, "trace_attributes", None))
     failed = False
     try:
         await service.start(port)
@@ -204,6 +208,7 @@ async def _serve(service: Service, args: argparse.Namespace, token: str, config:
         if metrics is not None:
             await metrics.stop()
         await server.stop(grace=0.5)
+        await asyncio.to_thread(service_spans.shutdown)  # (what is buffered goes, off the loop)
         if socket_path:
             socket_path.unlink(missing_ok=True)
         if args.ready_file:

@@ -436,7 +436,8 @@ def test_the_store_data_plane_refuses_wrong_tokens_and_unknown_objects(cluster):
 
     def ask(token: bytes, object_id: bytes) -> int:
         with socket.create_connection((info.node_address, info.object_transfer_port), timeout=5) as s:
-            s.sendall(len(token).to_bytes(2, "little") + token + object_id + struct.pack("<QQ", 0, 0))
+            # (token, object id, range, no trace context: services/objectstore/transfer.py)
+            s.sendall(len(token).to_bytes(2, "little") + token + object_id + struct.pack("<QQ", 0, 0) + bytes(25))
             return s.recv(9)[0]
 
     assert ask(b"wrong", b"\0" * 20) == 2  # refused before anything else is read

@@ -115,23 +115,24 @@ def test_a_driver_span_a_task_its_nested_task_and_an_actor_on_another_node_are_o
     root_id = format(root.get_span_context().span_id, "016x")
     spans = _wait_for_spans(receiver, trace_id, [
         "driver", "submit outer", "schedule outer", "execute outer", "submit inner", "schedule inner",
-        "execute inner", "submit Echo.call", "schedule Echo.call", "execute Echo.call", "submit Echo.__init__",
+        "execute inner", "submit Echo.call", "execute Echo.call", "submit Echo.__init__",
         "execute Echo.__init__"])
     # The driver's current span is the parent of the task's spans...
     for name in ("submit outer", "schedule outer", "execute outer", "submit Echo.__init__", "execute Echo.__init__"):
         assert spans[name].parent_span_id == root_id, name
     # ...and the task's execute span the parent of what it submits and calls.
     execute_outer = spans["execute outer"].span_id
-    for name in ("submit inner", "schedule inner", "execute inner", "submit Echo.call", "schedule Echo.call",
-                 "execute Echo.call"):
+    for name in ("submit inner", "schedule inner", "execute inner", "submit Echo.call", "execute Echo.call"):
         assert spans[name].parent_span_id == execute_outer, name
     assert spans["execute outer"].resource["ember.node_id"] == here
     assert spans["execute Echo.call"].resource["ember.node_id"] == actor_node  # across nodes
     assert spans["execute outer"].resource["service.name"] == "ember-worker"
     assert spans["driver"].resource["service.name"] == "test-driver"  # the application's own provider
-    # schedule = queue time: from submission to the start of execution.
-    assert spans["schedule outer"].end_ns == spans["execute outer"].start_ns
-    assert spans["submit outer"].start_ns <= spans["schedule outer"].start_ns <= spans["execute outer"].start_ns
+    # schedule = queue time, the raylet's: from submission until a worker is leased, before execution.
+    assert spans["submit outer"].start_ns <= spans["schedule outer"].start_ns
+    assert spans["schedule outer"].start_ns <= spans["schedule outer"].end_ns <= spans["execute outer"].start_ns
+    assert spans["schedule outer"].resource["service.name"] == "ember-raylet"
+    assert spans["schedule outer"].attributes["ember.task_id"] == spans["execute outer"].attributes["ember.task_id"]
     assert spans["execute outer"].attributes["ember.task_id"] == spans["submit outer"].attributes["ember.task_id"]
     assert spans["execute Echo.call"].attributes["ember.actor_id"] == actor._actor_id.hex()
     gets = [g for g in _trace(receiver, trace_id) if g.name == "ember.get"]
@@ -258,6 +259,8 @@ def test_a_queue_hand_over_is_a_link_not_a_parent(traced_cluster, receiver):
 _OFF_DRIVER = textwrap.dedent("""
     import sys
     import ember
+    from ember._private import runtime
+    from ember.util.placement_group import placement_group
     from ember.util.queue import Queue
 
     def loaded():
@@ -278,7 +281,10 @@ _OFF_DRIVER = textwrap.dedent("""
     q.put(1)
     assert q.get() == 1
     worker_side = ember.get(task.remote()) + ember.get(a.call.remote())
+    ember.get(placement_group([{"CPU": 1}]).ready(), timeout=30)  # (the GCS's spans' paths)
+    assert len(ember.get(ember.put(b"x" * 2_000_000))) == 2_000_000  # (the store's)
     print("loaded:", loaded() + worker_side)
+    print("session:", runtime._state.session_dir)
     ember.shutdown()
 """)
 
@@ -288,9 +294,185 @@ _OFF_DRIVER = textwrap.dedent("""
 def test_off_nothing_of_opentelemetry_is_imported(tmp_path, settings):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(settings)
+    env["PYTHONPROFILEIMPORTTIME"] = "1"  # (every process logs its imports: the services' go to their .out files)
     script = tmp_path / "driver.py"
     script.write_text(_OFF_DRIVER)
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120,
                           cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "loaded: []" in done.stdout, done.stdout + done.stderr
+    assert _service_imports(done.stdout) == {"gcs": [], "objectstore": [], "raylet": []}
+
+
+def _service_imports(driver_output: str) -> dict[str, list[str]]:
+    """The tracing modules (OpenTelemetry's, and Ember's OTLP encoder) each
+    service of the driver's cluster imported, from the import log
+    (PYTHONPROFILEIMPORTTIME) in its output file."""
+    session = pathlib.Path(driver_output.split("session: ")[1].split()[0])
+    found: dict[str, list[str]] = {}
+    for out in sorted((session / "logs").glob("*.out")):
+        service = out.name.split("-")[0].split(".")[0]
+        if service in ("gcs", "objectstore", "raylet"):
+            lines = out.read_text().splitlines()
+            assert any("import time:" in line for line in lines), f"{out} has no import log"
+            found[service] = sorted({line.rsplit("|", 1)[1].strip() for line in lines if "import time:" in line
+                                     and line.rsplit("|", 1)[1].strip().startswith(
+                                         ("opentelemetry", "ember_common.otlp_encoding"))})
+    return found
+
+
+def test_on_the_services_load_their_otlp_encoder_and_nothing_of_opentelemetry(tmp_path, receiver):
+    """The other side of the test above: with tracing on, the import log
+    does show the services loading their tracing (the check can fail), and
+    that is Ember's own OTLP encoder: no OpenTelemetry package in a service."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "PYTHONPROFILEIMPORTTIME": "1"})
+    script = tmp_path / "driver.py"
+    script.write_text(_OFF_DRIVER)
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert _service_imports(done.stdout) == {service: ["ember_common.otlp_encoding"]
+                                             for service in ("gcs", "objectstore", "raylet")}
+
+
+# ---- the services' spans -------------------------------------------------------------------------------------
+
+@ember.remote
+def make_blob(n):
+    return b"x" * n
+
+
+@ember.remote
+def blob_length(blob):
+    return len(blob)
+
+
+def _by_service(spans: list[ReceivedSpan], service: str, name: str) -> list[ReceivedSpan]:
+    return [s for s in spans if s.resource["service.name"] == service and s.name == name]
+
+
+def test_one_trace_shows_a_task_across_driver_raylets_workers_and_stores_with_a_cross_node_argument(
+        traced_cluster, receiver):
+    """A task on the other node makes a 4 MB value; a task here takes it
+    (a pull from the other node's store): the raylets' schedule and forward
+    spans, the stores' create/seal, pull and push spans, and the workers'
+    spans are one trace, each service's spans under the right parent and
+    named by service and node."""
+    c, other = traced_cluster
+    here = ember.get_runtime_context().get_node_id()
+    far = other.node_id.hex()
+    size = 4_000_000
+    with tracer.start_as_current_span("transfer") as root:
+        blob = make_blob.options(resources={"other": 1}).remote(size)
+        assert ember.get(blob_length.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False))
+                         .remote(blob)) == size
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    root_id = format(root.get_span_context().span_id, "016x")
+
+    def arrived():
+        spans = _trace(receiver, trace_id)
+        names = {(s.resource["service.name"], s.name) for s in spans}
+        wanted = {("ember-raylet", "forward make_blob"), ("ember-raylet", "schedule make_blob"),
+                  ("ember-raylet", "schedule blob_length"), ("ember-worker", "execute make_blob"),
+                  ("ember-worker", "execute blob_length"), ("ember-objectstore", "object create"),
+                  ("ember-objectstore", "object seal"), ("ember-objectstore", "object pull"),
+                  ("ember-objectstore", "object push")}
+        return spans if wanted <= names else None
+    spans = wait_until(arrived, timeout=30, what="the services' spans of the trace")
+    (execute_make,) = _by_service(spans, "ember-worker", "execute make_blob")
+    # The raylets: the head's forwards make_blob to the other node, whose raylet leases it a worker (its schedule span: from the submission).
+    (forward,) = _by_service(spans, "ember-raylet", "forward make_blob")
+    (lease_make,) = _by_service(spans, "ember-raylet", "schedule make_blob")
+    (lease_length,) = _by_service(spans, "ember-raylet", "schedule blob_length")
+    assert forward.parent_span_id == lease_make.parent_span_id == lease_length.parent_span_id == root_id
+    assert forward.resource["ember.node_id"] == here and forward.attributes["ember.to_node_id"] == far
+    assert lease_make.resource["ember.node_id"] == far and lease_length.resource["ember.node_id"] == here
+    assert lease_make.attributes["ember.task_id"] == execute_make.attributes["ember.task_id"]
+    assert forward.end_ns <= lease_make.end_ns <= execute_make.start_ns
+    assert lease_make.start_ns <= forward.start_ns  # (from the submission: the forward is part of its queue time)
+    # The other node's store made the value, under the task that returned it.
+    (create,) = _by_service(spans, "ember-objectstore", "object create")
+    (seal,) = _by_service(spans, "ember-objectstore", "object seal")
+    assert create.parent_span_id == seal.parent_span_id == execute_make.span_id
+    assert create.resource["ember.node_id"] == seal.resource["ember.node_id"] == far
+    assert create.attributes["ember.object_id"] == blob.hex() and create.attributes["ember.bytes"] >= size
+    # This node's store pulled it for blob_length (under blob_length's context), the other pushed it.
+    (pull,) = _by_service(spans, "ember-objectstore", "object pull")
+    pushes = _by_service(spans, "ember-objectstore", "object push")
+    assert pull.parent_span_id == root_id and pull.resource["ember.node_id"] == here
+    assert pull.attributes["ember.object_id"] == blob.hex() and pull.attributes["ember.bytes"] >= size
+    assert pushes and all(p.parent_span_id == pull.span_id and p.resource["ember.node_id"] == far for p in pushes)
+    assert sum(p.attributes["ember.bytes"] for p in pushes) == pull.attributes["ember.bytes"]
+    assert pull.start_ns <= min(p.start_ns for p in pushes) and max(p.end_ns for p in pushes) <= pull.end_ns
+    (execute_length,) = _by_service(spans, "ember-worker", "execute blob_length")
+    assert pull.end_ns <= execute_length.start_ns
+    for s in spans:
+        if s.resource["service.name"] != "test-driver":
+            assert s.resource["process.pid"] > 0
+
+
+def test_the_gcs_spans_placement_group_scheduling_and_actor_registration(traced_cluster, receiver):
+    from ember.util.placement_group import placement_group, remove_placement_group
+
+    with tracer.start_as_current_span("control plane") as root:
+        pg = placement_group([{"CPU": 1}, {"other": 1}], strategy="SPREAD")
+        ember.get(pg.ready(), timeout=30)
+        actor = Echo.remote()
+        ember.get(actor.call.remote(1))
+    remove_placement_group(pg)
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    root_id = format(root.get_span_context().span_id, "016x")
+    spans = _wait_for_spans(receiver, trace_id, ["placement group create", "placement group schedule",
+                                                  "actor register", "execute Echo.__init__"])
+    for name in ("placement group create", "placement group schedule", "actor register"):
+        assert spans[name].resource["service.name"] == "ember-gcs", name
+        assert spans[name].parent_span_id == root_id, name
+    assert spans["placement group create"].kind == 2  # SERVER
+    schedule = spans["placement group schedule"]
+    assert schedule.attributes["ember.placement_group_id"] == pg.id.hex()
+    assert sorted(schedule.attributes["ember.node_ids"]) == sorted(n["NodeID"] for n in ember.nodes())
+    assert spans["placement group create"].start_ns <= schedule.start_ns <= schedule.end_ns
+    assert spans["actor register"].attributes["ember.actor_id"] == actor._actor_id.hex()
+
+
+def test_an_unsampled_trace_records_nothing_in_the_services(traced_cluster, receiver):
+    unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("unsampled")
+    here = ember.get_runtime_context().get_node_id()
+    with unsampled.start_as_current_span("not sampled") as root:
+        blob = make_blob.options(resources={"other": 1}).remote(2_000_000)
+        assert ember.get(blob_length.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False))
+                         .remote(blob)) == 2_000_000
+        ember.get(Echo.remote().call.remote(1))
+    with tracer.start_as_current_span("sampled") as marker:  # the same work, sampled: once it is in...
+        blob = make_blob.options(resources={"other": 1}).remote(2_000_000)
+        ember.get(blob_length.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False))
+                  .remote(blob))
+        ember.get(Echo.remote().call.remote(1))
+    _wait_for_spans(receiver, format(marker.get_span_context().trace_id, "032x"),
+                    ["schedule make_blob", "object pull", "object push", "object seal", "actor register"])
+    assert _trace(receiver, format(root.get_span_context().trace_id, "032x")) == []  # ...none of this came
+
+
+# ---- a late call to a detached actor --------------------------------------------------------------------------
+
+def test_a_late_call_to_a_detached_actor_links_to_its_creation(traced_cluster, receiver):
+    """The creation's trace ends; a call in a later trace is a child of its
+    caller's span with a link to the actor's creation span, as a queue
+    hand-over is; a call inside the creation's trace stays a plain child."""
+    with tracer.start_as_current_span("creator") as creator:
+        actor = Echo.options(lifetime="detached", name="late-called", resources={"other": 1}).remote()
+        assert ember.get(actor.call.remote(1)) == 1  # in the creation's trace
+    try:
+        with tracer.start_as_current_span("later") as later:
+            assert ember.get(ember.get_actor("late-called").call.remote(2)) == 2
+        creation_trace = format(creator.get_span_context().trace_id, "032x")
+        created = _wait_for_spans(receiver, creation_trace, ["execute Echo.__init__", "execute Echo.call"])
+        late = _wait_for_spans(receiver, format(later.get_span_context().trace_id, "032x"), ["execute Echo.call"])
+    finally:
+        ember.kill(actor)  # (after its spans are in: a killed worker's last batch is lost)
+    creation_span = created["execute Echo.__init__"]
+    assert late["execute Echo.call"].parent_span_id == format(later.get_span_context().span_id, "016x")
+    assert late["execute Echo.call"].links == ((creation_trace, creation_span.span_id),)
+    assert created["execute Echo.call"].links == ()
+    assert created["execute Echo.call"].parent_span_id == format(creator.get_span_context().span_id, "016x")

@@ -24,7 +24,7 @@ from typing import Protocol
 from ember.v1 import gcs_pb2, raylet_pb2
 
 from ember_common.errors import AlreadyExists, NotFound
-from ember_gcs import placement_policy
+from ember_gcs import placement_policy, placement_spans
 from ember_gcs.node_table import NodeTable
 from ember_gcs.storage import Storage
 
@@ -92,6 +92,7 @@ class PlacementGroupTable:
             changed.state = Group.REMOVED
             await self._save(changed)  # stored first: a failed write changes nothing
             self._groups[group_id] = changed
+            placement_spans.forget(group_id)
             await self._give_back(group)
 
     async def remove_job(self, job_id: bytes) -> None:
@@ -149,6 +150,7 @@ class PlacementGroupTable:
             raise
         self._groups[group.placement_group_id] = created
         await asyncio.gather(*(self._commit(alive[n], b) for n, b in by_node.items()))
+        placement_spans.scheduled(group.placement_group_id, list(placed))
         log.info("placement group %s created on %d node(s)", group.placement_group_id.hex()[:8], len(by_node))
 
     async def _commit(self, node: gcs_pb2.NodeInfo, bundles: list[raylet_pb2.Bundle]) -> None:

@@ -46,6 +46,7 @@ REQUEST_LIMITS = RequestLimits(default=1 << 20, per_method={
 
 class GcsService:
     name = "gcs"
+    trace_name = "ember-gcs"  # (its spans' service.name; no node of its own)
     request_limits = REQUEST_LIMITS
     metrics_setting = "metrics_gcs_port"
 
@@ -53,6 +54,7 @@ class GcsService:
                  host: str = "127.0.0.1", lease_ttl_s: float = 3.0, token: str = "",
                  session_dir: pathlib.Path | None = None, autoscaling_config: str | None = None) -> None:
         self._storage = open_storage(storage_url, cluster_name)
+        self.trace_attributes = {"ember.cluster_name": cluster_name}
         self._host = host
         self.metrics_port = 0  # set by run_service
         self.nodes = NodeTable(self._storage, config.health_timeout_s)

@@ -11,7 +11,7 @@ import grpc
 import grpc.aio
 from ember.v1 import autoscaler_pb2, gcs_pb2, gcs_pb2_grpc
 
-from ember_common import ids
+from ember_common import ids, service_spans
 from ember_common.errors import InvalidArgument
 from ember_common.rpc import map_errors
 from ember_gcs.actor_table import ActorTable
@@ -20,6 +20,7 @@ from ember_gcs.kv_table import MAX_KEY, MAX_VALUE, KvTable
 from ember_gcs.leader_gate import Leadership
 from ember_gcs.membership import ClusterMembership
 from ember_gcs.node_table import NodeTable
+from ember_gcs import placement_spans
 from ember_gcs.placement_group_table import PlacementGroupTable
 
 Ctx = grpc.aio.ServicerContext
@@ -145,6 +146,9 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
         )
 
     @map_errors
+    @service_spans.traced("actor register", lambda r: {"ember.actor_id": r.actor.actor_id.hex(),
+                                                      "ember.class_name": r.actor.class_name,
+                                                      "ember.detached": r.actor.detached})
     async def RegisterActor(self, request: gcs_pb2.RegisterActorRequest, context: Ctx) -> gcs_pb2.RegisterActorReply:
         actor = request.actor
         ids.check(actor.actor_id, ids.UNIQUE_ID_SIZE, "actor_id")
@@ -192,6 +196,9 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
             self._actors.unwatch(queue)
 
     @map_errors
+    @service_spans.traced("placement group create",
+                          lambda r: {"ember.placement_group_id": r.group.placement_group_id.hex(),
+                                     "ember.bundle_count": len(r.group.bundles)})
     async def CreatePlacementGroup(self, request: gcs_pb2.CreatePlacementGroupRequest, context: Ctx) -> gcs_pb2.CreatePlacementGroupReply:
         group = request.group
         ids.check(group.placement_group_id, ids.UNIQUE_ID_SIZE, "placement_group_id")
@@ -204,6 +211,7 @@ class GcsServicer(gcs_pb2_grpc.GcsServicer):
                                       f"{dict(bundle.amounts)}")
         if len(group.name) > 256:
             raise InvalidArgument("name must be at most 256 characters")
+        placement_spans.requested(group.placement_group_id, context)
         await self._groups.create(group)
         return gcs_pb2.CreatePlacementGroupReply()
 

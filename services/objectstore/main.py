@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="TCP port of the data plane other nodes pull objects from (0 picks one)")
     parser.add_argument("--spill-directory", default=None,
                         help="where objects go when the store is full, in a spill-<pid> directory (default: the session directory)")
+    parser.add_argument("--node-id", default="", help="the node's id (hex), named in the store's spans (docs/tracing.md)")
     return parser
 
 
@@ -28,9 +29,12 @@ def _make(args: argparse.Namespace, config: Config) -> ObjectStoreService:
     directory = pathlib.Path(args.directory or f"/dev/shm/ember-{os.getpid()}")
     capacity = args.capacity or config.object_store_bytes or default_object_store_bytes(config.object_store_fraction)
     spill = pathlib.Path(args.spill_directory or config.object_spilling_directory or args.session_dir) / f"spill-{os.getpid()}"
-    return ObjectStoreService(directory, capacity, load_token(pathlib.Path(args.session_dir)), spill,
-                              host=args.host, transfer_port=args.transfer_port,
-                              fs_capacity_threshold=config.local_fs_capacity_threshold)
+    service = ObjectStoreService(directory, capacity, load_token(pathlib.Path(args.session_dir)), spill,
+                                 host=args.host, transfer_port=args.transfer_port,
+                                 fs_capacity_threshold=config.local_fs_capacity_threshold)
+    if args.node_id:
+        service.trace_attributes = {"ember.node_id": args.node_id}
+    return service
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,6 +32,8 @@ REAP_INTERVAL_S = 2.0
 
 class ObjectStoreService:
     name = "objectstore"
+    trace_name = "ember-objectstore"  # (its spans' service.name)
+    trace_attributes: dict[str, str] = {}  # (its node's id, when told)
     metrics_setting = "metrics_objectstore_port"
 
     def __init__(self, directory: pathlib.Path, capacity: int, token: str, spill_directory: pathlib.Path,

@@ -9,6 +9,7 @@ from ember.v1 import object_leases_pb2_grpc
 from ember.v1 import objectstore_pb2 as pb
 from ember.v1 import objectstore_pb2_grpc
 
+from ember_common import service_spans
 from ember_common.errors import InvalidArgument
 from ember_common.rpc import map_errors
 from ember_objectstore.store import ObjectStore
@@ -24,11 +25,13 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
         self._arena = str(store.shm.arena_path)
 
     @map_errors
+    @service_spans.traced("object create", lambda r: {"ember.object_id": r.object_id, "ember.bytes": r.size})
     async def Create(self, request: pb.CreateRequest, context: Ctx) -> pb.CreateReply:
         entry = await self._store.create(request.object_id, request.size)
         return pb.CreateReply(path=self._arena, offset=entry.offset)
 
     @map_errors
+    @service_spans.traced("object seal", lambda r: {"ember.object_id": r.object_id})
     async def Seal(self, request: pb.SealRequest, context: Ctx) -> pb.SealReply:
         return pb.SealReply(path=self._arena, offset=self._store.seal(request.object_id).offset)
 
@@ -62,7 +65,13 @@ class ObjectStoreServicer(objectstore_pb2_grpc.ObjectStoreServicer):
             raise InvalidArgument(f"source_address must be host:port, got {request.source_address[:100]!r}")
         if request.size <= 0:
             raise InvalidArgument(f"size must be positive, got {request.size}")
-        entry = await self._puller.pull(request.object_id, request.source_address, request.size)
+        with service_spans.rpc_span(context, "object pull") as span:
+            if span is not None:
+                span.attributes.update({"ember.object_id": request.object_id, "ember.bytes": request.size,
+                                        "ember.from_address": request.source_address})
+            # (the source's push spans are children of this one)
+            entry = await self._puller.pull(request.object_id, request.source_address, request.size,
+                                            span.traceparent if span is not None else "")
         return pb.PullReply(path=self._arena, offset=entry.offset)
 
     @map_errors

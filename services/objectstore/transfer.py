@@ -10,8 +10,9 @@ else (bench/transfer.py).
 
 Protocol, one range per connection: the client sends a 2-byte token length,
 the cluster token (compared in constant time before anything else is read),
-the 20-byte object id and the range as two little-endian uint64 (offset,
-length; length 0 = to the end). The server answers one status byte (0 ok,
+the 20-byte object id, the range as two little-endian uint64 (offset,
+length; length 0 = to the end) and the puller's trace context (25 bytes,
+zeros when none: transfer_spans.py). The server answers one status byte (0 ok,
 1 not found, 2 bad token, 3 bad request) and the range's length as uint64,
 then the bytes, and closes.
 
@@ -39,11 +40,13 @@ import select
 import socket
 import ssl
 import struct
+import time
 from typing import Any, Callable
 
 from ember_common import ids, ports, tls
 from ember_common.background import SharedRuns
 from ember_common.errors import NotFound, Unavailable
+from ember_objectstore import transfer_spans
 from ember_objectstore.shm_store import Entry, ShmStore
 from ember_objectstore.spilling import Spiller, in_threads
 
@@ -51,7 +54,8 @@ log = logging.getLogger(__name__)
 
 OK, NOT_FOUND, BAD_TOKEN, BAD_REQUEST = 0, 1, 2, 3
 _RANGE = struct.Struct("<QQ")
-_HEAD_BYTES = ids.OBJECT_ID_SIZE + _RANGE.size  # a request after its token: object id, range
+# A request after its token: object id, range, trace context.
+_HEAD_BYTES = ids.OBJECT_ID_SIZE + _RANGE.size + transfer_spans.CONTEXT_BYTES
 _REPLY = struct.Struct("<BQ")
 # Ranges read at once for a large object, and the smallest range worth a
 # connection of its own.
@@ -140,7 +144,7 @@ class TransferServer:
         """The reply header to a request (after a right token), and what
         follows it: the object's source (the caller closes it), offset
         within the object and count, or None when nothing does."""
-        offset, length = _RANGE.unpack(head[ids.OBJECT_ID_SIZE:])
+        offset, length = _RANGE.unpack_from(head, ids.OBJECT_ID_SIZE)
         source = self._open(head[:ids.OBJECT_ID_SIZE])
         if source is None:
             return _REPLY.pack(NOT_FOUND, 0), None, 0, 0
@@ -158,6 +162,7 @@ class TransferServer:
                 writer.write(_REPLY.pack(BAD_TOKEN, 0))
                 return
             head = await asyncio.wait_for(reader.readexactly(_HEAD_BYTES), _TIMEOUT_S)
+            start_ns = time.time_ns()
             reply, source, offset, count = self._answer(head)
             writer.write(reply)
             if source is not None:
@@ -169,6 +174,8 @@ class TransferServer:
                 finally:
                     source.close()
                 self.sent_bytes += count
+                transfer_spans.pushed(head[-transfer_spans.CONTEXT_BYTES:], head[:ids.OBJECT_ID_SIZE], offset, count,
+                                      start_ns)
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
             pass  # the client went away or never spoke
         finally:
@@ -188,6 +195,7 @@ class TransferServer:
                     sock.sendall(_REPLY.pack(BAD_TOKEN, 0))
                     return
                 head = _recv_exactly(sock, _HEAD_BYTES)
+                start_ns = time.time_ns()
                 # (the store's state is the loop's: looked up and released there)
                 reply, source, offset, count = asyncio.run_coroutine_threadsafe(_call(self._answer, head),
                                                                                 loop).result()
@@ -199,6 +207,8 @@ class TransferServer:
                     finally:
                         loop.call_soon_threadsafe(source.close)
                     loop.call_soon_threadsafe(self._count_sent, count)  # (the counter is the loop's)
+                    transfer_spans.pushed(head[-transfer_spans.CONTEXT_BYTES:], head[:ids.OBJECT_ID_SIZE], offset,
+                                          count, start_ns)
         except (OSError, ValueError):
             pass  # a failed handshake (plaintext, another CA), a client gone or never speaking
         finally:
@@ -216,15 +226,16 @@ class Puller:
         self._tls = files.client_context() if files else None
         self.received_bytes = 0  # from other nodes, since start (metrics)
 
-    async def pull(self, object_id: bytes, source: str, size: int) -> Entry:
+    async def pull(self, object_id: bytes, source: str, size: int, traceparent: str = "") -> Entry:
         """Copy the object from the store whose transfer address is `source`
-        (host:port); its entry here."""
+        (host:port); its entry here. `traceparent`: the pull's span, told to the source."""
         entry = self._store.locate(object_id)
         if entry is not None:
             return entry
-        return await self._inflight.join(object_id, lambda: self._transfer(object_id, source, size))
+        context = transfer_spans.context_bytes(traceparent)
+        return await self._inflight.join(object_id, lambda: self._transfer(object_id, source, size, context))
 
-    async def _transfer(self, object_id: bytes, source: str, size: int) -> Entry:
+    async def _transfer(self, object_id: bytes, source: str, size: int, context: bytes) -> Entry:
         host, _, port = source.rpartition(":")
         await self._spiller.make_room(size)
         entry = self._store.create(object_id, size)
@@ -233,7 +244,7 @@ class Puller:
         fd = self._store.arena_fd  # positional writes: the ranges share it
         address = (host, int(port))
         await in_threads([functools.partial(self._read_range, address, object_id, fd, entry.offset, off,
-                                            min(step, size - off)) for off in range(0, size, step)],
+                                            min(step, size - off), context) for off in range(0, size, step)],
                          lambda: self._store.abort(object_id))
         self._store.seal(object_id)
         self.received_bytes += size
@@ -241,14 +252,14 @@ class Puller:
         return entry
 
     def _read_range(self, address: tuple[str, int], object_id: bytes, fd: int, base: int, offset: int,
-                    length: int) -> None:
+                    length: int, context: bytes = transfer_spans.NO_CONTEXT) -> None:
         """Blocking, in a thread: one range of the object straight into the
         arena (the object starts at `base` there)."""
         where = f"object {object_id.hex()} from {address[0]}:{address[1]}"
         try:
             with socket.create_connection(address, timeout=_TIMEOUT_S) as plain:
                 sock = self._tls.wrap_socket(plain, server_hostname=address[0]) if self._tls else plain
-                sock.sendall(self._hello + object_id + _RANGE.pack(offset, length))
+                sock.sendall(self._hello + object_id + _RANGE.pack(offset, length) + context)
                 status, count = _REPLY.unpack(_recv_exactly(sock, _REPLY.size))
                 if status == NOT_FOUND:
                     raise NotFound(f"{where}: the source does not have it")

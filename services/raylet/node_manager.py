@@ -25,10 +25,11 @@ from typing import Any, Callable, Iterable, Protocol
 
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
-from ember_common import ids, task_error_types
+from ember_common import ids, service_spans, task_error_types
 from ember_common.errors import ProtocolError
 from ember_common.object_layout import Failure, FailureType
-from ember_raylet import resources, scheduling_policy
+from ember_common.span_export import SAMPLED_DIGITS
+from ember_raylet import resources, scheduling_policy, task_spans
 from ember_raylet.actor_table import Actor, ActorTable
 from ember_raylet.admission import Admission
 from ember_raylet.bundles import BundleReservations
@@ -85,7 +86,7 @@ class NodeManager:
         on_store_delete: Callable[[list[bytes]], None] = _ignore,
         on_actor_event: Callable[[ActorEvent], None] = _ignore,
         on_kv_get: Callable[[ClientSession, raylet_pb2.KvKey], None] = _ignore,
-        on_pull: Callable[[bytes, bytes, int], None] = _ignore,
+        on_pull: Callable[[bytes, bytes, int, str], None] = _ignore,
         on_peer_send: Callable[[bytes], None] = _ignore,
         on_actor_lookup: Callable[[bytes, float], None] = _ignore,
         labels: dict[str, str] | None = None,
@@ -489,6 +490,8 @@ class NodeManager:
         task.worker = worker
         if self.task_events is not None:
             self.task_events.dispatched(task.spec, worker.worker_id, worker.session.pid)  # type: ignore[union-attr]
+        if service_spans.active is not None and task.spec.traceparent[54:55] in SAMPLED_DIGITS:
+            task_spans.leased(task, self.node_id, worker.session.pid)  # type: ignore[union-attr]
         execute = worker.session.outbox.execute.add()  # type: ignore[union-attr]
         if task.spec.task_id in worker.threads:  # leased by pick, beside the worker's waiting tasks
             execute.own_thread = True

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 class ObjectPulls:
     def __init__(self, objects: ObjectDirectory, tasks: TaskManager, view: ClusterView, lineage: Lineage,
-                 on_pull: Callable[[bytes, bytes, int], None], finish: FinishTask,
+                 on_pull: Callable[[bytes, bytes, int, str], None], finish: FinishTask,
                  ready: Callable[[list[bytes]], None], await_deps: Callable[[TaskEntry], None],
                  dispatch_after: Callable[[TaskEntry], None]) -> None:
         self._objects = objects
@@ -49,7 +49,9 @@ class ObjectPulls:
             source = self._objects.stored_on(value)
             assert source is not None
             waiters = self.pulls[object_id] = ([], [], source)
-            self._on_pull(object_id, source, value.stored_size)
+            task = self._tasks.tasks.get(task_id) if task_id is not None else None
+            # (the pull is traced as part of the first task waiting for it)
+            self._on_pull(object_id, source, value.stored_size, task.spec.traceparent if task is not None else "")
         if task_id is not None:
             waiters[0].append(task_id)
         if session is not None:

@@ -14,9 +14,10 @@ from typing import Callable, Iterable
 
 from ember.v1 import common_pb2, raylet_pb2
 
-from ember_common import ids
+from ember_common import ids, service_spans
 from ember_common.object_layout import Failure, FailureType
-from ember_raylet import scheduling_policy
+from ember_common.span_export import SAMPLED_DIGITS
+from ember_raylet import scheduling_policy, task_spans
 from ember_raylet.client_session import RAYLET, ClientSession
 from ember_raylet.cluster_view import ClusterView
 from ember_raylet.object_directory import ObjectDirectory
@@ -79,6 +80,8 @@ class PeerForwarding:
         We stay its owner: its returns come back to us."""
         task.state = FORWARDED
         task.node = node_id
+        if service_spans.active is not None and task.spec.traceparent[54:55] in SAMPLED_DIGITS:
+            task_spans.forwarded(task, self.node_id, node_id)
         task.returns = {}
         if not task.spec.actor_id:  # actor work does not take a node's task slots
             self.forward_count[node_id] += 1

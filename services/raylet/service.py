@@ -12,7 +12,7 @@ import pathlib
 import shutil
 import subprocess
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import grpc
 import grpc.aio
@@ -20,7 +20,7 @@ from ember.v1 import (autoscaler_pb2_grpc, client_api_pb2_grpc, client_calls_pb2
                       node_state_pb2_grpc, object_leases_pb2_grpc, objectstore_pb2, objectstore_pb2_grpc, raylet_pb2,
                       raylet_pb2_grpc)
 
-from ember_common import auth, rpc
+from ember_common import auth, rpc, service_spans
 from ember_common import runtime_env_packages as packages
 from ember_common.background import BackgroundTasks
 from ember_common.backoff import retry_with_backoff
@@ -59,6 +59,7 @@ _CHUNK_BYTES = 1 << 20
 
 class RayletService:
     name = "raylet"
+    trace_name = "ember-raylet"  # (its spans' service.name)
     metrics_setting = "metrics_raylet_port"
 
     def __init__(
@@ -84,6 +85,7 @@ class RayletService:
         log_name: str,
     ) -> None:
         self.node_id = node_id
+        self.trace_attributes = {"ember.node_id": node_id.hex()}
         self._gcs_address = gcs_address
         self._store_address = store_address
         self._token = token
@@ -161,8 +163,8 @@ class RayletService:
         self._local = LocalTransport(local_socket_path, token, self.nm, registered)
         self._pending_deletes: list[bytes] = []
         self._kv = KvCache()
-        # Actor registrations and state changes for the GCS, sent in order.
-        self._actor_events: asyncio.Queue[gcs_pb2.RegisterActorRequest | gcs_pb2.UpdateActorRequest] | None = None
+        # Actor registrations and state changes for the GCS, sent in order (with trace metadata, or None).
+        self._actor_events: asyncio.Queue[tuple[gcs_pb2.RegisterActorRequest | gcs_pb2.UpdateActorRequest, Any]] | None = None
         self._tasks = BackgroundTasks()
         self._gcs: AioGcsClient | None = None
         self._store: objectstore_pb2_grpc.ObjectStoreStub | None = None
@@ -397,7 +399,12 @@ class RayletService:
     def _queue_actor_event(self, event: gcs_pb2.RegisterActorRequest | gcs_pb2.UpdateActorRequest) -> None:
         if self._actor_events is None:
             self._actor_events = asyncio.Queue()
-        self._actor_events.put_nowait(event)
+        metadata = None
+        if service_spans.active is not None and isinstance(event, gcs_pb2.RegisterActorRequest):
+            actor = self.nm.actors.get(event.actor.actor_id)  # (its registration is part of its creation's trace)
+            if actor is not None:
+                metadata = service_spans.metadata(actor.creation.traceparent, actor.creation.tracestate)
+        self._actor_events.put_nowait((event, metadata))
 
     async def _actor_event_loop(self) -> None:
         """Tell the GCS about actors, in order; both calls are idempotent, so
@@ -407,11 +414,11 @@ class RayletService:
         gcs = self._gcs
         assert gcs is not None
         while True:
-            event = await self._actor_events.get()
+            event, metadata = await self._actor_events.get()
             send = gcs.RegisterActor if isinstance(event, gcs_pb2.RegisterActorRequest) else gcs.UpdateActor
             try:
                 await retry_with_backoff(
-                    functools.partial(send, event, timeout=10), grpc.aio.AioRpcError,
+                    functools.partial(send, event, timeout=10, metadata=metadata), grpc.aio.AioRpcError,
                     lambda e, delay: log.warning("actor update to the GCS failed (%s); retrying in %.1fs",
                                                  e.code(), delay),
                     give_up=_refused)
@@ -461,11 +468,12 @@ class RayletService:
     def _peer_send(self, node_id: bytes) -> None:
         self._peers.wake(node_id)
 
-    def _pull(self, object_id: bytes, node_id: bytes, size: int) -> None:
-        self._tasks.spawn(self._pull_object(object_id, node_id, size))
+    def _pull(self, object_id: bytes, node_id: bytes, size: int, traceparent: str = "") -> None:
+        self._tasks.spawn(self._pull_object(object_id, node_id, size, traceparent))
 
-    async def _pull_object(self, object_id: bytes, node_id: bytes, size: int) -> None:
-        """Have the local store copy an object from the node that stores it."""
+    async def _pull_object(self, object_id: bytes, node_id: bytes, size: int, traceparent: str = "") -> None:
+        """Have the local store copy an object from the node that stores it
+        (traced as part of the task waiting for it, if that is traced)."""
         assert self._store is not None
         node = self.nm.view.get(node_id)
         source = node.transfer_address if node is not None else await self._transfer_address(node_id)
@@ -474,7 +482,8 @@ class RayletService:
         else:
             try:
                 await self._store.Pull(objectstore_pb2.PullRequest(
-                    object_id=object_id, source_address=source, size=size), timeout=600)
+                    object_id=object_id, source_address=source, size=size), timeout=600,
+                    metadata=service_spans.metadata(traceparent) if service_spans.active is not None else None)
                 error = None
             except grpc.aio.AioRpcError as e:
                 error = f"{e.code().name}: {e.details()}"

@@ -17,6 +17,17 @@ def parts(*peers):
     return state, part, lineage, pulls, ready, awaited
 
 
+def test_a_pull_goes_in_the_trace_of_the_task_that_waits_for_it():
+    peer = node()
+    state, part, _, pulls, _, _ = parts(peer)
+    value = state.put(stored_on=peer.node_id)
+    task = state.task(deps=[value.object_id])
+    task.spec.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert not part.make_local(value.object_id, task_id=task.spec.task_id)
+    assert not part.make_local(value.object_id, task_id=state.task(deps=[value.object_id]).spec.task_id)
+    assert pulls == [(value.object_id, peer.node_id, 1 << 20, task.spec.traceparent)]  # one pull, the first's
+
+
 def test_one_pull_serves_every_waiter_and_its_copy_is_local_after():
     peer = node()
     state, part, _, pulls, ready, _ = parts(peer)
@@ -24,7 +35,7 @@ def test_one_pull_serves_every_waiter_and_its_copy_is_local_after():
     task = state.task(deps=[value.object_id])
     assert not part.make_local(value.object_id, task_id=task.spec.task_id)
     part.fetch(state.driver, value.object_id)  # joins the pull
-    assert pulls == [(value.object_id, peer.node_id, 1 << 20)]
+    assert pulls == [(value.object_id, peer.node_id, 1 << 20, "")]  # (an untraced task: no context)
     stranger = ids.new_put_id()
     assert part.unknown_objects([value.object_id, stranger]) == [stranger]
     part.pull_done(value.object_id, None)

@@ -186,7 +186,8 @@ def _register_named(client: Any, actor_id: bytes, name: str, namespace: str, det
         # dies: the GCS then keeps it RESTARTING, not DEAD (gcs actor_table.node_died).
         owner_node_id=client.node_id,
     )
-    reply = client.gcs.RegisterActor(gcs_pb2.RegisterActorRequest(actor=info), timeout=30)
+    reply = client.gcs.RegisterActor(gcs_pb2.RegisterActorRequest(actor=info), timeout=30,
+                                     metadata=tracing.rpc_metadata())  # (the GCS's span: a child of ours)
     if reply.registered:
         return None
     return handle_from_info(reply.existing)

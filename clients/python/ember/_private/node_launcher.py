@@ -246,7 +246,7 @@ def start_node(
     store_metrics_port = ports["objectstore"] or 0
     store_args = ["ember_objectstore.main", *common, "--port", "0", "--socket", str(store_socket),
                   "--transfer-port", "0", "--metrics-port", str(store_metrics_port),
-                  "--directory", store_dir,
+                  "--directory", store_dir, "--node-id", node_id.hex(),
                   "--ready-file", ready_file(f"objectstore-{short}"), "--log-file", str(logs / f"objectstore-{short}.log")]
     # Sized once here, so the store's capacity and the raylet's
     # object_store_memory resource agree.

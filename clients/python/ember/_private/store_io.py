@@ -15,7 +15,7 @@ import threading
 from typing import Any, Callable
 
 from ember import exceptions
-from ember._private import serialization
+from ember._private import serialization, tracing
 from ember.v1 import object_leases_pb2, objectstore_pb2
 from ember_common.store_files import ArenaMapping, LeaseFile, PinnedViews
 
@@ -51,8 +51,9 @@ class StoreIO:
         store = self._store()
         size = so.total_size
         request = objectstore_pb2.CreateRequest(object_id=object_id, size=size)
+        md = tracing.rpc_metadata() if tracing.enabled else None  # (the store's spans: children of ours)
         try:
-            reply = self._with_room(lambda: store.Create(request, timeout=60))
+            reply = self._with_room(lambda: store.Create(request, timeout=60, metadata=md))
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 raise exceptions.ObjectStoreFullError(e.details()) from None
@@ -63,7 +64,7 @@ class StoreIO:
         except BaseException:
             store.Abort(objectstore_pb2.AbortRequest(object_id=object_id), timeout=10)
             raise
-        store.Seal(objectstore_pb2.SealRequest(object_id=object_id), timeout=60)
+        store.Seal(objectstore_pb2.SealRequest(object_id=object_id), timeout=60, metadata=md)
 
     def map_stored(self, object_id: bytes) -> memoryview:
         """A stored object's bytes, read-only, zero-copy."""

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ember_common.span_export import wanted
 
 if TYPE_CHECKING:
     from ember._private.otel_spans import OtelSpans
@@ -22,22 +24,6 @@ log = logging.getLogger(__name__)
 
 enabled = False
 spans: "OtelSpans | None" = None
-
-# The standard variables that name an OTLP endpoint for traces.
-ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-
-
-def wanted(environ: Mapping[str, str]) -> bool:
-    """Whether the OTEL_* settings ask for spans over OTLP: an endpoint is
-    set, the SDK is not disabled, and the traces exporter is OTLP (the
-    default) and not "none"."""
-    if not any(environ.get(name) for name in ENDPOINT_VARS):
-        return False
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    exporters = {e.strip().lower() for e in environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",")}
-    return "otlp" in exporters
-
 
 def configure(service_name: str, attributes: dict[str, Any] | None = None) -> bool:
     """Turn tracing on in this process if the environment asks for it and
@@ -61,6 +47,15 @@ def configure(service_name: str, attributes: dict[str, Any] | None = None) -> bo
     spans = OtelSpans(service_name, attributes or {})
     enabled = True
     return True
+
+
+def rpc_metadata() -> tuple[tuple[str, str], ...] | None:
+    """gRPC call metadata carrying the current span's context to a service
+    (the object store, the GCS), whose spans are then its children; None
+    when there is no sampled current span."""
+    if spans is None or not enabled:
+        return None
+    return spans.current_metadata()
 
 
 def flush(timeout_s: float = 5.0) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ember.v1 import common_pb2, gcs_pb2
 
-from ember._private import runtime
+from ember._private import runtime, tracing
 from ember._private.object_ref import ObjectRef
 from ember_common import ids
 
@@ -103,7 +103,8 @@ def placement_group(bundles: list[dict[str, float]], strategy: str = "PACK", nam
                                       detached=lifetime == "detached")
     for spec in specs:
         info.bundles.append(common_pb2.ResourceSet(amounts=spec))
-    runtime.client().gcs.CreatePlacementGroup(gcs_pb2.CreatePlacementGroupRequest(group=info), timeout=30)
+    runtime.client().gcs.CreatePlacementGroup(gcs_pb2.CreatePlacementGroupRequest(group=info), timeout=30,
+                                              metadata=tracing.rpc_metadata())  # (the GCS's spans: children of ours)
     return PlacementGroup(group_id, specs)
 
 
