@@ -175,6 +175,15 @@ def _baggage_header(ctx: context.Context) -> str:
     return carrier.get("baggage", "")
 
 
+def _stamp(spec: Any, traceparent: str, tracestate: str, ctx: context.Context | None) -> None:
+    """A task's trace context, from its submission."""
+    spec.traceparent = traceparent
+    if tracestate:
+        spec.tracestate = tracestate
+    if ctx and ctx.get(_BAGGAGE_KEY):  # (an empty context, the common case, is not asked)
+        spec.baggage = _baggage_header(ctx)
+
+
 class UnsampledSubmission:
     """A submission in a trace that is not sampled: no span, and the task
     carries the context on as it is (0% sampling must cost next to nothing)."""
@@ -187,12 +196,7 @@ class UnsampledSubmission:
         self._context = ctx
 
     def stamp(self, spec: Any) -> None:
-        spec.traceparent = self._traceparent
-        if self._tracestate:
-            spec.tracestate = self._tracestate
-        ctx = self._context
-        if ctx and ctx.get(_BAGGAGE_KEY):  # (an empty context, the common case, is not asked)
-            spec.baggage = _baggage_header(ctx)
+        _stamp(spec, self._traceparent, self._tracestate, self._context)
 
     def end(self) -> None:
         pass
@@ -212,12 +216,7 @@ class Submission:
         self._context = ctx
 
     def stamp(self, spec: Any) -> None:
-        spec.traceparent = self._traceparent
-        if self._tracestate:
-            spec.tracestate = self._tracestate
-        ctx = self._context
-        if ctx and ctx.get(_BAGGAGE_KEY):
-            spec.baggage = _baggage_header(ctx)
+        _stamp(spec, self._traceparent, self._tracestate, self._context)
         spec.submit_time_ns = self.span.start_ns
         self.span.attributes["ember.task_id"] = spec.task_id  # (bytes: made hex when exported)
 
