@@ -215,9 +215,11 @@ def run_point(python: str, curve: str, runtime: str, size: int, store: int | Non
     argv = [python, "-c", SCRIPTS[curve], runtime, str(size)] + ([str(store)] if store else [])
     done = subprocess.run(argv, capture_output=True, text=True, timeout=3600,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    if done.returncode != 0:
-        return {"runtime": runtime, "curve": curve, "size": size, "error": done.stderr[-2000:]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"runtime": runtime, "curve": curve, "size": size, "returncode": done.returncode,
+                "error": done.stderr[-2000:]}
+    return json.loads(lines[-1])
 
 
 # curve -> (x key, [(y key, panel title)]); the envelope is a table, not a curve.
