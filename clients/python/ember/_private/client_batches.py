@@ -198,29 +198,25 @@ class Outbox:
         self.submitted = 0  # submissions sent (what the raylet counts)
         self.kept: collections.deque[Item] = collections.deque()
 
+    def _may_send(self, kind: ItemKind) -> bool:
+        """Whether an item of this kind is within the submit allowance."""
+        allowance = self.submit_allowance
+        return kind not in _SENT_AS_SUBMISSION or allowance is None or self.submitted < allowance
+
     def can_send_kept(self) -> bool:
         """Whether the next kept item may go now."""
-        kept = self.kept
-        if not kept:
-            return False
-        allowance = self.submit_allowance
-        return kept[0][0] not in _SENT_AS_SUBMISSION or allowance is None or self.submitted < allowance
+        return bool(self.kept) and self._may_send(self.kept[0][0])
 
     def _admit(self, item: Item) -> Item | None:
         """`item`, or None if it must wait behind kept submissions (then it is kept)."""
         kind = item[0]
-        if kind in _NEVER_KEPT:
+        if kind in _NEVER_KEPT or (not self.kept and self._may_send(kind)):
             return item
-        if not self.kept:
-            allowance = self.submit_allowance
-            if kind not in _SENT_AS_SUBMISSION or allowance is None or self.submitted < allowance:
-                return item
         if kind in _SENT_AS_SUBMISSION:
             spec = item[1]
-            returns = [ids.object_id_for(spec.task_id, i + 1) for i in range(spec.num_returns)]  # type: ignore[union-attr]
             with self._objects.cond:  # expected now: a get waits for them without asking the raylet
-                self._objects.live.update(returns)
-                self._objects.subscribed.update(returns)
+                self._objects.expect([ids.object_id_for(spec.task_id, i + 1)  # type: ignore[union-attr]
+                                      for i in range(spec.num_returns)])  # type: ignore[union-attr]
             item = (kind, spec.SerializeToString())  # type: ignore[union-attr,assignment]  # (a fifth of a parsed spec)
         self.kept.append(item)
         return None
