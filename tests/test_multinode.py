@@ -132,9 +132,12 @@ def test_output_of_a_task_on_another_node_reaches_the_driver(cluster):
 def test_objects_are_freed_on_every_node(cluster):
     c, far = cluster
     before_far = set(stored_objects(c.token, far))  # earlier tests' objects may still be going: only new ones count
-    value, _ = ember.get(on_far.remote(np.zeros, 3_000_000))  # stored on far, pulled to the head
+    # The ref is held while the far store is listed: once the last ref goes, the owner frees
+    # every copy at once (the value the driver still reads stays mapped from the head's store).
+    ref = on_far.remote(np.zeros, 3_000_000)
+    value, _ = ember.get(ref)  # stored on far, pulled to the head
     assert set(stored_objects(c.token, far)) - before_far
-    del value
+    del value, ref
     gc.collect()
     wait_until(lambda: not (set(stored_objects(c.token, far)) - before_far or stored_objects(c.token, c.head_node)),
                10, "the object freed on both nodes")
