@@ -26,12 +26,14 @@ def new_unique_id() -> bytes:
 # any other task (clear), so any process holding only a ref knows which
 # rules apply to it (ember.cancel refuses force=True for actor calls, as Ray).
 _ACTOR_CALL_BIT = 0x01
+_BYTES = [bytes([i]) for i in range(256)]
 
 
 def new_task_id(actor_call: bool = False) -> bytes:
-    raw = bytearray(os.urandom(UNIQUE_ID_SIZE))
-    raw[-1] = (raw[-1] | _ACTOR_CALL_BIT) if actor_call else (raw[-1] & ~_ACTOR_CALL_BIT)
-    return bytes(raw)
+    raw = os.urandom(UNIQUE_ID_SIZE)
+    last = raw[-1]
+    flagged = (last | _ACTOR_CALL_BIT) if actor_call else (last & ~_ACTOR_CALL_BIT)
+    return raw if flagged == last else raw[:-1] + _BYTES[flagged]  # (no bytearray round trip: per task)
 
 
 def is_actor_call(task_id: bytes) -> bool:

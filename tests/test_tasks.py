@@ -230,6 +230,30 @@ def test_wait():
         ember.wait(fast[0])
 
 
+def test_wait_on_many_refs_counts_what_arrives_while_it_waits(tmp_path):
+    # From 64 ids on, a wait watches the missing ones shrink as values
+    # arrive instead of looking at every id on each wake-up.
+    gate = tmp_path / "gate"
+
+    @ember.remote(num_returns=20)
+    def gated():
+        while not gate.exists():
+            time.sleep(0.01)
+        return list(range(20))
+
+    slow = gated.remote()  # one task (one CPU) holding 20 refs back
+    fast = [double.remote(i) for i in range(80)]
+    refs = fast + slow
+    ready, not_ready = ember.wait(refs, num_returns=80, timeout=30)
+    assert set(ready) == set(fast) and set(not_ready) == set(slow)
+    ready, not_ready = ember.wait(refs, num_returns=85, timeout=0.3)  # times out with what is there
+    assert set(ready) == set(fast) and set(not_ready) == set(slow)
+    threading.Timer(0.3, gate.touch).start()  # the slow ones arrive while the next wait waits
+    ready, not_ready = ember.wait(slow + fast, num_returns=100, timeout=30)
+    assert set(ready) == set(slow + fast) and not_ready == []
+    assert ember.get(slow + fast + slow[:3]) == list(range(20)) + [2 * i for i in range(80)] + [0, 1, 2]
+
+
 def test_cancel_queued_and_running(tmp_path):
     sleeper = ember.remote(helpers.touch_then_sleep)
     running = sleeper.remote(str(tmp_path / "1"), 30, 1)

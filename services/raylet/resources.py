@@ -9,7 +9,10 @@ _EPS = 1e-9
 
 
 def fits(request: Mapping[str, float], available: Mapping[str, float]) -> bool:
-    return all(available.get(k, 0.0) + _EPS >= v for k, v in request.items() if v > 0)
+    for k, v in request.items():  # (a loop, not all(<genexpr>): on every scheduling step)
+        if v > 0 and available.get(k, 0.0) + _EPS < v:
+            return False
+    return True
 
 
 def subtract(available: Resources, request: Mapping[str, float]) -> None:

@@ -341,6 +341,7 @@ class RayletService:
                 code = handle.process.poll()
                 if code is not None:
                     self.nm.worker_died(handle.worker_id, f"process exited with code {code}")
+            self.nm.reclaim_stalled(time.monotonic())
             retired = self.nm.retire_idle_workers(time.monotonic(), self._config.idle_worker_timeout_s)
             for handle in retired:
                 log.info("retiring idle worker %s (pid %d)", handle.worker_id.hex()[:8], handle.process.pid)

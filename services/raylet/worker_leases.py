@@ -16,8 +16,10 @@ task instead of a process (docs/architecture.md, "Nested tasks").
 
 from __future__ import annotations
 
+import itertools
 import logging
-from typing import Callable
+import time
+from typing import Callable, Iterable
 
 from ember.v1 import raylet_pb2
 
@@ -29,6 +31,11 @@ from ember_raylet.task_manager import ASSIGNED, FinishTask, TaskEntry, TaskManag
 from ember_raylet.worker_pool import ThreadLease, WorkerHandle, WorkerPool
 
 log = logging.getLogger(__name__)
+
+# A worker's first task that has run this long is taken to be a long one:
+# nothing more is pipelined behind it, and what was is asked back once its
+# resources are free elsewhere (NodeManager.reclaim_stalled).
+STALLED_AFTER_S = 0.1
 
 class WorkerLeases:
     def __init__(self, pool: WorkerPool, total: Resources, available: Resources, min_workers: int,
@@ -72,13 +79,48 @@ class WorkerLeases:
             # slow one while a CPU idles).
             return self._thread_host(task) if self._waiting and thread_ok else None
         best = None
+        stalled_since = None
         for worker in pool.leased.get(task.key, ()):
             if not worker.blocked and len(worker.assigned) < self._pipeline_depth:
                 if best is None or len(worker.assigned) < len(best.assigned):
-                    best = worker
+                    if stalled_since is None:
+                        stalled_since = time.monotonic() - STALLED_AFTER_S
+                    if worker.head_since > stalled_since:  # (never behind a task that runs long)
+                        best = worker
         if best is None and self._waiting and thread_ok and resources.fits(shape, self._available):
             best = self._thread_host(task)
         return best
+
+    def stalled_pipelines(self, now: float) -> list[tuple[WorkerHandle, list[bytes]]]:
+        """Workers whose first task has run STALLED_AFTER_S or longer with
+        tasks pipelined behind it that could start now (their resources are
+        free), each with those tasks: to be asked back, once per first task."""
+        out = []
+        stalled_since = now - STALLED_AFTER_S
+        for workers in self._pool.leased.values():
+            for worker in workers:
+                assigned = worker.assigned
+                if (len(assigned) > 1 and worker.head_since <= stalled_since and worker.actor_id is None
+                        and not worker.blocked and worker.reclaimed_head != assigned[0]
+                        and worker.lease is not None and resources.fits(worker.lease, self._available)):
+                    worker.reclaimed_head = assigned[0]
+                    out.append((worker, list(itertools.islice(assigned, 1, None))))
+        return out
+
+    def reclaimed(self, session: ClientSession, task_ids: Iterable[bytes]) -> None:
+        """A worker gave back tasks it had not started (asked by
+        stalled_pipelines): they queue again at the front, in order."""
+        worker = self._pool.workers.get(session.worker_id)
+        if worker is not None:
+            self._requeue(worker, task_ids)
+
+    def _requeue(self, worker: WorkerHandle, task_ids: Iterable[bytes]) -> None:
+        # (An actor's calls are its own: never handed back.)
+        for task_id in reversed(list(task_ids) if worker.actor_id is None else ()):
+            task = self._tasks.tasks.get(task_id)
+            if task is not None and task_id in worker.assigned and task.state == ASSIGNED:
+                worker.assigned.remove(task_id)
+                self._tasks.enqueue(task, front=True)
 
     def _thread_host(self, task: TaskEntry) -> WorkerHandle | None:
         """A worker whose tasks all wait, to run `task` on a thread of its
@@ -145,13 +187,7 @@ class WorkerLeases:
         worker = self._pool.workers.get(session.worker_id)
         if worker is None:
             return
-        # Tasks it hands back go to the front of their queues, in order.
-        # (An actor's calls are its own: never handed back.)
-        for task_id in reversed(blocked.returned_task_ids if worker.actor_id is None else ()):
-            task = self._tasks.tasks.get(task_id)
-            if task is not None and task_id in worker.assigned and task.state == ASSIGNED:
-                worker.assigned.remove(task_id)
-                self._tasks.enqueue(task, front=True)
+        self._requeue(worker, blocked.returned_task_ids)  # (to the front of their queues, in order)
         if worker.lease is None:
             return
         if blocked.blocked and not worker.blocked:

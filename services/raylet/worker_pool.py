@@ -50,7 +50,7 @@ _EXITED_KEPT = 1000
 
 class WorkerHandle:
     __slots__ = ("worker_id", "process", "session", "lease", "lease_key", "assigned", "blocked", "started_at",
-                 "idle_since", "actor_id", "threads", "env", "start_time")
+                 "idle_since", "actor_id", "threads", "env", "start_time", "head_since", "reclaimed_head")
 
     def __init__(self, worker_id: bytes, process: Process, env: str = "") -> None:
         self.worker_id = worker_id
@@ -66,6 +66,10 @@ class WorkerHandle:
         self.idle_since = self.started_at
         self.actor_id: bytes | None = None  # set while it hosts an actor
         self.threads: dict[bytes, ThreadLease] = {}  # task id -> its lease, for tasks on threads of their own
+        # When the first of `assigned` became first (about when it started),
+        # and the first one at which the tasks behind it were asked back.
+        self.head_since = self.started_at
+        self.reclaimed_head: bytes | None = None
 
     def waits_only(self) -> bool:
         """Whether every task it runs waits in get/wait (none uses its CPU)."""

@@ -1,6 +1,8 @@
 """The raylet's logic without sockets or processes: client sessions are
 outboxes and the worker pool spawns fake processes."""
 
+import time
+
 import pytest
 from ember.v1 import common_pb2, raylet_pb2
 
@@ -183,6 +185,43 @@ def test_blocked_worker_releases_cpu_and_hands_back_queue():
     assert nm.available["CPU"] == 1
     nm.handle_batch(w1, raylet_pb2.ClientBatch(blocked=raylet_pb2.WorkerBlocked(blocked=False)))
     assert nm.available["CPU"] == 0
+
+
+def test_tasks_pipelined_behind_a_long_task_are_asked_back_once_a_cpu_is_free():
+    nm, driver, (w1, w2), _ = make(cpus=2, depth=4)
+    specs = [spec(name=f"t{i}") for i in range(6)]
+    submit(nm, driver, *specs)
+    got = {w: [e.spec.task_id for e in executed(w)] for w in (w1, w2)}
+    assert sorted(map(len, got.values())) == [3, 3]
+    slow, fast = (w1, w2) if got[w1][0] == specs[0].task_id else (w2, w1)
+    for task_id in got[fast]:  # the other worker's tasks are quick
+        finish(nm, fast, task_id)
+    assert nm.available["CPU"] == 1
+    handle = nm.pool.workers[slow.worker_id]
+    nm.reclaim_stalled(time.monotonic())  # its first task has not run long yet
+    assert not slow.take()
+    handle.head_since -= 1.0  # now it has
+    nm.reclaim_stalled(time.monotonic())
+    assert list(slow.take().reclaim) == got[slow][1:]
+    nm.reclaim_stalled(time.monotonic())  # asked once per first task
+    assert not slow.take()
+    # The worker had started one of them meanwhile: it gives back the other.
+    nm.handle_batch(slow, raylet_pb2.ClientBatch(reclaimed=[got[slow][2]]))
+    assert [e.spec.task_id for e in executed(fast)] == [got[slow][2]]
+    assert list(handle.assigned) == got[slow][:2]
+    # Both CPUs busy with tasks that run long: a new task is pipelined
+    # behind neither; it waits for a worker to be free.
+    finish(nm, slow, got[slow][0])  # (the next one is first now)
+    handle.head_since -= 1.0
+    nm.pool.workers[fast.worker_id].head_since -= 1.0
+    late = spec(name="late")
+    submit(nm, driver, late)
+    assert not slow.take() and not fast.take()
+    finish(nm, fast, got[slow][2])
+    assert [e.spec.task_id for e in executed(fast)] == [late.task_id]
+    # A reclaimed id that is not (or no longer) this worker's is ignored.
+    nm.handle_batch(slow, raylet_pb2.ClientBatch(reclaimed=[late.task_id, ids.new_unique_id()]))
+    assert list(handle.assigned) == got[slow][1:2]
 
 
 def test_infeasible_task_warns_the_submitter():

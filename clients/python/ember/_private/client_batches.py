@@ -44,6 +44,7 @@ class ItemKind(enum.IntEnum):
     METRICS = enum.auto()  # UserMetrics: this process's changed ember.util.metrics families
     TASK_EVENT = enum.auto()  # (TaskSpec, TaskResult, start, end): a direct actor call this worker ran
     WAKE = enum.auto()  # None: the raylet raised our submit allowance (kept submissions may go)
+    RECLAIMED = enum.auto()  # task ids: tasks the raylet asked back that this worker had not started
 
 
 class Blocked(NamedTuple):
@@ -68,18 +69,20 @@ Item = Union[
     tuple[Literal[ItemKind.RELEASE], _Ids],
     tuple[Literal[ItemKind.METRICS], raylet_pb2.UserMetrics],
     tuple[Literal[ItemKind.WAKE], None],
+    tuple[Literal[ItemKind.RECLAIMED], list[bytes]],
 ]
 
 # Module globals: an enum attribute lookup costs three of these on the hot path.
 (_SUBMIT, _RESERVE, _RESUBMIT, _PUT, _PUT_DIRECT, _REF_ADD, _REF_DEL, _RESULT, _SUBSCRIBE, _FETCH, _CANCEL, _BLOCKED,
- _LOGS, _KILL, _KV_GET, _CLOSE, _RELEASE, _METRICS, _TASK_EVENT, _WAKE) = ItemKind
+ _LOGS, _KILL, _KV_GET, _CLOSE, _RELEASE, _METRICS, _TASK_EVENT, _WAKE, _RECLAIMED) = ItemKind
 
 # What the raylet counts against a driver's submit allowance.
 _SENT_AS_SUBMISSION = frozenset((_SUBMIT, _RESUBMIT))
 # Items that go even while submissions are kept back: none refers to a kept
 # task or its returns. (PUT_DIRECT is a value the raylet was promised by a
 # submission already sent; its tasks may be what the raylet waits on.)
-_NEVER_KEPT = frozenset((_PUT_DIRECT, _RESULT, _BLOCKED, _LOGS, _KV_GET, _CLOSE, _METRICS, _TASK_EVENT, _WAKE))
+_NEVER_KEPT = frozenset((_PUT_DIRECT, _RESULT, _BLOCKED, _LOGS, _KV_GET, _CLOSE, _METRICS, _TASK_EVENT, _WAKE,
+                         _RECLAIMED))
 
 
 def _add_task_event(batch: raylet_pb2.ClientBatch, spec: raylet_pb2.TaskSpec, result: raylet_pb2.TaskResult,
@@ -138,6 +141,14 @@ class ObjectStates:
         # Those dropped unfinished: values still coming are not wanted.
         self.dropped_streams: set[bytes] = set()
         self.unwanted: list[bytes] = []  # such values come: to be released (ItemKind.RELEASE)
+        # Sets of ids waiting readers still miss (CoreClient.wait_values on
+        # many ids): each value put in `values` leaves every one of them.
+        self.watchers: list[set[bytes]] = []
+
+    def arrived(self, object_id: bytes) -> None:
+        """A value is now in `values` (the caller holds `cond`)."""
+        for missing in self.watchers:
+            missing.discard(object_id)
 
     def expect(self, object_ids: Iterable[bytes]) -> None:
         """Returns of our own tasks: the raylet pushes them to their
@@ -166,6 +177,8 @@ class ObjectStates:
                     else:
                         self.values[oid] = value
                         self.remote.pop(oid, None)
+                        if self.watchers:
+                            self.arrived(oid)
                     self.fetching.discard(oid)  # (a rebuilt value): fetch it anew
             self.cond.notify_all()
 
@@ -356,6 +369,8 @@ class Outbox:
                 batch.user_metrics.families.extend(payload.families)
             elif kind is _TASK_EVENT:
                 _add_task_event(batch, *payload)
+            elif kind is _RECLAIMED:
+                batch.reclaimed.extend(payload)
             elif kind is _CLOSE:
                 closing = True
                 break

@@ -58,12 +58,14 @@ class CoreClient:
         config: Config,
         on_execute: Callable[[list[raylet_pb2.ExecuteTask]], None] | None = None,
         on_cancel: Callable[[list[bytes]], None] | None = None,
+        on_reclaim: Callable[[list[bytes]], None] | None = None,
         transport: Transport | None = None,
     ) -> None:
         self.config = config
         self.inline_threshold = config.inline_threshold
         self.on_execute = on_execute
         self.on_cancel = on_cancel
+        self.on_reclaim = on_reclaim
         self.on_block: Callable[[bool], None] | None = None
         # An async actor's loop: a wait inside one of its calls runs the
         # loop's other calls meanwhile instead of blocking them.
@@ -197,29 +199,34 @@ class CoreClient:
     def _read_loop(self, incoming: Iterator[raylet_pb2.RayletBatch]) -> None:
         try:
             for batch in incoming:
-                if batch.HasField("registered"):
+                # Which fields are set, asked once (a look at an empty
+                # repeated field builds a wrapper; most batches set one).
+                fields = {fd.name for fd, _ in batch.ListFields()}
+                if "registered" in fields:
                     self.info.CopyFrom(batch.registered)
                     self._registered.set()
-                if batch.ready:
+                if "ready" in fields:
                     self._direct.raylet_calls_done(batch.ready)
                     self.objects.ready(batch.ready, self.info.node_id)
                     if self.objects.unwanted:
                         self._release_unwanted()
-                if batch.execute and self.on_execute is not None:
+                if "execute" in fields and self.on_execute is not None:
                     self.on_execute(list(batch.execute))
-                if batch.cancel and self.on_cancel is not None:
+                if "cancel" in fields and self.on_cancel is not None:
                     self.on_cancel(list(batch.cancel))
-                if batch.kv:
+                if "reclaim" in fields and self.on_reclaim is not None:
+                    self.on_reclaim(list(batch.reclaim))
+                if "kv" in fields:
                     with self._cond:
                         for entry in batch.kv:
                             if (entry.namespace, entry.key) in self._kv_waiting:
                                 self._kv_answers[(entry.namespace, entry.key)] = entry
                         self._cond.notify_all()
-                if batch.HasField("backpressure"):
+                if "backpressure" in fields:
                     self._backpressure(batch.backpressure)
-                if batch.warnings:
+                if "warnings" in fields:
                     log_printer.print_warnings(batch.warnings)
-                if batch.logs and self.print_logs:
+                if "logs" in fields and self.print_logs:
                     log_printer.print_logs(batch.logs)
             self._dead = "the raylet closed the connection"
         except (OSError, ConnectionLost) as e:
@@ -366,6 +373,10 @@ class CoreClient:
         waits in get/wait, or is back."""
         self._enqueue((ItemKind.BLOCKED, Blocked(blocked, returned, task_id)))
 
+    def send_reclaimed(self, task_ids: list[bytes]) -> None:
+        """This worker gives back tasks the raylet asked back (not started)."""
+        self._enqueue((ItemKind.RECLAIMED, task_ids))
+
     def send_task_event(self, spec: raylet_pb2.TaskSpec, result: raylet_pb2.TaskResult, started: float) -> None:
         """Queued only: a direct call this worker ran, for its raylet's task events."""
         self._out.put((ItemKind.TASK_EVENT, (spec, result, started, time.time())))
@@ -450,6 +461,8 @@ class CoreClient:
         self._check_alive()
         with self._cond:  # our own put: get needs no round trip
             self._values[value.object_id] = value
+            if self.objects.watchers:
+                self.objects.arrived(value.object_id)
         self._enqueue((_PUT, value))
 
     def decode(self, value: common_pb2.ObjectValue, data: Any = None) -> Any:
@@ -486,6 +499,10 @@ class CoreClient:
         values = self._values
         objects = self.objects
         remote = objects.remote
+        # Many ids: the ones still missing are a set the reader shrinks as
+        # values arrive (ObjectStates.watchers), so a wake-up costs O(1), not
+        # a look at every id (4,000 ids x a wake per incoming batch).
+        watched: set[bytes] | None = None
         with self._cond:
             ready = _present(object_ids, values)
             if not fetch_local and remote:
@@ -497,14 +514,18 @@ class CoreClient:
                 objects.subscribed.update(subscribe)
                 self._out.put((ItemKind.SUBSCRIBE, subscribe))
             fetch = self._to_fetch(object_ids) if remote and fetch_local else None
-        if (subscribe or fetch) and self._local is not None:
-            self._flush()
+            if fetch_local and len(object_ids) >= _WATCH_AT:
+                wanted = set(object_ids)
+                watched = wanted - ready
+                objects.watchers.append(watched)
         blocked = False
         loop = self.actor_loop
         if loop is not None and not loop.can_run_once():
             loop = None
         next_check = 0.0
         try:
+            if (subscribe or fetch) and self._local is not None:
+                self._flush()
             with self._cond:
                 if loop is not None:
                     self._cond.wakers.append(loop.wake)
@@ -515,9 +536,12 @@ class CoreClient:
                         self._cond.wait(next_check - checked if deadline is None
                                         else min(next_check, deadline) - checked)
                         continue
-                    ready = _present(object_ids, values)
-                    if not fetch_local and remote:
-                        ready |= remote.keys() & object_ids
+                    if watched is not None:
+                        ready = wanted - watched if len(wanted) - len(watched) >= num else _UNCOUNTED
+                    else:
+                        ready = _present(object_ids, values)
+                        if not fetch_local and remote:
+                            ready |= remote.keys() & object_ids
                     if len(ready) >= num:
                         return ready
                     if remote and fetch_local and self._to_fetch(object_ids) and self._local is not None:
@@ -535,9 +559,9 @@ class CoreClient:
                         raise ConnectionLost(f"lost the connection to the raylet ({self._dead})")
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        return ready
+                        return ready if watched is None else wanted - watched
                     if interrupt is not None and interrupt():
-                        return ready
+                        return ready if watched is None else wanted - watched
                     if not blocked and report_blocked and self.on_block is not None:
                         blocked = True
                         self._cond.release()
@@ -556,9 +580,12 @@ class CoreClient:
                     finally:
                         self._cond.acquire()
         finally:
-            if loop is not None:
+            if loop is not None or watched is not None:
                 with self._cond:
-                    self._cond.wakers.remove(loop.wake)
+                    if loop is not None and loop.wake in self._cond.wakers:  # (not if the flush failed)
+                        self._cond.wakers.remove(loop.wake)
+                    if watched is not None:
+                        objects.watchers.remove(watched)
             if blocked and self.on_block is not None:
                 self.on_block(False)
 
@@ -586,6 +613,10 @@ class CoreClient:
     def get_value(self, object_id: bytes) -> common_pb2.ObjectValue:
         with self._cond:
             return self._values[object_id]
+
+
+_WATCH_AT = 64  # ids in a wait from which the missing ones are watched, not looked up
+_UNCOUNTED: set[bytes] = set()  # (not enough ready yet: the set is made on return)
 
 
 def _present(object_ids: list[bytes], values: dict[bytes, Any]) -> set[bytes]:

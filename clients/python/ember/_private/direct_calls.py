@@ -336,6 +336,8 @@ class DirectCaller:
                     if object_id in objects.live:
                         objects.values[object_id] = value
                         objects.subscribed.discard(object_id)
+                        if objects.watchers:
+                            objects.arrived(object_id)
                     objects.cond.notify_all()
             for value in publish:
                 self._put((ItemKind.PUT_DIRECT, value))

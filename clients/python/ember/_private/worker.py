@@ -91,7 +91,8 @@ class Worker:
         # Measure each task's start and run time (TaskResult.start_time, run_time_s).
         self._timed = config.metrics_enabled or config.task_events_enabled
         self._task_events = config.task_events_enabled  # report the direct calls this worker runs
-        self.client = CoreClient(raylet_address, token, register, config, on_execute=self._enqueue, on_cancel=self._cancel)
+        self.client = CoreClient(raylet_address, token, register, config, on_execute=self._enqueue,
+                                 on_cancel=self._cancel, on_reclaim=self._reclaim)
         self._worker_id = worker_id
         self._token = token or ""
         self.client.on_block = self._on_block
@@ -125,6 +126,18 @@ class Worker:
         for execute in tasks:
             self._direct_origin[execute.spec.task_id] = origin
         self._enqueue(tasks)
+
+    def _reclaim(self, task_ids: list[bytes]) -> None:
+        """The raylet wants these tasks back (pipelined here behind one that
+        runs long): those not started go back; the rest run as usual."""
+        wanted = set(task_ids)
+        with self._cv:
+            given = [e.spec.task_id for e in self._queue if e.spec.task_id in wanted]
+            if given:
+                kept = [e for e in self._queue if e.spec.task_id not in wanted]
+                self._queue.clear()
+                self._queue.extend(kept)
+                self.client.send_reclaimed(given)  # (under the lock, as a hand-back on blocking)
 
     def _cancel(self, task_ids: list[bytes]) -> None:
         with self._cv:

@@ -305,7 +305,7 @@ class LogLines(_message.Message):
     def __init__(self, job_id: _Optional[bytes] = ..., pid: _Optional[int] = ..., task_name: _Optional[str] = ..., is_stderr: _Optional[bool] = ..., lines: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ClientBatch(_message.Message):
-    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs", "kill_actors", "kv_get", "fetch", "provide", "promises", "threads_blocked", "user_metrics", "task_events")
+    __slots__ = ("register", "submit", "results", "subscribe", "add_refs", "remove_refs", "puts", "cancel", "blocked", "logs", "kill_actors", "kv_get", "fetch", "provide", "promises", "threads_blocked", "user_metrics", "task_events", "reclaimed")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     SUBMIT_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
@@ -324,6 +324,7 @@ class ClientBatch(_message.Message):
     THREADS_BLOCKED_FIELD_NUMBER: _ClassVar[int]
     USER_METRICS_FIELD_NUMBER: _ClassVar[int]
     TASK_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    RECLAIMED_FIELD_NUMBER: _ClassVar[int]
     register: RegisterClient
     submit: _containers.RepeatedCompositeFieldContainer[TaskSpec]
     results: _containers.RepeatedCompositeFieldContainer[TaskResult]
@@ -342,7 +343,8 @@ class ClientBatch(_message.Message):
     threads_blocked: _containers.RepeatedCompositeFieldContainer[WorkerBlocked]
     user_metrics: UserMetrics
     task_events: _containers.RepeatedCompositeFieldContainer[_node_state_pb2.TaskEvent]
-    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kill_actors: _Optional[_Iterable[_Union[KillActor, _Mapping]]] = ..., kv_get: _Optional[_Iterable[_Union[KvKey, _Mapping]]] = ..., fetch: _Optional[_Iterable[bytes]] = ..., provide: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., promises: _Optional[_Iterable[bytes]] = ..., threads_blocked: _Optional[_Iterable[_Union[WorkerBlocked, _Mapping]]] = ..., user_metrics: _Optional[_Union[UserMetrics, _Mapping]] = ..., task_events: _Optional[_Iterable[_Union[_node_state_pb2.TaskEvent, _Mapping]]] = ...) -> None: ...
+    reclaimed: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, register: _Optional[_Union[RegisterClient, _Mapping]] = ..., submit: _Optional[_Iterable[_Union[TaskSpec, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., subscribe: _Optional[_Iterable[bytes]] = ..., add_refs: _Optional[_Iterable[bytes]] = ..., remove_refs: _Optional[_Iterable[bytes]] = ..., puts: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[_Union[CancelTask, _Mapping]]] = ..., blocked: _Optional[_Union[WorkerBlocked, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kill_actors: _Optional[_Iterable[_Union[KillActor, _Mapping]]] = ..., kv_get: _Optional[_Iterable[_Union[KvKey, _Mapping]]] = ..., fetch: _Optional[_Iterable[bytes]] = ..., provide: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., promises: _Optional[_Iterable[bytes]] = ..., threads_blocked: _Optional[_Iterable[_Union[WorkerBlocked, _Mapping]]] = ..., user_metrics: _Optional[_Union[UserMetrics, _Mapping]] = ..., task_events: _Optional[_Iterable[_Union[_node_state_pb2.TaskEvent, _Mapping]]] = ..., reclaimed: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class UserMetrics(_message.Message):
     __slots__ = ("families",)
@@ -419,7 +421,7 @@ class ExecuteTask(_message.Message):
     def __init__(self, spec: _Optional[_Union[TaskSpec, _Mapping]] = ..., args: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., own_thread: _Optional[bool] = ...) -> None: ...
 
 class RayletBatch(_message.Message):
-    __slots__ = ("registered", "execute", "ready", "cancel", "warnings", "error", "logs", "kv", "handed_back", "total", "actors_ended", "borrowed", "returned_borrows", "backpressure")
+    __slots__ = ("registered", "execute", "ready", "cancel", "warnings", "error", "logs", "kv", "handed_back", "total", "actors_ended", "borrowed", "returned_borrows", "backpressure", "reclaim")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     EXECUTE_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
@@ -434,6 +436,7 @@ class RayletBatch(_message.Message):
     BORROWED_FIELD_NUMBER: _ClassVar[int]
     RETURNED_BORROWS_FIELD_NUMBER: _ClassVar[int]
     BACKPRESSURE_FIELD_NUMBER: _ClassVar[int]
+    RECLAIM_FIELD_NUMBER: _ClassVar[int]
     registered: ClientRegistered
     execute: _containers.RepeatedCompositeFieldContainer[ExecuteTask]
     ready: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectValue]
@@ -448,7 +451,8 @@ class RayletBatch(_message.Message):
     borrowed: _containers.RepeatedScalarFieldContainer[bytes]
     returned_borrows: _containers.RepeatedScalarFieldContainer[bytes]
     backpressure: Backpressure
-    def __init__(self, registered: _Optional[_Union[ClientRegistered, _Mapping]] = ..., execute: _Optional[_Iterable[_Union[ExecuteTask, _Mapping]]] = ..., ready: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[bytes]] = ..., warnings: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kv: _Optional[_Iterable[_Union[KvEntry, _Mapping]]] = ..., handed_back: _Optional[_Iterable[bytes]] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., actors_ended: _Optional[_Iterable[_Union[ActorEnded, _Mapping]]] = ..., borrowed: _Optional[_Iterable[bytes]] = ..., returned_borrows: _Optional[_Iterable[bytes]] = ..., backpressure: _Optional[_Union[Backpressure, _Mapping]] = ...) -> None: ...
+    reclaim: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, registered: _Optional[_Union[ClientRegistered, _Mapping]] = ..., execute: _Optional[_Iterable[_Union[ExecuteTask, _Mapping]]] = ..., ready: _Optional[_Iterable[_Union[_common_pb2.ObjectValue, _Mapping]]] = ..., cancel: _Optional[_Iterable[bytes]] = ..., warnings: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., logs: _Optional[_Iterable[_Union[LogLines, _Mapping]]] = ..., kv: _Optional[_Iterable[_Union[KvEntry, _Mapping]]] = ..., handed_back: _Optional[_Iterable[bytes]] = ..., total: _Optional[_Union[_common_pb2.ResourceSet, _Mapping]] = ..., actors_ended: _Optional[_Iterable[_Union[ActorEnded, _Mapping]]] = ..., borrowed: _Optional[_Iterable[bytes]] = ..., returned_borrows: _Optional[_Iterable[bytes]] = ..., backpressure: _Optional[_Union[Backpressure, _Mapping]] = ..., reclaim: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Backpressure(_message.Message):
     __slots__ = ("hold_submissions", "queued_tasks", "max_queued_tasks", "store_small_values", "inline_bytes", "max_inline_bytes", "submit_allowance")

@@ -545,6 +545,12 @@ export interface ClientBatch {
    * next batch, not at once.
    */
   taskEvents: TaskEvent[];
+  /**
+   * Workers: tasks the raylet asked back (RayletBatch.reclaim) that had not
+   * started here; the raylet queues them again (no retry spent). Those
+   * already started are not listed: they end with a result as usual.
+   */
+  reclaimed: Buffer[];
 }
 
 /** A process's application metrics (ember.util.metrics). */
@@ -698,7 +704,16 @@ export interface RayletBatch {
    * What the raylet asks of its clients so that it does not grow without
    * bound (services/raylet/admission.py); sent whole when it changes.
    */
-  backpressure?: Backpressure | undefined;
+  backpressure?:
+    | Backpressure
+    | undefined;
+  /**
+   * Workers: tasks pipelined to this worker that the raylet would rather run
+   * elsewhere (the task ahead of them has run long while a CPU is free).
+   * The worker drops those it has not started and lists them in
+   * ClientBatch.reclaimed; it runs the others as if nothing was asked.
+   */
+  reclaim: Buffer[];
 }
 
 export interface Backpressure {
@@ -3706,6 +3721,7 @@ function createBaseClientBatch(): ClientBatch {
     threadsBlocked: [],
     userMetrics: undefined,
     taskEvents: [],
+    reclaimed: [],
   };
 }
 
@@ -3764,6 +3780,9 @@ export const ClientBatch: MessageFns<ClientBatch> = {
     }
     for (const v of message.taskEvents) {
       TaskEvent.encode(v!, writer.uint32(146).fork()).join();
+    }
+    for (const v of message.reclaimed) {
+      writer.uint32(154).bytes(v!);
     }
     return writer;
   },
@@ -3925,6 +3944,14 @@ export const ClientBatch: MessageFns<ClientBatch> = {
             message.taskEvents.push(TaskEvent.decode(reader, reader.uint32()));
             continue;
           }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.reclaimed.push(Buffer.from(reader.bytes()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3991,6 +4018,9 @@ export const ClientBatch: MessageFns<ClientBatch> = {
         : globalThis.Array.isArray(object?.task_events)
         ? object.task_events.map((e: any) => TaskEvent.fromJSON(e))
         : [],
+      reclaimed: globalThis.Array.isArray(object?.reclaimed)
+        ? object.reclaimed.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
     };
   },
 
@@ -4050,6 +4080,9 @@ export const ClientBatch: MessageFns<ClientBatch> = {
     if (message.taskEvents?.length) {
       obj.taskEvents = message.taskEvents.map((e) => TaskEvent.toJSON(e));
     }
+    if (message.reclaimed?.length) {
+      obj.reclaimed = message.reclaimed.map((e) => base64FromBytes(e));
+    }
     return obj;
   },
 
@@ -4082,6 +4115,7 @@ export const ClientBatch: MessageFns<ClientBatch> = {
       ? UserMetrics.fromPartial(object.userMetrics)
       : undefined;
     message.taskEvents = object.taskEvents?.map((e) => TaskEvent.fromPartial(e)) || [];
+    message.reclaimed = object.reclaimed?.map((e) => e) || [];
     return message;
   },
 };
@@ -4810,6 +4844,7 @@ function createBaseRayletBatch(): RayletBatch {
     borrowed: [],
     returnedBorrows: [],
     backpressure: undefined,
+    reclaim: [],
   };
 }
 
@@ -4856,6 +4891,9 @@ export const RayletBatch: MessageFns<RayletBatch> = {
     }
     if (message.backpressure !== undefined) {
       Backpressure.encode(message.backpressure, writer.uint32(114).fork()).join();
+    }
+    for (const v of message.reclaim) {
+      writer.uint32(122).bytes(v!);
     }
     return writer;
   },
@@ -4985,6 +5023,14 @@ export const RayletBatch: MessageFns<RayletBatch> = {
             message.backpressure = Backpressure.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.reclaim.push(Buffer.from(reader.bytes()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5029,6 +5075,9 @@ export const RayletBatch: MessageFns<RayletBatch> = {
         ? object.returned_borrows.map((e: any) => Buffer.from(bytesFromBase64(e)))
         : [],
       backpressure: isSet(object.backpressure) ? Backpressure.fromJSON(object.backpressure) : undefined,
+      reclaim: globalThis.Array.isArray(object?.reclaim)
+        ? object.reclaim.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
     };
   },
 
@@ -5076,6 +5125,9 @@ export const RayletBatch: MessageFns<RayletBatch> = {
     if (message.backpressure !== undefined) {
       obj.backpressure = Backpressure.toJSON(message.backpressure);
     }
+    if (message.reclaim?.length) {
+      obj.reclaim = message.reclaim.map((e) => base64FromBytes(e));
+    }
     return obj;
   },
 
@@ -5104,6 +5156,7 @@ export const RayletBatch: MessageFns<RayletBatch> = {
     message.backpressure = (object.backpressure !== undefined && object.backpressure !== null)
       ? Backpressure.fromPartial(object.backpressure)
       : undefined;
+    message.reclaim = object.reclaim?.map((e) => e) || [];
     return message;
   },
 };
