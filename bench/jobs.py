@@ -133,7 +133,13 @@ PROBE = textwrap.dedent(r'''
 
 
 def _probe(python: str, runtime: str, repeat: int) -> dict[str, list[float]]:
-    env = {**os.environ, **({"RAY_AUTH_MODE": "token"} if runtime == "ray" else {})}
+    # Ray: every process of it on loopback. Ray 2.60 takes a node's address
+    # from the route to 8.8.8.8 whatever --node-ip-address says (its job
+    # supervisor and the job's driver then dialled the machine's address and
+    # died); with "clusters" off (the setting meant for one-machine Ray on
+    # macOS and Windows) it uses 127.0.0.1.
+    ray_env = {"RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    env = {**os.environ, **(ray_env if runtime == "ray" else {})}
     done = subprocess.run([python, "-c", PROBE, runtime, str(repeat)], capture_output=True, text=True, timeout=1200,
                           env=env)
     if done.returncode != 0:

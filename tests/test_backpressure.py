@@ -128,7 +128,7 @@ def test_a_driver_submitting_faster_than_the_node_runs_keeps_what_the_raylet_has
         # (at most the first 300) plus a share of the room (at most 200).
         assert peak <= 500, peak
         assert ember.get(refs, timeout=120) == [i * i for i in range(3000)]
-    assert output.err.count("max_queued_tasks of 200") == 1, output.err
+    assert "max_queued_tasks" not in output.err  # (.remote() never waited: nothing to warn of)
 
 
 @contextlib.contextmanager

@@ -34,10 +34,13 @@ from ember.v1 import raylet_pb2
 from ember_raylet.client_session import DRIVER, RAYLET, ClientSession
 
 RESUME_FRACTION = 0.9
-# Past this many the raylet's queue costs memory and buys nothing: 10,000
-# tasks are a second or more of work for a node, and a held driver keeps
-# the rest at a tenth of the raylet's cost per task (~0.5 KB against ~5).
-DEFAULT_MAX_QUEUED_TASKS = 10_000
+# Past this many the raylet's queue costs memory and buys nothing: 2,000
+# tasks are ~0.2 s of work for a node at its task rate, time enough for a
+# held driver to send more, which keeps the rest at a tenth of the
+# raylet's cost per task (~0.3 KB against ~4: a spec sent alone keeps its
+# batch's parsing arena, ~1.3 KB, besides its entries). At 10,000 a queue
+# of 10,000 cost 4.5 KB a task; at 2,000, 0.6 KB (bench/scale.py queue).
+DEFAULT_MAX_QUEUED_TASKS = 2_000
 DEFAULT_MAX_INLINE_BYTES = 4 << 30
 # Of the node's memory, what each may take by default (settings of 0).
 QUEUED_TASKS_MEMORY_FRACTION = 0.05
@@ -46,7 +49,7 @@ TASK_BYTES_ESTIMATE = 5000  # what a queued task costs the raylet (bench/queue_m
 
 
 def default_max_queued_tasks(node_memory_bytes: int) -> int:
-    """max_queued_tasks for a node of this much memory: 10,000, or fewer
+    """max_queued_tasks for a node of this much memory: 2,000, or fewer
     where a twentieth of its memory holds fewer (never under 1,000)."""
     if node_memory_bytes <= 0:
         return DEFAULT_MAX_QUEUED_TASKS

@@ -440,10 +440,10 @@ def test_past_max_inline_bytes_every_client_writes_small_values_to_the_store_unt
     assert all(not w.store_small_values and w.inline_bytes == 800 for w in windows)
 
 
-def test_max_queued_tasks_defaults_to_ten_thousand_or_what_a_twentieth_of_memory_holds():
+def test_max_queued_tasks_defaults_to_two_thousand_or_what_a_twentieth_of_memory_holds():
     from ember_raylet.admission import default_max_queued_tasks
 
-    assert default_max_queued_tasks(24 << 30) == 10_000
-    assert default_max_queued_tasks(0) == 10_000  # (memory unknown)
-    assert default_max_queued_tasks(100 << 20) == (100 << 20) // 20 // 5000
+    assert default_max_queued_tasks(24 << 30) == 2_000
+    assert default_max_queued_tasks(0) == 2_000  # (memory unknown)
+    assert default_max_queued_tasks(150 << 20) == (150 << 20) // 20 // 5000  # (1,572)
     assert default_max_queued_tasks(1 << 20) == 1_000

@@ -350,11 +350,10 @@ class CoreClient:
         self.store_small_values = asked.store_small_values
         self._outbox.submit_allowance = asked.submit_allowance if asked.hold_submissions else None
         if asked.hold_submissions and not self._told_held:
-            self._told_held = True
-            log_printer.print_warnings([
-                f"the raylet keeps {asked.queued_tasks:,} tasks, its max_queued_tasks of "
-                f"{asked.max_queued_tasks:,}: further tasks wait in this driver and go as the raylet has "
-                "room (EMBER_MAX_QUEUED_TASKS sets the limit)"])
+            self._told_held = True  # (nothing waits: an owner-side queue, as Ray's, is not a warning)
+            log.info("the raylet keeps %s tasks, its max_queued_tasks of %s: further tasks wait in this "
+                     "driver and go as the raylet has room (EMBER_MAX_QUEUED_TASKS sets the limit)",
+                     f"{asked.queued_tasks:,}", f"{asked.max_queued_tasks:,}")
         self._enqueue((ItemKind.WAKE, None))
 
     def submit_actor_call(self, spec: raylet_pb2.TaskSpec, keep: Any, direct: bool) -> ObjectRef | None:
