@@ -13,9 +13,12 @@ environments need) against a head it starts on loopback and stops.
 
     python bench/jobs.py [--ray-python /tmp/rayvenv/bin/python] [--ember-python PY] [--repeat 3]
 
-Ray's side binds the machine's address here whatever --node-ip-address
-says, and its raylet went away once the job server and a driver had run
-(2026-12-07): record Ember's side alone when it does.
+Ray's processes all stay on loopback here only with
+RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (set below). Even so, inside this
+harness Ray's raylet went away (SIGKILL-like, nothing logged) about 2 s
+after the probe's driver connected, once three jobs had run (2026-12-08,
+three tries); the same steps typed into one script against `ray start`
+ran. Record Ember's side alone when it does.
 """
 
 from __future__ import annotations
