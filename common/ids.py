@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 
 from ember_common.errors import InvalidArgument
 
@@ -18,8 +19,39 @@ JOB_ID_SIZE = 4
 _INDEX = struct.Struct(">I")
 
 
+class _Entropy:
+    """os.urandom read 4 KiB at a time and handed out in slices. Each read
+    lets go of the GIL, and in a driver the reader thread takes it: a
+    hand-over on every `.remote()` (7% of a driver's submit time under
+    cProfile). A lock keeps two threads from taking one slice; a forked
+    child (a zygote's worker) drops what it inherited, or it would hand out
+    its parent's next ids."""
+
+    _CHUNK = 4096
+
+    def __init__(self) -> None:
+        self._forget()
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._at = 0
+
+    def take(self, n: int) -> bytes:
+        with self._lock:
+            at = self._at
+            if at + n > len(self._buffer):
+                self._buffer, at = os.urandom(self._CHUNK), 0
+            self._at = at + n
+            return self._buffer[at:at + n]
+
+
+_entropy = _Entropy()
+
+
 def new_unique_id() -> bytes:
-    return os.urandom(UNIQUE_ID_SIZE)
+    return _entropy.take(UNIQUE_ID_SIZE)
 
 
 # The low bit of a task id's last byte tells an actor method call (set) from
@@ -30,7 +62,7 @@ _BYTES = [bytes([i]) for i in range(256)]
 
 
 def new_task_id(actor_call: bool = False) -> bytes:
-    raw = os.urandom(UNIQUE_ID_SIZE)
+    raw = _entropy.take(UNIQUE_ID_SIZE)
     last = raw[-1]
     flagged = (last | _ACTOR_CALL_BIT) if actor_call else (last & ~_ACTOR_CALL_BIT)
     return raw if flagged == last else raw[:-1] + _BYTES[flagged]  # (no bytearray round trip: per task)
