@@ -18,6 +18,10 @@ from ember_raylet.resources import Resources
 
 
 
+_INTERNED: dict[tuple, tuple[Resources, tuple]] = {}  # key -> (shape, key), see TaskEntry
+_MAX_INTERNED = 10_000
+
+
 class TaskState(enum.IntEnum):
     WAITING = 1  # for its arguments
     QUEUED = 2  # in a queue of this node (a shape's, an actor's, or infeasible)
@@ -44,13 +48,21 @@ class TaskEntry:
         self.remote_only = False  # this node cannot run it (resources or labels): it waits to be spilled
         self.retries_left = spec.max_retries
         self.cancelled = False
-        self.shape: Resources = dict(spec.resources.amounts)
+        shape: Resources = dict(spec.resources.amounts)
+        key = resources.key(shape)
         # Tasks asking for node labels queue apart: this node may not serve them.
-        self.key = resources.key(self.shape) + tuple(sorted(spec.label_selector.items()))
+        if spec.label_selector:
+            key += tuple(sorted(spec.label_selector.items()))
         # Tasks of a runtime environment queue apart too: only its workers run them.
         self.env: str = spec.runtime_env
         if self.env:
-            self.key += (("runtime_env", self.env),)
+            key += (("runtime_env", self.env),)
+        # One shape dict and key per kind of task, not per task (~0.3 KB each;
+        # never changed in place). Interned while there are few kinds.
+        interned = _INTERNED.get(key)
+        if interned is None and len(_INTERNED) < _MAX_INTERNED:
+            interned = _INTERNED[key] = (shape, key)
+        self.shape, self.key = interned or (shape, key)
         self.submitted_at = time.monotonic()  # its arrival here (scheduling latency)
 
     def cancelled_failure(self) -> Failure:
