@@ -212,7 +212,9 @@ class OtlpExporter:
         self._thread: threading.Thread | None = None
         me = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (exporter := me()) is not None and exporter._forked())
-        self.dropped = 0
+        self.dropped = 0  # spans dropped for a full queue
+        self._dropped_warned = 0
+        self._next_drop_warning = 0.0
         self.exported = 0
         self.failed = 0
         self._warned = False
@@ -223,12 +225,12 @@ class OtlpExporter:
         queue = self._queue
         queued = len(queue)
         if queued >= self._max_queue:
-            self.dropped += 1
+            self.dropped += 1  # (counted here; the exporter's thread warns: no logging on the hot path)
             return
         queue.append(span)
         if self._thread is None:
             self._start()
-        if queued + 1 == self._batch:  # (once per batch: the thread takes them)
+        if queued + 1 == self._batch:  # a full batch (the queue passes this size on every way up): the thread sends it
             self._wake.set()
 
     def _start(self) -> None:
@@ -246,27 +248,55 @@ class OtlpExporter:
     # ---- the exporter's thread -------------------------------------------
 
     def _run(self) -> None:
+        """Full batches as soon as they are there; what is left, every
+        OTEL_BSP_SCHEDULE_DELAY. Never a batch per span: spans that come
+        while a batch is sent wait for theirs (a steady trickle sent as it
+        came would cost a gRPC call per span or two)."""
+        queue, batch, delay = self._queue, self._batch, self._delay_s
+        deadline = time.monotonic() + delay
         while True:
-            self._wake.wait(self._delay_s)
-            self._wake.clear()
-            self.export_queued()
+            if len(queue) < batch:
+                self._wake.wait(max(0.0, deadline - time.monotonic()))
+            self._wake.clear()  # (then the queue's length is read: a wake set before this is not lost)
+            with self._lock:
+                while len(queue) >= batch:
+                    self._send(batch)
+            now = time.monotonic()
+            if now >= deadline:
+                self.export_queued()
+                deadline = now + delay
+            self._warn_dropped()
+
+    def _send(self, n: int) -> None:
+        """Send the `n` oldest queued spans (the caller holds the lock)."""
+        queue = self._queue
+        spans = [queue.popleft() for _ in range(min(n, len(queue)))]
+        try:
+            self._export(self._writer.request(spans), timeout=self._timeout_s, metadata=self._metadata or None)
+            self.exported += len(spans)
+        except self._rpc_error as e:  # the collector is down or refuses: these spans are lost
+            self.failed += len(spans)
+            if not self._warned:
+                self._warned = True
+                log.warning("exporting %d spans over OTLP failed (%s); later failures are not logged",
+                            len(spans), getattr(e, "code", lambda: e)())
+
+    def _warn_dropped(self) -> None:
+        """A warning when spans were dropped for a full queue: at the first,
+        then at most once a minute, with the count."""
+        dropped = self.dropped
+        if dropped > self._dropped_warned and time.monotonic() >= self._next_drop_warning:
+            log.warning("the span queue was full (OTEL_BSP_MAX_QUEUE_SIZE=%d): %d spans dropped (%d in all)",
+                        self._max_queue, dropped - self._dropped_warned, dropped)
+            self._dropped_warned = dropped
+            self._next_drop_warning = time.monotonic() + 60
 
     def export_queued(self) -> None:
         """Send what is queued, in batches."""
         with self._lock:
             queue = self._queue
             while queue:
-                batch = [queue.popleft() for _ in range(min(self._batch, len(queue)))]
-                try:
-                    self._export(self._writer.request(batch), timeout=self._timeout_s,
-                                 metadata=self._metadata or None)
-                    self.exported += len(batch)
-                except self._rpc_error as e:  # the collector is down or refuses: these spans are lost
-                    self.failed += len(batch)
-                    if not self._warned:
-                        self._warned = True
-                        log.warning("exporting %d spans over OTLP failed (%s); later failures are not logged",
-                                    len(batch), getattr(e, "code", lambda: e)())
+                self._send(self._batch)
 
     def flush(self, timeout_s: float = 5.0) -> None:
         """Send what is queued now (before the process exits)."""
@@ -274,6 +304,7 @@ class OtlpExporter:
             done = threading.Thread(target=self.export_queued, daemon=True)
             done.start()
             done.join(timeout_s)
+        self._warn_dropped()
 
     def close(self) -> None:
         self.flush()
