@@ -138,7 +138,13 @@ class SpanRecord:
         if self.end_ns:
             return  # (ended once)
         self.end_ns = end_ns or time.time_ns()
-        self._exporter.add(self)
+        exporter = self._exporter
+        queue = exporter._queue
+        queued = len(queue)  # (OtlpExporter.add, inline: one call less a span)
+        if queued >= exporter._max_queue or queued + 1 == exporter._batch or exporter._thread is None:
+            exporter.add(self)
+        else:
+            queue.append(self)
 
 
 def _int_env(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -261,11 +267,11 @@ class OtlpExporter:
             with self._lock:
                 while len(queue) >= batch:
                     self._send(batch)
+                self._warn_dropped()
             now = time.monotonic()
             if now >= deadline:
                 self.export_queued()
                 deadline = now + delay
-            self._warn_dropped()
 
     def _send(self, n: int) -> None:
         """Send the `n` oldest queued spans (the caller holds the lock)."""
@@ -283,7 +289,7 @@ class OtlpExporter:
 
     def _warn_dropped(self) -> None:
         """A warning when spans were dropped for a full queue: at the first,
-        then at most once a minute, with the count."""
+        then at most once a minute, with the count. (The caller holds the lock.)"""
         dropped = self.dropped
         if dropped > self._dropped_warned and time.monotonic() >= self._next_drop_warning:
             log.warning("the span queue was full (OTEL_BSP_MAX_QUEUE_SIZE=%d): %d spans dropped (%d in all)",
@@ -297,14 +303,14 @@ class OtlpExporter:
             queue = self._queue
             while queue:
                 self._send(self._batch)
+            self._warn_dropped()
 
     def flush(self, timeout_s: float = 5.0) -> None:
-        """Send what is queued now (before the process exits)."""
-        if self._queue:
-            done = threading.Thread(target=self.export_queued, daemon=True)
-            done.start()
-            done.join(timeout_s)
-        self._warn_dropped()
+        """Send what is queued now, and wait for a send under way (before
+        the process exits)."""
+        done = threading.Thread(target=self.export_queued, daemon=True)
+        done.start()
+        done.join(timeout_s)
 
     def close(self) -> None:
         self.flush()

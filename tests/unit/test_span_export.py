@@ -112,14 +112,14 @@ def test_spans_arrive_over_otlp_with_everything_they_carry(receiver):
 
 
 def test_a_full_queue_drops_spans_with_a_counted_warning_and_never_blocks(receiver, caplog):
+    caplog.set_level("WARNING", logger=span_export.__name__)
     exporter = span_export.OtlpExporter("t", {}, _env(receiver, OTEL_BSP_MAX_QUEUE_SIZE="5",
                                                       OTEL_BSP_SCHEDULE_DELAY="60000"))
     with exporter._lock:  # the exporter's thread cannot take spans off meanwhile: the queue stays full
         for i in range(8):
             span_export.SpanRecord(exporter, "1" * 32, "", f"s{i}").end()  # (returns: the span is dropped)
         assert exporter.dropped == 3
-    with caplog.at_level("WARNING", logger=span_export.__name__):
-        exporter.flush()
+    exporter.flush()
     assert sorted(s.name for s in receiver.spans()) == [f"s{i}" for i in range(5)]
     (warning,) = [r.getMessage() for r in caplog.records if "span queue was full" in r.getMessage()]
     assert "3 spans dropped" in warning and "OTEL_BSP_MAX_QUEUE_SIZE=5" in warning
