@@ -1,7 +1,11 @@
 """What observability costs end to end (issue 16's cost budgets), in one
 invocation: settings by turns, a fresh cluster each, on four workloads.
 
-    python bench/observability_cost.py [--rounds 6] [--scale 1.0]
+    python bench/observability_cost.py [--rounds 6] [--scale 1.0] [--python PY ...]
+
+With --python given more than once (interpreters each with one tree
+installed, as bench/compare_trees.py), every round runs every setting of
+every tree, so two trees are compared under the same load.
 
 Settings (each against "off", the issue's "run with all of it off"):
 
@@ -162,51 +166,58 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--scale", type=float, default=1.0, help="calls per workload x this (1: 1,000 sync, 4,000 async)")
     parser.add_argument("--settings", default=",".join(SETTINGS), help="which settings, comma-separated")
+    parser.add_argument("--python", action="append", help="an interpreter with one tree installed (repeatable)")
     parser.add_argument("--child", choices=list(SETTINGS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.scale)
         return 0
     settings = args.settings.split(",")
+    pythons = args.python or [sys.executable]
     sink, endpoint, taken = _otlp_sink()
     base = {k: v for k, v in os.environ.items()
             if not k.startswith("OTEL_") and k not in ("EMBER_METRICS_ENABLED", "EMBER_TASK_EVENTS_ENABLED")}
-    rows: dict[str, list[dict[str, Any]]] = {s: [] for s in settings}
+    rows: dict[str, dict[str, list[dict[str, Any]]]] = {py: {s: [] for s in settings} for py in pythons}
     load_before = os.getloadavg()
     started = time.time()
+    here = str(pathlib.Path(__file__).resolve())
     for r in range(args.rounds):
         order = settings[r % len(settings):] + settings[:r % len(settings)]
         for setting in order:
-            env = {**base, **SETTINGS[setting]}
-            if "OTEL_TRACES_SAMPLER" in env:
-                env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
-            done = subprocess.run([sys.executable, __file__, "--child", setting, "--scale", str(args.scale)],
-                                  env=env, capture_output=True, text=True, timeout=600)
-            if done.returncode != 0:
-                print(done.stderr[-3000:], file=sys.stderr)
-                return 1
-            row = json.loads(done.stdout.strip().splitlines()[-1])
-            rows[setting].append(row)
-            print(json.dumps({"round": r, "load": round(os.getloadavg()[0], 2), **row}), flush=True)
+            for python in pythons:
+                env = {**base, **SETTINGS[setting]}
+                if "OTEL_TRACES_SAMPLER" in env:
+                    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+                done = subprocess.run([python, here, "--child", setting, "--scale", str(args.scale)],
+                                      env=env, capture_output=True, text=True, timeout=600)
+                if done.returncode != 0:
+                    print(done.stderr[-3000:], file=sys.stderr)
+                    return 1
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+                rows[python][setting].append(row)
+                print(json.dumps({"round": r, "python": python, "load": round(os.getloadavg()[0], 2), **row}),
+                      flush=True)
     sink.stop(None)
-    medians = _median_table(rows)
     print(json.dumps({"rounds": args.rounds, "scale": args.scale, "seconds": round(time.time() - started),
                       "load_before": [round(x, 2) for x in load_before],
                       "load_after": [round(x, 2) for x in os.getloadavg()], "otlp_bytes": taken[0]}))
-    off = medians.get("off")
-    for setting, table in medians.items():
-        for w, m in table.items():
-            out: dict[str, Any] = {"setting": setting, "workload": w, **{k: round(v, 4) for k, v in m.items()}}
-            if off is not None and setting != "off":
-                rate_pct = (m["rate"] / off[w]["rate"] - 1) * 100
-                cpu_pct = (m["cpu_s_per_1k"] / off[w]["cpu_s_per_1k"] - 1) * 100
-                out.update(rate_vs_off_pct=round(rate_pct, 1), cpu_vs_off_pct=round(cpu_pct, 1))
-                budget = BUDGET_PCT.get(setting)
-                if budget is not None:
-                    out["budget_pct"] = budget
-                    out["cpu_within_budget"] = cpu_pct <= budget
-                    out["rate_within_budget"] = rate_pct >= -budget
-            print(json.dumps(out))
+    for python in pythons:
+        medians = _median_table(rows[python])
+        off = medians.get("off")
+        for setting, table in medians.items():
+            for w, m in table.items():
+                out: dict[str, Any] = {"python": python, "setting": setting, "workload": w,
+                                       **{k: round(v, 4) for k, v in m.items()}}
+                if off is not None and setting != "off":
+                    rate_pct = (m["rate"] / off[w]["rate"] - 1) * 100
+                    cpu_pct = (m["cpu_s_per_1k"] / off[w]["cpu_s_per_1k"] - 1) * 100
+                    out.update(rate_vs_off_pct=round(rate_pct, 1), cpu_vs_off_pct=round(cpu_pct, 1))
+                    budget = BUDGET_PCT.get(setting)
+                    if budget is not None:
+                        out["budget_pct"] = budget
+                        out["cpu_within_budget"] = cpu_pct <= budget
+                        out["rate_within_budget"] = rate_pct >= -budget
+                print(json.dumps(out))
     return 0
 
 
