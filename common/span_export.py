@@ -134,6 +134,11 @@ class SpanRecord:
         self.status_code = STATUS_ERROR
         self.status_message = message[:200]
 
+    def closed(self) -> tuple[Any, ...]:
+        """This span as the exporter queues it (ClosedSpan's fields)."""
+        return (self.trace_id, self.span_id, self.parent_id, self.trace_state, self.name, self.kind, self.start_ns,
+                self.end_ns, self.attributes, self.links, self.events, self.status_code, self.status_message)
+
     def end(self, end_ns: int = 0) -> None:
         if self.end_ns:
             return  # (ended once)
@@ -141,10 +146,21 @@ class SpanRecord:
         exporter = self._exporter
         queue = exporter._queue
         queued = len(queue)  # (OtlpExporter.add, inline: one call less a span)
+        span = (self.trace_id, self.span_id, self.parent_id, self.trace_state, self.name, self.kind, self.start_ns,
+                self.end_ns, self.attributes, self.links, self.events, self.status_code, self.status_message)
         if queued >= exporter._max_queue or queued + 1 == exporter._batch or exporter._thread is None:
-            exporter.add(self)
+            exporter.add(span)
         else:
-            queue.append(self)
+            queue.append(span)
+
+
+# What an exporter queues for an ended span: a plain tuple, (trace_id,
+# span_id, parent_id, trace_state, name, kind, start_ns, end_ns, attributes,
+# links, events, status_code, status_message), ids in hex. A tuple (and an
+# attribute dict of ids, names and numbers) is one allocation the garbage
+# collector stops tracking at its first pass; thousands of span objects
+# waiting for their batch would be carried through its older generations.
+ClosedSpan = tuple
 
 
 def _int_env(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -212,7 +228,7 @@ class OtlpExporter:
         # The collector's TraceService.Export, sent as bytes (otlp_encoding); its reply is not read.
         self._export = channel.unary_unary(EXPORT_METHOD, request_serializer=None, response_deserializer=None)
         self._rpc_error = grpc.RpcError
-        self._queue: collections.deque[SpanRecord] = collections.deque()
+        self._queue: collections.deque[ClosedSpan] = collections.deque()
         self._wake = threading.Event()
         self._lock = threading.Lock()  # one export at a time (the thread's, or a flush's)
         self._thread: threading.Thread | None = None
@@ -227,7 +243,22 @@ class OtlpExporter:
 
     # ---- the hot side: a span ended ---------------------------------------
 
-    def add(self, span: SpanRecord) -> None:
+    def record(self, trace_id: str, parent_id: str, name: str, kind: int, start_ns: int, end_ns: int,
+               attributes: dict[str, Any], trace_state: str = "") -> None:
+        """A span already over (no SpanRecord made: the services' and the
+        submitters' spans that nothing changes once begun)."""
+        span = (trace_id, f"{_getrandbits(64) or 1:016x}", parent_id, trace_state, name, kind, start_ns, end_ns,
+                attributes, None, None, STATUS_UNSET, "")
+        queue = self._queue
+        queued = len(queue)
+        if queued >= self._max_queue or queued + 1 == self._batch or self._thread is None:
+            self.add(span)
+        else:
+            queue.append(span)
+
+    def add(self, span: "ClosedSpan | SpanRecord") -> None:
+        if type(span) is not tuple:
+            span = span.closed()
         queue = self._queue
         queued = len(queue)
         if queued >= self._max_queue:

@@ -212,13 +212,31 @@ class Submission(SpanRecord):
 
     def __init__(self, exporter: span_export.OtlpExporter, trace_id: str, parent_id: str, name: str,
                  traceparent: str, tracestate: str, ctx: context.Context) -> None:
-        SpanRecord.__init__(self, exporter, trace_id, parent_id, name, PRODUCER, 0, None, tracestate)
-        self._traceparent = traceparent or self.traceparent
+        # (SpanRecord's fields set here, not through its __init__: one call less a submission)
+        self._exporter = exporter
+        self.trace_id = trace_id
+        self.span_id = span_id = f"{_getrandbits(64) or 1:016x}"
+        self.parent_id = parent_id
+        self.trace_state = tracestate
+        self.name = name
+        self.kind = PRODUCER
+        self.start_ns = time.time_ns()
+        self.end_ns = 0
+        self.attributes = {}
+        self.links = self.events = None
+        self.status_code = span_export.STATUS_UNSET
+        self.status_message = ""
+        self._traceparent = traceparent or f"00-{trace_id}-{span_id}-01"
         self._tracestate = tracestate
         self._context = ctx
 
     def stamp(self, spec: Any) -> None:
-        _stamp(spec, self._traceparent, self._tracestate, self._context)
+        spec.traceparent = self._traceparent
+        if self._tracestate:
+            spec.tracestate = self._tracestate
+        ctx = self._context
+        if ctx and ctx.get(_BAGGAGE_KEY):  # (an empty context, the common case, is not asked)
+            spec.baggage = _baggage_header(ctx)
         spec.submit_time_ns = self.start_ns
         self.attributes["ember.task_id"] = spec.task_id  # (bytes: made hex when exported)
 
