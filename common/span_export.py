@@ -309,7 +309,13 @@ class OtlpExporter:
         queue = self._queue
         spans = [queue.popleft() for _ in range(min(n, len(queue)))]
         try:
-            self._export(self._writer.request(spans), timeout=self._timeout_s, metadata=self._metadata or None)
+            request = self._writer.request(spans)
+        except Exception:  # (a span the encoder cannot write, e.g. a malformed id: the batch is lost, not the thread)
+            self.failed += len(spans)
+            log.exception("%d spans could not be encoded as OTLP and are lost", len(spans))
+            return
+        try:
+            self._export(request, timeout=self._timeout_s, metadata=self._metadata or None)
             self.exported += len(spans)
         except self._rpc_error as e:  # the collector is down or refuses: these spans are lost
             self.failed += len(spans)

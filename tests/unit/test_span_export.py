@@ -146,6 +146,20 @@ def test_a_steady_trickle_of_spans_goes_out_in_full_batches(receiver):
     exporter.close()
 
 
+def test_a_span_that_cannot_be_encoded_loses_its_batch_not_the_exporter(receiver, caplog):
+    exporter = span_export.OtlpExporter("t", {}, _env(receiver, OTEL_BSP_MAX_EXPORT_BATCH_SIZE="2",
+                                                      OTEL_BSP_SCHEDULE_DELAY="60000"))
+    exporter.record("not hex", "", "bad", span_export.INTERNAL, 1, 2, {})
+    span_export.SpanRecord(exporter, "1" * 32, "", "with the bad one").end()  # (a full batch: sent at once)
+    wait_until(lambda: exporter.failed == 2, timeout=10, what="the bad batch counted as failed")
+    assert any("could not be encoded" in r.getMessage() for r in caplog.records)
+    for name in ("after 1", "after 2"):  # the exporter's thread is still there: the next batch arrives
+        span_export.SpanRecord(exporter, "1" * 32, "", name).end()
+    wait_until(lambda: sorted(s.name for s in receiver.spans()) == ["after 1", "after 2"], timeout=10,
+               what="the next batch")
+    exporter.close()
+
+
 def test_a_partial_batch_goes_out_at_the_schedule_delay(receiver):
     exporter = span_export.OtlpExporter("t", {}, _env(receiver, OTEL_BSP_SCHEDULE_DELAY="100"))
     for i in range(3):
