@@ -1,10 +1,11 @@
-"""What task events cost the raylet per task: the node manager (real, with
-fake worker processes, no sockets) runs N tasks from submission to result,
-with task events on and off; prints Python calls per task under cProfile
-and the best-of-5 time per task. Calls are exact; times on a shared
-machine are indicative only.
+"""What task events and metrics cost the raylet per task: the node manager
+(real, with fake worker processes, no sockets) runs N tasks from
+submission to result, with each of them on and off; prints Python calls
+per task under cProfile and the best-of-5 time per task. Calls are exact;
+times on a shared machine are indicative only.
 
     python bench/task_events_cost.py [N]
+    python bench/task_events_cost.py --where [N]   # also: the calls metrics+events add, by function
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ class _Process:
         return None
 
 
-def _node(events: bool) -> tuple[NodeManager, ClientSession, list[ClientSession]]:
+def _node(events: bool, metrics: bool = True) -> tuple[NodeManager, ClientSession, list[ClientSession]]:
     pool = WorkerPool(lambda wid: _Process(), max_workers=2)
     nm = NodeManager(ids.new_unique_id(), {"CPU": 2}, pool, min_workers=2, pipeline_depth=4,
-                     task_events=TaskEvents() if events else None)
+                     task_events=TaskEvents() if events else None, count_tasks=metrics)
     nm.ensure_min_workers()
     workers = []
     for wid in list(pool.starting):
@@ -60,21 +61,37 @@ def _run(nm: NodeManager, driver: ClientSession, workers: list[ClientSession], n
         driver.take()
 
 
+def _profile(events: bool, metrics: bool, n: int) -> pstats.Stats:
+    nm, driver, workers = _node(events, metrics)
+    profile = cProfile.Profile()
+    profile.runcall(_run, nm, driver, workers, n)
+    return pstats.Stats(profile)
+
+
+def _by_function(stats: pstats.Stats) -> dict[str, int]:
+    return {f"{pstats.func_std_string(f)}": calls for f, (_, calls, *_rest) in stats.stats.items()}  # type: ignore[attr-defined]
+
+
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-    for events in (False, True):
-        nm, driver, workers = _node(events)
-        profile = cProfile.Profile()
-        profile.runcall(_run, nm, driver, workers, n)
-        calls = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
+    where = "--where" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--where"]
+    n = int(args[0]) if args else 5000
+    for events, metrics in ((False, False), (False, True), (True, False), (True, True)):
+        calls = _profile(events, metrics, n).total_calls  # type: ignore[attr-defined]
         best = float("inf")
         for _ in range(5):
-            nm, driver, workers = _node(events)
+            nm, driver, workers = _node(events, metrics)
             t0 = time.perf_counter()
             _run(nm, driver, workers, n)
             best = min(best, time.perf_counter() - t0)
-        print(f"task events {'on ' if events else 'off'}: {calls / n:.1f} Python calls per task, "
-              f"{best / n * 1e6:.1f} us per task (best of 5)")
+        print(f"task events {'on ' if events else 'off'}, metrics {'on ' if metrics else 'off'}: "
+              f"{calls / n:.1f} Python calls per task, {best / n * 1e6:.1f} us per task (best of 5)")
+    if where:  # what metrics+events add, by function (calls per task)
+        off, on = _by_function(_profile(False, False, n)), _by_function(_profile(True, True, n))
+        added = sorted(((on.get(f, 0) - off.get(f, 0)) / n, f) for f in set(on) | set(off))
+        for per_task, f in reversed(added):
+            if per_task >= 0.5:
+                print(f"  +{per_task:.1f}  {f}")
 
 
 if __name__ == "__main__":

@@ -13,12 +13,14 @@ tests/unit/test_span_export.py).
 
 from __future__ import annotations
 
+import binascii
 import struct
 from typing import Any, Iterable, Mapping
 
 _FIXED64 = struct.Struct("<Q").pack
 _FIXED32 = struct.Struct("<I").pack
 _DOUBLE = struct.Struct("<d").pack
+_hexlify = binascii.hexlify
 
 
 def _varint(n: int) -> bytes:
@@ -71,7 +73,7 @@ class AttributeWriter:
                 encoded_key = keys[key] = _field(b"\x0a", key.encode())
             kind = type(value)
             if kind is bytes or kind is str:  # (the common case, written in one formatting)
-                text = value.hex().encode() if kind is bytes else value.encode()
+                text = _hexlify(value) if kind is bytes else value.encode()
                 n = len(text)
                 size = len(encoded_key) + n + 4
                 if size < 0x80:
@@ -97,42 +99,64 @@ class RequestWriter:
         # InstrumentationScope { string name = 1; }
         self._scope_field = _field(b"\x0a", _field(b"\x0a", scope.encode()))  # ScopeSpans.scope = 1
         self._names: dict[str, bytes] = {}  # span name -> its field (names repeat: one per function)
+        # parent span id (hex) -> (its trace id, hex; the trace_id and parent_span_id fields): the spans of
+        # a batch mostly share a parent (every task of one driver span, every call of one task)
+        self._parents: dict[str, tuple[str, bytes]] = {}
 
     def request(self, spans: Iterable[Any]) -> bytes:
-        span_fields = b"".join([_field(b"\x12", self.span(s)) for s in spans])  # ScopeSpans.spans = 2
+        span = self.span
+        span_fields = b"".join([span(s) for s in spans])  # ScopeSpans.spans = 2 (each a field already)
         scope_spans = _field(b"\x12", self._scope_field + span_fields)  # ResourceSpans.scope_spans = 2
         return _field(b"\x0a", self._resource_field + scope_spans)  # ExportTraceServiceRequest.resource_spans = 1
 
     def span(self, s: Any) -> bytes:
-        """One Span message: trace_id = 1, span_id = 2, trace_state = 3,
+        """One Span message as a ScopeSpans.spans field (tag, length, the
+        message), from a ClosedSpan (ember_common.span_export; or a
+        SpanRecord): trace_id = 1, span_id = 2, trace_state = 3,
         parent_span_id = 4, name = 5, kind = 6, start/end_time_unix_nano =
         7/8 (fixed64), attributes = 9, events = 11, links = 13, status =
-        15, flags = 16 (fixed32)."""
+        15, flags = 16 (fixed32). (Fields in any order: protobuf readers
+        take them so; the ids come first, as the cache below has them.)"""
+        if type(s) is not tuple:
+            s = s.closed()
+        (trace_id, span_id, parent_id, trace_state, span_name, kind, start_ns, end_ns, attributes, links, events,
+         status_code, status_message) = s
         fromhex = bytes.fromhex
-        name = self._names.get(s.name)
+        name = self._names.get(span_name)
         if name is None:
-            name = _field(b"\x2a", s.name.encode())
+            name = _field(b"\x2a", span_name.encode())
             if len(self._names) < 10_000:
-                self._names[s.name] = name
-        if s.parent_id:
-            head = b"\x0a\x10%b\x12\x08%b\x22\x08%b" % (fromhex(s.trace_id), fromhex(s.span_id), fromhex(s.parent_id))
+                self._names[span_name] = name
+        if parent_id:
+            cached = self._parents.get(parent_id)
+            if cached is None or cached[0] != trace_id:
+                if len(self._parents) >= 4096:
+                    self._parents.clear()
+                cached = self._parents[parent_id] = (
+                    trace_id, b"\x0a\x10%b\x22\x08%b" % (fromhex(trace_id), fromhex(parent_id)))
+            ids = cached[1]
         else:
-            head = b"\x0a\x10%b\x12\x08%b" % (fromhex(s.trace_id), fromhex(s.span_id))
-        parts = [head, name, _KINDS[s.kind], _TIMES(0x39, s.start_ns, 0x41, s.end_ns)]
-        if s.trace_state:
-            parts.append(_field(b"\x1a", s.trace_state.encode()))
-        if s.attributes:
-            parts.append(self._attributes.key_values(b"\x4a", s.attributes))
-        if s.events:
-            for event_name, time_ns, attributes in s.events:  # Event: time_unix_nano = 1, name = 2, attributes = 3
+            ids = b"\x0a\x10" + fromhex(trace_id)
+        parts = [ids, b"\x12\x08", fromhex(span_id), name, _KINDS[kind], _TIMES(0x39, start_ns, 0x41, end_ns)]
+        if trace_state:
+            parts.append(_field(b"\x1a", trace_state.encode()))
+        if attributes:
+            parts.append(self._attributes.key_values(b"\x4a", attributes))
+        if events:
+            for event_name, time_ns, event_attributes in events:  # Event: time_unix_nano = 1, name = 2, attributes = 3
                 parts.append(_field(b"\x5a", b"\x09" + _FIXED64(time_ns) + _field(b"\x12", event_name.encode())
-                                    + self._attributes.key_values(b"\x1a", attributes)))
-        if s.links:
-            for trace_id, span_id in s.links:  # Link: trace_id = 1, span_id = 2, flags = 6 (fixed32)
-                parts.append(_field(b"\x6a", b"\x0a\x10" + fromhex(trace_id) + b"\x12\x08" + fromhex(span_id)
-                                    + b"\x35" + _FIXED32(1)))
-        if s.status_code:  # Status: message = 2, code = 3
-            parts.append(_field(b"\x7a", _field(b"\x12", s.status_message.encode()) + b"\x18"
-                                + bytes((s.status_code,))))
+                                    + self._attributes.key_values(b"\x1a", event_attributes)))
+        if links:
+            for link_trace_id, link_span_id in links:  # Link: trace_id = 1, span_id = 2, flags = 6 (fixed32)
+                parts.append(_field(b"\x6a", b"\x0a\x10" + fromhex(link_trace_id) + b"\x12\x08"
+                                    + fromhex(link_span_id) + b"\x35" + _FIXED32(1)))
+        if status_code:  # Status: message = 2, code = 3
+            parts.append(_field(b"\x7a", _field(b"\x12", status_message.encode()) + b"\x18" + bytes((status_code,))))
         parts.append(_FLAGS)
-        return b"".join(parts)
+        message = b"".join(parts)
+        n = len(message)
+        if n < 0x80:
+            return b"\x12%c%b" % (n, message)
+        if n < 0x4000:  # (most spans: a two-byte length)
+            return b"\x12%c%c%b" % ((n & 0x7F) | 0x80, n >> 7, message)
+        return b"\x12" + _varint(n) + message

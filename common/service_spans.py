@@ -22,6 +22,7 @@ import contextlib
 import functools
 import logging
 import os
+import time
 from typing import Any, Callable, Iterator, Mapping
 
 from ember_common import span_export
@@ -51,9 +52,10 @@ class ServiceSpans:
     def record(self, traceparent: str, name: str, start_ns: int, attributes: dict[str, Any] | None = None,
                kind: int = span_export.INTERNAL) -> None:
         """A span from `start_ns` to now, child of `traceparent` (if sampled)."""
-        span = self.start(traceparent, name, attributes, kind, start_ns)
-        if span is not None:
-            span.end()
+        parsed = span_export.parse_traceparent(traceparent)
+        if parsed is not None and parsed[2] & 1:
+            self.exporter.record(parsed[0], parsed[1], name, kind, start_ns or time.time_ns(), time.time_ns(),
+                                 attributes if attributes is not None else {})
 
 
 def configure(service_name: str, attributes: Mapping[str, Any] | None = None,

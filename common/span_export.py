@@ -134,11 +134,33 @@ class SpanRecord:
         self.status_code = STATUS_ERROR
         self.status_message = message[:200]
 
+    def closed(self) -> tuple[Any, ...]:
+        """This span as the exporter queues it (ClosedSpan's fields)."""
+        return (self.trace_id, self.span_id, self.parent_id, self.trace_state, self.name, self.kind, self.start_ns,
+                self.end_ns, self.attributes, self.links, self.events, self.status_code, self.status_message)
+
     def end(self, end_ns: int = 0) -> None:
         if self.end_ns:
             return  # (ended once)
         self.end_ns = end_ns or time.time_ns()
-        self._exporter.add(self)
+        exporter = self._exporter
+        queue = exporter._queue
+        queued = len(queue)  # (OtlpExporter.add, inline: one call less a span)
+        span = (self.trace_id, self.span_id, self.parent_id, self.trace_state, self.name, self.kind, self.start_ns,
+                self.end_ns, self.attributes, self.links, self.events, self.status_code, self.status_message)
+        if queued >= exporter._max_queue or queued + 1 == exporter._batch or exporter._thread is None:
+            exporter.add(span)
+        else:
+            queue.append(span)
+
+
+# What an exporter queues for an ended span: a plain tuple, (trace_id,
+# span_id, parent_id, trace_state, name, kind, start_ns, end_ns, attributes,
+# links, events, status_code, status_message), ids in hex. A tuple (and an
+# attribute dict of ids, names and numbers) is one allocation the garbage
+# collector stops tracking at its first pass; thousands of span objects
+# waiting for their batch would be carried through its older generations.
+ClosedSpan = tuple
 
 
 def _int_env(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -206,29 +228,46 @@ class OtlpExporter:
         # The collector's TraceService.Export, sent as bytes (otlp_encoding); its reply is not read.
         self._export = channel.unary_unary(EXPORT_METHOD, request_serializer=None, response_deserializer=None)
         self._rpc_error = grpc.RpcError
-        self._queue: collections.deque[SpanRecord] = collections.deque()
+        self._queue: collections.deque[ClosedSpan] = collections.deque()
         self._wake = threading.Event()
         self._lock = threading.Lock()  # one export at a time (the thread's, or a flush's)
         self._thread: threading.Thread | None = None
         me = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (exporter := me()) is not None and exporter._forked())
-        self.dropped = 0
+        self.dropped = 0  # spans dropped for a full queue
+        self._dropped_warned = 0
+        self._next_drop_warning = 0.0
         self.exported = 0
         self.failed = 0
         self._warned = False
 
     # ---- the hot side: a span ended ---------------------------------------
 
-    def add(self, span: SpanRecord) -> None:
+    def record(self, trace_id: str, parent_id: str, name: str, kind: int, start_ns: int, end_ns: int,
+               attributes: dict[str, Any], trace_state: str = "") -> None:
+        """A span already over (no SpanRecord made: the services' and the
+        submitters' spans that nothing changes once begun)."""
+        span = (trace_id, f"{_getrandbits(64) or 1:016x}", parent_id, trace_state, name, kind, start_ns, end_ns,
+                attributes, None, None, STATUS_UNSET, "")
+        queue = self._queue
+        queued = len(queue)
+        if queued >= self._max_queue or queued + 1 == self._batch or self._thread is None:
+            self.add(span)
+        else:
+            queue.append(span)
+
+    def add(self, span: "ClosedSpan | SpanRecord") -> None:
+        if type(span) is not tuple:
+            span = span.closed()
         queue = self._queue
         queued = len(queue)
         if queued >= self._max_queue:
-            self.dropped += 1
+            self.dropped += 1  # (counted here; the exporter's thread warns: no logging on the hot path)
             return
         queue.append(span)
         if self._thread is None:
             self._start()
-        if queued + 1 == self._batch:  # (once per batch: the thread takes them)
+        if queued + 1 == self._batch:  # a full batch (the queue passes this size on every way up): the thread sends it
             self._wake.set()
 
     def _start(self) -> None:
@@ -246,34 +285,69 @@ class OtlpExporter:
     # ---- the exporter's thread -------------------------------------------
 
     def _run(self) -> None:
+        """Full batches as soon as they are there; what is left, every
+        OTEL_BSP_SCHEDULE_DELAY. Never a batch per span: spans that come
+        while a batch is sent wait for theirs (a steady trickle sent as it
+        came would cost a gRPC call per span or two)."""
+        queue, batch, delay = self._queue, self._batch, self._delay_s
+        deadline = time.monotonic() + delay
         while True:
-            self._wake.wait(self._delay_s)
-            self._wake.clear()
-            self.export_queued()
+            if len(queue) < batch:
+                self._wake.wait(max(0.0, deadline - time.monotonic()))
+            self._wake.clear()  # (then the queue's length is read: a wake set before this is not lost)
+            with self._lock:
+                while len(queue) >= batch:
+                    self._send(batch)
+                self._warn_dropped()
+            now = time.monotonic()
+            if now >= deadline:
+                self.export_queued()
+                deadline = now + delay
+
+    def _send(self, n: int) -> None:
+        """Send the `n` oldest queued spans (the caller holds the lock)."""
+        queue = self._queue
+        spans = [queue.popleft() for _ in range(min(n, len(queue)))]
+        try:
+            request = self._writer.request(spans)
+        except Exception:  # (a span the encoder cannot write, e.g. a malformed id: the batch is lost, not the thread)
+            self.failed += len(spans)
+            log.exception("%d spans could not be encoded as OTLP and are lost", len(spans))
+            return
+        try:
+            self._export(request, timeout=self._timeout_s, metadata=self._metadata or None)
+            self.exported += len(spans)
+        except self._rpc_error as e:  # the collector is down or refuses: these spans are lost
+            self.failed += len(spans)
+            if not self._warned:
+                self._warned = True
+                log.warning("exporting %d spans over OTLP failed (%s); later failures are not logged",
+                            len(spans), getattr(e, "code", lambda: e)())
+
+    def _warn_dropped(self) -> None:
+        """A warning when spans were dropped for a full queue: at the first,
+        then at most once a minute, with the count. (The caller holds the lock.)"""
+        dropped = self.dropped
+        if dropped > self._dropped_warned and time.monotonic() >= self._next_drop_warning:
+            log.warning("the span queue was full (OTEL_BSP_MAX_QUEUE_SIZE=%d): %d spans dropped (%d in all)",
+                        self._max_queue, dropped - self._dropped_warned, dropped)
+            self._dropped_warned = dropped
+            self._next_drop_warning = time.monotonic() + 60
 
     def export_queued(self) -> None:
         """Send what is queued, in batches."""
         with self._lock:
             queue = self._queue
             while queue:
-                batch = [queue.popleft() for _ in range(min(self._batch, len(queue)))]
-                try:
-                    self._export(self._writer.request(batch), timeout=self._timeout_s,
-                                 metadata=self._metadata or None)
-                    self.exported += len(batch)
-                except self._rpc_error as e:  # the collector is down or refuses: these spans are lost
-                    self.failed += len(batch)
-                    if not self._warned:
-                        self._warned = True
-                        log.warning("exporting %d spans over OTLP failed (%s); later failures are not logged",
-                                    len(batch), getattr(e, "code", lambda: e)())
+                self._send(self._batch)
+            self._warn_dropped()
 
     def flush(self, timeout_s: float = 5.0) -> None:
-        """Send what is queued now (before the process exits)."""
-        if self._queue:
-            done = threading.Thread(target=self.export_queued, daemon=True)
-            done.start()
-            done.join(timeout_s)
+        """Send what is queued now, and wait for a send under way (before
+        the process exits)."""
+        done = threading.Thread(target=self.export_queued, daemon=True)
+        done.start()
+        done.join(timeout_s)
 
     def close(self) -> None:
         self.flush()

@@ -76,11 +76,19 @@ def check_baggage(value: str) -> None:
 _PLAIN_V00 = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
 
+_last_plain = ""  # the last traceparent found plain: the tasks of one driver span (or one task) all carry the same
+
+
 def check(traceparent: str, tracestate: str, baggage: str) -> None:
     """A task spec's trace context: each header well-formed, and no
     tracestate without the traceparent it belongs to."""
-    if not tracestate and not baggage and _PLAIN_V00.fullmatch(traceparent) is not None:
-        return  # (every task of a traced driver: one call here, not five)
+    global _last_plain
+    if not tracestate and not baggage:
+        if traceparent == _last_plain:
+            return  # (every task of a traced driver span: a string compare here, no match)
+        if _PLAIN_V00.fullmatch(traceparent) is not None:
+            _last_plain = traceparent
+            return
     if traceparent:
         check_traceparent(traceparent)
     elif tracestate:

@@ -49,6 +49,7 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._spans: list[ReceivedSpan] = []
+        self._request_sizes: list[int] = []  # spans per Export call, in order
         self._server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
@@ -69,11 +70,17 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
                         status_code=s.status.code))
         with self._lock:
             self._spans.extend(got)
+            self._request_sizes.append(len(got))
         return trace_service_pb2.ExportTraceServiceResponse()
 
     def spans(self) -> list[ReceivedSpan]:
         with self._lock:
             return list(self._spans)
+
+    def request_sizes(self) -> list[int]:
+        """How many spans each Export call carried, in the order they came."""
+        with self._lock:
+            return list(self._request_sizes)
 
     def start(self) -> "OtlpReceiver":
         self._server.start()

@@ -139,6 +139,29 @@ def test_a_driver_span_a_task_its_nested_task_and_an_actor_on_another_node_are_o
     assert {g.parent_span_id for g in gets} >= {root_id, execute_outer}  # the driver's gets, and the task's
 
 
+def test_every_sampled_task_and_calls_spans_arrive_when_they_outnumber_a_batch(traced_cluster, receiver):
+    """More spans than an export batch holds (512), ending while batches go
+    out: each task's submit, schedule and execute span and each direct
+    call's submit and execute span arrive, once."""
+    here = ember.get_runtime_context().get_node_id()
+    actor = Echo.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+    ember.get(actor.call.remote(0))
+    n = 700
+    with tracer.start_as_current_span("many") as root:
+        tasks = [inner.remote(i) for i in range(n)]
+        calls = [actor.call.remote(i) for i in range(n)]
+        assert ember.get(tasks) == [i + 1 for i in range(n)] and ember.get(calls) == list(range(n))
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    wanted = {(name, r.task_id().hex()) for r in tasks for name in ("submit inner", "schedule inner", "execute inner")}
+    wanted |= {(name, r.task_id().hex()) for r in calls for name in ("submit Echo.call", "execute Echo.call")}
+
+    def arrived():
+        got = [(s.name, s.attributes.get("ember.task_id")) for s in _trace(receiver, trace_id)]
+        return got if wanted <= set(got) else None
+    got = wait_until(arrived, timeout=60, what=f"{len(wanted)} spans of {n} tasks and {n} calls")
+    assert len([g for g in got if g in wanted]) == len(wanted)  # (each once)
+
+
 def _raylet_stub(c) -> raylet_pb2_grpc.RayletStub:
     (node,) = [n for n in ember.nodes() if n["NodeID"] == ember.get_runtime_context().get_node_id()]
     token = auth.read_token(pathlib.Path(c.head_node.session_dir) / "token")

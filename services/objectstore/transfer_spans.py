@@ -28,7 +28,5 @@ def pushed(context: bytes, object_id: bytes, offset: int, count: int, start_ns: 
     spans = service_spans.active
     if spans is None or context == NO_CONTEXT or not context[24] & 1:
         return
-    span = span_export.SpanRecord(spans.exporter, context[:16].hex(), context[16:24].hex(), "object push", span_export.SERVER,
-                                  start_ns, {"ember.object_id": object_id.hex(), "ember.bytes": count,
-                                             "ember.offset": offset})
-    span.end(time.time_ns())
+    spans.exporter.record(context[:16].hex(), context[16:24].hex(), "object push", span_export.SERVER, start_ns,
+                          time.time_ns(), {"ember.object_id": object_id.hex(), "ember.bytes": count, "ember.offset": offset})

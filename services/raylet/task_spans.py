@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 from ember_common import service_spans
-from ember_common.span_export import PRODUCER, SpanRecord
+from ember_common.span_export import INTERNAL, PRODUCER
 from ember_raylet.task_manager import TaskEntry
 
 
@@ -35,8 +35,8 @@ def leased(task: TaskEntry, node_id: bytes, worker_pid: int) -> None:
     attributes = {"ember.task_id": spec.task_id, "ember.node_id": node_id, "ember.worker_pid": worker_pid}
     if spec.actor_id:
         attributes["ember.actor_id"] = spec.actor_id
-    SpanRecord(spans.exporter, traceparent[3:35], traceparent[36:52], f"schedule {spec.function_name}",
-               start_ns=start, attributes=attributes, trace_state=spec.tracestate).end(now)
+    spans.exporter.record(traceparent[3:35], traceparent[36:52], f"schedule {spec.function_name}", INTERNAL, start, now,
+                          attributes, spec.tracestate)
 
 
 def forwarded(task: TaskEntry, node_id: bytes, to_node_id: bytes) -> None:
@@ -46,7 +46,7 @@ def forwarded(task: TaskEntry, node_id: bytes, to_node_id: bytes) -> None:
     spec = task.spec
     traceparent = spec.traceparent
     now = time.time_ns()
-    SpanRecord(spans.exporter, traceparent[3:35], traceparent[36:52], f"forward {spec.function_name}", PRODUCER,
-               now - int((time.monotonic() - task.submitted_at) * 1e9),
-               {"ember.task_id": spec.task_id, "ember.node_id": node_id, "ember.to_node_id": to_node_id},
-               spec.tracestate).end(now)
+    spans.exporter.record(traceparent[3:35], traceparent[36:52], f"forward {spec.function_name}", PRODUCER,
+                          now - int((time.monotonic() - task.submitted_at) * 1e9),
+                          now, {"ember.task_id": spec.task_id, "ember.node_id": node_id, "ember.to_node_id": to_node_id},
+                          spec.tracestate)

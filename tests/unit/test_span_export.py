@@ -6,6 +6,7 @@ services, and nothing of OpenTelemetry loaded when tracing is off."""
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -110,14 +111,60 @@ def test_spans_arrive_over_otlp_with_everything_they_carry(receiver):
     exporter.close()
 
 
-def test_a_full_queue_drops_spans_and_counts_them(receiver):
+def test_a_full_queue_drops_spans_with_a_counted_warning_and_never_blocks(receiver, caplog):
+    caplog.set_level("WARNING", logger=span_export.__name__)
     exporter = span_export.OtlpExporter("t", {}, _env(receiver, OTEL_BSP_MAX_QUEUE_SIZE="5",
                                                       OTEL_BSP_SCHEDULE_DELAY="60000"))
-    for i in range(8):
-        span_export.SpanRecord(exporter, "1" * 32, "", f"s{i}").end()
-    assert exporter.dropped == 3
+    with exporter._lock:  # the exporter's thread cannot take spans off meanwhile: the queue stays full
+        for i in range(8):
+            span_export.SpanRecord(exporter, "1" * 32, "", f"s{i}").end()  # (returns: the span is dropped)
+        assert exporter.dropped == 3
     exporter.flush()
     assert sorted(s.name for s in receiver.spans()) == [f"s{i}" for i in range(5)]
+    (warning,) = [r.getMessage() for r in caplog.records if "span queue was full" in r.getMessage()]
+    assert "3 spans dropped" in warning and "OTEL_BSP_MAX_QUEUE_SIZE=5" in warning
+    caplog.clear()
+    exporter.flush()  # (nothing more dropped: no second warning)
+    assert not [r for r in caplog.records if "span queue was full" in r.getMessage()]
+    exporter.close()
+
+
+def test_a_steady_trickle_of_spans_goes_out_in_full_batches(receiver):
+    """Spans ending one by one while a batch is sent wait for the next full
+    batch (or the schedule delay): never a gRPC call per span or two."""
+    exporter = span_export.OtlpExporter("t", {}, _env(receiver, OTEL_BSP_MAX_EXPORT_BATCH_SIZE="20",
+                                                      OTEL_BSP_SCHEDULE_DELAY="60000"))
+    for i in range(200):
+        span_export.SpanRecord(exporter, "1" * 32, "", f"s{i}").end()
+        time.sleep(0.0005)  # (a trickle: the thread wakes between spans)
+    wait_until(lambda: len(receiver.spans()) == 200, timeout=10, what="10 full batches")
+    assert receiver.request_sizes() == [20] * 10
+    assert [s.name for s in receiver.spans()] == [f"s{i}" for i in range(200)]  # in order, none lost
+    span_export.SpanRecord(exporter, "1" * 32, "", "last").end()
+    exporter.flush()  # (a partial batch: at the schedule delay, or a flush)
+    assert receiver.request_sizes()[-1] == 1 and exporter.exported == 201 and exporter.dropped == 0
+    exporter.close()
+
+
+def test_a_span_that_cannot_be_encoded_loses_its_batch_not_the_exporter(receiver, caplog):
+    exporter = span_export.OtlpExporter("t", {}, _env(receiver, OTEL_BSP_MAX_EXPORT_BATCH_SIZE="2",
+                                                      OTEL_BSP_SCHEDULE_DELAY="60000"))
+    exporter.record("not hex", "", "bad", span_export.INTERNAL, 1, 2, {})
+    span_export.SpanRecord(exporter, "1" * 32, "", "with the bad one").end()  # (a full batch: sent at once)
+    wait_until(lambda: exporter.failed == 2, timeout=10, what="the bad batch counted as failed")
+    assert any("could not be encoded" in r.getMessage() for r in caplog.records)
+    for name in ("after 1", "after 2"):  # the exporter's thread is still there: the next batch arrives
+        span_export.SpanRecord(exporter, "1" * 32, "", name).end()
+    wait_until(lambda: sorted(s.name for s in receiver.spans()) == ["after 1", "after 2"], timeout=10,
+               what="the next batch")
+    exporter.close()
+
+
+def test_a_partial_batch_goes_out_at_the_schedule_delay(receiver):
+    exporter = span_export.OtlpExporter("t", {}, _env(receiver, OTEL_BSP_SCHEDULE_DELAY="100"))
+    for i in range(3):
+        span_export.SpanRecord(exporter, "1" * 32, "", f"s{i}").end()
+    wait_until(lambda: len(receiver.spans()) == 3, timeout=10, what="the 3 spans, without a flush")
     exporter.close()
 
 

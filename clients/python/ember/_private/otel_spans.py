@@ -202,26 +202,43 @@ class UnsampledSubmission:
         pass
 
 
-class Submission:
+class Submission(SpanRecord):
     """A task's submit span (ours), from its .remote() call until it is
     queued; the task's context is the submitter's current span, or with
-    none, this span (the root of a new trace)."""
+    none, this span (the root of a new trace). (The span itself: one
+    object a submission, not a span and a wrapper.)"""
 
-    __slots__ = ("span", "_traceparent", "_tracestate", "_context")
+    __slots__ = ("_traceparent", "_tracestate", "_context")
 
-    def __init__(self, span: SpanRecord, traceparent: str, tracestate: str, ctx: context.Context) -> None:
-        self.span = span
-        self._traceparent = traceparent or span.traceparent
+    def __init__(self, exporter: span_export.OtlpExporter, trace_id: str, parent_id: str, name: str,
+                 traceparent: str, tracestate: str, ctx: context.Context) -> None:
+        # (SpanRecord's fields set here, not through its __init__: one call less a submission)
+        self._exporter = exporter
+        self.trace_id = trace_id
+        self.span_id = span_id = f"{_getrandbits(64) or 1:016x}"
+        self.parent_id = parent_id
+        self.trace_state = tracestate
+        self.name = name
+        self.kind = PRODUCER
+        self.start_ns = time.time_ns()
+        self.end_ns = 0
+        self.attributes = {}
+        self.links = self.events = None
+        self.status_code = span_export.STATUS_UNSET
+        self.status_message = ""
+        self._traceparent = traceparent or f"00-{trace_id}-{span_id}-01"
         self._tracestate = tracestate
         self._context = ctx
 
     def stamp(self, spec: Any) -> None:
-        _stamp(spec, self._traceparent, self._tracestate, self._context)
-        spec.submit_time_ns = self.span.start_ns
-        self.span.attributes["ember.task_id"] = spec.task_id  # (bytes: made hex when exported)
-
-    def end(self) -> None:
-        self.span.end()
+        spec.traceparent = self._traceparent
+        if self._tracestate:
+            spec.tracestate = self._tracestate
+        ctx = self._context
+        if ctx and ctx.get(_BAGGAGE_KEY):  # (an empty context, the common case, is not asked)
+            spec.baggage = _baggage_header(ctx)
+        spec.submit_time_ns = self.start_ns
+        self.attributes["ember.task_id"] = spec.task_id  # (bytes: made hex when exported)
 
 
 class SdkSubmission:
@@ -332,14 +349,14 @@ class OtelSpans:
             trace_id = f"{bits >> 64 or 1:032x}"
             if self.never_root or not self.root_sampled(trace_id):  # not sampled: its ids and flag go on
                 return UnsampledSubmission(f"00-{trace_id}-{bits & 0xFFFFFFFFFFFFFFFF or 1:016x}-00", "", ctx)
-            return Submission(SpanRecord(self.exporter, trace_id, "", f"submit {name}", PRODUCER), "", "", ctx)
+            return Submission(self.exporter, trace_id, "", f"submit {name}", "", "", ctx)
         kind = type(current)
         if kind is UnsampledParent:  # in a task whose trace is not sampled
             return UnsampledSubmission(current.traceparent, current.tracestate, ctx)
         if kind is CurrentSpan:  # in a task: its execute span (sampled)
             r = current.record
-            return Submission(SpanRecord(self.exporter, r.trace_id, r.span_id, f"submit {name}", PRODUCER,
-                                         trace_state=current._trace_state), r.traceparent, current._trace_state, ctx)
+            return Submission(self.exporter, r.trace_id, r.span_id, f"submit {name}", r.traceparent,
+                              current._trace_state, ctx)
         last = self._last_parent
         parent = None if last[0] is current and not last[3] else self._parent_of(current)  # (the cache, inline)
         if parent is None:
@@ -348,8 +365,8 @@ class OtelSpans:
         if not self.own:
             return SdkSubmission(self.tracer.start_span(f"submit {name}", ctx, SpanKind.PRODUCER), ctx)
         traceparent, tracestate = parent
-        return Submission(SpanRecord(self.exporter, traceparent[3:35], traceparent[36:52], f"submit {name}", PRODUCER,
-                                     trace_state=tracestate), traceparent, tracestate, ctx)
+        return Submission(self.exporter, traceparent[3:35], traceparent[36:52], f"submit {name}", traceparent,
+                          tracestate, ctx)
 
     def _parent_of(self, span: trace.Span) -> tuple[str, str] | None:
         """The W3C context (traceparent, tracestate) of an application's
