@@ -21,7 +21,7 @@ import itertools
 import logging
 import os
 import time
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from ember.v1 import common_pb2, gcs_pb2, raylet_pb2
 
@@ -348,7 +348,7 @@ class NodeManager:
         task = TaskEntry(spec, submitter)
         self.tasks.tasks[spec.task_id] = task
         if self.task_events is not None:
-            self.task_events.submitted(spec, bool(spec.dependencies))
+            task.describe = self.task_events.submitted(spec, bool(spec.dependencies))
         for i in range(spec.num_returns):
             self.objects.create_pending(ids.object_id_for(spec.task_id, i + 1), submitter)
         if submitter.promised and spec.direct_worker_id:  # the task will make what was promised
@@ -522,19 +522,15 @@ class NodeManager:
         worker.session.touch()  # type: ignore[union-attr]
 
     def task_done(self, session: ClientSession, result: raylet_pb2.TaskResult) -> None:
-        for value in result.returns:
+        returns = result.returns  # (once: each look at a repeated field builds a wrapper)
+        for value in returns:
             self._stamp(value)
         task = self.tasks.tasks.get(result.task_id)
         if result.partial:
-            self.stream_values(task, result.returns)
+            self.stream_values(task, returns)
             return
-        if task is not None:
-            if self._count_tasks:
-                self._count_outcome(task, result)
-            if self.task_events is not None:
-                failed = result.application_error or (result.returns and result.returns[0].is_error)
-                self.task_events.ran(task.spec, result.start_time, session.worker_id, session.pid,
-                                     task_error_types.of_result(result) if failed else "", result.error_message)
+        if task is not None and (self._count_tasks or self.task_events is not None):
+            self._record_run(task, result, returns, session)
         worker = self.pool.workers.get(session.worker_id)
         if worker is None or (worker.threads and self.workers.thread_done(worker, result.task_id)):
             pass  # (a task on a thread of its own: the worker's lease is not its)
@@ -556,22 +552,38 @@ class NodeManager:
         if result.application_error and task.spec.retry_exceptions and task.take_retry():
             self.tasks.enqueue(task)
             return
-        self._finish(task, returns=list(result.returns))
+        self._finish(task, returns=list(returns))
 
-    def _count_outcome(self, task: TaskEntry, result: raylet_pb2.TaskResult) -> None:
-        """Metrics of a task (or actor call) that ran on a worker here: how
-        it ended, how long it waited and ran."""
-        m = self.metrics
+    def _record_run(self, task: TaskEntry, result: raylet_pb2.TaskResult, returns: Sequence[common_pb2.ObjectValue],
+                    session: ClientSession) -> None:
+        """Metrics and the task event of a task (or actor call) that ran on
+        a worker here: how it ended, how long it waited and ran. (One pass
+        over the result for both: on every task's path.)"""
         if result.application_error:
-            m.tasks_failed[APPLICATION_ERROR] += 1
-        elif result.returns and result.returns[0].is_error:  # ended by the runtime while it ran
-            m.tasks_failed["ActorDiedError" if result.actor_exit else "TaskCancelledError"] += 1
+            error: str | None = APPLICATION_ERROR
+        elif returns and returns[0].is_error:  # ended by the runtime while it ran
+            error = "ActorDiedError" if result.actor_exit else "TaskCancelledError"
         else:
-            m.tasks_succeeded += 1
-        run_time = result.run_time_s
-        if run_time > 0:  # (0: a worker that does not say)
-            m.execution_time.observe(run_time)
-            m.scheduling_latency.observe(max(0.0, time.monotonic() - task.submitted_at - run_time))
+            error = None
+        run_time = result.run_time_s  # (0: a worker that does not say)
+        if self._count_tasks:
+            m = self.metrics
+            if error is None:
+                m.tasks_succeeded += 1
+            else:
+                m.tasks_failed[error] += 1
+            if run_time > 0:
+                m.execution_time.observe(run_time)
+                waited = time.monotonic() - task.submitted_at - run_time
+                m.scheduling_latency.observe(waited if waited > 0.0 else 0.0)
+        if self.task_events is not None:
+            if error is None:
+                self.task_events.ran(task.spec, result.start_time, session.worker_id, session.pid,
+                                     describe=task.describe, run_time=run_time)
+            else:
+                self.task_events.ran(task.spec, result.start_time, session.worker_id, session.pid,
+                                     task_error_types.of_result(result), result.error_message,
+                                     describe=task.describe, run_time=run_time)
 
     def stream_values(self, task: TaskEntry | None, values: Iterable[common_pb2.ObjectValue]) -> None:
         """Values a streaming generator yielded (returns 2, 3, ...): held by

@@ -47,27 +47,34 @@ class TaskEvents:
         """Events pushed out for room."""
         return max(0, self.recorded - self.capacity)
 
-    def submitted(self, spec: Any, pending_args: bool) -> None:
+    def submitted(self, spec: Any, pending_args: bool) -> tuple:
+        """Returns what the task is, (name, job id, actor id, parent task id,
+        type): for its RAN event (`ran(describe=...)`), not read again."""
         self.recorded += 1
         if spec.HasField("actor_creation"):
             kind = ACTOR_CREATION_TASK
         else:
             kind = ACTOR_TASK if spec.actor_id else NORMAL_TASK
-        self._append((SUBMITTED, spec.task_id, spec.attempt_number, time.time(), spec.function_name, spec.job_id,
-                      spec.actor_id, spec.parent_task_id, kind, pending_args))
+        name, job_id, actor_id, parent_task_id = spec.function_name, spec.job_id, spec.actor_id, spec.parent_task_id
+        self._append((SUBMITTED, spec.task_id, spec.attempt_number, time.time(), name, job_id, actor_id,
+                      parent_task_id, kind, pending_args))
+        return (name, job_id, actor_id, parent_task_id, kind)
 
     def dispatched(self, spec: Any, worker_id: bytes, pid: int) -> None:
         self.recorded += 1
         self._append((DISPATCHED, spec.task_id, spec.attempt_number, time.time(), worker_id, pid))
 
     def ran(self, spec: Any, start_time: float, worker_id: bytes, pid: int, error_type: str = "",
-            error_message: str = "") -> None:
-        """A worker here sent the task's result (end: now)."""
+            error_message: str = "", *, describe: tuple | None = None, run_time: float = 0.0) -> None:
+        """A worker here sent the task's result: it ran from `start_time`
+        for `run_time` seconds (0: unknown, the end is now)."""
         self.recorded += 1
         # (What it is, again: its SUBMITTED event may have been dropped for room.)
-        describe = (spec.function_name, spec.job_id, spec.actor_id, spec.parent_task_id,
-                    ACTOR_TASK if spec.actor_id else NORMAL_TASK)
-        self._append((RAN, spec.task_id, spec.attempt_number, time.time(), start_time, worker_id, pid, error_type,
+        if describe is None:
+            describe = (spec.function_name, spec.job_id, spec.actor_id, spec.parent_task_id,
+                        ACTOR_TASK if spec.actor_id else NORMAL_TASK)
+        end = start_time + run_time if run_time > 0 and start_time else time.time()
+        self._append((RAN, spec.task_id, spec.attempt_number, end, start_time, worker_id, pid, error_type,
                       error_message, describe))
 
     def failed(self, spec: Any, error_type: str, error_message: str) -> None:

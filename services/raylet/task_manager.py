@@ -34,7 +34,7 @@ WAITING, QUEUED, ASSIGNED, FORWARDED = TaskState.WAITING, TaskState.QUEUED, Task
 
 class TaskEntry:
     __slots__ = ("spec", "submitter", "state", "missing", "worker", "retries_left", "cancelled", "shape", "key",
-                 "node", "returns", "pinned", "remote_only", "submitted_at", "env")
+                 "node", "returns", "pinned", "remote_only", "submitted_at", "env", "describe")
 
     def __init__(self, spec: raylet_pb2.TaskSpec, submitter: ClientSession) -> None:
         self.spec = spec
@@ -64,6 +64,7 @@ class TaskEntry:
             interned = _INTERNED[key] = (shape, key)
         self.shape, self.key = interned or (shape, key)
         self.submitted_at = time.monotonic()  # its arrival here (scheduling latency)
+        self.describe: tuple | None = None  # what its task events say it is (TaskEvents.submitted)
 
     def cancelled_failure(self) -> Failure:
         return Failure(FailureType.TASK_CANCELLED, f"task {self.spec.function_name} was cancelled")
