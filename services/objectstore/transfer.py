@@ -17,8 +17,12 @@ zeros when none: transfer_spans.py). The server answers one status byte (0 ok,
 then the bytes, and closes.
 
 With TLS (`ember_common.tls`), each connection is mutual TLS first and the
-same protocol runs inside it; the bytes are then encrypted and decrypted in
-user space (read and write instead of sendfile and splice).
+same request and reply run inside it, each followed by 32 random bytes (the
+puller's after its request, the source's after an OK reply) from which both
+derive the connection's key. Then both close TLS (close_notify, the TCP
+connection stays open) and the range's bytes follow as AES-GCM frames
+(sealed_frames.py: why, and why it is sound); user space encrypts and
+decrypts them, so sendfile and splice are not used.
 
 A pull splits the object into ranges read over several connections at once,
 each in a thread (the copy releases the GIL); concurrent pulls of one object
@@ -46,7 +50,7 @@ from typing import Any, Callable
 from ember_common import ids, ports, tls
 from ember_common.background import SharedRuns
 from ember_common.errors import NotFound, Unavailable
-from ember_objectstore import transfer_spans
+from ember_objectstore import sealed_frames, transfer_spans
 from ember_objectstore.shm_store import Entry, ShmStore
 from ember_objectstore.spilling import Spiller, in_threads
 
@@ -188,28 +192,36 @@ class TransferServer:
         """Blocking, on a pool thread: the same protocol inside mutual TLS."""
         assert self._tls is not None
         conn.settimeout(_TIMEOUT_S)
+        # (small writes back to back: the reply, then close_notify; Nagle would hold the second for an ACK)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             with self._tls.wrap_socket(conn, server_side=True) as sock:
                 token = _recv_exactly(sock, int.from_bytes(_recv_exactly(sock, 2), "little"))
                 if not hmac.compare_digest(token, self._token):
                     sock.sendall(_REPLY.pack(BAD_TOKEN, 0))
                     return
-                head = _recv_exactly(sock, _HEAD_BYTES)
+                head = _recv_exactly(sock, _HEAD_BYTES + sealed_frames.RANDOM_BYTES)
+                puller_random, head = head[_HEAD_BYTES:], head[:_HEAD_BYTES]
                 start_ns = time.time_ns()
                 # (the store's state is the loop's: looked up and released there)
                 reply, source, offset, count = asyncio.run_coroutine_threadsafe(_call(self._answer, head),
                                                                                 loop).result()
-                sock.sendall(reply)
-                if source is not None:
-                    try:
-                        if count:
-                            _send_view(sock, source, offset, count)
-                    finally:
-                        loop.call_soon_threadsafe(source.close)
-                    loop.call_soon_threadsafe(self._count_sent, count)  # (the counter is the loop's)
-                    transfer_spans.pushed(head[-transfer_spans.CONTEXT_BYTES:], head[:ids.OBJECT_ID_SIZE], offset,
-                                          count, start_ns)
-        except (OSError, ValueError):
+                if source is None:
+                    sock.sendall(reply)
+                    return
+                try:
+                    source_random = sealed_frames.new_random()
+                    sock.sendall(reply + source_random)
+                    plain = sock.unwrap()  # both ends' close_notify: what follows is sealed frames
+                    sealer = sealed_frames.Sealer(sealed_frames.derive_key(puller_random, source_random),
+                                                  head[:ids.OBJECT_ID_SIZE], offset, count)
+                    _send_sealed(plain, sealer, source, offset)
+                finally:
+                    loop.call_soon_threadsafe(source.close)
+                loop.call_soon_threadsafe(self._count_sent, count)  # (the counter is the loop's)
+                transfer_spans.pushed(head[-transfer_spans.CONTEXT_BYTES:], head[:ids.OBJECT_ID_SIZE], offset, count,
+                                      start_ns)
+        except (OSError, ValueError):  # (SSLError is an OSError)
             pass  # a failed handshake (plaintext, another CA), a client gone or never speaking
         finally:
             conn.close()
@@ -258,8 +270,11 @@ class Puller:
         where = f"object {object_id.hex()} from {address[0]}:{address[1]}"
         try:
             with socket.create_connection(address, timeout=_TIMEOUT_S) as plain:
+                if self._tls:  # (the request, then close_notify: see _serve_tls)
+                    plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock = self._tls.wrap_socket(plain, server_hostname=address[0]) if self._tls else plain
-                sock.sendall(self._hello + object_id + _RANGE.pack(offset, length) + context)
+                puller_random = sealed_frames.new_random() if self._tls else b""
+                sock.sendall(self._hello + object_id + _RANGE.pack(offset, length) + context + puller_random)
                 status, count = _REPLY.unpack(_recv_exactly(sock, _REPLY.size))
                 if status == NOT_FOUND:
                     raise NotFound(f"{where}: the source does not have it")
@@ -268,8 +283,12 @@ class Puller:
                                       f"({'bad token' if status == BAD_TOKEN else 'bad range'})")
                 if count != length:
                     raise Unavailable(f"{where}: the source has {count} bytes at offset {offset}, {length} expected")
-                if self._tls:  # the bytes on the socket are ciphertext: decrypted in user space
-                    _copy_range(sock, fd, base + offset, length, where)
+                if self._tls:
+                    source_random = _recv_exactly(sock, sealed_frames.RANDOM_BYTES)
+                    sock = sock.unwrap()  # (the same socket object: plain reads from now on)
+                    opener = sealed_frames.Opener(sealed_frames.derive_key(puller_random, source_random),
+                                                  object_id, offset, length)
+                    _recv_sealed(sock, opener, fd, base + offset, where)
                     return
                 try:
                     _splice_range(sock, fd, base + offset, length, where)
@@ -279,6 +298,8 @@ class Puller:
                     _copy_range(sock, fd, base + offset, length, where)  # a kernel or file that cannot splice
         except OSError as e:
             raise Unavailable(f"reading {where} failed: {e}") from None
+        except sealed_frames.SealedFrameError as e:
+            raise TransferIntegrityError(f"reading {where}: {e}; the pull is aborted and nothing of it kept") from None
 
 
 def _splice_range(sock: socket.socket, fd: int, offset: int, length: int, where: str) -> None:
@@ -350,12 +371,51 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
 
 
-def _send_view(sock: ssl.SSLSocket, source: _Source, offset: int, count: int) -> None:
+def _send_sealed(sock: socket.socket, sealer: sealed_frames.Sealer, source: _Source, offset: int) -> None:
+    """The range as sealed frames, from the arena's mapping or the spill file's."""
     if source.view is not None:
-        sock.sendall(source.view[offset:offset + count])
+        _send_frames(sock, sealer, source.view[offset:offset + sealer.count])
+        return
+    if sealer.count == 0:  # (an empty file cannot be mapped)
+        _send_frames(sock, sealer, memoryview(b""))
         return
     with mmap.mmap(source.file.fileno(), 0, prot=mmap.PROT_READ) as mapped, memoryview(mapped) as view:
-        sock.sendall(view[offset:offset + count])
+        _send_frames(sock, sealer, view[offset:offset + sealer.count])
+
+
+def _send_frames(sock: socket.socket, sealer: sealed_frames.Sealer, data: memoryview) -> None:
+    out = memoryview(bytearray(sealed_frames.HEADER.size + sealed_frames.FRAME_BYTES + sealed_frames.TAG_BYTES))
+    while not sealer.done:
+        sock.sendall(sealer.seal(data[sealer.pos:sealer.pos + sealed_frames.FRAME_BYTES], out))
+
+
+def _recv_sealed(sock: socket.socket, opener: sealed_frames.Opener, fd: int, offset: int, where: str) -> None:
+    """A range's sealed frames, each opened into a buffer and written to
+    the file at `offset` on (positional writes: no mapping to fault in)."""
+    sealed = memoryview(bytearray(sealed_frames.FRAME_BYTES + sealed_frames.TAG_BYTES))
+    plain = memoryview(bytearray(sealed_frames.FRAME_BYTES))
+    header = memoryview(bytearray(sealed_frames.HEADER.size))
+    while not opener.done:
+        start = opener.pos
+        _recv_exactly_into(sock, header, where, start, opener.count)
+        size = opener.expect(bytes(header))
+        _recv_exactly_into(sock, sealed[:size], where, start, opener.count)
+        n = opener.open(sealed[:size], plain)
+        os.pwrite(fd, plain[:n], offset + start)
+
+
+def _recv_exactly_into(sock: socket.socket, view: memoryview, where: str, pos: int, length: int) -> None:
+    filled = 0
+    while filled < len(view):
+        got = sock.recv_into(view[filled:])
+        if got == 0:
+            raise Unavailable(f"{where}: the source closed after {pos} of {length} bytes, before the range's "
+                              "authenticated last frame")
+        filled += got
+
+
+class TransferIntegrityError(Unavailable):
+    """A TLS transfer's bytes failed authentication or were cut short."""
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:
