@@ -236,6 +236,10 @@ class Puller:
         self._inflight: SharedRuns[bytes, None] = SharedRuns()
         files = tls.active()
         self._tls = files.client_context() if files else None
+        # The last TLS session with each source: the next connection resumes it (TLS 1.3 PSK with ECDHE,
+        # so still forward secret) and skips the certificate signatures and checks, about half the
+        # handshake's CPU; a source that forgot it (restarted) does a full handshake instead.
+        self._sessions: dict[tuple[str, int], ssl.SSLSession] = {}
         self.received_bytes = 0  # from other nodes, since start (metrics)
 
     async def pull(self, object_id: bytes, source: str, size: int, traceparent: str = "") -> Entry:
@@ -272,7 +276,8 @@ class Puller:
             with socket.create_connection(address, timeout=_TIMEOUT_S) as plain:
                 if self._tls:  # (the request, then close_notify: see _serve_tls)
                     plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock = self._tls.wrap_socket(plain, server_hostname=address[0]) if self._tls else plain
+                sock = (self._tls.wrap_socket(plain, server_hostname=address[0], session=self._sessions.get(address))
+                        if self._tls else plain)
                 puller_random = sealed_frames.new_random() if self._tls else b""
                 sock.sendall(self._hello + object_id + _RANGE.pack(offset, length) + context + puller_random)
                 status, count = _REPLY.unpack(_recv_exactly(sock, _REPLY.size))
@@ -285,6 +290,8 @@ class Puller:
                     raise Unavailable(f"{where}: the source has {count} bytes at offset {offset}, {length} expected")
                 if self._tls:
                     source_random = _recv_exactly(sock, sealed_frames.RANDOM_BYTES)
+                    if sock.session is not None:  # (TLS 1.3: its ticket came before the reply)
+                        self._sessions[address] = sock.session
                     sock = sock.unwrap()  # (the same socket object: plain reads from now on)
                     opener = sealed_frames.Opener(sealed_frames.derive_key(puller_random, source_random),
                                                   object_id, offset, length)
