@@ -79,7 +79,8 @@ class TransferServer:
     Plaintext connections are served on the event loop (sendfile). TLS ones
     each on a thread of their own pool: asyncio's TLS is pure Python over a
     memory BIO (about a tenth of the plaintext rate here), while a blocking
-    SSLSocket encrypts in OpenSSL with the GIL released."""
+    SSLSocket does the handshake in OpenSSL with the GIL released; the
+    frames that follow are sent from the same thread."""
 
     def __init__(self, store: ShmStore, spiller: Spiller, token: str) -> None:
         self._store = store
