@@ -344,8 +344,8 @@ def _splice_range(sock: socket.socket, fd: int, offset: int, length: int, where:
 
 
 def _copy_range(sock: socket.socket, fd: int, offset: int, length: int, where: str) -> None:
-    """Through a buffer: filled (a TLS read gives one 16 KiB record at a
-    time), then written to the file in one call."""
+    """Through a buffer (where splice cannot be used): filled, then written
+    to the file in one call."""
     sock.settimeout(_TIMEOUT_S)
     buffer = bytearray(min(length, _RECV))
     view, pos = memoryview(buffer), 0
