@@ -296,7 +296,7 @@ class Puller:
                     sock = sock.unwrap()  # (the same socket object: plain reads from now on)
                     opener = sealed_frames.Opener(sealed_frames.derive_key(puller_random, source_random),
                                                   object_id, offset, length)
-                    _recv_sealed(sock, opener, fd, base + offset, where)
+                    _recv_sealed(sock, opener, fd, base + offset)
                     return
                 try:
                     _splice_range(sock, fd, base + offset, length, where)
@@ -397,7 +397,7 @@ def _send_frames(sock: socket.socket, sealer: sealed_frames.Sealer, data: memory
         sock.sendall(sealer.seal(data[sealer.pos:sealer.pos + sealed_frames.FRAME_BYTES], out))
 
 
-def _recv_sealed(sock: socket.socket, opener: sealed_frames.Opener, fd: int, offset: int, where: str) -> None:
+def _recv_sealed(sock: socket.socket, opener: sealed_frames.Opener, fd: int, offset: int) -> None:
     """A range's sealed frames, each opened into a buffer and written to
     the file at `offset` on (positional writes: no mapping to fault in)."""
     sealed = memoryview(bytearray(sealed_frames.FRAME_BYTES + sealed_frames.TAG_BYTES))
@@ -405,20 +405,20 @@ def _recv_sealed(sock: socket.socket, opener: sealed_frames.Opener, fd: int, off
     header = memoryview(bytearray(sealed_frames.HEADER.size))
     while not opener.done:
         start = opener.pos
-        _recv_exactly_into(sock, header, where, start, opener.count)
+        _recv_frame_part(sock, header, start, opener.count)
         size = opener.expect(bytes(header))
-        _recv_exactly_into(sock, sealed[:size], where, start, opener.count)
+        _recv_frame_part(sock, sealed[:size], start, opener.count)
         n = opener.open(sealed[:size], plain)
         os.pwrite(fd, plain[:n], offset + start)
 
 
-def _recv_exactly_into(sock: socket.socket, view: memoryview, where: str, pos: int, length: int) -> None:
+def _recv_frame_part(sock: socket.socket, view: memoryview, pos: int, length: int) -> None:
     filled = 0
     while filled < len(view):
         got = sock.recv_into(view[filled:])
-        if got == 0:
-            raise Unavailable(f"{where}: the source closed after {pos} of {length} bytes, before the range's "
-                              "authenticated last frame")
+        if got == 0:  # (a truncation: as untrustworthy as a frame that fails its tag)
+            raise sealed_frames.SealedFrameError(f"the source closed after {pos} of {length} bytes, before the "
+                                                 "range's authenticated last frame")
         filled += got
 
 
