@@ -7,9 +7,12 @@ puller keeps nothing of the object."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import os
+import random
 import pathlib
 import socket
 import struct
@@ -103,7 +106,7 @@ def _pull(store: Store, object_id: bytes, port: int, size: int) -> pb.PullReply:
 
 
 def _data(size: int, seed: int) -> bytes:
-    return (struct.pack("<Q", seed) + os.urandom(4088)) * (size // 4096) + os.urandom(size % 4096)
+    return random.Random(seed).randbytes(size)
 
 
 def test_objects_in_memory_and_spilled_arrive_whole_over_tls(stores):
@@ -137,57 +140,90 @@ def test_a_wrong_token_is_refused_inside_tls_before_any_data(stores):
         assert answer == bytes([2]) + bytes(8)  # BAD_TOKEN, then the connection ends: no key, no data
 
 
-class _Tamper:
-    """A TCP proxy between a puller and a source that forwards the source's
-    bytes with one of them flipped, or cut off, at `at` bytes into the
-    stream (past the TLS handshake and reply: inside the sealed frames)."""
+class _Proxy:
+    """A TCP proxy between a puller and a source. It forwards the source's
+    bytes on its first connection with one of them flipped (`flip`) or the
+    rest cut off (`truncate`) at `at` bytes into that connection's stream,
+    or forwards everything (`pass`); `cut()` closes the connections it has."""
 
-    def __init__(self, upstream: int, at: int, mode: str) -> None:
+    def __init__(self, upstream: int, at: int = 0, mode: str = "pass") -> None:
         self._upstream, self._at, self._mode = upstream, at, mode
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
-        self.seen = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self.connections = 0
+        self.seen = 0  # bytes from the source on the first connection
+        self._open: list[socket.socket] = []
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
 
-    def _run(self) -> None:
-        client, _ = self._listener.accept()
-        with client, socket.create_connection(("127.0.0.1", self._upstream)) as server:
-            threading.Thread(target=self._forward_requests, args=(client, server), daemon=True).start()
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            server = socket.create_connection(("127.0.0.1", self._upstream))
+            self._open += [client, server]
+            self.connections += 1
+            for target in (functools.partial(self._down, client, server, self.connections == 1),
+                           functools.partial(self._up, client, server)):
+                thread = threading.Thread(target=target, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def _down(self, client: socket.socket, server: socket.socket, first: bool) -> None:
+        try:
             while chunk := server.recv(1 << 16):
-                start, self.seen = self.seen, self.seen + len(chunk)
-                if start <= self._at < self.seen:
-                    if self._mode == "truncate":
-                        client.sendall(chunk[:self._at - start])
-                        client.shutdown(socket.SHUT_RDWR)
-                        return
-                    i = self._at - start
-                    chunk = chunk[:i] + bytes([chunk[i] ^ 0x01]) + chunk[i + 1:]
+                if first and self._mode != "pass":
+                    start, self.seen = self.seen, self.seen + len(chunk)
+                    if start <= self._at < self.seen:
+                        i = self._at - start
+                        if self._mode == "truncate":
+                            client.sendall(chunk[:i])
+                            break
+                        chunk = chunk[:i] + bytes([chunk[i] ^ 0x01]) + chunk[i + 1:]
                 client.sendall(chunk)
+        except OSError:
+            pass  # cut, or the puller went away
+        finally:
+            for s in (client, server):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
 
     @staticmethod
-    def _forward_requests(client: socket.socket, server: socket.socket) -> None:
+    def _up(client: socket.socket, server: socket.socket) -> None:
         try:
             while chunk := client.recv(1 << 16):
                 server.sendall(chunk)
         except OSError:
             pass  # the other direction ended the connection
 
+    def cut(self) -> None:
+        for s in self._open:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
-        self._thread.join(30)
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # (wakes the accepting thread; close alone does not)
         self._listener.close()
+        self.cut()
+        for thread in self._threads:
+            thread.join(30)
+        for s in self._open:
+            s.close()
 
 
 @pytest.mark.parametrize("mode, error", [
     ("flip", "failed authentication: the data was altered in transit"),
-    ("truncate", "before the range's authenticated last frame"),
+    ("truncate", "before its authenticated last frame"),
 ])
 def test_altered_or_truncated_bytes_fail_the_pull_and_nothing_is_kept(stores, mode, error):
     source, puller, _ = stores
     object_id = (b"tamper-" + mode.encode()).ljust(20, b"\0")
     data = _data(4 * MB, 7)
     source.put(object_id, data)
-    tamper = _Tamper(source.transfer_port, 2 * MB, mode)
+    tamper = _Proxy(source.transfer_port, 2 * MB, mode)
     try:
         with pytest.raises(grpc.RpcError) as caught:
             _pull(puller, object_id, tamper.port, len(data))
@@ -201,3 +237,48 @@ def test_altered_or_truncated_bytes_fail_the_pull_and_nothing_is_kept(stores, mo
     assert puller.stub.Stats(pb.StatsRequest(), timeout=10).num_unsealed == 0
     reply = _pull(puller, object_id, source.transfer_port, len(data))
     assert puller.read(reply.path, reply.offset, len(data)) == data
+
+
+def test_later_pulls_reuse_the_connection_and_stay_sealed(stores):
+    """After the first pull from a source, later ones reuse its connection
+    (no handshake): requests, replies and data as sealed frames. A byte
+    flipped in a later transfer on it still fails that pull; a connection the
+    source side closed while idle is replaced by a new one."""
+    source, puller, _ = stores
+    objects = {f"reuse-{i}".encode().ljust(20, b"\0"): _data(size, 20 + i)
+               for i, size in enumerate([MB, 2 * MB + 1, 3])}
+    for object_id, data in objects.items():
+        source.put(object_id, data)
+    proxy = _Proxy(source.transfer_port)
+    try:
+        for object_id, data in objects.items():
+            reply = _pull(puller, object_id, proxy.port, len(data))
+            assert puller.read(reply.path, reply.offset, len(data)) == data
+        assert proxy.connections == 1
+        # Closed under the puller while idle (as the source does after a while, or a restart):
+        # the next pull finds it closed before any reply and opens a new one.
+        proxy.cut()
+        object_id = b"reuse-after-cut".ljust(20, b"\0")
+        source.put(object_id, _data(MB, 30))
+        reply = _pull(puller, object_id, proxy.port, MB)
+        assert puller.read(reply.path, reply.offset, MB) == _data(MB, 30)
+        assert proxy.connections == 2
+    finally:
+        proxy.close()
+
+    # A flipped byte in the second transfer on one connection (past the first object's 1 MiB).
+    tamper = _Proxy(source.transfer_port, MB + 64 * 1024, "flip")
+    first, second = b"reuse-first".ljust(20, b"\0"), b"reuse-second".ljust(20, b"\0")
+    source.put(first, _data(MB // 2, 40))
+    source.put(second, _data(2 * MB, 41))
+    try:
+        reply = _pull(puller, first, tamper.port, MB // 2)
+        assert puller.read(reply.path, reply.offset, MB // 2) == _data(MB // 2, 40)
+        with pytest.raises(grpc.RpcError) as caught:
+            _pull(puller, second, tamper.port, 2 * MB)
+    finally:
+        tamper.close()
+    assert tamper.connections == 1 and tamper.seen > MB + 64 * 1024
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "failed authentication" in caught.value.details() and second.hex() in caught.value.details()
+    assert not puller.located(second).found
