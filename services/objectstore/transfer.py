@@ -8,7 +8,7 @@ spill file on disk) and the receiver `splice`s from the socket into the new
 object's file, so a transfer costs the kernel's socket copy and nothing
 else (bench/transfer.py).
 
-Protocol, one range per connection: the client sends a 2-byte token length,
+Protocol (plaintext: one range per connection): the client sends a 2-byte token length,
 the cluster token (compared in constant time before anything else is read),
 the 20-byte object id, the range as two little-endian uint64 (offset,
 length; length 0 = to the end) and the puller's trace context (25 bytes,
@@ -19,10 +19,12 @@ then the bytes, and closes.
 With TLS (`ember_common.tls`), each connection is mutual TLS first and the
 same request and reply run inside it, each followed by 32 random bytes (the
 puller's after its request, the source's after an OK reply) from which both
-derive the connection's key. Then both close TLS (close_notify, the TCP
+derive the connection's keys. Then both close TLS (close_notify, the TCP
 connection stays open) and the range's bytes follow as AES-GCM frames
 (sealed_frames.py: why, and why it is sound); user space encrypts and
-decrypts them, so sendfile and splice are not used.
+decrypts them, so sendfile and splice are not used. The connection then
+stays open for the puller's next range from that source: a sealed request,
+a sealed reply and the bytes, with no handshake (sealed_channel.py).
 
 A pull splits the object into ranges read over several connections at once,
 each in a thread (the copy releases the GIL); concurrent pulls of one object
