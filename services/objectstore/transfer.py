@@ -429,7 +429,7 @@ class Puller:
         it; then TLS closes and the connection carries sealed frames. With
         the reply; no connection unless the reply is OK."""
         assert self._tls is not None
-        plain = socket.create_connection(address, timeout=_TIMEOUT_S)
+        sock = plain = socket.create_connection(address, timeout=_TIMEOUT_S)
         try:
             plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # (the request, then close_notify)
             sock = self._tls.wrap_socket(plain, server_hostname=address[0], session=self._sessions.get(address))
@@ -445,7 +445,7 @@ class Puller:
             sock = sock.unwrap()  # (the same socket object: plain reads and writes from now on)
             return SealedChannel.after_handshake(sock, puller_random, source_random, we_are_source=False), (status, count)
         except BaseException:
-            plain.close()
+            sock.close()  # (the TLS socket once made: wrapping detached `plain`)
             raise
 
 
