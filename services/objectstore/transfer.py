@@ -321,6 +321,8 @@ class TransferServer:
         channel = self._unpark(fd, loop)
         if channel is not None and self._threads is not None:
             loop.run_in_executor(self._threads, self._serve_channel, channel, loop)
+
+
 class Puller:
     def __init__(self, store: ShmStore, spiller: Spiller, token: str) -> None:
         self._store = store
