@@ -62,7 +62,8 @@ def _receive(conn: socket.socket, way: str, view: memoryview, key: bytes) -> Non
     if way != "sealed-frames":
         _fill(conn, view)
         return
-    opener = sf.Opener(key, bytes(20), 0, len(view))
+    opener = sf.Opener(key, sf.SOURCE_TO_PULLER)
+    opener.begin(sf.Kind.DATA, len(view), sf.range_binding(bytes(20), 0, len(view)))
     sealed = memoryview(bytearray(sf.FRAME_BYTES + sf.TAG_BYTES))
     header = memoryview(bytearray(sf.HEADER.size))
     while not opener.done:
@@ -76,7 +77,8 @@ def _send(conn: socket.socket, way: str, data: memoryview, key: bytes) -> None:
     if way != "sealed-frames":
         conn.sendall(data)
         return
-    sealer = sf.Sealer(key, bytes(20), 0, len(data))
+    sealer = sf.Sealer(key, sf.SOURCE_TO_PULLER)
+    sealer.begin(sf.Kind.DATA, len(data), sf.range_binding(bytes(20), 0, len(data)))
     out = memoryview(bytearray(sf.HEADER.size + sf.FRAME_BYTES + sf.TAG_BYTES))
     while not sealer.done:
         conn.sendall(sealer.seal(data[sealer.pos:sealer.pos + sf.FRAME_BYTES], out))
@@ -98,7 +100,7 @@ def _receiver(listener: socket.socket, files: TlsFiles, way: str, size: int, rou
 
 
 def run(files: TlsFiles, way: str, size: int, rounds: int) -> dict[str, object]:
-    key = sf.derive_key(sf.new_random(), sf.new_random())
+    key = sf.derive_key(sf.new_random(), sf.new_random(), sf.SOURCE_TO_PULLER)
     listener = socket.create_server(("127.0.0.1", 0))
     results: mp.Queue = mp.get_context("fork").Queue()
     receiver = mp.get_context("fork").Process(target=_receiver,
