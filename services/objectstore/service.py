@@ -87,5 +87,6 @@ class ObjectStoreService:
     async def stop(self) -> None:
         await self._tasks.close()
         await self.transfer.stop()
+        self.puller.close()
         self.spiller.close()
         self.shm.close()

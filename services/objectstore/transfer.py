@@ -8,7 +8,7 @@ spill file on disk) and the receiver `splice`s from the socket into the new
 object's file, so a transfer costs the kernel's socket copy and nothing
 else (bench/transfer.py).
 
-Protocol, one range per connection: the client sends a 2-byte token length,
+Protocol (plaintext: one range per connection): the client sends a 2-byte token length,
 the cluster token (compared in constant time before anything else is read),
 the 20-byte object id, the range as two little-endian uint64 (offset,
 length; length 0 = to the end) and the puller's trace context (25 bytes,
@@ -17,8 +17,14 @@ zeros when none: transfer_spans.py). The server answers one status byte (0 ok,
 then the bytes, and closes.
 
 With TLS (`ember_common.tls`), each connection is mutual TLS first and the
-same protocol runs inside it; the bytes are then encrypted and decrypted in
-user space (read and write instead of sendfile and splice).
+same request and reply run inside it, each followed by 32 random bytes (the
+puller's after its request, the source's after an OK reply) from which both
+derive the connection's keys. Then both close TLS (close_notify, the TCP
+connection stays open) and the range's bytes follow as AES-GCM frames
+(sealed_frames.py: why, and why it is sound); user space encrypts and
+decrypts them, so sendfile and splice are not used. The connection then
+stays open for the puller's next range from that source: a sealed request,
+a sealed reply and the bytes, with no handshake (sealed_channel.py).
 
 A pull splits the object into ranges read over several connections at once,
 each in a thread (the copy releases the GIL); concurrent pulls of one object
@@ -46,7 +52,9 @@ from typing import Any, Callable
 from ember_common import ids, ports, tls
 from ember_common.background import SharedRuns
 from ember_common.errors import NotFound, Unavailable
-from ember_objectstore import transfer_spans
+from ember_objectstore import sealed_frames, transfer_spans
+from ember_objectstore.sealed_channel import ChannelPool, PeerClosed, SealedChannel, file_writer
+from ember_objectstore.sealed_frames import Kind
 from ember_objectstore.shm_store import Entry, ShmStore
 from ember_objectstore.spilling import Spiller, in_threads
 
@@ -67,6 +75,10 @@ _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _TIMEOUT_S = 30.0
 # Threads serving TLS connections at once (each pull opens up to MAX_STREAMS).
 _TLS_THREADS = 32
+# An open TLS connection waits this long for its puller's next request (parked on the loop, no thread);
+# a puller uses one again only if it has been idle for less than _REUSE_S, well inside it.
+_IDLE_S = 30.0
+_REUSE_S = 10.0
 
 
 class TransferServer:
@@ -75,7 +87,8 @@ class TransferServer:
     Plaintext connections are served on the event loop (sendfile). TLS ones
     each on a thread of their own pool: asyncio's TLS is pure Python over a
     memory BIO (about a tenth of the plaintext rate here), while a blocking
-    SSLSocket encrypts in OpenSSL with the GIL released."""
+    SSLSocket does the handshake in OpenSSL with the GIL released; the
+    frames that follow are sent from the same thread."""
 
     def __init__(self, store: ShmStore, spiller: Spiller, token: str) -> None:
         self._store = store
@@ -86,6 +99,9 @@ class TransferServer:
         self._listener: socket.socket | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
+        # TLS connections waiting for their puller's next request: by descriptor, with their idle timer.
+        self._parked: dict[int, tuple[SealedChannel, asyncio.TimerHandle]] = {}
+        self._stopped = False
         self.sent_bytes = 0  # to other nodes, since start (metrics)
 
     async def start(self, host: str, port: int) -> int:
@@ -104,6 +120,12 @@ class TransferServer:
         return self._listener.getsockname()[1]
 
     async def stop(self) -> None:
+        self._stopped = True
+        loop = asyncio.get_running_loop()
+        for fd in list(self._parked):
+            channel = self._unpark(fd, loop)
+            if channel is not None:
+                channel.close()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -185,34 +207,120 @@ class TransferServer:
         self.sent_bytes += count
 
     def _serve_tls(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
-        """Blocking, on a pool thread: the same protocol inside mutual TLS."""
+        """Blocking, on a pool thread: the handshake, token, first request
+        and key exchange inside mutual TLS, then the range as sealed frames;
+        the connection then waits (parked on the loop) for the puller's next
+        request."""
         assert self._tls is not None
         conn.settimeout(_TIMEOUT_S)
+        # (small writes back to back: the reply, then close_notify; Nagle would hold the second for an ACK)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock: socket.socket = conn
+        channel: SealedChannel | None = None
         try:
-            with self._tls.wrap_socket(conn, server_side=True) as sock:
-                token = _recv_exactly(sock, int.from_bytes(_recv_exactly(sock, 2), "little"))
-                if not hmac.compare_digest(token, self._token):
-                    sock.sendall(_REPLY.pack(BAD_TOKEN, 0))
-                    return
-                head = _recv_exactly(sock, _HEAD_BYTES)
-                start_ns = time.time_ns()
-                # (the store's state is the loop's: looked up and released there)
-                reply, source, offset, count = asyncio.run_coroutine_threadsafe(_call(self._answer, head),
-                                                                                loop).result()
+            sock = self._tls.wrap_socket(conn, server_side=True)
+            token = _recv_exactly(sock, int.from_bytes(_recv_exactly(sock, 2), "little"))
+            if not hmac.compare_digest(token, self._token):
+                sock.sendall(_REPLY.pack(BAD_TOKEN, 0))
+                return
+            head = _recv_exactly(sock, _HEAD_BYTES + sealed_frames.RANDOM_BYTES)
+            puller_random, head = head[_HEAD_BYTES:], head[:_HEAD_BYTES]
+            start_ns = time.time_ns()
+            # (the store's state is the loop's: looked up and released there)
+            reply, source, offset, count = asyncio.run_coroutine_threadsafe(_call(self._answer, head), loop).result()
+            if source is None:
                 sock.sendall(reply)
-                if source is not None:
-                    try:
-                        if count:
-                            _send_view(sock, source, offset, count)
-                    finally:
-                        loop.call_soon_threadsafe(source.close)
-                    loop.call_soon_threadsafe(self._count_sent, count)  # (the counter is the loop's)
-                    transfer_spans.pushed(head[-transfer_spans.CONTEXT_BYTES:], head[:ids.OBJECT_ID_SIZE], offset,
-                                          count, start_ns)
-        except (OSError, ValueError):
+                return
+            try:
+                source_random = sealed_frames.new_random()
+                sock.sendall(reply + source_random)
+                sock = sock.unwrap()  # both ends' close_notify: what follows is sealed frames
+                opened = SealedChannel.after_handshake(sock, puller_random, source_random, we_are_source=True)
+                self._push(opened, head, source, offset, count)
+            finally:
+                loop.call_soon_threadsafe(source.close)
+            self._pushed(head, offset, count, start_ns, loop)
+            channel = opened
+        except (OSError, ValueError):  # (SSLError is an OSError, SealedFrameError a ValueError)
             pass  # a failed handshake (plaintext, another CA), a client gone or never speaking
         finally:
-            conn.close()
+            if channel is None:
+                sock.close()
+            else:
+                loop.call_soon_threadsafe(self._park, channel, loop)
+
+    def _serve_channel(self, channel: SealedChannel, loop: asyncio.AbstractEventLoop) -> None:
+        """Blocking, on a pool thread: a later request on an open connection
+        (its first byte has come), answered as sealed frames."""
+        keep = False
+        try:
+            channel.sock.settimeout(_TIMEOUT_S)
+            head = channel.receive_bytes(Kind.REQUEST, _HEAD_BYTES)
+            start_ns = time.time_ns()
+            reply, source, offset, count = asyncio.run_coroutine_threadsafe(_call(self._answer, head), loop).result()
+            requested = sealed_frames.range_binding(head[:ids.OBJECT_ID_SIZE], *_RANGE.unpack_from(head, ids.OBJECT_ID_SIZE))
+            if source is None:
+                channel.send(Kind.REPLY, memoryview(reply), requested)
+            else:
+                try:
+                    channel.send(Kind.REPLY, memoryview(reply), requested)
+                    self._push(channel, head, source, offset, count)
+                finally:
+                    loop.call_soon_threadsafe(source.close)
+                self._pushed(head, offset, count, start_ns, loop)
+            keep = True
+        except (OSError, ValueError):
+            pass  # the puller closed it (between requests: PeerClosed), went away, or broke the protocol
+        finally:
+            if keep:
+                loop.call_soon_threadsafe(self._park, channel, loop)
+            else:
+                channel.close()
+
+    def _push(self, channel: SealedChannel, head: bytes, source: _Source, offset: int, count: int) -> None:
+        """The range as one DATA message, from the arena's mapping or the spill file's."""
+        about = sealed_frames.range_binding(head[:ids.OBJECT_ID_SIZE], offset, count)
+        if source.view is not None:
+            channel.send(Kind.DATA, source.view[offset:offset + count], about)
+        elif count == 0:  # (an empty file cannot be mapped)
+            channel.send(Kind.DATA, memoryview(b""), about)
+        else:
+            with mmap.mmap(source.file.fileno(), 0, prot=mmap.PROT_READ) as mapped, memoryview(mapped) as view:
+                channel.send(Kind.DATA, view[offset:offset + count], about)
+
+    def _pushed(self, head: bytes, offset: int, count: int, start_ns: int, loop: asyncio.AbstractEventLoop) -> None:
+        loop.call_soon_threadsafe(self._count_sent, count)  # (the counter is the loop's)
+        transfer_spans.pushed(head[-transfer_spans.CONTEXT_BYTES:], head[:ids.OBJECT_ID_SIZE], offset, count, start_ns)
+
+    # ---- open connections between requests (on the loop) ----------------------
+
+    def _park(self, channel: SealedChannel, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait, without a thread, for the puller's next request on `channel`,
+        for at most _IDLE_S."""
+        if self._stopped:
+            channel.close()
+            return
+        fd = channel.sock.fileno()
+        loop.add_reader(fd, self._wake, fd, loop)
+        self._parked[fd] = (channel, loop.call_later(_IDLE_S, self._expire, fd, loop))
+
+    def _expire(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
+        channel = self._unpark(fd, loop)
+        if channel is not None:
+            channel.close()
+
+    def _unpark(self, fd: int, loop: asyncio.AbstractEventLoop) -> SealedChannel | None:
+        parked = self._parked.pop(fd, None)
+        if parked is None:
+            return None
+        loop.remove_reader(fd)
+        parked[1].cancel()
+        return parked[0]
+
+    def _wake(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
+        channel = self._unpark(fd, loop)
+        if channel is not None and self._threads is not None:
+            loop.run_in_executor(self._threads, self._serve_channel, channel, loop)
 
 
 class Puller:
@@ -224,6 +332,11 @@ class Puller:
         self._inflight: SharedRuns[bytes, None] = SharedRuns()
         files = tls.active()
         self._tls = files.client_context() if files else None
+        # The last TLS session with each source: the next connection resumes it (TLS 1.3 PSK with ECDHE,
+        # so still forward secret) and skips the certificate signatures and checks, about half the
+        # handshake's CPU; a source that forgot it (restarted) does a full handshake instead.
+        self._sessions: dict[tuple[str, int], ssl.SSLSession] = {}
+        self._channels = ChannelPool(MAX_STREAMS, _REUSE_S)  # open TLS connections, for later ranges
         self.received_bytes = 0  # from other nodes, since start (metrics)
 
     async def pull(self, object_id: bytes, source: str, size: int, traceparent: str = "") -> Entry:
@@ -251,26 +364,21 @@ class Puller:
         self._spiller.sources[object_id] = source  # a copy: evicted, not spilled, when room is needed
         return entry
 
+    def close(self) -> None:
+        self._channels.close()
+
     def _read_range(self, address: tuple[str, int], object_id: bytes, fd: int, base: int, offset: int,
                     length: int, context: bytes = transfer_spans.NO_CONTEXT) -> None:
         """Blocking, in a thread: one range of the object straight into the
         arena (the object starts at `base` there)."""
         where = f"object {object_id.hex()} from {address[0]}:{address[1]}"
         try:
-            with socket.create_connection(address, timeout=_TIMEOUT_S) as plain:
-                sock = self._tls.wrap_socket(plain, server_hostname=address[0]) if self._tls else plain
+            if self._tls:
+                self._read_range_tls(address, object_id, fd, base, offset, length, context, where)
+                return
+            with socket.create_connection(address, timeout=_TIMEOUT_S) as sock:
                 sock.sendall(self._hello + object_id + _RANGE.pack(offset, length) + context)
-                status, count = _REPLY.unpack(_recv_exactly(sock, _REPLY.size))
-                if status == NOT_FOUND:
-                    raise NotFound(f"{where}: the source does not have it")
-                if status != OK:
-                    raise Unavailable(f"{where}: the source refused the request "
-                                      f"({'bad token' if status == BAD_TOKEN else 'bad range'})")
-                if count != length:
-                    raise Unavailable(f"{where}: the source has {count} bytes at offset {offset}, {length} expected")
-                if self._tls:  # the bytes on the socket are ciphertext: decrypted in user space
-                    _copy_range(sock, fd, base + offset, length, where)
-                    return
+                _check_reply(*_REPLY.unpack(_recv_exactly(sock, _REPLY.size)), offset, length, where)
                 try:
                     _splice_range(sock, fd, base + offset, length, where)
                 except OSError as e:
@@ -279,6 +387,78 @@ class Puller:
                     _copy_range(sock, fd, base + offset, length, where)  # a kernel or file that cannot splice
         except OSError as e:
             raise Unavailable(f"reading {where} failed: {e}") from None
+        except sealed_frames.SealedFrameError as e:
+            raise TransferIntegrityError(f"reading {where}: {e}; the pull is aborted and nothing of it kept") from None
+
+    def _read_range_tls(self, address: tuple[str, int], object_id: bytes, fd: int, base: int, offset: int,
+                        length: int, context: bytes, where: str) -> None:
+        """On an open connection to the source if there is one (a REQUEST
+        and its REPLY as sealed frames), else on a new one (mutual TLS);
+        then the range as a DATA message. The connection goes back to the
+        pool only after a whole, verified range."""
+        head = object_id + _RANGE.pack(offset, length) + context
+        channel = self._channels.take(address)
+        reply: tuple[int, int] | None = None
+        if channel is not None:
+            try:
+                channel.sock.settimeout(_TIMEOUT_S)
+                channel.send(Kind.REQUEST, memoryview(head))
+                status, count = _REPLY.unpack(channel.receive_bytes(Kind.REPLY, _REPLY.size,
+                                                                    sealed_frames.range_binding(object_id, offset, length)))
+                reply = status, count
+            except (PeerClosed, BrokenPipeError, ConnectionResetError):
+                channel.close()  # the source closed it while idle (restarted, or its idle time ran out)
+                channel = None
+            except BaseException:
+                channel.close()
+                raise
+        if channel is None or reply is None:
+            channel, reply = self._connect(address, head)
+        try:
+            _check_reply(*reply, offset, length, where)
+            assert channel is not None  # (an OK reply comes with a connection)
+            channel.receive(Kind.DATA, length, sealed_frames.range_binding(object_id, offset, length),
+                            file_writer(fd, base + offset))
+        except BaseException:
+            if channel is not None:
+                channel.close()
+            raise
+        self._channels.give(address, channel)
+
+    def _connect(self, address: tuple[str, int], head: bytes) -> tuple[SealedChannel | None, tuple[int, int]]:
+        """A new connection: mutual TLS (resuming our last session with this
+        source), the token, the request and both ends' key material inside
+        it; then TLS closes and the connection carries sealed frames. With
+        the reply; no connection unless the reply is OK."""
+        assert self._tls is not None
+        sock = plain = socket.create_connection(address, timeout=_TIMEOUT_S)
+        try:
+            plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # (the request, then close_notify)
+            sock = self._tls.wrap_socket(plain, server_hostname=address[0], session=self._sessions.get(address))
+            puller_random = sealed_frames.new_random()
+            sock.sendall(self._hello + head + puller_random)
+            status, count = _REPLY.unpack(_recv_exactly(sock, _REPLY.size))
+            if status != OK:
+                sock.close()
+                return None, (status, count)
+            source_random = _recv_exactly(sock, sealed_frames.RANDOM_BYTES)
+            if sock.session is not None:  # (TLS 1.3: its ticket came before the reply)
+                self._sessions[address] = sock.session
+            sock = sock.unwrap()  # (the same socket object: plain reads and writes from now on)
+            return SealedChannel.after_handshake(sock, puller_random, source_random, we_are_source=False), (status, count)
+        except BaseException:
+            sock.close()  # (the TLS socket once made: wrapping detached `plain`)
+            raise
+
+
+def _check_reply(status: int, count: int, offset: int, length: int, where: str) -> None:
+    if status == NOT_FOUND:
+        raise NotFound(f"{where}: the source does not have it")
+    if status != OK:
+        raise Unavailable(f"{where}: the source refused the request "
+                          f"({'bad token' if status == BAD_TOKEN else 'bad range'})")
+    if count != length:
+        raise Unavailable(f"{where}: the source has {count} bytes at offset {offset}, {length} expected")
 
 
 def _splice_range(sock: socket.socket, fd: int, offset: int, length: int, where: str) -> None:
@@ -315,8 +495,8 @@ def _splice_range(sock: socket.socket, fd: int, offset: int, length: int, where:
 
 
 def _copy_range(sock: socket.socket, fd: int, offset: int, length: int, where: str) -> None:
-    """Through a buffer: filled (a TLS read gives one 16 KiB record at a
-    time), then written to the file in one call."""
+    """Through a buffer (where splice cannot be used): filled, then written
+    to the file in one call."""
     sock.settimeout(_TIMEOUT_S)
     buffer = bytearray(min(length, _RECV))
     view, pos = memoryview(buffer), 0
@@ -350,12 +530,8 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
 
 
-def _send_view(sock: ssl.SSLSocket, source: _Source, offset: int, count: int) -> None:
-    if source.view is not None:
-        sock.sendall(source.view[offset:offset + count])
-        return
-    with mmap.mmap(source.file.fileno(), 0, prot=mmap.PROT_READ) as mapped, memoryview(mapped) as view:
-        sock.sendall(view[offset:offset + count])
+class TransferIntegrityError(Unavailable):
+    """A TLS transfer's bytes failed authentication or were cut short."""
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:

@@ -154,12 +154,13 @@ class ObjectStoreServicer:
     def Pull(self, request, context):
         """Copies an object from another node's store into this one over the
         stores' TCP data plane (services/objectstore/transfer.py: sendfile at
-        the source, splice into the arena here), several ranges at
-        once, sealed when complete. Concurrent pulls of one object share one
-        transfer.
+        the source, splice into the arena here; with TLS, AES-GCM frames after a
+        mutual-TLS handshake), several ranges at once, sealed when complete.
+        Concurrent pulls of one object share one transfer.
         Idempotent: an object already here answers at once. NOT_FOUND if the
-        source does not have it, UNAVAILABLE if the source cannot be reached,
-        RESOURCE_EXHAUSTED if it can never fit here.
+        source does not have it, UNAVAILABLE if the source cannot be reached or
+        (TLS) its bytes failed authentication or ended early (nothing is kept;
+        safe to retry), RESOURCE_EXHAUSTED if it can never fit here.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

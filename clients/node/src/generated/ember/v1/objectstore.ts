@@ -2030,12 +2030,13 @@ export const ObjectStoreService = {
   /**
    * Copies an object from another node's store into this one over the
    * stores' TCP data plane (services/objectstore/transfer.py: sendfile at
-   * the source, splice into the arena here), several ranges at
-   * once, sealed when complete. Concurrent pulls of one object share one
-   * transfer.
+   * the source, splice into the arena here; with TLS, AES-GCM frames after a
+   * mutual-TLS handshake), several ranges at once, sealed when complete.
+   * Concurrent pulls of one object share one transfer.
    * Idempotent: an object already here answers at once. NOT_FOUND if the
-   * source does not have it, UNAVAILABLE if the source cannot be reached,
-   * RESOURCE_EXHAUSTED if it can never fit here.
+   * source does not have it, UNAVAILABLE if the source cannot be reached or
+   * (TLS) its bytes failed authentication or ended early (nothing is kept;
+   * safe to retry), RESOURCE_EXHAUSTED if it can never fit here.
    */
   pull: {
     path: "/ember.v1.ObjectStore/Pull" as const,
@@ -2091,12 +2092,13 @@ export interface ObjectStoreServer extends UntypedServiceImplementation {
   /**
    * Copies an object from another node's store into this one over the
    * stores' TCP data plane (services/objectstore/transfer.py: sendfile at
-   * the source, splice into the arena here), several ranges at
-   * once, sealed when complete. Concurrent pulls of one object share one
-   * transfer.
+   * the source, splice into the arena here; with TLS, AES-GCM frames after a
+   * mutual-TLS handshake), several ranges at once, sealed when complete.
+   * Concurrent pulls of one object share one transfer.
    * Idempotent: an object already here answers at once. NOT_FOUND if the
-   * source does not have it, UNAVAILABLE if the source cannot be reached,
-   * RESOURCE_EXHAUSTED if it can never fit here.
+   * source does not have it, UNAVAILABLE if the source cannot be reached or
+   * (TLS) its bytes failed authentication or ended early (nothing is kept;
+   * safe to retry), RESOURCE_EXHAUSTED if it can never fit here.
    */
   pull: handleUnaryCall<PullRequest, PullReply>;
   /**
@@ -2222,12 +2224,13 @@ export interface ObjectStoreClient extends Client {
   /**
    * Copies an object from another node's store into this one over the
    * stores' TCP data plane (services/objectstore/transfer.py: sendfile at
-   * the source, splice into the arena here), several ranges at
-   * once, sealed when complete. Concurrent pulls of one object share one
-   * transfer.
+   * the source, splice into the arena here; with TLS, AES-GCM frames after a
+   * mutual-TLS handshake), several ranges at once, sealed when complete.
+   * Concurrent pulls of one object share one transfer.
    * Idempotent: an object already here answers at once. NOT_FOUND if the
-   * source does not have it, UNAVAILABLE if the source cannot be reached,
-   * RESOURCE_EXHAUSTED if it can never fit here.
+   * source does not have it, UNAVAILABLE if the source cannot be reached or
+   * (TLS) its bytes failed authentication or ended early (nothing is kept;
+   * safe to retry), RESOURCE_EXHAUSTED if it can never fit here.
    */
   pull(request: PullRequest, callback: (error: ServiceError | null, response: PullReply) => void): ClientUnaryCall;
   pull(
