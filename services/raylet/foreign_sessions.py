@@ -56,7 +56,15 @@ class ForeignSession:
         self.fetching: set[bytes] = set()
         self.events: asyncio.Queue[client_api_pb2.SessionEvent] = asyncio.Queue()
         self._changed = asyncio.Event()
+        self._listeners: list[Callable[[list[bytes]], None]] = []
         client.notify = self._take_outbox
+
+    def listen(self, listener: Callable[[list[bytes]], None]) -> Callable[[], None]:
+        """Call `listener` with the ids of the values that arrive from now on;
+        returns what stops it. (A getter that streams values as they come
+        looks at each arrival once, not at everything it waits for each time.)"""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     def _take_outbox(self) -> None:
         """The node manager added to our outbox (synchronously, inside its
@@ -64,10 +72,15 @@ class ForeignSession:
         batch = self.client.take()
         if batch is None:
             return
+        arrived = []
         for value in batch.ready:
             if value.object_id in self.client.held:  # (released meanwhile: not kept)
                 self.values[value.object_id] = value
                 self.fetching.discard(value.object_id)
+                arrived.append(value.object_id)
+        if arrived:
+            for listener in list(self._listeners):
+                listener(arrived)
         for warning in batch.warnings:
             self.events.put_nowait(client_api_pb2.SessionEvent(warning=warning))
         for lines in batch.logs:
@@ -286,6 +299,69 @@ class ForeignSessions:
         values = [session.values[i] for i in object_ids]
         return self._stream(session, values)
 
+    async def get_as_ready(self, session: ForeignSession, object_ids: list[bytes],
+                           timeout: float | None) -> AsyncIterator[list[client_api_pb2.GetReply]]:
+        """The values of the objects as they become ready (readable here), in
+        batches of replies of about chunk_bytes (a larger value's pieces one a
+        batch); GetTimeout if not all were ready within the timeout."""
+        self._check_held(session, object_ids, "get")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        waiting: dict[bytes, list[int]] = {}
+        for index, object_id in enumerate(object_ids):
+            waiting.setdefault(object_id, []).append(index)
+        arrived = list(waiting)  # (first look at every one: some may be here already)
+        woken = asyncio.Event()
+
+        def on_arrival(object_ids: list[bytes]) -> None:
+            arrived.extend(object_ids)
+            woken.set()
+
+        stop = session.listen(on_arrival)
+        try:
+            subscribe = [i for i in waiting if i not in session.values]
+            if subscribe:
+                self._apply(session, raylet_pb2.ClientBatch(subscribe=subscribe))
+            while waiting:
+                looked, arrived[:] = arrived[:], []
+                ready = []
+                for object_id in dict.fromkeys(looked):
+                    if object_id in waiting and object_id in session.values and self._local(session, object_id):
+                        value = session.values[object_id]
+                        ready.extend((index, value) for index in waiting.pop(object_id))
+                if ready:
+                    for batch in await self._batches(session, ready):
+                        yield batch
+                    continue
+                if arrived:
+                    continue
+                if session.session_id not in self.sessions:
+                    raise NotFound("the session ended while waiting")
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise GetTimeout(f"{len(waiting)} of {len(set(object_ids))} objects were not ready within "
+                                     f"{timeout}s (first: {next(iter(waiting)).hex()})")
+                woken.clear()
+                try:
+                    await asyncio.wait_for(woken.wait(), remaining)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            stop()
+
+    async def _batches(self, session: ForeignSession,
+                       values: list[tuple[int, common_pb2.ObjectValue]]) -> list[list[client_api_pb2.GetReply]]:
+        """The replies of these values, packed into batches of about chunk_bytes."""
+        batches: list[list[client_api_pb2.GetReply]] = [[]]
+        size = 0
+        for index, value in values:
+            for reply in await self._replies(session, index, value):
+                if batches[-1] and size + len(reply.data) > self.limits.chunk_bytes:
+                    batches.append([])
+                    size = 0
+                batches[-1].append(reply)
+                size += len(reply.data) + 16
+        return batches
+
     async def run(self, session: ForeignSession, calls: Iterable[client_api_pb2.Call], timeout: float | None,
                   release: bool) -> AsyncIterator[client_api_pb2.GetReply]:
         """Submit the calls, then (once all are ready) their returns' values;
@@ -313,22 +389,26 @@ class ForeignSessions:
 
     async def _stream(self, session: ForeignSession,
                       values: list[common_pb2.ObjectValue]) -> AsyncIterator[client_api_pb2.GetReply]:
-        chunk = self.limits.chunk_bytes
         for index, value in enumerate(values):
-            data = await self._read(value)
-            if value.is_error:
-                yield client_api_pb2.GetReply(index=index, last=True, error=error_of(data))
-                continue
-            try:
-                pieces = list(neutral_values.wire_chunks(data, chunk))
-            except neutral_values.NotNeutralError as e:
-                raise FailedPrecondition(f"object {value.object_id.hex()}: {e}; a client in another language reads "
-                                         "the values it or other such clients put, and the results of the calls it "
-                                         "makes") from None
-            if value.nested_ids:  # refs inside a value handed out: the session holds them from now on
-                self._apply(session, raylet_pb2.ClientBatch(add_refs=list(value.nested_ids)))
-            for n, piece in enumerate(pieces):
-                yield client_api_pb2.GetReply(index=index, data=bytes(piece), last=n == len(pieces) - 1)
+            for reply in await self._replies(session, index, value):
+                yield reply
+
+    async def _replies(self, session: ForeignSession, index: int,
+                       value: common_pb2.ObjectValue) -> list[client_api_pb2.GetReply]:
+        """One value's replies: its pieces of at most chunk_bytes, or its error."""
+        data = await self._read(value)
+        if value.is_error:
+            return [client_api_pb2.GetReply(index=index, last=True, error=error_of(data))]
+        try:
+            pieces = list(neutral_values.wire_chunks(data, self.limits.chunk_bytes))
+        except neutral_values.NotNeutralError as e:
+            raise FailedPrecondition(f"object {value.object_id.hex()}: {e}; a client in another language reads "
+                                     "the values it or other such clients put, and the results of the calls it "
+                                     "makes") from None
+        if value.nested_ids:  # refs inside a value handed out: the session holds them from now on
+            self._apply(session, raylet_pb2.ClientBatch(add_refs=list(value.nested_ids)))
+        return [client_api_pb2.GetReply(index=index, data=bytes(piece), last=n == len(pieces) - 1)
+                for n, piece in enumerate(pieces)]
 
     async def _read(self, value: common_pb2.ObjectValue) -> bytes:
         if value.WhichOneof("location") != "stored_size":

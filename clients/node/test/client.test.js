@@ -110,6 +110,32 @@ test("wait and get timeouts", async () => {
   assert.equal(await client.get(slow), "late");
 });
 
+test("submissions of one tick go in several messages, in order; get takes values as they come", async () => {
+  // 250 calls in one tick: more than one Submit message on the calls stream, sent before the first is answered.
+  const counter = await client.createActor("polyglot_fns:Counter", [0]);
+  const adds = [];
+  const incs = [];
+  for (let i = 0; i < 250; i++) {
+    adds.push(client.submit("polyglot_fns:add", [i, 1]));
+    incs.push(counter.submit("inc"));
+  }
+  const later = client.submit("polyglot_fns:add", [adds[0], 100]); // a ref from the first message, in the third
+  assert.deepEqual(await client.get(adds), adds.map((_, i) => i + 1));
+  assert.deepEqual(await client.get(incs), incs.map((_, i) => i + 1)); // (an actor's calls in order across messages)
+  assert.equal(await client.get(later), 101);
+  // The fast value arrives first; each lands in its place, a ref asked twice in both.
+  const slow = client.submit("polyglot_fns:sleep_then", [1, "slow"], { numCpus: 0 });
+  const fast = client.submit("polyglot_fns:add", [1, 2]);
+  assert.deepEqual(await client.get([slow, fast, fast]), ["slow", 3, 3]);
+  // A refused submission among good ones of the same tick: all of its message is refused, and get says why.
+  const good = client.submit("polyglot_fns:add", [2, 2]);
+  const bad = client.submit("not a name");
+  await assert.rejects(client.get(bad), (e) => e instanceof RequestError && /is not an importable name/.test(e.details));
+  await assert.rejects(client.get(good), (e) => e instanceof RequestError && /is not an importable name/.test(e.details));
+  assert.equal(await client.get(client.submit("polyglot_fns:add", [2, 2])), 4);
+  await client.kill(counter);
+});
+
 test("actors: state, ordered calls, kill", async () => {
   const counter = await client.createActor("polyglot_fns:Counter", [10]);
   await counter.ready();
