@@ -67,6 +67,7 @@ class ClientCallsServicer(client_calls_pb2_grpc.ClientCallsServicer):
             session = self._sessions.find(request.session_id)
             async for replies in self._sessions.get_as_ready(session, list(request.object_ids), timeout_of(request)):
                 out.put_nowait(client_calls_pb2.TaggedReply(tag=tagged.tag, replies=replies))
+                await asyncio.sleep(0)  # (the stream sends it while we make the next)
         except GetTimeout as e:
             code, message = grpc.StatusCode.DEADLINE_EXCEEDED, str(e)
         except EmberServiceError as e:

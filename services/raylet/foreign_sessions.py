@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import json
 import logging
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 
 import grpc
 from ember.v1 import client_api_pb2, common_pb2, gcs_pb2, raylet_pb2
@@ -329,7 +330,7 @@ class ForeignSessions:
                         value = session.values[object_id]
                         ready.extend((index, value) for index in waiting.pop(object_id))
                 if ready:
-                    for batch in await self._batches(session, ready):
+                    async for batch in self._batches(session, ready):
                         yield batch
                     continue
                 if arrived:
@@ -348,19 +349,22 @@ class ForeignSessions:
         finally:
             stop()
 
-    async def _batches(self, session: ForeignSession,
-                       values: list[tuple[int, common_pb2.ObjectValue]]) -> list[list[client_api_pb2.GetReply]]:
-        """The replies of these values, packed into batches of about chunk_bytes."""
-        batches: list[list[client_api_pb2.GetReply]] = [[]]
+    async def _batches(self, session: ForeignSession, values: list[tuple[int, common_pb2.ObjectValue]]
+                       ) -> AsyncIterator[list[client_api_pb2.GetReply]]:
+        """The replies of these values, packed into batches of about
+        chunk_bytes, each made when the one before is taken (so a large
+        value's first pieces go out while its later ones are made)."""
+        batch: list[client_api_pb2.GetReply] = []
         size = 0
         for index, value in values:
             for reply in await self._replies(session, index, value):
-                if batches[-1] and size + len(reply.data) > self.limits.chunk_bytes:
-                    batches.append([])
-                    size = 0
-                batches[-1].append(reply)
+                if batch and size + len(reply.data) > self.limits.chunk_bytes:
+                    yield batch
+                    batch, size = [], 0
+                batch.append(reply)
                 size += len(reply.data) + 16
-        return batches
+        if batch:
+            yield batch
 
     async def run(self, session: ForeignSession, calls: Iterable[client_api_pb2.Call], timeout: float | None,
                   release: bool) -> AsyncIterator[client_api_pb2.GetReply]:
@@ -394,21 +398,23 @@ class ForeignSessions:
                 yield reply
 
     async def _replies(self, session: ForeignSession, index: int,
-                       value: common_pb2.ObjectValue) -> list[client_api_pb2.GetReply]:
-        """One value's replies: its pieces of at most chunk_bytes, or its error."""
+                       value: common_pb2.ObjectValue) -> Iterator[client_api_pb2.GetReply]:
+        """One value's replies: its pieces of at most chunk_bytes (each made
+        when taken), or its error."""
         data = await self._read(value)
         if value.is_error:
-            return [client_api_pb2.GetReply(index=index, last=True, error=error_of(data))]
+            return iter([client_api_pb2.GetReply(index=index, last=True, error=error_of(data))])
+        chunk = self.limits.chunk_bytes
         try:
-            pieces = list(neutral_values.wire_chunks(data, self.limits.chunk_bytes))
+            pieces = neutral_values.wire_chunks(data, chunk)
+            first = next(pieces)
         except neutral_values.NotNeutralError as e:
             raise FailedPrecondition(f"object {value.object_id.hex()}: {e}; a client in another language reads "
                                      "the values it or other such clients put, and the results of the calls it "
                                      "makes") from None
         if value.nested_ids:  # refs inside a value handed out: the session holds them from now on
             self._apply(session, raylet_pb2.ClientBatch(add_refs=list(value.nested_ids)))
-        return [client_api_pb2.GetReply(index=index, data=bytes(piece), last=n == len(pieces) - 1)
-                for n, piece in enumerate(pieces)]
+        return _with_last(index, itertools.chain([first], pieces))
 
     async def _read(self, value: common_pb2.ObjectValue) -> bytes:
         if value.WhichOneof("location") != "stored_size":
@@ -439,6 +445,15 @@ async def _from_gcs(call: Awaitable[Any]) -> Any:
         if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
             raise InvalidArgument(e.details() or "refused by the GCS") from None
         raise Unavailable(f"the GCS did not answer ({e.code().name}: {e.details()}); retry later") from None
+
+
+def _with_last(index: int, pieces: Iterator[memoryview | bytes]) -> Iterator[client_api_pb2.GetReply]:
+    """The replies of one value's pieces, the final one marked `last`."""
+    piece = next(pieces)
+    for following in pieces:
+        yield client_api_pb2.GetReply(index=index, data=bytes(piece))
+        piece = following
+    yield client_api_pb2.GetReply(index=index, data=bytes(piece), last=True)
 
 
 class GetTimeout(Exception):

@@ -90,6 +90,20 @@ test("put and get: maps, bytes, big values and Arrow tables", async () => {
   assert.deepEqual([...back.getChild("x")], [1, 2, 3]);
   assert.equal(await client.call("polyglot_fns:table_sum", table, "y"), 4.5);
   assert.equal(await client.call("polyglot_fns:describe", tableRef), "pyarrow.lib.Table");
+  // A table of several chunks (sent as its IPC stream behind a header, read back from the pieces in one copy),
+  // alone and inside a map (decoded whole).
+  const n = 400_000;
+  const wide = tableFromArrays({ i: Float64Array.from({ length: n }, (_, k) => k) });
+  const wideRef = await client.put(wide);
+  const wideBack = await client.get(wideRef);
+  assert.equal(wideBack.numRows, n);
+  assert.equal(wideBack.getChild("i").get(n - 1), n - 1);
+  assert.equal(await client.call("polyglot_fns:table_sum", wideRef, "i"), (n * (n - 1)) / 2);
+  const inMap = await client.get(await client.put({ t: wide, k: 1 }));
+  assert.equal(inMap.k, 1);
+  assert.equal(inMap.t.getChild("i").get(n - 1), n - 1);
+  const made = await client.call("polyglot_fns:table_of", 300_000); // (a Python table of several chunks)
+  assert.equal(Number(made.getChild("sq").get(299_999)), 299_999 ** 2);
 });
 
 test("a Python task's table, bytes and dict are Node's Table, Buffer and object", async () => {
