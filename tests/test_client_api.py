@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import queue
 import threading
 
 import grpc
@@ -310,6 +311,38 @@ def test_runs_stream_get_packs_small_values_and_pieces_big_ones(client):
     assert all(len(p.data) <= client.connected.chunk_bytes for p in pieces)
     assert [p.last for p in pieces] == [False] * (len(pieces) - 1) + [True]
     assert msgpack.unpackb(b"".join(p.data for p in pieces)) == big
+
+
+def test_gets_and_runs_waiting_on_the_calls_stream_end_with_the_session(cluster):
+    """Closing the session (its Connect stream) ends the Gets and Runs
+    waiting on its calls stream at once, NOT_FOUND, not at their timeout."""
+    c = Client(cluster["address"], cluster["token"], code_search_path=[CODE])
+    (slow,) = c.task("polyglot_fns:sleep_then", 20, "late", num_cpus=0)
+    requests: queue.Queue = queue.Queue()
+    requests.put(client_calls_pb2.TaggedRun(tag=1, get=api.GetRequest(session_id=c.sid, object_ids=[slow])))
+    requests.put(client_calls_pb2.TaggedRun(tag=2, run=api.RunRequest(session_id=c.sid, calls=[api.Call(
+        function="polyglot_fns:sleep_then", args=pack([20, "x"]), options=api.TaskOptions(num_cpus=0))])))
+    # A fast Run behind them: once it is done, the Get and the Run before it on the stream are waiting.
+    requests.put(client_calls_pb2.TaggedRun(tag=3, run=api.RunRequest(session_id=c.sid, calls=[api.Call(
+        function="polyglot_fns:add", args=pack([1, 2]))])))
+    stream = client_calls_pb2_grpc.ClientCallsStub(c.channel).Runs(iter(requests.get, None), timeout=15)
+    done = {}
+    try:
+        for reply in stream:
+            if reply.done:
+                done[reply.tag] = reply
+                if reply.tag == 3:
+                    c.events.cancel()  # the session ends
+            if len(done) == 3:
+                break
+    finally:
+        requests.put(None)
+        c.channel.close()
+    assert done[3].code == 0
+    del done[3]
+    assert {tag: d.code for tag, d in done.items()} == {1: grpc.StatusCode.NOT_FOUND.value[0],
+                                                        2: grpc.StatusCode.NOT_FOUND.value[0]}
+    assert all("the session ended while waiting" in d.message for d in done.values())
 
 
 def test_options_num_returns_and_resources(client):

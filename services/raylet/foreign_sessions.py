@@ -67,6 +67,12 @@ class ForeignSession:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
+    def ended(self) -> None:
+        """The session closed: wake what waits on it (it finds the session gone)."""
+        self._changed.set()
+        for listener in list(self._listeners):
+            listener([])
+
     def _take_outbox(self) -> None:
         """The node manager added to our outbox (synchronously, inside its
         logic): keep the values, queue the events, wake the waiting RPCs."""
@@ -140,6 +146,7 @@ class ForeignSessions:
     def close(self, session: ForeignSession) -> None:
         if self.sessions.pop(session.session_id, None) is None:
             return
+        session.ended()
         self._nm.disconnect(session.client)
         self._spawn(self._finish_job(session.client.job_id))
 
