@@ -82,7 +82,8 @@ class ClientCallsServicer:
         at most about chunk_bytes of data per message; a value larger than
         chunk_bytes comes in pieces as for the RPC Get, in order. Then `done`,
         with DEADLINE_EXCEEDED if not all were ready within timeout_s (values
-        sent before stay valid), NOT_FOUND for a ref the session does not hold,
+        sent before stay valid), NOT_FOUND for a ref the session does not hold
+        (or when the session ends while it waits, as a waiting Run does too),
         FAILED_PRECONDITION for a Python-only value. Safe to retry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

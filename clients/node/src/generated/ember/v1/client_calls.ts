@@ -373,7 +373,8 @@ export const ClientCallsService = {
    * at most about chunk_bytes of data per message; a value larger than
    * chunk_bytes comes in pieces as for the RPC Get, in order. Then `done`,
    * with DEADLINE_EXCEEDED if not all were ready within timeout_s (values
-   * sent before stay valid), NOT_FOUND for a ref the session does not hold,
+   * sent before stay valid), NOT_FOUND for a ref the session does not hold
+   * (or when the session ends while it waits, as a waiting Run does too),
    * FAILED_PRECONDITION for a Python-only value. Safe to retry.
    */
   runs: {
@@ -416,7 +417,8 @@ export interface ClientCallsServer extends UntypedServiceImplementation {
    * at most about chunk_bytes of data per message; a value larger than
    * chunk_bytes comes in pieces as for the RPC Get, in order. Then `done`,
    * with DEADLINE_EXCEEDED if not all were ready within timeout_s (values
-   * sent before stay valid), NOT_FOUND for a ref the session does not hold,
+   * sent before stay valid), NOT_FOUND for a ref the session does not hold
+   * (or when the session ends while it waits, as a waiting Run does too),
    * FAILED_PRECONDITION for a Python-only value. Safe to retry.
    */
   runs: handleBidiStreamingCall<TaggedRun, TaggedReply>;
@@ -451,7 +453,8 @@ export interface ClientCallsClient extends Client {
    * at most about chunk_bytes of data per message; a value larger than
    * chunk_bytes comes in pieces as for the RPC Get, in order. Then `done`,
    * with DEADLINE_EXCEEDED if not all were ready within timeout_s (values
-   * sent before stay valid), NOT_FOUND for a ref the session does not hold,
+   * sent before stay valid), NOT_FOUND for a ref the session does not hold
+   * (or when the session ends while it waits, as a waiting Run does too),
    * FAILED_PRECONDITION for a Python-only value. Safe to retry.
    */
   runs(): ClientDuplexStream<TaggedRun, TaggedReply>;
