@@ -46,7 +46,7 @@ def test_the_calls_stream_gets_a_value_stored_on_the_other_node(client):
     """A Get on ClientCalls.Runs has the far value copied here, then sends it
     (the near one first, not held up)."""
     c, far = client
-    (ref,) = c.task("polyglot_fns:table_of", 200_000, resources={"far": 1}, num_cpus=0)
+    (ref,) = c.task("polyglot_fns:table_of", 200_000, resources={"far": 0.1}, num_cpus=0)  # (beside test 2's actors)
     (near,) = c.task("polyglot_fns:add", 1, 2, num_cpus=0)
     by_tag = _runs(c, [client_calls_pb2.TaggedRun(tag=1, get=api.GetRequest(session_id=c.sid, object_ids=[ref, near],
                                                                             timeout_s=60))])
