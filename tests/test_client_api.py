@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import queue
 import threading
 
 import grpc
@@ -242,6 +243,106 @@ def test_runs_on_one_stream_are_tagged_concurrent_and_fail_alone(client):
     assert order.index(7) < order.index(1)  # (the fast call did not wait for the slow one)
     assert msgpack.unpackb(by_tag[1][0].reply.data) == "slow"
     assert client.call("polyglot_fns:add", 1, 1) == 2  # the session goes on
+
+
+def _runs(client: Client, requests: list) -> dict[int, list[client_calls_pb2.TaggedReply]]:
+    """Send the tagged requests on one Runs stream, all at once: the replies by tag."""
+    by_tag: dict[int, list] = {}
+    for r in client_calls_pb2_grpc.ClientCallsStub(client.channel).Runs(iter(requests), timeout=60):
+        by_tag.setdefault(r.tag, []).append(r)
+    assert all(rs[-1].done and not any(r.done for r in rs[:-1]) for rs in by_tag.values())
+    return by_tag
+
+
+def test_runs_stream_submits_in_order_and_gets_values_as_they_are_ready(client):
+    """A Submit on the Runs stream is done before what the stream carries
+    next (a Get sent at once finds its refs held); a Get streams values as
+    they become ready, the fast one before the slow one asked first; bad
+    input fails only its own request."""
+    slow_id, fast_id = bytes(15) + b"\x08", bytes(15) + b"\x0a"
+    slow_ret, fast_ret = slow_id + (1).to_bytes(4, "big"), fast_id + (1).to_bytes(4, "big")
+    calls = [api.Call(function="polyglot_fns:sleep_then", args=pack([1, "slow"]), task_id=slow_id,
+                      options=api.TaskOptions(num_cpus=0)),
+             api.Call(function="polyglot_fns:add", args=pack([1, 2]), task_id=fast_id)]
+
+    def tagged(tag: int, **request) -> client_calls_pb2.TaggedRun:
+        return client_calls_pb2.TaggedRun(tag=tag, **request)
+
+    by_tag = _runs(client, [
+        tagged(1, submit=api.SubmitRequest(session_id=client.sid, calls=calls)),
+        tagged(2, get=api.GetRequest(session_id=client.sid, object_ids=[slow_ret, fast_ret, fast_ret], timeout_s=30)),
+        tagged(3, submit=api.SubmitRequest(session_id=client.sid, calls=[api.Call(function="not a name")])),
+        tagged(4, get=api.GetRequest(session_id=client.sid, object_ids=[bytes(20)])),
+        tagged(5, submit=api.SubmitRequest(session_id=b"x" * 16, calls=calls)),
+        tagged(6, get=api.GetRequest(session_id=client.sid, object_ids=[slow_ret], timeout_s=0.2)),
+        tagged(7, get=api.GetRequest(session_id=client.sid, object_ids=[slow_ret], timeout_s=-1)),
+    ])
+    assert by_tag[1][-1].code == 0 and [list(r.object_ids) for r in by_tag[1][-1].submitted.refs] == [[slow_ret],
+                                                                                                        [fast_ret]]
+    got = by_tag[2]
+    assert got[-1].code == 0
+    assert {r.index for r in got[0].replies} == {1, 2}  # (the fast value first, not held up by the slow one)
+    values = {r.index: msgpack.unpackb(r.data) for m in got[:-1] for r in m.replies}
+    assert values == {0: "slow", 1: 3, 2: 3} and all(r.last for m in got[:-1] for r in m.replies)
+    assert by_tag[3][-1].code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert "is not an importable name" in by_tag[3][-1].message
+    assert by_tag[4][-1].code == grpc.StatusCode.NOT_FOUND.value[0] and "is not held" in by_tag[4][-1].message
+    assert by_tag[5][-1].code == grpc.StatusCode.NOT_FOUND.value[0] and "no open session" in by_tag[5][-1].message
+    assert by_tag[6][-1].code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+    assert "1 of 1 objects were not ready" in by_tag[6][-1].message
+    assert by_tag[7][-1].code == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "timeout_s" in by_tag[7][-1].message
+    assert client.get([slow_ret, fast_ret]) == ["slow", 3]  # the session holds the returns, as after Submit
+
+
+def test_runs_stream_get_packs_small_values_and_pieces_big_ones(client):
+    """Ready small values share a message; a value over chunk_bytes comes in
+    pieces of at most chunk_bytes, in order."""
+    refs = [client.task("polyglot_fns:add", i, 1)[0] for i in range(40)]
+    assert client.get(refs) == [i + 1 for i in range(40)]  # (all ready now)
+    big = os.urandom(int(2.5 * (1 << 20)))
+    big_ref = client.put(big)
+    by_tag = _runs(client, [
+        client_calls_pb2.TaggedRun(tag=1, get=api.GetRequest(session_id=client.sid, object_ids=refs)),
+        client_calls_pb2.TaggedRun(tag=2, get=api.GetRequest(session_id=client.sid, object_ids=[big_ref]))])
+    assert len(by_tag[1]) == 2 and by_tag[1][-1].code == 0  # one message with the 40 values, then done
+    assert [msgpack.unpackb(r.data) for r in by_tag[1][0].replies] == [i + 1 for i in range(40)]
+    pieces = [r for m in by_tag[2][:-1] for r in m.replies]
+    assert len(pieces) == len(by_tag[2]) - 1 >= 3  # (one piece a message)
+    assert all(len(p.data) <= client.connected.chunk_bytes for p in pieces)
+    assert [p.last for p in pieces] == [False] * (len(pieces) - 1) + [True]
+    assert msgpack.unpackb(b"".join(p.data for p in pieces)) == big
+
+
+def test_gets_and_runs_waiting_on_the_calls_stream_end_with_the_session(cluster):
+    """Closing the session (its Connect stream) ends the Gets and Runs
+    waiting on its calls stream at once, NOT_FOUND, not at their timeout."""
+    c = Client(cluster["address"], cluster["token"], code_search_path=[CODE])
+    (slow,) = c.task("polyglot_fns:sleep_then", 20, "late", num_cpus=0)
+    requests: queue.Queue = queue.Queue()
+    requests.put(client_calls_pb2.TaggedRun(tag=1, get=api.GetRequest(session_id=c.sid, object_ids=[slow])))
+    requests.put(client_calls_pb2.TaggedRun(tag=2, run=api.RunRequest(session_id=c.sid, calls=[api.Call(
+        function="polyglot_fns:sleep_then", args=pack([20, "x"]), options=api.TaskOptions(num_cpus=0))])))
+    # A fast Run behind them: once it is done, the Get and the Run before it on the stream are waiting.
+    requests.put(client_calls_pb2.TaggedRun(tag=3, run=api.RunRequest(session_id=c.sid, calls=[api.Call(
+        function="polyglot_fns:add", args=pack([1, 2]))])))
+    stream = client_calls_pb2_grpc.ClientCallsStub(c.channel).Runs(iter(requests.get, None), timeout=15)
+    done = {}
+    try:
+        for reply in stream:
+            if reply.done:
+                done[reply.tag] = reply
+                if reply.tag == 3:
+                    c.events.cancel()  # the session ends
+            if len(done) == 3:
+                break
+    finally:
+        requests.put(None)
+        c.channel.close()
+    assert done[3].code == 0
+    del done[3]
+    assert {tag: d.code for tag, d in done.items()} == {1: grpc.StatusCode.NOT_FOUND.value[0],
+                                                        2: grpc.StatusCode.NOT_FOUND.value[0]}
+    assert all("the session ended while waiting" in d.message for d in done.values())
 
 
 def test_options_num_returns_and_resources(client):

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import json
 import logging
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 
 import grpc
 from ember.v1 import client_api_pb2, common_pb2, gcs_pb2, raylet_pb2
@@ -56,7 +57,21 @@ class ForeignSession:
         self.fetching: set[bytes] = set()
         self.events: asyncio.Queue[client_api_pb2.SessionEvent] = asyncio.Queue()
         self._changed = asyncio.Event()
+        self._listeners: list[Callable[[list[bytes]], None]] = []
         client.notify = self._take_outbox
+
+    def listen(self, listener: Callable[[list[bytes]], None]) -> Callable[[], None]:
+        """Call `listener` with the ids of the values that arrive from now on;
+        returns what stops it. (A getter that streams values as they come
+        looks at each arrival once, not at everything it waits for each time.)"""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def ended(self) -> None:
+        """The session closed: wake what waits on it (it finds the session gone)."""
+        self._changed.set()
+        for listener in list(self._listeners):
+            listener([])
 
     def _take_outbox(self) -> None:
         """The node manager added to our outbox (synchronously, inside its
@@ -64,10 +79,15 @@ class ForeignSession:
         batch = self.client.take()
         if batch is None:
             return
+        arrived = []
         for value in batch.ready:
             if value.object_id in self.client.held:  # (released meanwhile: not kept)
                 self.values[value.object_id] = value
                 self.fetching.discard(value.object_id)
+                arrived.append(value.object_id)
+        if arrived:
+            for listener in list(self._listeners):
+                listener(arrived)
         for warning in batch.warnings:
             self.events.put_nowait(client_api_pb2.SessionEvent(warning=warning))
         for lines in batch.logs:
@@ -126,6 +146,7 @@ class ForeignSessions:
     def close(self, session: ForeignSession) -> None:
         if self.sessions.pop(session.session_id, None) is None:
             return
+        session.ended()
         self._nm.disconnect(session.client)
         self._spawn(self._finish_job(session.client.job_id))
 
@@ -286,6 +307,72 @@ class ForeignSessions:
         values = [session.values[i] for i in object_ids]
         return self._stream(session, values)
 
+    async def get_as_ready(self, session: ForeignSession, object_ids: list[bytes],
+                           timeout: float | None) -> AsyncIterator[list[client_api_pb2.GetReply]]:
+        """The values of the objects as they become ready (readable here), in
+        batches of replies of about chunk_bytes (a larger value's pieces one a
+        batch); GetTimeout if not all were ready within the timeout."""
+        self._check_held(session, object_ids, "get")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        waiting: dict[bytes, list[int]] = {}
+        for index, object_id in enumerate(object_ids):
+            waiting.setdefault(object_id, []).append(index)
+        arrived = list(waiting)  # (first look at every one: some may be here already)
+        woken = asyncio.Event()
+
+        def on_arrival(object_ids: list[bytes]) -> None:
+            arrived.extend(object_ids)
+            woken.set()
+
+        stop = session.listen(on_arrival)
+        try:
+            subscribe = [i for i in waiting if i not in session.values]
+            if subscribe:
+                self._apply(session, raylet_pb2.ClientBatch(subscribe=subscribe))
+            while waiting:
+                looked, arrived[:] = arrived[:], []
+                ready = []
+                for object_id in dict.fromkeys(looked):
+                    if object_id in waiting and object_id in session.values and self._local(session, object_id):
+                        value = session.values[object_id]
+                        ready.extend((index, value) for index in waiting.pop(object_id))
+                if ready:
+                    async for batch in self._batches(session, ready):
+                        yield batch
+                    continue
+                if arrived:
+                    continue
+                if session.session_id not in self.sessions:
+                    raise NotFound("the session ended while waiting")
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise GetTimeout(f"{len(waiting)} of {len(set(object_ids))} objects were not ready within "
+                                     f"{timeout}s (first: {next(iter(waiting)).hex()})")
+                woken.clear()
+                try:
+                    await asyncio.wait_for(woken.wait(), remaining)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            stop()
+
+    async def _batches(self, session: ForeignSession, values: list[tuple[int, common_pb2.ObjectValue]]
+                       ) -> AsyncIterator[list[client_api_pb2.GetReply]]:
+        """The replies of these values, packed into batches of about
+        chunk_bytes, each made when the one before is taken (so a large
+        value's first pieces go out while its later ones are made)."""
+        batch: list[client_api_pb2.GetReply] = []
+        size = 0
+        for index, value in values:
+            for reply in await self._replies(session, index, value):
+                if batch and size + len(reply.data) > self.limits.chunk_bytes:
+                    yield batch
+                    batch, size = [], 0
+                batch.append(reply)
+                size += len(reply.data) + 16
+        if batch:
+            yield batch
+
     async def run(self, session: ForeignSession, calls: Iterable[client_api_pb2.Call], timeout: float | None,
                   release: bool) -> AsyncIterator[client_api_pb2.GetReply]:
         """Submit the calls, then (once all are ready) their returns' values;
@@ -313,22 +400,28 @@ class ForeignSessions:
 
     async def _stream(self, session: ForeignSession,
                       values: list[common_pb2.ObjectValue]) -> AsyncIterator[client_api_pb2.GetReply]:
-        chunk = self.limits.chunk_bytes
         for index, value in enumerate(values):
-            data = await self._read(value)
-            if value.is_error:
-                yield client_api_pb2.GetReply(index=index, last=True, error=error_of(data))
-                continue
-            try:
-                pieces = list(neutral_values.wire_chunks(data, chunk))
-            except neutral_values.NotNeutralError as e:
-                raise FailedPrecondition(f"object {value.object_id.hex()}: {e}; a client in another language reads "
-                                         "the values it or other such clients put, and the results of the calls it "
-                                         "makes") from None
-            if value.nested_ids:  # refs inside a value handed out: the session holds them from now on
-                self._apply(session, raylet_pb2.ClientBatch(add_refs=list(value.nested_ids)))
-            for n, piece in enumerate(pieces):
-                yield client_api_pb2.GetReply(index=index, data=bytes(piece), last=n == len(pieces) - 1)
+            for reply in await self._replies(session, index, value):
+                yield reply
+
+    async def _replies(self, session: ForeignSession, index: int,
+                       value: common_pb2.ObjectValue) -> Iterator[client_api_pb2.GetReply]:
+        """One value's replies: its pieces of at most chunk_bytes (each made
+        when taken), or its error."""
+        data = await self._read(value)
+        if value.is_error:
+            return iter([client_api_pb2.GetReply(index=index, last=True, error=error_of(data))])
+        chunk = self.limits.chunk_bytes
+        try:
+            pieces = neutral_values.wire_chunks(data, chunk)
+            first = next(pieces)
+        except neutral_values.NotNeutralError as e:
+            raise FailedPrecondition(f"object {value.object_id.hex()}: {e}; a client in another language reads "
+                                     "the values it or other such clients put, and the results of the calls it "
+                                     "makes") from None
+        if value.nested_ids:  # refs inside a value handed out: the session holds them from now on
+            self._apply(session, raylet_pb2.ClientBatch(add_refs=list(value.nested_ids)))
+        return _with_last(index, itertools.chain([first], pieces))
 
     async def _read(self, value: common_pb2.ObjectValue) -> bytes:
         if value.WhichOneof("location") != "stored_size":
@@ -359,6 +452,15 @@ async def _from_gcs(call: Awaitable[Any]) -> Any:
         if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
             raise InvalidArgument(e.details() or "refused by the GCS") from None
         raise Unavailable(f"the GCS did not answer ({e.code().name}: {e.details()}); retry later") from None
+
+
+def _with_last(index: int, pieces: Iterator[memoryview | bytes]) -> Iterator[client_api_pb2.GetReply]:
+    """The replies of one value's pieces, the final one marked `last`."""
+    piece = next(pieces)
+    for following in pieces:
+        yield client_api_pb2.GetReply(index=index, data=bytes(piece))
+        piece = following
+    yield client_api_pb2.GetReply(index=index, data=bytes(piece), last=True)
 
 
 class GetTimeout(Exception):

@@ -1,7 +1,9 @@
 /**
  * The Ember client: Python functions and actors called by name, objects put
  * and got, over the client API (proto/ember/v1/client_api.proto) of one
- * raylet. Submissions made in the same tick go in one request; refs are
+ * raylet. Submissions made in the same tick go in one message (or a few, so
+ * the first tasks start while later ones are sent), on the session's one
+ * calls stream, as do gets and sync calls; refs are
  * known at once (the client names each call's task id) and counted: a ref
  * that is released, or garbage collected, stops holding its object, and
  * everything the session holds is released when it closes.
@@ -38,7 +40,6 @@ import {
   ReleaseRequest,
   RunRequest,
   SessionEvent,
-  SubmitReply,
   SubmitRequest,
   TaskOptions as TaskOptionsMessage,
   WaitReply,
@@ -152,7 +153,7 @@ export class Client {
   private readonly inFlight = new Map<string, Promise<void>>(); // ref hex -> its submission
   private readonly refused = new Map<string, unknown>(); // ref hex -> why its submission was refused
   private readonly released = new WeakSet<ObjectRef>(); // refs given to release()
-  private chain: Promise<void> = Promise.resolve(); // submissions, in order
+  private chain: Promise<void> = Promise.resolve(); // settles once the submissions sent so far are answered
   private releasing: Promise<void> = Promise.resolve(); // releases, each after the submissions made before it
   private flushScheduled = false;
   private runs: ClientDuplexStream<TaggedRun, TaggedReply> | null = null; // sync calls, one message each way
@@ -239,6 +240,7 @@ export class Client {
     const refs = returnIds.map((id) => this.makeRef(id));
     const done = deferred();
     this.pendingCalls.push({ call, done });
+    if (this.pendingCalls.length >= SUBMIT_BATCH) this.flush(); // (the raylet starts the first while we build more)
     for (const ref of refs) {
       const hex = ref.hex();
       this.inFlight.set(hex, done.promise);
@@ -258,17 +260,18 @@ export class Client {
     await this.flushed();
     // One message each way on the session's Runs stream (a new gRPC call costs grpc-js about a millisecond of
     // CPU); release: the raylet lets the returns go once it sent them, no Release call after.
-    const values = await this.run(RunRequest.fromPartial({ sessionId: this.sessionId, calls: [call], release: true }),
-                                  returnIds.length);
+    const values = await this.request({ run: RunRequest.fromPartial({ sessionId: this.sessionId, calls: [call],
+                                                                      release: true }) }, returnIds.length);
     return (options.numReturns ?? 1) === 1 ? values[0] : values;
   }
 
-  private run(request: RunRequest, count: number): Promise<unknown[]> {
+  /** A Run, Submit or Get on the calls stream: the values of its `count` objects once it is done. */
+  private request(request: Omit<TaggedRun, "tag">, count: number): Promise<unknown[]> {
     const tag = this.nextTag++;
     return new Promise<unknown[]>((resolve, reject) => {
       this.running.set(tag, { pieces: Array.from({ length: count }, () => []), errors: new Array(count).fill(null),
                               resolve, reject });
-      this.runStream().write(TaggedRun.fromPartial({ tag, run: request }));
+      this.runStream().write(TaggedRun.fromPartial({ tag, ...request }));
     });
   }
 
@@ -284,9 +287,11 @@ export class Client {
       const pending = this.running.get(tagged.tag);
       if (!pending) return;
       if (!tagged.done) {
-        const reply = tagged.reply as GetReply;
-        if (reply.error) pending.errors[reply.index] = remoteError(reply.error);
-        else pending.pieces[reply.index].push(reply.data);
+        for (const reply of tagged.reply ? [tagged.reply] : tagged.replies) {
+          if (reply.index >= pending.pieces.length) continue;
+          if (reply.error) pending.errors[reply.index] = remoteError(reply.error);
+          else pending.pieces[reply.index].push(reply.data);
+        }
         return;
       }
       this.running.delete(tagged.tag);
@@ -335,7 +340,7 @@ export class Client {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      if (this.pendingCalls.length) this.chain = this.chain.then(() => this.flush());
+      this.flush();
       if (this.pendingReleases.length) {
         const submitted = this.chain;
         this.releasing = Promise.all([submitted, this.releasing]).then(() => this.sendReleases());
@@ -343,18 +348,16 @@ export class Client {
     });
   }
 
-  private async flush(): Promise<void> {
+  /** Send the submissions not sent yet, in one message on the calls stream (which keeps them in order). */
+  private flush(): void {
     const calls = this.pendingCalls;
     this.pendingCalls = [];
-    if (calls.length) {
-      try {
-        await this.unary<SubmitRequest, SubmitReply>(this.api.submit.bind(this.api),
-          SubmitRequest.fromPartial({ sessionId: this.sessionId, calls: calls.map((c) => c.call) }));
-        for (const c of calls) c.done.resolve();
-      } catch (e) {
-        for (const c of calls) c.done.reject(e);
-      }
-    }
+    if (!calls.length) return;
+    const answered = this.request({ submit: SubmitRequest.fromPartial({ sessionId: this.sessionId,
+                                                                         calls: calls.map((c) => c.call) }) }, 0);
+    answered.then(() => calls.forEach((c) => c.done.resolve()), (e) => calls.forEach((c) => c.done.reject(e)));
+    // (answers come in the order sent, or all fail with the stream: the last one settled, all did)
+    this.chain = answered.then(() => undefined, () => undefined);
   }
 
   private async sendReleases(): Promise<void> {
@@ -372,9 +375,7 @@ export class Client {
 
   /** Wait until the submissions made so far were accepted (throws a submission's refusal). */
   async flushed(refs?: ObjectRef[]): Promise<void> {
-    if (this.pendingCalls.length) {
-      this.chain = this.chain.then(() => this.flush()); // (the scheduled flush then finds nothing left)
-    }
+    this.flush(); // (the scheduled flush then finds nothing left)
     await this.chain;
     if (!refs) {
       await Promise.allSettled([...this.inFlight.values()]);
@@ -394,26 +395,19 @@ export class Client {
     this.checkOpen();
     const list = Array.isArray(refs) ? refs : [refs];
     this.checkRefs(list);
-    await this.flushed(list);
+    // The submissions not sent yet go first on the same stream: the Get finds them submitted, with no round trip
+    // to wait for in between. (Values come as they are ready, several in a message.)
+    this.flush();
     const request = GetRequest.fromPartial({ sessionId: this.sessionId, objectIds: list.map((r) => r.id),
                                             timeoutS: options.timeout });
-    const values = await this.collect(this.api.get(request, this.metadata), list.length);
+    let values: unknown[];
+    try {
+      values = await this.request({ get: request }, list.length);
+    } catch (e) {
+      await this.flushed(list); // (a ref whose submission was refused: that refusal says more)
+      throw e;
+    }
     return Array.isArray(refs) ? values : values[0];
-  }
-
-  /** The values a Get or Run streams (throws the first error, in order). */
-  private async collect(stream: ClientReadableStream<GetReply>, count: number): Promise<unknown[]> {
-    const pieces: Buffer[][] = Array.from({ length: count }, () => []);
-    const errors: (RemoteError | null)[] = pieces.map(() => null);
-    await new Promise<void>((resolve, reject) => {
-      stream.on("data", (reply: GetReply) => {
-        if (reply.error) errors[reply.index] = remoteError(reply.error);
-        else pieces[reply.index].push(reply.data);
-      });
-      stream.on("error", (error) => reject(fromGrpc(error)));
-      stream.on("end", () => resolve());
-    });
-    return this.values(pieces, errors);
   }
 
   /** Each object's value from its pieces (throws the first error, in order). */
@@ -421,22 +415,26 @@ export class Client {
     return pieces.map((parts, i) => {
       const error = errors[i];
       if (error) throw error;
-      return this.codec.decode(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+      return this.codec.decodePieces(parts);
     });
   }
 
   /** Put a value in the cluster: its ref. */
   async put(value: unknown): Promise<ObjectRef> {
     this.checkOpen();
-    const document = this.codec.encode(value);
+    const document = this.codec.encodePieces(value);
     await this.flushed();
     const chunk = this.connected.chunkBytes || 1 << 20;
     const reply = await new Promise<PutReply>((resolve, reject) => {
       const stream = this.api.put(this.metadata, (error: ServiceError | null, r?: PutReply) =>
         error ? reject(fromGrpc(error)) : resolve(r as PutReply));
-      for (let start = 0; start < Math.max(document.length, 1); start += chunk) {
-        stream.write(PutRequest.fromPartial({ sessionId: start === 0 ? this.sessionId : Buffer.alloc(0),
-                                              data: document.subarray(start, start + chunk) }));
+      let first = true;
+      for (const piece of document) {
+        for (let start = 0; start < Math.max(piece.length, 1); start += chunk) {
+          stream.write(PutRequest.fromPartial({ sessionId: first ? this.sessionId : Buffer.alloc(0),
+                                                data: piece.subarray(start, start + chunk) }));
+          first = false;
+        }
       }
       stream.end();
     });
@@ -559,7 +557,10 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
   const target = resolveTarget(options.address, options.token, options.tls);
   const metadata = new Metadata();
   metadata.set("authorization", `Bearer ${target.token}`);
-  const channelOptions = { "grpc.max_receive_message_length": 64 << 20, "grpc.max_send_message_length": 64 << 20 };
+  // (flow_control_window: grpc-js receives with a 64 KB HTTP/2 window by default, which holds a large get to
+  // one window update round trip per 64 KB)
+  const channelOptions = { "grpc.max_receive_message_length": 64 << 20, "grpc.max_send_message_length": 64 << 20,
+                           "grpc-node.flow_control_window": 16 << 20 };
   const channelCredentials = () => (target.tls ? credentials.createSsl(target.tls.ca, target.tls.key, target.tls.cert)
     : credentials.createInsecure());
   const gcs = new GcsClient(target.address, channelCredentials(), channelOptions);
@@ -603,6 +604,9 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
   });
   return new Client(api, calls, metadata, events, connected, options.logToDriver ?? true);
 }
+
+/** Submissions per message at most: the raylet starts the first tasks while it reads the next ones. */
+const SUBMIT_BATCH = 100;
 
 function taskOptions(o: TaskOptions): TaskOptionsMessage {
   return TaskOptionsMessage.fromPartial({

@@ -41,7 +41,16 @@ export interface RefHooks {
   makeRef(id: Buffer): ObjectRef;
 }
 
-export function makeCodec(hooks: RefHooks): { encode(value: unknown): Buffer; decode(data: Uint8Array): unknown } {
+export interface Codec {
+  encode(value: unknown): Buffer;
+  decode(data: Uint8Array): unknown;
+  /** A value's document in pieces whose concatenation is `encode(value)` (a table: no copy of its IPC stream). */
+  encodePieces(value: unknown): Buffer[];
+  /** The value of a document in pieces (a table: copied once, into a buffer Arrow reads in place). */
+  decodePieces(pieces: Buffer[]): unknown;
+}
+
+export function makeCodec(hooks: RefHooks): Codec {
   const extensions = new ExtensionCodec();
   extensions.register({
     type: EXT_OBJECT_REF,
@@ -69,7 +78,43 @@ export function makeCodec(hooks: RefHooks): { encode(value: unknown): Buffer; de
     decode(data: Uint8Array): unknown {
       return toNode(decoder.decode(data));
     },
+    encodePieces(value: unknown): Buffer[] {
+      if (!(value instanceof Table)) return [this.encode(value)];
+      const ipc = tableToIPC(value, "stream");
+      const header = Buffer.alloc(EXT32_HEADER);
+      header[0] = 0xc9;
+      header.writeUInt32BE(ipc.byteLength, 1);
+      header[5] = EXT_ARROW_TABLE;
+      return [header, Buffer.from(ipc.buffer, ipc.byteOffset, ipc.byteLength)];
+    },
+    decodePieces(pieces: Buffer[]): unknown {
+      return wholeTable(pieces) ?? this.decode(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces));
+    },
   };
+}
+
+const EXT32_HEADER = 6; // msgpack ext 32: 0xc9, a 4-byte length, the type
+
+/**
+ * A document that is one Arrow table (ext 32 of type 2, the raylet's header for a stored table) as a Table, or
+ * null. Joining the pieces and then decoding would copy the table twice: Arrow copies a message body that is not
+ * 8-byte aligned, and behind the 6-byte header none is.
+ */
+function wholeTable(pieces: Buffer[]): Table | null {
+  const first = pieces[0];
+  if (!first || first.length < EXT32_HEADER || first[0] !== 0xc9 || first[5] !== EXT_ARROW_TABLE) return null;
+  const size = first.readUInt32BE(1);
+  let total = 0;
+  for (const piece of pieces) total += piece.length;
+  if (total !== size + EXT32_HEADER) return null;
+  const ipc = Buffer.allocUnsafeSlow(size); // (its own memory, at offset 0)
+  let at = 0;
+  for (let i = 0; i < pieces.length; i++) {
+    const part = i === 0 ? pieces[0].subarray(EXT32_HEADER) : pieces[i];
+    part.copy(ipc, at);
+    at += part.length;
+  }
+  return tableFromIPC(ipc);
 }
 
 /** Refuse, naming where, what has no neutral encoding (functions, symbols, class instances, ...). */

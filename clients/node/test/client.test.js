@@ -90,6 +90,20 @@ test("put and get: maps, bytes, big values and Arrow tables", async () => {
   assert.deepEqual([...back.getChild("x")], [1, 2, 3]);
   assert.equal(await client.call("polyglot_fns:table_sum", table, "y"), 4.5);
   assert.equal(await client.call("polyglot_fns:describe", tableRef), "pyarrow.lib.Table");
+  // A table of several chunks (sent as its IPC stream behind a header, read back from the pieces in one copy),
+  // alone and inside a map (decoded whole).
+  const n = 400_000;
+  const wide = tableFromArrays({ i: Float64Array.from({ length: n }, (_, k) => k) });
+  const wideRef = await client.put(wide);
+  const wideBack = await client.get(wideRef);
+  assert.equal(wideBack.numRows, n);
+  assert.equal(wideBack.getChild("i").get(n - 1), n - 1);
+  assert.equal(await client.call("polyglot_fns:table_sum", wideRef, "i"), (n * (n - 1)) / 2);
+  const inMap = await client.get(await client.put({ t: wide, k: 1 }));
+  assert.equal(inMap.k, 1);
+  assert.equal(inMap.t.getChild("i").get(n - 1), n - 1);
+  const made = await client.call("polyglot_fns:table_of", 300_000); // (a Python table of several chunks)
+  assert.equal(Number(made.getChild("sq").get(299_999)), 299_999 ** 2);
 });
 
 test("a Python task's table, bytes and dict are Node's Table, Buffer and object", async () => {
@@ -108,6 +122,32 @@ test("wait and get timeouts", async () => {
   assert.deepEqual(notReady, [slow]);
   await assert.rejects(client.get(slow, { timeout: 0.2 }), (e) => e instanceof GetTimeoutError);
   assert.equal(await client.get(slow), "late");
+});
+
+test("submissions of one tick go in several messages, in order; get takes values as they come", async () => {
+  // 250 calls in one tick: more than one Submit message on the calls stream, sent before the first is answered.
+  const counter = await client.createActor("polyglot_fns:Counter", [0]);
+  const adds = [];
+  const incs = [];
+  for (let i = 0; i < 250; i++) {
+    adds.push(client.submit("polyglot_fns:add", [i, 1]));
+    incs.push(counter.submit("inc"));
+  }
+  const later = client.submit("polyglot_fns:add", [adds[0], 100]); // a ref from the first message, in the third
+  assert.deepEqual(await client.get(adds), adds.map((_, i) => i + 1));
+  assert.deepEqual(await client.get(incs), incs.map((_, i) => i + 1)); // (an actor's calls in order across messages)
+  assert.equal(await client.get(later), 101);
+  // The fast value arrives first; each lands in its place, a ref asked twice in both.
+  const slow = client.submit("polyglot_fns:sleep_then", [1, "slow"], { numCpus: 0 });
+  const fast = client.submit("polyglot_fns:add", [1, 2]);
+  assert.deepEqual(await client.get([slow, fast, fast]), ["slow", 3, 3]);
+  // A refused submission among good ones of the same tick: all of its message is refused, and get says why.
+  const good = client.submit("polyglot_fns:add", [2, 2]);
+  const bad = client.submit("not a name");
+  await assert.rejects(client.get(bad), (e) => e instanceof RequestError && /is not an importable name/.test(e.details));
+  await assert.rejects(client.get(good), (e) => e instanceof RequestError && /is not an importable name/.test(e.details));
+  assert.equal(await client.get(client.submit("polyglot_fns:add", [2, 2])), 4);
+  await client.kill(counter);
 });
 
 test("actors: state, ordered calls, kill", async () => {

@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from ember.v1 import client_api_pb2 as ember_dot_v1_dot_client__api__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65mber/v1/client_calls.proto\x12\x08\x65mber.v1\x1a\x19\x65mber/v1/client_api.proto\";\n\tTaggedRun\x12\x0b\n\x03tag\x18\x01 \x01(\x04\x12!\n\x03run\x18\x02 \x01(\x0b\x32\x14.ember.v1.RunRequest\"j\n\x0bTaggedReply\x12\x0b\n\x03tag\x18\x01 \x01(\x04\x12!\n\x05reply\x18\x02 \x01(\x0b\x32\x12.ember.v1.GetReply\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\x12\x0c\n\x04\x63ode\x18\x04 \x01(\x05\x12\x0f\n\x07message\x18\x05 \x01(\t2E\n\x0b\x43lientCalls\x12\x36\n\x04Runs\x12\x13.ember.v1.TaggedRun\x1a\x15.ember.v1.TaggedReply(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65mber/v1/client_calls.proto\x12\x08\x65mber.v1\x1a\x19\x65mber/v1/client_api.proto\"\x98\x01\n\tTaggedRun\x12\x0b\n\x03tag\x18\x01 \x01(\x04\x12#\n\x03run\x18\x02 \x01(\x0b\x32\x14.ember.v1.RunRequestH\x00\x12)\n\x06submit\x18\x03 \x01(\x0b\x32\x17.ember.v1.SubmitRequestH\x00\x12#\n\x03get\x18\x04 \x01(\x0b\x32\x14.ember.v1.GetRequestH\x00\x42\t\n\x07request\"\xb9\x01\n\x0bTaggedReply\x12\x0b\n\x03tag\x18\x01 \x01(\x04\x12!\n\x05reply\x18\x02 \x01(\x0b\x32\x12.ember.v1.GetReply\x12#\n\x07replies\x18\x06 \x03(\x0b\x32\x12.ember.v1.GetReply\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\x12\x0c\n\x04\x63ode\x18\x04 \x01(\x05\x12\x0f\n\x07message\x18\x05 \x01(\t\x12(\n\tsubmitted\x18\x07 \x01(\x0b\x32\x15.ember.v1.SubmitReply2E\n\x0b\x43lientCalls\x12\x36\n\x04Runs\x12\x13.ember.v1.TaggedRun\x1a\x15.ember.v1.TaggedReply(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ember.v1.client_calls_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TAGGEDRUN']._serialized_start=68
-  _globals['_TAGGEDRUN']._serialized_end=127
-  _globals['_TAGGEDREPLY']._serialized_start=129
-  _globals['_TAGGEDREPLY']._serialized_end=235
-  _globals['_CLIENTCALLS']._serialized_start=237
-  _globals['_CLIENTCALLS']._serialized_end=306
+  _globals['_TAGGEDRUN']._serialized_start=69
+  _globals['_TAGGEDRUN']._serialized_end=221
+  _globals['_TAGGEDREPLY']._serialized_start=224
+  _globals['_TAGGEDREPLY']._serialized_end=409
+  _globals['_CLIENTCALLS']._serialized_start=411
+  _globals['_CLIENTCALLS']._serialized_end=480
 # @@protoc_insertion_point(module_scope)

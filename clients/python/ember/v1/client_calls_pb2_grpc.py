@@ -55,7 +55,9 @@ class ClientCallsServicer:
     """
 
     def Runs(self, request_iterator, context):
-        """Each request is a Run (RunRequest: its session, calls, timeout,
+        """Each request is a Run, a Submit or a Get, tagged by the client.
+
+        A Run (RunRequest: its session, calls, timeout,
         release) tagged by the client; its replies come back with the same tag,
         exactly as Run's (values in pieces, errors as values), then one reply
         with `done` set, carrying the gRPC status code (0: OK) and message the
@@ -66,6 +68,23 @@ class ClientCallsServicer:
         stream cancels nothing: calls submitted run to the end, and their
         returns stay with the session unless `release` was set. A Run is as
         safe to retry as the RPC Run.
+
+        A Submit (SubmitRequest) is done in the order the stream carries it:
+        a Run, Submit or Get sent after it finds its calls submitted (its refs
+        held), so a client need not wait for its `done` before using them. Its
+        one reply is `done`, with each call's refs in `submitted` (or
+        INVALID_ARGUMENT: the whole batch was refused, as by the RPC Submit;
+        NOT_FOUND: unknown session). As safe to retry as the RPC Submit.
+
+        A Get (GetRequest) streams the values as they become ready, not in the
+        order asked and not waiting for all: `replies` carries several values'
+        pieces (GetReply, each with its index into object_ids) in one message,
+        at most about chunk_bytes of data per message; a value larger than
+        chunk_bytes comes in pieces as for the RPC Get, in order. Then `done`,
+        with DEADLINE_EXCEEDED if not all were ready within timeout_s (values
+        sent before stay valid), NOT_FOUND for a ref the session does not hold
+        (or when the session ends while it waits, as a waiting Run does too),
+        FAILED_PRECONDITION for a Python-only value. Safe to retry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -17,31 +17,39 @@ import {
   type Metadata,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { GetReply, RunRequest } from "./client_api";
+import { GetReply, GetRequest, RunRequest, SubmitReply, SubmitRequest } from "./client_api";
 
 export const protobufPackage = "ember.v1";
 
 export const protobufFileName = "ember/v1/client_calls.proto";
 
 export interface TaggedRun {
-  /** chosen by the client, unique among its open Runs */
+  /** chosen by the client, unique among its open requests */
   tag: number;
   run?: RunRequest | undefined;
+  submit?: SubmitRequest | undefined;
+  get?: GetRequest | undefined;
 }
 
 export interface TaggedReply {
   tag: number;
-  /** unset in the `done` reply */
-  reply?: GetReply | undefined;
+  /** a Run's reply; unset in the `done` reply */
+  reply?:
+    | GetReply
+    | undefined;
+  /** a Get's replies (several values per message) */
+  replies: GetReply[];
   done: boolean;
   /** with done: 0 OK, else a gRPC status code */
   code: number;
   /** with done and a code: what to fix */
   message: string;
+  /** a Submit's done, when OK: each call's refs */
+  submitted?: SubmitReply | undefined;
 }
 
 function createBaseTaggedRun(): TaggedRun {
-  return { tag: 0, run: undefined };
+  return { tag: 0, run: undefined, submit: undefined, get: undefined };
 }
 
 export const TaggedRun: MessageFns<TaggedRun> = {
@@ -51,6 +59,12 @@ export const TaggedRun: MessageFns<TaggedRun> = {
     }
     if (message.run !== undefined) {
       RunRequest.encode(message.run, writer.uint32(18).fork()).join();
+    }
+    if (message.submit !== undefined) {
+      SubmitRequest.encode(message.submit, writer.uint32(26).fork()).join();
+    }
+    if (message.get !== undefined) {
+      GetRequest.encode(message.get, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -84,6 +98,22 @@ export const TaggedRun: MessageFns<TaggedRun> = {
             message.run = RunRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.submit = SubmitRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.get = GetRequest.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -100,6 +130,8 @@ export const TaggedRun: MessageFns<TaggedRun> = {
     return {
       tag: isSet(object.tag) ? globalThis.Number(object.tag) : 0,
       run: isSet(object.run) ? RunRequest.fromJSON(object.run) : undefined,
+      submit: isSet(object.submit) ? SubmitRequest.fromJSON(object.submit) : undefined,
+      get: isSet(object.get) ? GetRequest.fromJSON(object.get) : undefined,
     };
   },
 
@@ -111,6 +143,12 @@ export const TaggedRun: MessageFns<TaggedRun> = {
     if (message.run !== undefined) {
       obj.run = RunRequest.toJSON(message.run);
     }
+    if (message.submit !== undefined) {
+      obj.submit = SubmitRequest.toJSON(message.submit);
+    }
+    if (message.get !== undefined) {
+      obj.get = GetRequest.toJSON(message.get);
+    }
     return obj;
   },
 
@@ -121,12 +159,16 @@ export const TaggedRun: MessageFns<TaggedRun> = {
     const message = createBaseTaggedRun();
     message.tag = object.tag ?? 0;
     message.run = (object.run !== undefined && object.run !== null) ? RunRequest.fromPartial(object.run) : undefined;
+    message.submit = (object.submit !== undefined && object.submit !== null)
+      ? SubmitRequest.fromPartial(object.submit)
+      : undefined;
+    message.get = (object.get !== undefined && object.get !== null) ? GetRequest.fromPartial(object.get) : undefined;
     return message;
   },
 };
 
 function createBaseTaggedReply(): TaggedReply {
-  return { tag: 0, reply: undefined, done: false, code: 0, message: "" };
+  return { tag: 0, reply: undefined, replies: [], done: false, code: 0, message: "", submitted: undefined };
 }
 
 export const TaggedReply: MessageFns<TaggedReply> = {
@@ -137,6 +179,9 @@ export const TaggedReply: MessageFns<TaggedReply> = {
     if (message.reply !== undefined) {
       GetReply.encode(message.reply, writer.uint32(18).fork()).join();
     }
+    for (const v of message.replies) {
+      GetReply.encode(v!, writer.uint32(50).fork()).join();
+    }
     if (message.done !== false) {
       writer.uint32(24).bool(message.done);
     }
@@ -145,6 +190,9 @@ export const TaggedReply: MessageFns<TaggedReply> = {
     }
     if (message.message !== "") {
       writer.uint32(42).string(message.message);
+    }
+    if (message.submitted !== undefined) {
+      SubmitReply.encode(message.submitted, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -178,6 +226,14 @@ export const TaggedReply: MessageFns<TaggedReply> = {
             message.reply = GetReply.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.replies.push(GetReply.decode(reader, reader.uint32()));
+            continue;
+          }
           case 3: {
             if (tag !== 24) {
               break;
@@ -202,6 +258,14 @@ export const TaggedReply: MessageFns<TaggedReply> = {
             message.message = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.submitted = SubmitReply.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -218,9 +282,11 @@ export const TaggedReply: MessageFns<TaggedReply> = {
     return {
       tag: isSet(object.tag) ? globalThis.Number(object.tag) : 0,
       reply: isSet(object.reply) ? GetReply.fromJSON(object.reply) : undefined,
+      replies: globalThis.Array.isArray(object?.replies) ? object.replies.map((e: any) => GetReply.fromJSON(e)) : [],
       done: isSet(object.done) ? globalThis.Boolean(object.done) : false,
       code: isSet(object.code) ? globalThis.Number(object.code) : 0,
       message: isSet(object.message) ? globalThis.String(object.message) : "",
+      submitted: isSet(object.submitted) ? SubmitReply.fromJSON(object.submitted) : undefined,
     };
   },
 
@@ -232,6 +298,9 @@ export const TaggedReply: MessageFns<TaggedReply> = {
     if (message.reply !== undefined) {
       obj.reply = GetReply.toJSON(message.reply);
     }
+    if (message.replies?.length) {
+      obj.replies = message.replies.map((e) => GetReply.toJSON(e));
+    }
     if (message.done !== false) {
       obj.done = message.done;
     }
@@ -240,6 +309,9 @@ export const TaggedReply: MessageFns<TaggedReply> = {
     }
     if (message.message !== "") {
       obj.message = message.message;
+    }
+    if (message.submitted !== undefined) {
+      obj.submitted = SubmitReply.toJSON(message.submitted);
     }
     return obj;
   },
@@ -253,9 +325,13 @@ export const TaggedReply: MessageFns<TaggedReply> = {
     message.reply = (object.reply !== undefined && object.reply !== null)
       ? GetReply.fromPartial(object.reply)
       : undefined;
+    message.replies = object.replies?.map((e) => GetReply.fromPartial(e)) || [];
     message.done = object.done ?? false;
     message.code = object.code ?? 0;
     message.message = object.message ?? "";
+    message.submitted = (object.submitted !== undefined && object.submitted !== null)
+      ? SubmitReply.fromPartial(object.submitted)
+      : undefined;
     return message;
   },
 };
@@ -270,7 +346,9 @@ export const TaggedReply: MessageFns<TaggedReply> = {
 export type ClientCallsService = typeof ClientCallsService;
 export const ClientCallsService = {
   /**
-   * Each request is a Run (RunRequest: its session, calls, timeout,
+   * Each request is a Run, a Submit or a Get, tagged by the client.
+   *
+   * A Run (RunRequest: its session, calls, timeout,
    * release) tagged by the client; its replies come back with the same tag,
    * exactly as Run's (values in pieces, errors as values), then one reply
    * with `done` set, carrying the gRPC status code (0: OK) and message the
@@ -281,6 +359,23 @@ export const ClientCallsService = {
    * stream cancels nothing: calls submitted run to the end, and their
    * returns stay with the session unless `release` was set. A Run is as
    * safe to retry as the RPC Run.
+   *
+   * A Submit (SubmitRequest) is done in the order the stream carries it:
+   * a Run, Submit or Get sent after it finds its calls submitted (its refs
+   * held), so a client need not wait for its `done` before using them. Its
+   * one reply is `done`, with each call's refs in `submitted` (or
+   * INVALID_ARGUMENT: the whole batch was refused, as by the RPC Submit;
+   * NOT_FOUND: unknown session). As safe to retry as the RPC Submit.
+   *
+   * A Get (GetRequest) streams the values as they become ready, not in the
+   * order asked and not waiting for all: `replies` carries several values'
+   * pieces (GetReply, each with its index into object_ids) in one message,
+   * at most about chunk_bytes of data per message; a value larger than
+   * chunk_bytes comes in pieces as for the RPC Get, in order. Then `done`,
+   * with DEADLINE_EXCEEDED if not all were ready within timeout_s (values
+   * sent before stay valid), NOT_FOUND for a ref the session does not hold
+   * (or when the session ends while it waits, as a waiting Run does too),
+   * FAILED_PRECONDITION for a Python-only value. Safe to retry.
    */
   runs: {
     path: "/ember.v1.ClientCalls/Runs" as const,
@@ -295,7 +390,9 @@ export const ClientCallsService = {
 
 export interface ClientCallsServer extends UntypedServiceImplementation {
   /**
-   * Each request is a Run (RunRequest: its session, calls, timeout,
+   * Each request is a Run, a Submit or a Get, tagged by the client.
+   *
+   * A Run (RunRequest: its session, calls, timeout,
    * release) tagged by the client; its replies come back with the same tag,
    * exactly as Run's (values in pieces, errors as values), then one reply
    * with `done` set, carrying the gRPC status code (0: OK) and message the
@@ -306,13 +403,32 @@ export interface ClientCallsServer extends UntypedServiceImplementation {
    * stream cancels nothing: calls submitted run to the end, and their
    * returns stay with the session unless `release` was set. A Run is as
    * safe to retry as the RPC Run.
+   *
+   * A Submit (SubmitRequest) is done in the order the stream carries it:
+   * a Run, Submit or Get sent after it finds its calls submitted (its refs
+   * held), so a client need not wait for its `done` before using them. Its
+   * one reply is `done`, with each call's refs in `submitted` (or
+   * INVALID_ARGUMENT: the whole batch was refused, as by the RPC Submit;
+   * NOT_FOUND: unknown session). As safe to retry as the RPC Submit.
+   *
+   * A Get (GetRequest) streams the values as they become ready, not in the
+   * order asked and not waiting for all: `replies` carries several values'
+   * pieces (GetReply, each with its index into object_ids) in one message,
+   * at most about chunk_bytes of data per message; a value larger than
+   * chunk_bytes comes in pieces as for the RPC Get, in order. Then `done`,
+   * with DEADLINE_EXCEEDED if not all were ready within timeout_s (values
+   * sent before stay valid), NOT_FOUND for a ref the session does not hold
+   * (or when the session ends while it waits, as a waiting Run does too),
+   * FAILED_PRECONDITION for a Python-only value. Safe to retry.
    */
   runs: handleBidiStreamingCall<TaggedRun, TaggedReply>;
 }
 
 export interface ClientCallsClient extends Client {
   /**
-   * Each request is a Run (RunRequest: its session, calls, timeout,
+   * Each request is a Run, a Submit or a Get, tagged by the client.
+   *
+   * A Run (RunRequest: its session, calls, timeout,
    * release) tagged by the client; its replies come back with the same tag,
    * exactly as Run's (values in pieces, errors as values), then one reply
    * with `done` set, carrying the gRPC status code (0: OK) and message the
@@ -323,6 +439,23 @@ export interface ClientCallsClient extends Client {
    * stream cancels nothing: calls submitted run to the end, and their
    * returns stay with the session unless `release` was set. A Run is as
    * safe to retry as the RPC Run.
+   *
+   * A Submit (SubmitRequest) is done in the order the stream carries it:
+   * a Run, Submit or Get sent after it finds its calls submitted (its refs
+   * held), so a client need not wait for its `done` before using them. Its
+   * one reply is `done`, with each call's refs in `submitted` (or
+   * INVALID_ARGUMENT: the whole batch was refused, as by the RPC Submit;
+   * NOT_FOUND: unknown session). As safe to retry as the RPC Submit.
+   *
+   * A Get (GetRequest) streams the values as they become ready, not in the
+   * order asked and not waiting for all: `replies` carries several values'
+   * pieces (GetReply, each with its index into object_ids) in one message,
+   * at most about chunk_bytes of data per message; a value larger than
+   * chunk_bytes comes in pieces as for the RPC Get, in order. Then `done`,
+   * with DEADLINE_EXCEEDED if not all were ready within timeout_s (values
+   * sent before stay valid), NOT_FOUND for a ref the session does not hold
+   * (or when the session ends while it waits, as a waiting Run does too),
+   * FAILED_PRECONDITION for a Python-only value. Safe to retry.
    */
   runs(): ClientDuplexStream<TaggedRun, TaggedReply>;
   runs(options: Partial<CallOptions>): ClientDuplexStream<TaggedRun, TaggedReply>;
