@@ -25,6 +25,8 @@ import json
 import struct
 from typing import Any
 
+from ember_common.parallel_copy import copy_into
+
 MAGIC = b"EMB1"
 
 
@@ -86,7 +88,7 @@ class SerializedObject:
             pos = align(pos)
         out[pos : pos + len(self.inband)] = self.inband
         for off, buf in zip(self._offsets, self.buffers):
-            out[off : off + buf.nbytes] = buf.cast("B") if buf.ndim != 1 or buf.format != "B" else buf
+            copy_into(out[off : off + buf.nbytes], buf.cast("B") if buf.ndim != 1 or buf.format != "B" else buf)
 
     def to_bytes(self) -> bytes:
         if not self.buffers:
