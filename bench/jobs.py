@@ -14,11 +14,16 @@ environments need) against a head it starts on loopback and stops.
     python bench/jobs.py [--ray-python /tmp/rayvenv/bin/python] [--ember-python PY] [--repeat 3]
 
 Ray's processes all stay on loopback here only with
-RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (set below). Even so, inside this
-harness Ray's raylet went away (SIGKILL-like, nothing logged) about 2 s
-after the probe's driver connected, once three jobs had run (2026-12-08,
-three tries); the same steps typed into one script against `ray start`
-ran. Record Ember's side alone when it does.
+RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (set below); give its raylet time to
+start on a loaded machine with RAY_raylet_start_wait_time_s=180.
+
+Ray 2.60 takes a local directory as working_dir only at job level; on a
+task it wants a URI, so Ray's side zips the directory and passes file://
+(Ember's takes the directory). If the probe fails it prints the error
+before it stops the head: otherwise Ray's excepthook waits 60 s on the
+stopped GCS and aborts the process with "Failed to connect to GCS", which
+hid that ValueError until 2026-12-08 (the raylet that "went away" was
+killed by the probe's own `ray stop --force`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import sys
 import textwrap
 
 PROBE = textwrap.dedent(r'''
-    import json, os, pathlib, socket, subprocess, sys, tempfile, time
+    import json, os, pathlib, shutil, socket, subprocess, sys, tempfile, time, traceback
     runtime, repeat = sys.argv[1], int(sys.argv[2])
     if runtime == "ember":
         import ember as rt
@@ -102,6 +107,20 @@ PROBE = textwrap.dedent(r'''
             import answer_module
             return answer_module.VALUE
 
+        working_dirs = {}
+
+        def task_working_dir(d):
+            # Ember takes a local directory at task level and packs it; Ray 2.60 takes one
+            # only at job level (ray.init) and wants a URI on a task ("... is not a valid
+            # URI"), so its side packs the same directory into a zip with one top-level
+            # folder and passes it as file:// (unpacked by the node). Packing is timed on both.
+            if runtime == "ember":
+                uri = str(d)
+            else:
+                uri = "file://" + shutil.make_archive(str(d), "zip", root_dir=d.parent, base_dir=d.name)
+            working_dirs[d] = uri
+            return uri
+
         rt.get([noop.remote() for _ in range(200)])
         colds, warms = [], []
         for i in range(repeat):
@@ -109,8 +128,8 @@ PROBE = textwrap.dedent(r'''
             d.mkdir()
             (d / "answer_module.py").write_text(f"VALUE = {i}\n")
             (d / "data.bin").write_bytes(os.urandom(1 << 20))  # a 1 MiB file: something to upload and unpack
-            in_env = answer.options(runtime_env={"working_dir": str(d)})
             t = time.perf_counter()
+            in_env = answer.options(runtime_env={"working_dir": task_working_dir(d)})
             assert rt.get(in_env.remote()) == i
             colds.append(time.perf_counter() - t)
             t = time.perf_counter()
@@ -118,7 +137,7 @@ PROBE = textwrap.dedent(r'''
             warms.append(time.perf_counter() - t)
         results["first task, new working_dir (cold, s)"] = colds
         results["task, cached working_dir (warm, s)"] = warms
-        env_noop = noop.options(runtime_env={"working_dir": str(tmp / "wd0")})
+        env_noop = noop.options(runtime_env={"working_dir": working_dirs[tmp / "wd0"]})
         rt.get([env_noop.remote() for _ in range(200)])
         rates_default, rates_env = [], []
         for _ in range(repeat):
@@ -129,6 +148,15 @@ PROBE = textwrap.dedent(r'''
         results["tasks/s, default environment"] = rates_default
         results["tasks/s, cached working_dir environment"] = rates_env
         rt.shutdown()
+    except BaseException:
+        # Print the error before stopping the head: afterwards Ray's excepthook (set by
+        # ray.init) reports it to the stopped GCS, waits 60 s and aborts the process with
+        # "Failed to connect to GCS", which hid this error before.
+        traceback.print_exc()
+        sys.stderr.flush()
+        if rt.is_initialized():
+            rt.shutdown()
+        raise
     finally:
         subprocess.run(stop, capture_output=True, env=env)
     print(json.dumps(results))
