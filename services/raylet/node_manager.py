@@ -507,7 +507,9 @@ class NodeManager:
         task.worker = worker
         if self.task_events is not None:
             self.task_events.dispatched(task.spec, worker.worker_id, worker.session.pid)  # type: ignore[union-attr]
-        if service_spans.active is not None and task.spec.traceparent[54:55] in SAMPLED_DIGITS:
+        if (service_spans.active is not None and not task.span_leased
+                and task.spec.traceparent[54:55] in SAMPLED_DIGITS):
+            task.span_leased = True
             task_spans.leased(task, self.node_id, worker.session.pid)  # type: ignore[union-attr]
         execute = worker.session.outbox.execute.add()  # type: ignore[union-attr]
         if task.spec.task_id in worker.threads:  # leased by pick, beside the worker's waiting tasks

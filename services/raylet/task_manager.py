@@ -34,7 +34,7 @@ WAITING, QUEUED, ASSIGNED, FORWARDED = TaskState.WAITING, TaskState.QUEUED, Task
 
 class TaskEntry:
     __slots__ = ("spec", "submitter", "state", "missing", "worker", "retries_left", "cancelled", "shape", "key",
-                 "node", "returns", "pinned", "remote_only", "submitted_at", "env", "describe")
+                 "node", "returns", "pinned", "remote_only", "submitted_at", "env", "describe", "span_leased")
 
     def __init__(self, spec: raylet_pb2.TaskSpec, submitter: ClientSession) -> None:
         self.spec = spec
@@ -65,6 +65,9 @@ class TaskEntry:
         self.shape, self.key = interned or (shape, key)
         self.submitted_at = time.monotonic()  # its arrival here (scheduling latency)
         self.describe: tuple | None = None  # what its task events say it is (TaskEvents.submitted)
+        # Its schedule span is recorded (once an attempt: a task handed back
+        # or asked back and dispatched again has had its span).
+        self.span_leased = False
 
     def cancelled_failure(self) -> Failure:
         return Failure(FailureType.TASK_CANCELLED, f"task {self.spec.function_name} was cancelled")
@@ -76,6 +79,7 @@ class TaskEntry:
             return False
         self.retries_left -= 1
         self.spec.attempt_number += 1  # (task events tell the attempts apart)
+        self.span_leased = False
         return True
 
 
